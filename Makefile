@@ -1,0 +1,118 @@
+# citytwin — developer entry points.
+#
+#   make run    set up .venv, build the demo sample city if missing, serve
+#               the dashboard on http://127.0.0.1:8050
+#   make test   set up .venv and the system packages the tests need
+#               (Chromium, PostgreSQL 15 + PostGIS, Noto CJK fonts), then run
+#               the whole test suite
+#   make bench  run the benchmark on the city-scale sample
+#
+# Nothing is downloaded except from PyPI (pip) and Debian (apt-get).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PY   := $(VENV)/bin/python
+# Interpreter used to create the venv: python3.11 if available, else python3.
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev/null)
+
+# Sample city: `make sample SCALE=city DB=data/big.sqlite`
+SCALE ?= demo
+DB    ?= data/citytwin.sqlite
+
+# Debian packages needed by the test suite (browser tests, PostGIS tests, CJK
+# glyphs in screenshots).
+APT_PACKAGES := chromium chromium-driver postgresql postgresql-15-postgis-3 fonts-noto-cjk
+
+.PHONY: help venv system-deps sample run test bench clean
+
+# help: list the targets.
+help:
+	@echo "make run          set up .venv, build the $(SCALE) sample ($(DB)) and serve http://127.0.0.1:8050"
+	@echo "make test         set up .venv + system packages, run the whole test suite"
+	@echo "make bench        run bench/run.py --scale city"
+	@echo "make sample       build the sample city if missing (SCALE=$(SCALE) DB=$(DB))"
+	@echo "make venv         create/update .venv from requirements*.txt"
+	@echo "make system-deps  apt-get install $(APT_PACKAGES) if missing"
+	@echo "make clean        remove .venv, caches and the generated sample data"
+
+# venv: create .venv (if missing) and install requirements-dev.txt; the stamp
+# file makes it reinstall whenever a requirements file changes.
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@if [ ! -x "$(PY)" ]; then \
+	  py="$(PYTHON)"; \
+	  if [ -z "$$py" ] && [ "$$(id -u)" = 0 ]; then \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y python3 python3-venv; \
+	    py="$$(command -v python3)"; \
+	  fi; \
+	  if [ -z "$$py" ]; then echo "error: python3 not found; install it (apt-get install python3 python3-venv)" >&2; exit 1; fi; \
+	  echo "creating $(VENV) with $$py"; \
+	  if ! "$$py" -m venv $(VENV); then \
+	    rm -rf $(VENV); \
+	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	      apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y python3-venv; \
+	      "$$py" -m venv $(VENV); \
+	    else \
+	      echo "error: '$$py -m venv' failed; install python3-venv: sudo apt-get install python3-venv" >&2; exit 1; \
+	    fi; \
+	  fi; \
+	fi
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install -r requirements-dev.txt
+	touch $@
+
+# system-deps: make sure Chromium + chromedriver, PostgreSQL 15 with PostGIS
+# and the Noto CJK fonts are installed (apt-get as root, else explain & fail).
+system-deps:
+	@missing=""; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	[ -x /usr/bin/chromedriver ] || missing="$$missing chromium-driver"; \
+	[ -x /usr/lib/postgresql/15/bin/initdb ] || missing="$$missing postgresql"; \
+	[ -f /usr/share/postgresql/15/extension/postgis.control ] || missing="$$missing postgresql-15-postgis-3"; \
+	if ! { command -v fc-list >/dev/null && fc-list | grep -qi "Noto Sans CJK"; } \
+	   && [ ! -d /usr/share/fonts/opentype/noto ]; then missing="$$missing fonts-noto-cjk"; fi; \
+	if [ -z "$$missing" ]; then echo "system-deps: all present"; exit 0; fi; \
+	echo "system-deps: missing:$$missing"; \
+	if [ "$$(id -u)" = 0 ]; then \
+	  apt-get update; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y $(APT_PACKAGES); \
+	else \
+	  echo "error: the test suite needs these Debian packages:$$missing" >&2; \
+	  echo "       install them as root with:" >&2; \
+	  echo "         sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y $(APT_PACKAGES)" >&2; \
+	  exit 1; \
+	fi
+
+# sample: build the sample city database if it does not exist yet.
+sample: $(DB)
+
+# (--db is only passed when DB is overridden; the default output of
+# `sample_data build` is data/citytwin.sqlite.)
+SAMPLE_DB_ARG := $(if $(filter command line environment environment override,$(origin DB)),--db $(DB))
+
+$(DB): | $(VENV)/.installed
+	mkdir -p $(dir $(DB))
+	$(PY) -m sample_data build --scale $(SCALE) $(SAMPLE_DB_ARG)
+
+# run: set up everything and serve the dashboard on http://127.0.0.1:8050.
+run: venv sample
+	CITYTWIN_DATABASE_URL=sqlite:///$(DB) $(PY) app.py --database-url sqlite:///$(DB)
+
+# test: set up .venv and system packages, then run the whole suite (fails if
+# any test fails).
+test: venv system-deps
+	$(PY) -m pytest -q
+
+# bench: run the benchmark on the city-scale sample.
+bench: venv
+	$(PY) bench/run.py --scale city
+
+# clean: remove the venv, caches and the generated sample database.
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -f $(DB)
+	find . -name __pycache__ -type d -prune -not -path './.git/*' -exec rm -rf {} +

@@ -1,0 +1,1 @@
+"""Map layer data handling (loading, cleaning, storage); free of any UI library."""

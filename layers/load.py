@@ -1,0 +1,133 @@
+"""Loading layers: stored rows → checked GeoDataFrames in EPSG:4326, and back.
+
+:func:`load_layer` returns a frame whose columns, dtypes and CRS match the layer's spec, or raises
+:class:`LayerSchemaError` naming the layer and column. :func:`encode_frame` is its inverse, used by every writer
+(the sample generator and the importer), so both agree on one encoding.
+"""
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from layers.specs import CITY_TIMEZONE, CRS, LAYERS, LayerSpec
+from layers.store import Store
+
+
+class LayerSchemaError(ValueError):
+    """A frame does not match its layer's declared schema."""
+
+
+def encode_frame(layer_id: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame as stored: polygons to WKB, instants to UTC epoch seconds, only the spec's columns.
+
+    Point layers are given ``lon``/``lat``; if they are missing and the frame has a point geometry, they are taken
+    from it.
+    """
+    spec = LAYERS[layer_id]
+    frame = frame.copy()
+    if spec.geometry == "point" and ("lon" not in frame or "lat" not in frame) and "geometry" in frame:
+        points = gpd.GeoSeries(frame["geometry"], crs=getattr(frame, "crs", None))
+        if points.crs is not None and points.crs != CRS:
+            points = points.to_crs(CRS)
+        frame["lon"], frame["lat"] = points.x.to_numpy(), points.y.to_numpy()
+    missing = [c.name for c in spec.columns if c.name not in frame]
+    if missing:
+        raise LayerSchemaError(f"layer {layer_id!r}: missing column(s) {', '.join(missing)}")
+    out = {}
+    for column in spec.columns:
+        values = frame[column.name]
+        if column.kind == "polygon":
+            geoms = gpd.GeoSeries(values, crs=getattr(frame, "crs", None))
+            if geoms.crs is not None and geoms.crs != CRS:
+                raise LayerSchemaError(f"layer {layer_id!r}: geometry must be in {CRS}, got {geoms.crs}")
+            out[column.name] = shapely.to_wkb(geoms.to_numpy(), output_dimension=2)
+        elif column.kind == "time":
+            out[column.name] = _to_epoch_seconds(values)
+        else:
+            out[column.name] = values.to_numpy()
+    return pd.DataFrame(out, index=frame.index)
+
+
+def _to_epoch_seconds(values: pd.Series) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(values):
+        if values.dt.tz is None:
+            values = values.dt.tz_localize(CITY_TIMEZONE)
+        seconds = values.dt.tz_convert("UTC").astype("datetime64[s, UTC]").astype("int64")
+        return pd.Series(seconds.where(values.notna()), index=values.index).astype("Int64")
+    return pd.to_numeric(values).astype("Int64")
+
+
+def decode_frame(spec: LayerSpec, raw: pd.DataFrame) -> pd.DataFrame:
+    """Stored rows → typed frame (GeoDataFrame for layers with geometry)."""
+    out = {}
+    for column in spec.columns:
+        if column.name not in raw:
+            continue
+        values = raw[column.name]
+        if column.kind == "polygon":
+            continue
+        if column.kind == "time":
+            seconds = pd.to_numeric(values).astype("Int64")
+            stamps = pd.to_datetime(seconds.astype("float64"), unit="s", utc=True)
+            out[column.name] = stamps.dt.tz_convert(CITY_TIMEZONE)
+        elif column.kind == "int":
+            out[column.name] = values.astype("Int64" if column.nullable else "int64")
+        elif column.kind == "float":
+            out[column.name] = values.astype("float64")
+        elif column.kind == "bool":
+            out[column.name] = values.astype("boolean" if column.nullable else "bool")
+        else:
+            out[column.name] = values.astype(object).where(values.notna(), None)
+    frame = pd.DataFrame(out, index=raw.index)
+    if spec.geometry == "polygon":
+        geometry = shapely.from_wkb(raw["geometry"].to_numpy())
+        return gpd.GeoDataFrame(frame, geometry=geometry, crs=CRS)
+    if spec.geometry == "point":
+        geometry = gpd.points_from_xy(frame["lon"], frame["lat"])
+        return gpd.GeoDataFrame(frame, geometry=geometry, crs=CRS)
+    return frame
+
+
+def check_frame(spec: LayerSpec, frame: pd.DataFrame) -> None:
+    """Raise :class:`LayerSchemaError` if a column is missing, null where it may not be, or the CRS is wrong."""
+    for column in spec.columns:
+        if column.name not in frame:
+            raise LayerSchemaError(f"layer {spec.id!r}: column {column.name!r} is missing")
+        if not column.nullable and column.kind != "polygon" and frame[column.name].isna().any():
+            rows = frame.index[frame[column.name].isna()][:5].tolist()
+            raise LayerSchemaError(f"layer {spec.id!r}: column {column.name!r} is empty in rows {rows}")
+    if spec.geometry != "none":
+        if not isinstance(frame, gpd.GeoDataFrame) or frame.crs is None or frame.crs.to_string() != CRS:
+            raise LayerSchemaError(f"layer {spec.id!r}: expected a GeoDataFrame in {CRS}")
+
+
+def load_layer(store: Store, layer_id: str, columns: list[str] | None = None, where=None) -> pd.DataFrame:
+    """Load one layer as a checked (Geo)DataFrame in EPSG:4326.
+
+    ``columns`` selects a subset (the key and, for point layers, lon/lat are always included); ``where`` is a
+    callable ``table -> SQLAlchemy condition``.
+    """
+    spec = LAYERS[layer_id]
+    wanted = spec.column_names if columns is None else _with_required(spec, columns)
+    raw = store.read_frame(layer_id, wanted, where=where)
+    frame = decode_frame(spec, raw)
+    if columns is None:
+        check_frame(spec, frame)
+    return frame
+
+
+def _with_required(spec: LayerSpec, columns: list[str]) -> list[str]:
+    required = [spec.key] + (["lon", "lat"] if spec.geometry == "point" else [])
+    required += ["geometry"] if spec.geometry == "polygon" and "geometry" in columns else []
+    return list(dict.fromkeys(required + list(columns)))
+
+
+def empty_frame(layer_id: str) -> pd.DataFrame:
+    """A zero-row frame with the layer's columns (for tests and for layers a city does not have)."""
+    spec = LAYERS[layer_id]
+    raw = pd.DataFrame({c.name: pd.Series([], dtype=object) for c in spec.columns})
+    if spec.geometry == "polygon":
+        raw["geometry"] = np.array([], dtype=object)
+    return decode_frame(spec, raw)

@@ -1,0 +1,249 @@
+"""The layer registry: every layer citytwin stores is declared here once.
+
+A :class:`LayerSpec` says what a layer is (id, title, geometry), which columns it must have and of which kind, which
+column carries its time, and how it is stored. The store builds its tables from these specs, the loader checks every
+frame it returns against them, and the importer and the dashboard read titles and columns from here, so a new layer
+is one more entry in :data:`LAYERS`.
+
+Column kinds (portable across SQLite and PostgreSQL):
+
+``str``      text
+``int``      64-bit integer; nullable (pandas ``Int64``) where the spec says so
+``float``    double
+``bool``     stored as 0/1, nullable booleans come back as pandas ``boolean``
+``time``     an instant, stored as UTC epoch seconds (an indexed integer is fast and identical on both back ends);
+             loaded as a tz-aware timestamp in the city's time zone
+``polygon``  the layer's geometry, stored as a geometry column (PostGIS) or WKB (SQLite)
+
+Point layers keep ``lon``/``lat`` float columns instead of a geometry column: millions of orders as two doubles are
+cheaper to store, index and load than WKB, and the loader builds the point geometry from them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+CITY_TIMEZONE = "Asia/Shanghai"
+CRS = "EPSG:4326"
+# Local metric CRS for areas and distances in Shenzhen (UTM zone 49N).
+METRIC_CRS = "EPSG:32649"
+
+LEVELS = ("city", "district", "street", "community", "grid")
+"""The administrative hierarchy, from the top. Each unit's parent is on the level before it."""
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: str  # str | int | float | bool | time | polygon
+    nullable: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One stored layer: its table, columns and geometry."""
+
+    id: str
+    title: str
+    title_zh: str
+    geometry: str  # "polygon" | "point" | "none"
+    columns: tuple[Column, ...]
+    key: str
+    time_column: str | None = None
+    description: str = ""
+    indexes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def table(self) -> str:
+        return self.id
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(f"layer {self.id!r} has no column {name!r}")
+
+
+def _cols(*specs: tuple) -> tuple[Column, ...]:
+    return tuple(Column(*s) for s in specs)
+
+
+UNITS = LayerSpec(
+    id="units",
+    title="Administrative units",
+    title_zh="行政区划与网格",
+    geometry="polygon",
+    key="code",
+    description="City, districts, streets, communities and grid cells; each nested exactly in its parent.",
+    columns=_cols(
+        ("code", "str"),
+        ("level", "str"),
+        ("parent_code", "str", True),
+        ("name", "str"),
+        ("name_zh", "str"),
+        ("geometry", "polygon"),
+    ),
+    indexes=("level", "parent_code"),
+)
+
+BUILDINGS = LayerSpec(
+    id="buildings",
+    title="Buildings",
+    title_zh="建筑",
+    geometry="polygon",
+    key="building_id",
+    description="Building footprints with height, use, age and residents.",
+    columns=_cols(
+        ("building_id", "str"),
+        ("grid_code", "str"),
+        ("height_m", "float"),
+        ("floors", "int"),
+        ("use", "str"),
+        ("year_built", "int", True),
+        ("residents", "int"),
+        ("high_rise_100m", "bool"),
+        ("geometry", "polygon"),
+    ),
+    indexes=("grid_code",),
+)
+
+SENSORS = LayerSpec(
+    id="sensors",
+    title="IoT sensors",
+    title_zh="物联感知设备",
+    geometry="point",
+    key="sensor_id",
+    description="Sensors located in a building or a grid cell, with their current status.",
+    columns=_cols(
+        ("sensor_id", "str"),
+        ("kind", "str"),
+        ("grid_code", "str"),
+        ("building_id", "str", True),
+        ("status", "str"),
+        ("installed_at", "time"),
+        ("last_seen_at", "time"),
+        ("lon", "float"),
+        ("lat", "float"),
+    ),
+    indexes=("grid_code", "kind"),
+)
+
+READINGS = LayerSpec(
+    id="readings",
+    title="Sensor readings",
+    title_zh="感知读数",
+    geometry="none",
+    key="sensor_id",
+    time_column="ts",
+    description="Hourly readings of the measuring sensors (PM2.5, noise, water level, traffic flow).",
+    columns=_cols(("sensor_id", "str"), ("ts", "time"), ("value", "float")),
+    indexes=("sensor_id", "ts"),
+)
+
+ALARMS = LayerSpec(
+    id="alarms",
+    title="Sensor alarms",
+    title_zh="感知告警",
+    geometry="none",
+    key="alarm_id",
+    time_column="raised_at",
+    description="Alarms raised by sensors; an alarm with no clear time is still active.",
+    columns=_cols(
+        ("alarm_id", "str"),
+        ("sensor_id", "str"),
+        ("kind", "str"),
+        ("severity", "str"),
+        ("raised_at", "time"),
+        ("cleared_at", "time", True),
+        ("message", "str"),
+    ),
+    indexes=("sensor_id", "raised_at"),
+)
+
+EVENT_TYPES = LayerSpec(
+    id="event_types",
+    title="Responsibility list",
+    title_zh="职责清单",
+    geometry="none",
+    key="code",
+    description="Event types with their category, responsible department and time limit.",
+    columns=_cols(
+        ("code", "str"),
+        ("category", "str"),
+        ("name", "str"),
+        ("name_zh", "str"),
+        ("department", "str"),
+        ("time_limit_hours", "int"),
+    ),
+)
+
+CHANNELS = LayerSpec(
+    id="channels",
+    title="Intake channels",
+    title_zh="受理渠道",
+    geometry="none",
+    key="code",
+    columns=_cols(("code", "str"), ("name", "str"), ("name_zh", "str")),
+)
+
+ORDER_STAGES = ("received", "dispatched", "handled", "feedback", "supervised", "evaluated")
+"""The six stages of a work order, in order (受理 → 分拨 → 处置 → 反馈 → 督办 → 评价)."""
+
+ORDERS = LayerSpec(
+    id="orders",
+    title="Work orders",
+    title_zh="民意诉求工单",
+    geometry="point",
+    key="order_id",
+    time_column="received_at",
+    description="Citizen requests followed from intake to evaluation.",
+    columns=_cols(
+        ("order_id", "str"),
+        ("event_type", "str"),
+        ("channel", "str"),
+        ("department", "str"),
+        ("grid_code", "str"),
+        ("status", "str"),
+        *((f"{stage}_at", "time", stage != "received") for stage in ORDER_STAGES),
+        ("deadline_at", "time"),
+        ("satisfied", "bool", True),
+        ("reopen_count", "int"),
+        ("on_time", "bool", True),
+        ("lon", "float"),
+        ("lat", "float"),
+    ),
+    indexes=("grid_code", "received_at", "event_type"),
+)
+
+PLANTED_HOTSPOTS = LayerSpec(
+    id="planted_hotspots",
+    title="Planted hotspots (sample city only)",
+    title_zh="样例热点",
+    geometry="none",
+    key="hotspot_id",
+    description="Ground truth of the recurring hotspots the generator planted, for testing hotspot detection.",
+    columns=_cols(
+        ("hotspot_id", "str"),
+        ("event_type", "str"),
+        ("grid_code", "str"),
+        ("start_hour", "int"),
+        ("end_hour", "int"),
+        ("orders", "int"),
+    ),
+)
+
+LAYERS: dict[str, LayerSpec] = {
+    spec.id: spec
+    for spec in (UNITS, BUILDINGS, SENSORS, READINGS, ALARMS, EVENT_TYPES, CHANNELS, ORDERS, PLANTED_HOTSPOTS)
+}
+
+
+def layer(layer_id: str) -> LayerSpec:
+    try:
+        return LAYERS[layer_id]
+    except KeyError:
+        raise KeyError(f"unknown layer {layer_id!r}; known layers: {', '.join(LAYERS)}") from None

@@ -1,0 +1,283 @@
+"""The store: SQLAlchemy 2 over an embedded SQLite file by default, PostgreSQL/PostGIS given a URL.
+
+One code path serves both back ends. Tables are built from the layer registry (:mod:`layers.specs`). Polygon
+geometry is a real ``geometry(Geometry, 4326)`` column on PostGIS and WKB in a BLOB on SQLite; the difference is
+confined to :class:`Geometry` below (the SQL it compiles to, and the expressions that convert to and from WKB), so
+the rest of the code only ever sees WKB bytes.
+
+Every write of a layer is one transaction: the old rows are replaced only if the new ones were all written, so a
+failed import leaves what was stored untouched. ``layer_versions`` counts the writes of each layer; caches key on it.
+"""
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    text,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import GenericFunction
+from sqlalchemy.types import UserDefinedType
+
+from layers.specs import LAYERS, LayerSpec
+
+DEFAULT_DATABASE = Path(__file__).resolve().parent.parent / "data" / "citytwin.sqlite"
+DATABASE_URL_ENV = "CITYTWIN_DATABASE_URL"
+INSERT_CHUNK_ROWS = 50_000
+
+
+def default_database_url() -> str:
+    """The URL in ``CITYTWIN_DATABASE_URL``, else the embedded file ``data/citytwin.sqlite``."""
+    return os.environ.get(DATABASE_URL_ENV) or f"sqlite:///{DEFAULT_DATABASE}"
+
+
+# --- geometry column: PostGIS geometry or SQLite WKB ------------------------------------------------------------
+
+class geometry_from_wkb(GenericFunction):
+    inherit_cache = True
+
+
+class geometry_as_wkb(GenericFunction):
+    inherit_cache = True
+
+
+@compiles(geometry_from_wkb)
+def _from_wkb_plain(element, compiler, **kw):
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(geometry_from_wkb, "postgresql")
+def _from_wkb_postgis(element, compiler, **kw):
+    return f"ST_GeomFromWKB({compiler.process(element.clauses, **kw)}, 4326)"
+
+
+@compiles(geometry_as_wkb)
+def _as_wkb_plain(element, compiler, **kw):
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(geometry_as_wkb, "postgresql")
+def _as_wkb_postgis(element, compiler, **kw):
+    return f"ST_AsBinary({compiler.process(element.clauses, **kw)})"
+
+
+class Geometry(UserDefinedType):
+    """A geometry in EPSG:4326 exchanged as WKB bytes; PostGIS geometry on PostgreSQL, BLOB elsewhere."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw):
+        return "BLOB"
+
+    def bind_expression(self, bindvalue):
+        return geometry_from_wkb(bindvalue, type_=self)
+
+    def column_expression(self, col):
+        return geometry_as_wkb(col, type_=self)
+
+    def bind_processor(self, dialect):
+        def process(value):
+            return None if value is None else bytes(value)
+        return process
+
+    def result_processor(self, dialect, coltype):
+        def process(value):
+            return None if value is None else bytes(value)
+        return process
+
+
+@compiles(Geometry, "postgresql")
+def _geometry_postgis(type_, compiler, **kw):
+    return "geometry(Geometry, 4326)"
+
+
+_SQL_TYPES = {
+    "str": Text,
+    "int": BigInteger,
+    "float": Float,
+    "bool": Boolean,
+    "time": BigInteger,
+    "polygon": Geometry,
+}
+
+
+def _build_metadata() -> MetaData:
+    metadata = MetaData()
+    for spec in LAYERS.values():
+        columns = [
+            Column(c.name, _SQL_TYPES[c.kind](), nullable=c.nullable)
+            for c in spec.columns
+        ]
+        table = Table(spec.table, metadata, *columns)
+        for name in spec.indexes:
+            Index(f"ix_{spec.table}_{name}", table.c[name])
+    Table(
+        "layer_versions",
+        metadata,
+        Column("layer_id", String(64), primary_key=True),
+        Column("version", Integer, nullable=False),
+        Column("rows", BigInteger, nullable=False),
+        Column("written_at", BigInteger, nullable=False),
+        Column("source", Text, nullable=False),
+    )
+    return metadata
+
+
+METADATA = _build_metadata()
+
+
+class StoreError(RuntimeError):
+    """A problem with the database that a user can act on."""
+
+
+class Store:
+    """Read and write layers in one database.
+
+    >>> store = Store("sqlite://")          # in memory
+    >>> store.create_schema()
+    >>> store.layer_version("units")
+    0
+    """
+
+    def __init__(self, url: str | None = None, engine: Engine | None = None):
+        self.url = url or default_database_url()
+        if engine is None:
+            if self.url.startswith("sqlite:///") and not self.url.startswith("sqlite:///:memory:"):
+                Path(self.url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(self.url, future=True)
+            if engine.dialect.name == "sqlite":
+                event.listen(engine, "connect", _sqlite_pragmas)
+        self.engine = engine
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def create_schema(self) -> None:
+        if self.dialect == "postgresql":
+            with self.engine.begin() as conn:
+                conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+        METADATA.create_all(self.engine)
+
+    def is_built(self) -> bool:
+        """True when the schema exists and the units layer has rows."""
+        try:
+            return self.layer_version("units") > 0
+        except Exception:
+            return False
+
+    def table(self, layer_id: str) -> Table:
+        return METADATA.tables[LAYERS[layer_id].table]
+
+    # --- writing ------------------------------------------------------------------------------------------------
+
+    def replace_layers(self, frames: Mapping[str, pd.DataFrame], source: str, progress=None) -> None:
+        """Replace the rows of several layers in one transaction (all or nothing).
+
+        ``frames`` maps a layer id to a frame holding the spec's columns, already encoded by :func:`encode_frame`
+        (polygons as WKB bytes, times as epoch seconds).
+        """
+        self.create_schema()
+        versions = METADATA.tables["layer_versions"]
+        with self.engine.begin() as conn:
+            for layer_id, frame in frames.items():
+                table = self.table(layer_id)
+                conn.execute(delete(table))
+                for chunk in _record_chunks(frame, LAYERS[layer_id]):
+                    conn.execute(insert(table), chunk)
+                    if progress is not None:
+                        progress(layer_id, len(chunk))
+                current = conn.execute(
+                    select(versions.c.version).where(versions.c.layer_id == layer_id)
+                ).scalar_one_or_none()
+                row = dict(layer_id=layer_id, version=(current or 0) + 1, rows=len(frame),
+                           written_at=int(time.time()), source=source)
+                if current is None:
+                    conn.execute(insert(versions), row)
+                else:
+                    conn.execute(versions.update().where(versions.c.layer_id == layer_id).values(**row))
+
+    # --- reading ------------------------------------------------------------------------------------------------
+
+    def read_frame(self, layer_id: str, columns: Iterable[str] | None = None, where=None) -> pd.DataFrame:
+        """The raw stored rows of a layer (geometry as WKB, times as epoch seconds)."""
+        table = self.table(layer_id)
+        names = list(columns) if columns is not None else [c.name for c in table.columns]
+        query = select(*(table.c[n] for n in names))
+        if where is not None:
+            query = query.where(where(table))
+        with self.engine.connect() as conn:
+            result = conn.execute(query)
+            rows = result.fetchall()
+        return pd.DataFrame.from_records(rows, columns=names)
+
+    def layer_version(self, layer_id: str) -> int:
+        versions = METADATA.tables["layer_versions"]
+        with self.engine.connect() as conn:
+            version = conn.execute(
+                select(versions.c.version).where(versions.c.layer_id == layer_id)
+            ).scalar_one_or_none()
+        return version or 0
+
+    def layer_versions(self) -> dict[str, dict]:
+        versions = METADATA.tables["layer_versions"]
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(versions)).mappings().all()
+        return {row["layer_id"]: dict(row) for row in rows}
+
+    def count(self, layer_id: str) -> int:
+        table = self.table(layer_id)
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(table)).scalar_one()
+
+
+def _sqlite_pragmas(dbapi_connection, _record):
+    # WAL lets the dashboard read while an import writes; NORMAL sync is safe with WAL and much faster to write.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _record_chunks(frame: pd.DataFrame, spec: LayerSpec):
+    """Yield lists of plain-Python row dicts (what DB drivers accept) in chunks."""
+    names = spec.column_names
+    for start in range(0, len(frame), INSERT_CHUNK_ROWS):
+        part = frame.iloc[start:start + INSERT_CHUNK_ROWS]
+        columns = {}
+        for column in spec.columns:
+            values = part[column.name]
+            if column.kind in ("int", "time"):
+                columns[column.name] = [None if pd.isna(v) else int(v) for v in values.to_numpy(dtype=object)]
+            elif column.kind == "float":
+                columns[column.name] = [None if v != v else float(v) for v in values.to_numpy(dtype=float)]
+            elif column.kind == "bool":
+                columns[column.name] = [None if pd.isna(v) else bool(v) for v in values.to_numpy(dtype=object)]
+            elif column.kind == "str":
+                columns[column.name] = [None if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v))
+                                        else str(v) for v in values.to_numpy(dtype=object)]
+            else:
+                columns[column.name] = list(values.to_numpy(dtype=object))
+        yield [dict(zip(names, row)) for row in zip(*(columns[n] for n in names))]

@@ -1,0 +1,1 @@
+"""Bundled sample data for citytwin and the scripts that rebuild it from its sources."""

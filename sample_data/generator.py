@@ -1,0 +1,601 @@
+"""The sample city: a deterministic, seeded generator of Shenzhen-like data on the real district boundaries.
+
+Everything below the districts is synthetic and says so in its names. Levels are nested exactly: each parent is cut
+into Voronoi cells of well-spread seeds (a few Lloyd iterations), and every child is a cell intersected with its
+parent, so children cover their parent with no gap or overlap. Buildings, sensors, readings, alarms and work orders
+are then placed in grid cells, denser and taller in the core (Futian, Luohu, Nanshan), with daily cycles, a few
+incidents and recurring hotspots whose ground truth is stored in ``planted_hotspots``.
+
+Calibration (../shared/CONTEXT.md): 74 streets with Shenzhen's real count per district, about 650 communities and a
+few thousand grid cells; 640,000 buildings and about 100,000 orders a day at the ``city`` scale; on-time completion
+and satisfaction about 99%; average handling about 1.24 working days.
+
+>>> city = generate("test", seed=7)           # doctest: +SKIP
+>>> sorted(city)                               # doctest: +SKIP
+['alarms', 'buildings', 'channels', 'event_types', 'orders', 'planted_hotspots', 'readings', 'sensors', 'units']
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from tqdm import tqdm
+
+from layers.geometry import normalise_polygonal, polygonal_parts
+from layers.specs import CITY_TIMEZONE, CRS, METRIC_CRS
+from sample_data import reference
+
+DISTRICTS_FILE = Path(__file__).resolve().parent / "shenzhen" / "districts.geojson"
+CITY_CODE = "440300"
+
+# Shenzhen's real number of streets (街道) per district on today's map; Guangming's streets are counted in Bao'an
+# and Dapeng's in Longgang, as the shipped 8-district boundaries include them there. Sum: 74.
+STREETS_PER_DISTRICT = {
+    "440303": 10,  # Luohu
+    "440304": 10,  # Futian
+    "440305": 8,   # Nanshan
+    "440306": 16,  # Bao'an (10) + Guangming (6)
+    "440307": 14,  # Longgang (11) + Dapeng (3)
+    "440308": 4,   # Yantian
+    "440309": 6,   # Longhua
+    "440310": 6,   # Pingshan
+}
+
+# The data end at this instant (local time) unless told otherwise, so the same seed gives the same city.
+DEFAULT_END = pd.Timestamp("2026-11-20 16:00", tz=CITY_TIMEZONE)
+
+
+@dataclass(frozen=True)
+class Scale:
+    name: str
+    communities: int
+    grids: int
+    buildings: int
+    sensors: int
+    order_days: int
+    orders_per_day: int
+    reading_days: int
+    hotspots: int
+
+
+SCALES = {
+    "test": Scale("test", communities=160, grids=480, buildings=4_000, sensors=600, order_days=7,
+                  orders_per_day=600, reading_days=2, hotspots=4),
+    "demo": Scale("demo", communities=650, grids=3_200, buildings=40_000, sensors=4_000, order_days=30,
+                  orders_per_day=4_000, reading_days=7, hotspots=8),
+    "city": Scale("city", communities=650, grids=3_200, buildings=640_000, sensors=30_000, order_days=30,
+                  orders_per_day=100_000, reading_days=7, hotspots=12),
+}
+
+
+def generate(scale: str | Scale = "demo", seed: int = 20231, end: pd.Timestamp = DEFAULT_END,
+             progress: bool = False) -> dict[str, pd.DataFrame]:
+    """Generate every layer of the sample city; returns layer id → (Geo)DataFrame in the registry's schema."""
+    scale = SCALES[scale] if isinstance(scale, str) else scale
+    rng = np.random.default_rng(seed)
+    steps = tqdm(total=7, desc=f"sample city ({scale.name})", disable=not progress, unit="step")
+
+    def step(label):
+        steps.set_postfix_str(label)
+        steps.update(1)
+
+    units = build_units(scale, rng)
+    step("units")
+    buildings = build_buildings(units, scale, rng)
+    step("buildings")
+    sensors = build_sensors(units, buildings, scale, rng, end)
+    step("sensors")
+    readings = build_readings(sensors, scale, rng, end)
+    step("readings")
+    alarms = build_alarms(sensors, readings, scale, rng, end)
+    step("alarms")
+    event_types, channels = build_reference()
+    orders, hotspots = build_orders(units, buildings, event_types, scale, rng, end)
+    step("orders")
+    steps.close()
+    return {
+        "units": units, "buildings": buildings, "sensors": sensors, "readings": readings, "alarms": alarms,
+        "event_types": event_types, "channels": channels, "orders": orders, "planted_hotspots": hotspots,
+    }
+
+
+# --- administrative units ---------------------------------------------------------------------------------------
+
+def load_districts() -> gpd.GeoDataFrame:
+    districts = gpd.read_file(DISTRICTS_FILE)
+    assert districts.crs is not None and districts.crs.to_epsg() == 4326, "districts.geojson must be EPSG:4326"
+    return districts
+
+
+def build_units(scale: Scale, rng: np.random.Generator) -> gpd.GeoDataFrame:
+    districts = load_districts()
+    rows = [dict(code=CITY_CODE, level="city", parent_code=None, name="Shenzhen", name_zh="深圳市",
+                 geometry=shapely.union_all(districts.geometry.to_numpy()))]
+    rows += [dict(code=d.code, level="district", parent_code=CITY_CODE, name=d.name, name_zh=d.name_zh,
+                  geometry=d.geometry) for d in districts.itertuples()]
+
+    streets = _subdivide(rows[1:], "street", STREETS_PER_DISTRICT, rng)
+    community_counts = _allocate(streets, scale.communities, minimum=2)
+    communities = _subdivide(streets, "community", community_counts, rng)
+    grid_counts = _allocate(communities, scale.grids, minimum=2)
+    grids = _subdivide(communities, "grid", grid_counts, rng)
+    frame = pd.DataFrame(rows + streets + communities + grids)
+    return gpd.GeoDataFrame(frame, geometry="geometry", crs=CRS)
+
+
+def _allocate(parents: list[dict], total: int, minimum: int) -> dict[str, int]:
+    """Split ``total`` children among parents by area, weighted towards the dense core (largest remainder)."""
+    weights = np.array([_metric_area(p["geometry"]) * (2.5 if p["code"][:6] in reference.CORE_DISTRICTS else 1.0)
+                        for p in parents])
+    spare = total - minimum * len(parents)
+    share = weights / weights.sum() * max(spare, 0)
+    counts = np.floor(share).astype(int)
+    remainder = max(spare, 0) - counts.sum()
+    counts[np.argsort(-(share - counts))[:remainder]] += 1
+    return {p["code"]: int(c) + minimum for p, c in zip(parents, counts)}
+
+
+_DEGREE_M = 111_320.0
+_COS_LAT = np.cos(np.radians(22.6))
+
+
+def _metric_area(geometry) -> float:
+    """Area in m², by a local equirectangular scale: exact enough to weigh units within one city."""
+    return geometry.area * _DEGREE_M * _DEGREE_M * _COS_LAT
+
+
+LEVEL_NAMES = {"street": ("Street", "街道"), "community": ("Community", "社区"), "grid": ("Grid", "网格")}
+CODE_DIGITS = {"street": 3, "community": 3, "grid": 2}
+
+
+def _subdivide(parents: list[dict], level: str, counts: dict[str, int], rng) -> list[dict]:
+    children = []
+    suffix_en, suffix_zh = LEVEL_NAMES[level]
+    for parent in parents:
+        parts = partition(parent["geometry"], counts[parent["code"]], rng)
+        # Stable codes: number the children north-west first, as the area is read on a map.
+        parts.sort(key=lambda g: (-round(g.centroid.y, 3), g.centroid.x))
+        base_en = parent["name"] if level == "street" else parent["name"].rsplit(" ", 1)[0]
+        base_zh = parent["name_zh"].removesuffix("区") if level == "street" else parent["name_zh"][:-2]
+        for number, geometry in enumerate(parts, start=1):
+            code = f"{parent['code']}{number:0{CODE_DIGITS[level]}d}"
+            if level == "street":
+                name, name_zh = f"{base_en} {number:02d} {suffix_en}", f"{base_zh}第{number}{suffix_zh}"
+            else:
+                name = f"{parent['name']} · {suffix_en} {number}"
+                name_zh = f"{parent['name_zh']}{number}号{suffix_zh}"
+            children.append(dict(code=code, level=level, parent_code=parent["code"], name=name, name_zh=name_zh,
+                                 geometry=geometry))
+    return children
+
+
+def partition(polygon, count: int, rng: np.random.Generator, lloyd_iterations: int = 6) -> list:
+    """Cut a (multi)polygon into ``count`` polygonal pieces that cover it exactly, with no overlap.
+
+    Seeds are spread by Lloyd's algorithm on random points inside the polygon, then the Voronoi cells of the seeds
+    are intersected with the polygon. Pieces that the cut left in several parts stay one MultiPolygon.
+    """
+    if count <= 1:
+        return [polygon]
+    points = sample_points(polygon, count * 60, rng)
+    centers = points[rng.choice(len(points), count, replace=False)]
+    scale = np.array([_COS_LAT, 1.0])  # compare distances in metres, not degrees
+    for _ in range(lloyd_iterations):
+        labels = (((points[:, None, :] - centers[None, :, :]) * scale) ** 2).sum(-1).argmin(1)
+        for k in range(count):
+            members = points[labels == k]
+            if len(members):
+                centers[k] = members.mean(0)
+    envelope = shapely.box(*polygon.bounds).buffer(0.05)
+    cells = shapely.voronoi_polygons(shapely.multipoints(centers), extend_to=envelope)
+    pieces = []
+    for cell in cells.geoms:
+        parts = polygonal_parts(shapely.intersection(cell, polygon))
+        if parts:
+            pieces.append(normalise_polygonal(parts))
+    return pieces
+
+
+def sample_points(polygon, count: int, rng: np.random.Generator) -> np.ndarray:
+    """``count`` uniform random points inside a polygon (rejection sampling in its bounding box)."""
+    minx, miny, maxx, maxy = polygon.bounds
+    shapely.prepare(polygon)
+    found = []
+    need = count
+    while need > 0:
+        batch = max(64, int(need * 2.5))
+        xy = np.column_stack([rng.uniform(minx, maxx, batch), rng.uniform(miny, maxy, batch)])
+        inside = xy[shapely.contains_xy(polygon, xy[:, 0], xy[:, 1])]
+        found.append(inside[:need])
+        need -= len(found[-1])
+    return np.concatenate(found)
+
+
+def grids_of(units: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    grids = units[units["level"] == "grid"].reset_index(drop=True)
+    grids["district_code"] = grids["code"].str[:6]
+    grids["core"] = grids["district_code"].isin(reference.CORE_DISTRICTS)
+    grids["area_m2"] = grids.geometry.to_crs(METRIC_CRS).area
+    return grids
+
+
+# --- buildings --------------------------------------------------------------------------------------------------
+
+def build_buildings(units: gpd.GeoDataFrame, scale: Scale, rng: np.random.Generator) -> gpd.GeoDataFrame:
+    grids = grids_of(units)
+    # Density: the core is 4x denser; each grid has its own character (parks, villages, industrial estates).
+    density = np.where(grids["core"], 4.0, 1.0) * rng.lognormal(0.0, 0.6, len(grids))
+    weights = grids["area_m2"].to_numpy() * density
+    counts = _multinomial_counts(scale.buildings, weights, rng)
+
+    centers, grid_index, spacing = [], [], []
+    for i, (geometry, area, n) in enumerate(zip(grids.geometry, grids["area_m2"], counts)):
+        if n == 0:
+            continue
+        xy, step_m = lattice_points(geometry, int(n), area, rng)
+        centers.append(xy)
+        grid_index.append(np.full(len(xy), i))
+        spacing.append(np.full(len(xy), step_m))
+    xy = np.concatenate(centers)
+    grid_index = np.concatenate(grid_index)
+    spacing = np.concatenate(spacing)
+    n = len(xy)
+    core = grids["core"].to_numpy()[grid_index]
+
+    uses = np.array([u[0] for u in reference.BUILDING_USES])
+    p_core = np.array([u[3] for u in reference.BUILDING_USES])
+    p_rest = np.array([u[4] for u in reference.BUILDING_USES])
+    use = np.where(core, rng.choice(uses, n, p=p_core / p_core.sum()), rng.choice(uses, n, p=p_rest / p_rest.sum()))
+
+    # Footprints: rectangles no larger than 70% of the lattice step, so neighbours never overlap.
+    side = np.minimum(spacing * 0.7, np.where(use == "industrial", 70.0, 38.0))
+    width = side * rng.uniform(0.55, 1.0, n)
+    depth = side * rng.uniform(0.55, 1.0, n)
+    angle = rng.uniform(0, np.pi / 2, n)
+    footprints = rotated_rectangles(xy, width, depth, angle)
+
+    height = np.where(core, rng.lognormal(np.log(24.0), 0.62, n), rng.lognormal(np.log(13.0), 0.55, n))
+    height = np.where(use == "industrial", np.minimum(height, 30.0), height)
+    height = np.clip(height, 3.0, 599.0).round(1)
+    floors = np.maximum(1, np.round(height / 3.1)).astype(int)
+    year = np.clip(np.round(np.where(core, rng.normal(2002, 10, n), rng.normal(2006, 9, n))), 1979, 2025).astype(int)
+
+    footprint_m2 = width * depth
+    living = np.select([use == "residential", use == "mixed"], [1.0, 0.5], 0.0)
+    residents = footprint_m2 * floors * living / 30.0
+    # Shenzhen: about 17.8 million residents in 640,000 buildings; keep that ratio at every scale.
+    residents *= (17_800_000 * n / 640_000) / max(residents.sum(), 1.0)
+    frame = pd.DataFrame({
+        "building_id": [f"B{int(i):07d}" for i in range(1, n + 1)],
+        "grid_code": grids["code"].to_numpy()[grid_index],
+        "height_m": height,
+        "floors": floors,
+        "use": use,
+        "year_built": year,
+        "residents": np.round(residents).astype(int),
+        "high_rise_100m": height >= 100.0,
+    })
+    return gpd.GeoDataFrame(frame, geometry=footprints, crs=CRS)
+
+
+def _multinomial_counts(total: int, weights: np.ndarray, rng) -> np.ndarray:
+    return rng.multinomial(total, weights / weights.sum())
+
+
+def lattice_points(polygon, count: int, area_m2: float, rng) -> tuple[np.ndarray, float]:
+    """About ``count`` points on a jittered square lattice inside the polygon, and the lattice step in metres."""
+    step_m = max(12.0, np.sqrt(area_m2 / count) * 0.92)
+    minx, miny, maxx, maxy = polygon.bounds
+    dx, dy = step_m / (_DEGREE_M * _COS_LAT), step_m / _DEGREE_M
+    gx, gy = np.meshgrid(np.arange(minx + dx / 2, maxx, dx), np.arange(miny + dy / 2, maxy, dy))
+    xy = np.column_stack([gx.ravel(), gy.ravel()])
+    xy += rng.uniform(-0.1, 0.1, xy.shape) * np.array([dx, dy])
+    inside = xy[shapely.contains_xy(polygon, xy[:, 0], xy[:, 1])]
+    if len(inside) > count:
+        inside = inside[rng.choice(len(inside), count, replace=False)]
+    return inside, step_m
+
+
+def rotated_rectangles(center_xy: np.ndarray, width_m, depth_m, angle) -> np.ndarray:
+    """Rectangles (width × depth metres, rotated by angle) around lon/lat centres, as shapely polygons."""
+    corners = np.array([[-0.5, -0.5], [0.5, -0.5], [0.5, 0.5], [-0.5, 0.5], [-0.5, -0.5]])
+    local = corners[None, :, :] * np.stack([width_m, depth_m], axis=1)[:, None, :]
+    cos, sin = np.cos(angle)[:, None], np.sin(angle)[:, None]
+    east = local[..., 0] * cos - local[..., 1] * sin
+    north = local[..., 0] * sin + local[..., 1] * cos
+    lon = center_xy[:, 0:1] + east / (_DEGREE_M * _COS_LAT)
+    lat = center_xy[:, 1:2] + north / _DEGREE_M
+    return shapely.polygons(np.stack([lon, lat], axis=-1))
+
+
+# --- sensors, readings, alarms ----------------------------------------------------------------------------------
+
+def build_sensors(units, buildings, scale: Scale, rng, end: pd.Timestamp) -> gpd.GeoDataFrame:
+    grids = grids_of(units)
+    per_grid_buildings = buildings.groupby("grid_code").size().reindex(grids["code"]).fillna(0).to_numpy()
+    centroids = shapely.centroid(buildings.geometry.to_numpy())
+    building_xy = np.column_stack([shapely.get_x(centroids), shapely.get_y(centroids)])
+    frames = []
+    shares = np.array([k[5] for k in reference.SENSOR_KINDS])
+    counts = np.round(shares / shares.sum() * scale.sensors).astype(int)
+    for (kind, *_rest, located, _share, _measures), count in zip(reference.SENSOR_KINDS, counts):
+        if located == "building":
+            if kind == "smoke":  # fire IoT in high-rises (over 27 m, China's fire code), the tallest first
+                pool = np.flatnonzero(buildings["height_m"].to_numpy() >= 27.0)
+            else:
+                pool = np.flatnonzero(buildings["use"].isin(["residential", "mixed", "industrial"]).to_numpy())
+            chosen = rng.choice(pool, min(count, len(pool)), replace=len(pool) < count)
+            frames.append(pd.DataFrame({
+                "kind": kind, "building_id": buildings["building_id"].to_numpy()[chosen],
+                "grid_code": buildings["grid_code"].to_numpy()[chosen],
+                "lon": building_xy[chosen, 0], "lat": building_xy[chosen, 1]}))
+        else:
+            weights = per_grid_buildings + 1.0
+            grid_idx = rng.choice(len(grids), count, p=weights / weights.sum())
+            xy = _points_in_grids(grids, grid_idx, rng)
+            frames.append(pd.DataFrame({
+                "kind": kind, "building_id": None, "grid_code": grids["code"].to_numpy()[grid_idx],
+                "lon": xy[:, 0], "lat": xy[:, 1]}))
+    sensors = pd.concat(frames, ignore_index=True)
+    n = len(sensors)
+    sensors.insert(0, "sensor_id", [f"S{i:06d}" for i in range(1, n + 1)])
+    sensors["status"] = rng.choice(["online", "offline", "fault"], n, p=[0.962, 0.028, 0.010])
+    installed = end - pd.to_timedelta(rng.integers(60, 2_000, n), unit="D")
+    sensors["installed_at"] = installed
+    offline_for = pd.to_timedelta(rng.integers(2, 96, n), unit="h")
+    sensors["last_seen_at"] = np.where(sensors["status"] == "online", end, end - offline_for)
+    sensors["last_seen_at"] = pd.to_datetime(sensors["last_seen_at"]).dt.tz_convert(CITY_TIMEZONE) \
+        if pd.api.types.is_datetime64_any_dtype(sensors["last_seen_at"]) else \
+        pd.Series([pd.Timestamp(t) for t in sensors["last_seen_at"]]).dt.tz_convert(CITY_TIMEZONE)
+    return gpd.GeoDataFrame(sensors, geometry=gpd.points_from_xy(sensors["lon"], sensors["lat"]), crs=CRS)
+
+
+def _points_in_grids(grids: gpd.GeoDataFrame, grid_idx: np.ndarray, rng, pool_size: int = 256) -> np.ndarray:
+    """A random point inside the chosen grid cell for each index (drawn from a pool of points per cell)."""
+    out = np.empty((len(grid_idx), 2))
+    order = np.argsort(grid_idx, kind="stable")
+    sorted_idx = grid_idx[order]
+    starts = np.flatnonzero(np.r_[True, sorted_idx[1:] != sorted_idx[:-1]])
+    ends = np.r_[starts[1:], len(sorted_idx)]
+    geometries = grids.geometry.to_numpy()
+    for s, e in zip(starts, ends):
+        pool = sample_points(geometries[sorted_idx[s]], min(pool_size, e - s), rng)
+        out[order[s:e]] = pool[rng.integers(0, len(pool), e - s)]
+    return out
+
+
+def _hour_of_day(times: pd.DatetimeIndex | np.ndarray) -> np.ndarray:
+    return pd.DatetimeIndex(times).hour.to_numpy()
+
+
+def build_readings(sensors, scale: Scale, rng, end: pd.Timestamp) -> pd.DataFrame:
+    measuring = {k[0] for k in reference.SENSOR_KINDS if k[6]}
+    chosen = sensors[sensors["kind"].isin(measuring) & (sensors["status"] != "fault")].reset_index(drop=True)
+    hours = pd.date_range(end=end.floor("h"), periods=scale.reading_days * 24, freq="h")
+    hour = hours.hour.to_numpy()[None, :]
+    day = np.arange(len(hours))[None, :] / 24.0
+    n = len(chosen)
+    kind = chosen["kind"].to_numpy()[:, None]
+    district = chosen["grid_code"].str[:6].to_numpy()[:, None]
+    noise = rng.normal(0, 1, (n, len(hours)))
+    rush = np.exp(-((hour - 8.5) ** 2) / 3) + np.exp(-((hour - 18.5) ** 2) / 4)
+    values = np.select(
+        [kind == "pm25", kind == "noise", kind == "water_level", kind == "traffic_flow"],
+        [
+            28 + 10 * rush + 6 * noise + 8 * np.sin(day / 2.0),
+            52 + 9 * np.clip(np.sin((hour - 6) / 24 * 2 * np.pi), 0, None) + 3 * noise,
+            1.0 + 0.15 * np.sin(hour / 12.4 * 2 * np.pi) + 0.05 * noise,
+            300 + 1600 * rush + 120 * noise,
+        ],
+    )
+    # Incidents: a PM2.5 episode over one district for a day, and a rainstorm that raises water levels.
+    if len(hours) >= 36:
+        episode = (district == "440306") & (kind == "pm25") & (day >= day.max() - 1.6) & (day < day.max() - 0.6)
+        values = np.where(episode, values + 70, values)
+        storm = (kind == "water_level") & np.isin(district, ["440307", "440310"]) & \
+            (day >= day.max() - 0.6) & (day < day.max() - 0.3)
+        values = np.where(storm, values + 1.9 + 0.3 * np.abs(noise), values)
+    # The sensor's own site differs from the average a little.
+    values = values * rng.lognormal(0, 0.08, (n, 1))
+    values = np.maximum(values, 0).round(2)
+    offline_since = chosen["last_seen_at"].to_numpy()
+    observed = hours.to_numpy()[None, :] <= offline_since[:, None]
+    ii, jj = np.nonzero(observed)
+    return pd.DataFrame({
+        "sensor_id": chosen["sensor_id"].to_numpy()[ii],
+        "ts": hours[jj],
+        "value": values[ii, jj],
+    })
+
+
+def build_alarms(sensors, readings, scale: Scale, rng, end: pd.Timestamp) -> pd.DataFrame:
+    frames = []
+    # From readings: one alarm per run of consecutive hours over the kind's limit.
+    kinds = sensors.set_index("sensor_id")["kind"]
+    r = readings.assign(kind=readings["sensor_id"].map(kinds))
+    r["limit"] = r["kind"].map(reference.READING_ALARM_LIMITS)
+    r = r.sort_values(["sensor_id", "ts"])
+    over = (r["value"] > r["limit"]).to_numpy()
+    new_run = over & ~np.r_[False, over[:-1] & (r["sensor_id"].to_numpy()[1:] == r["sensor_id"].to_numpy()[:-1])]
+    run_id = np.cumsum(new_run)
+    runs = r[over].assign(run=run_id[over]).groupby("run").agg(
+        sensor_id=("sensor_id", "first"), kind=("kind", "first"), raised_at=("ts", "min"), last=("ts", "max"),
+        peak=("value", "max"), limit=("limit", "first"))
+    if len(runs):
+        still = runs["last"] >= end.floor("h")
+        runs["cleared_at"] = (runs["last"] + pd.Timedelta(hours=1)).where(~still, pd.NaT)
+        runs["severity"] = np.where(runs["peak"] > runs["limit"] * 1.5, "critical", "warning")
+        runs["message"] = [f"{k} {p:g} over limit {lim:g}" for k, p, lim in
+                           zip(runs["kind"], runs["peak"], runs["limit"])]
+        frames.append(runs[["sensor_id", "kind", "severity", "raised_at", "cleared_at", "message"]])
+    # State sensors: rare events (smoke, displaced manhole cover, dark streetlight, electrical overload).
+    rates_per_day = {"smoke": 0.002, "manhole_cover": 0.004, "streetlight": 0.01, "electrical_safety": 0.004}
+    messages = {"smoke": "smoke detected", "manhole_cover": "cover displaced", "streetlight": "lamp failure",
+                "electrical_safety": "overload / leakage current"}
+    days = scale.reading_days
+    for kind, rate in rates_per_day.items():
+        ids = sensors.loc[sensors["kind"] == kind, "sensor_id"].to_numpy()
+        events = rng.poisson(rate * days, len(ids))
+        sensor_ids = np.repeat(ids, events)
+        raised = end - pd.to_timedelta(rng.uniform(0, days * 24, len(sensor_ids)), unit="h")
+        duration = pd.to_timedelta(rng.exponential(3 if kind == "smoke" else 14, len(sensor_ids)), unit="h")
+        cleared = pd.Series(raised + duration)
+        cleared = cleared.where(cleared < end, pd.NaT)
+        frames.append(pd.DataFrame({
+            "sensor_id": sensor_ids, "kind": kind,
+            "severity": np.where(kind == "smoke", "critical", "warning"),
+            "raised_at": raised, "cleared_at": cleared.to_numpy(), "message": messages[kind]}))
+    alarms = pd.concat(frames, ignore_index=True).sort_values("raised_at", kind="stable").reset_index(drop=True)
+    alarms.insert(0, "alarm_id", [f"A{i:07d}" for i in range(1, len(alarms) + 1)])
+    alarms["raised_at"] = pd.to_datetime(alarms["raised_at"], utc=True).dt.tz_convert(CITY_TIMEZONE)
+    alarms["cleared_at"] = pd.to_datetime(alarms["cleared_at"], utc=True).dt.tz_convert(CITY_TIMEZONE)
+    return alarms
+
+
+# --- work orders ------------------------------------------------------------------------------------------------
+
+def build_reference() -> tuple[pd.DataFrame, pd.DataFrame]:
+    event_types = pd.DataFrame(
+        [(code, category, name, name_zh, reference.DEPARTMENTS[dept][0], limit)
+         for code, category, name, name_zh, dept, limit, _w, _n in reference.EVENT_TYPES],
+        columns=["code", "category", "name", "name_zh", "department", "time_limit_hours"])
+    channels = pd.DataFrame([c[:3] for c in reference.CHANNELS], columns=["code", "name", "name_zh"])
+    return event_types, channels
+
+
+# Hourly profile of daytime requests (06:00–22:00), peaking mid-morning and mid-afternoon.
+_DAY_PROFILE = np.array([0, 0, 0, 0, 0, 0, 1, 3, 6, 9, 10, 9, 6, 6, 8, 9, 9, 8, 6, 5, 4, 3, 0, 0], dtype=float)
+_NIGHT_PROFILE = np.array([5, 3, 2, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 6, 7], dtype=float)
+
+
+def build_orders(units, buildings, event_types, scale: Scale, rng, end: pd.Timestamp):
+    grids = grids_of(units)
+    people = buildings.groupby("grid_code")["residents"].sum().reindex(grids["code"]).fillna(0).to_numpy()
+    places = buildings.groupby("grid_code").size().reindex(grids["code"]).fillna(0).to_numpy()
+    grid_weight = people + 40 * places + 50
+
+    types = reference.EVENT_TYPES
+    type_weight = np.array([t[6] for t in types])
+    night_share = np.array([t[7] for t in types])
+    limits = np.array([t[5] for t in types], dtype=float)
+    departments = np.array([reference.DEPARTMENTS[t[4]][0] for t in types])
+    type_codes = np.array([t[0] for t in types])
+
+    start_day = (end - pd.Timedelta(days=scale.order_days)).normalize()
+    day_starts = pd.date_range(start_day, periods=scale.order_days + 1, freq="D")
+    per_day = np.array([scale.orders_per_day * (0.8 if d.dayofweek >= 5 else 1.07) for d in day_starts])
+    per_day = rng.poisson(per_day * rng.lognormal(0, 0.05, len(per_day)))
+    n = int(per_day.sum())
+    day_index = np.repeat(np.arange(len(day_starts)), per_day)
+    type_index = rng.choice(len(types), n, p=type_weight / type_weight.sum())
+    at_night = rng.random(n) < night_share[type_index]
+    hour = np.where(at_night, rng.choice(24, n, p=_NIGHT_PROFILE / _NIGHT_PROFILE.sum()),
+                    rng.choice(24, n, p=_DAY_PROFILE / _DAY_PROFILE.sum()))
+    offset_s = hour * 3600 + rng.integers(0, 3600, n)
+    grid_index = rng.choice(len(grids), n, p=grid_weight / grid_weight.sum())
+
+    # Recurring hotspots: the same event type at the same place in the same hours, night after night.
+    hotspot_rows = []
+    extra = []
+    hotspot_types = ["night_construction_noise", "business_noise", "illegal_street_vending", "garbage_overflow",
+                     "illegal_parking", "waterlogging", "e_bike_indoor_charging", "cooking_fumes"]
+    busy = np.argsort(-grid_weight)[: max(10, len(grids) // 4)]
+    for k in range(scale.hotspots):
+        code = hotspot_types[k % len(hotspot_types)]
+        t = int(np.flatnonzero(type_codes == code)[0])
+        g = int(rng.choice(busy))
+        first_hour = int(rng.choice([21, 22, 23] if "noise" in code else [8, 11, 17, 19]))
+        per_night = max(3, int(scale.orders_per_day * 0.0006))
+        days = np.arange(len(day_starts))
+        count = per_night * len(days)
+        extra.append(pd.DataFrame({
+            "day": np.repeat(days, per_night), "type": t, "grid": g,
+            "offset": (first_hour * 3600 + rng.integers(0, 3 * 3600, count)) % 86400}))
+        hotspot_rows.append((f"H{k + 1:02d}", code, grids["code"][g], first_hour, (first_hour + 3) % 24, count))
+    if extra:
+        planted = pd.concat(extra, ignore_index=True)
+        day_index = np.r_[day_index, planted["day"].to_numpy()]
+        type_index = np.r_[type_index, planted["type"].to_numpy()]
+        grid_index = np.r_[grid_index, planted["grid"].to_numpy()]
+        offset_s = np.r_[offset_s, planted["offset"].to_numpy()]
+        n = len(day_index)
+
+    received = day_starts[day_index] + pd.to_timedelta(offset_s, unit="s")
+    keep = received <= end
+    order = np.argsort(received[keep].asi8, kind="stable")
+    idx = np.flatnonzero(keep)[order]
+    received = received[idx]
+    type_index, grid_index = type_index[idx], grid_index[idx]
+    n = len(idx)
+
+    hours = lambda h: pd.to_timedelta(h, unit="h")  # noqa: E731
+    limit_h = limits[type_index]
+    dispatched = received + hours(rng.exponential(0.35, n))
+    # Handling takes a fraction of the time limit; about 1% of orders overrun it (on-time ≈ 99%).
+    fraction = rng.lognormal(np.log(0.30), 0.5, n)
+    handled = received + hours(np.maximum(fraction * limit_h, 0.2))
+    feedback = handled + hours(rng.exponential(0.8, n))
+    supervised = feedback + hours(rng.exponential(3.0, n))
+    evaluates = rng.random(n) < 0.78
+    evaluated = pd.DatetimeIndex(np.where(evaluates, supervised + hours(rng.exponential(10.0, n)), pd.NaT))
+    satisfied = np.where(evaluates, rng.random(n) < 0.993, None)
+    deadline = received + hours(limit_h)
+
+    stage_times = {"received_at": received, "dispatched_at": dispatched, "handled_at": handled,
+                   "feedback_at": feedback, "supervised_at": supervised, "evaluated_at": evaluated}
+    frame = pd.DataFrame({name: pd.Series(values) for name, values in stage_times.items()})
+    # What has not happened by the end of the data is not known yet.
+    reached = pd.DataFrame({name: frame[name].notna() & (frame[name] <= end) for name in frame})
+    reached = reached.cummin(axis=1)
+    for name in frame:
+        frame[name] = frame[name].where(reached[name])
+    stage_names = np.array(["received", "dispatched", "handling", "feedback", "supervised", "closed"])
+    last_stage = reached.to_numpy().sum(axis=1) - 1
+    status = stage_names[last_stage]
+    # Orders nobody evaluates close three days after supervision.
+    unevaluated_closed = (~evaluates) & reached["supervised_at"].to_numpy() & \
+        (frame["supervised_at"] + pd.Timedelta(hours=72) <= end).to_numpy()
+    status = np.where(unevaluated_closed, "closed", status)
+    # "Reopen when unsatisfied": an unsatisfied evaluation sent the order back once before it closed.
+    is_evaluated = reached["evaluated_at"].to_numpy()
+    satisfied_known = pd.array(np.where(is_evaluated, satisfied, None), dtype="boolean")
+    reopen = (is_evaluated & (satisfied_known == False)).astype(int)  # noqa: E712
+    reopen += (is_evaluated & (rng.random(n) < 0.004)).astype(int)
+    handled_known = frame["handled_at"]
+    on_time = pd.array(np.where(handled_known.notna(), handled_known <= pd.Series(deadline),
+                                np.where(pd.Series(deadline) < end, False, None)), dtype="boolean")
+
+    points = _points_in_grids(grids, grid_index, rng)
+    # Hotspot orders come from the same spot, not anywhere in the cell.
+    for h, (code, grid_code) in enumerate(zip([r[1] for r in hotspot_rows], [r[2] for r in hotspot_rows])):
+        mask = (type_codes[type_index] == code) & (grids["code"].to_numpy()[grid_index] == grid_code)
+        if mask.any():
+            anchor = points[np.flatnonzero(mask)[0]]
+            points[mask] = anchor + rng.normal(0, 0.0004, (mask.sum(), 2))
+
+    date_part = received.strftime("%Y%m%d")
+    orders = pd.DataFrame({
+        "order_id": [f"SZ{d}{i:07d}" for d, i in zip(date_part, range(1, n + 1))],
+        "event_type": type_codes[type_index],
+        "channel": rng.choice([c[0] for c in reference.CHANNELS], n,
+                              p=np.array([c[3] for c in reference.CHANNELS]) / sum(c[3] for c in reference.CHANNELS)),
+        "department": departments[type_index],
+        "grid_code": grids["code"].to_numpy()[grid_index],
+        "status": status,
+        **{name: frame[name].to_numpy() for name in frame},
+        "deadline_at": deadline,
+        "satisfied": satisfied_known,
+        "reopen_count": reopen,
+        "on_time": on_time,
+        "lon": points[:, 0].round(6),
+        "lat": points[:, 1].round(6),
+    })
+    for name in list(stage_times) + ["deadline_at"]:
+        orders[name] = pd.to_datetime(orders[name], utc=True).dt.tz_convert(CITY_TIMEZONE)
+    hotspots = pd.DataFrame(hotspot_rows, columns=["hotspot_id", "event_type", "grid_code", "start_hour",
+                                                   "end_hour", "orders"])
+    return orders, hotspots

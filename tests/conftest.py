@@ -1,0 +1,450 @@
+"""Shared test fixtures for citytwin.
+
+Fixtures
+--------
+postgis_url (session)
+    SQLAlchemy URL of a PostgreSQL + PostGIS database ``citytwin_test``.  A
+    throwaway PostgreSQL cluster is started for the test session (or
+    ``$CITYTWIN_TEST_POSTGIS_URL`` is used as is).
+postgis_db_url (function)
+    URL of a brand-new database (PostGIS enabled) on that server, dropped
+    after the test: use it for isolated tests.  ``fresh_postgis_database(url)``
+    is the same thing as a context manager (for module-scoped fixtures).
+sqlite_url (function)
+    ``sqlite:///<tmp_path>/citytwin.sqlite``.
+browser (session) / page (function)
+    Playwright Chromium using Debian's ``/usr/bin/chromium`` (never
+    ``playwright install``).  ``page.external_requests`` lists the URLs of
+    requests to hosts other than localhost; ``page.console_errors`` lists
+    console errors and uncaught page errors.
+serve_app (function)
+    ``serve_app(database_url) -> "http://127.0.0.1:PORT"``: runs ``app.py``
+    in a subprocess until the end of the test.  ``run_app_server(url)`` is the
+    same thing as a context manager (for module-scoped fixtures).
+
+In CI (``$CI`` set) a skipped test counts as a failure: everything the tests
+need is installed by ``make test``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Callable, Iterator
+from urllib.parse import urlparse
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--enable-unsafe-swiftshader",
+]
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+TEST_DB_NAME = "citytwin_test"
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _missing(what: str) -> None:
+    """Fail (never skip) because a system dependency is missing."""
+    if _in_ci():
+        pytest.fail(
+            f"{what}\nCI must not skip tests: `make test` (make system-deps) "
+            "should have installed it.",
+            pytrace=False,
+        )
+    pytest.fail(
+        f"{what}\nRun `make test` (as root it installs the system packages; "
+        "otherwise `make system-deps` prints the apt-get command).",
+        pytrace=False,
+    )
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --------------------------------------------------------------------------
+# No skipped tests in CI
+# --------------------------------------------------------------------------
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if _in_ci() and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"test skipped in CI, which is not allowed: {reason}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    outcome = yield
+    report = outcome.get_result()
+    if _in_ci() and report.skipped:  # e.g. a module-level pytest.importorskip
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"module skipped in CI, which is not allowed: {reason}"
+
+
+# --------------------------------------------------------------------------
+# PostgreSQL + PostGIS
+# --------------------------------------------------------------------------
+
+
+def _postgres_bin_dir() -> Path | None:
+    """Highest-version /usr/lib/postgresql/*/bin that has initdb and pg_ctl."""
+    candidates = []
+    for bindir in Path("/usr/lib/postgresql").glob("*/bin"):
+        version = bindir.parent.name
+        if not re.fullmatch(r"\d+(\.\d+)?", version):
+            continue
+        if (bindir / "initdb").is_file() and (bindir / "pg_ctl").is_file():
+            candidates.append((tuple(int(p) for p in version.split(".")), bindir))
+    return max(candidates)[1] if candidates else None
+
+
+def _run(cmd: list[str], *, as_user: str | None, cwd: str, what: str) -> str:
+    """Run cmd (through ``runuser -u as_user --`` if given); fail with its output."""
+    if as_user:
+        cmd = ["runuser", "-u", as_user, "--", *cmd]
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=180)
+    if proc.returncode != 0:
+        pytest.fail(
+            f"{what} failed (exit {proc.returncode}): {' '.join(cmd)}\n"
+            f"--- stdout ---\n{proc.stdout}\n--- stderr ---\n{proc.stderr}",
+            pytrace=False,
+        )
+    return proc.stdout
+
+
+def _admin_engine(url: str):
+    import sqlalchemy
+    from sqlalchemy.pool import NullPool
+
+    return sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+
+
+@contextlib.contextmanager
+def throwaway_postgis_cluster() -> Iterator[str]:
+    """Start a private PostgreSQL cluster with PostGIS; yield its SQLAlchemy URL."""
+    bindir = _postgres_bin_dir()
+    if bindir is None:
+        _missing(
+            "PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin "
+            "(Debian package: postgresql, postgresql-15-postgis-3)."
+        )
+    version = bindir.parent.name
+    control = Path(f"/usr/share/postgresql/{version}/extension/postgis.control")
+    if not control.is_file():
+        _missing(
+            f"PostGIS for PostgreSQL {version} is not installed ({control} missing; "
+            f"Debian package: postgresql-{version}-postgis-3)."
+        )
+
+    as_user = None
+    if os.geteuid() == 0:
+        # initdb/postgres refuse to run as root: run them as `postgres`.
+        import pwd
+
+        try:
+            pw = pwd.getpwnam("postgres")
+        except KeyError:
+            _missing("Running as root but there is no `postgres` user (Debian package: postgresql).")
+        if shutil.which("runuser") is None:
+            _missing("`runuser` not found (Debian package: util-linux).")
+        as_user = "postgres"
+
+    # Under /tmp (world-traversable) whatever $TMPDIR says, and short enough
+    # for the unix-socket path limit.
+    base = tempfile.mkdtemp(prefix="citytwin-pg-", dir="/tmp" if os.path.isdir("/tmp") else None)
+    datadir = os.path.join(base, "data")
+    logfile = os.path.join(base, "postgres.log")
+    started = False
+    try:
+        if as_user:
+            os.chown(base, pw.pw_uid, pw.pw_gid)
+        os.chmod(base, 0o700)
+        _run(
+            [
+                str(bindir / "initdb"),
+                "-D", datadir,
+                "--username=postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-sync",
+            ],
+            as_user=as_user,
+            cwd=base,
+            what="initdb",
+        )
+        last_error = ""
+        for _attempt in range(3):  # the free port may be taken in between
+            port = _free_port()
+            opts = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
+            cmd = [str(bindir / "pg_ctl"), "-D", datadir, "-l", logfile, "-o", opts, "-w", "-t", "60", "start"]
+            if as_user:
+                cmd = ["runuser", "-u", as_user, "--", *cmd]
+            proc = subprocess.run(cmd, cwd=base, capture_output=True, text=True, timeout=120)
+            if proc.returncode == 0:
+                started = True
+                break
+            log = Path(logfile).read_text(errors="replace") if os.path.exists(logfile) else ""
+            last_error = f"{proc.stdout}\n{proc.stderr}\n--- {logfile} ---\n{log[-4000:]}"
+        if not started:
+            pytest.fail(f"could not start the throwaway PostgreSQL cluster:\n{last_error}", pytrace=False)
+
+        import sqlalchemy
+
+        server_url = f"postgresql+psycopg://postgres@127.0.0.1:{port}"
+        engine = _admin_engine(f"{server_url}/postgres")
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text(f'CREATE DATABASE "{TEST_DB_NAME}"'))
+        engine.dispose()
+        url = f"{server_url}/{TEST_DB_NAME}"
+        engine = _admin_engine(url)
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text("CREATE EXTENSION IF NOT EXISTS postgis"))
+        engine.dispose()
+
+        yield url
+    finally:
+        if started:
+            stop = [str(bindir / "pg_ctl"), "-D", datadir, "-m", "immediate", "-w", "stop"]
+            if as_user:
+                stop = ["runuser", "-u", as_user, "--", *stop]
+            subprocess.run(stop, cwd=base, capture_output=True, timeout=120)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgis_url() -> Iterator[str]:
+    """SQLAlchemy URL of a PostGIS-enabled database on a throwaway server.
+
+    ``$CITYTWIN_TEST_POSTGIS_URL`` overrides it (nothing is started then).
+    """
+    external = os.environ.get("CITYTWIN_TEST_POSTGIS_URL")
+    if external:
+        yield external
+        return
+    with throwaway_postgis_cluster() as url:
+        yield url
+
+
+@contextlib.contextmanager
+def fresh_postgis_database(postgis_url: str) -> Iterator[str]:
+    """Create a uniquely named database with PostGIS on the server of
+    ``postgis_url``; yield its URL; drop it afterwards."""
+    import sqlalchemy
+    from sqlalchemy.engine import make_url
+
+    name = f"citytwin_t_{uuid.uuid4().hex[:16]}"
+    admin = _admin_engine(postgis_url)
+    with admin.connect() as conn:
+        conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+    url = make_url(postgis_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        engine = _admin_engine(url)
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text("CREATE EXTENSION IF NOT EXISTS postgis"))
+        engine.dispose()
+        yield url
+    finally:
+        with admin.connect() as conn:
+            # FORCE: a test may have left connections open.
+            conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def postgis_db_url(postgis_url: str) -> Iterator[str]:
+    """URL of a new, empty PostGIS database for this test only."""
+    with fresh_postgis_database(postgis_url) as url:
+        yield url
+
+
+# --------------------------------------------------------------------------
+# SQLite
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """SQLAlchemy URL of a (not yet existing) SQLite file in tmp_path."""
+    return f"sqlite:///{tmp_path}/citytwin.sqlite"
+
+
+# --------------------------------------------------------------------------
+# Browser (Playwright + Debian's Chromium)
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium (/usr/bin/chromium) driven by Playwright."""
+    if not os.access(CHROMIUM, os.X_OK):
+        _missing(f"{CHROMIUM} not found (Debian package: chromium).")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def _is_external(url: str) -> bool:
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https", "ws", "wss"):
+        return False  # data:, blob:, about:, chrome-extension:, ...
+    return (parsed.hostname or "") not in LOCAL_HOSTS
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh 1920x1080 page (own context) that records external requests
+    (``page.external_requests``) and console/page errors (``page.console_errors``)."""
+    context = browser.new_context(viewport={"width": 1920, "height": 1080})
+    pg = context.new_page()
+    pg.external_requests = []
+    pg.console_errors = []
+
+    def on_request(request):
+        if _is_external(request.url):
+            pg.external_requests.append(request.url)
+
+    def on_websocket(ws):
+        if _is_external(ws.url):
+            pg.external_requests.append(ws.url)
+
+    def on_console(msg):
+        if msg.type == "error":
+            loc = msg.location or {}
+            where = f" ({loc.get('url')}:{loc.get('lineNumber')})" if loc.get("url") else ""
+            pg.console_errors.append(f"{msg.text}{where}")
+
+    def on_pageerror(exc):
+        pg.console_errors.append(f"uncaught: {exc}")
+
+    pg.on("request", on_request)
+    pg.on("websocket", on_websocket)
+    pg.on("console", on_console)
+    pg.on("pageerror", on_pageerror)
+    try:
+        yield pg
+    finally:
+        context.close()
+
+
+# --------------------------------------------------------------------------
+# Live dashboard server
+# --------------------------------------------------------------------------
+
+
+def _wait_for_http_200(url: str, proc: subprocess.Popen, log_path: str, timeout: float) -> None:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
+    deadline = time.monotonic() + timeout
+    last = "no answer yet"
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            log = Path(log_path).read_text(errors="replace")
+            pytest.fail(
+                f"app.py exited with code {proc.returncode} before serving {url}\n"
+                f"--- output ---\n{log[-8000:]}",
+                pytrace=False,
+            )
+        try:
+            with opener.open(url, timeout=5) as resp:
+                if resp.status == 200:
+                    return
+                last = f"HTTP {resp.status}"
+        except urllib.error.HTTPError as exc:
+            last = f"HTTP {exc.code}"
+        except (urllib.error.URLError, OSError) as exc:
+            last = repr(exc)
+        time.sleep(0.25)
+    log = Path(log_path).read_text(errors="replace")
+    pytest.fail(
+        f"app.py did not answer 200 on {url} within {timeout:.0f}s (last: {last})\n"
+        f"--- output ---\n{log[-8000:]}",
+        pytrace=False,
+    )
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)  # the whole group (e.g. a reloader child)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def run_app_server(database_url: str, *, timeout: float = 90.0, extra_args: tuple[str, ...] = ()) -> Iterator[str]:
+    """Run ``app.py --port PORT --database-url URL``; yield ``http://127.0.0.1:PORT``."""
+    port = _free_port()
+    env = dict(os.environ, CITYTWIN_DATABASE_URL=database_url, PYTHONUNBUFFERED="1")
+    log_fd, log_path = tempfile.mkstemp(prefix="citytwin-app-", suffix=".log")
+    proc = subprocess.Popen(
+        [sys.executable, "app.py", "--port", str(port), "--database-url", database_url, *extra_args],
+        cwd=REPO_ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=log_fd,
+        stderr=subprocess.STDOUT,  # a file, not a pipe: a chatty server never blocks
+        start_new_session=True,
+    )
+    os.close(log_fd)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for_http_200(base_url + "/", proc, log_path, timeout)
+        yield base_url
+    finally:
+        _stop(proc)
+        with contextlib.suppress(OSError):
+            os.unlink(log_path)
+
+
+@pytest.fixture
+def serve_app() -> Iterator[Callable[[str], str]]:
+    """Factory: ``base_url = serve_app(database_url)`` starts the dashboard;
+    every server started is stopped at the end of the test."""
+    with contextlib.ExitStack() as stack:
+
+        def start(database_url: str, **kwargs) -> str:
+            return stack.enter_context(run_app_server(database_url, **kwargs))
+
+        yield start
