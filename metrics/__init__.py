@@ -1,0 +1,1 @@
+"""City vital signs: indicators declared once (``registry``), computed by pure formulas and rolled up (``engine``)."""

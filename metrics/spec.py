@@ -1,0 +1,142 @@
+"""What an indicator is: its declaration, its thresholds and the time window it is computed for.
+
+Thresholds have one shape everywhere (as in Grafana): sorted steps, the first from −∞, each naming a state. A value
+takes the state of the last step whose value it reaches. A missing value (NaN) is ``no_data``, never a state.
+
+A formula is a pure function ``formula(city, window) -> Contributions``: per input row, the grid cell it belongs to
+and what it adds to the numerator (and, for rates and means, to the denominator). The engine sums contributions per
+grid cell and up the hierarchy, then divides, so a rate at any level is recomputed from its own numerator and
+denominator, never averaged from its children's rates.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+STATES = ("good", "watch", "warning", "critical")
+NO_DATA = "no_data"
+NEUTRAL = "neutral"  # an indicator without thresholds (a volume to know, not to judge)
+
+
+@dataclass(frozen=True)
+class Step:
+    value: float
+    state: str
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    steps: tuple[Step, ...]
+
+    def __post_init__(self):
+        if not self.steps or self.steps[0].value != -math.inf:
+            raise ValueError("the first threshold step must start at -inf")
+        values = [s.value for s in self.steps]
+        if values != sorted(values):
+            raise ValueError(f"threshold steps must be sorted, got {values}")
+        for s in self.steps:
+            if s.state not in STATES:
+                raise ValueError(f"unknown state {s.state!r}; states are {STATES}")
+
+    @classmethod
+    def of(cls, first_state: str, *rest: tuple[float, str]) -> "Thresholds":
+        """``Thresholds.of("critical", (95, "warning"), (99, "good"))``: below 95 critical, 95–99 warning, …"""
+        return cls((Step(-math.inf, first_state),) + tuple(Step(float(v), s) for v, s in rest))
+
+    def state_of(self, values) -> np.ndarray:
+        """The state of each value (``no_data`` for NaN)."""
+        values = np.asarray(values, dtype=float)
+        bounds = np.array([s.value for s in self.steps[1:]])
+        names = np.array([s.state for s in self.steps] + [NO_DATA], dtype=object)
+        index = np.searchsorted(bounds, values, side="right")
+        index = np.where(np.isnan(values), len(self.steps), index)
+        return names[index]
+
+
+@dataclass(frozen=True)
+class Window:
+    """A half-open time interval ``[start, end)`` of local time."""
+
+    start: pd.Timestamp
+    end: pd.Timestamp
+    name: str = ""
+
+    @property
+    def days(self) -> float:
+        return (self.end - self.start) / pd.Timedelta(days=1)
+
+    def previous(self) -> "Window":
+        length = self.end - self.start
+        return Window(self.start - length, self.start, f"before {self.name}".strip())
+
+    def contains(self, times: pd.Series) -> pd.Series:
+        return (times >= self.start) & (times < self.end)
+
+
+WINDOWS = {"today": "Today", "7d": "Last 7 days", "30d": "Last 30 days"}
+WINDOWS_ZH = {"today": "今日", "7d": "近7天", "30d": "近30天"}
+
+
+def named_window(name: str, as_of: pd.Timestamp) -> Window:
+    """``today`` runs from local midnight to the data's as-of instant; ``7d`` and ``30d`` end there."""
+    end = as_of + pd.Timedelta(microseconds=1)  # include the as-of instant itself
+    if name == "today":
+        return Window(as_of.normalize(), end, name)
+    if name in ("7d", "30d"):
+        return Window(end - pd.Timedelta(days=int(name[:-1])), end, name)
+    raise ValueError(f"unknown window {name!r}; windows are {', '.join(WINDOWS)}")
+
+
+@dataclass(frozen=True)
+class Contributions:
+    """Per input row: its grid cell, its numerator and (for rates/means) its denominator.
+
+    ``covered`` lists the grid cells that have a source for this indicator at all (e.g. cells with a PM2.5 monitor);
+    a unit covering none of them has no data, not zero. ``None`` means every cell is covered.
+    """
+
+    grid_code: np.ndarray
+    numerator: np.ndarray
+    denominator: np.ndarray | None = None
+    covered: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Indicator:
+    id: str
+    name: str
+    name_zh: str
+    topic: str
+    unit: str
+    aggregation: str  # "count" (sum of numerators), "rate" (100 · Σnum / Σden), "mean" (Σnum / Σden)
+    formula: Callable[..., Contributions]
+    description: str
+    inputs: tuple[str, ...]
+    thresholds: Thresholds | None
+    good_direction: str  # "up" | "down" | "none"
+    owner: str
+    frequency: str
+    levels: tuple[str, ...] = ("city", "district", "street", "community", "grid")
+    format: str = "{:,.0f}"
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.aggregation not in ("count", "rate", "mean"):
+            raise ValueError(f"{self.id}: unknown aggregation {self.aggregation!r}")
+        if self.good_direction not in ("up", "down", "none"):
+            raise ValueError(f"{self.id}: good_direction must be up, down or none")
+
+    def state_of(self, values) -> np.ndarray:
+        values = np.asarray(values, dtype=float)
+        if self.thresholds is None:
+            return np.where(np.isnan(values), NO_DATA, NEUTRAL).astype(object)
+        return self.thresholds.state_of(values)
+
+    def format_value(self, value) -> str:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return "—"
+        return self.format.format(value)
