@@ -1,0 +1,46 @@
+"""citytwin: serve the dashboard.
+
+    python app.py [--port 8050] [--host 127.0.0.1] [--database-url URL]
+
+The database defaults to CITYTWIN_DATABASE_URL, else the embedded file data/citytwin.sqlite (`make run` builds it).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import dash
+from dash import Dash, dcc, html
+
+from dashboard import ids, services
+from dashboard.theme import css_variables
+
+
+def create_app(database_url: str | None = None) -> Dash:
+    service = services.configure(database_url)
+    if not service.store.is_built():
+        raise SystemExit(f"error: no city in {service.store.url}; build the sample with "
+                         f"`make sample` (or `python -m sample_data build`), or import your own (docs/importing.md)")
+    app = Dash(__name__, use_pages=True, pages_folder="dashboard/pages", title="citytwin",
+               suppress_callback_exceptions=True, serve_locally=True, update_title=None)
+    app.index_string = app.index_string.replace("</head>", f"<style>{css_variables()}</style></head>")
+    app.layout = html.Div([dcc.Location(id=ids.URL, refresh="callback-nav"), dash.page_container], id="shell")
+    service.warm()
+    return app
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8050)
+    parser.add_argument("--database-url", default=None)
+    parser.add_argument("--debug", action="store_true")
+    args = parser.parse_args(argv)
+    app = create_app(args.database_url)
+    print(f"citytwin: serving {services.get().store.url} on http://{args.host}:{args.port}/", flush=True)
+    app.run(host=args.host, port=args.port, debug=args.debug)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

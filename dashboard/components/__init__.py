@@ -1,0 +1,1 @@
+"""Render-only components: they take plain data and return Dash components."""

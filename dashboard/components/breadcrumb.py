@@ -1,0 +1,23 @@
+"""The breadcrumb: city › district › street …, each a link that reopens that view."""
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from dash import dcc, html
+
+
+def view_href(code: str, indicator: str, window: str) -> str:
+    return "/?" + urlencode({"unit": code, "indicator": indicator, "window": window})
+
+
+def breadcrumb(lineage: list[dict], indicator: str, window: str) -> html.Nav:
+    items = []
+    for i, unit in enumerate(lineage):
+        if i:
+            items.append(html.Span("›", className="crumb-sep"))
+        label = [unit["name"], html.Span(unit["name_zh"], className="zh")]
+        if i == len(lineage) - 1:
+            items.append(html.Span(label, className="crumb current"))
+        else:
+            items.append(dcc.Link(label, href=view_href(unit["code"], indicator, window), className="crumb"))
+    return html.Nav(items, className="breadcrumb", id="breadcrumb")

@@ -1,0 +1,69 @@
+"""KPI cards: value, unit, state colour and change against the previous window, generated from the registry."""
+from __future__ import annotations
+
+import math
+
+from dash import html
+
+from dashboard.theme import STATE_LABELS
+from metrics.registry import TOPICS
+from metrics.spec import Indicator
+
+
+def _number(value) -> float | None:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(value) else value
+
+
+def change_badge(indicator: Indicator, change, previous) -> html.Span:
+    change, previous = _number(change), _number(previous)
+    if change is None or previous is None:
+        return html.Span("no previous figure", className="kpi-change muted")
+    if abs(change) < 1e-9:
+        return html.Span("= previous", className="kpi-change muted")
+    arrow = "▲" if change > 0 else "▼"
+    if indicator.good_direction == "none":
+        tone = "muted"
+    else:
+        better = (change > 0) == (indicator.good_direction == "up")
+        tone = "better" if better else "worse"
+    unit = " pts" if indicator.unit == "%" else ""
+    return html.Span(f"{arrow} {indicator.format.format(abs(change))}{unit}", className=f"kpi-change {tone}",
+                     title=f"previous window: {indicator.format_value(previous)}")
+
+
+def kpi_card(indicator: Indicator, row, selected: bool = False) -> html.Div:
+    value = _number(row.get("value")) if row is not None else None
+    state = (row.get("state") if row is not None else None) or "no_data"
+    return html.Div(
+        className=f"kpi-card state-{state}" + (" selected" if selected else ""),
+        id={"type": "kpi-card", "indicator": indicator.id},
+        title=indicator.description,
+        children=[
+            html.Div([html.Span(indicator.name, className="kpi-name"),
+                      html.Span(indicator.name_zh, className="kpi-name-zh")], className="kpi-head"),
+            html.Div([html.Span(indicator.format_value(value), className="kpi-value",
+                                **{"data-indicator": indicator.id}),
+                      html.Span(indicator.unit if value is not None else "", className="kpi-unit")],
+                     className="kpi-figure"),
+            html.Div([html.Span(STATE_LABELS[state][0], className=f"kpi-state state-{state}"),
+                      change_badge(indicator, row.get("change") if row is not None else None,
+                                   row.get("previous") if row is not None else None)],
+                     className="kpi-foot"),
+        ],
+    )
+
+
+def kpi_panel(indicators: list[Indicator], kpis, selected_id: str) -> list:
+    """Cards grouped by topic, in registry order."""
+    blocks = []
+    for topic, (title, title_zh) in TOPICS.items():
+        cards = [kpi_card(i, kpis.loc[i.id] if i.id in kpis.index else None, i.id == selected_id)
+                 for i in indicators if i.topic == topic]
+        if cards:
+            blocks.append(html.Section([html.H3([title, html.Span(title_zh, className="zh")], className="topic"),
+                                        html.Div(cards, className="kpi-grid")], className="topic-block"))
+    return blocks

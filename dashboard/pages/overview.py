@@ -1,0 +1,151 @@
+"""The first screen: the map of a unit's children coloured by an indicator's state, the unit's KPI cards, and
+drill-down (click a unit on the map) with a breadcrumb back up. The whole view is in the URL:
+``/?unit=440304&indicator=on_time_rate&window=7d`` reopens Futian's view, and back/forward walk the drill path.
+"""
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlencode
+
+import dash
+from dash import Input, Output, State, callback, dcc, html, no_update
+
+from dashboard import ids, services
+from dashboard.components.breadcrumb import breadcrumb
+from dashboard.components.kpi import kpi_panel
+from dashboard.maps.deck import choropleth_layer, city_map, fit_view, label_layer
+from dashboard.theme import STATE_COLORS, STATE_LABELS
+from metrics.registry import INDICATORS
+from metrics.spec import WINDOWS, WINDOWS_ZH
+
+dash.register_page(__name__, path="/", title="citytwin · city vital signs", name="Overview")
+
+DEFAULT_INDICATOR = "on_time_rate"
+DEFAULT_WINDOW = "7d"
+LEVEL_LABELS = {"city": ("City", "市"), "district": ("Districts", "区"), "street": ("Streets", "街道"),
+                "community": ("Communities", "社区"), "grid": ("Grid cells", "网格")}
+
+
+def parse_view(search: str | None) -> dict:
+    """The view named by a query string, with defaults for what is missing or unknown."""
+    query = {k: v[-1] for k, v in parse_qs((search or "").lstrip("?")).items()}
+    return normalise_view(query.get("unit"), query.get("indicator"), query.get("window"))
+
+
+def normalise_view(unit=None, indicator=None, window=None) -> dict:
+    return {
+        "unit": unit or None,
+        "indicator": indicator if indicator in INDICATORS else DEFAULT_INDICATOR,
+        "window": window if window in WINDOWS else DEFAULT_WINDOW,
+    }
+
+
+def view_search(view: dict) -> str:
+    return "?" + urlencode({k: v for k, v in view.items() if v})
+
+
+def layout(unit: str | None = None, indicator: str | None = None, window: str | None = None, **_ignored):
+    view = normalise_view(unit, indicator, window)
+    service = services.get()
+    data = service.unit_view(view["unit"], view["indicator"], view["window"])
+    selected = INDICATORS[view["indicator"]]
+
+    state_by_code = dict(zip(data.children["code"], data.children["state"]))
+    value_by_code = {code: f"{selected.name}: {selected.format_value(value)} {selected.unit}"
+                     for code, value in zip(data.children["code"], data.children["value"])}
+    layers = [choropleth_layer("units", data.children_geojson, state_by_code, value_by_code, selected=data.code),
+              label_layer("unit-labels", data.children_geojson)]
+    child_label = LEVEL_LABELS.get(data.child_level or data.level)
+
+    return html.Div(className="screen", children=[
+        html.Header(className="topbar", children=[
+            html.Div(className="brand", children=[
+                html.Span("citytwin", className="brand-name"),
+                html.Span("深圳城市运行指挥中心 · Shenzhen city operations", className="brand-sub"),
+            ]),
+            breadcrumb(data.lineage, view["indicator"], view["window"]),
+            html.Div(className="controls", children=[
+                dcc.Dropdown(
+                    id=ids.INDICATOR, value=view["indicator"], clearable=False, searchable=True,
+                    options=[{"label": f"{i.name} · {i.name_zh}", "value": i.id} for i in INDICATORS.values()],
+                    className="indicator-select"),
+                dcc.RadioItems(
+                    id=ids.WINDOW, value=view["window"], className="window-select", inline=True,
+                    options=[{"label": f"{WINDOWS[w]} {WINDOWS_ZH[w]}", "value": w} for w in WINDOWS]),
+            ]),
+            html.Div(id=ids.AS_OF, className="as-of", children=[
+                html.Span("data as of", className="muted"),
+                html.Span(data.as_of.strftime("%Y-%m-%d %H:%M"), className="as-of-time"),
+            ]),
+        ]),
+        html.Main(className="main", children=[
+            html.Section(className="map-panel", children=[
+                city_map(ids.MAP, layers, fit_view(data.bounds)),
+                html.Div(className="map-title", children=[
+                    html.H1([data.name, html.Span(data.name_zh, className="zh")], id=ids.UNIT_TITLE,
+                            **{"data-unit": data.code, "data-level": data.level}),
+                    html.Div(f"{child_label[0]} {child_label[1]} coloured by {selected.name} "
+                             f"({selected.unit}) · {WINDOWS[view['window']]}", className="map-subtitle"),
+                ]),
+                legend(data.children["state"].value_counts().to_dict()),
+            ]),
+            html.Aside(className="side-panel", children=[
+                html.Div(id=ids.KPI_PANEL, className="kpi-panel",
+                         children=kpi_panel(list(INDICATORS.values()), data.kpis, view["indicator"])),
+                ranking(data, view),
+            ]),
+        ]),
+    ])
+
+
+def legend(counts: dict[str, int]) -> html.Div:
+    rows = []
+    for state in ("critical", "warning", "watch", "good", "neutral", "no_data"):
+        if counts.get(state):
+            rows.append(html.Div(className="legend-row", children=[
+                html.Span(className="swatch", style={"background": STATE_COLORS[state]}),
+                html.Span(f"{STATE_LABELS[state][0]} {STATE_LABELS[state][1]}"),
+                html.Span(str(counts[state]), className="legend-count"),
+            ]))
+    return html.Div(rows, className="legend")
+
+
+def ranking(data: services.UnitView, view: dict) -> html.Div:
+    """The children ranked by the selected indicator, worst first where a direction of good is known."""
+    indicator = INDICATORS[view["indicator"]]
+    children = data.children.copy()
+    ascending = indicator.good_direction == "up"
+    children = children.sort_values("value", ascending=ascending, na_position="last")
+    rows = []
+    for position, child in enumerate(children.itertuples(), start=1):
+        href = "/" + view_search({**view, "unit": child.code})
+        rows.append(dcc.Link(className=f"rank-row state-{child.state}", href=href, children=[
+            html.Span(str(position), className="rank-pos"),
+            html.Span(child.name, className="rank-name"),
+            html.Span(indicator.format_value(child.value), className="rank-value"),
+        ]))
+    title = f"{LEVEL_LABELS[data.child_level][0]} by {indicator.name}" if data.child_level else "Lowest level"
+    return html.Div(className="ranking", id=ids.RANKING, children=[html.H3(title, className="topic"),
+                                                                  html.Div(rows, className="rank-rows")])
+
+
+@callback(
+    Output(ids.URL, "search"),
+    Input(ids.MAP, "clickInfo"),
+    Input(ids.INDICATOR, "value"),
+    Input(ids.WINDOW, "value"),
+    State(ids.URL, "search"),
+    prevent_initial_call=True,
+)
+def navigate(click_info, indicator, window, search):
+    """A click on a unit drills into it; a new indicator or window keeps the unit. Both change only the URL, and
+    the page follows the URL, so every view can be linked to and back/forward work."""
+    view = parse_view(search)
+    if dash.ctx.triggered_id == ids.MAP:
+        code = ((click_info or {}).get("properties") or {}).get("code")
+        if not code or code == view["unit"]:
+            return no_update
+        view["unit"] = code
+    else:
+        view.update(indicator=indicator, window=window)
+    new_search = view_search(view)
+    return no_update if new_search == (search or "") else new_search

@@ -1,0 +1,168 @@
+"""The one bridge from the dashboard to ``layers`` and ``metrics``, memoised on the layer versions.
+
+Pages call :func:`get` for the configured :class:`Services`. Everything a page shows comes from here as plain data
+(tables, GeoJSON of a handful of admin units); no city-scale geometry ever goes to the browser from here: a view
+shows the children of one unit, simplified as a coverage so that shared edges stay shared.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from layers.city import City, load_city
+from layers.specs import LEVELS
+from layers.store import Store
+from metrics.engine import compare
+from metrics.registry import INDICATORS
+from metrics.spec import WINDOWS, named_window
+
+# Simplification tolerance (degrees) by the level of the units drawn: about 80 m for districts down to 5 m for grids.
+SIMPLIFY = {"city": 0.001, "district": 0.0008, "street": 0.0003, "community": 0.00012, "grid": 0.00005}
+VERSION_CHECK_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class UnitView:
+    code: str
+    level: str
+    name: str
+    name_zh: str
+    lineage: list[dict]          # [{code, level, name, name_zh}] from the city down to this unit
+    child_level: str | None
+    kpis: pd.DataFrame           # one row per indicator for this unit: value, previous, change, state, …
+    children: pd.DataFrame       # one row per child unit for the selected indicator: code, name, value, state
+    children_geojson: dict       # FeatureCollection of the children (simplified), properties: code, name, …
+    bounds: tuple[float, float, float, float]
+    as_of: pd.Timestamp
+
+
+class Services:
+    def __init__(self, store: Store):
+        self.store = store
+        self._city: City | None = None
+        self._checked_at = 0.0
+        self._lock = threading.Lock()
+        # Memos, valid for the loaded city only (emptied whenever it is reloaded).
+        self._tables: dict[str, pd.DataFrame] = {}
+        self._geojson: dict[str, dict] = {}
+
+    # --- data ---------------------------------------------------------------------------------------------------
+
+    def city(self) -> City:
+        """The loaded city, reloaded when a layer's version changed in the store (checked every 30 s)."""
+        with self._lock:
+            now = time.monotonic()
+            if self._city is None:
+                self._city = load_city(self.store)
+                self._checked_at = now
+            elif now - self._checked_at > VERSION_CHECK_SECONDS:
+                self._checked_at = now
+                versions = {k: v["version"] for k, v in self.store.layer_versions().items()}
+                if versions != self._city.versions:
+                    self._city = load_city(self.store)
+                    self._tables.clear()
+                    self._geojson.clear()
+            return self._city
+
+    def table(self, window: str) -> pd.DataFrame:
+        """Every indicator, every unit, for a named window and the one before it."""
+        city = self.city()
+        if window not in self._tables:
+            if window not in WINDOWS:
+                raise ValueError(f"unknown window {window!r}")
+            self._tables[window] = compare(city, named_window(window, city.as_of))
+        return self._tables[window]
+
+    def warm(self, windows=("7d",)) -> None:
+        for window in windows:
+            self.table(window)
+
+    # --- views --------------------------------------------------------------------------------------------------
+
+    def resolve_unit(self, code: str | None) -> str:
+        """The unit asked for, or the city when the code is missing or unknown."""
+        units = self.city().units
+        if code and code in units.index:
+            return code
+        return units.index[units["level"] == "city"][0]
+
+    def unit_view(self, code: str | None, indicator_id: str, window: str) -> UnitView:
+        city = self.city()
+        code = self.resolve_unit(code)
+        unit = city.units.loc[code]
+        table = self.table(window)
+        kpis = table[table["code"] == code].set_index("indicator").reindex(list(INDICATORS))
+        level_index = LEVELS.index(unit["level"])
+        child_level = LEVELS[level_index + 1] if level_index + 1 < len(LEVELS) else None
+        children_units = city.children(code)
+        values = table[(table["indicator"] == indicator_id) & table["code"].isin(children_units.index)]
+        children = (children_units[["code", "name", "name_zh"]].reset_index(drop=True)
+                    .merge(values[["code", "value", "previous", "change", "state"]], on="code", how="left"))
+        children["state"] = children["state"].fillna("no_data")
+        lineage = [dict(code=c, level=city.units.at[c, "level"], name=city.units.at[c, "name"],
+                        name_zh=city.units.at[c, "name_zh"]) for c in city.lineage(code)]
+        shown = children_units if len(children_units) else city.units.loc[[code]]
+        return UnitView(
+            code=code, level=unit["level"], name=unit["name"], name_zh=unit["name_zh"], lineage=lineage,
+            child_level=child_level, kpis=kpis, children=children,
+            children_geojson=self._children_geojson(code),
+            bounds=tuple(shown.total_bounds), as_of=city.as_of)
+
+
+    def _children_geojson(self, code: str) -> dict:
+        if code not in self._geojson:
+            self._geojson[code] = children_geojson(self.city(), code)
+        return self._geojson[code]
+
+
+def children_geojson(city: City, code: str) -> dict:
+    """The children of a unit (or the unit itself, for a grid cell) as simplified GeoJSON."""
+    children = city.children(code)
+    if not len(children):
+        children = city.units.loc[[code]]
+    level = children["level"].iloc[0]
+    geometries = children.geometry.to_numpy()
+    try:
+        # Simplify siblings together so that their shared edges stay shared (no slivers, no overlaps).
+        simplified = shapely.coverage_simplify(geometries, SIMPLIFY[level])
+    except Exception:  # an invalid coverage (e.g. imported boundaries that overlap): simplify one by one
+        simplified = shapely.simplify(geometries, SIMPLIFY[level], preserve_topology=True)
+    simplified = shapely.set_precision(simplified, 1e-5)
+    features = []
+    for row, geometry in zip(children.itertuples(), simplified):
+        point = geometry.representative_point() if not geometry.is_empty else None
+        features.append({
+            "type": "Feature",
+            "geometry": shapely.geometry.mapping(geometry),
+            "properties": {"code": row.code, "name": row.name, "name_zh": row.name_zh, "level": row.level,
+                           "label_point": [round(point.x, 5), round(point.y, 5)] if point else None},
+        })
+    return {"type": "FeatureCollection", "features": features}
+
+
+_services: Services | None = None
+
+
+def configure(database_url: str | None = None) -> Services:
+    global _services
+    _services = Services(Store(database_url))
+    return _services
+
+
+def get() -> Services:
+    if _services is None:
+        return configure()
+    return _services
+
+
+def format_value(indicator_id: str, value) -> str:
+    return INDICATORS[indicator_id].format_value(value if value is None else float(value))
+
+
+def finite(value) -> bool:
+    return value is not None and not (isinstance(value, float) and np.isnan(value)) and pd.notna(value)

@@ -1,0 +1,515 @@
+"""Tests for the metrics: every indicator of the registry against values worked out by hand on a tiny city.
+
+The fixture city has no database behind it: a hand-made unit hierarchy and a handful of hand-written orders,
+sensors, alarms and readings, each chosen to exercise one rule of an indicator (on time, late, open and overdue,
+evaluated after the window, dispatched after 24 hours, sensor not yet installed, …). Every expected figure below is
+written out with its arithmetic, so a failing test says which rule broke.
+
+The hierarchy::
+
+    C (city)
+    ├── D1 (district) ── S1 (street) ── M1 (community) ── G1, G2 (grid cells)
+    └── D2 (district) ── S2 (street) ── M2 (community) ── G3 (grid cell)
+
+The window under test, ``W``, runs from Monday 2026-11-16 00:00 to Friday 2026-11-20 12:00 (Asia/Shanghai);
+the window before it, ``W.previous()``, from Wednesday 2026-11-11 12:00 to Monday 2026-11-16 00:00.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from layers.city import City, build_hierarchy
+from layers.specs import CITY_TIMEZONE, LAYERS, LEVELS
+from metrics.engine import COLUMNS, compare, compute
+from metrics.registry import INDICATORS, TOPICS
+from metrics.spec import NO_DATA, Contributions, Step, Thresholds, Window, named_window
+from metrics.workdays import HOLIDAYS, working_days_between
+
+NaT = pd.NaT
+
+
+def t(text: str) -> pd.Timestamp:
+    """A local (Asia/Shanghai) instant."""
+    return pd.Timestamp(text, tz=CITY_TIMEZONE)
+
+
+W = Window(t("2026-11-16 00:00"), t("2026-11-20 12:00"), "w")
+PREVIOUS = Window(t("2026-11-11 12:00"), t("2026-11-16 00:00"), "before w")
+
+# --- the tiny city ----------------------------------------------------------------------------------------------
+
+UNITS = pd.DataFrame(
+    [
+        ("C", "city", None),
+        ("D1", "district", "C"),
+        ("D2", "district", "C"),
+        ("S1", "street", "D1"),
+        ("S2", "street", "D2"),
+        ("M1", "community", "S1"),
+        ("M2", "community", "S2"),
+        ("G1", "grid", "M1"),
+        ("G2", "grid", "M1"),
+        ("G3", "grid", "M2"),
+    ],
+    columns=["code", "level", "parent_code"],
+)
+
+_ORDER_COLUMNS = ["order_id", "grid_code", "received_at", "dispatched_at", "handled_at", "feedback_at",
+                  "supervised_at", "evaluated_at", "deadline_at", "satisfied", "reopen_count"]
+_ORDERS = [
+    # O1 G1: on time (handled 12 h after intake, well before the 24 h deadline), evaluated satisfied.
+    ("O1", "G1", "2026-11-16 09:00", "2026-11-16 09:30", "2026-11-16 21:00", "2026-11-16 21:30",
+     "2026-11-16 22:00", "2026-11-17 10:00", "2026-11-17 09:00", True, 0),
+    # O2 G1: late (handled Wed 10:00, deadline Tue 10:00), evaluated unsatisfied and reopened once.
+    ("O2", "G1", "2026-11-16 10:00", "2026-11-16 10:30", "2026-11-18 10:00", "2026-11-18 11:00",
+     "2026-11-18 12:00", "2026-11-18 20:00", "2026-11-17 10:00", False, 1),
+    # O3 G1: still open at the window's end and past its deadline (Wed 08:00): late, open and overdue.
+    ("O3", "G1", "2026-11-17 08:00", "2026-11-17 08:30", None, None, None, None, "2026-11-18 08:00", None, 0),
+    # O4 G2: open, not yet due (deadline Sat 12:00): outcome unknown, open, not overdue.
+    ("O4", "G2", "2026-11-19 12:00", "2026-11-19 13:00", None, None, None, None, "2026-11-21 12:00", None, 0),
+    # O5 G2: dispatched 25 h after intake (late first response), handled on time, never evaluated.
+    ("O5", "G2", "2026-11-18 08:00", "2026-11-19 09:00", "2026-11-19 18:00", "2026-11-19 19:00",
+     "2026-11-19 20:00", None, "2026-11-20 08:00", None, 0),
+    # O6 G3: on time, evaluated satisfied.
+    ("O6", "G3", "2026-11-17 14:00", "2026-11-17 14:10", "2026-11-17 20:00", "2026-11-17 20:30",
+     "2026-11-17 21:00", "2026-11-18 09:00", "2026-11-18 14:00", True, 0),
+    # O7 G3: received in the previous window (Fri 13th), handled late on Monday 16th after the weekend.
+    ("O7", "G3", "2026-11-13 10:00", "2026-11-13 10:30", "2026-11-16 10:00", "2026-11-16 11:00",
+     "2026-11-16 11:30", "2026-11-16 12:00", "2026-11-14 10:00", True, 0),
+    # O8 G3: received 2 h before the window's end, not dispatched yet (its 24 h are not up): open.
+    ("O8", "G3", "2026-11-20 10:00", None, None, None, None, None, "2026-11-21 10:00", None, 0),
+    # O9 G2: handled on time, but evaluated (unsatisfied, reopened) only after the window's end (Fri 14:00).
+    ("O9", "G2", "2026-11-19 09:00", "2026-11-19 09:20", "2026-11-19 15:00", "2026-11-19 15:30",
+     "2026-11-19 16:00", "2026-11-20 14:00", "2026-11-20 09:00", False, 1),
+]
+
+_SENSORS = [
+    # sensor, kind, grid, building, installed, last seen
+    ("SN1", "pm25", "G1", None, "2025-06-01 00:00", "2026-11-20 11:50"),         # online (10 min before the end)
+    ("SN2", "noise", "G2", None, "2025-06-01 00:00", "2026-11-20 07:00"),        # offline (5 h before the end)
+    ("SN3", "smoke", "G2", "B1", "2026-12-01 00:00", "2026-12-01 10:00"),        # not installed by the end
+    ("SN4", "streetlight", "G2", None, "2024-01-01 00:00", "2026-11-20 11:30"),  # online
+    ("SN5", "pm25", "G2", None, "2025-06-01 00:00", "2026-11-20 11:55"),         # online
+]  # G3 has no sensor at all
+
+_ALARMS = [
+    ("AL1", "SN1", "pm25", "2026-11-20 09:00", None),                  # active at the end
+    ("AL2", "SN2", "noise", "2026-11-19 22:00", "2026-11-19 23:30"),   # cleared before the end
+    ("AL3", "SN4", "streetlight", "2026-11-19 20:00", "2026-11-20 13:00"),  # cleared after the end: active then
+    ("AL4", "SN1", "pm25", "2026-11-20 12:30", None),                  # raised after the end
+]
+
+_READINGS = [
+    ("SN1", "2026-11-15 10:00", 90.0),   # previous window
+    ("SN1", "2026-11-20 08:00", 80.0),   # over 75
+    ("SN1", "2026-11-20 09:00", 75.0),   # at the limit: not over
+    ("SN1", "2026-11-20 10:00", 40.0),
+    ("SN1", "2026-11-20 11:00", 100.0),  # over 75
+    ("SN1", "2026-11-20 12:00", 200.0),  # at the window's end: outside the half-open window
+    ("SN5", "2026-11-20 10:00", 30.0),
+    ("SN2", "2026-11-20 08:00", 95.0),   # noise, not PM2.5
+]
+
+
+def _times(values) -> pd.Series:
+    return pd.Series(pd.to_datetime(list(values))).dt.tz_localize(CITY_TIMEZONE)
+
+
+def make_city() -> City:
+    orders = pd.DataFrame(_ORDERS, columns=_ORDER_COLUMNS)
+    for column in _ORDER_COLUMNS[2:9]:
+        orders[column] = _times(orders[column])
+    orders["satisfied"] = orders["satisfied"].astype("boolean")
+    orders["reopen_count"] = orders["reopen_count"].astype("int64")
+    orders["status"] = "received"  # not read by any formula
+    orders["event_type"] = "garbage_overflow"
+
+    sensors = pd.DataFrame(_SENSORS, columns=["sensor_id", "kind", "grid_code", "building_id", "installed_at",
+                                              "last_seen_at"])
+    sensors["installed_at"] = _times(sensors["installed_at"])
+    sensors["last_seen_at"] = _times(sensors["last_seen_at"])
+
+    alarms = pd.DataFrame(_ALARMS, columns=["alarm_id", "sensor_id", "kind", "raised_at", "cleared_at"])
+    alarms["raised_at"] = _times(alarms["raised_at"])
+    alarms["cleared_at"] = _times(alarms["cleared_at"])
+
+    readings = pd.DataFrame(_READINGS, columns=["sensor_id", "ts", "value"])
+    readings["ts"] = _times(readings["ts"])
+
+    # As layers.city.load_city does: readings and alarms get their sensor's grid cell, readings its kind.
+    by_sensor = sensors.set_index("sensor_id")
+    for frame in (readings, alarms):
+        frame["grid_code"] = frame["sensor_id"].map(by_sensor["grid_code"])
+    readings["kind"] = readings["sensor_id"].map(by_sensor["kind"])
+
+    units = UNITS.set_index("code", drop=False)
+    return City(units=units, hierarchy=build_hierarchy(UNITS),
+                layers={"orders": orders, "sensors": sensors, "alarms": alarms, "readings": readings})
+
+
+@pytest.fixture(scope="module")
+def city() -> City:
+    return make_city()
+
+
+@pytest.fixture(scope="module")
+def table(city) -> pd.DataFrame:
+    return compute(city, W)
+
+
+def value_of(table: pd.DataFrame, indicator_id: str, code: str) -> pd.Series:
+    rows = table[(table["indicator"] == indicator_id) & (table["code"] == code)]
+    assert len(rows) == 1, f"{indicator_id} at {code}: {len(rows)} rows"
+    return rows.iloc[0]
+
+
+# --- expected values, by hand -------------------------------------------------------------------------------------
+
+NAN = math.nan
+
+EXPECTED = {
+    # Orders received in W: G1 O1 O2 O3 → 3; G2 O4 O5 O9 → 3; G3 O6 O8 → 2 (O7 came before W).
+    "order_volume": {"G1": 3, "G2": 3, "G3": 2, "D1": 6, "D2": 2, "C": 8},
+    # Known outcome = handled by the end, or past the deadline unhandled. O4 and O8 are not yet due: unknown.
+    # G1: O1 on time, O2 late, O3 overdue → 1/3 = 33.33; G2: O5, O9 on time → 2/2 = 100; G3: O6 → 1/1 = 100.
+    # D1: 3/5 = 60 (not (33.33 + 100) / 2 = 66.67); D2 = 100; C: 4/6 = 66.67 (not (60 + 100) / 2 = 80).
+    "on_time_rate": {"G1": 100 / 3, "G2": 100.0, "G3": 100.0, "D1": 60.0, "D2": 100.0, "C": 400 / 6},
+    # Evaluated before the end: O1 satisfied, O2 unsatisfied, O6 satisfied (O9 is evaluated after the end, O5
+    # never). G1 1/2 = 50; G2 none → no data; G3 1/1 = 100; D1 50; D2 100; C 2/3 = 66.67 (not (50 + 100) / 2).
+    "satisfaction_rate": {"G1": 50.0, "G2": NAN, "G3": 100.0, "D1": 50.0, "D2": 100.0, "C": 200 / 3},
+    # Same evaluated orders; reopened: O2 only. G1 1/2 = 50; G2 no data; G3 0/1 = 0; D1 50; D2 0; C 1/3 = 33.33.
+    "reopen_rate": {"G1": 50.0, "G2": NAN, "G3": 0.0, "D1": 50.0, "D2": 0.0, "C": 100 / 3},
+    # Working days intake → handling, over orders received in W and handled by its end:
+    # O1 Mon 09:00→21:00 = 0.5; O2 Mon 10:00→Wed 10:00 = 2.0; O5 Wed 08:00→Thu 18:00 = 1 + 10/24;
+    # O6 Tue 14:00→20:00 = 0.25; O9 Thu 09:00→15:00 = 0.25.
+    # G1 (0.5 + 2) / 2 = 1.25; G2 (1.41667 + 0.25) / 2 = 0.83333; G3 0.25; D1 4.16667 / 4 = 1.04167;
+    # D2 0.25; C 4.41667 / 5 = 0.88333 (not (1.04167 + 0.25) / 2 = 0.64583).
+    "average_handling_days": {"G1": 1.25, "G2": (1 + 10 / 24 + 0.25) / 2, "G3": 0.25,
+                              "D1": (2.5 + 1 + 10 / 24 + 0.25) / 4, "D2": 0.25,
+                              "C": (2.5 + 1 + 10 / 24 + 0.5) / 5},
+    # Due = dispatched by the end or received more than 24 h before it (O8: 2 h old, undispatched, not due).
+    # In time: all dispatched within 1 h but O5 (25 h). G1 3/3 = 100; G2 O4 O9 of O4 O5 O9 → 2/3 = 66.67;
+    # G3 O6 → 1/1 = 100; D1 5/6 = 83.33; D2 100; C 6/7 = 85.71 (not (83.33 + 100) / 2 = 91.67).
+    "response_24h_rate": {"G1": 100.0, "G2": 200 / 3, "G3": 100.0, "D1": 500 / 6, "D2": 100.0, "C": 600 / 7},
+    # Received but not handled at the end: O3 (G1), O4 (G2), O8 (G3); O7 was handled on Monday.
+    "open_orders": {"G1": 1, "G2": 1, "G3": 1, "D1": 2, "D2": 1, "C": 3},
+    # Of those, past their deadline: O3 only. A cell with none shows 0, a real zero.
+    "overdue_orders": {"G1": 1, "G2": 0, "G3": 0, "D1": 1, "D2": 0, "C": 1},
+    # Installed by the end (SN3 is not): G1 SN1 online → 1/1 = 100; G2 SN2 offline, SN4 and SN5 online → 2/3;
+    # G3 has no sensor → no data; D1 3/4 = 75 (not (100 + 66.67) / 2 = 83.33); D2 no data; C 3/4 = 75.
+    "sensor_online_rate": {"G1": 100.0, "G2": 200 / 3, "G3": NAN, "D1": 75.0, "D2": NAN, "C": 75.0},
+    # Raised before the end and not cleared by then: AL1 (G1), AL3 (G2, cleared after the end). AL2 was cleared,
+    # AL4 raised after the end. G3 has no sensor at all → no data (not 0), and so has D2.
+    "active_alarms": {"G1": 1, "G2": 1, "G3": NAN, "D1": 2, "D2": NAN, "C": 2},
+    # PM2.5 readings in W over 75: SN1 80 and 100 (75 is not over; 200 at the end and 90 before W are outside).
+    # G2's PM2.5 monitor SN5 read 30 → a real 0; G3 has no PM2.5 monitor → no data; the noise reading of 95 is
+    # not PM2.5.
+    "pm25_exceedance_hours": {"G1": 2, "G2": 0, "G3": NAN, "D1": 2, "D2": NAN, "C": 2},
+    # Mean PM2.5 in W: G1 (80 + 75 + 40 + 100) / 4 = 73.75; G2 30 / 1 = 30; G3 no monitor → no data;
+    # D1 (295 + 30) / 5 = 65 (not (73.75 + 30) / 2 = 51.875); D2 no data; C 65.
+    "pm25_mean": {"G1": 73.75, "G2": 30.0, "G3": NAN, "D1": 65.0, "D2": NAN, "C": 65.0},
+}
+
+CASES = [(indicator_id, code, value) for indicator_id, by_code in EXPECTED.items() for code, value in by_code.items()]
+
+
+def test_every_indicator_has_hand_computed_expectations():
+    assert set(EXPECTED) == set(INDICATORS)
+    for by_code in EXPECTED.values():
+        assert {"G1", "G2", "G3", "D1", "D2", "C"} <= set(by_code)
+
+
+@pytest.mark.parametrize("indicator_id, code, expected", CASES, ids=[f"{i}-{c}" for i, c, _ in CASES])
+def test_indicator_value_by_hand(table, indicator_id, code, expected):
+    row = value_of(table, indicator_id, code)
+    if math.isnan(expected):
+        assert math.isnan(row["value"]), f"{indicator_id} at {code}: expected no data, got {row['value']}"
+        assert row["state"] == NO_DATA
+    else:
+        assert row["value"] == pytest.approx(expected, rel=1e-9, abs=1e-12)
+        assert row["state"] != NO_DATA
+
+
+def test_compute_table_shape(table, city):
+    assert list(table.columns) == COLUMNS
+    # Every indicator on every level for every unit: 12 indicators × 10 units.
+    assert len(table) == len(INDICATORS) * len(UNITS)
+    for level in LEVELS:
+        codes = set(table.loc[table["level"] == level, "code"])
+        assert codes == set(UNITS.loc[UNITS["level"] == level, "code"])
+    # A single street or community has the same figures as its only child level above (D1 ≡ S1 ≡ M1 ⊇ G1 + G2).
+    for indicator_id in INDICATORS:
+        d1, s1, m1 = (value_of(table, indicator_id, c) for c in ("D1", "S1", "M1"))
+        assert d1["numerator"] == s1["numerator"] == m1["numerator"]
+        assert d1["denominator"] == s1["denominator"] == m1["denominator"]
+
+
+def test_compute_subset_of_indicators_and_levels(city):
+    part = compute(city, W, ["on_time_rate", "pm25_mean"], levels=("district",))
+    assert set(part["indicator"]) == {"on_time_rate", "pm25_mean"}
+    assert set(part["level"]) == {"district"}
+    assert len(part) == 4
+
+
+@pytest.mark.parametrize("indicator_id, parent, children", [
+    ("on_time_rate", "D1", ("G1", "G2")),
+    ("on_time_rate", "C", ("D1", "D2")),
+    ("sensor_online_rate", "D1", ("G1", "G2")),
+    ("satisfaction_rate", "C", ("D1", "D2")),
+    ("response_24h_rate", "C", ("D1", "D2")),
+    ("average_handling_days", "C", ("D1", "D2")),
+    ("pm25_mean", "D1", ("G1", "G2")),
+])
+def test_rate_is_recomputed_not_averaged(table, indicator_id, parent, children):
+    up = value_of(table, indicator_id, parent)
+    kids = [value_of(table, indicator_id, c) for c in children]
+    # Numerators and denominators add up …
+    assert up["numerator"] == pytest.approx(sum(k["numerator"] for k in kids))
+    assert up["denominator"] == pytest.approx(sum(k["denominator"] for k in kids))
+    # … and the parent's value is their quotient, which here differs from the mean of the children's values.
+    scale = 1.0 if INDICATORS[indicator_id].aggregation == "mean" else 100.0
+    assert up["value"] == pytest.approx(scale * up["numerator"] / up["denominator"])
+    mean_of_children = np.nanmean([k["value"] for k in kids])
+    assert abs(up["value"] - mean_of_children) > 0.1
+
+
+def test_no_data_is_not_zero(table):
+    # A district without a PM2.5 monitor: no data, not 0 µg/m³ …
+    row = value_of(table, "pm25_mean", "D2")
+    assert math.isnan(row["value"]) and row["state"] == NO_DATA
+    assert value_of(table, "pm25_exceedance_hours", "D2")["state"] == NO_DATA
+    # … while a cell with a monitor and no exceedance is a real, good 0.
+    row = value_of(table, "pm25_exceedance_hours", "G2")
+    assert row["value"] == 0 and row["state"] == "good"
+    # A rate with a zero denominator (no evaluated order in G2) has no data.
+    row = value_of(table, "satisfaction_rate", "G2")
+    assert row["denominator"] == 0 and math.isnan(row["value"]) and row["state"] == NO_DATA
+    # Counts without thresholds are neutral, never judged.
+    assert value_of(table, "order_volume", "G3")["state"] == "neutral"
+    assert value_of(table, "open_orders", "C")["state"] == "neutral"
+
+
+@pytest.mark.parametrize("indicator_id, code, state", [
+    ("on_time_rate", "G1", "critical"),       # 33.33 < 95
+    ("on_time_rate", "G2", "good"),           # 100 ≥ 99
+    ("satisfaction_rate", "C", "critical"),   # 66.67 < 95
+    ("reopen_rate", "G3", "good"),            # 0 < 1
+    ("reopen_rate", "D1", "critical"),        # 50 ≥ 4
+    ("average_handling_days", "G3", "good"),  # 0.25 < 1.5
+    ("average_handling_days", "G1", "good"),  # 1.25 < 1.5
+    ("overdue_orders", "G1", "watch"),        # 1 ≥ 1, < 10
+    ("overdue_orders", "D2", "good"),         # 0 < 1
+    ("sensor_online_rate", "C", "critical"),  # 75 < 90
+    ("active_alarms", "C", "watch"),          # 2: 1 ≤ 2 < 10
+    ("pm25_mean", "G1", "warning"),           # 73.75: 55 ≤ x < 75
+    ("pm25_mean", "G2", "good"),              # 30 < 35
+    ("pm25_exceedance_hours", "D1", "watch"),  # 2: 1 ≤ 2 < 10
+])
+def test_states(table, indicator_id, code, state):
+    assert value_of(table, indicator_id, code)["state"] == state
+
+
+def test_rows_outside_every_grid_cell_are_ignored(city):
+    orders = city["orders"]
+    stray = orders.iloc[[0]].assign(order_id="O10", grid_code="G404")
+    data = City(units=city.units, hierarchy=city.hierarchy,
+                layers={**city.layers, "orders": pd.concat([orders, stray], ignore_index=True)})
+    result = compute(data, W, ["order_volume"], levels=("city",))
+    assert result["value"].tolist() == [8]
+
+
+# --- compare ----------------------------------------------------------------------------------------------------
+
+def test_window_previous_is_adjacent():
+    assert W.previous() == PREVIOUS
+
+
+def test_compare_gives_previous_and_change(city):
+    ids = ["order_volume", "on_time_rate", "open_orders", "pm25_mean"]
+    result = compare(city, W, ids, levels=("city", "grid"))
+    assert {"previous", "change"} <= set(result.columns)
+    assert len(result) == len(ids) * 4  # 1 city + 3 grid cells
+    got = result.set_index(["indicator", "code"])
+    # The previous window holds O7 (G3) only, and SN1's reading of 90 on Sunday.
+    # Volume: 8 now, 1 before → +7.
+    assert got.loc[("order_volume", "C"), ["value", "previous", "change"]].tolist() == [8, 1, 7]
+    # On time: O7 was unhandled and past its deadline (Sat 10:00) at Monday 00:00 → 0/1 = 0 %; now 66.67 %.
+    row = got.loc[("on_time_rate", "C")]
+    assert row["previous"] == 0.0
+    assert row["change"] == pytest.approx(400 / 6)
+    # G2 had no order before: no previous value, no change.
+    row = got.loc[("on_time_rate", "G2")]
+    assert math.isnan(row["previous"]) and math.isnan(row["change"])
+    # Open at Monday 00:00: O7 → 1; now 3 → +2.
+    assert got.loc[("open_orders", "C"), ["previous", "change"]].tolist() == [1, 2]
+    # PM2.5 mean: 90 before, 65 now → −25.
+    assert got.loc[("pm25_mean", "C"), ["previous", "change"]].tolist() == [90.0, -25.0]
+    # The values are those of compute() for the same window.
+    current = compute(city, W, ids, levels=("city", "grid")).set_index(["indicator", "code"])["value"]
+    pd.testing.assert_series_equal(got["value"].sort_index(), current.sort_index(), check_names=False)
+
+
+# --- thresholds ---------------------------------------------------------------------------------------------------
+
+def test_thresholds_state_of_boundaries_inclusive():
+    higher_better = Thresholds.of("critical", (95, "warning"), (98, "watch"), (99, "good"))
+    values = [-math.inf, 0, 94.999, 95, 97.99, 98, 98.5, 99, 100, math.inf, math.nan]
+    expected = ["critical", "critical", "critical", "warning", "warning", "watch", "watch", "good", "good", "good",
+                NO_DATA]
+    assert higher_better.state_of(values).tolist() == expected
+
+    lower_better = Thresholds.of("good", (1, "watch"), (10, "warning"), (50, "critical"))
+    assert lower_better.state_of([0, 0.999, 1, 9, 10, 49.9, 50, 1e9, math.nan]).tolist() == [
+        "good", "good", "watch", "watch", "warning", "warning", "critical", "critical", NO_DATA]
+
+
+def test_thresholds_state_of_scalar_and_single_step():
+    assert Thresholds.of("good").state_of([5.0, math.nan]).tolist() == ["good", NO_DATA]
+    assert Thresholds.of("critical", (95, "good")).state_of(95).tolist() == "good"
+
+
+def test_thresholds_refuse_bad_steps():
+    with pytest.raises(ValueError, match="sorted"):
+        Thresholds.of("critical", (98, "watch"), (95, "warning"))
+    with pytest.raises(ValueError, match="-inf"):
+        Thresholds((Step(0.0, "good"), Step(10.0, "watch")))
+    with pytest.raises(ValueError, match="-inf"):
+        Thresholds(())
+    with pytest.raises(ValueError, match="unknown state"):
+        Thresholds.of("critical", (95, "fine"))
+
+
+def test_indicator_without_thresholds_is_neutral():
+    volume = INDICATORS["order_volume"]
+    assert volume.thresholds is None
+    assert volume.state_of([0, 12, math.nan]).tolist() == ["neutral", "neutral", NO_DATA]
+
+
+# --- working days -------------------------------------------------------------------------------------------------
+
+def _wd(start, end, **kwargs) -> list[float]:
+    return working_days_between(pd.Series(pd.to_datetime(start)), pd.Series(pd.to_datetime(end)),
+                                **kwargs).tolist()
+
+
+def test_working_days_same_day():
+    # Monday 2026-11-16, 09:00 → 15:00: a quarter of a working day.
+    assert _wd(["2026-11-16 09:00"], ["2026-11-16 15:00"]) == pytest.approx([0.25])
+    assert _wd(["2026-11-16 09:00"], ["2026-11-16 09:00"]) == [0.0]
+
+
+def test_working_days_over_a_weekend():
+    # Fri 2026-11-20 12:00 → Mon 23 12:00: half of Friday + half of Monday = 1 (not 3).
+    # Fri 18:00 → Mon 06:00: 6 h + 6 h = 0.5. Sat 10:00 → Sun 20:00: nothing.
+    # Fri 12:00 → next Fri 12:00: 5.
+    assert _wd(["2026-11-20 12:00", "2026-11-20 18:00", "2026-11-21 10:00", "2026-11-20 12:00"],
+               ["2026-11-23 12:00", "2026-11-23 06:00", "2026-11-22 20:00", "2026-11-27 12:00"]) == \
+        pytest.approx([1.0, 0.5, 0.0, 5.0])
+
+
+def test_working_days_over_public_holidays():
+    # Dragon Boat Festival, Friday 2026-06-19, is in the holiday list: Thu 18 12:00 → Mon 22 12:00 is 1 working
+    # day (Thu afternoon + Mon morning), and would be 2 without the holiday.
+    assert np.datetime64("2026-06-19") in HOLIDAYS
+    assert _wd(["2026-06-18 12:00"], ["2026-06-22 12:00"]) == pytest.approx([1.0])
+    assert _wd(["2026-06-18 12:00"], ["2026-06-22 12:00"], holidays=np.array([], dtype="datetime64[D]")) == \
+        pytest.approx([2.0])
+    # National Day: Wed 2026-09-30 12:00 → Thu 10-08 12:00; Oct 1, 2, 5, 6, 7 are holidays, 3–4 a weekend → 1.
+    assert _wd(["2026-09-30 12:00"], ["2026-10-08 12:00"]) == pytest.approx([1.0])
+
+
+def test_working_days_missing_in_missing_out():
+    out = _wd(["2026-11-16 09:00", None, "2026-11-16 09:00"], ["2026-11-16 21:00", "2026-11-16 21:00", None])
+    assert out[0] == pytest.approx(0.5)
+    assert math.isnan(out[1]) and math.isnan(out[2])
+    assert np.isnan(working_days_between(pd.Series([pd.NaT]), pd.Series([pd.NaT]))).all()
+
+
+def test_working_days_count_local_time():
+    # Fri 23:00 → Mon 01:00 local is 1 h + 1 h of working time. In UTC it would be Fri 15:00 → Sun 17:00: 9 h.
+    start = pd.Series([t("2026-11-20 23:00")])
+    end = pd.Series([t("2026-11-23 01:00")])
+    assert working_days_between(start, end).tolist() == pytest.approx([2 / 24])
+
+
+# --- windows ------------------------------------------------------------------------------------------------------
+
+def test_named_window_today_starts_at_local_midnight():
+    as_of = t("2026-11-20 01:30")  # 2026-11-19 17:30 UTC: "today" must still be the local 20th
+    today = named_window("today", as_of)
+    assert today.start == t("2026-11-20 00:00")
+    assert str(today.start.tz) == CITY_TIMEZONE
+    assert today.start <= as_of < today.end
+    assert today.contains(pd.Series([as_of, t("2026-11-19 23:59:59")])).tolist() == [True, False]
+
+
+@pytest.mark.parametrize("name, days", [("7d", 7), ("30d", 30)])
+def test_named_window_length_and_previous(name, days):
+    as_of = t("2026-11-20 16:00")
+    window = named_window(name, as_of)
+    assert window.end - window.start == pd.Timedelta(days=days)
+    assert window.days == pytest.approx(days)
+    assert window.contains(pd.Series([as_of])).all()  # the as-of instant itself is in
+    assert not window.contains(pd.Series([as_of - pd.Timedelta(days=days, seconds=1)])).any()
+    before = window.previous()
+    assert before.end == window.start
+    assert before.end - before.start == window.end - window.start
+
+
+def test_named_window_unknown():
+    with pytest.raises(ValueError):
+        named_window("1y", t("2026-11-20 16:00"))
+
+
+def test_window_is_half_open():
+    times = pd.Series([W.start - pd.Timedelta(microseconds=1), W.start, W.end - pd.Timedelta(microseconds=1), W.end])
+    assert W.contains(times).tolist() == [False, True, True, False]
+
+
+# --- the registry -------------------------------------------------------------------------------------------------
+
+def _has_cjk(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
+@pytest.mark.parametrize("indicator_id", list(INDICATORS))
+def test_registry_declaration(indicator_id, city):
+    ind = INDICATORS[indicator_id]
+    assert ind.id == indicator_id
+    assert ind.name.strip() and ind.name.isascii()
+    assert _has_cjk(ind.name_zh)
+    assert ind.topic in TOPICS
+    assert ind.unit.strip()
+    assert len(ind.description) > 20
+    assert ind.owner.strip()
+    assert ind.frequency in {"real-time", "hourly", "daily", "weekly", "monthly"}
+    assert set(ind.inputs) <= set(LAYERS)
+    assert set(ind.levels) <= set(LEVELS)
+    if ind.aggregation == "rate":
+        assert ind.unit == "%"
+    if ind.thresholds is not None:
+        assert ind.good_direction in ("up", "down")
+    ind.format_value(1.5)  # the format fits a number
+
+    parts = ind.formula(city, W)
+    assert isinstance(parts, Contributions)
+    n = len(parts.grid_code)
+    assert len(parts.numerator) == n
+    assert set(parts.grid_code) <= {"G1", "G2", "G3"}
+    assert np.isfinite(np.asarray(parts.numerator, float)).all()
+    if ind.aggregation == "count":
+        assert parts.denominator is None
+    else:
+        assert parts.denominator is not None and len(parts.denominator) == n
+
+
+def test_registry_ids_unique_and_topics_named():
+    assert len(INDICATORS) == 12
+    assert len({i.name for i in INDICATORS.values()}) == len(INDICATORS)
+    assert len({i.name_zh for i in INDICATORS.values()}) == len(INDICATORS)
+    for name, name_zh in TOPICS.values():
+        assert name.strip() and _has_cjk(name_zh)
