@@ -491,7 +491,7 @@ def build_orders(units, buildings, event_types, scale: Scale, rng, end: pd.Times
 
     start_day = (end - pd.Timedelta(days=scale.order_days)).normalize()
     day_starts = pd.date_range(start_day, periods=scale.order_days + 1, freq="D")
-    per_day = np.array([scale.orders_per_day * (0.8 if d.dayofweek >= 5 else 1.07) for d in day_starts])
+    per_day = np.array([scale.orders_per_day * (0.8 if d.day_of_week >= 5 else 1.07) for d in day_starts])
     per_day = rng.poisson(per_day * rng.lognormal(0, 0.05, len(per_day)))
     n = int(per_day.sum())
     day_index = np.repeat(np.arange(len(day_starts)), per_day)

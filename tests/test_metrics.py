@@ -71,9 +71,10 @@ _ORDERS = [
     ("O3", "G1", "2026-11-17 08:00", "2026-11-17 08:30", None, None, None, None, "2026-11-18 08:00", None, 0),
     # O4 G2: open, not yet due (deadline Sat 12:00): outcome unknown, open, not overdue.
     ("O4", "G2", "2026-11-19 12:00", "2026-11-19 13:00", None, None, None, None, "2026-11-21 12:00", None, 0),
-    # O5 G2: dispatched 25 h after intake (late first response), handled on time, never evaluated.
+    # O5 G2: dispatched 25 h after intake (late first response), handled exactly at its deadline (on time: the
+    # deadline is inclusive), never evaluated.
     ("O5", "G2", "2026-11-18 08:00", "2026-11-19 09:00", "2026-11-19 18:00", "2026-11-19 19:00",
-     "2026-11-19 20:00", None, "2026-11-20 08:00", None, 0),
+     "2026-11-19 20:00", None, "2026-11-19 18:00", None, 0),
     # O6 G3: on time, evaluated satisfied.
     ("O6", "G3", "2026-11-17 14:00", "2026-11-17 14:10", "2026-11-17 20:00", "2026-11-17 20:30",
      "2026-11-17 21:00", "2026-11-18 09:00", "2026-11-18 14:00", True, 0),
@@ -369,7 +370,8 @@ def test_thresholds_state_of_boundaries_inclusive():
 
 def test_thresholds_state_of_scalar_and_single_step():
     assert Thresholds.of("good").state_of([5.0, math.nan]).tolist() == ["good", NO_DATA]
-    assert Thresholds.of("critical", (95, "good")).state_of(95).tolist() == "good"
+    assert Thresholds.of("critical", (95, "good")).state_of(95) == "good"
+    assert Thresholds.of("critical", (95, "good")).state_of(math.nan) == NO_DATA
 
 
 def test_thresholds_refuse_bad_steps():

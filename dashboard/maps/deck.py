@@ -36,6 +36,14 @@ def fit_view(bounds, size=NOMINAL_MAP_SIZE, padding: int = 48, max_zoom: float =
             "pitch": 0, "bearing": 0}
 
 
+def project(view: dict, lon: float, lat: float, size: tuple[float, float]) -> tuple[float, float]:
+    """The pixel (x, y) of a point on a map of ``size`` showing ``view`` (pitch and bearing 0)."""
+    scale = TILE_SIZE * 2 ** view["zoom"]
+    cx, cy = _mercator(view["longitude"], view["latitude"])
+    px, py = _mercator(lon, lat)
+    return size[0] / 2 + (px - cx) * scale, size[1] / 2 + (py - cy) * scale
+
+
 def choropleth_layer(layer_id: str, geojson: dict, state_by_code: dict[str, str], value_by_code: dict[str, str],
                      selected: str | None = None) -> dict:
     """Admin units filled by their indicator state, outlined; pickable so that a click drills down."""

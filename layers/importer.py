@@ -1,0 +1,790 @@
+"""Import a user's own city into the store, in place of the sample city.
+
+    python -m layers.importer \\
+        --boundaries district=districts.gpkg --boundaries grid=grid.shp \\
+        --buildings buildings.geojson --sensors sensors.parquet --orders orders.csv \\
+        [--city-name NAME] [--code-column COLUMN] [--assume-crs EPSG:xxxx] \\
+        [--database-url URL] [--dry-run]
+
+Every file is read (GeoJSON, GeoPackage, Shapefile, GeoParquet; sensors and orders also CSV or plain Parquet with
+lon/lat columns), reprojected to EPSG:4326, checked and cleaned, and only then is anything written: the layers the
+import replaces are written in one :meth:`~layers.store.Store.replace_layers` transaction, so a failed import leaves
+what was stored untouched. What was read, repaired, refused and filled by default is reported. docs/importing.md is
+the user's guide: the column names recognised and the defaults are listed there and defined here.
+
+The administrative hierarchy city → district → street → community → grid always comes out complete, because the
+dashboard and :func:`layers.city.build_hierarchy` roll every figure up along it: a level without a file is filled
+with one copy of each unit of the level above (code: the parent's code + ``00``), and a missing city is the union of
+the top level given.
+
+:func:`import_city` is the Python entry point; the command line above is a thin wrapper round it.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyarrow.parquet
+import pyproj
+import shapely
+
+from layers.city import build_hierarchy
+from layers.geometry import normalise_polygonal, polygonal_parts, repair_polygons
+from layers.load import empty_frame, encode_frame, load_layer
+from layers.specs import CITY_TIMEZONE, CRS, LEVELS, ORDER_STAGES
+from layers.store import Store, default_database_url
+
+# --- documented defaults (docs/importing.md) ---------------------------------------------------------------------
+
+METRES_PER_FLOOR = 3.0
+DEFAULT_FLOORS = 3
+DEFAULT_HEIGHT_M = DEFAULT_FLOORS * METRES_PER_FLOOR
+HIGH_RISE_M = 100.0
+DEFAULT_CITY_CODE = "city"
+DEFAULT_CITY_NAME = "City"
+# Code of a unit made to fill a level that has no file: its parent's code followed by this.
+FILLER_CODE_SUFFIX = "00"
+UNKNOWN = "unknown"
+# Time limit of an order whose event type is not in the stored responsibility list and that has no deadline.
+DEFAULT_TIME_LIMIT_HOURS = 72
+# How many lines of each report section are printed; the Python report keeps them all.
+REPORT_LINES_SHOWN = 20
+
+# Column names recognised in the input files, most specific first, matched without regard to case. An explicit
+# --code-column / --name-column / --parent-column is tried before these.
+UNIT_COLUMNS = {
+    "code": ("code", "unit_code", "adcode", "id"),
+    "name": ("name", "name_en"),
+    "name_zh": ("name_zh", "name_cn", "name_local"),
+    "parent_code": ("parent_code", "parent", "parent_id", "parent_adcode"),
+}
+BUILDING_COLUMNS = {
+    "building_id": ("building_id", "id", "osm_id"),
+    "height_m": ("height_m", "height", "building:height", "bldg_height"),
+    "floors": ("floors", "building:levels", "levels", "num_floors", "storeys", "stories"),
+    "use": ("use", "building_use", "usage"),
+    "year_built": ("year_built", "construction_year", "year"),
+    "residents": ("residents", "population"),
+}
+SENSOR_COLUMNS = {
+    "sensor_id": ("sensor_id", "device_id", "id"),
+    "kind": ("kind", "sensor_type", "type"),
+    "building_id": ("building_id",),
+    "status": ("status",),
+    "installed_at": ("installed_at", "installed"),
+    "last_seen_at": ("last_seen_at", "last_seen"),
+}
+ORDER_COLUMNS = {
+    "order_id": ("order_id", "id"),
+    "event_type": ("event_type", "type"),
+    "channel": ("channel",),
+    "department": ("department",),
+    "status": ("status",),
+    **{f"{stage}_at": (f"{stage}_at",) for stage in ORDER_STAGES},
+    "deadline_at": ("deadline_at", "deadline"),
+    "satisfied": ("satisfied",),
+    "reopen_count": ("reopen_count",),
+    "on_time": ("on_time",),
+}
+LONGITUDE_COLUMNS = ("lon", "lng", "longitude")
+LATITUDE_COLUMNS = ("lat", "latitude")
+# Status of an order from the last stage it reached, as the sample city spells it.
+STATUS_AFTER_STAGE = {"received": "received", "dispatched": "dispatched", "handled": "handling",
+                      "feedback": "feedback", "supervised": "supervised", "evaluated": "closed"}
+TRUE_WORDS = {"true", "t", "yes", "y", "1", "1.0"}
+FALSE_WORDS = {"false", "f", "no", "n", "0", "0.0"}
+
+POLYGON_TYPES = {"Polygon", "MultiPolygon", "GeometryCollection"}
+
+
+class ImporterError(ValueError):
+    """Bad input: the message is one line naming the file, the row and the problem."""
+
+
+# --- what to import, and the report -----------------------------------------------------------------------------
+
+@dataclass
+class ImportSources:
+    """The files to import. ``boundaries`` maps a level (city, district, street, community, grid) to its file."""
+
+    boundaries: Mapping[str, str | Path] = field(default_factory=dict)
+    buildings: str | Path | None = None
+    sensors: str | Path | None = None
+    orders: str | Path | None = None
+
+    def describe(self) -> str:
+        parts = [f"{level}={path}" for level, path in self.boundaries.items()]
+        parts += [f"{name}={path}" for name, path in
+                  (("buildings", self.buildings), ("sensors", self.sensors), ("orders", self.orders)) if path]
+        return " ".join(parts)
+
+
+@dataclass
+class ImportReport:
+    """What an import read, repaired, refused, filled by default and wrote (or would write, on a dry run)."""
+
+    dry_run: bool = False
+    read: list[str] = field(default_factory=list)
+    repaired: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    filled: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    written: dict[str, int] = field(default_factory=dict)
+
+    def render(self, lines_shown: int = REPORT_LINES_SHOWN) -> str:
+        out = []
+        written_title = "would write (dry run, nothing written)" if self.dry_run else "written"
+        sections = [
+            ("read", self.read),
+            ("repaired", self.repaired),
+            ("refused", self.refused),
+            ("filled by default", self.filled),
+            ("notes", self.notes),
+            (written_title, [f"{layer_id}: {rows:,} rows" for layer_id, rows in self.written.items()]),
+        ]
+        for title, lines in sections:
+            if not lines:
+                continue
+            out.append(f"{title}:")
+            out += [f"  {line}" for line in lines[:lines_shown]]
+            if len(lines) > lines_shown:
+                out.append(f"  ... and {len(lines) - lines_shown:,} more")
+        return "\n".join(out)
+
+
+# --- reading files ----------------------------------------------------------------------------------------------
+
+@dataclass
+class _Input:
+    """One input file, read and reprojected to EPSG:4326, and how to name its rows in messages."""
+
+    path: str
+    frame: gpd.GeoDataFrame
+    id_column: str | None = None
+
+    def where(self, label) -> str:
+        """'row 3' or 'row 3 (building_id=b-17)': rows are the features in file order, counted from 0."""
+        if self.id_column is not None:
+            value = self.frame.at[label, self.id_column]
+            if not _is_missing(value):
+                return f"row {label} ({self.id_column}={value})"
+        return f"row {label}"
+
+    def error(self, message: str, label=None) -> ImporterError:
+        where = "" if label is None else f" {self.where(label)}:"
+        return ImporterError(f"{self.path}:{where} {message}")
+
+    def find_column(self, candidates: tuple[str, ...], explicit: str | None = None) -> str | None:
+        """The file's column matching ``explicit`` or else the first candidate, ignoring case."""
+        by_lower = {str(name).lower(): name for name in self.frame.columns if name != self.frame.geometry.name}
+        for wanted in ((explicit,) if explicit else ()) + candidates:
+            if wanted.lower() in by_lower:
+                return by_lower[wanted.lower()]
+        return None
+
+
+def _read_input(path: str | Path, what: str, assume_crs: str | None, report: ImportReport) -> _Input:
+    """Read one file into EPSG:4326; refuse it (ImporterError) if missing, unreadable, without geometry or CRS."""
+    shown = str(path)
+    path = Path(path)
+    if not path.is_file():
+        raise ImporterError(f"{shown}: no such file")
+    try:
+        frame = _read_any(path)
+    except Exception as exc:  # GDAL, Arrow and pandas each raise their own kinds for an unreadable file
+        raise ImporterError(f"{shown}: cannot read it ({_first_line(exc)})") from exc
+    if not isinstance(frame, gpd.GeoDataFrame) or frame.geometry.name not in frame:
+        frame = _points_from_lon_lat(shown, frame)
+    if len(frame) == 0:
+        raise ImporterError(f"{shown}: the file has no rows")
+    if frame.crs is None:
+        if assume_crs is None:
+            raise ImporterError(f"{shown}: the file has no CRS; say which it is with --assume-crs EPSG:xxxx")
+        frame = frame.set_crs(assume_crs)
+    source_crs = _crs_name(frame.crs)
+    if frame.crs != pyproj.CRS(CRS):
+        frame = frame.to_crs(CRS)
+    # Rows are named by their position in the file in every message.
+    frame = frame.reset_index(drop=True)
+    report.read.append(f"{shown}: {len(frame):,} {what}, {source_crs}")
+    return _Input(shown, frame)
+
+
+def _read_any(path: Path) -> pd.DataFrame:
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".geoparquet"):
+        # GeoParquet carries its geometry and CRS in the "geo" metadata; a plain Parquet table may have lon/lat.
+        metadata = pyarrow.parquet.read_schema(path).metadata or {}
+        return gpd.read_parquet(path) if b"geo" in metadata else pd.read_parquet(path)
+    if suffix in (".csv", ".tsv", ".txt"):
+        return pd.read_csv(path, sep=None, engine="python")
+    return gpd.read_file(path, engine="pyogrio")
+
+
+def _points_from_lon_lat(shown: str, table: pd.DataFrame) -> gpd.GeoDataFrame:
+    """A table without geometry: points from its lon/lat columns (EPSG:4326), else refuse it."""
+    columns = {str(name).lower(): name for name in table.columns}
+    lon = next((columns[c] for c in LONGITUDE_COLUMNS if c in columns), None)
+    lat = next((columns[c] for c in LATITUDE_COLUMNS if c in columns), None)
+    if lon is None or lat is None:
+        raise ImporterError(f"{shown}: no geometry column (and no lon/lat columns)")
+    table = table.reset_index(drop=True)
+    coordinates = {}
+    for name in (lon, lat):
+        values = pd.to_numeric(table[name], errors="coerce")
+        bad = values.isna() & table[name].notna()
+        if bad.any():
+            label = bad.idxmax()
+            raise ImporterError(f"{shown}: row {label}: {name} {table.at[label, name]!r} is not a number")
+        coordinates[name] = values
+    located = coordinates[lon].notna() & coordinates[lat].notna()
+    geometry = np.where(located, gpd.points_from_xy(coordinates[lon], coordinates[lat]), None)
+    return gpd.GeoDataFrame(table.drop(columns=[lon, lat]), geometry=list(geometry), crs=CRS)
+
+
+def _crs_name(crs: pyproj.CRS) -> str:
+    authority = crs.to_authority()
+    return ":".join(authority) if authority else crs.name
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+# --- values -----------------------------------------------------------------------------------------------------
+
+def _is_missing(value) -> bool:
+    return value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(value)))
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    """Text values with None for missing; whole numbers stored as floats (Shapefile, CSV) lose their '.0'."""
+    if pd.api.types.is_float_dtype(values):
+        present = values.dropna()
+        if (present == np.floor(present)).all():
+            values = values.astype("Int64")
+    return values.astype(object).map(lambda v: None if _is_missing(v) or str(v).strip() == "" else str(v).strip())
+
+
+def _parse_numbers(source: _Input, column: str, name: str, metres: bool = False) -> pd.Series:
+    """Floats, NaN where empty; a value that is not a number is an error naming its row."""
+    values = source.frame[column]
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        return values.astype(float)
+    text = _as_text(values)
+    if metres:  # OpenStreetMap writes heights as "12 m"
+        text = text.map(lambda v: v if v is None else v.removesuffix("m").strip())
+    parsed = pd.to_numeric(text, errors="coerce").astype(float)
+    bad = text.notna() & parsed.isna()
+    if bad.any():
+        label = bad.idxmax()
+        raise source.error(f"{name} {values[label]!r} is not a number", label)
+    return parsed
+
+
+def _parse_times(source: _Input, column: str, name: str) -> pd.Series:
+    """Instants in the city's time zone; naive times are taken as local time, numbers as UTC epoch seconds."""
+    values = source.frame[column]
+    if pd.api.types.is_datetime64_any_dtype(values):
+        parsed = values
+    elif pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        parsed = pd.to_datetime(values, unit="s", utc=True)
+    else:
+        text = _as_text(values)
+        try:
+            parsed = pd.to_datetime(text)
+        except (ValueError, TypeError, OverflowError):
+            # Mixed formats or offsets, or a bad value: go row by row, which names the bad row.
+            parsed = _parse_times_one_by_one(source, text, name)
+    if parsed.dt.tz is None:
+        parsed = parsed.dt.tz_localize(CITY_TIMEZONE)
+    return parsed.dt.tz_convert(CITY_TIMEZONE)
+
+
+def _parse_times_one_by_one(source: _Input, text: pd.Series, name: str) -> pd.Series:
+    stamps = []
+    for label, value in text.items():
+        if value is None:
+            stamps.append(pd.NaT)
+            continue
+        try:
+            stamp = pd.Timestamp(value)
+        except (ValueError, TypeError, OverflowError):
+            raise source.error(f"{name} {value!r} is not a time", label) from None
+        stamps.append(stamp.tz_localize(CITY_TIMEZONE) if stamp.tzinfo is None else stamp.tz_convert(CITY_TIMEZONE))
+    return pd.Series(stamps, index=text.index, dtype=f"datetime64[ns, {CITY_TIMEZONE}]")
+
+
+def _parse_bools(source: _Input, column: str, name: str) -> pd.Series:
+    values = source.frame[column]
+    if pd.api.types.is_bool_dtype(values):
+        return values.astype("boolean")
+    parsed = []
+    for label, value in _as_text(values).items():
+        word = None if value is None else value.lower()
+        if word is None:
+            parsed.append(pd.NA)
+        elif word in TRUE_WORDS or word in FALSE_WORDS:
+            parsed.append(word in TRUE_WORDS)
+        else:
+            raise source.error(f"{name} {value!r} is not true or false", label)
+    return pd.Series(parsed, index=values.index, dtype="boolean")
+
+
+def _whole_numbers(values: pd.Series) -> pd.Series:
+    return np.rint(values).astype("Int64")
+
+
+# --- geometry checks and spatial joins --------------------------------------------------------------------------
+
+def _repaired_polygons(source: _Input, what: str, report: ImportReport) -> gpd.GeoDataFrame:
+    """The file's rows with valid polygons; repairs and refusals reported; an error if none is left."""
+    kinds = set(source.frame.geometry.dropna().geom_type)
+    if kinds and not kinds & POLYGON_TYPES:
+        raise source.error(f"expected polygons for {what}, found {', '.join(sorted(kinds))} geometries")
+    result = repair_polygons(source.frame, id_column=source.id_column, source=source.path)
+    report.repaired += result.repaired
+    report.refused += result.refused
+    if result.gdf.empty:
+        raise source.error(f"every row was refused ({result.refused[0].split(': ', 1)[1]})")
+    return result.gdf
+
+
+def _located_points(source: _Input, what: str, report: ImportReport) -> gpd.GeoDataFrame:
+    """The file's rows located by a point; other rows refused and reported; an error if none is left."""
+    geometry = source.frame.geometry
+    kinds = set(geometry.dropna().geom_type)
+    if kinds and "Point" not in kinds:
+        raise source.error(f"expected points for {what}, found {', '.join(sorted(kinds))} geometries")
+    is_point = (geometry.geom_type == "Point") & ~geometry.is_empty
+    for label in source.frame.index[~is_point.to_numpy()]:
+        shape = geometry[label]
+        reason = "no location" if shape is None or shape.is_empty else f"a {shape.geom_type} is not a point"
+        report.refused.append(f"{source.path}: {source.where(label)}: refused, {reason}")
+    if not is_point.any():
+        raise source.error(f"every row was refused (no {what} has a point location)")
+    return source.frame[is_point.to_numpy()]
+
+
+def _containing_codes(shapes: gpd.GeoSeries, areas: gpd.GeoDataFrame) -> pd.Series:
+    """For each shape, the code of the first area (in ``areas``' order) it touches, else None."""
+    tree = shapely.STRtree(areas.geometry.to_numpy())
+    shape_positions, area_positions = tree.query(shapes.to_numpy(), predicate="intersects")
+    first_area = pd.Series(area_positions).groupby(shape_positions).min()
+    codes = np.full(len(shapes), None, dtype=object)
+    codes[first_area.index.to_numpy()] = areas["code"].to_numpy()[first_area.to_numpy()]
+    return pd.Series(codes, index=shapes.index)
+
+
+def _place_in_cells(rows: gpd.GeoDataFrame, anchors: gpd.GeoSeries, cells: gpd.GeoDataFrame, source: _Input,
+                    what: str, report: ImportReport) -> gpd.GeoDataFrame:
+    """Give every row the grid cell its anchor point lies in; rows outside every cell are refused."""
+    grid_codes = _containing_codes(anchors, cells)
+    outside = grid_codes.isna()
+    for label in rows.index[outside.to_numpy()]:
+        report.refused.append(f"{source.path}: {source.where(label)}: refused, outside every grid cell")
+    if outside.all():
+        raise source.error(f"every row was refused (no {what} lies in a grid cell)")
+    placed = rows[~outside.to_numpy()].copy()
+    placed["grid_code"] = grid_codes[~outside]
+    return placed
+
+
+# --- boundaries → units -----------------------------------------------------------------------------------------
+
+@dataclass
+class _Level:
+    """The units of one level: ``frame`` has code, level, parent_code, name, name_zh and geometry."""
+
+    frame: gpd.GeoDataFrame
+    source: _Input | None  # None for a level made by the importer (the city union, or a filled level)
+
+
+def _read_boundaries(source: _Input, level: str, columns: Mapping[str, str | None],
+                     report: ImportReport) -> tuple[gpd.GeoDataFrame, bool]:
+    """One level's file as units (parent_code as written in the file); True if it has a parent-code column."""
+    code_column = source.find_column(UNIT_COLUMNS["code"], columns.get("code"))
+    if code_column is None:
+        looked = ", ".join(((columns["code"],) if columns.get("code") else ()) + UNIT_COLUMNS["code"])
+        raise source.error(f"no code column (looked for {looked}); name it with --code-column")
+    source.id_column = code_column
+    codes = _as_text(source.frame[code_column])
+    if codes.isna().any():
+        raise source.error("the code is empty", codes.index[codes.isna()][0])
+    duplicated = codes[codes.duplicated(keep=False)]
+    if len(duplicated):
+        listed = ", ".join(f"{code!r} (rows {', '.join(map(str, labels))})"
+                           for code, labels in list(duplicated.groupby(duplicated).groups.items())[:3])
+        raise source.error(f"duplicate codes: {listed}")
+
+    name_column = source.find_column(UNIT_COLUMNS["name"], columns.get("name"))
+    names = codes if name_column is None else _as_text(source.frame[name_column])
+    if name_column is None:
+        report.filled.append(f"{source.path}: no name column, names are the codes: {len(codes):,} units")
+    elif names.isna().any():
+        report.filled.append(f"{source.path}: empty names are the codes: {int(names.isna().sum()):,} units")
+        names = names.fillna(codes)
+    name_zh_column = source.find_column(UNIT_COLUMNS["name_zh"])
+    names_zh = names if name_zh_column is None else _as_text(source.frame[name_zh_column]).fillna(names)
+    parent_column = source.find_column(UNIT_COLUMNS["parent_code"], columns.get("parent_code"))
+    parents = (pd.Series(None, index=codes.index, dtype=object) if parent_column is None
+               else _as_text(source.frame[parent_column]))
+
+    units = gpd.GeoDataFrame({"code": codes, "level": level, "parent_code": parents, "name": names,
+                              "name_zh": names_zh}, geometry=source.frame.geometry, crs=CRS)
+    source.frame = units
+    source.id_column = "code"
+    return _repaired_polygons(source, f"{level} boundaries", report), parent_column is not None
+
+
+def _assign_parents(units: gpd.GeoDataFrame, has_parent_column: bool, source: _Input, anchor_level: str,
+                    anchor: gpd.GeoDataFrame, refused_anchor_codes: set[str],
+                    report: ImportReport) -> pd.Series:
+    """The code of each unit's unit on ``anchor_level`` (the nearest level above that has units of its own).
+
+    From the parent-code column where there is one, else from the anchor unit that contains the unit's
+    representative point. Units left without a parent are refused and reported (None in the result).
+    """
+    if len(anchor) == 1:
+        # One unit above (the city): everything belongs to it, whatever a parent-code column says.
+        return pd.Series(anchor["code"].iloc[0], index=units.index, dtype=object)
+    parents = units["parent_code"] if has_parent_column else pd.Series(None, index=units.index, dtype=object)
+    unknown = parents.notna() & ~parents.isin(anchor["code"])
+    for label in units.index[unknown.to_numpy()]:
+        parent = parents[label]
+        reason = (f"its {anchor_level} {parent!r} was refused" if parent in refused_anchor_codes
+                  else f"parent code {parent!r} is not a {anchor_level} code")
+        report.refused.append(f"{source.path}: {source.where(label)}: refused, {reason}")
+    parents = parents.where(~unknown, None)
+
+    to_locate = parents.isna() & ~unknown
+    if to_locate.any():
+        points = units.geometry[to_locate].representative_point()
+        found = _containing_codes(points, anchor)
+        if has_parent_column:
+            report.filled.append(f"{source.path}: empty parent code, taken from the {anchor_level} containing the "
+                                 f"unit: {int(found.notna().sum()):,} units")
+        for label in found.index[found.isna().to_numpy()]:
+            report.refused.append(f"{source.path}: {source.where(label)}: refused, it lies in no {anchor_level}")
+        parents = parents.where(~to_locate, found.reindex(parents.index))
+    if parents.isna().all():
+        raise source.error(f"every row was refused (no unit has a {anchor_level} above it)")
+    return parents
+
+
+def _union_city(top: gpd.GeoDataFrame, top_level: str, code: str, name: str, report: ImportReport) -> gpd.GeoDataFrame:
+    geometry = normalise_polygonal(polygonal_parts(shapely.union_all(top.geometry.to_numpy())))
+    report.notes.append(f"city: no city boundary given; {code!r} ({name}) is the union of the {len(top):,} "
+                        f"{top_level} units")
+    return gpd.GeoDataFrame({"code": [code], "level": ["city"], "parent_code": [None], "name": [name],
+                             "name_zh": [name]}, geometry=[geometry], crs=CRS)
+
+
+def _filler_level(parents: gpd.GeoDataFrame, level: str, report: ImportReport) -> gpd.GeoDataFrame:
+    above = parents["level"].iloc[0]
+    filler = parents.copy()
+    filler["parent_code"] = parents["code"]
+    filler["code"] = parents["code"] + FILLER_CODE_SUFFIX
+    filler["level"] = level
+    report.notes.append(f"{level}: no file given; filled with one {level} per {above} ({len(filler):,}), "
+                        f"each a copy of its {above} with code <{above} code>{FILLER_CODE_SUFFIX}")
+    return filler.reset_index(drop=True)
+
+
+def build_units(boundaries: Mapping[str, str | Path], *, city_name: str, city_code: str,
+                columns: Mapping[str, str | None], assume_crs: str | None, report: ImportReport) -> gpd.GeoDataFrame:
+    """The ``units`` layer from one boundary file per level, with every level of the hierarchy present."""
+    read: dict[str, tuple[_Input, gpd.GeoDataFrame, bool]] = {}
+    for level in LEVELS:
+        if level in boundaries:
+            source = _read_input(boundaries[level], f"{level} boundaries", assume_crs, report)
+            units, has_parents = _read_boundaries(source, level, columns, report)
+            read[level] = (source, units, has_parents)
+
+    levels: dict[str, gpd.GeoDataFrame] = {}
+    if "city" in read:
+        source, city, _ = read["city"]
+        if len(city) != 1:
+            raise source.error(f"a city boundary file must hold one unit, this one has {len(city):,}")
+        levels["city"] = city.assign(parent_code=None)
+    else:
+        top_level = next(level for level in LEVELS if level in read)
+        levels["city"] = _union_city(read[top_level][1], top_level, city_code, city_name, report)
+
+    anchor_level = "city"
+    for position, level in enumerate(LEVELS[1:], start=1):
+        above = LEVELS[position - 1]
+        if level not in read:
+            levels[level] = _filler_level(levels[above], level, report)
+            continue
+        source, units, has_parents = read[level]
+        refused_above = set(read[anchor_level][1]["code"]) - set(levels[anchor_level]["code"]) \
+            if anchor_level in read else set()
+        anchor_codes = _assign_parents(units, has_parents, source, anchor_level, levels[anchor_level],
+                                       refused_above, report)
+        placed = anchor_codes.notna()
+        # The parent is the anchor unit itself, or its copy on each filled level in between.
+        depth = LEVELS.index(above) - LEVELS.index(anchor_level)
+        units = units[placed.to_numpy()].assign(parent_code=anchor_codes[placed] + FILLER_CODE_SUFFIX * depth)
+        levels[level] = units
+        anchor_level = level
+
+    frame = pd.concat([levels[level] for level in LEVELS], ignore_index=True)
+    _check_codes_unique(frame, read)
+    _note_childless_units(frame, report)
+    units = gpd.GeoDataFrame(frame[["code", "level", "parent_code", "name", "name_zh", "geometry"]],
+                             geometry="geometry", crs=CRS)
+    build_hierarchy(units)  # the guarantee this module gives; a failure here is a bug, not bad input
+    return units
+
+
+def _check_codes_unique(units: pd.DataFrame, read: Mapping[str, tuple]) -> None:
+    duplicated = units[units["code"].duplicated(keep=False)]
+    if duplicated.empty:
+        return
+    code = duplicated["code"].iloc[0]
+    places = [f"{level} ({read[level][0].path})" if level in read else f"{level} (filled)"
+              for level in duplicated.loc[duplicated["code"] == code, "level"]]
+    raise ImporterError(f"unit code {code!r} is used on two levels: {' and '.join(places)}")
+
+
+def _note_childless_units(units: pd.DataFrame, report: ImportReport) -> None:
+    with_children = set(units["parent_code"].dropna())
+    for level, child_level in zip(LEVELS[:-1], LEVELS[1:]):
+        childless = units[(units["level"] == level) & ~units["code"].isin(with_children)]
+        if len(childless):
+            listed = ", ".join(childless["code"].head(5))
+            report.notes.append(f"{len(childless):,} {level} units have no {child_level} inside them and so no "
+                                f"grid cell: nothing can be placed in them ({listed}{', ...' if len(childless) > 5 else ''})")
+
+
+# --- buildings --------------------------------------------------------------------------------------------------
+
+def build_buildings(path: str | Path, cells: gpd.GeoDataFrame, *, assume_crs: str | None,
+                    report: ImportReport) -> gpd.GeoDataFrame:
+    """The ``buildings`` layer: footprints with height, floors, use, age and residents, placed in grid cells."""
+    source = _read_input(path, "buildings", assume_crs, report)
+    columns = {name: source.find_column(candidates) for name, candidates in BUILDING_COLUMNS.items()}
+    frame = source.frame
+    if columns["building_id"] is not None:
+        source.id_column = columns["building_id"]
+        ids = _as_text(frame[columns["building_id"]])
+        if ids.isna().any():
+            raise source.error(f"{columns['building_id']} is empty", ids.index[ids.isna()][0])
+        duplicated = ids[ids.duplicated()]
+        if len(duplicated):
+            raise source.error(f"duplicate building id {duplicated.iloc[0]!r}", duplicated.index[0])
+    else:
+        ids = pd.Series([f"B{position + 1:07d}" for position in range(len(frame))], index=frame.index)
+        report.filled.append(f"{source.path}: no id column, building_id generated (B0000001...): "
+                             f"{len(ids):,} buildings")
+
+    missing = pd.Series(np.nan, index=frame.index)
+    # Zero and negative values mean "unknown" in several public footprint data sets.
+    height = _parse_numbers(source, columns["height_m"], "height", metres=True) if columns["height_m"] else missing
+    height = height.where(height > 0)
+    floors = _parse_numbers(source, columns["floors"], "floors") if columns["floors"] else missing
+    floors = _whole_numbers(floors.where(floors > 0)).astype(float)
+    floors = floors.where(floors > 0)
+
+    from_floors = height.isna() & floors.notna()
+    neither = height.isna() & floors.isna()
+    floors_from_height = floors.isna() & height.notna()
+    height = height.where(~from_floors, floors * METRES_PER_FLOOR).where(~neither, DEFAULT_HEIGHT_M)
+    floors = floors.where(~floors_from_height, np.maximum(1, np.rint(height / METRES_PER_FLOOR)))
+    floors = floors.where(~neither, DEFAULT_FLOORS)
+    for count, what in ((from_floors.sum(), f"height_m = floors × {METRES_PER_FLOOR:g} m"),
+                        (neither.sum(), f"no height nor floors: height_m {DEFAULT_HEIGHT_M:g} m, "
+                                        f"floors {DEFAULT_FLOORS} (default)"),
+                        (floors_from_height.sum(), f"floors = height_m ÷ {METRES_PER_FLOOR:g} m, rounded")):
+        if count:
+            report.filled.append(f"{source.path}: {what}: {int(count):,} buildings")
+
+    use = _text_or_default(source, columns["use"], "use", UNKNOWN, report)
+    residents = _numbers_or_default(source, columns["residents"], "residents", 0, report)
+    year_built = (_whole_numbers(_parse_numbers(source, columns["year_built"], "year_built"))
+                  if columns["year_built"] else pd.Series(pd.NA, index=frame.index, dtype="Int64"))
+    if year_built.isna().any():
+        report.filled.append(f"{source.path}: year_built unknown, left empty: {int(year_built.isna().sum()):,} "
+                             f"buildings")
+
+    source.frame = gpd.GeoDataFrame({
+        "building_id": ids, "height_m": height, "floors": floors.astype("int64"), "use": use,
+        "year_built": year_built, "residents": residents, "high_rise_100m": height >= HIGH_RISE_M,
+    }, geometry=frame.geometry, crs=CRS)
+    source.id_column = "building_id" if columns["building_id"] else None
+    buildings = _repaired_polygons(source, "buildings", report)
+    placed = _place_in_cells(buildings, buildings.geometry.representative_point(), cells, source, "building",
+                             report)
+    return placed
+
+
+def _text_or_default(source: _Input, column: str | None, name: str, default: str,
+                     report: ImportReport) -> pd.Series:
+    values = (pd.Series(None, index=source.frame.index, dtype=object) if column is None
+              else _as_text(source.frame[column]))
+    if values.isna().any():
+        report.filled.append(f"{source.path}: {name} {default!r} (default): {int(values.isna().sum()):,} rows")
+    return values.fillna(default)
+
+
+def _numbers_or_default(source: _Input, column: str | None, name: str, default: int,
+                        report: ImportReport) -> pd.Series:
+    values = (pd.Series(np.nan, index=source.frame.index) if column is None
+              else _parse_numbers(source, column, name))
+    if values.isna().any():
+        report.filled.append(f"{source.path}: {name} {default} (default): {int(values.isna().sum()):,} rows")
+    return _whole_numbers(values.fillna(default)).astype("int64")
+
+
+# --- sensors and orders -----------------------------------------------------------------------------------------
+
+def _point_columns(source: _Input, recognised: Mapping[str, tuple[str, ...]], required: tuple[str, ...],
+                   what: str) -> dict[str, str | None]:
+    columns = {name: source.find_column(candidates) for name, candidates in recognised.items()}
+    for name in required:
+        if columns[name] is None:
+            raise source.error(f"no {name} column (looked for {', '.join(recognised[name])}); {what} need one")
+    return columns
+
+
+def _ids(source: _Input, column: str | None, prefix: str, what: str, report: ImportReport) -> pd.Series:
+    if column is None:
+        report.filled.append(f"{source.path}: no id column, ids generated ({prefix}0000001...): "
+                             f"{len(source.frame):,} {what}")
+        return pd.Series([f"{prefix}{position + 1:07d}" for position in range(len(source.frame))],
+                         index=source.frame.index)
+    source.id_column = column
+    ids = _as_text(source.frame[column])
+    if ids.isna().any():
+        raise source.error(f"{column} is empty", ids.index[ids.isna()][0])
+    duplicated = ids[ids.duplicated()]
+    if len(duplicated):
+        raise source.error(f"duplicate id {duplicated.iloc[0]!r}", duplicated.index[0])
+    return ids
+
+
+def _refuse_missing(rows: pd.DataFrame, required: tuple[str, ...], source: _Input, what: str,
+                    report: ImportReport) -> pd.DataFrame:
+    """Rows with an empty required value are refused and reported; an error if none is left."""
+    empty = rows[list(required)].isna()
+    for label in rows.index[empty.any(axis=1).to_numpy()]:
+        names = ", ".join(empty.columns[empty.loc[label].to_numpy()])
+        report.refused.append(f"{source.path}: {source.where(label)}: refused, empty {names}")
+    kept = rows[~empty.any(axis=1).to_numpy()]
+    if kept.empty:
+        raise source.error(f"every row was refused (no {what} has all of {', '.join(required)})")
+    return kept
+
+
+def build_sensors(path: str | Path, cells: gpd.GeoDataFrame, *, assume_crs: str | None,
+                  report: ImportReport) -> gpd.GeoDataFrame:
+    """The ``sensors`` layer: kind, times and status of point sensors, placed in grid cells."""
+    required = ("kind", "installed_at", "last_seen_at")
+    source = _read_input(path, "sensors", assume_crs, report)
+    columns = _point_columns(source, SENSOR_COLUMNS, required, "sensors")
+    sensors = gpd.GeoDataFrame({
+        "sensor_id": _ids(source, columns["sensor_id"], "S", "sensors", report),
+        "kind": _as_text(source.frame[columns["kind"]]),
+        "building_id": (_as_text(source.frame[columns["building_id"]]) if columns["building_id"]
+                        else pd.Series(None, index=source.frame.index, dtype=object)),
+        "status": _text_or_default(source, columns["status"], "status", UNKNOWN, report),
+        "installed_at": _parse_times(source, columns["installed_at"], "installed_at"),
+        "last_seen_at": _parse_times(source, columns["last_seen_at"], "last_seen_at"),
+    }, geometry=source.frame.geometry, crs=CRS)
+    source.frame = sensors
+    sensors = _refuse_missing(_located_points(source, "sensor", report), required, source, "sensor", report)
+    return _place_in_cells(sensors, sensors.geometry, cells, source, "sensor", report)
+
+
+def build_orders(path: str | Path, cells: gpd.GeoDataFrame, event_types: pd.DataFrame, *,
+                 assume_crs: str | None, report: ImportReport) -> gpd.GeoDataFrame:
+    """The ``orders`` layer: work orders with their stage times, placed in grid cells.
+
+    The responsibility list already stored (``event_types``) gives an order its department and deadline when the
+    file does not.
+    """
+    required = ("event_type", "received_at")
+    source = _read_input(path, "orders", assume_crs, report)
+    columns = _point_columns(source, ORDER_COLUMNS, required, "orders")
+    index = source.frame.index
+    orders = gpd.GeoDataFrame({
+        "order_id": _ids(source, columns["order_id"], "O", "orders", report),
+        "event_type": _as_text(source.frame[columns["event_type"]]),
+        "channel": _text_or_default(source, columns["channel"], "channel", UNKNOWN, report),
+    }, geometry=source.frame.geometry, crs=CRS)
+    for stage in ORDER_STAGES:
+        column = columns[f"{stage}_at"]
+        orders[f"{stage}_at"] = (_parse_times(source, column, f"{stage}_at") if column
+                                 else pd.Series(pd.NaT, index=index, dtype=f"datetime64[ns, {CITY_TIMEZONE}]"))
+    source.frame = orders
+    orders = _refuse_missing(_located_points(source, "order", report), required, source, "order", report).copy()
+    kept = orders.index
+
+    known_types = event_types.set_index("code") if len(event_types) else None
+    unknown_types = (~orders["event_type"].isin(known_types.index) if known_types is not None
+                     else pd.Series(True, index=kept))
+    if unknown_types.any():
+        listed = ", ".join(map(repr, orders.loc[unknown_types, "event_type"].unique()[:5]))
+        report.notes.append(f"{source.path}: {int(unknown_types.sum()):,} orders have an event type that is not in "
+                            f"the stored responsibility list ({listed}...)")
+
+    if columns["department"]:
+        department = _as_text(source_column(source, columns["department"], kept))
+    else:
+        department = pd.Series(None, index=kept, dtype=object)
+    if known_types is not None:
+        department = department.fillna(orders["event_type"].map(known_types["department"]))
+    if department.isna().any():
+        report.filled.append(f"{source.path}: department {UNKNOWN!r} (not in the file nor the responsibility "
+                             f"list): {int(department.isna().sum()):,} orders")
+    orders["department"] = department.fillna(UNKNOWN)
+
+    deadline = (_parse_times(source_with(source, columns["deadline_at"]), columns["deadline_at"], "deadline_at")
+                .reindex(kept) if columns["deadline_at"] else pd.Series(pd.NaT, index=kept,
+                                                                        dtype=orders["received_at"].dtype))
+    limit_hours = pd.Series(np.nan, index=kept)
+    if known_types is not None:
+        limit_hours = orders["event_type"].map(known_types["time_limit_hours"]).astype(float)
+    fill_deadline = deadline.isna()
+    by_list = fill_deadline & limit_hours.notna()
+    by_default = fill_deadline & limit_hours.isna()
+    limit_hours = limit_hours.fillna(DEFAULT_TIME_LIMIT_HOURS)
+    deadline = deadline.where(~fill_deadline, orders["received_at"] + pd.to_timedelta(limit_hours, unit="h"))
+    if by_list.any():
+        report.filled.append(f"{source.path}: deadline_at = received_at + the event type's time limit: "
+                             f"{int(by_list.sum()):,} orders")
+    if by_default.any():
+        report.filled.append(f"{source.path}: deadline_at = received_at + {DEFAULT_TIME_LIMIT_HOURS} h (event type "
+                             f"not in the responsibility list): {int(by_default.sum()):,} orders")
+    orders["deadline_at"] = deadline
+
+    if columns["status"]:
+        status = _as_text(source_column(source, columns["status"], kept))
+    else:
+        status = pd.Series(None, index=kept, dtype=object)
+    reached = pd.DataFrame({stage: orders[f"{stage}_at"].notna() for stage in ORDER_STAGES})
+    last_stage = reached.iloc[:, ::-1].idxmax(axis=1)
+    if status.isna().any():
+        report.filled.append(f"{source.path}: status from the last stage with a time: "
+                             f"{int(status.isna().sum()):,} orders")
+    orders["status"] = status.fillna(last_stage.map(STATUS_AFTER_STAGE))
+
+    orders["satisfied"] = (_parse_bools(source, columns["satisfied"], "satisfied").reindex(kept)
+                           if columns["satisfied"] else pd.Series(pd.NA, index=kept, dtype="boolean"))
+    orders["reopen_count"] = _numbers_or_default(source, columns["reopen_count"], "reopen_count", 0,
+                                                 report).reindex(kept)
+    on_time = (_parse_bools(source, columns["on_time"], "on_time").reindex(kept) if columns["on_time"]
+               else pd.Series(pd.NA, index=kept, dtype="boolean"))
+    handled = orders["handled_at"]
+    derived_on_time = pd.Series(pd.array(np.where(handled.notna(), handled <= orders["deadline_at"], None),
+                                         dtype="boolean"), index=kept)
+    orders["on_time"] = on_time.fillna(derived_on_time)
+    return _place_in_cells(orders, orders.geometry, cells, source, "order", report)

@@ -1,0 +1,106 @@
+"""The first screen in real headless Chromium against a real server: read a KPI, click Futian on the map, see
+Futian's view, go back up by the breadcrumb and by the browser's back button."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from dashboard.maps.deck import NOMINAL_MAP_SIZE, fit_view, project
+from dashboard.services import Services
+from layers.store import Store
+from metrics.registry import INDICATORS
+from sample_data.__main__ import build
+
+pytestmark = pytest.mark.browser
+
+FUTIAN = "440304"
+
+
+@pytest.fixture(scope="module")
+def city_db(tmp_path_factory):
+    path = tmp_path_factory.mktemp("e2e") / "citytwin.sqlite"
+    url = f"sqlite:///{path}"
+    build("test", url, progress=False)
+    return url
+
+
+@pytest.fixture(scope="module")
+def expected(city_db):
+    """What the screen must show, computed by the services the page uses (not by the test)."""
+    services = Services(Store(city_db))
+    city_view = services.unit_view(None, "on_time_rate", "7d")
+    futian_view = services.unit_view(FUTIAN, "on_time_rate", "7d")
+    return {"city": city_view, "futian": futian_view}
+
+
+def kpi_text(page, indicator_id: str) -> str:
+    return page.locator(f".kpi-value[data-indicator='{indicator_id}']").inner_text()
+
+
+def formatted(view, indicator_id: str) -> str:
+    return INDICATORS[indicator_id].format_value(float(view.kpis.loc[indicator_id, "value"]))
+
+
+def test_read_kpi_click_district_and_come_back(serve_app, city_db, expected, page):
+    base = serve_app(city_db)
+    page.goto(base + "/", wait_until="networkidle")
+    page.wait_for_selector("canvas")
+    page.wait_for_timeout(1500)  # deck.gl draws on the next animation frames
+
+    # The city's figures, as the engine computes them.
+    assert page.locator("#unit-title").inner_text().startswith("Shenzhen")
+    assert kpi_text(page, "order_volume") == formatted(expected["city"], "order_volume")
+    assert kpi_text(page, "on_time_rate") == formatted(expected["city"], "on_time_rate")
+    assert page.locator(".kpi-card").count() >= 12
+    # Eight districts on the map's legend and in the ranking.
+    assert page.locator(".rank-row").count() == 8
+
+    # A wall screen does not scroll.
+    scroll = page.evaluate("[document.documentElement.scrollWidth > innerWidth,"
+                           " document.documentElement.scrollHeight > innerHeight]")
+    assert scroll == [False, False]
+
+    # Click Futian where the map draws it: its label point, projected with the camera the server chose.
+    city_view = expected["city"]
+    futian = next(f for f in city_view.children_geojson["features"] if f["properties"]["code"] == FUTIAN)
+    canvas = page.locator("canvas").first.bounding_box()
+    view = fit_view(city_view.bounds, NOMINAL_MAP_SIZE)
+    x, y = project(view, *futian["properties"]["label_point"], (canvas["width"], canvas["height"]))
+    page.mouse.click(canvas["x"] + x, canvas["y"] + y)
+
+    page.wait_for_url(re.compile(rf"unit={FUTIAN}"), timeout=15_000)
+    page.wait_for_function("document.querySelector('#unit-title')?.dataset.unit === '440304'", timeout=15_000)
+    assert page.locator("#unit-title").inner_text().startswith("Futian")
+    assert kpi_text(page, "order_volume") == formatted(expected["futian"], "order_volume")
+    assert kpi_text(page, "on_time_rate") == formatted(expected["futian"], "on_time_rate")
+    assert kpi_text(page, "order_volume") != formatted(expected["city"], "order_volume")
+    # Futian's streets are on the map and in the ranking.
+    assert page.locator(".rank-row").count() == len(expected["futian"].children) == 10
+    assert "Futian" in page.locator(".rank-row").first.inner_text()
+
+    # The link reopens the view.
+    page.goto(page.url, wait_until="networkidle")
+    assert page.locator("#unit-title").inner_text().startswith("Futian")
+
+    # Breadcrumb back to the city, then the browser's back button returns to Futian.
+    page.locator("#breadcrumb a", has_text="Shenzhen").click()
+    page.wait_for_function("document.querySelector('#unit-title')?.dataset.unit === '440300'", timeout=15_000)
+    page.go_back()
+    page.wait_for_function("document.querySelector('#unit-title')?.dataset.unit === '440304'", timeout=15_000)
+
+    assert page.external_requests == []
+    assert page.console_errors == []
+
+
+def test_indicator_choice_is_in_the_url(serve_app, city_db, page):
+    base = serve_app(city_db)
+    page.goto(base + f"/?unit={FUTIAN}&indicator=overdue_orders&window=30d", wait_until="networkidle")
+    assert page.locator(".kpi-card.selected .kpi-value").get_attribute("data-indicator") == "overdue_orders"
+    assert "Overdue" in page.locator(".map-subtitle").inner_text()
+    assert "30 days" in page.locator(".map-subtitle").inner_text()
+    # An unknown unit or indicator falls back to the defaults instead of failing.
+    page.goto(base + "/?unit=nowhere&indicator=<script>alert(1)</script>", wait_until="networkidle")
+    assert page.locator("#unit-title").inner_text().startswith("Shenzhen")
+    assert page.external_requests == []
+    assert page.console_errors == []
