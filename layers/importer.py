@@ -383,33 +383,33 @@ def _containing_codes(shapes: gpd.GeoSeries, areas: gpd.GeoDataFrame) -> pd.Seri
     return pd.Series(codes, index=shapes.index)
 
 
-def _place_in_cells(rows: gpd.GeoDataFrame, anchors: gpd.GeoSeries, cells: gpd.GeoDataFrame, source: _Input,
-                    what: str, report: ImportReport) -> gpd.GeoDataFrame:
-    """Give every row the grid cell its anchor point lies in; rows outside every cell are refused."""
+def _place_in_cells(source: _Input, anchors: gpd.GeoSeries, cells: gpd.GeoDataFrame, what: str,
+                    report: ImportReport) -> gpd.GeoDataFrame:
+    """``source``'s rows with the grid cell their anchor point lies in; rows outside every cell are refused."""
     grid_codes = _containing_codes(anchors, cells)
-    outside = grid_codes.isna()
-    for label in rows.index[outside.to_numpy()]:
+    outside = grid_codes.isna().to_numpy()
+    for label in source.frame.index[outside]:
         report.refused.append(f"{source.path}: {source.where(label)}: refused, outside every grid cell")
     if outside.all():
         raise source.error(f"every row was refused (no {what} lies in a grid cell)")
-    placed = rows[~outside.to_numpy()].copy()
-    placed["grid_code"] = grid_codes[~outside]
-    return placed
+    return source.frame[~outside].assign(grid_code=grid_codes[~outside])
 
 
 # --- boundaries → units -----------------------------------------------------------------------------------------
 
 @dataclass
-class _Level:
-    """The units of one level: ``frame`` has code, level, parent_code, name, name_zh and geometry."""
+class _BoundaryFile:
+    """One level's file read as units, before their parents are known."""
 
-    frame: gpd.GeoDataFrame
-    source: _Input | None  # None for a level made by the importer (the city union, or a filled level)
+    source: _Input
+    units: gpd.GeoDataFrame  # code, level, parent_code (as written in the file, or None), name, name_zh, geometry
+    has_parent_column: bool
+    codes_in_file: set[str]  # including the rows refused since, to explain why their children are refused
 
 
 def _read_boundaries(source: _Input, level: str, columns: Mapping[str, str | None],
-                     report: ImportReport) -> tuple[gpd.GeoDataFrame, bool]:
-    """One level's file as units (parent_code as written in the file); True if it has a parent-code column."""
+                     report: ImportReport) -> _BoundaryFile:
+    """One level's file as units, codes checked, names filled and geometries repaired."""
     code_column = source.find_column(UNIT_COLUMNS["code"], columns.get("code"))
     if code_column is None:
         looked = ", ".join(((columns["code"],) if columns.get("code") else ()) + UNIT_COLUMNS["code"])
@@ -441,7 +441,8 @@ def _read_boundaries(source: _Input, level: str, columns: Mapping[str, str | Non
                               "name_zh": names_zh}, geometry=source.frame.geometry, crs=CRS)
     source.frame = units
     source.id_column = "code"
-    return _repaired_polygons(source, f"{level} boundaries", report), parent_column is not None
+    return _BoundaryFile(source, _repaired_polygons(source, f"{level} boundaries", report),
+                         has_parent_column=parent_column is not None, codes_in_file=set(codes))
 
 
 def _assign_parents(units: gpd.GeoDataFrame, has_parent_column: bool, source: _Input, anchor_level: str,
@@ -453,7 +454,8 @@ def _assign_parents(units: gpd.GeoDataFrame, has_parent_column: bool, source: _I
     representative point. Units left without a parent are refused and reported (None in the result).
     """
     if len(anchor) == 1:
-        # One unit above (the city): everything belongs to it, whatever a parent-code column says.
+        # One unit above (typically the city): everything belongs to it, whatever a parent-code column says, as
+        # files often name a parent (a province, a city code) that is not imported.
         return pd.Series(anchor["code"].iloc[0], index=units.index, dtype=object)
     parents = units["parent_code"] if has_parent_column else pd.Series(None, index=units.index, dtype=object)
     unknown = parents.notna() & ~parents.isin(anchor["code"])
@@ -471,6 +473,9 @@ def _assign_parents(units: gpd.GeoDataFrame, has_parent_column: bool, source: _I
         if has_parent_column:
             report.filled.append(f"{source.path}: empty parent code, taken from the {anchor_level} containing the "
                                  f"unit: {int(found.notna().sum()):,} units")
+        else:
+            report.notes.append(f"{source.path}: no parent-code column; each unit is placed in the {anchor_level} "
+                                f"that contains its representative point")
         for label in found.index[found.isna().to_numpy()]:
             report.refused.append(f"{source.path}: {source.where(label)}: refused, it lies in no {anchor_level}")
         parents = parents.where(~to_locate, found.reindex(parents.index))
@@ -479,7 +484,8 @@ def _assign_parents(units: gpd.GeoDataFrame, has_parent_column: bool, source: _I
     return parents
 
 
-def _union_city(top: gpd.GeoDataFrame, top_level: str, code: str, name: str, report: ImportReport) -> gpd.GeoDataFrame:
+def _union_city(top: gpd.GeoDataFrame, top_level: str, code: str, name: str,
+                report: ImportReport) -> gpd.GeoDataFrame:
     geometry = normalise_polygonal(polygonal_parts(shapely.union_all(top.geometry.to_numpy())))
     report.notes.append(f"city: no city boundary given; {code!r} ({name}) is the union of the {len(top):,} "
                         f"{top_level} units")
@@ -501,43 +507,42 @@ def _filler_level(parents: gpd.GeoDataFrame, level: str, report: ImportReport) -
 def build_units(boundaries: Mapping[str, str | Path], *, city_name: str, city_code: str,
                 columns: Mapping[str, str | None], assume_crs: str | None, report: ImportReport) -> gpd.GeoDataFrame:
     """The ``units`` layer from one boundary file per level, with every level of the hierarchy present."""
-    read: dict[str, tuple[_Input, gpd.GeoDataFrame, bool]] = {}
+    files: dict[str, _BoundaryFile] = {}
     for level in LEVELS:
         if level in boundaries:
             source = _read_input(boundaries[level], f"{level} boundaries", assume_crs, report)
-            units, has_parents = _read_boundaries(source, level, columns, report)
-            read[level] = (source, units, has_parents)
+            files[level] = _read_boundaries(source, level, columns, report)
 
     levels: dict[str, gpd.GeoDataFrame] = {}
-    if "city" in read:
-        source, city, _ = read["city"]
+    if "city" in files:
+        city = files["city"].units
         if len(city) != 1:
-            raise source.error(f"a city boundary file must hold one unit, this one has {len(city):,}")
+            raise files["city"].source.error(f"a city boundary file must hold one unit, this one has {len(city):,}")
         levels["city"] = city.assign(parent_code=None)
     else:
-        top_level = next(level for level in LEVELS if level in read)
-        levels["city"] = _union_city(read[top_level][1], top_level, city_code, city_name, report)
+        top_level = next(level for level in LEVELS if level in files)
+        levels["city"] = _union_city(files[top_level].units, top_level, city_code, city_name, report)
 
     anchor_level = "city"
     for position, level in enumerate(LEVELS[1:], start=1):
         above = LEVELS[position - 1]
-        if level not in read:
+        if level not in files:
             levels[level] = _filler_level(levels[above], level, report)
             continue
-        source, units, has_parents = read[level]
-        refused_above = set(read[anchor_level][1]["code"]) - set(levels[anchor_level]["code"]) \
-            if anchor_level in read else set()
-        anchor_codes = _assign_parents(units, has_parents, source, anchor_level, levels[anchor_level],
+        file = files[level]
+        anchor = levels[anchor_level]
+        refused_above = files[anchor_level].codes_in_file - set(anchor["code"]) if anchor_level in files else set()
+        anchor_codes = _assign_parents(file.units, file.has_parent_column, file.source, anchor_level, anchor,
                                        refused_above, report)
         placed = anchor_codes.notna()
         # The parent is the anchor unit itself, or its copy on each filled level in between.
         depth = LEVELS.index(above) - LEVELS.index(anchor_level)
-        units = units[placed.to_numpy()].assign(parent_code=anchor_codes[placed] + FILLER_CODE_SUFFIX * depth)
-        levels[level] = units
+        levels[level] = file.units[placed.to_numpy()].assign(
+            parent_code=anchor_codes[placed] + FILLER_CODE_SUFFIX * depth)
         anchor_level = level
 
     frame = pd.concat([levels[level] for level in LEVELS], ignore_index=True)
-    _check_codes_unique(frame, read)
+    _check_codes_unique(frame, files)
     _note_childless_units(frame, report)
     units = gpd.GeoDataFrame(frame[["code", "level", "parent_code", "name", "name_zh", "geometry"]],
                              geometry="geometry", crs=CRS)
@@ -545,12 +550,12 @@ def build_units(boundaries: Mapping[str, str | Path], *, city_name: str, city_co
     return units
 
 
-def _check_codes_unique(units: pd.DataFrame, read: Mapping[str, tuple]) -> None:
+def _check_codes_unique(units: pd.DataFrame, files: Mapping[str, _BoundaryFile]) -> None:
     duplicated = units[units["code"].duplicated(keep=False)]
     if duplicated.empty:
         return
     code = duplicated["code"].iloc[0]
-    places = [f"{level} ({read[level][0].path})" if level in read else f"{level} (filled)"
+    places = [f"{level} ({files[level].source.path})" if level in files else f"{level} (filled)"
               for level in duplicated.loc[duplicated["code"] == code, "level"]]
     raise ImporterError(f"unit code {code!r} is used on two levels: {' and '.join(places)}")
 
@@ -560,88 +565,62 @@ def _note_childless_units(units: pd.DataFrame, report: ImportReport) -> None:
     for level, child_level in zip(LEVELS[:-1], LEVELS[1:]):
         childless = units[(units["level"] == level) & ~units["code"].isin(with_children)]
         if len(childless):
-            listed = ", ".join(childless["code"].head(5))
+            listed = ", ".join(childless["code"].head(5)) + (", ..." if len(childless) > 5 else "")
             report.notes.append(f"{len(childless):,} {level} units have no {child_level} inside them and so no "
-                                f"grid cell: nothing can be placed in them ({listed}{', ...' if len(childless) > 5 else ''})")
+                                f"grid cell: nothing can be placed in them ({listed})")
 
 
 # --- buildings --------------------------------------------------------------------------------------------------
 
 def build_buildings(path: str | Path, cells: gpd.GeoDataFrame, *, assume_crs: str | None,
                     report: ImportReport) -> gpd.GeoDataFrame:
-    """The ``buildings`` layer: footprints with height, floors, use, age and residents, placed in grid cells."""
+    """The ``buildings`` layer: footprints with height, floors, use, age and residents, placed in grid cells.
+
+    Rows are refused (repair, placement) before their values are read, so the defaults are counted over the
+    buildings that are written.
+    """
     source = _read_input(path, "buildings", assume_crs, report)
     columns = {name: source.find_column(candidates) for name, candidates in BUILDING_COLUMNS.items()}
+    source.frame = source.frame.assign(building_id=_ids(source, columns["building_id"], "B", "buildings", report))
+    source.frame = _repaired_polygons(source, "buildings", report)
+    source.frame = _place_in_cells(source, source.frame.geometry.representative_point(), cells, "building", report)
     frame = source.frame
-    if columns["building_id"] is not None:
-        source.id_column = columns["building_id"]
-        ids = _as_text(frame[columns["building_id"]])
-        if ids.isna().any():
-            raise source.error(f"{columns['building_id']} is empty", ids.index[ids.isna()][0])
-        duplicated = ids[ids.duplicated()]
-        if len(duplicated):
-            raise source.error(f"duplicate building id {duplicated.iloc[0]!r}", duplicated.index[0])
-    else:
-        ids = pd.Series([f"B{position + 1:07d}" for position in range(len(frame))], index=frame.index)
-        report.filled.append(f"{source.path}: no id column, building_id generated (B0000001...): "
-                             f"{len(ids):,} buildings")
 
     missing = pd.Series(np.nan, index=frame.index)
     # Zero and negative values mean "unknown" in several public footprint data sets.
     height = _parse_numbers(source, columns["height_m"], "height", metres=True) if columns["height_m"] else missing
     height = height.where(height > 0)
     floors = _parse_numbers(source, columns["floors"], "floors") if columns["floors"] else missing
-    floors = _whole_numbers(floors.where(floors > 0)).astype(float)
-    floors = floors.where(floors > 0)
+    floors = np.rint(floors).where(floors >= 0.5)
 
     from_floors = height.isna() & floors.notna()
     neither = height.isna() & floors.isna()
     floors_from_height = floors.isna() & height.notna()
     height = height.where(~from_floors, floors * METRES_PER_FLOOR).where(~neither, DEFAULT_HEIGHT_M)
-    floors = floors.where(~floors_from_height, np.maximum(1, np.rint(height / METRES_PER_FLOOR)))
+    floors = floors.where(~floors_from_height, np.maximum(1.0, np.rint(height / METRES_PER_FLOOR)))
     floors = floors.where(~neither, DEFAULT_FLOORS)
     for count, what in ((from_floors.sum(), f"height_m = floors × {METRES_PER_FLOOR:g} m"),
-                        (neither.sum(), f"no height nor floors: height_m {DEFAULT_HEIGHT_M:g} m, "
+                        (neither.sum(), f"no height nor floors: height_m {DEFAULT_HEIGHT_M:g} m and "
                                         f"floors {DEFAULT_FLOORS} (default)"),
                         (floors_from_height.sum(), f"floors = height_m ÷ {METRES_PER_FLOOR:g} m, rounded")):
         if count:
             report.filled.append(f"{source.path}: {what}: {int(count):,} buildings")
 
-    use = _text_or_default(source, columns["use"], "use", UNKNOWN, report)
-    residents = _numbers_or_default(source, columns["residents"], "residents", 0, report)
     year_built = (_whole_numbers(_parse_numbers(source, columns["year_built"], "year_built"))
                   if columns["year_built"] else pd.Series(pd.NA, index=frame.index, dtype="Int64"))
     if year_built.isna().any():
-        report.filled.append(f"{source.path}: year_built unknown, left empty: {int(year_built.isna().sum()):,} "
-                             f"buildings")
-
-    source.frame = gpd.GeoDataFrame({
-        "building_id": ids, "height_m": height, "floors": floors.astype("int64"), "use": use,
-        "year_built": year_built, "residents": residents, "high_rise_100m": height >= HIGH_RISE_M,
+        report.filled.append(f"{source.path}: year_built unknown, left empty: "
+                             f"{int(year_built.isna().sum()):,} buildings")
+    return gpd.GeoDataFrame({
+        "building_id": frame["building_id"],
+        "grid_code": frame["grid_code"],
+        "height_m": height,
+        "floors": floors.astype("int64"),
+        "use": _text_or_default(source, columns["use"], "use", UNKNOWN, report),
+        "year_built": year_built,
+        "residents": _whole_or_default(source, columns["residents"], "residents", 0, report),
+        "high_rise_100m": height >= HIGH_RISE_M,
     }, geometry=frame.geometry, crs=CRS)
-    source.id_column = "building_id" if columns["building_id"] else None
-    buildings = _repaired_polygons(source, "buildings", report)
-    placed = _place_in_cells(buildings, buildings.geometry.representative_point(), cells, source, "building",
-                             report)
-    return placed
-
-
-def _text_or_default(source: _Input, column: str | None, name: str, default: str,
-                     report: ImportReport) -> pd.Series:
-    values = (pd.Series(None, index=source.frame.index, dtype=object) if column is None
-              else _as_text(source.frame[column]))
-    if values.isna().any():
-        report.filled.append(f"{source.path}: {name} {default!r} (default): {int(values.isna().sum()):,} rows")
-    return values.fillna(default)
-
-
-def _numbers_or_default(source: _Input, column: str | None, name: str, default: int,
-                        report: ImportReport) -> pd.Series:
-    values = (pd.Series(np.nan, index=source.frame.index) if column is None
-              else _parse_numbers(source, column, name))
-    if values.isna().any():
-        report.filled.append(f"{source.path}: {name} {default} (default): {int(values.isna().sum()):,} rows")
-    return _whole_numbers(values.fillna(default)).astype("int64")
 
 
 # --- sensors and orders -----------------------------------------------------------------------------------------
@@ -655,53 +634,47 @@ def _point_columns(source: _Input, recognised: Mapping[str, tuple[str, ...]], re
     return columns
 
 
-def _ids(source: _Input, column: str | None, prefix: str, what: str, report: ImportReport) -> pd.Series:
-    if column is None:
-        report.filled.append(f"{source.path}: no id column, ids generated ({prefix}0000001...): "
-                             f"{len(source.frame):,} {what}")
-        return pd.Series([f"{prefix}{position + 1:07d}" for position in range(len(source.frame))],
-                         index=source.frame.index)
-    source.id_column = column
-    ids = _as_text(source.frame[column])
-    if ids.isna().any():
-        raise source.error(f"{column} is empty", ids.index[ids.isna()][0])
-    duplicated = ids[ids.duplicated()]
-    if len(duplicated):
-        raise source.error(f"duplicate id {duplicated.iloc[0]!r}", duplicated.index[0])
-    return ids
+def _required_values(source: _Input, columns: Mapping[str, str], what: str, report: ImportReport) -> pd.DataFrame:
+    """The required columns parsed (times as times, the rest as text); rows with an empty one are refused.
 
-
-def _refuse_missing(rows: pd.DataFrame, required: tuple[str, ...], source: _Input, what: str,
-                    report: ImportReport) -> pd.DataFrame:
-    """Rows with an empty required value are refused and reported; an error if none is left."""
-    empty = rows[list(required)].isna()
-    for label in rows.index[empty.any(axis=1).to_numpy()]:
+    ``source.frame`` is narrowed to the rows kept; an error if none is left.
+    """
+    values = pd.DataFrame({
+        name: _parse_times(source, column, name) if name.endswith("_at") else _as_text(source.frame[column])
+        for name, column in columns.items()
+    }, index=source.frame.index)
+    empty = values.isna()
+    for label in values.index[empty.any(axis=1).to_numpy()]:
         names = ", ".join(empty.columns[empty.loc[label].to_numpy()])
         report.refused.append(f"{source.path}: {source.where(label)}: refused, empty {names}")
-    kept = rows[~empty.any(axis=1).to_numpy()]
-    if kept.empty:
-        raise source.error(f"every row was refused (no {what} has all of {', '.join(required)})")
-    return kept
+    kept = ~empty.any(axis=1).to_numpy()
+    if not kept.any():
+        raise source.error(f"every row was refused (no {what} has all of {', '.join(columns)})")
+    source.frame = source.frame[kept]
+    return values[kept]
 
 
 def build_sensors(path: str | Path, cells: gpd.GeoDataFrame, *, assume_crs: str | None,
                   report: ImportReport) -> gpd.GeoDataFrame:
     """The ``sensors`` layer: kind, times and status of point sensors, placed in grid cells."""
-    required = ("kind", "installed_at", "last_seen_at")
     source = _read_input(path, "sensors", assume_crs, report)
-    columns = _point_columns(source, SENSOR_COLUMNS, required, "sensors")
-    sensors = gpd.GeoDataFrame({
-        "sensor_id": _ids(source, columns["sensor_id"], "S", "sensors", report),
-        "kind": _as_text(source.frame[columns["kind"]]),
-        "building_id": (_as_text(source.frame[columns["building_id"]]) if columns["building_id"]
-                        else pd.Series(None, index=source.frame.index, dtype=object)),
+    columns = _point_columns(source, SENSOR_COLUMNS, ("kind", "installed_at", "last_seen_at"), "sensors")
+    source.frame = source.frame.assign(sensor_id=_ids(source, columns["sensor_id"], "S", "sensors", report))
+    source.frame = _located_points(source, "sensor", report)
+    required = _required_values(source, {name: columns[name] for name in ("kind", "installed_at", "last_seen_at")},
+                                "sensor", report)
+    source.frame = _place_in_cells(source, source.frame.geometry, cells, "sensor", report)
+    frame = source.frame
+    return gpd.GeoDataFrame({
+        "sensor_id": frame["sensor_id"],
+        "kind": required["kind"].reindex(frame.index),
+        "grid_code": frame["grid_code"],
+        "building_id": (_as_text(frame[columns["building_id"]]) if columns["building_id"]
+                        else pd.Series(None, index=frame.index, dtype=object)),
         "status": _text_or_default(source, columns["status"], "status", UNKNOWN, report),
-        "installed_at": _parse_times(source, columns["installed_at"], "installed_at"),
-        "last_seen_at": _parse_times(source, columns["last_seen_at"], "last_seen_at"),
-    }, geometry=source.frame.geometry, crs=CRS)
-    source.frame = sensors
-    sensors = _refuse_missing(_located_points(source, "sensor", report), required, source, "sensor", report)
-    return _place_in_cells(sensors, sensors.geometry, cells, source, "sensor", report)
+        "installed_at": required["installed_at"].reindex(frame.index),
+        "last_seen_at": required["last_seen_at"].reindex(frame.index),
+    }, geometry=frame.geometry, crs=CRS)
 
 
 def build_orders(path: str | Path, cells: gpd.GeoDataFrame, event_types: pd.DataFrame, *,
@@ -711,80 +684,247 @@ def build_orders(path: str | Path, cells: gpd.GeoDataFrame, event_types: pd.Data
     The responsibility list already stored (``event_types``) gives an order its department and deadline when the
     file does not.
     """
-    required = ("event_type", "received_at")
     source = _read_input(path, "orders", assume_crs, report)
-    columns = _point_columns(source, ORDER_COLUMNS, required, "orders")
-    index = source.frame.index
-    orders = gpd.GeoDataFrame({
-        "order_id": _ids(source, columns["order_id"], "O", "orders", report),
-        "event_type": _as_text(source.frame[columns["event_type"]]),
-        "channel": _text_or_default(source, columns["channel"], "channel", UNKNOWN, report),
-    }, geometry=source.frame.geometry, crs=CRS)
-    for stage in ORDER_STAGES:
+    columns = _point_columns(source, ORDER_COLUMNS, ("event_type", "received_at"), "orders")
+    source.frame = source.frame.assign(order_id=_ids(source, columns["order_id"], "O", "orders", report))
+    source.frame = _located_points(source, "order", report)
+    required = _required_values(source, {name: columns[name] for name in ("event_type", "received_at")},
+                                "order", report)
+    source.frame = _place_in_cells(source, source.frame.geometry, cells, "order", report)
+    frame = source.frame
+    index = frame.index
+
+    orders = pd.DataFrame({"order_id": frame["order_id"], "event_type": required["event_type"].reindex(index)})
+    orders["channel"] = _text_or_default(source, columns["channel"], "channel", UNKNOWN, report)
+    orders["grid_code"] = frame["grid_code"]
+    orders["received_at"] = required["received_at"].reindex(index)
+    for stage in ORDER_STAGES[1:]:
         column = columns[f"{stage}_at"]
         orders[f"{stage}_at"] = (_parse_times(source, column, f"{stage}_at") if column
-                                 else pd.Series(pd.NaT, index=index, dtype=f"datetime64[ns, {CITY_TIMEZONE}]"))
-    source.frame = orders
-    orders = _refuse_missing(_located_points(source, "order", report), required, source, "order", report).copy()
-    kept = orders.index
+                                 else pd.Series(pd.NaT, index=index, dtype=orders["received_at"].dtype))
 
-    known_types = event_types.set_index("code") if len(event_types) else None
-    unknown_types = (~orders["event_type"].isin(known_types.index) if known_types is not None
-                     else pd.Series(True, index=kept))
+    known = event_types.set_index("code")
+    unknown_types = ~orders["event_type"].isin(known.index)
     if unknown_types.any():
         listed = ", ".join(map(repr, orders.loc[unknown_types, "event_type"].unique()[:5]))
         report.notes.append(f"{source.path}: {int(unknown_types.sum()):,} orders have an event type that is not in "
-                            f"the stored responsibility list ({listed}...)")
+                            f"the stored responsibility list (event_types): {listed}")
 
-    if columns["department"]:
-        department = _as_text(source_column(source, columns["department"], kept))
-    else:
-        department = pd.Series(None, index=kept, dtype=object)
-    if known_types is not None:
-        department = department.fillna(orders["event_type"].map(known_types["department"]))
-    if department.isna().any():
-        report.filled.append(f"{source.path}: department {UNKNOWN!r} (not in the file nor the responsibility "
-                             f"list): {int(department.isna().sum()):,} orders")
-    orders["department"] = department.fillna(UNKNOWN)
+    department = (_as_text(frame[columns["department"]]) if columns["department"]
+                  else pd.Series(None, index=index, dtype=object))
+    from_list = department.isna() & ~unknown_types
+    department = department.fillna(orders["event_type"].map(known["department"]))
+    if from_list.any():
+        report.filled.append(f"{source.path}: department from the responsibility list: "
+                             f"{int(from_list.sum()):,} orders")
+    orders["department"] = _default_text(department, source, "department", UNKNOWN, report)
 
-    deadline = (_parse_times(source_with(source, columns["deadline_at"]), columns["deadline_at"], "deadline_at")
-                .reindex(kept) if columns["deadline_at"] else pd.Series(pd.NaT, index=kept,
-                                                                        dtype=orders["received_at"].dtype))
-    limit_hours = pd.Series(np.nan, index=kept)
-    if known_types is not None:
-        limit_hours = orders["event_type"].map(known_types["time_limit_hours"]).astype(float)
-    fill_deadline = deadline.isna()
-    by_list = fill_deadline & limit_hours.notna()
-    by_default = fill_deadline & limit_hours.isna()
-    limit_hours = limit_hours.fillna(DEFAULT_TIME_LIMIT_HOURS)
-    deadline = deadline.where(~fill_deadline, orders["received_at"] + pd.to_timedelta(limit_hours, unit="h"))
-    if by_list.any():
-        report.filled.append(f"{source.path}: deadline_at = received_at + the event type's time limit: "
-                             f"{int(by_list.sum()):,} orders")
-    if by_default.any():
-        report.filled.append(f"{source.path}: deadline_at = received_at + {DEFAULT_TIME_LIMIT_HOURS} h (event type "
-                             f"not in the responsibility list): {int(by_default.sum()):,} orders")
-    orders["deadline_at"] = deadline
+    deadline = (_parse_times(source, columns["deadline_at"], "deadline_at") if columns["deadline_at"]
+                else pd.Series(pd.NaT, index=index, dtype=orders["received_at"].dtype))
+    limit_hours = orders["event_type"].map(known["time_limit_hours"]).astype(float)
+    by_list = deadline.isna() & limit_hours.notna()
+    by_default = deadline.isna() & limit_hours.isna()
+    allowed = pd.to_timedelta(limit_hours.fillna(DEFAULT_TIME_LIMIT_HOURS), unit="h")
+    orders["deadline_at"] = deadline.where(deadline.notna(), orders["received_at"] + allowed)
+    for count, what in ((by_list.sum(), "deadline_at = received_at + the event type's time limit"),
+                        (by_default.sum(), f"deadline_at = received_at + {DEFAULT_TIME_LIMIT_HOURS} h (event type "
+                                           "not in the responsibility list)")):
+        if count:
+            report.filled.append(f"{source.path}: {what}: {int(count):,} orders")
 
-    if columns["status"]:
-        status = _as_text(source_column(source, columns["status"], kept))
-    else:
-        status = pd.Series(None, index=kept, dtype=object)
-    reached = pd.DataFrame({stage: orders[f"{stage}_at"].notna() for stage in ORDER_STAGES})
-    last_stage = reached.iloc[:, ::-1].idxmax(axis=1)
+    status = (_as_text(frame[columns["status"]]) if columns["status"]
+              else pd.Series(None, index=index, dtype=object))
     if status.isna().any():
+        reached = pd.DataFrame({stage: orders[f"{stage}_at"].notna() for stage in ORDER_STAGES})
+        last_stage = reached.iloc[:, ::-1].idxmax(axis=1)
         report.filled.append(f"{source.path}: status from the last stage with a time: "
                              f"{int(status.isna().sum()):,} orders")
-    orders["status"] = status.fillna(last_stage.map(STATUS_AFTER_STAGE))
+        status = status.fillna(last_stage.map(STATUS_AFTER_STAGE))
+    orders["status"] = status
 
-    orders["satisfied"] = (_parse_bools(source, columns["satisfied"], "satisfied").reindex(kept)
-                           if columns["satisfied"] else pd.Series(pd.NA, index=kept, dtype="boolean"))
-    orders["reopen_count"] = _numbers_or_default(source, columns["reopen_count"], "reopen_count", 0,
-                                                 report).reindex(kept)
-    on_time = (_parse_bools(source, columns["on_time"], "on_time").reindex(kept) if columns["on_time"]
-               else pd.Series(pd.NA, index=kept, dtype="boolean"))
+    orders["satisfied"] = (_parse_bools(source, columns["satisfied"], "satisfied") if columns["satisfied"]
+                           else pd.Series(pd.NA, index=index, dtype="boolean"))
+    orders["reopen_count"] = _whole_or_default(source, columns["reopen_count"], "reopen_count", 0, report)
+    on_time = (_parse_bools(source, columns["on_time"], "on_time") if columns["on_time"]
+               else pd.Series(pd.NA, index=index, dtype="boolean"))
     handled = orders["handled_at"]
-    derived_on_time = pd.Series(pd.array(np.where(handled.notna(), handled <= orders["deadline_at"], None),
-                                         dtype="boolean"), index=kept)
-    orders["on_time"] = on_time.fillna(derived_on_time)
-    return _place_in_cells(orders, orders.geometry, cells, source, "order", report)
+    # Known once handled: whether it was by the deadline. Unhandled orders have no outcome yet.
+    by_deadline = pd.Series(pd.array(np.where(handled.notna(), handled <= orders["deadline_at"], None),
+                                     dtype="boolean"), index=index)
+    orders["on_time"] = on_time.fillna(by_deadline)
+    return gpd.GeoDataFrame(orders, geometry=frame.geometry, crs=CRS)
+
+
+# --- filling values ---------------------------------------------------------------------------------------------
+
+def _ids(source: _Input, column: str | None, prefix: str, what: str, report: ImportReport) -> pd.Series:
+    """Ids from the file's id column (which then names rows in messages), else generated ones."""
+    if column is None:
+        report.filled.append(f"{source.path}: no id column, ids generated ({prefix}0000001, ...): "
+                             f"{len(source.frame):,} {what}")
+        return pd.Series([f"{prefix}{position + 1:07d}" for position in range(len(source.frame))],
+                         index=source.frame.index)
+    source.id_column = column
+    ids = _as_text(source.frame[column])
+    if ids.isna().any():
+        raise source.error(f"the id ({column}) is empty", ids.index[ids.isna()][0])
+    duplicated = ids[ids.duplicated()]
+    if len(duplicated):
+        raise source.error(f"duplicate id {duplicated.iloc[0]!r}", duplicated.index[0])
+    return ids
+
+
+def _default_text(values: pd.Series, source: _Input, name: str, default: str, report: ImportReport) -> pd.Series:
+    if values.isna().any():
+        report.filled.append(f"{source.path}: {name} {default!r} (default): {int(values.isna().sum()):,} rows")
+    return values.fillna(default)
+
+
+def _text_or_default(source: _Input, column: str | None, name: str, default: str,
+                     report: ImportReport) -> pd.Series:
+    values = (_as_text(source.frame[column]) if column is not None
+              else pd.Series(None, index=source.frame.index, dtype=object))
+    return _default_text(values, source, name, default, report)
+
+
+def _whole_or_default(source: _Input, column: str | None, name: str, default: int,
+                      report: ImportReport) -> pd.Series:
+    values = (_parse_numbers(source, column, name) if column is not None
+              else pd.Series(np.nan, index=source.frame.index))
+    if values.isna().any():
+        report.filled.append(f"{source.path}: {name} {default} (default): {int(values.isna().sum()):,} rows")
+    return _whole_numbers(values.fillna(default)).astype("int64")
+
+
+# --- the import -------------------------------------------------------------------------------------------------
+
+# Layers whose rows refer to another layer's rows, and so cannot outlive a replacement of it.
+DEPENDENT_LAYERS = {
+    "units": ("buildings", "sensors", "orders", "readings", "alarms", "planted_hotspots"),
+    "sensors": ("readings", "alarms"),
+    "orders": ("planted_hotspots",),
+}
+
+
+def import_city(sources: ImportSources, store: Store, *, city_name: str = DEFAULT_CITY_NAME,
+                city_code: str = DEFAULT_CITY_CODE, code_column: str | None = None, name_column: str | None = None,
+                parent_column: str | None = None, assume_crs: str | None = None,
+                dry_run: bool = False) -> ImportReport:
+    """Read, check and clean the files of ``sources``, then replace the layers they give in ``store``.
+
+    Nothing is written unless every file passed its checks; the write is one transaction. Layers that depend on a
+    replaced layer (buildings, sensors and orders on the units; readings and alarms on the sensors) and that the
+    import does not give are emptied, since their rows would refer to units or sensors that no longer exist.
+    Raises :class:`ImporterError` with a one-line message on bad input.
+    """
+    report = ImportReport(dry_run=dry_run)
+    _check_arguments(sources, assume_crs)
+    layers: dict[str, gpd.GeoDataFrame] = {}
+    if sources.boundaries:
+        layers["units"] = build_units(
+            sources.boundaries, city_name=city_name, city_code=city_code, assume_crs=assume_crs, report=report,
+            columns={"code": code_column, "name": name_column, "parent_code": parent_column})
+    stored = store.is_built()
+    if sources.buildings or sources.sensors or sources.orders:
+        cells = (layers["units"] if "units" in layers
+                 else load_layer(store, "units", where=lambda t: t.c.level == "grid") if stored else None)
+        if cells is None or not (cells["level"] == "grid").any():
+            raise ImporterError("there are no grid cells to place buildings, sensors or orders in: give "
+                                "--boundaries too, or import into a database that has them")
+        cells = cells[cells["level"] == "grid"]
+        if sources.buildings:
+            layers["buildings"] = build_buildings(sources.buildings, cells, assume_crs=assume_crs, report=report)
+        if sources.sensors:
+            layers["sensors"] = build_sensors(sources.sensors, cells, assume_crs=assume_crs, report=report)
+        if sources.orders:
+            event_types = load_layer(store, "event_types") if stored else empty_frame("event_types")
+            layers["orders"] = build_orders(sources.orders, cells, event_types, assume_crs=assume_crs,
+                                            report=report)
+
+    frames = {layer_id: encode_frame(layer_id, frame) for layer_id, frame in layers.items()}
+    for replaced in list(layers):
+        for dependent in DEPENDENT_LAYERS.get(replaced, ()):
+            if dependent not in frames:
+                frames[dependent] = encode_frame(dependent, empty_frame(dependent))
+                stored_rows = store.count(dependent) if stored else 0
+                if stored_rows:
+                    report.notes.append(f"{dependent}: emptied ({stored_rows:,} stored rows), its rows refer to "
+                                        f"the {replaced} this import replaces and it was not given")
+    report.written = {layer_id: len(frame) for layer_id, frame in frames.items()}
+    if not dry_run:
+        store.replace_layers(frames, source=f"layers.importer {sources.describe()}")
+    return report
+
+
+def _check_arguments(sources: ImportSources, assume_crs: str | None) -> None:
+    if not (sources.boundaries or sources.buildings or sources.sensors or sources.orders):
+        raise ImporterError("nothing to import: give --boundaries LEVEL=FILE, --buildings, --sensors or --orders")
+    for level, path in sources.boundaries.items():
+        if level not in LEVELS:
+            raise ImporterError(f"unknown boundary level {level!r} (for {path}); the levels are {', '.join(LEVELS)}")
+    if assume_crs is not None:
+        try:
+            pyproj.CRS.from_user_input(assume_crs)
+        except pyproj.exceptions.CRSError:
+            raise ImporterError(f"--assume-crs {assume_crs!r} is not a CRS (try EPSG:4326 or EPSG:32650)") from None
+
+
+# --- command line -----------------------------------------------------------------------------------------------
+
+def parse_boundary_arguments(values: list[str]) -> dict[str, str]:
+    """``["district=districts.gpkg", ...]`` → ``{"district": "districts.gpkg", ...}``."""
+    boundaries: dict[str, str] = {}
+    for value in values:
+        level, separator, path = value.partition("=")
+        level = level.strip().lower()
+        if not separator or not level or not path:
+            raise ImporterError(f"--boundaries {value!r}: expected LEVEL=FILE, e.g. district=districts.gpkg")
+        if level in boundaries:
+            raise ImporterError(f"--boundaries: level {level!r} given twice ({boundaries[level]} and {path})")
+        boundaries[level] = path
+    return boundaries
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m layers.importer",
+        description="Import your own city (boundaries, buildings, sensors, work orders) in place of the sample "
+                    "city. See docs/importing.md.")
+    parser.add_argument("--boundaries", action="append", default=[], metavar="LEVEL=FILE",
+                        help=f"boundaries of one level ({', '.join(LEVELS)}); repeat for each level you have")
+    parser.add_argument("--buildings", metavar="FILE", help="building footprints (polygons)")
+    parser.add_argument("--sensors", metavar="FILE", help="IoT sensors (points, or a table with lon/lat)")
+    parser.add_argument("--orders", metavar="FILE", help="work orders (points, or a table with lon/lat)")
+    parser.add_argument("--city-name", default=DEFAULT_CITY_NAME,
+                        help="name of the city when no city boundary is given (default: %(default)s)")
+    parser.add_argument("--city-code", default=DEFAULT_CITY_CODE,
+                        help="code of the city when no city boundary is given (default: %(default)s)")
+    parser.add_argument("--code-column", help="column holding the unit codes in the boundary files")
+    parser.add_argument("--name-column", help="column holding the unit names in the boundary files")
+    parser.add_argument("--parent-column", help="column holding the parent unit's code in the boundary files")
+    parser.add_argument("--assume-crs", metavar="CRS",
+                        help="CRS of files that do not say theirs, e.g. EPSG:4547 (files that do are reprojected)")
+    parser.add_argument("--database-url", default=None, help=f"SQLAlchemy URL (default: {default_database_url()})")
+    parser.add_argument("--dry-run", action="store_true", help="read and check everything, report, write nothing")
+    args = parser.parse_args(argv)
+    try:
+        sources = ImportSources(boundaries=parse_boundary_arguments(args.boundaries), buildings=args.buildings,
+                                sensors=args.sensors, orders=args.orders)
+        store = Store(args.database_url)
+        report = import_city(sources, store, city_name=args.city_name, city_code=args.city_code,
+                             code_column=args.code_column, name_column=args.name_column,
+                             parent_column=args.parent_column, assume_crs=args.assume_crs, dry_run=args.dry_run)
+    except ImporterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a command run by a user ends with a message, never a traceback
+        print(f"error: {type(exc).__name__}: {_first_line(exc)}", file=sys.stderr)
+        return 2
+    print(report.render())
+    if not args.dry_run:
+        print(f"imported into {store.url}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

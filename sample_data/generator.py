@@ -520,8 +520,10 @@ def build_orders(units, buildings, event_types, scale: Scale, rng, end: pd.Times
             "day": np.repeat(days, per_night), "type": t, "grid": g,
             "offset": (first_hour * 3600 + rng.integers(0, 3 * 3600, count)) % 86400}))
         hotspot_rows.append((f"H{k + 1:02d}", code, grids["code"][g], first_hour, (first_hour + 3) % 24, count))
+    planted_of = np.full(n, -1)  # which hotspot planted each order (-1: none)
     if extra:
         planted = pd.concat(extra, ignore_index=True)
+        planted_of = np.r_[planted_of, np.repeat(np.arange(len(extra)), [len(e) for e in extra])]
         day_index = np.r_[day_index, planted["day"].to_numpy()]
         type_index = np.r_[type_index, planted["type"].to_numpy()]
         grid_index = np.r_[grid_index, planted["grid"].to_numpy()]
@@ -535,6 +537,9 @@ def build_orders(units, buildings, event_types, scale: Scale, rng, end: pd.Times
     received = received[idx]
     type_index, grid_index = type_index[idx], grid_index[idx]
     n = len(idx)
+    # The ground truth counts the planted orders that were kept, not those that would fall after the end.
+    kept_planted = np.bincount(planted_of[idx][planted_of[idx] >= 0], minlength=len(hotspot_rows))
+    hotspot_rows = [row[:-1] + (int(kept),) for row, kept in zip(hotspot_rows, kept_planted)]
 
     hours = lambda h: pd.to_timedelta(h, unit="h")  # noqa: E731
     limit_h = limits[type_index]
@@ -548,6 +553,8 @@ def build_orders(units, buildings, event_types, scale: Scale, rng, end: pd.Times
     median = np.array([HANDLING_MEDIAN.get(d, 0.40) for d in district])
     fraction = rng.lognormal(np.log(median), 0.35, n)
     handled = received + hours(np.maximum(fraction * limit_h, 0.2))
+    # An order is handled after it is dispatched: after a slow dispatch, handling starts then.
+    handled = handled.where(handled > dispatched, dispatched + hours(np.maximum(fraction * limit_h, 0.2)))
     feedback = handled + hours(rng.exponential(0.8, n))
     supervised = feedback + hours(rng.exponential(3.0, n))
     evaluates = rng.random(n) < 0.78
@@ -563,7 +570,7 @@ def build_orders(units, buildings, event_types, scale: Scale, rng, end: pd.Times
     reached = reached.cummin(axis=1)
     for name in frame:
         frame[name] = frame[name].where(reached[name])
-    stage_names = np.array(["received", "dispatched", "handling", "feedback", "supervised", "closed"])
+    stage_names = np.array(["received", "dispatched", "handled", "feedback", "supervised", "closed"])
     last_stage = reached.to_numpy().sum(axis=1) - 1
     status = stage_names[last_stage]
     # Orders nobody evaluates close three days after supervision.

@@ -139,13 +139,12 @@ def ranking(data: services.UnitView, view: dict) -> html.Div:
 def navigate(click_info, indicator, window, search):
     """A click on a unit drills into it; a new indicator or window keeps the unit. Both change only the URL, and
     the page follows the URL, so every view can be linked to and back/forward work."""
-    view = parse_view(search)
+    current = parse_view(search)
+    wanted = dict(current)
     if dash.ctx.triggered_id == ids.MAP:
         code = ((click_info or {}).get("properties") or {}).get("code")
-        if not code or code == view["unit"]:
-            return no_update
-        view["unit"] = code
+        wanted["unit"] = code or current["unit"]
     else:
-        view.update(indicator=indicator, window=window)
-    new_search = view_search(view)
-    return no_update if new_search == (search or "") else new_search
+        wanted.update(normalise_view(current["unit"], indicator, window))
+    # Dash also calls this when the page is drawn; the view is then unchanged and the page must not redraw.
+    return no_update if wanted == current else view_search(wanted)

@@ -1,0 +1,136 @@
+"""City-scale benchmark: prints the figures quoted in the README.
+
+    .venv/bin/python bench/run.py --scale city              # build (or reuse) data/bench-city.sqlite and measure
+    .venv/bin/python bench/run.py --scale demo --rebuild    # any scale; --rebuild regenerates the database
+
+Measures, on this machine: generation and write time of the sample city; load time per layer; time to compute
+every indicator at every level for each window (with the previous window, as the dashboard does); and the server
+time and payload bytes of the first screen and of a drill-down, through Dash's real HTTP endpoints (Flask's test
+client, in process, so the time is the server's alone). Timings repeat ``--repeat`` times and print the median.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from layers.city import load_city  # noqa: E402
+from layers.store import Store  # noqa: E402
+from metrics.engine import compare  # noqa: E402
+from metrics.registry import INDICATORS  # noqa: E402
+from metrics.spec import WINDOWS, named_window  # noqa: E402
+from sample_data.__main__ import build  # noqa: E402
+
+
+def median_seconds(func, repeat: int) -> tuple[float, object]:
+    times, result = [], None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = func()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times), result
+
+
+def pages_request(search: str) -> dict:
+    """The body Dash's renderer posts when the URL changes (captured from the browser)."""
+    return {
+        "output": ".._pages_content.children..._pages_store.data..",
+        "outputs": [{"id": "_pages_content", "property": "children"}, {"id": "_pages_store", "property": "data"}],
+        "inputs": [{"id": "_pages_location", "property": "pathname", "value": "/"},
+                   {"id": "_pages_location", "property": "search", "value": search}],
+        "changedPropIds": ["_pages_location.search"],
+    }
+
+
+def click_request(code: str, search: str) -> dict:
+    """The body posted when a unit is clicked on the map (clickInfo trimmed to what the callback reads)."""
+    return {
+        "output": "url.search",
+        "outputs": {"id": "url", "property": "search"},
+        "inputs": [{"id": "city-map", "property": "clickInfo", "value": {"picked": True, "properties": {"code": code}}},
+                   {"id": "indicator-select", "property": "value", "value": "on_time_rate"},
+                   {"id": "window-select", "property": "value", "value": "7d"}],
+        "changedPropIds": ["city-map.clickInfo"],
+        "state": [{"id": "url", "property": "search", "value": search}],
+    }
+
+
+def post(client, body: dict) -> tuple[float, int, dict]:
+    started = time.perf_counter()
+    response = client.post("/_dash-update-component", data=json.dumps(body), content_type="application/json")
+    elapsed = time.perf_counter() - started
+    if response.status_code != 200:
+        raise RuntimeError(f"callback failed with {response.status_code}: {response.data[:300]!r}")
+    return elapsed, len(response.data), response.get_json()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", default="city")
+    parser.add_argument("--database-url", default=None)
+    parser.add_argument("--rebuild", action="store_true")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args(argv)
+    url = args.database_url or f"sqlite:///{ROOT / 'data' / f'bench-{args.scale}.sqlite'}"
+    store = Store(url)
+    rows = []
+
+    def report(name: str, value: str) -> None:
+        rows.append((name, value))
+        print(f"{name:<58} {value}", flush=True)
+
+    print(f"citytwin bench — scale {args.scale}, {url}")
+    if args.rebuild or not store.is_built():
+        started = time.perf_counter()
+        build(args.scale, url, progress=True)
+        report("generate + write sample city", f"{time.perf_counter() - started:.1f} s")
+    counts = {layer: store.count(layer) for layer in ("units", "buildings", "sensors", "readings", "alarms", "orders")}
+    report("rows", ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+
+    load_times = []
+    city = None
+    for _ in range(args.repeat):
+        city = load_city(store)
+        load_times.append(city.load_seconds)
+    for layer in load_times[0]:
+        report(f"load {layer}", f"{statistics.median(t[layer] for t in load_times):.2f} s")
+    report("load all layers", f"{statistics.median(sum(t.values()) for t in load_times):.2f} s")
+
+    for window in WINDOWS:
+        seconds, table = median_seconds(lambda: compare(city, named_window(window, city.as_of)), args.repeat)
+        report(f"all {len(INDICATORS)} indicators × 5 levels, window {window} (+ previous)",
+               f"{seconds:.2f} s ({len(table):,} values)")
+
+    # The dashboard through its HTTP endpoints. create_app warms the default window, as `make run` does.
+    from app import create_app
+    started = time.perf_counter()
+    app = create_app(url)
+    report("app start (load + default window)", f"{time.perf_counter() - started:.1f} s")
+    client = app.server.test_client()
+    seconds, html = median_seconds(lambda: client.get("/"), args.repeat)
+    report("first screen: GET / (page shell)", f"{seconds * 1000:.0f} ms, {len(html.data):,} B")
+    timings = [post(client, pages_request("")) for _ in range(args.repeat)]
+    report("first screen: page callback (city view)",
+           f"{statistics.median(t[0] for t in timings) * 1000:.0f} ms, {timings[0][1]:,} B")
+    timings = [post(client, click_request("440304", "")) for _ in range(args.repeat)]
+    search = timings[0][2]["response"]["url"]["search"]
+    report("drill-down: map click callback (→ URL)",
+           f"{statistics.median(t[0] for t in timings) * 1000:.0f} ms, {timings[0][1]:,} B")
+    timings = [post(client, pages_request(search)) for _ in range(args.repeat)]
+    report("drill-down: page callback (Futian view)",
+           f"{statistics.median(t[0] for t in timings) * 1000:.0f} ms, {timings[0][1]:,} B")
+    street = sorted(city.children("440304").index)[0]
+    timings = [post(client, pages_request(f"?unit={street}")) for _ in range(args.repeat)]
+    report("drill-down: page callback (a street's communities)",
+           f"{statistics.median(t[0] for t in timings) * 1000:.0f} ms, {timings[0][1]:,} B")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
