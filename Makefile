@@ -90,13 +90,9 @@ system-deps:
 # sample: build the sample city database if it does not exist yet.
 sample: $(DB)
 
-# (--db is only passed when DB is overridden; the default output of
-# `sample_data build` is data/citytwin.sqlite.)
-SAMPLE_DB_ARG := $(if $(filter command line environment environment override,$(origin DB)),--db $(DB))
-
 $(DB): | $(VENV)/.installed
 	mkdir -p $(dir $(DB))
-	$(PY) -m sample_data build --scale $(SCALE) $(SAMPLE_DB_ARG)
+	$(PY) -m sample_data build --scale $(SCALE) --db $(DB)
 
 # run: set up everything and serve the dashboard on http://127.0.0.1:8050.
 run: venv sample

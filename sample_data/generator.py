@@ -476,6 +476,14 @@ _DAY_PROFILE = np.array([0, 0, 0, 0, 0, 0, 1, 3, 6, 9, 10, 9, 6, 6, 8, 9, 9, 8, 
 _NIGHT_PROFILE = np.array([5, 3, 2, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 6, 7], dtype=float)
 
 
+def _hours(values) -> np.ndarray:
+    return (np.asarray(values, dtype=float) * 3.6e12).astype("timedelta64[ns]")
+
+
+def _local(utc: np.ndarray) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(utc).tz_localize("UTC").tz_convert(CITY_TIMEZONE)
+
+
 def build_orders(units, buildings, event_types, scale: Scale, rng, end: pd.Timestamp):
     grids = grids_of(units)
     people = buildings.groupby("grid_code")["residents"].sum().reindex(grids["code"]).fillna(0).to_numpy()
@@ -541,50 +549,48 @@ def build_orders(units, buildings, event_types, scale: Scale, rng, end: pd.Times
     kept_planted = np.bincount(planted_of[idx][planted_of[idx] >= 0], minlength=len(hotspot_rows))
     hotspot_rows = [row[:-1] + (int(kept),) for row, kept in zip(hotspot_rows, kept_planted)]
 
-    hours = lambda h: pd.to_timedelta(h, unit="h")  # noqa: E731
+    # Stage times are computed on plain UTC datetime64 arrays: millions of tz-aware objects would be slow.
+    hours = _hours
+    start = received.tz_convert("UTC").tz_localize(None).to_numpy()
+    end_utc = np.datetime64(end.tz_convert("UTC").tz_localize(None))
     limit_h = limits[type_index]
-    dispatched = received + hours(rng.exponential(0.35, n))
+    dispatched = start + hours(rng.exponential(0.35, n))
     # A few orders wait over a day for their first response (a backlog after a storm of requests).
     slow = rng.random(n) < 0.004
-    dispatched = dispatched.where(~slow, received + hours(rng.uniform(20, 40, n)))
+    dispatched = np.where(slow, start + hours(rng.uniform(20, 40, n)), dispatched)
     # Handling takes a fraction of the time limit; about 1% of orders overrun it (on-time ≈ 99%), more in the
     # districts whose median is set higher (Futian's reported on-time rate is 98.82%).
     district = grids["district_code"].to_numpy()[grid_index]
     median = np.array([HANDLING_MEDIAN.get(d, 0.40) for d in district])
     fraction = rng.lognormal(np.log(median), 0.35, n)
-    handled = received + hours(np.maximum(fraction * limit_h, 0.2))
+    handling = hours(np.maximum(fraction * limit_h, 0.2))
+    handled = start + handling
     # An order is handled after it is dispatched: after a slow dispatch, handling starts then.
-    handled = handled.where(handled > dispatched, dispatched + hours(np.maximum(fraction * limit_h, 0.2)))
+    handled = np.where(handled > dispatched, handled, dispatched + handling)
     feedback = handled + hours(rng.exponential(0.8, n))
     supervised = feedback + hours(rng.exponential(3.0, n))
     evaluates = rng.random(n) < 0.78
-    evaluated = pd.DatetimeIndex(np.where(evaluates, supervised + hours(rng.exponential(10.0, n)), pd.NaT))
-    satisfied = np.where(evaluates, rng.random(n) < 0.993, None)
-    deadline = received + hours(limit_h)
+    evaluated = np.where(evaluates, supervised + hours(rng.exponential(10.0, n)), np.datetime64("NaT"))
+    satisfied = rng.random(n) < 0.993
+    deadline = start + hours(limit_h)
 
-    stage_times = {"received_at": received, "dispatched_at": dispatched, "handled_at": handled,
-                   "feedback_at": feedback, "supervised_at": supervised, "evaluated_at": evaluated}
-    frame = pd.DataFrame({name: pd.Series(values) for name, values in stage_times.items()})
-    # What has not happened by the end of the data is not known yet.
-    reached = pd.DataFrame({name: frame[name].notna() & (frame[name] <= end) for name in frame})
-    reached = reached.cummin(axis=1)
-    for name in frame:
-        frame[name] = frame[name].where(reached[name])
-    stage_names = np.array(["received", "dispatched", "handled", "feedback", "supervised", "closed"])
-    last_stage = reached.to_numpy().sum(axis=1) - 1
-    status = stage_names[last_stage]
+    stage_names = ["received_at", "dispatched_at", "handled_at", "feedback_at", "supervised_at", "evaluated_at"]
+    stages = np.stack([start, dispatched, handled, feedback, supervised, evaluated])
+    # What has not happened by the end of the data is not known yet, nor is anything after it.
+    reached = np.logical_and.accumulate(~np.isnat(stages) & (stages <= end_utc), axis=0)
+    stages = np.where(reached, stages, np.datetime64("NaT"))
+    status_names = np.array(["received", "dispatched", "handled", "feedback", "supervised", "closed"])
+    status = status_names[reached.sum(axis=0) - 1]
     # Orders nobody evaluates close three days after supervision.
-    unevaluated_closed = (~evaluates) & reached["supervised_at"].to_numpy() & \
-        (frame["supervised_at"] + pd.Timedelta(hours=72) <= end).to_numpy()
+    unevaluated_closed = ~evaluates & reached[4] & (stages[4] + hours(72) <= end_utc)
     status = np.where(unevaluated_closed, "closed", status)
     # "Reopen when unsatisfied": an unsatisfied evaluation sent the order back once before it closed.
-    is_evaluated = reached["evaluated_at"].to_numpy()
+    is_evaluated = reached[5]
     satisfied_known = pd.array(np.where(is_evaluated, satisfied, None), dtype="boolean")
-    reopen = (is_evaluated & (satisfied_known == False)).astype(int)  # noqa: E712
-    reopen += (is_evaluated & (rng.random(n) < 0.004)).astype(int)
-    handled_known = frame["handled_at"]
-    on_time = pd.array(np.where(handled_known.notna(), handled_known <= pd.Series(deadline),
-                                np.where(pd.Series(deadline) < end, False, None)), dtype="boolean")
+    reopen = (is_evaluated & ~satisfied).astype(int) + (is_evaluated & (rng.random(n) < 0.004)).astype(int)
+    handled_known = reached[2]
+    on_time = pd.array(np.where(handled_known, stages[2] <= deadline, np.where(deadline < end_utc, False, None)),
+                       dtype="boolean")
 
     points = _points_in_grids(grids, grid_index, rng)
     # Hotspot orders come from the same spot, not anywhere in the cell.
@@ -594,25 +600,23 @@ def build_orders(units, buildings, event_types, scale: Scale, rng, end: pd.Times
             anchor = points[np.flatnonzero(mask)[0]]
             points[mask] = anchor + rng.normal(0, 0.0004, (mask.sum(), 2))
 
-    date_part = received.strftime("%Y%m%d")
+    local_day = received.year * 10000 + received.month * 100 + received.day
     orders = pd.DataFrame({
-        "order_id": [f"SZ{d}{i:07d}" for d, i in zip(date_part, range(1, n + 1))],
+        "order_id": [f"SZ{d}{i:07d}" for d, i in zip(local_day.tolist(), range(1, n + 1))],
         "event_type": type_codes[type_index],
         "channel": rng.choice([c[0] for c in reference.CHANNELS], n,
                               p=np.array([c[3] for c in reference.CHANNELS]) / sum(c[3] for c in reference.CHANNELS)),
         "department": departments[type_index],
         "grid_code": grids["code"].to_numpy()[grid_index],
         "status": status,
-        **{name: frame[name].to_numpy() for name in frame},
-        "deadline_at": deadline,
+        **{name: _local(stages[i]) for i, name in enumerate(stage_names)},
+        "deadline_at": _local(deadline),
         "satisfied": satisfied_known,
         "reopen_count": reopen,
         "on_time": on_time,
         "lon": points[:, 0].round(6),
         "lat": points[:, 1].round(6),
     })
-    for name in list(stage_times) + ["deadline_at"]:
-        orders[name] = pd.to_datetime(orders[name], utc=True).dt.tz_convert(CITY_TIMEZONE)
     hotspots = pd.DataFrame(hotspot_rows, columns=["hotspot_id", "event_type", "grid_code", "start_hour",
                                                    "end_hour", "orders"])
     return orders, hotspots
