@@ -37,7 +37,7 @@ import shapely
 from layers.city import build_hierarchy
 from layers.geometry import normalise_polygonal, polygonal_parts, repair_polygons
 from layers.load import empty_frame, encode_frame, load_layer
-from layers.specs import CITY_TIMEZONE, CRS, LEVELS, ORDER_STAGES
+from layers.specs import CITY_TIMEZONE, CRS, LEVELS, ORDER_STAGES, STATUS_AFTER_STAGE
 from layers.store import Store, default_database_url
 
 # --- documented defaults (docs/importing.md) ---------------------------------------------------------------------
@@ -94,9 +94,6 @@ ORDER_COLUMNS = {
 }
 LONGITUDE_COLUMNS = ("lon", "lng", "longitude")
 LATITUDE_COLUMNS = ("lat", "latitude")
-# Status of an order from the last stage it reached, as the sample city spells it.
-STATUS_AFTER_STAGE = {"received": "received", "dispatched": "dispatched", "handled": "handling",
-                      "feedback": "feedback", "supervised": "supervised", "evaluated": "closed"}
 TRUE_WORDS = {"true", "t", "yes", "y", "1", "1.0"}
 FALSE_WORDS = {"false", "f", "no", "n", "0", "0.0"}
 
@@ -190,11 +187,9 @@ class _Input:
 
 
 def _read_input(path: str | Path, what: str, assume_crs: str | None, report: ImportReport) -> _Input:
-    """Read one file into EPSG:4326; refuse it (ImporterError) if missing, unreadable, without geometry or CRS."""
+    """Read one file into EPSG:4326; refuse it (ImporterError) if unreadable, without geometry or CRS."""
     shown = str(path)
     path = Path(path)
-    if not path.is_file():
-        raise ImporterError(f"{shown}: no such file")
     try:
         frame = _read_any(path)
     except Exception as exc:  # GDAL, Arrow and pandas each raise their own kinds for an unreadable file
@@ -222,8 +217,9 @@ def _read_any(path: Path) -> pd.DataFrame:
         # GeoParquet carries its geometry and CRS in the "geo" metadata; a plain Parquet table may have lon/lat.
         metadata = pyarrow.parquet.read_schema(path).metadata or {}
         return gpd.read_parquet(path) if b"geo" in metadata else pd.read_parquet(path)
-    if suffix in (".csv", ".tsv", ".txt"):
-        return pd.read_csv(path, sep=None, engine="python")
+    if suffix in (".csv", ".tsv"):
+        # As text, so that codes and ids keep their leading zeros; every column is parsed for its kind later.
+        return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", dtype=str)
     return gpd.read_file(path, engine="pyogrio")
 
 
@@ -270,7 +266,8 @@ def _as_text(values: pd.Series) -> pd.Series:
         present = values.dropna()
         if (present == np.floor(present)).all():
             values = values.astype("Int64")
-    return values.astype(object).map(lambda v: None if _is_missing(v) or str(v).strip() == "" else str(v).strip())
+    text = [None if _is_missing(value) else str(value).strip() or None for value in values.to_numpy(dtype=object)]
+    return pd.Series(text, index=values.index, dtype=object)
 
 
 def _parse_numbers(source: _Input, column: str, name: str, metres: bool = False) -> pd.Series:
@@ -280,7 +277,8 @@ def _parse_numbers(source: _Input, column: str, name: str, metres: bool = False)
         return values.astype(float)
     text = _as_text(values)
     if metres:  # OpenStreetMap writes heights as "12 m"
-        text = text.map(lambda v: v if v is None else v.removesuffix("m").strip())
+        text = pd.Series([v if v is None else v.removesuffix("m").strip() for v in text], index=text.index,
+                         dtype=object)
     parsed = pd.to_numeric(text, errors="coerce").astype(float)
     bad = text.notna() & parsed.isna()
     if bad.any():
@@ -353,7 +351,8 @@ def _repaired_polygons(source: _Input, what: str, report: ImportReport) -> gpd.G
     report.repaired += result.repaired
     report.refused += result.refused
     if result.gdf.empty:
-        raise source.error(f"every row was refused ({result.refused[0].split(': ', 1)[1]})")
+        first = result.refused[0].removeprefix(f"{source.path}: ").replace(": refused, ", ": ", 1)
+        raise source.error(f"every row was refused ({first})")
     return result.gdf
 
 
@@ -453,10 +452,20 @@ def _assign_parents(units: gpd.GeoDataFrame, has_parent_column: bool, source: _I
     From the parent-code column where there is one, else from the anchor unit that contains the unit's
     representative point. Units left without a parent are refused and reported (None in the result).
     """
-    if len(anchor) == 1:
-        # One unit above (typically the city): everything belongs to it, whatever a parent-code column says, as
-        # files often name a parent (a province, a city code) that is not imported.
+    if anchor_level == "city":
+        # There is one city and everything belongs to it, whatever a parent-code column says: files often name a
+        # parent (a province, the city's official code) that is not imported.
         return pd.Series(anchor["code"].iloc[0], index=units.index, dtype=object)
+    written = units["parent_code"].dropna()
+    if not has_parent_column:
+        report.notes.append(f"{source.path}: no parent-code column; each unit is placed in the {anchor_level} "
+                            f"that contains its representative point")
+    elif len(written) and not written.isin(set(anchor["code"]) | refused_anchor_codes).any():
+        # The column names units of another level (communities, when only districts are imported, say).
+        report.notes.append(f"{source.path}: the parent codes are not {anchor_level} codes (such as "
+                            f"{written.iloc[0]!r}); each unit is placed in the {anchor_level} that contains its "
+                            f"representative point")
+        has_parent_column = False
     parents = units["parent_code"] if has_parent_column else pd.Series(None, index=units.index, dtype=object)
     unknown = parents.notna() & ~parents.isin(anchor["code"])
     for label in units.index[unknown.to_numpy()]:
@@ -473,9 +482,6 @@ def _assign_parents(units: gpd.GeoDataFrame, has_parent_column: bool, source: _I
         if has_parent_column:
             report.filled.append(f"{source.path}: empty parent code, taken from the {anchor_level} containing the "
                                  f"unit: {int(found.notna().sum()):,} units")
-        else:
-            report.notes.append(f"{source.path}: no parent-code column; each unit is placed in the {anchor_level} "
-                                f"that contains its representative point")
         for label in found.index[found.isna().to_numpy()]:
             report.refused.append(f"{source.path}: {source.where(label)}: refused, it lies in no {anchor_level}")
         parents = parents.where(~to_locate, found.reindex(parents.index))
@@ -867,6 +873,9 @@ def _check_arguments(sources: ImportSources, assume_crs: str | None) -> None:
             pyproj.CRS.from_user_input(assume_crs)
         except pyproj.exceptions.CRSError:
             raise ImporterError(f"--assume-crs {assume_crs!r} is not a CRS (try EPSG:4326 or EPSG:32650)") from None
+    for path in (*sources.boundaries.values(), sources.buildings, sources.sensors, sources.orders):
+        if path is not None and not Path(path).is_file():
+            raise ImporterError(f"{path}: no such file")
 
 
 # --- command line -----------------------------------------------------------------------------------------------
@@ -922,7 +931,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(report.render())
     if not args.dry_run:
-        print(f"imported into {store.url}")
+        print(f"imported into {store.engine.url}")  # a URL object prints its password as ***
     return 0
 
 

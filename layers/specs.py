@@ -193,6 +193,10 @@ CHANNELS = LayerSpec(
 ORDER_STAGES = ("received", "dispatched", "handled", "feedback", "supervised", "evaluated")
 """The six stages of a work order, in order (受理 → 分拨 → 处置 → 反馈 → 督办 → 评价)."""
 
+STATUS_AFTER_STAGE = {"received": "received", "dispatched": "dispatched", "handled": "handled",
+                      "feedback": "feedback", "supervised": "supervised", "evaluated": "closed"}
+"""An order's status names the last stage it reached; an evaluated order is closed."""
+
 ORDERS = LayerSpec(
     id="orders",
     title="Work orders",

@@ -26,7 +26,7 @@ import shapely
 from tqdm import tqdm
 
 from layers.geometry import normalise_polygonal, polygonal_parts
-from layers.specs import CITY_TIMEZONE, CRS, METRIC_CRS
+from layers.specs import CITY_TIMEZONE, CRS, METRIC_CRS, ORDER_STAGES, STATUS_AFTER_STAGE
 from sample_data import reference
 
 DISTRICTS_FILE = Path(__file__).resolve().parent / "shenzhen" / "districts.geojson"
@@ -579,7 +579,7 @@ def build_orders(units, buildings, event_types, scale: Scale, rng, end: pd.Times
     # What has not happened by the end of the data is not known yet, nor is anything after it.
     reached = np.logical_and.accumulate(~np.isnat(stages) & (stages <= end_utc), axis=0)
     stages = np.where(reached, stages, np.datetime64("NaT"))
-    status_names = np.array(["received", "dispatched", "handled", "feedback", "supervised", "closed"])
+    status_names = np.array([STATUS_AFTER_STAGE[stage] for stage in ORDER_STAGES])
     status = status_names[reached.sum(axis=0) - 1]
     # Orders nobody evaluates close three days after supervision.
     unevaluated_closed = ~evaluates & reached[4] & (stages[4] + hours(72) <= end_utc)
