@@ -25,6 +25,14 @@ class City:
     versions: dict[str, int] = field(default_factory=dict)
     load_seconds: dict[str, float] = field(default_factory=dict)
 
+    def __post_init__(self):
+        # Every row that has a grid cell also gets the cell's position in the hierarchy table: the metrics sum
+        # millions of rows per cell with np.bincount on it instead of hashing codes for every indicator.
+        grids = pd.Index(self.hierarchy["grid"])
+        for frame in self.layers.values():
+            if "grid_code" in frame:
+                frame["grid_index"] = grids.get_indexer(frame["grid_code"])
+
     def __getitem__(self, layer_id: str) -> pd.DataFrame:
         return self.layers[layer_id]
 

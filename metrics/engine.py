@@ -21,13 +21,12 @@ from metrics.spec import Indicator, Window
 COLUMNS = ["code", "level", "indicator", "value", "numerator", "denominator", "state"]
 
 
-def grid_sums(indicator: Indicator, data, window: Window, grids: pd.Index) -> pd.DataFrame:
-    """Numerator, denominator and coverage per grid cell (rows in the order of ``grids``)."""
+def grid_sums(indicator: Indicator, data, window: Window, size: int) -> pd.DataFrame:
+    """Numerator, denominator and coverage per grid cell (rows in the order of the hierarchy table)."""
     parts = indicator.formula(data, window)
-    position = grids.get_indexer(pd.Index(parts.grid_code))
+    position = np.asarray(parts.grid, dtype=np.int64)
     known = position >= 0  # rows outside every grid cell cannot be placed on any level
     position = position[known]
-    size = len(grids)
     numerator = np.bincount(position, weights=np.asarray(parts.numerator, float)[known], minlength=size)
     if parts.denominator is None:
         denominator = np.zeros(size)
@@ -37,9 +36,9 @@ def grid_sums(indicator: Indicator, data, window: Window, grids: pd.Index) -> pd
         covered = np.ones(size)
     else:
         covered = np.zeros(size)
-        covered_position = grids.get_indexer(pd.Index(parts.covered))
+        covered_position = np.asarray(parts.covered, dtype=np.int64)
         covered[covered_position[covered_position >= 0]] = 1
-    return pd.DataFrame({"numerator": numerator, "denominator": denominator, "covered": covered}, index=grids)
+    return pd.DataFrame({"numerator": numerator, "denominator": denominator, "covered": covered})
 
 
 def finish(indicator: Indicator, sums: pd.DataFrame) -> pd.DataFrame:
@@ -60,11 +59,10 @@ def compute(data, window: Window, indicator_ids: Iterable[str] | None = None,
             levels: Iterable[str] = LEVELS) -> pd.DataFrame:
     """Every requested indicator for every unit of the requested levels: a tidy table (see ``COLUMNS``)."""
     hierarchy = data.hierarchy
-    grids = pd.Index(hierarchy["grid"])
     frames = []
     for indicator_id in indicator_ids or INDICATORS:
         indicator = INDICATORS[indicator_id]
-        sums = grid_sums(indicator, data, window, grids)
+        sums = grid_sums(indicator, data, window, len(hierarchy))
         for level in levels:
             if level not in indicator.levels:
                 continue

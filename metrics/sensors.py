@@ -1,7 +1,7 @@
 """Sensor indicators: formulas over the ``sensors``, ``readings`` and ``alarms`` layers.
 
 ``readings`` and ``alarms`` carry their sensor's ``grid_code`` (added by :func:`layers.city.load_city`) and
-``readings`` its sensor's ``kind``.
+``readings`` its sensor's ``kind``; every layer with a ``grid_code`` has its ``grid_index`` (see ``layers.city``).
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def sensor_online_rate(data, window: Window) -> Contributions:
     installed = (sensors["installed_at"] < end).to_numpy()
     sensors = sensors[installed]
     online = (sensors["last_seen_at"] >= end - ONLINE_GRACE).to_numpy()
-    return Contributions(sensors["grid_code"].to_numpy(), online.astype(float), np.ones(len(sensors)))
+    return Contributions(sensors["grid_index"].to_numpy(), online.astype(float), np.ones(len(sensors)))
 
 
 def active_alarms(data, window: Window) -> Contributions:
@@ -31,8 +31,8 @@ def active_alarms(data, window: Window) -> Contributions:
     alarms = data["alarms"]
     end = window.end
     active = ((alarms["raised_at"] < end) & (alarms["cleared_at"].isna() | (alarms["cleared_at"] >= end))).to_numpy()
-    return Contributions(alarms["grid_code"].to_numpy()[active], np.ones(active.sum()),
-                         covered=data["sensors"]["grid_code"].unique())
+    return Contributions(alarms["grid_index"].to_numpy()[active], np.ones(active.sum()),
+                         covered=data["sensors"]["grid_index"].unique())
 
 
 def pm25_exceedance_hours(data, window: Window) -> Contributions:
@@ -40,7 +40,7 @@ def pm25_exceedance_hours(data, window: Window) -> Contributions:
     readings = data["readings"]
     over = ((readings["kind"] == "pm25") & window.contains(readings["ts"]) & (readings["value"] > PM25_LIMIT))
     over = over.to_numpy()
-    return Contributions(readings["grid_code"].to_numpy()[over], np.ones(over.sum()),
+    return Contributions(readings["grid_index"].to_numpy()[over], np.ones(over.sum()),
                          covered=_cells_with(data["sensors"], "pm25"))
 
 
@@ -48,9 +48,9 @@ def pm25_mean(data, window: Window) -> Contributions:
     """Mean of the hourly PM2.5 readings in the window."""
     readings = data["readings"]
     mask = ((readings["kind"] == "pm25") & window.contains(readings["ts"])).to_numpy()
-    return Contributions(readings["grid_code"].to_numpy()[mask], readings["value"].to_numpy()[mask],
+    return Contributions(readings["grid_index"].to_numpy()[mask], readings["value"].to_numpy()[mask],
                          np.ones(mask.sum()))
 
 
 def _cells_with(sensors: pd.DataFrame, kind: str) -> np.ndarray:
-    return sensors.loc[sensors["kind"] == kind, "grid_code"].unique()
+    return sensors.loc[sensors["kind"] == kind, "grid_index"].unique()

@@ -95,11 +95,13 @@ def named_window(name: str, as_of: pd.Timestamp) -> Window:
 class Contributions:
     """Per input row: its grid cell, its numerator and (for rates/means) its denominator.
 
-    ``covered`` lists the grid cells that have a source for this indicator at all (e.g. cells with a PM2.5 monitor);
-    a unit covering none of them has no data, not zero. ``None`` means every cell is covered.
+    ``grid`` holds positions in the city's hierarchy table (the ``grid_index`` column that
+    :class:`layers.city.City` gives every layer with a ``grid_code``; -1 for a row in no known cell).
+    ``covered`` lists the cells (positions) that have a source for this indicator at all (e.g. cells with a PM2.5
+    monitor); a unit covering none of them has no data, not zero. ``None`` means every cell is covered.
     """
 
-    grid_code: np.ndarray
+    grid: np.ndarray
     numerator: np.ndarray
     denominator: np.ndarray | None = None
     covered: np.ndarray | None = None

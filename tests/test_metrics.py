@@ -499,9 +499,9 @@ def test_registry_declaration(indicator_id, city):
 
     parts = ind.formula(city, W)
     assert isinstance(parts, Contributions)
-    n = len(parts.grid_code)
+    n = len(parts.grid)
     assert len(parts.numerator) == n
-    assert set(parts.grid_code) <= {"G1", "G2", "G3"}
+    assert set(city.hierarchy["grid"].to_numpy()[parts.grid]) <= {"G1", "G2", "G3"}
     assert np.isfinite(np.asarray(parts.numerator, float)).all()
     if ind.aggregation == "count":
         assert parts.denominator is None
