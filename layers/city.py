@@ -13,7 +13,7 @@ import geopandas as gpd
 import pandas as pd
 
 from layers.load import load_layer
-from layers.specs import LEVELS
+from layers.specs import CITY_TIMEZONE, LEVELS
 from layers.store import Store
 
 
@@ -24,6 +24,7 @@ class City:
     layers: dict[str, pd.DataFrame]
     versions: dict[str, int] = field(default_factory=dict)
     load_seconds: dict[str, float] = field(default_factory=dict)
+    written_at: pd.Timestamp | None = None  # when the store last wrote a layer
 
     def __post_init__(self):
         # Every row that has a grid cell also gets the cell's position in the hierarchy table: the metrics sum
@@ -38,11 +39,17 @@ class City:
 
     @property
     def as_of(self) -> pd.Timestamp:
-        """The latest instant the data knows of: the last order received, else the last reading."""
+        """The latest instant the data knows of: the last order, reading or alarm; for a city without any (an
+        import of boundaries and buildings only), when its layers were written."""
         candidates = [self.layers[name][column].max() for name, column in
                       (("orders", "received_at"), ("readings", "ts"), ("alarms", "raised_at"))
                       if name in self.layers and len(self.layers[name])]
-        return max(c for c in candidates if pd.notna(c))
+        candidates = [c for c in candidates if pd.notna(c)]
+        if candidates:
+            return max(candidates)
+        if self.written_at is not None:
+            return self.written_at
+        return pd.Timestamp.now(tz=CITY_TIMEZONE).floor("s")
 
     @property
     def version_key(self) -> tuple:
@@ -107,5 +114,9 @@ def load_city(store: Store, layer_ids=EVENT_LAYERS) -> City:
                 layers[name]["grid_code"] = layers[name]["sensor_id"].map(by_sensor["grid_code"])
         if "readings" in layers:
             layers["readings"]["kind"] = layers["readings"]["sensor_id"].map(by_sensor["kind"])
-    versions = {layer_id: info["version"] for layer_id, info in store.layer_versions().items()}
-    return City(units=units, hierarchy=hierarchy, layers=layers, versions=versions, load_seconds=timings)
+    stored = store.layer_versions()
+    versions = {layer_id: info["version"] for layer_id, info in stored.items()}
+    written_at = max((info["written_at"] for info in stored.values()), default=None)
+    return City(units=units, hierarchy=hierarchy, layers=layers, versions=versions, load_seconds=timings,
+                written_at=None if written_at is None else
+                pd.Timestamp(written_at, unit="s", tz="UTC").tz_convert(CITY_TIMEZONE))

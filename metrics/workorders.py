@@ -30,7 +30,9 @@ def _rows(orders: pd.DataFrame, mask: np.ndarray, numerator, rate: bool = True) 
     in the denominator."""
     grid = orders["grid_index"].to_numpy()[mask]
     numerator = np.asarray(numerator, dtype=float)
-    return Contributions(grid, numerator, np.ones(len(grid)) if rate else None)
+    # A city without any orders (boundaries and buildings imported only) has no data here, not zero orders.
+    covered = None if len(orders) else np.array([], dtype=np.int64)
+    return Contributions(grid, numerator, np.ones(len(grid)) if rate else None, covered=covered)
 
 
 def order_volume(data, window: Window) -> Contributions:

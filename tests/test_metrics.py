@@ -515,3 +515,12 @@ def test_registry_ids_unique_and_topics_named():
     assert len({i.name_zh for i in INDICATORS.values()}) == len(INDICATORS)
     for name, name_zh in TOPICS.values():
         assert name.strip() and _has_cjk(name_zh)
+
+
+def test_a_city_without_orders_has_no_order_figures(city):
+    # An imported city with boundaries and buildings only: its order counts are "no data", not 0 orders.
+    empty_orders = city["orders"].iloc[0:0]
+    data = City(units=city.units, hierarchy=city.hierarchy, layers={**city.layers, "orders": empty_orders})
+    result = compute(data, W, ["order_volume", "overdue_orders", "on_time_rate"], levels=("city",))
+    assert result["value"].isna().all()
+    assert set(result["state"]) == {NO_DATA}

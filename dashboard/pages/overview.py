@@ -60,7 +60,8 @@ def layout(unit: str | None = None, indicator: str | None = None, window: str | 
         html.Header(className="topbar", children=[
             html.Div(className="brand", children=[
                 html.Span("citytwin", className="brand-name"),
-                html.Span("深圳城市运行指挥中心 · Shenzhen city operations", className="brand-sub"),
+                html.Span(f"{data.lineage[0]['name_zh']} 城市运行指挥中心 · {data.lineage[0]['name']} city operations",
+                          className="brand-sub"),
             ]),
             breadcrumb(data.lineage, view["indicator"], view["window"]),
             html.Div(className="controls", children=[
