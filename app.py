@@ -16,8 +16,8 @@ from dashboard import ids, services
 from dashboard.theme import css_variables
 
 
-def create_app(database_url: str | None = None) -> Dash:
-    service = services.configure(database_url)
+def create_app(database_url: str | None = None, progress: bool = False) -> Dash:
+    service = services.configure(database_url, progress=progress)
     if not service.store.is_built():
         raise SystemExit(f"error: no city in {service.store.url}; build the sample with "
                          f"`make sample` (or `python -m sample_data build`), or import your own (docs/importing.md)")
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--debug", action="store_true")
     args = parser.parse_args(argv)
-    app = create_app(args.database_url)
+    app = create_app(args.database_url, progress=True)
     print(f"citytwin: serving {services.get().store.url} on http://{args.host}:{args.port}/", flush=True)
     app.run(host=args.host, port=args.port, debug=args.debug)
     return 0

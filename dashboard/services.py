@@ -42,8 +42,9 @@ class UnitView:
 
 
 class Services:
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, progress: bool = False):
         self.store = store
+        self.progress = progress
         self._city: City | None = None
         self._checked_at = 0.0
         self._lock = threading.Lock()
@@ -58,7 +59,7 @@ class Services:
         with self._lock:
             now = time.monotonic()
             if self._city is None:
-                self._city = load_city(self.store)
+                self._city = load_city(self.store, progress=self.progress)
                 self._checked_at = now
             elif now - self._checked_at > VERSION_CHECK_SECONDS:
                 self._checked_at = now
@@ -148,9 +149,9 @@ def children_geojson(city: City, code: str) -> dict:
 _services: Services | None = None
 
 
-def configure(database_url: str | None = None) -> Services:
+def configure(database_url: str | None = None, progress: bool = False) -> Services:
     global _services
-    _services = Services(Store(database_url))
+    _services = Services(Store(database_url), progress=progress)
     return _services
 
 

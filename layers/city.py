@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import geopandas as gpd
 import pandas as pd
+from tqdm import tqdm
 
 from layers.load import load_layer
 from layers.specs import CITY_TIMEZONE, LEVELS
@@ -95,14 +96,15 @@ def build_hierarchy(units: pd.DataFrame) -> pd.DataFrame:
 EVENT_LAYERS = ("sensors", "readings", "alarms", "orders", "buildings", "event_types", "channels", "planted_hotspots")
 
 
-def load_city(store: Store, layer_ids=EVENT_LAYERS) -> City:
+def load_city(store: Store, layer_ids=EVENT_LAYERS, progress: bool = False) -> City:
+    """Load the units and ``layer_ids`` from the store (a progress bar on request: the city scale takes ~30 s)."""
     timings = {}
     started = time.perf_counter()
     units = load_layer(store, "units").set_index("code", drop=False)
     timings["units"] = time.perf_counter() - started
     hierarchy = build_hierarchy(units)
     layers = {}
-    for layer_id in layer_ids:
+    for layer_id in tqdm(layer_ids, desc="loading layers", unit="layer", disable=not progress):
         started = time.perf_counter()
         layers[layer_id] = load_layer(store, layer_id)
         timings[layer_id] = time.perf_counter() - started
