@@ -10,6 +10,7 @@ import argparse
 import sys
 
 import dash
+import waitress
 from dash import Dash, dcc, html
 
 from dashboard import ids, services
@@ -34,11 +35,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8050)
     parser.add_argument("--database-url", default=None)
-    parser.add_argument("--debug", action="store_true")
+    parser.add_argument("--debug", action="store_true", help="Flask's development server with Dash's dev tools")
     args = parser.parse_args(argv)
     app = create_app(args.database_url, progress=True)
     print(f"citytwin: serving {services.get().store.url} on http://{args.host}:{args.port}/", flush=True)
-    app.run(host=args.host, port=args.port, debug=args.debug)
+    if args.debug:
+        app.run(host=args.host, port=args.port, debug=True)
+    else:
+        # A wall screen runs all day: a production WSGI server, not Flask's development one.
+        waitress.serve(app.server, host=args.host, port=args.port, threads=8, ident="citytwin")
     return 0
 
 
