@@ -53,6 +53,15 @@ class City:
         return pd.Timestamp.now(tz=CITY_TIMEZONE).floor("s")
 
     @property
+    def starts_at(self) -> pd.Timestamp | None:
+        """The earliest instant the event data cover (first order, reading or alarm); None without any."""
+        candidates = [self.layers[name][column].min() for name, column in
+                      (("orders", "received_at"), ("readings", "ts"), ("alarms", "raised_at"))
+                      if name in self.layers and len(self.layers[name])]
+        candidates = [c for c in candidates if pd.notna(c)]
+        return min(candidates) if candidates else None
+
+    @property
     def version_key(self) -> tuple:
         return tuple(sorted(self.versions.items()))
 

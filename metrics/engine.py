@@ -79,11 +79,18 @@ def compute(data, window: Window, indicator_ids: Iterable[str] | None = None,
 
 def compare(data, window: Window, indicator_ids: Iterable[str] | None = None,
             levels: Iterable[str] = LEVELS) -> pd.DataFrame:
-    """``compute`` for the window and the one before it, with ``previous`` and ``change`` columns."""
+    """``compute`` for the window and the one before it, with ``previous`` and ``change`` columns.
+
+    When the previous window begins before the data do (the 30 days before a 30-day sample), it has no data: a
+    change against a window the data do not cover would be meaningless.
+    """
     ids = list(indicator_ids or INDICATORS)
     levels = list(levels)
     current = compute(data, window, ids, levels)
     previous = compute(data, window.previous(), ids, levels)
+    starts_at = getattr(data, "starts_at", None)
+    if starts_at is None or window.previous().start < starts_at:
+        previous = previous.assign(value=np.nan)
     merged = current.merge(previous[["code", "indicator", "value"]].rename(columns={"value": "previous"}),
                            on=["code", "indicator"], how="left")
     merged["change"] = merged["value"] - merged["previous"]

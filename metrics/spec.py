@@ -47,6 +47,19 @@ class Thresholds:
         """``Thresholds.of("critical", (95, "warning"), (99, "good"))``: below 95 critical, 95–99 warning, …"""
         return cls((Step(-math.inf, first_state),) + tuple(Step(float(v), s) for v, s in rest))
 
+    def describe(self, number_format: str = "{:g}") -> str:
+        """The steps in words, e.g. ``below 95 critical · 95 to 98 warning · from 99 good``."""
+        parts = []
+        for i, step in enumerate(self.steps):
+            upper = self.steps[i + 1].value if i + 1 < len(self.steps) else None
+            if i == 0:
+                parts.append(f"below {number_format.format(upper)} {step.state}" if upper is not None else step.state)
+            elif upper is None:
+                parts.append(f"from {number_format.format(step.value)} {step.state}")
+            else:
+                parts.append(f"{number_format.format(step.value)} to {number_format.format(upper)} {step.state}")
+        return " · ".join(parts)
+
     def state_of(self, values) -> np.ndarray:
         """The state of each value (``no_data`` for NaN)."""
         values = np.asarray(values, dtype=float)

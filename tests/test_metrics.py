@@ -113,6 +113,7 @@ _READINGS = [
     ("SN1", "2026-11-20 12:00", 200.0),  # at the window's end: outside the half-open window
     ("SN5", "2026-11-20 10:00", 30.0),
     ("SN2", "2026-11-20 08:00", 95.0),   # noise, not PM2.5
+    ("SN2", "2026-11-01 08:00", 50.0),   # noise: only says the data go back before the previous window
 ]
 
 
@@ -327,6 +328,15 @@ def test_rows_outside_every_grid_cell_are_ignored(city):
 
 def test_window_previous_is_adjacent():
     assert W.previous() == PREVIOUS
+
+
+def test_no_change_against_a_window_the_data_do_not_cover(city):
+    # The data begin on 1 November: the window before a 30-day window ending on 20 November is not covered.
+    assert city.starts_at == t("2026-11-01 08:00")
+    month = Window(t("2026-10-21 12:00"), W.end, "30d")
+    result = compare(city, month, ["order_volume"], levels=("city",))
+    assert result["previous"].isna().all() and result["change"].isna().all()
+    assert result["value"].iloc[0] == 9  # all nine orders, O1–O9, are in the month
 
 
 def test_compare_gives_previous_and_change(city):

@@ -6,11 +6,11 @@ from urllib.parse import urlencode
 from dash import dcc, html
 
 
-def view_href(code: str, indicator: str, window: str) -> str:
-    return "/?" + urlencode({"unit": code, "indicator": indicator, "window": window})
+def view_href(code: str, indicator: str, window: str, path: str = "/") -> str:
+    return path + "?" + urlencode({"unit": code, "indicator": indicator, "window": window})
 
 
-def breadcrumb(lineage: list[dict], indicator: str, window: str) -> html.Nav:
+def breadcrumb(lineage: list[dict], indicator: str, window: str, path: str = "/") -> html.Nav:
     items = []
     for i, unit in enumerate(lineage):
         if i:
@@ -19,5 +19,5 @@ def breadcrumb(lineage: list[dict], indicator: str, window: str) -> html.Nav:
         if i == len(lineage) - 1:
             items.append(html.Span(label, className="crumb current"))
         else:
-            items.append(dcc.Link(label, href=view_href(unit["code"], indicator, window), className="crumb"))
+            items.append(dcc.Link(label, href=view_href(unit["code"], indicator, window, path), className="crumb"))
     return html.Nav(items, className="breadcrumb", id="breadcrumb")

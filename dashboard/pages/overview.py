@@ -10,8 +10,8 @@ import dash
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from dashboard import ids, services
-from dashboard.components.breadcrumb import breadcrumb
 from dashboard.components.kpi import kpi_panel
+from dashboard.components.topbar import topbar
 from dashboard.maps.deck import choropleth_layer, city_map, fit_view, label_layer
 from dashboard.theme import STATE_COLORS, STATE_LABELS
 from metrics.registry import INDICATORS
@@ -57,26 +57,14 @@ def layout(unit: str | None = None, indicator: str | None = None, window: str | 
     child_label = LEVEL_LABELS.get(data.child_level or data.level)
 
     return html.Div(className="screen", children=[
-        html.Header(className="topbar", children=[
-            html.Div(className="brand", children=[
-                html.Span("citytwin", className="brand-name"),
-                html.Span(f"{data.lineage[0]['name_zh']} 城市运行指挥中心 · {data.lineage[0]['name']} city operations",
-                          className="brand-sub"),
-            ]),
-            breadcrumb(data.lineage, view["indicator"], view["window"]),
-            html.Div(className="controls", children=[
-                dcc.Dropdown(
-                    id=ids.INDICATOR, value=view["indicator"], clearable=False, searchable=True,
-                    options=[{"label": f"{i.name} · {i.name_zh}", "value": i.id} for i in INDICATORS.values()],
-                    className="indicator-select"),
-                dcc.RadioItems(
-                    id=ids.WINDOW, value=view["window"], className="window-select", inline=True,
-                    options=[{"label": f"{WINDOWS[w]} {WINDOWS_ZH[w]}", "value": w} for w in WINDOWS]),
-            ]),
-            html.Div(id=ids.AS_OF, className="as-of", children=[
-                html.Span("data as of", className="muted"),
-                html.Span(data.as_of.strftime("%Y-%m-%d %H:%M"), className="as-of-time"),
-            ]),
+        topbar(data.lineage, view["indicator"], view["window"], data.as_of, page="map", controls=[
+            dcc.Dropdown(
+                id=ids.INDICATOR, value=view["indicator"], clearable=False, searchable=True,
+                options=[{"label": f"{i.name} · {i.name_zh}", "value": i.id} for i in INDICATORS.values()],
+                className="indicator-select"),
+            dcc.RadioItems(
+                id=ids.WINDOW, value=view["window"], className="window-select", inline=True,
+                options=[{"label": f"{WINDOWS[w]} {WINDOWS_ZH[w]}", "value": w} for w in WINDOWS]),
         ]),
         html.Main(className="main", children=[
             html.Section(className="map-panel", children=[

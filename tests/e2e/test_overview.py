@@ -10,19 +10,10 @@ from dashboard.maps.deck import NOMINAL_MAP_SIZE, fit_view, project
 from dashboard.services import Services
 from layers.store import Store
 from metrics.registry import INDICATORS
-from sample_data.__main__ import build
 
 pytestmark = pytest.mark.browser
 
 FUTIAN = "440304"
-
-
-@pytest.fixture(scope="module")
-def city_db(tmp_path_factory):
-    path = tmp_path_factory.mktemp("e2e") / "citytwin.sqlite"
-    url = f"sqlite:///{path}"
-    build("test", url, progress=False)
-    return url
 
 
 @pytest.fixture(scope="module")
