@@ -17,7 +17,7 @@ import shapely
 from layers.city import City, load_city
 from layers.specs import LEVELS
 from layers.store import Store
-from metrics.engine import compare
+from metrics.engine import compare, rank_among_siblings
 from metrics.registry import INDICATORS
 from metrics.spec import WINDOWS, named_window
 
@@ -76,7 +76,8 @@ class Services:
         if window not in self._tables:
             if window not in WINDOWS:
                 raise ValueError(f"unknown window {window!r}")
-            self._tables[window] = compare(city, named_window(window, city.as_of))
+            table = compare(city, named_window(window, city.as_of))
+            self._tables[window] = rank_among_siblings(table, city.units)
         return self._tables[window]
 
     def warm(self, windows=("7d",)) -> None:

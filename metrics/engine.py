@@ -95,3 +95,20 @@ def compare(data, window: Window, indicator_ids: Iterable[str] | None = None,
                            on=["code", "indicator"], how="left")
     merged["change"] = merged["value"] - merged["previous"]
     return merged
+
+
+def rank_among_siblings(table: pd.DataFrame, units: pd.DataFrame) -> pd.DataFrame:
+    """Add ``rank`` (1 = best, by the indicator's direction of good) and ``siblings`` (how many units share the
+    parent and have a value) to a ``compute``/``compare`` table. Indicators without a direction, units without a
+    value and the city (no siblings) get no rank."""
+    parent = units.set_index("code")["parent_code"] if "code" in units else units["parent_code"]
+    ranked = table.assign(parent=table["code"].map(parent))
+    direction = ranked["indicator"].map({i: ind.good_direction for i, ind in INDICATORS.items()})
+    # Rank "higher is better" on -value, so that rank 1 is always the best.
+    key = np.where(direction == "up", -ranked["value"], ranked["value"])
+    ranked["_key"] = np.where(direction == "none", np.nan, key)
+    groups = ranked.groupby(["indicator", "parent"], dropna=True)["_key"]
+    ranked["rank"] = groups.rank(method="min")
+    ranked["siblings"] = groups.transform("count")
+    ranked.loc[ranked["rank"].isna(), "siblings"] = np.nan
+    return ranked.drop(columns=["parent", "_key"])

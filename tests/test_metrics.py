@@ -534,3 +534,14 @@ def test_a_city_without_orders_has_no_order_figures(city):
     result = compute(data, W, ["order_volume", "overdue_orders", "on_time_rate"], levels=("city",))
     assert result["value"].isna().all()
     assert set(result["state"]) == {NO_DATA}
+
+
+def test_rank_among_siblings(table, city):
+    from metrics.engine import rank_among_siblings
+    ranked = rank_among_siblings(table, city.units).set_index(["indicator", "code"])
+    # On-time: G2 (100 %) is better than G1 (33.33 %) among M1's cells; G3 is alone in M2.
+    assert ranked.loc[("on_time_rate", "G2"), ["rank", "siblings"]].tolist() == [1, 2]
+    assert ranked.loc[("on_time_rate", "G1"), ["rank", "siblings"]].tolist() == [2, 2]
+    # Lower is better for overdue orders; a volume has no direction and no rank; the city has no siblings.
+    assert math.isnan(ranked.loc[("order_volume", "G1"), "rank"])
+    assert math.isnan(ranked.loc[("on_time_rate", "C"), "rank"])

@@ -21,7 +21,7 @@ def _number(value) -> float | None:
 def change_badge(indicator: Indicator, change, previous) -> html.Span:
     change, previous = _number(change), _number(previous)
     if change is None or previous is None:
-        return html.Span("no previous figure", className="kpi-change muted")
+        return html.Span("no previous", className="kpi-change muted", title="no figure for the window before")
     if abs(change) < 1e-9:
         return html.Span("= previous", className="kpi-change muted")
     arrow = "▲" if change > 0 else "▼"
@@ -33,6 +33,14 @@ def change_badge(indicator: Indicator, change, previous) -> html.Span:
     unit = " pts" if indicator.unit == "%" else ""
     return html.Span(f"{arrow} {indicator.format.format(abs(change))}{unit}", className=f"kpi-change {tone}",
                      title=f"previous window: {indicator.format_value(previous)}")
+
+
+def rank_text(row) -> str:
+    rank = _number(row.get("rank")) if row is not None else None
+    siblings = _number(row.get("siblings")) if row is not None else None
+    if rank is None or siblings is None or siblings < 2:
+        return ""
+    return f" · #{rank:.0f} of {siblings:.0f}"
 
 
 def kpi_card(indicator: Indicator, row, selected: bool = False) -> html.Div:
@@ -49,7 +57,7 @@ def kpi_card(indicator: Indicator, row, selected: bool = False) -> html.Div:
                                 **{"data-indicator": indicator.id}),
                       html.Span(indicator.unit if value is not None else "", className="kpi-unit")],
                      className="kpi-figure"),
-            html.Div([html.Span(STATE_LABELS[state][0], className=f"kpi-state state-{state}"),
+            html.Div([html.Span([STATE_LABELS[state][0], rank_text(row)], className=f"kpi-state state-{state}"),
                       change_badge(indicator, row.get("change") if row is not None else None,
                                    row.get("previous") if row is not None else None)],
                      className="kpi-foot"),
