@@ -18,6 +18,7 @@ from layers.city import City, load_city
 from layers.specs import LEVELS
 from layers.store import Store
 from metrics.engine import compare, rank_among_siblings
+from metrics.score import explain_score, vital_scores
 from metrics.registry import INDICATORS
 from metrics.spec import WINDOWS, named_window
 
@@ -39,6 +40,8 @@ class UnitView:
     children_geojson: dict       # FeatureCollection of the children (simplified), properties: code, name, …
     bounds: tuple[float, float, float, float]
     as_of: pd.Timestamp
+    score: float                 # composite vital-sign score, 0–100 (NaN without any judged indicator)
+    score_explanation: pd.DataFrame  # what pulls the score down, costliest first (metrics.score.explain_score)
 
 
 class Services:
@@ -113,7 +116,9 @@ class Services:
             code=code, level=unit["level"], name=unit["name"], name_zh=unit["name_zh"], lineage=lineage,
             child_level=child_level, kpis=kpis, children=children,
             children_geojson=self._children_geojson(code),
-            bounds=tuple(shown.total_bounds), as_of=city.as_of)
+            bounds=tuple(shown.total_bounds), as_of=city.as_of,
+            score=float(vital_scores(table[table["code"] == code])["score"].iloc[0]),
+            score_explanation=explain_score(table, code))
 
 
     def _children_geojson(self, code: str) -> dict:

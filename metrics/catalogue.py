@@ -38,11 +38,11 @@ def markdown() -> str:
         if not members:
             continue
         lines += [f"## {title} · {title_zh}", "",
-                  "| id | name | unit | formula | thresholds | direction | owner | update |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "| id | name | unit | formula | thresholds | direction | weight in score | owner | update |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for i in members:
             cells = [f"`{i.id}`", f"{i.name} · {i.name_zh}", i.unit, i.description, thresholds_text(i),
-                     DIRECTIONS[i.good_direction], i.owner, i.frequency]
+                     DIRECTIONS[i.good_direction], f"{i.weight:g}" if i.thresholds else "—", i.owner, i.frequency]
             lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
         lines.append("")
     return "\n".join(lines)

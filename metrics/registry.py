@@ -33,13 +33,13 @@ INDICATORS: dict[str, Indicator] = {i.id: i for i in [
         good_direction="none", owner=_SERVICE_DESK, frequency="hourly",
         description="Number of work orders received in the window, from every channel."),
     Indicator(
-        id="on_time_rate", name="On-time completion", name_zh="按时办结率", topic="requests", unit="%",
+        id="on_time_rate", weight=2.0, name="On-time completion", name_zh="按时办结率", topic="requests", unit="%",
         aggregation="rate", formula=workorders.on_time_rate, inputs=("orders",), format=_PERCENT,
         thresholds=_rate_higher_is_better(95, 98, 99), good_direction="up", owner=_SERVICE_DESK, frequency="hourly",
         description="Orders handled by their deadline ÷ orders received in the window whose outcome is known "
                     "(handled, or past the deadline unhandled) × 100."),
     Indicator(
-        id="satisfaction_rate", name="Satisfaction", name_zh="满意率", topic="requests", unit="%",
+        id="satisfaction_rate", weight=2.0, name="Satisfaction", name_zh="满意率", topic="requests", unit="%",
         aggregation="rate", formula=workorders.satisfaction_rate, inputs=("orders",), format=_PERCENT,
         thresholds=_rate_higher_is_better(95, 98, 99), good_direction="up", owner=_SERVICE_DESK, frequency="daily",
         description="Orders the citizen rated satisfied ÷ orders received in the window and evaluated × 100."),
@@ -68,7 +68,7 @@ INDICATORS: dict[str, Indicator] = {i.id: i for i in [
         good_direction="none", owner=_SERVICE_DESK, frequency="real-time",
         description="Orders received and not yet handled at the end of the window."),
     Indicator(
-        id="overdue_orders", name="Overdue orders (red card)", name_zh="超期工单（红牌）", topic="requests",
+        id="overdue_orders", weight=2.0, name="Overdue orders (red card)", name_zh="超期工单（红牌）", topic="requests",
         unit="orders", aggregation="count", formula=workorders.overdue_orders, inputs=("orders",),
         thresholds=_lower_is_better(1, 10, 50), good_direction="down", owner=_SERVICE_DESK, frequency="real-time",
         description="Orders not yet handled at the end of the window and past their deadline."),
@@ -79,7 +79,7 @@ INDICATORS: dict[str, Indicator] = {i.id: i for i in [
         frequency="real-time",
         description="Sensors that reported in the hour before the window's end ÷ sensors installed by then × 100."),
     Indicator(
-        id="active_alarms", name="Active alarms", name_zh="在途告警", topic="sensors", unit="alarms",
+        id="active_alarms", weight=2.0, name="Active alarms", name_zh="在途告警", topic="sensors", unit="alarms",
         aggregation="count", formula=sensors.active_alarms, inputs=("alarms",),
         thresholds=_lower_is_better(1, 10, 50), good_direction="down", owner="Emergency Management Bureau",
         frequency="real-time",

@@ -11,7 +11,7 @@ denominator, never averaged from its children's rates.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -137,7 +137,7 @@ class Indicator:
     frequency: str
     levels: tuple[str, ...] = ("city", "district", "street", "community", "grid")
     format: str = "{:,.0f}"
-    extra: dict = field(default_factory=dict)
+    weight: float = 1.0  # in the composite vital-sign score (metrics/score.py)
 
     def __post_init__(self):
         if self.aggregation not in ("count", "rate", "mean"):

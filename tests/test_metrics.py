@@ -545,3 +545,18 @@ def test_rank_among_siblings(table, city):
     # Lower is better for overdue orders; a volume has no direction and no rank; the city has no siblings.
     assert math.isnan(ranked.loc[("order_volume", "G1"), "rank"])
     assert math.isnan(ranked.loc[("on_time_rate", "C"), "rank"])
+
+
+def test_vital_score_is_the_weighted_mean_of_state_points_and_explains_itself(table):
+    from metrics.score import STATE_POINTS, explain_score, vital_scores
+    scores = vital_scores(table).set_index("code")
+    rows = table[(table["code"] == "G1") & table["state"].isin(STATE_POINTS.keys())]
+    weights = rows["indicator"].map({i: ind.weight for i, ind in INDICATORS.items()})
+    expected = (rows["state"].map(STATE_POINTS) * weights).sum() / weights.sum()
+    assert scores.loc["G1", "score"] == pytest.approx(expected)
+    assert 0 <= scores["score"].min() and scores["score"].max() <= 100
+    why = explain_score(table, "G1")
+    # What each indicator costs adds up to what the score lacks of 100, the costliest first.
+    assert why["lost"].sum() == pytest.approx(100 - scores.loc["G1", "score"])
+    assert list(why["lost"]) == sorted(why["lost"], reverse=True)
+    assert why.iloc[0]["state"] == "critical"  # G1's on-time rate is 33 %

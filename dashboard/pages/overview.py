@@ -75,6 +75,7 @@ def layout(unit: str | None = None, indicator: str | None = None, window: str | 
                     html.Div(f"{child_label[0]} {child_label[1]} coloured by {selected.name} "
                              f"({selected.unit}) · {WINDOWS[view['window']]}", className="map-subtitle"),
                 ]),
+                score_badge(data),
                 legend(data.children["state"].value_counts().to_dict()),
             ]),
             html.Aside(className="side-panel", children=[
@@ -83,6 +84,25 @@ def layout(unit: str | None = None, indicator: str | None = None, window: str | 
                 ranking(data, view),
             ]),
         ]),
+    ])
+
+
+def score_badge(data: services.UnitView) -> html.Details:
+    """The unit's composite vital-sign score; opening it shows which indicators pull it down, with their weights."""
+    score = data.score
+    state = "no_data" if score != score else (
+        "good" if score >= 90 else "watch" if score >= 75 else "warning" if score >= 50 else "critical")
+    costs = data.score_explanation[data.score_explanation["lost"] > 0].head(6)
+    rows = [html.Tr([html.Td(INDICATORS[r.indicator].name), html.Td(STATE_LABELS[r.state][0],
+                                                                    className=f"kpi-state state-{r.state}"),
+                     html.Td(f"×{r.weight:g}"), html.Td(f"−{r.lost:.1f}")]) for r in costs.itertuples()]
+    return html.Details(className=f"score-badge state-{state}", id="vital-score", children=[
+        html.Summary([html.Span("Vital-sign score 生命体征指数", className="score-label"),
+                      html.Span("—" if score != score else f"{score:.0f}", className="score-value"),
+                      html.Span("/ 100", className="muted")]),
+        html.Table([html.Thead(html.Tr([html.Th("pulled down by"), html.Th("state"), html.Th("weight"),
+                                        html.Th("points")])), html.Tbody(rows)], className="score-table")
+        if rows else html.Div("every judged indicator is good", className="muted"),
     ])
 
 

@@ -44,6 +44,12 @@ def test_read_kpi_click_district_and_come_back(serve_app, city_db, expected, pag
     assert kpi_text(page, "order_volume") == formatted(expected["city"], "order_volume")
     assert kpi_text(page, "on_time_rate") == formatted(expected["city"], "on_time_rate")
     assert page.locator(".kpi-card").count() >= 12
+    # The vital-sign score opens to show what pulls it down.
+    score = expected["city"].score
+    assert page.locator("#vital-score .score-value").inner_text() == f"{score:.0f}"
+    page.locator("#vital-score summary").click()
+    costs = expected["city"].score_explanation
+    assert page.locator("#vital-score tbody tr").count() == min(6, int((costs["lost"] > 0).sum()))
     # Eight districts on the map's legend and in the ranking.
     assert page.locator(".rank-row").count() == 8
 

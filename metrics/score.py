@@ -1,0 +1,48 @@
+"""The composite vital-sign score of a unit (0–100), and what pulls it down.
+
+Each indicator with thresholds contributes points by its state — good 100, watch 75, warning 40, critical 0 — and
+the score is the weighted mean of those points over the indicators that have data for the unit (``weight`` in the
+registry, 1 by default). Indicators without thresholds (volumes) and units with no data for an indicator do not
+count. States, not raw values, are averaged so that units (%, orders, µg/m³) never mix, and the score can be
+explained in one line per indicator: ``lost = weight × (100 − points)`` of the total weight's 100.
+
+>>> table = compute(city, window)                         # doctest: +SKIP
+>>> vital_scores(table).query("level == 'district'")      # doctest: +SKIP
+>>> explain_score(table, "440304")                         # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from metrics.registry import INDICATORS
+
+STATE_POINTS = {"good": 100.0, "watch": 75.0, "warning": 40.0, "critical": 0.0}
+
+
+def _scored(table: pd.DataFrame) -> pd.DataFrame:
+    scored = table[table["state"].isin(STATE_POINTS.keys())].copy()
+    scored["points"] = scored["state"].map(STATE_POINTS)
+    scored["weight"] = scored["indicator"].map({i: ind.weight for i, ind in INDICATORS.items()})
+    return scored
+
+
+def vital_scores(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per unit: ``score`` (0–100, NaN when no indicator has data) and ``indicators`` counted."""
+    scored = _scored(table)
+    scored["weighted"] = scored["points"] * scored["weight"]
+    sums = scored.groupby(["code", "level"])[["weighted", "weight"]].sum()
+    counts = scored.groupby(["code", "level"]).size()
+    result = pd.DataFrame({"score": sums["weighted"] / sums["weight"], "indicators": counts}).reset_index()
+    units = table[["code", "level"]].drop_duplicates()
+    return units.merge(result, on=["code", "level"], how="left").fillna({"indicators": 0})
+
+
+def explain_score(table: pd.DataFrame, code: str) -> pd.DataFrame:
+    """The indicators behind a unit's score, the ones that cost most first: state, points, weight, and the points
+    of the score each one loses (they add up to ``100 − score``)."""
+    scored = _scored(table[table["code"] == code])
+    total_weight = scored["weight"].sum()
+    scored["lost"] = np.where(total_weight > 0, scored["weight"] * (100.0 - scored["points"]) / total_weight, np.nan)
+    columns = ["indicator", "value", "state", "points", "weight", "lost"]
+    return scored.sort_values(["lost", "indicator"], ascending=[False, True])[columns].reset_index(drop=True)
