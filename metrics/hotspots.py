@@ -6,9 +6,7 @@ time window and says, for each, what it saw and how unlikely that is by chance.
 
 Method
 ------
-A space-time scan statistic (Kulldorff 2001, "Prospective time periodic geographical disease surveillance using a
-scan statistic"; Kulldorff et al. 2005, "A space-time permutation scan statistic for disease outbreak detection")
-simplified to fixed candidate cylinders: the base of a cylinder is one grid cell, its height one band of
+A space-time scan statistic [1]_ [2]_ simplified to fixed candidate cylinders: the base of a cylinder is one grid cell, its height one band of
 ``band_hours`` consecutive hours of the day (24 bands, one starting at each hour, wrapping past midnight), stacked
 over every day of the window. For each event type ``e``, grid cell ``g`` and band ``b``:
 
@@ -47,16 +45,24 @@ Assumptions
 - Counts are Poisson. Real counts are overdispersed (a rainstorm brings waterlogging everywhere for a day); the
   recurrence condition is what keeps such one-off bursts out.
 - The expectation counts the hotspot's own orders. That makes the test conservative, not wrong.
-- Days are counted where the city has any order in the band, so a gap in the data is not taken for a quiet night.
+- Days are counted from the window's first order to its last, so a window longer than the data does not dilute
+  recurrence. A gap inside the data counts as days without the hotspot: conservative.
 
 Parameters (of :func:`detect_hotspots`)
 ---------------------------------------
 band_hours : int, default 3
     Height of the candidate cylinders, in hours of the day.
 min_days_share : float, default 0.5
-    Share of the window's days (with data in that band) that must be busy days.
+    Share of the band's days in the window (from its first order to its last) that must be busy days.
 alpha : float, default 0.01
     Family-wise error rate: the chance that a city with no hotspot at all shows one.
+
+References
+----------
+.. [1] Kulldorff M. (2001). Prospective time periodic geographical disease surveillance using a scan statistic.
+   Journal of the Royal Statistical Society A, 164(1), 61–72.
+.. [2] Kulldorff M., Heffernan R., Hartman J., Assunção R., Mostashari F. (2005). A space-time permutation scan
+   statistic for disease outbreak detection. PLoS Medicine, 2(3), e59.
 
 Examples
 --------
@@ -99,9 +105,10 @@ def detect_hotspots(city_or_orders, window: Window | None, *, band_hours: int = 
 
     ``city_or_orders`` is a :class:`layers.city.City` or a frame with the orders layer's ``event_type``,
     ``grid_code`` and ``received_at`` columns. Returns one row per hotspot with the columns of :data:`COLUMNS`:
-    ``days_seen`` busy days of ``days`` days with data in the band; ``orders`` observed against ``expected``;
-    ``ratio`` = orders / expected; ``p_value`` Bonferroni-corrected; ``evidence`` says it in one sentence.
-    The method is described in the module docstring.
+    ``days_seen`` busy days of the band's ``days`` days in the window; ``orders`` observed against ``expected``;
+    ``ratio`` = orders / expected; ``p_value`` Bonferroni-corrected (it underflows to 0 for the city-scale
+    hotspots, so rows are ranked by ``log_likelihood_ratio``); ``evidence`` says it in one sentence. The method is
+    described in the module docstring.
     """
     if not 1 <= band_hours <= HOURS:
         raise ValueError(f"band_hours must be between 1 and {HOURS}, got {band_hours}")
@@ -115,15 +122,18 @@ def detect_hotspots(city_or_orders, window: Window | None, *, band_hours: int = 
 
 def _events(orders: pd.DataFrame, window: Window | None) -> dict:
     """The orders of the window as integer arrays: type, cell, (type, cell) pair, local day number, hour of day."""
-    keep = (orders["event_type"].notna() & orders["grid_code"].notna()).to_numpy()
+    in_window = np.ones(len(orders), dtype=bool)
     if len(orders) and window is not None:
-        keep &= window.contains(orders["received_at"]).to_numpy()
-    received = pd.to_datetime(orders.loc[keep, "received_at"])
+        in_window = window.contains(orders["received_at"]).to_numpy()
+    # factorize numbers the values and gives -1 to a missing type or cell: such an order cannot be placed.
+    type_position, types = pd.factorize(orders["event_type"].to_numpy()[in_window], sort=True)
+    grid_position, grids = pd.factorize(orders["grid_code"].to_numpy()[in_window], sort=True)
+    placed = (type_position >= 0) & (grid_position >= 0)
+    type_position, grid_position = type_position[placed], grid_position[placed]
+    received = pd.to_datetime(orders["received_at"][in_window][placed])
     if received.dt.tz is not None:
         received = received.dt.tz_localize(None)  # local wall-clock time: the hours of the day are local hours
     hours_since_epoch = received.to_numpy().astype("datetime64[h]").astype(np.int64)
-    type_position, types = pd.factorize(orders.loc[keep, "event_type"], sort=True)
-    grid_position, grids = pd.factorize(orders.loc[keep, "grid_code"], sort=True)
     return {"type": type_position, "grid": grid_position,
             "pair": type_position.astype(np.int64) * len(grids) + grid_position,
             "types": np.asarray(types, dtype=object), "grids": np.asarray(grids, dtype=object),
@@ -145,15 +155,18 @@ def _occurrence(day, hour, start):
     return day - (hour < start)
 
 
-def _days_with_data(events: dict, band_hours: int) -> np.ndarray:
-    """Per band start hour, the number of days on which the city received any order in that band."""
-    present = np.unique(events["day"] * HOURS + events["hour"])
-    day, hour = present // HOURS, present % HOURS
-    days = np.zeros(HOURS, dtype=np.int64)
-    for start in range(HOURS):
-        inside = _in_band(hour, start, band_hours)
-        days[start] = len(np.unique(_occurrence(day[inside], hour[inside], start)))
-    return days
+def _days_spanned(events: dict, band_hours: int) -> np.ndarray:
+    """Per band start hour, the number of times the band occurs between the first and the last order of the
+    window (partly covered occurrences at either end included)."""
+    if not len(events["hour"]):
+        return np.zeros(HOURS, dtype=np.int64)
+    hours_since_epoch = events["day"] * HOURS + events["hour"]
+    first, last = hours_since_epoch.min(), hours_since_epoch.max()
+    start = np.arange(HOURS)
+    # Occurrence k of the band starting at ``start`` covers hours [24k + start, 24k + start + band_hours).
+    first_occurrence = -((start + band_hours - 1 - first) // HOURS)  # ceil((first - start - band_hours + 1) / 24)
+    last_occurrence = (last - start) // HOURS
+    return last_occurrence - first_occurrence + 1
 
 
 def _significant_candidates(events: dict, band_hours: int, min_days_share: float, alpha: float) -> pd.DataFrame:
@@ -171,7 +184,8 @@ def _significant_candidates(events: dict, band_hours: int, min_days_share: float
     pair_type, pair_grid = pairs // max(grid_count, 1), pairs % max(grid_count, 1)
     expected = type_band[pair_type] * grid_share[pair_grid][:, None]
 
-    days = _days_with_data(events, band_hours)
+    days = _days_spanned(events, band_hours)
+    # The epsilon keeps float noise from asking one day too many (0.7 * 10 is 7.000000000000001).
     min_days = np.maximum(1, np.ceil(min_days_share * days - 1e-9)).astype(np.int64)
     # Recurrence needs an order on each of min_days days, so smaller counts need no test.
     testable = (observed >= min_days[None, :]) & (observed > expected)

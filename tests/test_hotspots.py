@@ -137,6 +137,14 @@ def test_strongest_first():
     assert found["log_likelihood_ratio"].is_monotonic_decreasing
 
 
+def test_orders_without_a_type_or_a_cell_are_left_out():
+    orders = hand_made_orders()
+    unplaced = pd.DataFrame({"event_type": [None, "business_noise"], "grid_code": ["G01", None],
+                             "received_at": [FIRST_DAY + pd.Timedelta(hours=23)] * 2})
+    found = detect_hotspots(pd.concat([orders, unplaced], ignore_index=True), None)
+    pd.testing.assert_frame_equal(found, detect_hotspots(orders, None))
+
+
 def test_no_orders_gives_an_empty_table_with_the_columns():
     empty_orders = hand_made_orders().iloc[:0]
     found = detect_hotspots(empty_orders, None)
