@@ -26,6 +26,8 @@ class City:
     versions: dict[str, int] = field(default_factory=dict)
     load_seconds: dict[str, float] = field(default_factory=dict)
     written_at: pd.Timestamp | None = None  # when the store last wrote a layer
+    # Facts the metrics derive from the layers, shared by indicators (see metrics.spec.memoised).
+    memo: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self):
         # Every row that has a grid cell also gets the cell's position in the hierarchy table: the metrics sum
@@ -34,6 +36,10 @@ class City:
         for frame in self.layers.values():
             if "grid_code" in frame:
                 frame["grid_index"] = grids.get_indexer(frame["grid_code"])
+        # Orders carry their event type's category (from the responsibility list) for the per-category figures.
+        if "orders" in self.layers and "event_types" in self.layers:
+            category = self.layers["event_types"].set_index("code")["category"]
+            self.layers["orders"]["category"] = self.layers["orders"]["event_type"].map(category)
 
     def __getitem__(self, layer_id: str) -> pd.DataFrame:
         return self.layers[layer_id]

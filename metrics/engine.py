@@ -16,64 +16,109 @@ import pandas as pd
 
 from layers.specs import LEVELS
 from metrics.registry import INDICATORS
-from metrics.spec import Indicator, Window
+from metrics.spec import Contributions, Indicator, Window, column_codes
 
 COLUMNS = ["code", "level", "indicator", "value", "numerator", "denominator", "state"]
 
 
-def grid_sums(indicator: Indicator, data, window: Window, size: int) -> pd.DataFrame:
-    """Numerator, denominator and coverage per grid cell (rows in the order of the hierarchy table)."""
-    parts = indicator.formula(data, window)
+GridSums = tuple  # (numerator, denominator, covered): arrays over the grid cells, in hierarchy order
+
+
+def grid_sums(indicator: Indicator, data, window: Window, size: int) -> GridSums:
+    """Numerator, denominator and coverage per grid cell (in the order of the hierarchy table)."""
+    numerator, denominator, covered = _sums(indicator.formula(data, window), size)
+    return numerator[:, 0], denominator[:, 0], covered
+
+
+def _sums(parts: Contributions, size: int, member: np.ndarray | None = None, members: int = 1):
+    """Sum contributions per (grid cell, member): arrays of shape (size, members), and coverage per cell."""
     position = np.asarray(parts.grid, dtype=np.int64)
     known = position >= 0  # rows outside every grid cell cannot be placed on any level
+    if member is not None:
+        known &= member >= 0
+        position = position * members + member
     position = position[known]
-    numerator = np.bincount(position, weights=np.asarray(parts.numerator, float)[known], minlength=size)
+    bins = size * members
+    numerator = np.bincount(position, weights=np.asarray(parts.numerator, float)[known], minlength=bins)
     if parts.denominator is None:
-        denominator = np.zeros(size)
+        denominator = np.zeros(bins)
     else:
-        denominator = np.bincount(position, weights=np.asarray(parts.denominator, float)[known], minlength=size)
+        denominator = np.bincount(position, weights=np.asarray(parts.denominator, float)[known], minlength=bins)
     if parts.covered is None:
         covered = np.ones(size)
     else:
         covered = np.zeros(size)
         covered_position = np.asarray(parts.covered, dtype=np.int64)
         covered[covered_position[covered_position >= 0]] = 1
-    return pd.DataFrame({"numerator": numerator, "denominator": denominator, "covered": covered})
+    return numerator.reshape(size, members), denominator.reshape(size, members), covered
 
 
-def finish(indicator: Indicator, sums: pd.DataFrame) -> pd.DataFrame:
-    """Value and state from summed numerators and denominators."""
-    numerator, denominator = sums["numerator"].to_numpy(), sums["denominator"].to_numpy()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if indicator.aggregation == "count":
-            value = numerator.astype(float)
-        elif indicator.aggregation == "rate":
-            value = np.where(denominator > 0, 100.0 * numerator / denominator, np.nan)
-        else:
-            value = np.where(denominator > 0, numerator / denominator, np.nan)
-    value = np.where(sums["covered"].to_numpy() > 0, value, np.nan)
-    return sums.assign(value=value, state=indicator.state_of(value))
+def family_sums(members: list[Indicator], data, window: Window, size: int) -> dict[str, GridSums]:
+    """Grid sums of every member of one family from a single run of the base formula, split by the members'
+    column (a family of 48 event types costs about one indicator, not 48)."""
+    family = members[0].family
+    base = INDICATORS[family.base]
+    parts = base.formula(data, window)
+    if parts.rows is None:  # the base formula cannot say which rows contributed: one run per member
+        return {m.id: grid_sums(m, data, window, size) for m in members}
+    codes, code_of = column_codes(data, base.inputs[0], family.column)
+    numerator, denominator, covered = _sums(parts, size, member=codes[parts.rows], members=max(len(code_of), 1))
+    nothing = np.zeros(size)
+    result = {}
+    for m in members:
+        k = code_of.get(m.family.key)
+        result[m.id] = ((numerator[:, k], denominator[:, k], covered) if k is not None else (nothing, nothing, covered))
+    return result
 
 
 def compute(data, window: Window, indicator_ids: Iterable[str] | None = None,
             levels: Iterable[str] = LEVELS) -> pd.DataFrame:
-    """Every requested indicator for every unit of the requested levels: a tidy table (see ``COLUMNS``)."""
+    """Every requested indicator for every unit of the requested levels: a tidy table (see ``COLUMNS``).
+
+    All indicators are rolled up together as matrices (indicators × grid cells → indicators × units), then
+    divided, so that hundreds of indicators cost a few array operations per level, not a frame each.
+    """
     hierarchy = data.hierarchy
-    frames = []
-    for indicator_id in indicator_ids or INDICATORS:
-        indicator = INDICATORS[indicator_id]
-        sums = grid_sums(indicator, data, window, len(hierarchy))
-        for level in levels:
-            if level not in indicator.levels:
-                continue
-            rolled = sums.groupby(hierarchy[level].to_numpy()).sum()
-            done = finish(indicator, rolled)
-            frames.append(pd.DataFrame({
-                "code": done.index.to_numpy(), "level": level, "indicator": indicator_id,
-                "value": done["value"].to_numpy(), "numerator": done["numerator"].to_numpy(),
-                "denominator": done["denominator"].to_numpy(), "state": done["state"].to_numpy()}))
-    if not frames:
+    size = len(hierarchy)
+    ids = list(indicator_ids or INDICATORS)
+    if not ids:
         return pd.DataFrame(columns=COLUMNS)
+    sums: dict[str, GridSums] = {}
+    families: dict[tuple, list[Indicator]] = {}
+    for indicator_id in ids:
+        indicator = INDICATORS[indicator_id]
+        if indicator.family is not None:
+            families.setdefault((indicator.family.base, indicator.family.column), []).append(indicator)
+    for members in families.values():
+        sums.update(family_sums(members, data, window, size))
+    for indicator_id in ids:
+        if indicator_id not in sums:
+            sums[indicator_id] = grid_sums(INDICATORS[indicator_id], data, window, size)
+    numerator = np.vstack([sums[i][0] for i in ids])
+    denominator = np.vstack([sums[i][1] for i in ids])
+    covered = np.vstack([sums[i][2] for i in ids])
+    aggregation = np.array([INDICATORS[i].aggregation for i in ids])[:, None]
+
+    frames = []
+    for level in levels:
+        codes, units = pd.factorize(hierarchy[level].to_numpy())
+        order = np.argsort(codes, kind="stable")
+        starts = np.flatnonzero(np.r_[True, np.diff(codes[order]) != 0])
+        unit_codes = units[codes[order][starts]]
+        rolled = [np.add.reduceat(matrix[:, order], starts, axis=1) for matrix in (numerator, denominator, covered)]
+        num, den, cov = rolled
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(den > 0, num / den, np.nan)
+        value = np.where(aggregation == "count", num, np.where(aggregation == "rate", 100.0 * ratio, ratio))
+        value = np.where(cov > 0, value, np.nan)
+        keep = [k for k, i in enumerate(ids) if level in INDICATORS[i].levels]
+        states = np.concatenate([INDICATORS[ids[k]].state_of(value[k]) for k in keep]) if keep else []
+        count = len(unit_codes)
+        frames.append(pd.DataFrame({
+            "code": np.tile(unit_codes, len(keep)), "level": level,
+            "indicator": np.repeat(np.array(ids, dtype=object)[keep], count),
+            "value": value[keep].ravel(), "numerator": num[keep].ravel(), "denominator": den[keep].ravel(),
+            "state": states}))
     return pd.concat(frames, ignore_index=True)[COLUMNS]
 
 

@@ -1,17 +1,31 @@
 """The indicator registry: every city vital sign is declared here once.
 
-The dashboard's KPI cards, map colouring, legends and indicator picker are generated from :data:`INDICATORS`; one
-formula + one declaration + one test adds an indicator.
+The dashboard's KPI cards, map colouring, legends and indicator picker, the catalogue page and docs/indicators.md
+are generated from :data:`INDICATORS`; one formula + one declaration + one test adds an indicator. The headline
+indicators are declared one by one below; the families (per event category, department, channel, event type and
+sensor kind) are generated from them by :mod:`metrics.families`.
 """
 from __future__ import annotations
 
-from metrics import sensors, workorders
+from metrics import buildings, families, sensors, workorders
 from metrics.spec import Indicator, Thresholds
 
+# The 14 topics of the command center's wall (Shenzhen's city center shows 14; see ../shared/CONTEXT.md).
 TOPICS = {
     "requests": ("Public requests and work orders", "民意诉求与工单"),
-    "sensors": ("Sensor network health", "物联感知"),
+    "public_safety": ("Public safety", "公共安全"),
+    "fire_safety": ("Fire safety of high-rises", "高层建筑消防安全"),
     "environment": ("Environment", "生态环境"),
+    "flooding": ("Flooding and drainage", "防汛排水"),
+    "traffic": ("Traffic", "交通运行"),
+    "municipal": ("Municipal infrastructure", "市政设施"),
+    "housing": ("Buildings and housing", "房屋建筑"),
+    "population": ("Population and density", "人口密度"),
+    "government_services": ("Government services", "政务服务"),
+    "economy": ("Economy and enterprises", "经济与企业"),
+    "grid_management": ("Grid management and city appearance", "网格化管理与市容"),
+    "emergency": ("Emergency response", "应急管理"),
+    "sensors": ("Sensor network health", "物联感知"),
 }
 
 _PERCENT = "{:.2f}"
@@ -96,7 +110,81 @@ INDICATORS: dict[str, Indicator] = {i.id: i for i in [
         thresholds=_lower_is_better(35, 55, 75), good_direction="down", owner="Ecology and Environment Bureau",
         frequency="hourly",
         description="Mean of the hourly PM2.5 readings in the window (35 µg/m³ is the grade II annual limit)."),
+    Indicator(
+        id="residents", name="Residents", name_zh="常住人口", topic="population", unit="people",
+        aggregation="count", formula=buildings.residents, inputs=("buildings",), thresholds=None,
+        good_direction="none", owner="Public Security Bureau", frequency="monthly", headline=False,
+        description="Residents living in the unit's buildings."),
+    Indicator(
+        id="population_density", name="Population density", name_zh="人口密度", topic="population",
+        unit="people/km²", aggregation="mean", formula=buildings.population_density, inputs=("buildings",),
+        thresholds=_lower_is_better(20_000, 40_000, 60_000), good_direction="down", owner="Public Security Bureau",
+        frequency="monthly", headline=False,
+        description="Residents ÷ the unit's area in km² (Shenzhen averages about 7,000; Longhua 14,400)."),
+    Indicator(
+        id="orders_per_10k_residents", name="Requests per 10,000 residents", name_zh="万人诉求量",
+        topic="population", unit="orders", aggregation="mean", formula=buildings.orders_per_10k_residents,
+        inputs=("orders", "buildings"), format="{:.1f}", thresholds=None, good_direction="none",
+        owner=_SERVICE_DESK, frequency="daily", headline=False,
+        description="Orders received in the window × 10,000 ÷ residents."),
+    Indicator(
+        id="buildings", name="Buildings", name_zh="建筑数量", topic="housing", unit="buildings",
+        aggregation="count", formula=buildings.building_count, inputs=("buildings",), thresholds=None,
+        good_direction="none", owner="Housing and Construction Bureau", frequency="monthly", headline=False,
+        description="Buildings in the unit."),
+    Indicator(
+        id="old_building_share", name="Buildings from before 1990", name_zh="1990年前建筑占比", topic="housing",
+        unit="%", aggregation="rate", formula=buildings.old_building_share, inputs=("buildings",), format=_PERCENT,
+        thresholds=_lower_is_better(10, 20, 35), good_direction="down", owner="Housing and Construction Bureau",
+        frequency="monthly", headline=False,
+        description="Buildings built before 1990 ÷ buildings with a known year of construction × 100."),
+    Indicator(
+        id="skyscrapers", name="Buildings of 100 m and more", name_zh="超高层建筑", topic="fire_safety",
+        unit="buildings", aggregation="count", formula=buildings.skyscraper_count, inputs=("buildings",),
+        thresholds=None, good_direction="none", owner="Fire and Rescue Brigade", frequency="monthly",
+        headline=False, description="Buildings 100 m or taller, each under fire-IoT supervision."),
+    Indicator(
+        id="high_rise_smoke_coverage", name="High-rises with fire IoT", name_zh="高层建筑烟感覆盖率",
+        topic="fire_safety", unit="%", aggregation="rate", formula=buildings.high_rise_smoke_coverage,
+        inputs=("buildings", "sensors"), format=_PERCENT, thresholds=_rate_higher_is_better(30, 60, 90),
+        good_direction="up", owner="Fire and Rescue Brigade", frequency="daily", headline=False,
+        description="High-rise buildings (over 27 m) with at least one smoke and fire sensor ÷ high-rise "
+                    "buildings × 100."),
+    Indicator(
+        id="noise_mean", name="Noise level", name_zh="噪声均值", topic="environment", unit="dB(A)",
+        aggregation="mean", formula=sensors.reading_mean("noise"), inputs=("readings",), format="{:.1f}",
+        thresholds=_lower_is_better(55, 65, 70), good_direction="down", owner="Ecology and Environment Bureau",
+        frequency="hourly", headline=False, description="Mean of the hourly noise readings in the window."),
+    Indicator(
+        id="night_noise_hours", name="Night noise over 55 dB(A)", name_zh="夜间噪声超标时数", topic="environment",
+        unit="sensor-hours", aggregation="count", formula=sensors.hours_over("noise", 55.0, night_only=True),
+        inputs=("readings",), thresholds=_lower_is_better(1, 20, 100), good_direction="down",
+        owner="Ecology and Environment Bureau", frequency="hourly", headline=False,
+        description="Hourly noise readings above 55 dB(A) between 22:00 and 06:00 (GB 3096-2008 class 2 "
+                    "night limit is 50) in the window."),
+    Indicator(
+        id="water_level_high_hours", name="Water level over 2.5 m", name_zh="水位超警时数", topic="flooding",
+        unit="sensor-hours", aggregation="count", formula=sensors.hours_over("water_level", 2.5),
+        inputs=("readings",), thresholds=_lower_is_better(1, 5, 20), good_direction="down",
+        owner="Water Affairs Bureau", frequency="hourly", headline=False,
+        description="Hourly water-level readings above the 2.5 m warning level in the window."),
+    Indicator(
+        id="traffic_flow_mean", name="Traffic flow", name_zh="平均车流量", topic="traffic", unit="veh/h",
+        aggregation="mean", formula=sensors.reading_mean("traffic_flow"), inputs=("readings",), thresholds=None,
+        good_direction="none", owner="Traffic Police", frequency="hourly", headline=False,
+        description="Mean of the hourly vehicle counts of the traffic-flow counters in the window."),
 ]}
+
+_BASE = dict(INDICATORS)
+INDICATORS.update({member.id: member for member in [
+    *families.category_members([_BASE[i] for i in (
+        "order_volume", "on_time_rate", "satisfaction_rate", "reopen_rate", "average_handling_days",
+        "response_24h_rate", "overdue_orders")]),
+    *families.department_members([_BASE[i] for i in ("on_time_rate", "satisfaction_rate", "overdue_orders")]),
+    *families.channel_members([_BASE["order_volume"]]),
+    *families.event_type_members([_BASE["order_volume"]]),
+    *families.sensor_kind_members([_BASE["sensor_online_rate"], _BASE["active_alarms"]]),
+]})
 
 
 def indicator(indicator_id: str) -> Indicator:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from metrics.spec import Contributions, Window
+from metrics.spec import Contributions, Window, rows_where
 
 # A sensor is online when it reported within this long before the instant asked about.
 ONLINE_GRACE = pd.Timedelta(hours=1)
@@ -16,23 +16,31 @@ ONLINE_GRACE = pd.Timedelta(hours=1)
 PM25_LIMIT = 75.0
 
 
-def sensor_online_rate(data, window: Window) -> Contributions:
+def sensor_online_rate(data, window: Window, where=None) -> Contributions:
     """Of the sensors installed by the window's end, the share that reported within the hour before it."""
     sensors = data["sensors"]
     end = window.end
     installed = (sensors["installed_at"] < end).to_numpy()
-    sensors = sensors[installed]
+    installed = installed & _all_rows(rows_where(data, "sensors", where), len(sensors))
     online = (sensors["last_seen_at"] >= end - ONLINE_GRACE).to_numpy()
-    return Contributions(sensors["grid_index"].to_numpy(), online.astype(float), np.ones(len(sensors)))
+    return Contributions(sensors["grid_index"].to_numpy()[installed], online[installed].astype(float),
+                         np.ones(installed.sum()))
 
 
-def active_alarms(data, window: Window) -> Contributions:
-    """Alarms raised before the window's end and not cleared by then."""
+def active_alarms(data, window: Window, where=None) -> Contributions:
+    """Alarms raised before the window's end and not cleared by then (where sensors of the kind exist)."""
     alarms = data["alarms"]
     end = window.end
     active = ((alarms["raised_at"] < end) & (alarms["cleared_at"].isna() | (alarms["cleared_at"] >= end))).to_numpy()
+    active = active & _all_rows(rows_where(data, "alarms", where), len(alarms))
+    sensors = data["sensors"]
+    watched = _all_rows(rows_where(data, "sensors", where), len(sensors))
     return Contributions(alarms["grid_index"].to_numpy()[active], np.ones(active.sum()),
-                         covered=data["sensors"]["grid_index"].unique())
+                         covered=sensors["grid_index"].to_numpy()[watched])
+
+
+def _all_rows(mask: np.ndarray | None, length: int) -> np.ndarray:
+    return np.ones(length, dtype=bool) if mask is None else mask
 
 
 def pm25_exceedance_hours(data, window: Window) -> Contributions:
@@ -54,3 +62,29 @@ def pm25_mean(data, window: Window) -> Contributions:
 
 def _cells_with(sensors: pd.DataFrame, kind: str) -> np.ndarray:
     return sensors.loc[sensors["kind"] == kind, "grid_index"].unique()
+
+
+def reading_mean(kind: str):
+    """A formula: the mean of the hourly readings of sensors of ``kind`` in the window."""
+    def formula(data, window: Window, where=None) -> Contributions:
+        readings = data["readings"]
+        mask = ((readings["kind"] == kind) & window.contains(readings["ts"])).to_numpy()
+        return Contributions(readings["grid_index"].to_numpy()[mask], readings["value"].to_numpy()[mask],
+                             np.ones(mask.sum()))
+    formula.__doc__ = f"Mean of the hourly {kind} readings in the window."
+    return formula
+
+
+def hours_over(kind: str, limit: float, night_only: bool = False):
+    """A formula: hourly readings of ``kind`` in the window above ``limit`` (only 22:00–06:00 if ``night_only``)."""
+    def formula(data, window: Window, where=None) -> Contributions:
+        readings = data["readings"]
+        over = (readings["kind"] == kind) & window.contains(readings["ts"]) & (readings["value"] > limit)
+        if night_only:
+            hour = pd.DatetimeIndex(readings["ts"]).hour.to_numpy()
+            over &= (hour >= 22) | (hour < 6)
+        over = over.to_numpy()
+        return Contributions(readings["grid_index"].to_numpy()[over], np.ones(over.sum()),
+                             covered=_cells_with(data["sensors"], kind))
+    formula.__doc__ = f"Hourly {kind} readings above {limit:g} in the window" + (" at night." if night_only else ".")
+    return formula

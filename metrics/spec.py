@@ -70,6 +70,44 @@ class Thresholds:
         return names[index]
 
 
+def memoised(data, key, compute):
+    """``compute()``, remembered on ``data`` (a :class:`layers.city.City`) under ``key``: facts that several
+    indicators of one window share are computed once per loaded city. Data without a memo compute every time."""
+    memo = getattr(data, "memo", None)
+    if memo is None:
+        return compute()
+    if key not in memo:
+        if len(memo) >= MEMO_ENTRIES:
+            memo.pop(next(iter(memo)))  # the oldest: windows come and go, masks per window are large
+        memo[key] = compute()
+    return memo[key]
+
+
+MEMO_ENTRIES = 24
+
+
+def column_codes(data, layer: str, column: str) -> tuple[np.ndarray, dict]:
+    """The column as integer codes, and the code of each value (memoised: families split rows by it)."""
+    def factorize():
+        frame = data[layer]
+        if column not in frame:  # e.g. an imported city without a responsibility list has no categories
+            return np.full(len(frame), -1), {}
+        codes, uniques = pd.factorize(frame[column], use_na_sentinel=True)
+        return codes, {value: code for code, value in enumerate(uniques)}
+    return memoised(data, ("codes", layer, column), factorize)
+
+
+def rows_where(data, layer: str, where: dict | None) -> np.ndarray | None:
+    """Mask of the rows of ``layer`` whose columns equal the values in ``where`` (None for no restriction)."""
+    if not where:
+        return None
+    mask = np.ones(len(data[layer]), dtype=bool)
+    for column, value in where.items():
+        codes, code_of = column_codes(data, layer, column)
+        mask &= codes == code_of.get(value, -2)  # a value the data never have: no row
+    return mask
+
+
 @dataclass(frozen=True)
 class Window:
     """A half-open time interval ``[start, end)`` of local time."""
@@ -118,6 +156,18 @@ class Contributions:
     numerator: np.ndarray
     denominator: np.ndarray | None = None
     covered: np.ndarray | None = None
+    # Positions of the contributing rows in the formula's input layer (``inputs[0]``): with them the engine
+    # splits one run of a formula among all members of a family (per category, department, …) at once.
+    rows: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Family:
+    """An indicator that is ``base`` restricted to the rows of its input layer whose ``column`` equals ``key``."""
+
+    base: str
+    column: str
+    key: str
 
 
 @dataclass(frozen=True)
@@ -138,6 +188,8 @@ class Indicator:
     levels: tuple[str, ...] = ("city", "district", "street", "community", "grid")
     format: str = "{:,.0f}"
     weight: float = 1.0  # in the composite vital-sign score (metrics/score.py)
+    headline: bool = True  # shown on the KPI cards (the catalogue lists every indicator)
+    family: Family | None = None
 
     def __post_init__(self):
         if self.aggregation not in ("count", "rate", "mean"):

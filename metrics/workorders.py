@@ -1,23 +1,47 @@
 """Work-order indicators: formulas over the ``orders`` layer.
 
-Each function is pure: ``(data, window) -> Contributions`` where ``data["orders"]`` holds the orders (any frame
-with the ``orders`` layer's columns) and the window is local time. "Received in the window" selects orders by their
-intake time; the snapshot indicators (open, overdue) look at the state of every order at the window's end.
+Each formula is pure: ``(data, window, where=None) -> Contributions``, where ``data["orders"]`` holds the orders
+and the window is local time; ``where`` optionally restricts the formula to the orders whose columns equal the given
+values (``{"category": "traffic"}``), which is how the families of :mod:`metrics.families` (per event category,
+department, channel, event type) are built.
+"Received in the window" selects orders by their intake time; the snapshot indicators (open, overdue) look at the
+state of every order at the window's end.
+
+The per-order facts a window needs (received in it? handled by its end? on time? …) are computed once per window
+and shared by every indicator and family member (:func:`order_facts`): the orders layer has millions of rows.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from metrics.spec import Contributions, Window
+from metrics.spec import Contributions, Window, memoised, rows_where
 from metrics.workdays import working_days_between
 
 RESPONSE_HOURS = 24
 
 
-def _received_in(orders: pd.DataFrame, window: Window) -> np.ndarray:
-    """Mask of the orders received in the window (masks, not filtered copies: the orders layer has millions)."""
-    return window.contains(orders["received_at"]).to_numpy()
+@dataclass(frozen=True)
+class OrderFacts:
+    """Boolean facts per order (arrays over all orders) for one window."""
+
+    grid: np.ndarray
+    received: np.ndarray          # received in the window
+    outcome_known: np.ndarray     # handled by the end, or past its deadline unhandled
+    on_time: np.ndarray           # handled by the end, by its deadline
+    evaluated_at_end: np.ndarray  # evaluated by the end
+    evaluated: np.ndarray         # evaluated by the end, with a satisfaction answer
+    satisfied: np.ndarray
+    reopened: np.ndarray
+    handled: np.ndarray           # handled by the end
+    handling_days: np.ndarray     # working days from intake to handling (NaN where not handled in the window)
+    response_due: np.ndarray      # dispatched by the end, or 24 hours old then
+    responded_in_time: np.ndarray # dispatched within 24 hours of intake
+    open_at_end: np.ndarray       # received and not handled at the end
+    overdue_at_end: np.ndarray    # open at the end and past its deadline
+    has_orders: bool
 
 
 def _known_by(times: pd.Series, instant: pd.Timestamp) -> np.ndarray:
@@ -25,85 +49,114 @@ def _known_by(times: pd.Series, instant: pd.Timestamp) -> np.ndarray:
     return (times.notna() & (times < instant)).to_numpy()
 
 
-def _rows(orders: pd.DataFrame, mask: np.ndarray, numerator, rate: bool = True) -> Contributions:
-    """Contributions of the masked orders: ``numerator`` is given for those rows only; rates count each row once
-    in the denominator."""
-    grid = orders["grid_index"].to_numpy()[mask]
-    numerator = np.asarray(numerator, dtype=float)
-    # A city without any orders (boundaries and buildings imported only) has no data here, not zero orders.
-    covered = None if len(orders) else np.array([], dtype=np.int64)
-    return Contributions(grid, numerator, np.ones(len(grid)) if rate else None, covered=covered)
+def order_facts(data, window: Window) -> OrderFacts:
+    return memoised(data, ("order_facts", window.start, window.end), lambda: _order_facts(data["orders"], window))
 
 
-def order_volume(data, window: Window) -> Contributions:
-    """Orders received in the window."""
-    orders = data["orders"]
-    received = _received_in(orders, window)
-    return _rows(orders, received, np.ones(received.sum()), rate=False)
-
-
-def on_time_rate(data, window: Window) -> Contributions:
-    """Of the orders received in the window whose outcome is known at its end (handled, or past their deadline
-    unhandled), the share handled by their deadline."""
-    orders = data["orders"]
+def _order_facts(orders: pd.DataFrame, window: Window) -> OrderFacts:
     end = window.end
+    received = window.contains(orders["received_at"]).to_numpy()
     handled = _known_by(orders["handled_at"], end)
     past_deadline = (orders["deadline_at"] < end).to_numpy()
-    known = _received_in(orders, window) & (handled | past_deadline)
     on_time = handled & (orders["handled_at"] <= orders["deadline_at"]).fillna(False).to_numpy()
-    return _rows(orders, known, on_time[known])
-
-
-def satisfaction_rate(data, window: Window) -> Contributions:
-    """Of the orders received in the window and evaluated by the citizen before its end, the share satisfied."""
-    orders = data["orders"]
-    evaluated = (_received_in(orders, window) & _known_by(orders["evaluated_at"], window.end)
-                 & orders["satisfied"].notna().to_numpy())
-    return _rows(orders, evaluated, orders["satisfied"].to_numpy(dtype=float, na_value=np.nan)[evaluated])
-
-
-def reopen_rate(data, window: Window) -> Contributions:
-    """Of the orders received in the window and evaluated before its end, the share reopened at least once."""
-    orders = data["orders"]
-    evaluated = _received_in(orders, window) & _known_by(orders["evaluated_at"], window.end)
-    return _rows(orders, evaluated, (orders["reopen_count"].to_numpy() > 0)[evaluated])
-
-
-def average_handling_days(data, window: Window) -> Contributions:
-    """Mean working days from intake to handling, over orders received in the window and handled before its end."""
-    orders = data["orders"]
-    handled = _received_in(orders, window) & _known_by(orders["handled_at"], window.end)
-    days = working_days_between(orders["received_at"][handled], orders["handled_at"][handled])
-    return _rows(orders, handled, days)
-
-
-def response_24h_rate(data, window: Window) -> Contributions:
-    """Of the orders received in the window that are either dispatched or 24 hours old at its end, the share
-    dispatched (first response) within 24 hours of intake."""
-    orders = data["orders"]
-    end = window.end
+    evaluated_at_end = _known_by(orders["evaluated_at"], end)
+    handled_in_window = received & handled
+    handling_days = np.full(len(orders), np.nan)
+    handling_days[handled_in_window] = working_days_between(orders["received_at"][handled_in_window],
+                                                            orders["handled_at"][handled_in_window])
     limit = orders["received_at"] + pd.Timedelta(hours=RESPONSE_HOURS)
     dispatched = _known_by(orders["dispatched_at"], end)
-    due = _received_in(orders, window) & (dispatched | (limit < end).to_numpy())
-    in_time = dispatched & (orders["dispatched_at"] <= limit).fillna(False).to_numpy()
-    return _rows(orders, due, in_time[due])
+    open_at_end = _known_by(orders["received_at"], end) & ~handled
+    return OrderFacts(
+        grid=orders["grid_index"].to_numpy(),
+        received=received,
+        outcome_known=handled | past_deadline,
+        on_time=on_time,
+        evaluated_at_end=evaluated_at_end,
+        evaluated=evaluated_at_end & orders["satisfied"].notna().to_numpy(),
+        satisfied=orders["satisfied"].to_numpy(dtype=float, na_value=np.nan) == 1.0,
+        reopened=orders["reopen_count"].to_numpy() > 0,
+        handled=handled,
+        handling_days=handling_days,
+        response_due=dispatched | (limit < end).to_numpy(),
+        responded_in_time=dispatched & (orders["dispatched_at"] <= limit).fillna(False).to_numpy(),
+        open_at_end=open_at_end,
+        overdue_at_end=open_at_end & past_deadline,
+        has_orders=len(orders) > 0,
+    )
 
 
-def _open_at(orders: pd.DataFrame, instant: pd.Timestamp) -> np.ndarray:
-    received = _known_by(orders["received_at"], instant)
-    handled = _known_by(orders["handled_at"], instant)
-    return received & ~handled
+def _count(facts: OrderFacts, mask: np.ndarray, rows) -> Contributions:
+    mask = mask if rows is None else mask & rows
+    # A city without any orders (boundaries and buildings imported only) has no data here, not zero orders.
+    covered = None if facts.has_orders else np.array([], dtype=np.int64)
+    index = np.flatnonzero(mask)
+    return Contributions(facts.grid[index], np.ones(len(index)), covered=covered, rows=index)
 
 
-def open_orders(data, window: Window) -> Contributions:
+def _share(facts: OrderFacts, among: np.ndarray, hits: np.ndarray, rows) -> Contributions:
+    """The rows of ``among`` each count once in the denominator and, where ``hits``, in the numerator."""
+    among = among if rows is None else among & rows
+    index = np.flatnonzero(among)
+    return Contributions(facts.grid[index], hits[index].astype(float), np.ones(len(index)), rows=index)
+
+
+def order_volume(data, window: Window, where=None) -> Contributions:
+    """Orders received in the window."""
+    facts = order_facts(data, window)
+    rows = rows_where(data, "orders", where)
+    return _count(facts, facts.received, rows)
+
+
+def on_time_rate(data, window: Window, where=None) -> Contributions:
+    """Of the orders received in the window whose outcome is known at its end (handled, or past their deadline
+    unhandled), the share handled by their deadline."""
+    facts = order_facts(data, window)
+    rows = rows_where(data, "orders", where)
+    return _share(facts, facts.received & facts.outcome_known, facts.on_time, rows)
+
+
+def satisfaction_rate(data, window: Window, where=None) -> Contributions:
+    """Of the orders received in the window and evaluated by the citizen before its end, the share satisfied."""
+    facts = order_facts(data, window)
+    rows = rows_where(data, "orders", where)
+    return _share(facts, facts.received & facts.evaluated, facts.satisfied, rows)
+
+
+def reopen_rate(data, window: Window, where=None) -> Contributions:
+    """Of the orders received in the window and evaluated before its end, the share reopened at least once."""
+    facts = order_facts(data, window)
+    rows = rows_where(data, "orders", where)
+    return _share(facts, facts.received & facts.evaluated_at_end, facts.reopened, rows)
+
+
+def average_handling_days(data, window: Window, where=None) -> Contributions:
+    """Mean working days from intake to handling, over orders received in the window and handled before its end."""
+    facts = order_facts(data, window)
+    rows = rows_where(data, "orders", where)
+    handled = facts.received & facts.handled
+    handled = handled if rows is None else handled & rows
+    index = np.flatnonzero(handled)
+    return Contributions(facts.grid[index], facts.handling_days[index], np.ones(len(index)), rows=index)
+
+
+def response_24h_rate(data, window: Window, where=None) -> Contributions:
+    """Of the orders received in the window that are either dispatched or 24 hours old at its end, the share
+    dispatched (first response) within 24 hours of intake."""
+    facts = order_facts(data, window)
+    rows = rows_where(data, "orders", where)
+    return _share(facts, facts.received & facts.response_due, facts.responded_in_time, rows)
+
+
+def open_orders(data, window: Window, where=None) -> Contributions:
     """Orders received but not yet handled at the window's end."""
-    orders = data["orders"]
-    open_now = _open_at(orders, window.end)
-    return _rows(orders, open_now, np.ones(open_now.sum()), rate=False)
+    facts = order_facts(data, window)
+    rows = rows_where(data, "orders", where)
+    return _count(facts, facts.open_at_end, rows)
 
 
-def overdue_orders(data, window: Window) -> Contributions:
+def overdue_orders(data, window: Window, where=None) -> Contributions:
     """Orders not yet handled at the window's end and past their deadline (red-card orders)."""
-    orders = data["orders"]
-    overdue = _open_at(orders, window.end) & (orders["deadline_at"] < window.end).to_numpy()
-    return _rows(orders, overdue, np.ones(overdue.sum()), rate=False)
+    facts = order_facts(data, window)
+    rows = rows_where(data, "orders", where)
+    return _count(facts, facts.overdue_at_end, rows)

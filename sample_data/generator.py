@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from layers.geometry import normalise_polygonal, polygonal_parts
 from layers.specs import CITY_TIMEZONE, CRS, METRIC_CRS, ORDER_STAGES, STATUS_AFTER_STAGE
-from sample_data import reference
+from layers import reference
 
 DISTRICTS_FILE = Path(__file__).resolve().parent / "shenzhen" / "districts.geojson"
 CITY_CODE = "440300"

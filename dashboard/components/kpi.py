@@ -70,7 +70,7 @@ def kpi_panel(indicators: list[Indicator], kpis, selected_id: str) -> list:
     blocks = []
     for topic, (title, title_zh) in TOPICS.items():
         cards = [kpi_card(i, kpis.loc[i.id] if i.id in kpis.index else None, i.id == selected_id)
-                 for i in indicators if i.topic == topic]
+                 for i in indicators if i.topic == topic and i.headline]
         if cards:
             blocks.append(html.Section([html.H3([title, html.Span(title_zh, className="zh")], className="topic"),
                                         html.Div(cards, className="kpi-grid")], className="topic-block"))

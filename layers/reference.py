@@ -1,4 +1,8 @@
-"""Reference lists of the sample city: the responsibility list, the intake channels and the sensor kinds.
+"""Reference lists: the default responsibility list, intake channels, sensor kinds and building uses.
+
+They are data, not code: the sample generator builds the sample city from them, and the indicator families of
+:mod:`metrics.families` (per event category, department, channel, event type, sensor kind) are declared over them.
+An imported city with other vocabularies simply has no data for the members it lacks.
 
 Modelled on Shenzhen's citizen-request platform (../shared/CONTEXT.md): the real list has over 4,000 event types;
 these are 48 common ones, each with a responsible department and a time limit in hours. ``weight`` is the relative

@@ -1,0 +1,106 @@
+"""Indicators of the city's fabric: population, housing and the fire safety of high-rises, over ``buildings``.
+
+A city without a buildings layer has no data for them (not zero residents).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from layers.specs import METRIC_CRS
+from metrics.spec import Contributions, Window, memoised
+from metrics.workorders import order_facts
+
+HIGH_RISE_M = 27.0      # China's fire code: residential buildings over 27 m are high-rises
+OLD_BEFORE_YEAR = 1990  # built before the 1990s building codes
+
+_NO_DATA = Contributions(np.array([], dtype=np.int64), np.array([]), np.array([]), covered=np.array([], np.int64))
+
+
+def _buildings(data) -> pd.DataFrame | None:
+    try:
+        buildings = data["buildings"]
+    except KeyError:
+        return None
+    return buildings if len(buildings) else None
+
+
+def _count(buildings: pd.DataFrame, mask) -> Contributions:
+    return Contributions(buildings["grid_index"].to_numpy()[mask], np.ones(int(np.sum(mask))))
+
+
+def residents(data, window: Window, where=None) -> Contributions:
+    """Residents living in the unit's buildings."""
+    buildings = _buildings(data)
+    if buildings is None:
+        return _NO_DATA
+    return Contributions(buildings["grid_index"].to_numpy(), buildings["residents"].to_numpy(dtype=float))
+
+
+def grid_area_km2(data) -> np.ndarray:
+    """Area of each grid cell (hierarchy order) in km², measured in the local metric CRS."""
+    def measure():
+        cells = data.units.loc[data.hierarchy["grid"].to_numpy()]
+        return cells.geometry.to_crs(METRIC_CRS).area.to_numpy() / 1e6
+    return memoised(data, "grid_area_km2", measure)
+
+
+def population_density(data, window: Window, where=None) -> Contributions:
+    """Residents per km² of the unit's area."""
+    buildings = _buildings(data)
+    if buildings is None or "geometry" not in data.units:
+        return _NO_DATA
+    area = grid_area_km2(data)
+    cells = np.arange(len(area))
+    return Contributions(
+        np.concatenate([buildings["grid_index"].to_numpy(), cells]),
+        np.concatenate([buildings["residents"].to_numpy(dtype=float), np.zeros(len(cells))]),
+        np.concatenate([np.zeros(len(buildings)), area]))
+
+
+def orders_per_10k_residents(data, window: Window, where=None) -> Contributions:
+    """Orders received in the window per 10,000 residents."""
+    buildings = _buildings(data)
+    if buildings is None:
+        return _NO_DATA
+    facts = order_facts(data, window)
+    received = np.flatnonzero(facts.received)
+    return Contributions(
+        np.concatenate([facts.grid[received], buildings["grid_index"].to_numpy()]),
+        np.concatenate([np.full(len(received), 10_000.0), np.zeros(len(buildings))]),
+        np.concatenate([np.zeros(len(received)), buildings["residents"].to_numpy(dtype=float)]))
+
+
+def building_count(data, window: Window, where=None) -> Contributions:
+    """Buildings in the unit."""
+    buildings = _buildings(data)
+    return _NO_DATA if buildings is None else _count(buildings, np.ones(len(buildings), bool))
+
+
+def skyscraper_count(data, window: Window, where=None) -> Contributions:
+    """Buildings 100 m or taller (fire-IoT supervision applies to every one of them)."""
+    buildings = _buildings(data)
+    return _NO_DATA if buildings is None else _count(buildings, buildings["high_rise_100m"].to_numpy(dtype=bool))
+
+
+def old_building_share(data, window: Window, where=None) -> Contributions:
+    """Of the buildings with a known year of construction, the share built before 1990."""
+    buildings = _buildings(data)
+    if buildings is None:
+        return _NO_DATA
+    year = buildings["year_built"].to_numpy(dtype=float, na_value=np.nan)
+    known = ~np.isnan(year)
+    return Contributions(buildings["grid_index"].to_numpy()[known], (year[known] < OLD_BEFORE_YEAR).astype(float),
+                         np.ones(known.sum()))
+
+
+def high_rise_smoke_coverage(data, window: Window, where=None) -> Contributions:
+    """Of the high-rise buildings (over 27 m), the share with at least one smoke and fire sensor."""
+    buildings = _buildings(data)
+    if buildings is None:
+        return _NO_DATA
+    high = buildings["height_m"].to_numpy() > HIGH_RISE_M
+    sensors = data["sensors"]
+    watched = set(sensors.loc[sensors["kind"] == "smoke", "building_id"].dropna())
+    covered = buildings["building_id"].isin(watched).to_numpy()
+    return Contributions(buildings["grid_index"].to_numpy()[high], covered[high].astype(float), np.ones(high.sum()))
