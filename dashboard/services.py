@@ -18,6 +18,7 @@ from layers.city import City, load_city
 from layers.specs import LEVELS
 from layers.store import Store
 from metrics.engine import compare, rank_among_siblings
+from metrics.hotspots import detect_hotspots
 from metrics.score import explain_score, vital_scores
 from metrics.registry import INDICATORS
 from metrics.spec import WINDOWS, named_window
@@ -54,6 +55,7 @@ class Services:
         # Memos, valid for the loaded city only (emptied whenever it is reloaded).
         self._tables: dict[str, pd.DataFrame] = {}
         self._geojson: dict[str, dict] = {}
+        self._hotspots: dict[str, pd.DataFrame] = {}
 
     # --- data ---------------------------------------------------------------------------------------------------
 
@@ -71,6 +73,7 @@ class Services:
                     self._city = load_city(self.store)
                     self._tables.clear()
                     self._geojson.clear()
+                    self._hotspots.clear()
             return self._city
 
     def table(self, window: str) -> pd.DataFrame:
@@ -82,6 +85,20 @@ class Services:
             table = compare(city, named_window(window, city.as_of))
             self._tables[window] = rank_among_siblings(table, city.units)
         return self._tables[window]
+
+    def hotspots(self, window: str) -> pd.DataFrame:
+        """Recurring hotspots of the window (metrics.hotspots), with the names of their type and place."""
+        city = self.city()
+        if window not in self._hotspots:
+            found = detect_hotspots(city, named_window(window, city.as_of))
+            event_types = city["event_types"].set_index("code") if "event_types" in city.layers else None
+            names = event_types["name"] if event_types is not None else pd.Series(dtype=object)
+            found = found.assign(
+                event_name=found["event_type"].map(names).fillna(found["event_type"]),
+                place=found["grid_code"].map(city.units["name"]),
+                district=found["grid_code"].map(city.hierarchy["district"]).map(city.units["name"]))
+            self._hotspots[window] = found
+        return self._hotspots[window]
 
     def warm(self, windows=("7d",)) -> None:
         for window in windows:

@@ -66,8 +66,13 @@ def kpi_card(indicator: Indicator, row, selected: bool = False) -> html.Div:
 
 
 def kpi_panel(indicators: list[Indicator], kpis, selected_id: str) -> list:
-    """Cards grouped by topic, in registry order."""
+    """Cards grouped by topic, in registry order: the headline indicators, and the selected one if it is not."""
     blocks = []
+    selected = next((i for i in indicators if i.id == selected_id), None)
+    if selected is not None and not selected.headline:
+        card = kpi_card(selected, kpis.loc[selected.id] if selected.id in kpis.index else None, True)
+        blocks.append(html.Section([html.H3(["On the map", html.Span("地图指标", className="zh")], className="topic"),
+                                    html.Div([card], className="kpi-grid")], className="topic-block"))
     for topic, (title, title_zh) in TOPICS.items():
         cards = [kpi_card(i, kpis.loc[i.id] if i.id in kpis.index else None, i.id == selected_id)
                  for i in indicators if i.topic == topic and i.headline]

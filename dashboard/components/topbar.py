@@ -11,13 +11,14 @@ def topbar(lineage: list[dict], indicator: str, window: str, as_of, controls: li
     city = lineage[0]
     here = lineage[-1]["code"]
     pages = [("Map", "地图", view_href(here, indicator, window)),
+             ("Hotspots", "热点", view_href(here, indicator, window, path="/hotspots")),
              ("Catalogue", "指标目录", view_href(here, indicator, window, path="/catalogue"))]
     return html.Header(className="topbar", children=[
         html.Div(className="brand", children=[
             html.Span("citytwin", className="brand-name"),
             html.Span(f"{city['name_zh']} 城市运行指挥中心 · {city['name']} city operations", className="brand-sub"),
         ]),
-        breadcrumb(lineage, indicator, window, path="/catalogue" if page == "catalogue" else "/"),
+        breadcrumb(lineage, indicator, window, path={"catalogue": "/catalogue"}.get(page, "/")),
         html.Div(className="controls", children=controls),
         html.Nav(className="page-links", children=[
             dcc.Link([label, html.Span(label_zh, className="zh")], href=href,
