@@ -60,9 +60,11 @@ def population_density(data, window: Window, where=None) -> Contributions:
 
 def orders_per_10k_residents(data, window: Window, where=None) -> Contributions:
     """Orders received in the window per 10,000 residents."""
+    # Without buildings the orders still count (their denominators come with the buildings): contributions stay
+    # additive over rows, so new orders can be added to a table without the buildings (metrics.incremental).
     buildings = _buildings(data)
     if buildings is None:
-        return _NO_DATA
+        buildings = pd.DataFrame({"grid_index": np.array([], dtype=np.int64), "residents": np.array([])})
     facts = order_facts(data, window)
     received = np.flatnonzero(facts.received)
     return Contributions(

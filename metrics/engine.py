@@ -71,18 +71,9 @@ def family_sums(members: list[Indicator], data, window: Window, size: int) -> di
     return result
 
 
-def compute(data, window: Window, indicator_ids: Iterable[str] | None = None,
-            levels: Iterable[str] = LEVELS) -> pd.DataFrame:
-    """Every requested indicator for every unit of the requested levels: a tidy table (see ``COLUMNS``).
-
-    All indicators are rolled up together as matrices (indicators × grid cells → indicators × units), then
-    divided, so that hundreds of indicators cost a few array operations per level, not a frame each.
-    """
-    hierarchy = data.hierarchy
-    size = len(hierarchy)
-    ids = list(indicator_ids or INDICATORS)
-    if not ids:
-        return pd.DataFrame(columns=COLUMNS)
+def grid_matrices(data, window: Window, ids: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Numerators, denominators and coverage of every indicator (rows) per grid cell (columns)."""
+    size = len(data.hierarchy)
     sums: dict[str, GridSums] = {}
     families: dict[tuple, list[Indicator]] = {}
     for indicator_id in ids:
@@ -94,19 +85,21 @@ def compute(data, window: Window, indicator_ids: Iterable[str] | None = None,
     for indicator_id in ids:
         if indicator_id not in sums:
             sums[indicator_id] = grid_sums(INDICATORS[indicator_id], data, window, size)
-    numerator = np.vstack([sums[i][0] for i in ids])
-    denominator = np.vstack([sums[i][1] for i in ids])
-    covered = np.vstack([sums[i][2] for i in ids])
-    aggregation = np.array([INDICATORS[i].aggregation for i in ids])[:, None]
+    return tuple(np.vstack([sums[i][part] for i in ids]).reshape(len(ids), size) for part in range(3))
 
+
+def roll_up(ids: list[str], numerator: np.ndarray, denominator: np.ndarray, covered: np.ndarray,
+            hierarchy: pd.DataFrame, levels: Iterable[str] = LEVELS) -> pd.DataFrame:
+    """Sum grid matrices up each level, then divide: the tidy table of ``compute``."""
+    aggregation = np.array([INDICATORS[i].aggregation for i in ids])[:, None]
     frames = []
     for level in levels:
         codes, units = pd.factorize(hierarchy[level].to_numpy())
         order = np.argsort(codes, kind="stable")
         starts = np.flatnonzero(np.r_[True, np.diff(codes[order]) != 0])
         unit_codes = units[codes[order][starts]]
-        rolled = [np.add.reduceat(matrix[:, order], starts, axis=1) for matrix in (numerator, denominator, covered)]
-        num, den, cov = rolled
+        num, den, cov = (np.add.reduceat(matrix[:, order], starts, axis=1)
+                         for matrix in (numerator, denominator, covered))
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(den > 0, num / den, np.nan)
         value = np.where(aggregation == "count", num, np.where(aggregation == "rate", 100.0 * ratio, ratio))
@@ -120,6 +113,19 @@ def compute(data, window: Window, indicator_ids: Iterable[str] | None = None,
             "value": value[keep].ravel(), "numerator": num[keep].ravel(), "denominator": den[keep].ravel(),
             "state": states}))
     return pd.concat(frames, ignore_index=True)[COLUMNS]
+
+
+def compute(data, window: Window, indicator_ids: Iterable[str] | None = None,
+            levels: Iterable[str] = LEVELS) -> pd.DataFrame:
+    """Every requested indicator for every unit of the requested levels: a tidy table (see ``COLUMNS``).
+
+    All indicators are rolled up together as matrices (indicators × grid cells → indicators × units), then
+    divided, so that hundreds of indicators cost a few array operations per level, not a frame each.
+    """
+    ids = list(indicator_ids or INDICATORS)
+    if not ids:
+        return pd.DataFrame(columns=COLUMNS)
+    return roll_up(ids, *grid_matrices(data, window, ids), data.hierarchy, levels)
 
 
 def compare(data, window: Window, indicator_ids: Iterable[str] | None = None,
