@@ -114,6 +114,9 @@ EVENT_LAYERS = ("sensors", "readings", "alarms", "orders", "buildings", "event_t
 def load_city(store: Store, layer_ids=EVENT_LAYERS, progress: bool = False) -> City:
     """Load the units and ``layer_ids`` from the store (a progress bar on request: the city scale takes ~30 s)."""
     timings = {}
+    # A database written before a layer was added to the registry lacks its table: create it (empty, so that
+    # layer has no data) instead of failing on a city the user already has.
+    store.create_schema()
     started = time.perf_counter()
     units = load_layer(store, "units").set_index("code", drop=False)
     timings["units"] = time.perf_counter() - started
