@@ -126,7 +126,8 @@ class Services:
         child_level = LEVELS[level_index + 1] if level_index + 1 < len(LEVELS) else None
         children_units = city.children(code)
         keys = [(child, indicator_id) for child in children_units.index]
-        values = table.reindex(keys).reset_index(drop=True).assign(code=list(children_units.index))
+        values = table.reindex(keys).reset_index(drop=True).assign(code=pd.Series(children_units.index,
+                                                                                    dtype=object))
         children = (children_units[["code", "name", "name_zh"]].reset_index(drop=True)
                     .merge(values[["code", "value", "previous", "change", "state"]], on="code", how="left"))
         children["state"] = children["state"].fillna("no_data")

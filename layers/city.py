@@ -108,7 +108,8 @@ def build_hierarchy(units: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(table, columns=list(LEVELS)).set_index("grid", drop=False)
 
 
-EVENT_LAYERS = ("sensors", "readings", "alarms", "orders", "buildings", "event_types", "channels", "planted_hotspots")
+EVENT_LAYERS = ("sensors", "readings", "alarms", "orders", "buildings", "event_types", "channels", "planted_hotspots",
+                "incidents", "enterprises", "grid_workers", "patrols", "cameras", "road_segments")
 
 
 def load_city(store: Store, layer_ids=EVENT_LAYERS, progress: bool = False) -> City:

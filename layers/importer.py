@@ -806,9 +806,11 @@ def _whole_or_default(source: _Input, column: str | None, name: str, default: in
 
 # Layers whose rows refer to another layer's rows, and so cannot outlive a replacement of it.
 DEPENDENT_LAYERS = {
-    "units": ("buildings", "sensors", "orders", "readings", "alarms", "planted_hotspots"),
+    "units": ("buildings", "sensors", "orders", "readings", "alarms", "planted_hotspots", "incidents", "enterprises",
+              "grid_workers", "patrols", "cameras", "road_segments"),
     "sensors": ("readings", "alarms"),
     "orders": ("planted_hotspots",),
+    "grid_workers": ("patrols",),
 }
 
 

@@ -1,4 +1,5 @@
-"""Reference lists: the default responsibility list, intake channels, sensor kinds and building uses.
+"""Reference lists: the default responsibility list, intake channels, sensor kinds and building uses; incident kinds
+and severities, industries and work-safety risk classes, grid-worker posts, road classes and conditions.
 
 They are data, not code: the sample generator builds the sample city from them, and the indicator families of
 :mod:`metrics.families` (per event category, department, channel, event type, sensor kind) are declared over them.
@@ -135,3 +136,70 @@ BUILDING_USES = [
 
 # The dense, tall core of Shenzhen (adcodes): Futian, Luohu, Nanshan.
 CORE_DISTRICTS = {"440304", "440303", "440305"}
+
+# --- emergency incidents, enterprises, grid management, cameras, roads ---------------------------------------------
+
+# code, English, Chinese, share of incidents, median minutes on scene (arrival → resolved)
+INCIDENT_KINDS = [
+    ("traffic_accident", "Traffic accident", "交通事故", 0.34, 35.0),
+    ("medical", "Medical emergency", "医疗急救", 0.28, 25.0),
+    ("fire", "Fire", "火灾", 0.11, 70.0),
+    ("elevator_entrapment", "People trapped in a lift", "电梯困人", 0.08, 30.0),
+    ("flooding", "Flooding", "内涝", 0.05, 180.0),
+    ("gas_leak", "Gas leak", "燃气泄漏", 0.05, 60.0),
+    ("crowd", "Crowd gathering", "人群聚集", 0.04, 120.0),
+    ("hazardous_chemicals", "Hazardous chemicals leak", "危化品泄漏", 0.02, 150.0),
+    ("building_collapse_risk", "Building or slope collapse risk", "房屋边坡坍塌风险", 0.03, 240.0),
+]
+
+# China's four levels of emergencies (突发事件分级, level IV to I), code, English, Chinese, share of incidents.
+INCIDENT_SEVERITIES = [
+    ("general", "General (level IV)", "一般（IV级）", 0.92),
+    ("relatively_major", "Relatively major (level III)", "较大（III级）", 0.065),
+    ("major", "Major (level II)", "重大（II级）", 0.013),
+    ("especially_major", "Especially major (level I)", "特别重大（I级）", 0.002),
+]
+
+# Work-safety risk classes of an enterprise (安全生产分级分类监管).
+RISK_CLASSES = {
+    "major_hazard": ("Major hazard installation", "重大危险源企业"),
+    "key": ("Key supervision", "重点监管企业"),
+    "ordinary": ("Ordinary", "一般企业"),
+}
+
+# code, English, Chinese, share on industrial sites, on office sites, on shop/housing sites,
+# probability of a major hazard installation, probability of key supervision, median employees
+INDUSTRIES = [
+    ("electronics", "Electronics manufacturing", "电子制造", 0.34, 0.02, 0.01, 0.008, 0.15, 60),
+    ("manufacturing", "Other manufacturing", "其他制造", 0.30, 0.01, 0.02, 0.012, 0.14, 35),
+    ("chemicals", "Chemicals and plastics", "化工塑料", 0.06, 0.00, 0.00, 0.160, 0.55, 40),
+    ("logistics", "Logistics and warehousing", "物流仓储", 0.14, 0.03, 0.02, 0.040, 0.20, 25),
+    ("construction", "Construction", "建筑施工", 0.08, 0.06, 0.01, 0.010, 0.30, 30),
+    ("energy", "Fuel and gas supply", "燃气加油", 0.02, 0.00, 0.01, 0.300, 0.50, 15),
+    ("software_it", "Software and IT", "软件信息", 0.01, 0.30, 0.01, 0.000, 0.01, 25),
+    ("finance", "Finance", "金融", 0.00, 0.18, 0.04, 0.000, 0.01, 30),
+    ("business_services", "Business services", "商务服务", 0.02, 0.30, 0.10, 0.000, 0.02, 10),
+    ("retail", "Retail", "零售", 0.01, 0.05, 0.40, 0.000, 0.04, 5),
+    ("catering", "Catering", "餐饮", 0.01, 0.03, 0.30, 0.002, 0.08, 8),
+    ("hospitality", "Hotels and entertainment", "住宿娱乐", 0.01, 0.02, 0.08, 0.000, 0.20, 20),
+]
+
+# Inspection interval of the supervised risk classes; ordinary enterprises are inspected by random spot checks.
+INSPECTION_INTERVAL_DAYS = {"major_hazard": 90, "key": 180}
+
+# code, English, Chinese
+GRID_WORKER_POSTS = [
+    ("full_time", "Full-time grid worker", "专职网格员"),
+    ("assistant", "Grid assistant", "网格协管员"),
+]
+
+# code, English, Chinese, share of segments, median length (m), share in poor condition relative to the mean,
+# typical congestion index in the late afternoon (1 free flow – 10 gridlock)
+ROAD_CLASSES = [
+    ("expressway", "Expressway", "快速路", 0.05, 900.0, 0.5, 4.5),
+    ("arterial", "Arterial road", "主干路", 0.15, 450.0, 0.8, 4.8),
+    ("secondary", "Secondary road", "次干路", 0.25, 280.0, 1.0, 3.8),
+    ("branch", "Branch road", "支路", 0.55, 160.0, 1.3, 2.6),
+]
+
+ROAD_CONDITIONS = {"good": ("Good", "良好"), "fair": ("Fair", "一般"), "poor": ("Poor", "较差")}

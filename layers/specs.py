@@ -240,9 +240,132 @@ PLANTED_HOTSPOTS = LayerSpec(
     ),
 )
 
+INCIDENTS = LayerSpec(
+    id="incidents",
+    title="Emergency incidents",
+    title_zh="突发事件",
+    geometry="point",
+    key="incident_id",
+    time_column="reported_at",
+    description="Emergencies (fires, accidents, floods, gas leaks, …) from report to resolution. What had not "
+                "happened by the end of the data is empty: not yet dispatched, arrived or resolved.",
+    columns=_cols(
+        ("incident_id", "str"),
+        ("kind", "str"),
+        ("severity", "str", False, "general | relatively_major | major | especially_major (levels IV–I)"),
+        ("grid_code", "str"),
+        ("reported_at", "time"),
+        ("dispatched_at", "time", True),
+        ("arrived_at", "time", True, "first responders on scene"),
+        ("resolved_at", "time", True),
+        ("lon", "float"),
+        ("lat", "float"),
+    ),
+    indexes=("grid_code", "reported_at"),
+)
+
+ENTERPRISES = LayerSpec(
+    id="enterprises",
+    title="Enterprises under work-safety supervision",
+    title_zh="安全生产监管企业",
+    geometry="point",
+    key="enterprise_id",
+    description="Enterprises on the work-safety register, at their premises, with their risk class, last "
+                "inspection and open hazards (a current snapshot).",
+    columns=_cols(
+        ("enterprise_id", "str"),
+        ("grid_code", "str"),
+        ("industry", "str"),
+        ("employees", "int"),
+        ("risk_class", "str", False, "major_hazard | key | ordinary"),
+        ("last_inspected_at", "time", True, "empty: never inspected"),
+        ("open_hazards", "int", False, "hazards found and not yet fixed"),
+        ("lon", "float"),
+        ("lat", "float"),
+    ),
+    indexes=("grid_code", "risk_class"),
+)
+
+GRID_WORKERS = LayerSpec(
+    id="grid_workers",
+    title="Grid workers",
+    title_zh="网格员",
+    geometry="none",
+    key="worker_id",
+    description="The grid workers assigned to each grid cell (a current snapshot).",
+    columns=_cols(
+        ("worker_id", "str"),
+        ("grid_code", "str"),
+        ("post", "str", False, "full_time | assistant"),
+    ),
+    indexes=("grid_code",),
+)
+
+PATROLS = LayerSpec(
+    id="patrols",
+    title="Grid patrols",
+    title_zh="网格巡查",
+    geometry="none",
+    key="patrol_id",
+    time_column="started_at",
+    description="Patrols of grid workers through their cell, with the issues they found; a patrol still under "
+                "way at the end of the data has no end time.",
+    columns=_cols(
+        ("patrol_id", "str"),
+        ("worker_id", "str"),
+        ("grid_code", "str"),
+        ("started_at", "time"),
+        ("ended_at", "time", True),
+        ("issues_found", "int"),
+    ),
+    indexes=("grid_code", "started_at"),
+)
+
+CAMERAS = LayerSpec(
+    id="cameras",
+    title="Video cameras",
+    title_zh="视频监控",
+    geometry="point",
+    key="camera_id",
+    description="Public video cameras connected to the command center, with AI video analysis or not, and their "
+                "current status.",
+    columns=_cols(
+        ("camera_id", "str"),
+        ("grid_code", "str"),
+        ("ai_enabled", "bool"),
+        ("status", "str", False, "online | offline"),
+        ("last_seen_at", "time"),
+        ("lon", "float"),
+        ("lat", "float"),
+    ),
+    indexes=("grid_code",),
+)
+
+ROAD_SEGMENTS = LayerSpec(
+    id="road_segments",
+    title="Road segments",
+    title_zh="道路路段",
+    geometry="point",
+    key="segment_id",
+    description="Road segments with class, length, pavement condition and current congestion. Stored as the "
+                "segment's midpoint (lon/lat): the store has no line geometry yet.",
+    columns=_cols(
+        ("segment_id", "str"),
+        ("grid_code", "str"),
+        ("road_class", "str", False, "expressway | arterial | secondary | branch"),
+        ("length_m", "float"),
+        ("condition", "str", False, "good | fair | poor"),
+        ("congestion_index", "float", False, "current value, 1 (free flow) to 10 (gridlock)"),
+        ("lon", "float", False, "midpoint of the segment"),
+        ("lat", "float", False, "midpoint of the segment"),
+    ),
+    indexes=("grid_code",),
+)
+
 LAYERS: dict[str, LayerSpec] = {
     spec.id: spec
-    for spec in (UNITS, BUILDINGS, SENSORS, READINGS, ALARMS, EVENT_TYPES, CHANNELS, ORDERS, PLANTED_HOTSPOTS)
+    for spec in (UNITS, BUILDINGS, SENSORS, READINGS, ALARMS, EVENT_TYPES, CHANNELS, ORDERS, PLANTED_HOTSPOTS,
+                 INCIDENTS, ENTERPRISES, GRID_WORKERS, PATROLS, CAMERAS, ROAD_SEGMENTS)
 }
 
 

@@ -7,7 +7,8 @@ sensor kind) are generated from them by :mod:`metrics.families`.
 """
 from __future__ import annotations
 
-from metrics import buildings, families, sensors, workorders
+from metrics import (buildings, cameras, enterprises, families, incidents, patrols, roads, sensors,
+                     workorders)
 from metrics.spec import Indicator, Thresholds
 
 # The 14 topics of the command center's wall (Shenzhen's city center shows 14; see ../shared/CONTEXT.md).
@@ -30,6 +31,8 @@ TOPICS = {
 
 _PERCENT = "{:.2f}"
 _SERVICE_DESK = "Government Service and Data Bureau"
+_EMERGENCY = "Emergency Management Bureau"
+_GRID_CENTER = "Grid Management Center"
 
 
 def _rate_higher_is_better(critical_below: float, warning_below: float, watch_below: float) -> Thresholds:
@@ -173,6 +176,103 @@ INDICATORS: dict[str, Indicator] = {i.id: i for i in [
         aggregation="mean", formula=sensors.reading_mean("traffic_flow"), inputs=("readings",), thresholds=None,
         good_direction="none", owner="Traffic Police", frequency="hourly", headline=False,
         description="Mean of the hourly vehicle counts of the traffic-flow counters in the window."),
+
+    # --- emergencies, work safety, grid management, cameras and roads (their own layers; not headline figures) --
+    Indicator(
+        id="active_incidents", weight=2.0, name="Active emergency incidents", name_zh="在处置突发事件",
+        topic="emergency", unit="incidents", aggregation="count", formula=incidents.active_incidents,
+        inputs=("incidents",), thresholds=_lower_is_better(1, 10, 50), good_direction="down",
+        owner=_EMERGENCY, frequency="real-time", headline=False,
+        description="Incidents (fires, accidents, floods, gas leaks, …) reported before the end of the window and "
+                    "not resolved by then."),
+    Indicator(
+        id="incident_arrival_minutes", name="Emergency arrival time", name_zh="应急平均到场时长",
+        topic="emergency", unit="minutes", aggregation="mean", formula=incidents.mean_arrival_minutes,
+        inputs=("incidents",), format="{:.1f}", thresholds=_lower_is_better(10, 12, 15), good_direction="down",
+        owner=_EMERGENCY, frequency="hourly", headline=False,
+        description="Mean minutes from the report to the first responders' arrival, over incidents reported in "
+                    "the window and reached before its end."),
+    Indicator(
+        id="incident_arrival_15min_rate", name="Emergencies reached within 15 minutes", name_zh="15分钟到场率",
+        topic="emergency", unit="%", aggregation="rate", formula=incidents.arrival_within_15_min_rate,
+        inputs=("incidents",), format=_PERCENT, thresholds=_rate_higher_is_better(70, 80, 90),
+        good_direction="up", owner=_EMERGENCY, frequency="hourly", headline=False,
+        description="Incidents reached within 15 minutes of the report ÷ incidents reported in the window whose "
+                    "responders arrived, or whose 15 minutes had passed, before its end × 100."),
+    Indicator(
+        id="incidents_per_100k_residents", name="Incidents per 100,000 residents a day",
+        name_zh="十万人日均突发事件数", topic="public_safety", unit="incidents/day", aggregation="mean",
+        formula=incidents.incidents_per_100k_residents, inputs=("incidents", "buildings"), format="{:.2f}",
+        thresholds=_lower_is_better(3, 5, 8), good_direction="down", owner=_EMERGENCY, frequency="daily",
+        headline=False,
+        description="Incidents reported in the window × 100,000 ÷ residents ÷ the window's length in days "
+                    "(the sample city: about 2.8 at the demo and city scales)."),
+    Indicator(
+        id="major_hazard_overdue_inspections", weight=2.0, name="Major hazard sites overdue for inspection",
+        name_zh="重大危险源企业超期未检", topic="public_safety", unit="enterprises", aggregation="count",
+        formula=enterprises.major_hazard_overdue, inputs=("enterprises",), thresholds=_lower_is_better(1, 3, 10),
+        good_direction="down", owner=_EMERGENCY, frequency="daily", headline=False,
+        description="Major hazard installations not inspected in the 90 days before the end of the window "
+                    "(or never)."),
+    Indicator(
+        id="inspection_overdue_rate", name="Safety inspections overdue", name_zh="安全检查超期率", topic="economy",
+        unit="%", aggregation="rate", formula=enterprises.inspection_overdue_rate, inputs=("enterprises",),
+        format=_PERCENT, thresholds=_lower_is_better(2, 5, 10), good_direction="down", owner=_EMERGENCY,
+        frequency="daily", headline=False,
+        description="Enterprises overdue for their periodic inspection (major hazard: 90 days; key supervision: "
+                    "180 days) ÷ enterprises of those two classes × 100."),
+    Indicator(
+        id="open_hazards_per_major_hazard_site", name="Open hazards per major hazard site",
+        name_zh="重大危险源企业平均未整改隐患", topic="public_safety", unit="hazards", aggregation="mean",
+        formula=enterprises.open_hazards_per_major_hazard, inputs=("enterprises",), format="{:.2f}",
+        thresholds=_lower_is_better(0.5, 1, 2), good_direction="down", owner=_EMERGENCY, frequency="daily",
+        headline=False, description="Hazards found and not yet fixed ÷ major hazard installations."),
+    Indicator(
+        id="patrolled_cells_24h_rate", name="Grid cells patrolled in 24 hours", name_zh="24小时网格巡查覆盖率",
+        topic="grid_management", unit="%", aggregation="rate", formula=patrols.patrolled_cells_24h_rate,
+        inputs=("patrols",), format=_PERCENT, thresholds=_rate_higher_is_better(80, 90, 95), good_direction="up",
+        owner=_GRID_CENTER, frequency="hourly", headline=False,
+        description="Grid cells a patrol went through in the 24 hours before the end of the window ÷ grid cells "
+                    "× 100."),
+    Indicator(
+        id="issues_per_patrol", name="Issues found per patrol", name_zh="每次巡查发现问题数",
+        topic="grid_management", unit="issues", aggregation="mean", formula=patrols.issues_per_patrol,
+        inputs=("patrols",), format="{:.2f}", thresholds=_lower_is_better(0.5, 1, 2), good_direction="down",
+        owner=_GRID_CENTER, frequency="daily", headline=False,
+        description="Issues found ÷ patrols started in the window and finished before its end (many issues per "
+                    "patrol: a cell that needs work at the source)."),
+    Indicator(
+        id="residents_per_grid_worker", name="Residents per grid worker", name_zh="网格员人均服务人口",
+        topic="grid_management", unit="residents", aggregation="mean", formula=patrols.residents_per_grid_worker,
+        inputs=("buildings", "grid_workers"), thresholds=_lower_is_better(1_500, 2_500, 4_000),
+        good_direction="down", owner=_GRID_CENTER, frequency="monthly", headline=False,
+        description="Residents ÷ grid workers assigned to the unit (the national guideline: one full-time worker "
+                    "for a grid of 300–500 households)."),
+    Indicator(
+        id="camera_online_rate", name="Cameras online", name_zh="视频监控在线率", topic="sensors", unit="%",
+        aggregation="rate", formula=cameras.camera_online_rate, inputs=("cameras",), format=_PERCENT,
+        thresholds=_rate_higher_is_better(90, 95, 98), good_direction="up", owner="Public Security Bureau",
+        frequency="real-time", headline=False,
+        description="Cameras that reported in the hour before the end of the window ÷ cameras × 100."),
+    Indicator(
+        id="ai_camera_share", name="Cameras with AI video analysis", name_zh="AI视频分析覆盖率",
+        topic="public_safety", unit="%", aggregation="rate", formula=cameras.ai_camera_share, inputs=("cameras",),
+        format=_PERCENT, thresholds=_rate_higher_is_better(10, 20, 40), good_direction="up",
+        owner="Public Security Bureau", frequency="monthly", headline=False,
+        description="Cameras with AI video analysis (garbage overflow, e-bikes taken indoors, road damage, …) ÷ "
+                    "cameras × 100."),
+    Indicator(
+        id="poor_road_share", name="Roads in poor condition", name_zh="路况较差道路占比", topic="municipal",
+        unit="%", aggregation="rate", formula=roads.poor_road_share, inputs=("road_segments",), format=_PERCENT,
+        thresholds=_lower_is_better(3, 6, 10), good_direction="down", owner="Transport Bureau",
+        frequency="monthly", headline=False,
+        description="Length of road in poor condition ÷ length of road × 100."),
+    Indicator(
+        id="congested_road_share", name="Congested roads", name_zh="拥堵道路占比", topic="traffic", unit="%",
+        aggregation="rate", formula=roads.congested_road_share, inputs=("road_segments",), format=_PERCENT,
+        thresholds=_lower_is_better(5, 10, 20), good_direction="down", owner="Traffic Police",
+        frequency="real-time", headline=False,
+        description="Length of road whose current congestion index is 7 or more (of 10) ÷ length of road × 100."),
 ]}
 
 _BASE = dict(INDICATORS)

@@ -4,15 +4,18 @@ Everything below the districts is synthetic and says so in its names. Levels are
 into Voronoi cells of well-spread seeds (a few Lloyd iterations), and every child is a cell intersected with its
 parent, so children cover their parent with no gap or overlap. Buildings, sensors, readings, alarms and work orders
 are then placed in grid cells, denser and taller in the core (Futian, Luohu, Nanshan), with daily cycles, a few
-incidents and recurring hotspots whose ground truth is stored in ``planted_hotspots``.
+incidents and recurring hotspots whose ground truth is stored in ``planted_hotspots``. Emergency incidents,
+enterprises under work-safety supervision, grid workers and their patrols, video cameras and road segments follow
+(see "emergencies, enterprises, grid management, cameras, roads" below for their calibration).
 
 Calibration (../shared/CONTEXT.md): 74 streets with Shenzhen's real count per district, about 650 communities and a
 few thousand grid cells; 640,000 buildings and about 100,000 orders a day at the ``city`` scale; on-time completion
-and satisfaction about 99%; average handling about 1.24 working days.
+and satisfaction about 99%; average handling about 1.24 working days; 380,000 video feeds (131,000 in Bao'an).
 
 >>> city = generate("test", seed=7)           # doctest: +SKIP
 >>> sorted(city)                               # doctest: +SKIP
-['alarms', 'buildings', 'channels', 'event_types', 'orders', 'planted_hotspots', 'readings', 'sensors', 'units']
+['alarms', 'buildings', 'cameras', 'channels', 'enterprises', 'event_types', 'grid_workers', 'incidents', 'orders',
+ 'patrols', 'planted_hotspots', 'readings', 'road_segments', 'sensors', 'units']
 """
 from __future__ import annotations
 
@@ -64,15 +67,26 @@ class Scale:
     orders_per_day: int
     reading_days: int
     hotspots: int
+    # The safety, grid-management, camera and road layers (see "emergencies, enterprises, …" below). At the city
+    # scale they are Shenzhen-sized; the smaller scales keep the city's ratio to buildings (1/16 and 1/160), except
+    # that the test city gets a few more incidents than its share so that its figures are not all empty.
+    incidents_per_day: int = 0
+    enterprises: int = 0
+    cameras: int = 0
+    road_segments: int = 0
+    patrol_days: int = 0
 
 
 SCALES = {
     "test": Scale("test", communities=160, grids=480, buildings=4_000, sensors=600, order_days=7,
-                  orders_per_day=600, reading_days=2, hotspots=4),
+                  orders_per_day=600, reading_days=2, hotspots=4, incidents_per_day=12, enterprises=2_250,
+                  cameras=2_375, road_segments=170, patrol_days=2),
     "demo": Scale("demo", communities=650, grids=3_200, buildings=40_000, sensors=4_000, order_days=30,
-                  orders_per_day=4_000, reading_days=7, hotspots=8),
+                  orders_per_day=4_000, reading_days=7, hotspots=8, incidents_per_day=32, enterprises=22_500,
+                  cameras=23_750, road_segments=1_700, patrol_days=7),
     "city": Scale("city", communities=650, grids=3_200, buildings=640_000, sensors=30_000, order_days=30,
-                  orders_per_day=100_000, reading_days=7, hotspots=12),
+                  orders_per_day=100_000, reading_days=7, hotspots=12, incidents_per_day=500,
+                  enterprises=360_000, cameras=380_000, road_segments=27_000, patrol_days=7),
 }
 
 
@@ -81,7 +95,7 @@ def generate(scale: str | Scale = "demo", seed: int = 20231, end: pd.Timestamp =
     """Generate every layer of the sample city; returns layer id → (Geo)DataFrame in the registry's schema."""
     scale = SCALES[scale] if isinstance(scale, str) else scale
     rng = np.random.default_rng(seed)
-    steps = tqdm(total=7, desc=f"sample city ({scale.name})", disable=not progress, unit="step")
+    steps = tqdm(total=8, desc=f"sample city ({scale.name})", disable=not progress, unit="step")
 
     def step(label):
         steps.set_postfix_str(label)
@@ -100,10 +114,13 @@ def generate(scale: str | Scale = "demo", seed: int = 20231, end: pd.Timestamp =
     event_types, channels = build_reference()
     orders, hotspots = build_orders(units, buildings, event_types, scale, rng, end)
     step("orders")
+    safety = build_safety_layers(units, buildings, scale, seed, end)
+    step("incidents, enterprises, grid patrols, cameras, roads")
     steps.close()
     return {
         "units": units, "buildings": buildings, "sensors": sensors, "readings": readings, "alarms": alarms,
         "event_types": event_types, "channels": channels, "orders": orders, "planted_hotspots": hotspots,
+        **safety,
     }
 
 
@@ -620,3 +637,332 @@ def build_orders(units, buildings, event_types, scale: Scale, rng, end: pd.Times
     hotspots = pd.DataFrame(hotspot_rows, columns=["hotspot_id", "event_type", "grid_code", "start_hour",
                                                    "end_hour", "orders"])
     return orders, hotspots
+
+
+# --- emergencies, enterprises, grid management, cameras, roads ------------------------------------------------------
+#
+# Calibration at the city scale (../shared/CONTEXT.md where it has a figure; otherwise an assumption, said so):
+# - cameras: the 380,000 video feeds connected to the city center. Bao'an reports 131,000 cameras (视频监控13.1万路)
+#   of its own: it gets that share (34.5 %), and within each district cameras follow residents and buildings.
+#   Longhua runs "AI grid worker" video apps: its share of AI-enabled cameras is highest (45 %), the core's 35 %,
+#   elsewhere 22 % (assumed); 2–3.5 % are offline.
+# - enterprises: 3.6 million legal entities city-wide; the work-safety register holds those with premises to
+#   inspect, assumed one in ten (360,000). Risk classes follow the industry: about 1 % are major hazard
+#   installations, about 9 % under key supervision (assumed). Major hazards are inspected every 90 days and key
+#   ones every 180 (4 % and 5 % are overdue); ordinary ones by random spot checks, 15 % never.
+# - grid workers: one full-time worker per grid cell, plus assistants in populous cells, one per about 2,000
+#   residents (the national guideline is a grid of 300–500 households with one full-time worker). A few posts
+#   (4 %) are vacant or on leave for the whole period: their cells go unpatrolled.
+# - patrols: 2–4 a day per worker on duty (90 % of weekdays, 60 % of weekend days), between 08:00 and 20:00, for
+#   the last ``patrol_days`` days.
+# - incidents: about 500 emergencies a day city-wide go through the command center's emergency linkage (an
+#   assumption; a few per district per day at the demo scale). First responders arrive mostly 8–15 minutes after the
+#   report, with a tail (traffic, hillside villages, a wrong address).
+# - roads: 27,000 segments, about 8,000 km (an assumption close to Shenzhen's network), of which about 2,000 km of
+#   arterials: room for the 520 km of the 574 green-wave corridors. Midpoints only (the store has no line
+#   geometry yet).
+#
+# Each of these layers draws from its own random stream (seed, layer), so that adding them left the draws of the
+# older layers untouched, and one of them can be rebuilt alone.
+
+_SAFETY_STREAMS = {"incidents": 1, "enterprises": 2, "grid_workers": 3, "patrols": 4, "cameras": 5,
+                   "road_segments": 6}
+
+
+def build_safety_layers(units, buildings, scale: Scale, seed: int, end: pd.Timestamp) -> dict[str, pd.DataFrame]:
+    """The incidents, enterprises, grid workers and their patrols, cameras and road segments of the sample city."""
+    def stream(layer_id):
+        return np.random.default_rng([seed, _SAFETY_STREAMS[layer_id]])
+
+    grid_workers = build_grid_workers(units, buildings, scale, stream("grid_workers"))
+    return {
+        "incidents": build_incidents(units, buildings, scale, stream("incidents"), end),
+        "enterprises": build_enterprises(units, buildings, scale, stream("enterprises"), end),
+        "grid_workers": grid_workers,
+        "patrols": build_patrols(grid_workers, scale, stream("patrols"), end),
+        "cameras": build_cameras(units, buildings, scale, stream("cameras"), end),
+        "road_segments": build_road_segments(units, buildings, scale, stream("road_segments")),
+    }
+
+
+def _per_grid(grids: gpd.GeoDataFrame, buildings: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Residents and buildings of each grid cell (in the order of ``grids``)."""
+    by_grid = buildings.groupby("grid_code")
+    people = by_grid["residents"].sum().reindex(grids["code"]).fillna(0).to_numpy(dtype=float)
+    places = by_grid.size().reindex(grids["code"]).fillna(0).to_numpy(dtype=float)
+    return people, places
+
+
+def _minutes(values) -> np.ndarray:
+    return (np.asarray(values, dtype=float) * 6e10).astype("timedelta64[ns]")
+
+
+def _utc(instant: pd.Timestamp) -> np.datetime64:
+    return np.datetime64(instant.tz_convert("UTC").tz_localize(None), "ns")
+
+
+def _ids(prefix: str, count: int, digits: int) -> list[str]:
+    return [f"{prefix}{i:0{digits}d}" for i in range(1, count + 1)]
+
+
+# Incidents by hour of the day: fewest before dawn, most from the morning to the evening rush.
+_INCIDENT_PROFILE = np.array([3, 2, 2, 1.5, 1.5, 2, 3, 5, 7, 7, 7, 7, 6, 6, 7, 7, 7, 8, 8, 7, 6, 5, 4, 3.5])
+# Median minutes from dispatch to arrival by district: stations are nearer in the dense core, farther in the east.
+_TRAVEL_MEDIAN_MINUTES = {"440303": 8.0, "440304": 8.0, "440305": 8.5, "440306": 9.5, "440307": 10.0,
+                          "440308": 9.5, "440309": 9.0, "440310": 10.5}
+_ARRIVAL_TAIL_SHARE = 0.06    # incidents whose responders are held up, by about 10 minutes more on average
+_FLOOD_PRONE = {"440307": 4.0, "440310": 4.0}  # floods follow the rain into the low-lying east
+
+
+def build_incidents(units, buildings, scale: Scale, rng, end: pd.Timestamp) -> gpd.GeoDataFrame:
+    grids = grids_of(units)
+    people, places = _per_grid(grids, buildings)
+    weight = people + 40 * places + 50
+    kinds = reference.INCIDENT_KINDS
+    codes = np.array([k[0] for k in kinds])
+    shares = np.array([k[3] for k in kinds])
+    on_scene_median = np.array([k[4] for k in kinds])
+
+    day_starts = pd.date_range((end - pd.Timedelta(days=scale.order_days)).normalize(),
+                               periods=scale.order_days + 1, freq="D")
+    per_day = rng.poisson(scale.incidents_per_day * rng.lognormal(0, 0.15, len(day_starts)))
+    n = int(per_day.sum())
+    day_index = np.repeat(np.arange(len(day_starts)), per_day)
+    hour = rng.choice(24, n, p=_INCIDENT_PROFILE / _INCIDENT_PROFILE.sum())
+    offset = (hour * 3600 + rng.integers(0, 3600, n)).astype("timedelta64[s]")
+    end_utc = _utc(end)
+    reported = day_starts.tz_convert("UTC").tz_localize(None).to_numpy()[day_index] + offset
+    reported = np.sort(reported[reported <= end_utc])
+    n = len(reported)
+
+    kind_index = rng.choice(len(kinds), n, p=shares / shares.sum())
+    grid_index = rng.choice(len(grids), n, p=weight / weight.sum())
+    district_of_grid = grids["district_code"].to_numpy()
+    flood = codes[kind_index] == "flooding"
+    flood_weight = weight * np.array([_FLOOD_PRONE.get(d, 1.0) for d in district_of_grid])
+    grid_index[flood] = rng.choice(len(grids), int(flood.sum()), p=flood_weight / flood_weight.sum())
+    severities = reference.INCIDENT_SEVERITIES
+    severity_share = np.array([s[3] for s in severities])
+    severity = rng.choice([s[0] for s in severities], n, p=severity_share / severity_share.sum())
+
+    district = district_of_grid[grid_index]
+    dispatched = reported + _minutes(0.3 + rng.exponential(1.0, n))
+    median = np.array([_TRAVEL_MEDIAN_MINUTES.get(d, 9.5) for d in district])
+    travel = rng.lognormal(np.log(median), 0.25, n)
+    travel += np.where(rng.random(n) < _ARRIVAL_TAIL_SHARE, rng.exponential(10.0, n), 0.0)
+    arrived = dispatched + _minutes(travel)
+    resolved = arrived + _minutes(rng.lognormal(np.log(on_scene_median[kind_index]), 0.6, n))
+    # What has not happened by the end of the data is not known yet.
+    stages = np.stack([reported, dispatched, arrived, resolved])
+    reached = np.logical_and.accumulate(stages <= end_utc, axis=0)
+    stages = np.where(reached, stages, np.datetime64("NaT"))
+
+    points = _points_in_grids(grids, grid_index, rng)
+    local = _local(reported)
+    local_day = local.year * 10000 + local.month * 100 + local.day
+    frame = pd.DataFrame({
+        "incident_id": [f"EV{d}{i:06d}" for d, i in zip(local_day.tolist(), range(1, n + 1))],
+        "kind": codes[kind_index],
+        "severity": severity,
+        "grid_code": grids["code"].to_numpy()[grid_index],
+        "reported_at": local,
+        "dispatched_at": _local(stages[1]).floor("s"),
+        "arrived_at": _local(stages[2]).floor("s"),
+        "resolved_at": _local(stages[3]).floor("s"),
+        "lon": points[:, 0].round(6),
+        "lat": points[:, 1].round(6),
+    })
+    return gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(frame["lon"], frame["lat"]), crs=CRS)
+
+
+# Where enterprises have their premises: weight of a building by its use (times the square root of its floors).
+_ENTERPRISE_SITE_WEIGHT = {"industrial": 6.0, "office": 5.0, "commercial": 4.0, "mixed": 2.0, "residential": 0.3,
+                           "public": 0.1}
+# Which industry mix a site has (columns of reference.INDUSTRIES): industrial, office, shops and housing.
+_ENTERPRISE_SITE_MIX = {"industrial": 0, "office": 1, "public": 1, "commercial": 2, "mixed": 2, "residential": 2}
+_OVERDUE_SHARE = {"major_hazard": 0.04, "key": 0.05}
+_NEVER_INSPECTED_SHARE = 0.15  # of ordinary enterprises
+_OPEN_HAZARDS_MEAN = {"major_hazard": 0.45, "key": 0.30, "ordinary": 0.08}
+
+
+def build_enterprises(units, buildings, scale: Scale, rng, end: pd.Timestamp) -> gpd.GeoDataFrame:
+    n = scale.enterprises
+    use = buildings["use"].to_numpy()
+    weight = pd.Series(use).map(_ENTERPRISE_SITE_WEIGHT).fillna(0.1).to_numpy() * np.sqrt(buildings["floors"])
+    site = rng.choice(len(buildings), n, p=weight / weight.sum())
+    mix = pd.Series(use[site]).map(_ENTERPRISE_SITE_MIX).fillna(2).to_numpy(dtype=int)
+
+    industries = reference.INDUSTRIES
+    shares = np.array([i[3:6] for i in industries], dtype=float)
+    industry_index = np.empty(n, dtype=int)
+    for column in range(shares.shape[1]):
+        chosen = mix == column
+        p = shares[:, column] / shares[:, column].sum()
+        industry_index[chosen] = rng.choice(len(industries), int(chosen.sum()), p=p)
+    p_major = np.array([i[6] for i in industries])[industry_index]
+    p_key = np.array([i[7] for i in industries])[industry_index]
+    draw = rng.random(n)
+    risk = np.where(draw < p_major, "major_hazard", np.where(draw < p_major + p_key, "key", "ordinary"))
+    major, key = risk == "major_hazard", risk == "key"
+
+    median_staff = np.array([i[8] for i in industries], dtype=float)[industry_index] * np.where(major, 3.0, 1.0)
+    employees = np.maximum(1, np.round(rng.lognormal(np.log(median_staff), 1.0))).astype(int)
+
+    interval = np.select([major, key], [reference.INSPECTION_INTERVAL_DAYS["major_hazard"],
+                                        reference.INSPECTION_INTERVAL_DAYS["key"]], 0).astype(float)
+    overdue = (major & (rng.random(n) < _OVERDUE_SHARE["major_hazard"])) | \
+        (key & (rng.random(n) < _OVERDUE_SHARE["key"]))
+    supervised = major | key
+    days_since = np.where(supervised,
+                          np.where(overdue, interval + 1 + rng.exponential(60.0, n), rng.uniform(0, interval)),
+                          rng.uniform(0, 3 * 365, n))
+    never = ~supervised & (rng.random(n) < _NEVER_INSPECTED_SHARE)
+    inspected = _utc(end) - (days_since * 86400).astype("timedelta64[s]")
+    inspected = np.where(never, np.datetime64("NaT"), inspected)
+    hazard_mean = pd.Series(risk).map(_OPEN_HAZARDS_MEAN).to_numpy() * np.where(overdue, 2.5, 1.0)
+
+    # Premises are buildings: several enterprises may share one (an office tower, an industrial estate).
+    centroids = shapely.centroid(buildings.geometry.to_numpy()[site])
+    frame = pd.DataFrame({
+        "enterprise_id": _ids("E", n, 7),
+        "grid_code": buildings["grid_code"].to_numpy()[site],
+        "industry": np.array([i[0] for i in industries])[industry_index],
+        "employees": employees,
+        "risk_class": risk,
+        "last_inspected_at": _local(inspected),
+        "open_hazards": rng.poisson(hazard_mean),
+        "lon": shapely.get_x(centroids).round(6),
+        "lat": shapely.get_y(centroids).round(6),
+    })
+    return gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(frame["lon"], frame["lat"]), crs=CRS)
+
+
+RESIDENTS_PER_ASSISTANT = 2_000
+_VACANT_POST_SHARE = 0.04
+_ON_DUTY = {"weekday": 0.90, "weekend": 0.60}
+
+
+def build_grid_workers(units, buildings, scale: Scale, rng) -> pd.DataFrame:
+    grids = grids_of(units)
+    people, _places = _per_grid(grids, buildings)
+    # Streets staff their cells unevenly: some have more assistants than their residents call for, some fewer.
+    staffing = rng.lognormal(0, 0.35, len(grids))
+    count = 1 + rng.poisson(people / RESIDENTS_PER_ASSISTANT * staffing)
+    grid_index = np.repeat(np.arange(len(grids)), count)
+    first = np.r_[True, grid_index[1:] != grid_index[:-1]]
+    return pd.DataFrame({
+        "worker_id": _ids("W", len(grid_index), 6),
+        "grid_code": grids["code"].to_numpy()[grid_index],
+        "post": np.where(first, reference.GRID_WORKER_POSTS[0][0], reference.GRID_WORKER_POSTS[1][0]),
+    })
+
+
+def build_patrols(grid_workers: pd.DataFrame, scale: Scale, rng, end: pd.Timestamp) -> pd.DataFrame:
+    days = pd.date_range((end - pd.Timedelta(days=scale.patrol_days)).normalize(), end.normalize(), freq="D")
+    workers, n_days = len(grid_workers), len(days)
+    duty = np.where(days.day_of_week >= 5, _ON_DUTY["weekend"], _ON_DUTY["weekday"])
+    on_duty = (rng.random((workers, n_days)) < duty[None, :]) & \
+        (rng.random(workers) >= _VACANT_POST_SHARE)[:, None]
+    per_day = np.where(on_duty, rng.integers(2, 5, (workers, n_days)), 0)
+    worker, day = np.nonzero(per_day)
+    count = per_day[worker, day]
+    total = int(count.sum())
+    j = np.arange(total) - np.repeat(np.cumsum(count) - count, count)  # the patrol's number in its day, from 0
+    worker, day, k = np.repeat(worker, count), np.repeat(day, count), np.repeat(count, count)
+    # The working day 08:00–20:00 is cut into one slot per patrol, so a worker's patrols never overlap.
+    slot = 720.0 / k
+    duration = rng.uniform(30.0, np.minimum(100.0, 0.8 * slot))
+    start_minute = 480.0 + j * slot + rng.random(total) * (slot - duration)
+    started = days.tz_convert("UTC").tz_localize(None).to_numpy()[day] + _minutes(start_minute)
+    ended = started + _minutes(duration)
+    end_utc = _utc(end)
+    keep = started <= end_utc
+    order = np.argsort(started[keep], kind="stable")
+    index = np.flatnonzero(keep)[order]
+    started, ended, worker = started[index], ended[index], worker[index]
+    ended = np.where(ended <= end_utc, ended, np.datetime64("NaT"))  # still under way at the end of the data
+
+    # How many issues a patrol finds depends on its cell (a market street, a village of rented rooms, a park).
+    cells, cell_of_worker = np.unique(grid_workers["grid_code"].to_numpy(), return_inverse=True)
+    issue_rate = 0.3 * rng.lognormal(0, 0.6, len(cells))
+    return pd.DataFrame({
+        "patrol_id": _ids("P", len(index), 8),
+        "worker_id": grid_workers["worker_id"].to_numpy()[worker],
+        "grid_code": grid_workers["grid_code"].to_numpy()[worker],
+        "started_at": _local(started).floor("s"),
+        "ended_at": _local(ended).floor("s"),
+        "issues_found": rng.poisson(issue_rate[cell_of_worker[worker]]),
+    })
+
+
+BAOAN = "440306"
+BAOAN_CAMERA_SHARE = 131_000 / 380_000
+_AI_CAMERA_SHARE = {"440309": 0.45, "core": 0.35, "other": 0.22}
+_CAMERA_OFFLINE_SHARE = {"core": 0.02, "other": 0.035}
+
+
+def build_cameras(units, buildings, scale: Scale, rng, end: pd.Timestamp) -> gpd.GeoDataFrame:
+    grids = grids_of(units)
+    people, places = _per_grid(grids, buildings)
+    weight = people + 60 * places + 200  # streets and squares have cameras, not only homes
+    # Bao'an's own count fixes its share (131,000 of the 380,000 feeds); the other districts share the rest.
+    in_baoan = (grids["district_code"] == BAOAN).to_numpy()
+    p = np.where(in_baoan, BAOAN_CAMERA_SHARE * weight / weight[in_baoan].sum(),
+                 (1 - BAOAN_CAMERA_SHARE) * weight / weight[~in_baoan].sum())
+    n = scale.cameras
+    grid_index = rng.choice(len(grids), n, p=p / p.sum())
+    district = grids["district_code"].to_numpy()[grid_index]
+    core = grids["core"].to_numpy()[grid_index]
+    ai_share = np.where(district == "440309", _AI_CAMERA_SHARE["440309"],
+                        np.where(core, _AI_CAMERA_SHARE["core"], _AI_CAMERA_SHARE["other"]))
+    offline = rng.random(n) < np.where(core, _CAMERA_OFFLINE_SHARE["core"], _CAMERA_OFFLINE_SHARE["other"])
+    # Online cameras reported in the last minutes; offline ones went dark between 75 minutes and 10 days ago.
+    silent_minutes = np.where(offline, rng.uniform(75, 10 * 24 * 60, n), rng.uniform(0, 5, n))
+    points = _points_in_grids(grids, grid_index, rng)
+    frame = pd.DataFrame({
+        "camera_id": _ids("CAM", n, 7),
+        "grid_code": grids["code"].to_numpy()[grid_index],
+        "ai_enabled": rng.random(n) < ai_share,
+        "status": np.where(offline, "offline", "online"),
+        "last_seen_at": _local(_utc(end) - _minutes(silent_minutes)).floor("s"),
+        "lon": points[:, 0].round(6),
+        "lat": points[:, 1].round(6),
+    })
+    return gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(frame["lon"], frame["lat"]), crs=CRS)
+
+
+_POOR_ROAD_SHARE = 0.04        # of segments, before the class factor and the old-neighbourhood factor
+_FAIR_ROAD_SHARE = 0.22
+_OLD_NEIGHBOURHOOD_YEAR = 1998  # cells whose buildings' median year is earlier have worn pavements (×1.8)
+
+
+def build_road_segments(units, buildings, scale: Scale, rng) -> gpd.GeoDataFrame:
+    grids = grids_of(units)
+    _people, places = _per_grid(grids, buildings)
+    weight = places + 25 * grids["area_m2"].to_numpy() / 1e6 + 1  # roads serve buildings and cross open land
+    n = scale.road_segments
+    classes = reference.ROAD_CLASSES
+    class_share = np.array([c[3] for c in classes])
+    class_index = rng.choice(len(classes), n, p=class_share / class_share.sum())
+    grid_index = rng.choice(len(grids), n, p=weight / weight.sum())
+    length = np.clip(rng.lognormal(np.log(np.array([c[4] for c in classes])[class_index]), 0.45), 30, 4_000)
+
+    year = buildings.groupby("grid_code")["year_built"].median().reindex(grids["code"]).fillna(2005).to_numpy()
+    old = year[grid_index] < _OLD_NEIGHBOURHOOD_YEAR
+    p_poor = _POOR_ROAD_SHARE * np.array([c[5] for c in classes])[class_index] * np.where(old, 1.8, 1.0)
+    draw = rng.random(n)
+    condition = np.where(draw < p_poor, "poor", np.where(draw < p_poor + _FAIR_ROAD_SHARE, "fair", "good"))
+    core = grids["core"].to_numpy()[grid_index]
+    congestion = np.array([c[6] for c in classes])[class_index] + np.where(core, 1.3, 0.0) + rng.normal(0, 1.4, n)
+    points = _points_in_grids(grids, grid_index, rng)
+    frame = pd.DataFrame({
+        "segment_id": _ids("R", n, 6),
+        "grid_code": grids["code"].to_numpy()[grid_index],
+        "road_class": np.array([c[0] for c in classes])[class_index],
+        "length_m": length.round(1),
+        "condition": condition,
+        "congestion_index": np.clip(congestion, 1.0, 10.0).round(1),
+        "lon": points[:, 0].round(6),
+        "lat": points[:, 1].round(6),
+    })
+    return gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(frame["lon"], frame["lat"]), crs=CRS)
