@@ -12,7 +12,8 @@ def topbar(lineage: list[dict], indicator: str, window: str, as_of, controls: li
     here = lineage[-1]["code"]
     pages = [("Map", "地图", view_href(here, indicator, window)),
              ("Hotspots", "热点", view_href(here, indicator, window, path="/hotspots")),
-             ("Catalogue", "指标目录", view_href(here, indicator, window, path="/catalogue"))]
+             ("Catalogue", "指标目录", view_href(here, indicator, window, path="/catalogue")),
+             ("Wall", "大屏", view_href(here, indicator, window, path="/wall"))]
     return html.Header(className="topbar", children=[
         html.Div(className="brand", children=[
             html.Span("citytwin", className="brand-name"),

@@ -1,0 +1,318 @@
+"""The big screen for the operators' LED wall (1920×1080 or 3840×2160): the city's vital signs at a glance.
+
+``/wall?kiosk=1&rotate=20&window=7d&topic=requests&refresh=60``
+
+- header: the city's name, a live clock (city time, ticking in the browser) and how fresh the data are;
+- centre: the district map coloured by the current topic's lead indicator, the topic's KPI cards, the district
+  ranking, the composite vital-sign score and what needs someone now;
+- a playlist rotating through the 14 topics every ``rotate`` seconds (0 stops it on ``topic``);
+- a ticker of active alarms, red-card orders by district and recurring hotspots;
+- the data refresh every ``refresh`` seconds (60 by default) without reloading the page;
+- ``kiosk=1`` hides the shared top bar and the cursor (for the wall's PC); without it a user can navigate away.
+
+One design for every wall: assets/wall.css sizes everything in rem of a root font of 1/120 of the screen's width
+(16 px at 1920), so a 3840×2160 wall shows exactly the 1920×1080 page at twice the size.
+
+Callbacks stay thin: the clock and the map's camera run in the browser; the rotation repaints the map with a Patch
+(the districts' geometry is sent once, with the page); the 60-second refresh re-reads the services.
+"""
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+import dash
+import pandas as pd
+from dash import Input, Output, State, callback, clientside_callback, dcc, html
+
+from dashboard import services
+from dashboard.components.topbar import topbar
+from dashboard.components.wall_map import nominal_view, paint, repaint, wall_layers, wall_map, NOMINAL_MAP_SIZE
+from dashboard.components.wall_panels import (district_ranking, map_caption, score_panel, situation, topic_cards,
+                                              topic_heading, topic_strip)
+from dashboard.components.wall_playlist import PLAYLIST, lead_indicator, playlist_topic, topic_state
+from dashboard.components.wall_ticker import active_alarms, ticker, ticker_items
+from layers.specs import CITY_TIMEZONE
+from metrics.registry import INDICATORS
+from metrics.spec import WINDOWS, WINDOWS_ZH, named_window
+
+dash.register_page(__name__, path="/wall", title="citytwin · wall", name="Wall")
+
+WALL_IDS = {
+    "root": "wall",
+    "clock": "wall-clock", "date": "wall-date", "freshness": "wall-freshness", "as_of": "wall-as-of",
+    "age": "wall-age",
+    "tick": "wall-tick", "rotate": "wall-rotate", "refresh": "wall-refresh",
+    "config": "wall-config", "as_of_store": "wall-as-of-store", "camera": "wall-camera",
+    "heading": "wall-heading", "strip": "wall-strip", "cards": "wall-cards",
+    "map": "wall-map", "map_frame": "wall-map-frame", "caption": "wall-caption", "ranking": "wall-ranking",
+    "score": "wall-score", "situation": "wall-situation", "ticker": "wall-ticker",
+}
+DEFAULT_ROTATE_SECONDS = 20
+MIN_ROTATE_SECONDS = 2
+REFRESH_SECONDS = 60
+MIN_REFRESH_SECONDS = 5
+DEFAULT_WINDOW = "7d"
+HOTSPOT_WINDOW = "7d"
+# The indicator for the shared top bar's links (the wall itself shows every topic in turn).
+TOPBAR_INDICATOR = "on_time_rate"
+PLAYLIST_KPI_INDICATOR = "on_time_rate"  # any indicator: the city's KPI rows are the same whichever colours the map
+
+
+def _seconds(text, default: int) -> int:
+    try:
+        return int(float(text)) if text not in (None, "") else default
+    except (TypeError, ValueError, OverflowError):
+        return default
+
+
+def parse_config(kiosk=None, rotate=None, window=None, topic=None, refresh=None) -> dict:
+    """The wall's settings from the query string, with defaults for what is missing or wrong."""
+    seconds = _seconds(rotate, DEFAULT_ROTATE_SECONDS)
+    seconds = 0 if seconds <= 0 else min(max(seconds, MIN_ROTATE_SECONDS), 3600)
+    return {
+        "kiosk": str(kiosk).lower() in ("1", "true", "yes", "on"),
+        "rotate": seconds,
+        "refresh": min(max(_seconds(refresh, REFRESH_SECONDS), MIN_REFRESH_SECONDS), 3600),
+        "window": window if window in WINDOWS else DEFAULT_WINDOW,
+        "topic": topic if topic in PLAYLIST else PLAYLIST[0],
+        "timezone": CITY_TIMEZONE,
+    }
+
+
+def wall_href(config: dict, **changes) -> str:
+    wanted = {**config, **changes}
+    query = {"kiosk": "1" if wanted["kiosk"] else None, "rotate": wanted["rotate"],
+             "window": wanted["window"], "topic": wanted["topic"] if wanted["topic"] != PLAYLIST[0] else None,
+             "refresh": wanted["refresh"] if wanted["refresh"] != REFRESH_SECONDS else None}
+    return "/wall?" + urlencode({k: v for k, v in query.items() if v is not None})
+
+
+# --- what the panels show: services → render functions -----------------------------------------------------------
+
+def topic_panels(config: dict, step: int) -> dict:
+    """Everything that follows the playlist, for rotation ``step``."""
+    topic = playlist_topic(step, config["topic"])
+    service = services.get()
+    city_kpis = service.unit_view(None, PLAYLIST_KPI_INDICATOR, config["window"]).kpis
+    lead = lead_indicator(topic, city_kpis)
+    data = service.unit_view(None, lead.id, config["window"])
+    painted = paint(data.children_geojson, data.children, lead)
+    return {
+        "data": data, "painted": painted,
+        "heading": topic_heading(topic, playlist_topic(step + 1, config["topic"])),
+        "strip": topic_strip({t: topic_state(t, data.kpis) for t in PLAYLIST}, topic, config["rotate"], step),
+        "cards": topic_cards(topic, data.kpis, lead),
+        "caption": map_caption(lead, config["window"], data.children),
+        "ranking": district_ranking(lead, data.children),
+    }
+
+
+def status_panels(config: dict) -> dict:
+    """Everything that follows the data only: freshness, score, situation and the ticker."""
+    service = services.get()
+    city = service.city()
+    data = service.unit_view(None, "overdue_orders", config["window"])
+    kpis = data.kpis
+    end = named_window(config["window"], data.as_of).end
+    alarms = active_alarms(city["alarms"], city.hierarchy["district"], city.units["name"], end) \
+        if "alarms" in city.layers else None
+    hotspots = service.hotspots(HOTSPOT_WINDOW)
+    critical = 0 if alarms is None else int((alarms["severity"] == "critical").sum())
+    red_districts = int((data.children["value"].fillna(0) > 0).sum())
+
+    def tile(key, indicator_id, label, label_zh, note):
+        value, state = kpis.at[indicator_id, "value"], kpis.at[indicator_id, "state"]
+        return {"key": key, "label": label, "label_zh": label_zh, "value": INDICATORS[indicator_id].format_value(
+            value), "state": state if isinstance(state, str) else "no_data", "note": note}
+
+    tiles = [
+        tile("alarms", "active_alarms", "Active alarms", "在途告警",
+             f"{critical:,} critical"),
+        tile("red_cards", "overdue_orders", "Red-card orders", "超期工单",
+             f"in {red_districts} of {len(data.children)} districts"),
+        tile("open", "open_orders", "Open orders", "在办工单", "not yet handled"),
+        {"key": "hotspots", "label": "Hotspots, 7 days", "label_zh": "高频问题热点", "value": f"{len(hotspots):,}",
+         "state": "warning" if len(hotspots) else "good",
+         "note": _most_in(hotspots["district"]) if len(hotspots) else "none recurring"},
+    ]
+    items = ticker_items(alarms if alarms is not None else _no_alarms(), data.children, hotspots)
+    return {
+        "as_of": data.as_of,
+        "score": score_panel(data.score, data.score_explanation),
+        "situation": situation(tiles),
+        "ticker": ticker(items, kpis.at["active_alarms", "value"], critical),
+    }
+
+
+def _most_in(districts: pd.Series) -> str:
+    counts = districts.dropna().value_counts()
+    return f"most in {counts.index[0]}" if len(counts) else "recurring"
+
+
+def _no_alarms() -> pd.DataFrame:
+    return pd.DataFrame(columns=["severity", "kind", "message", "raised_at", "grid_code", "district"])
+
+
+# --- layout ---------------------------------------------------------------------------------------------------
+
+def header(lineage: list[dict], as_of) -> html.Header:
+    city = lineage[0]
+    return html.Header(className="wall-header", children=[
+        html.Div(className="wall-brand", children=[
+            html.Div(className="wall-brand-mark"),
+            html.Div([
+                html.H1([city["name"], html.Span(city["name_zh"], className="wall-city-zh")], className="wall-city"),
+                html.Div("City Operations Center · 城市运行指挥中心", className="wall-brand-sub"),
+            ]),
+        ]),
+        html.Div(className="wall-clock-block", children=[
+            html.Div("--:--:--", id=WALL_IDS["clock"], className="wall-clock"),
+            html.Div("", id=WALL_IDS["date"], className="wall-date"),
+        ]),
+        html.Div(id=WALL_IDS["freshness"], className="wall-freshness", children=[
+            html.Div(["Data as of ", html.Span("数据截至", className="zh")], className="wall-fresh-label"),
+            html.Div(_as_of_text(as_of), id=WALL_IDS["as_of"], className="wall-fresh-time"),
+            html.Div("", id=WALL_IDS["age"], className="wall-fresh-age"),
+        ]),
+    ])
+
+
+def _as_of_text(as_of) -> str:
+    return as_of.strftime("%Y-%m-%d %H:%M")
+
+
+def layout(kiosk=None, rotate=None, window=None, topic=None, refresh=None, **_ignored):
+    config = parse_config(kiosk, rotate, window, topic, refresh)
+    panels = topic_panels(config, 0)
+    status = status_panels(config)
+    data = panels["data"]
+    view = nominal_view(data.bounds)
+    shared_bar = None if config["kiosk"] else topbar(
+        data.lineage, TOPBAR_INDICATOR, config["window"], data.as_of, page="wall", controls=[
+            html.Div(className="window-links", children=[
+                dcc.Link(f"{WINDOWS[w]} {WINDOWS_ZH[w]}", href=wall_href(config, window=w),
+                         className="window-link" + (" current" if w == config["window"] else "")) for w in WINDOWS]),
+            dcc.Link("Kiosk mode 全屏", href=wall_href(config, kiosk=True), className="window-link wall-kiosk-link"),
+        ])
+    return html.Div(id=WALL_IDS["root"], className="wall-screen" + (" kiosk" if config["kiosk"] else ""), children=[
+        dcc.Store(id=WALL_IDS["config"], data=config),
+        dcc.Store(id=WALL_IDS["as_of_store"], data=status["as_of"].isoformat()),
+        dcc.Store(id=WALL_IDS["camera"], data={"view": view, "nominal": NOMINAL_MAP_SIZE}),
+        dcc.Interval(id=WALL_IDS["tick"], interval=1000),
+        dcc.Interval(id=WALL_IDS["rotate"], interval=max(config["rotate"], 1) * 1000, disabled=not config["rotate"]),
+        dcc.Interval(id=WALL_IDS["refresh"], interval=config["refresh"] * 1000),
+        shared_bar,
+        header(data.lineage, status["as_of"]),
+        html.Main(className="wall-main", children=[
+            html.Section(className="wall-topic wall-panel", children=[
+                html.Div(panels["heading"], id=WALL_IDS["heading"], className="wall-heading"),
+                html.Div(panels["strip"], id=WALL_IDS["strip"], className="wall-strip"),
+                html.Div(panels["cards"], id=WALL_IDS["cards"], className="wall-cards-frame"),
+            ]),
+            html.Section(className="wall-centre", children=[
+                html.Div(className="wall-map-panel wall-panel", children=[
+                    html.Div(panels["caption"], id=WALL_IDS["caption"], className="wall-caption"),
+                    html.Div(id=WALL_IDS["map_frame"], className="wall-map-frame", children=wall_map(
+                        WALL_IDS["map"], wall_layers(data.children_geojson, panels["painted"], view["zoom"]), view)),
+                ]),
+                html.Div(panels["ranking"], id=WALL_IDS["ranking"], className="wall-ranking wall-panel"),
+            ]),
+            html.Aside(className="wall-side", children=[
+                html.Div(status["score"], id=WALL_IDS["score"], className="wall-score wall-panel"),
+                html.Div(status["situation"], id=WALL_IDS["situation"], className="wall-situation wall-panel"),
+            ]),
+        ]),
+        html.Footer(status["ticker"], id=WALL_IDS["ticker"], className="wall-ticker"),
+    ])
+
+
+# --- callbacks --------------------------------------------------------------------------------------------------
+
+@callback(
+    Output(WALL_IDS["heading"], "children"),
+    Output(WALL_IDS["strip"], "children"),
+    Output(WALL_IDS["cards"], "children"),
+    Output(WALL_IDS["caption"], "children"),
+    Output(WALL_IDS["ranking"], "children"),
+    Output(WALL_IDS["map"], "layers"),
+    Input(WALL_IDS["rotate"], "n_intervals"),
+    Input(WALL_IDS["refresh"], "n_intervals"),
+    State(WALL_IDS["config"], "data"),
+    prevent_initial_call=True,
+)
+def show_topic(step, _refreshed, config):
+    """The next topic of the playlist (or the same one with fresh data): cards, caption, ranking, and the map
+    repainted in place."""
+    panels = topic_panels(config, step or 0)
+    return (panels["heading"], panels["strip"], panels["cards"], panels["caption"], panels["ranking"],
+            repaint(panels["data"].children_geojson, panels["painted"]))
+
+
+@callback(
+    Output(WALL_IDS["as_of_store"], "data"),
+    Output(WALL_IDS["as_of"], "children"),
+    Output(WALL_IDS["score"], "children"),
+    Output(WALL_IDS["situation"], "children"),
+    Output(WALL_IDS["ticker"], "children"),
+    Input(WALL_IDS["refresh"], "n_intervals"),
+    State(WALL_IDS["config"], "data"),
+    prevent_initial_call=True,
+)
+def refresh_status(_refreshed, config):
+    status = status_panels(config)
+    return (status["as_of"].isoformat(), _as_of_text(status["as_of"]), status["score"], status["situation"],
+            status["ticker"])
+
+
+# The clock ticks in the browser (no request a second): city time, and the data's age against it.
+clientside_callback(
+    """
+    function(_n, asOf, config) {
+        const tz = (config && config.timezone) || undefined;
+        const now = new Date();
+        const part = (locale, options) => new Intl.DateTimeFormat(locale, Object.assign({timeZone: tz}, options))
+            .format(now);
+        const time = part("en-GB", {hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23"});
+        const date = part("en-CA", {year: "numeric", month: "2-digit", day: "2-digit"}) + "  "
+            + part("en-GB", {weekday: "long"}) + " " + part("zh-CN", {weekday: "long"});
+        let age = "", state = "no_data";
+        const at = asOf ? Date.parse(asOf) : NaN;
+        if (!isNaN(at)) {
+            const minutes = Math.max(0, Math.floor((now.getTime() - at) / 60000));
+            const days = Math.floor(minutes / 1440), hours = Math.floor((minutes % 1440) / 60);
+            const text = minutes < 1 ? "just now" : minutes < 60 ? minutes + " min ago"
+                : days < 1 ? hours + " h " + (minutes % 60) + " min ago" : days + " d " + hours + " h ago";
+            state = minutes <= 60 ? "good" : minutes <= 1440 ? "watch" : "critical";
+            const word = {good: "live 实时", watch: "delayed 延迟", critical: "stale 过期"}[state];
+            age = text + " · " + word;
+        }
+        return [time, date, age, "wall-freshness state-" + state];
+    }
+    """,
+    Output(WALL_IDS["clock"], "children"),
+    Output(WALL_IDS["date"], "children"),
+    Output(WALL_IDS["age"], "children"),
+    Output(WALL_IDS["freshness"], "className"),
+    Input(WALL_IDS["tick"], "n_intervals"),
+    Input(WALL_IDS["as_of_store"], "data"),
+    State(WALL_IDS["config"], "data"),
+)
+
+# The camera was fitted on the server for the map's size on a 1920×1080 wall; on any other wall the browser adds
+# log2(actual / nominal) to the zoom, so that a 3840×2160 wall shows the same map twice as large.
+clientside_callback(
+    f"""
+    function(camera, _n) {{
+        const frame = document.getElementById("{WALL_IDS['map_frame']}");
+        if (!camera || !frame || !frame.clientWidth || !frame.clientHeight) {{
+            return window.dash_clientside.no_update;
+        }}
+        const scale = Math.min(frame.clientWidth / camera.nominal[0], frame.clientHeight / camera.nominal[1]);
+        const zoom = Math.round((camera.view.zoom + Math.log2(scale)) * 1000) / 1000;
+        return Object.assign({{}}, camera.view, {{zoom: zoom}});
+    }}
+    """,
+    Output(WALL_IDS["map"], "viewState"),
+    Input(WALL_IDS["camera"], "data"),
+    Input(WALL_IDS["refresh"], "n_intervals"),
+)
