@@ -64,12 +64,12 @@ def _mae_text(evaluation: "pd.DataFrame") -> str:
                      for scope, label in (("unit_mean", "district mean"), ("city", "city"))) + " orders/hour"
 
 
-def pages_request(search: str) -> dict:
+def pages_request(search: str, pathname: str = "/") -> dict:
     """The body Dash's renderer posts when the URL changes (captured from the browser)."""
     return {
         "output": ".._pages_content.children..._pages_store.data..",
         "outputs": [{"id": "_pages_content", "property": "children"}, {"id": "_pages_store", "property": "data"}],
-        "inputs": [{"id": "_pages_location", "property": "pathname", "value": "/"},
+        "inputs": [{"id": "_pages_location", "property": "pathname", "value": pathname},
                    {"id": "_pages_location", "property": "search", "value": search}],
         "changedPropIds": ["_pages_location.search"],
     }
@@ -176,6 +176,9 @@ def main(argv=None) -> int:
     street = sorted(city.children("440304").index)[0]
     timings = [post(client, pages_request(f"?unit={street}")) for _ in range(args.repeat)]
     report("drill-down: page callback (a street's communities)",
+           f"{statistics.median(t[0] for t in timings) * 1000:.0f} ms, {timings[0][1]:,} B")
+    timings = [post(client, pages_request("?kiosk=1", "/wall")) for _ in range(args.repeat)]
+    report("wall screen: page callback (/wall)",
            f"{statistics.median(t[0] for t in timings) * 1000:.0f} ms, {timings[0][1]:,} B")
     return 0
 
