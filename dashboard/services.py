@@ -10,7 +10,6 @@ import threading
 import time
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 import shapely
 
@@ -187,11 +186,3 @@ def get() -> Services:
     if _services is None:
         return configure()
     return _services
-
-
-def format_value(indicator_id: str, value) -> str:
-    return INDICATORS[indicator_id].format_value(value if value is None else float(value))
-
-
-def finite(value) -> bool:
-    return value is not None and not (isinstance(value, float) and np.isnan(value)) and pd.notna(value)

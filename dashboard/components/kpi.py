@@ -1,25 +1,17 @@
 """KPI cards: value, unit, state colour and change against the previous window, generated from the registry."""
 from __future__ import annotations
 
-import math
 
 from dash import html
 
+from dashboard.components.numbers import number_or_none
 from dashboard.theme import STATE_LABELS
 from metrics.registry import TOPICS
 from metrics.spec import Indicator
 
 
-def _number(value) -> float | None:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(value) else value
-
-
 def change_badge(indicator: Indicator, change, previous) -> html.Span:
-    change, previous = _number(change), _number(previous)
+    change, previous = number_or_none(change), number_or_none(previous)
     if change is None or previous is None:
         return html.Span("no previous", className="kpi-change muted", title="no figure for the window before")
     if abs(change) < 1e-9:
@@ -36,15 +28,15 @@ def change_badge(indicator: Indicator, change, previous) -> html.Span:
 
 
 def rank_text(row) -> str:
-    rank = _number(row.get("rank")) if row is not None else None
-    siblings = _number(row.get("siblings")) if row is not None else None
+    rank = number_or_none(row.get("rank")) if row is not None else None
+    siblings = number_or_none(row.get("siblings")) if row is not None else None
     if rank is None or siblings is None or siblings < 2:
         return ""
     return f" · #{rank:.0f} of {siblings:.0f}"
 
 
 def kpi_card(indicator: Indicator, row, selected: bool = False) -> html.Div:
-    value = _number(row.get("value")) if row is not None else None
+    value = number_or_none(row.get("value")) if row is not None else None
     state = (row.get("state") if row is not None else None) or "no_data"
     return html.Div(
         className=f"kpi-card state-{state}" + (" selected" if selected else ""),

@@ -10,11 +10,11 @@ units, which grow with the zoom, so that on a 3840×2160 wall everything is exac
 """
 from __future__ import annotations
 
-import math
 
 import pandas as pd
 from dash import Patch
 
+from dashboard.components.numbers import number_or_none
 from dashboard.maps.deck import choropleth_layer, city_map, fit_view, label_layer
 from dashboard.theme import STATE_COLORS, rgba
 from metrics.spec import Indicator
@@ -28,21 +28,13 @@ FILL_ALPHA = 200
 DISTRICTS_LAYER, LABELS_LAYER = "wall-districts", "wall-labels"
 
 
-def _number(value) -> float | None:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(value) else value
-
-
 def paint(geojson: dict, children: pd.DataFrame, indicator: Indicator) -> list[dict]:
     """Per district, in the GeoJSON's order: its state, fill colour, tooltip line and map label.
 
     A judged indicator fills a district with its state's colour; an indicator without thresholds (a volume) with
     the neutral colour, darker for a smaller value, so that the map still tells where the volume is."""
     rows = children.set_index("code")
-    values = {code: _number(rows.at[code, "value"]) for code in rows.index}
+    values = {code: number_or_none(rows.at[code, "value"]) for code in rows.index}
     largest = max((v for v in values.values() if v is not None), default=None)
     painted = []
     for feature in geojson["features"]:

@@ -8,18 +8,11 @@ import pandas as pd
 from dash import html
 
 from dashboard.components.kpi import change_badge
+from dashboard.components.numbers import number_or_none
 from dashboard.components.wall_playlist import PLAYLIST, topic_indicators
 from dashboard.theme import STATE_COLORS, STATE_LABELS
 from metrics.registry import INDICATORS, TOPICS
 from metrics.spec import WINDOWS, WINDOWS_ZH, Indicator
-
-
-def _number(value) -> float | None:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(value) else value
 
 
 def _row(kpis: pd.DataFrame, indicator_id: str):
@@ -75,7 +68,7 @@ def topic_strip(states: dict[str, str], current: str, seconds: int | None, step:
 
 def wall_card(indicator: Indicator, row, lead: bool = False, explain: bool = False) -> html.Div:
     """A KPI card; ``explain`` adds what the indicator measures and its thresholds (for topics with few cards)."""
-    value = _number(row.get("value")) if row is not None else None
+    value = number_or_none(row.get("value")) if row is not None else None
     state = _state(row)
     name, part = split_name(indicator)
     figure = indicator.format_value(value)
@@ -176,11 +169,11 @@ def _legend_row(state: str, span: str, count: int) -> html.Div:
 def district_ranking(indicator: Indicator, children: pd.DataFrame) -> list:
     """The districts by the map's indicator, worst first where a direction of good is known."""
     ranked = children.sort_values("value", ascending=indicator.good_direction == "up", na_position="last")
-    values = [v for v in (_number(v) for v in ranked["value"]) if v is not None]
+    values = [v for v in (number_or_none(v) for v in ranked["value"]) if v is not None]
     largest = max((abs(v) for v in values), default=0) or 1
     rows = []
     for position, child in enumerate(ranked.itertuples(), start=1):
-        value = _number(child.value)
+        value = number_or_none(child.value)
         width = 0 if value is None else max(2.0, 100 * abs(value) / largest)
         rows.append(html.Div(className=f"wall-rank-row state-{child.state}", children=[
             html.Span(str(position), className="wall-rank-pos"),
