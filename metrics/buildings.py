@@ -59,7 +59,7 @@ def population_density(data, window: Window, where=None) -> Contributions:
 
 
 def orders_per_10k_residents(data, window: Window, where=None) -> Contributions:
-    """Orders received in the window per 10,000 residents."""
+    """Orders received in the window per 10,000 residents per day."""
     # Without buildings the orders still count (their denominators come with the buildings): contributions stay
     # additive over rows, so new orders can be added to a table without the buildings (metrics.incremental).
     buildings = _buildings(data)
@@ -69,7 +69,8 @@ def orders_per_10k_residents(data, window: Window, where=None) -> Contributions:
     received = np.flatnonzero(facts.received)
     return Contributions(
         np.concatenate([facts.grid[received], buildings["grid_index"].to_numpy()]),
-        np.concatenate([np.full(len(received), 10_000.0), np.zeros(len(buildings))]),
+        # Per day, so that one threshold fits today, 7 days and 30 days.
+        np.concatenate([np.full(len(received), 10_000.0 / window.days), np.zeros(len(buildings))]),
         np.concatenate([np.zeros(len(received)), buildings["residents"].to_numpy(dtype=float)]))
 
 

@@ -11,13 +11,16 @@ import sys
 from pathlib import Path
 
 from metrics.registry import INDICATORS, TOPICS
-from metrics.spec import Indicator
+from metrics.spec import SURGE, Indicator
 
 CATALOGUE_FILE = Path(__file__).resolve().parent.parent / "docs" / "indicators.md"
 DIRECTIONS = {"up": "higher is better", "down": "lower is better", "none": "no direction (a volume to know)"}
 
 
 def thresholds_text(indicator: Indicator) -> str:
+    if indicator.judged_by == "surge":
+        return ("by its rise against the previous window, z = (now − before) ÷ √before: "
+                + SURGE.describe())
     if indicator.thresholds is None:
         return "none (shown as information)"
     return indicator.thresholds.describe()
@@ -41,8 +44,9 @@ def markdown() -> str:
                   "| id | name | unit | formula | thresholds | direction | weight in score | owner | update |",
                   "|---|---|---|---|---|---|---|---|---|"]
         for i in members:
+            judged = i.thresholds is not None or i.judged_by == "surge"
             cells = [f"`{i.id}`", f"{i.name} · {i.name_zh}", i.unit, i.description, thresholds_text(i),
-                     DIRECTIONS[i.good_direction], f"{i.weight:g}" if i.thresholds else "—", i.owner, i.frequency]
+                     DIRECTIONS[i.good_direction], f"{i.weight:g}" if judged else "—", i.owner, i.frequency]
             lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
         lines.append("")
     return "\n".join(lines)

@@ -16,7 +16,7 @@ import pandas as pd
 
 from layers.specs import LEVELS
 from metrics.registry import INDICATORS
-from metrics.spec import Contributions, Indicator, Window, column_codes
+from metrics.spec import SURGE, Contributions, Indicator, Window, column_codes, surge_scores
 
 COLUMNS = ["code", "level", "indicator", "value", "numerator", "denominator", "state"]
 
@@ -145,6 +145,14 @@ def compare(data, window: Window, indicator_ids: Iterable[str] | None = None,
     merged = current.merge(previous[["code", "indicator", "value"]].rename(columns={"value": "previous"}),
                            on=["code", "indicator"], how="left")
     merged["change"] = merged["value"] - merged["previous"]
+    # Volumes are judged by their rise against the previous window; without a previous figure they stay neutral.
+    surge = merged["indicator"].map({i: ind.judged_by == "surge" for i, ind in INDICATORS.items()}).to_numpy(bool)
+    known = surge & merged["previous"].notna().to_numpy() & merged["value"].notna().to_numpy()
+    if known.any():
+        state = merged["state"].to_numpy(dtype=object).copy()
+        state[known] = SURGE.state_of(surge_scores(merged["value"].to_numpy()[known],
+                                                   merged["previous"].to_numpy()[known]))
+        merged["state"] = state
     return merged
 
 

@@ -45,7 +45,7 @@ def _lower_is_better(watch_from: float, warning_from: float, critical_from: floa
 
 INDICATORS: dict[str, Indicator] = {i.id: i for i in [
     Indicator(
-        id="order_volume", name="Requests received", name_zh="诉求受理量", topic="requests", unit="orders",
+        id="order_volume", judged_by="surge", name="Requests received", name_zh="诉求受理量", topic="requests", unit="orders",
         aggregation="count", formula=workorders.order_volume, inputs=("orders",), thresholds=None,
         good_direction="none", owner=_SERVICE_DESK, frequency="hourly",
         description="Number of work orders received in the window, from every channel."),
@@ -80,7 +80,7 @@ INDICATORS: dict[str, Indicator] = {i.id: i for i in [
         description="Orders dispatched within 24 hours of intake ÷ orders received in the window that are "
                     "dispatched or older than 24 hours × 100."),
     Indicator(
-        id="open_orders", name="Open orders", name_zh="在办工单", topic="requests", unit="orders",
+        id="open_orders", judged_by="surge", name="Open orders", name_zh="在办工单", topic="requests", unit="orders",
         aggregation="count", formula=workorders.open_orders, inputs=("orders",), thresholds=None,
         good_direction="none", owner=_SERVICE_DESK, frequency="real-time",
         description="Orders received and not yet handled at the end of the window."),
@@ -114,7 +114,7 @@ INDICATORS: dict[str, Indicator] = {i.id: i for i in [
         frequency="hourly",
         description="Mean of the hourly PM2.5 readings in the window (35 µg/m³ is the grade II annual limit)."),
     Indicator(
-        id="residents", name="Residents", name_zh="常住人口", topic="population", unit="people",
+        id="residents", judged_by="surge", name="Residents", name_zh="常住人口", topic="population", unit="people",
         aggregation="count", formula=buildings.residents, inputs=("buildings",), thresholds=None,
         good_direction="none", owner="Public Security Bureau", frequency="monthly", headline=False,
         description="Residents living in the unit's buildings."),
@@ -125,13 +125,14 @@ INDICATORS: dict[str, Indicator] = {i.id: i for i in [
         frequency="monthly", headline=False,
         description="Residents ÷ the unit's area in km² (Shenzhen averages about 7,000; Longhua 14,400)."),
     Indicator(
-        id="orders_per_10k_residents", name="Requests per 10,000 residents", name_zh="万人诉求量",
-        topic="population", unit="orders", aggregation="mean", formula=buildings.orders_per_10k_residents,
-        inputs=("orders", "buildings"), format="{:.1f}", thresholds=None, good_direction="none",
-        owner=_SERVICE_DESK, frequency="daily", headline=False,
-        description="Orders received in the window × 10,000 ÷ residents."),
+        id="orders_per_10k_residents", name="Requests per 10,000 residents a day", name_zh="日均万人诉求量",
+        topic="population", unit="orders/day", aggregation="mean", formula=buildings.orders_per_10k_residents,
+        inputs=("orders", "buildings"), format="{:.1f}", thresholds=_lower_is_better(100, 200, 400),
+        good_direction="down", owner=_SERVICE_DESK, frequency="daily", headline=False,
+        description="Orders received in the window × 10,000 ÷ residents ÷ days in the window (Shenzhen: about "
+                    "100,000 a day for 17.8 million people, 56; business districts with few residents run higher)."),
     Indicator(
-        id="buildings", name="Buildings", name_zh="建筑数量", topic="housing", unit="buildings",
+        id="buildings", judged_by="surge", name="Buildings", name_zh="建筑数量", topic="housing", unit="buildings",
         aggregation="count", formula=buildings.building_count, inputs=("buildings",), thresholds=None,
         good_direction="none", owner="Housing and Construction Bureau", frequency="monthly", headline=False,
         description="Buildings in the unit."),
@@ -142,7 +143,7 @@ INDICATORS: dict[str, Indicator] = {i.id: i for i in [
         frequency="monthly", headline=False,
         description="Buildings built before 1990 ÷ buildings with a known year of construction × 100."),
     Indicator(
-        id="skyscrapers", name="Buildings of 100 m and more", name_zh="超高层建筑", topic="fire_safety",
+        id="skyscrapers", judged_by="surge", name="Buildings of 100 m and more", name_zh="超高层建筑", topic="fire_safety",
         unit="buildings", aggregation="count", formula=buildings.skyscraper_count, inputs=("buildings",),
         thresholds=None, good_direction="none", owner="Fire and Rescue Brigade", frequency="monthly",
         headline=False, description="Buildings 100 m or taller, each under fire-IoT supervision."),
@@ -173,9 +174,11 @@ INDICATORS: dict[str, Indicator] = {i.id: i for i in [
         description="Hourly water-level readings above the 2.5 m warning level in the window."),
     Indicator(
         id="traffic_flow_mean", name="Traffic flow", name_zh="平均车流量", topic="traffic", unit="veh/h",
-        aggregation="mean", formula=sensors.reading_mean("traffic_flow"), inputs=("readings",), thresholds=None,
-        good_direction="none", owner="Traffic Police", frequency="hourly", headline=False,
-        description="Mean of the hourly vehicle counts of the traffic-flow counters in the window."),
+        aggregation="mean", formula=sensors.reading_mean("traffic_flow"), inputs=("readings",),
+        thresholds=_lower_is_better(1_200, 1_600, 2_000), good_direction="down", owner="Traffic Police",
+        frequency="hourly", headline=False,
+        description="Mean of the hourly vehicle counts of the traffic-flow counters in the window (near 2,000 an "
+                    "hour a counted section runs at capacity)."),
 
     # --- emergencies, work safety, grid management, cameras and roads (their own layers; not headline figures) --
     Indicator(

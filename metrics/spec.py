@@ -108,6 +108,18 @@ def rows_where(data, layer: str, where: dict | None) -> np.ndarray | None:
     return mask
 
 
+SURGE = Thresholds.of("good", (2.0, "watch"), (3.0, "warning"), (5.0, "critical"))
+"""States of a volume by its rise against the previous window, as a Poisson z-score
+``(now − before) / √max(before, 1)``: the same rise of 10 is a surge for a grid cell that had 4 and noise for a
+district that had 4,000. A fall is good."""
+
+
+def surge_scores(value, previous) -> np.ndarray:
+    """The z-score of each rise (NaN where either figure is missing)."""
+    value, previous = np.asarray(value, dtype=float), np.asarray(previous, dtype=float)
+    return (value - previous) / np.sqrt(np.maximum(previous, 1.0))
+
+
 @dataclass(frozen=True)
 class Window:
     """A half-open time interval ``[start, end)`` of local time."""
@@ -189,6 +201,9 @@ class Indicator:
     format: str = "{:,.0f}"
     weight: float = 1.0  # in the composite vital-sign score (metrics/score.py)
     headline: bool = True  # shown on the KPI cards (the catalogue lists every indicator)
+    # "value": the state comes from the value and ``thresholds``. "surge": a volume, whose right size depends on the
+    # unit and the window; its state comes from its rise against the previous window (see SURGE).
+    judged_by: str = "value"
     family: Family | None = None
 
     def __post_init__(self):
@@ -196,6 +211,10 @@ class Indicator:
             raise ValueError(f"{self.id}: unknown aggregation {self.aggregation!r}")
         if self.good_direction not in ("up", "down", "none"):
             raise ValueError(f"{self.id}: good_direction must be up, down or none")
+        if self.judged_by not in ("value", "surge"):
+            raise ValueError(f"{self.id}: judged_by must be value or surge")
+        if self.judged_by == "surge" and (self.aggregation != "count" or self.thresholds is not None):
+            raise ValueError(f"{self.id}: only counts without thresholds of their own are judged by surge")
 
     def state_of(self, values) -> np.ndarray:
         values = np.asarray(values, dtype=float)

@@ -241,10 +241,11 @@ EXPECTED = {
     "residents": {"G1": 20, "G2": 380, "G3": 10, "D1": 400, "D2": 10, "C": 410},
     # The tiny city has no unit geometry, so no area: no data everywhere.
     "population_density": {"G1": NAN, "G2": NAN, "G3": NAN, "D1": NAN, "D2": NAN, "C": NAN},
-    # Orders received in W × 10,000 ÷ residents: G1 3 / 20 → 1,500; G2 3 / 380 → 78.95; G3 2 / 10 → 2,000;
+    # Orders received in W × 10,000 ÷ residents, G1 3 / 20 → 1,500; G2 3 / 380 → 78.95; G3 2 / 10 → 2,000;
     # D1 6 / 400 → 150; D2 2,000; C 8 / 410 → 195.12.
-    "orders_per_10k_residents": {"G1": 1500.0, "G2": 30_000 / 380, "G3": 2000.0, "D1": 150.0, "D2": 2000.0,
-                                 "C": 80_000 / 410},
+    # … per day: W lasts 4.5 days (Monday 00:00 to Friday 12:00), so each figure is divided by 4.5.
+    "orders_per_10k_residents": {"G1": 1500.0 / 4.5, "G2": 30_000 / 380 / 4.5, "G3": 2000.0 / 4.5,
+                                 "D1": 150.0 / 4.5, "D2": 2000.0 / 4.5, "C": 80_000 / 410 / 4.5},
     "buildings": {"G1": 1, "G2": 2, "G3": 1, "D1": 3, "D2": 1, "C": 4},
     # Built before 1990, of those with a known year: G1 none known → no data; G2 B2 of B1, B2 → 50; G3 100;
     # D1 1/2 = 50; D2 100; C 2/3 = 66.67.
@@ -339,7 +340,7 @@ def test_no_data_is_not_zero(table):
     # A rate with a zero denominator (no evaluated order in G2) has no data.
     row = value_of(table, "satisfaction_rate", "G2")
     assert row["denominator"] == 0 and math.isnan(row["value"]) and row["state"] == NO_DATA
-    # Counts without thresholds are neutral, never judged.
+    # Volumes are judged by their rise against the previous window (compare); a window alone leaves them neutral.
     assert value_of(table, "order_volume", "G3")["state"] == "neutral"
     assert value_of(table, "open_orders", "C")["state"] == "neutral"
 
@@ -397,6 +398,9 @@ def test_compare_gives_previous_and_change(city):
     # The previous window holds O7 (G3) only, and SN1's reading of 90 on Sunday.
     # Volume: 8 now, 1 before → +7.
     assert got.loc[("order_volume", "C"), ["value", "previous", "change"]].tolist() == [8, 1, 7]
+    # A volume is judged by its rise: z = (8 − 1) ÷ √1 = 7 ≥ 5 → critical; G3 had 1 and has 2: z = 1 → good.
+    assert got.loc[("order_volume", "C"), "state"] == "critical"
+    assert got.loc[("order_volume", "G3"), ["value", "previous", "state"]].tolist() == [2, 1, "good"]
     # On time: O7 was unhandled and past its deadline (Sat 10:00) at Monday 00:00 → 0/1 = 0 %; now 66.67 %.
     row = got.loc[("on_time_rate", "C")]
     assert row["previous"] == 0.0
@@ -572,6 +576,18 @@ def test_registry_ids_unique_and_topics_named():
     # Issue 3: at least 200 indicators in at least 14 topics, every topic with some.
     assert len(INDICATORS) >= 200
     assert len(TOPICS) >= 14 and {i.topic for i in INDICATORS.values()} == set(TOPICS)
+    # Every indicator is judged: by thresholds on its value, or (a volume) by its rise against the window before.
+    unjudged = [i.id for i in INDICATORS.values() if i.thresholds is None and i.judged_by != "surge"]
+    assert unjudged == []
+
+
+def test_surge_scores_are_poisson_z_scores():
+    from metrics.spec import SURGE, surge_scores
+    z = surge_scores([8, 2, 4_100, 3, np.nan], [1, 1, 4_000, 10, 5])
+    # (8 − 1)/1 = 7; (2 − 1)/1 = 1; (4,100 − 4,000)/√4,000 ≈ 1.58; a fall is negative; missing stays missing.
+    np.testing.assert_allclose(z[:4], [7.0, 1.0, 100 / math.sqrt(4_000), -7 / math.sqrt(10)])
+    assert math.isnan(z[4])
+    assert list(SURGE.state_of(z)) == ["critical", "good", "good", "good", NO_DATA]
     assert len({i.name for i in INDICATORS.values()}) == len(INDICATORS)
     assert len({i.name_zh for i in INDICATORS.values()}) == len(INDICATORS)
     for name, name_zh in TOPICS.values():
