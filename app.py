@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 
 import dash
 import waitress
@@ -27,6 +28,8 @@ def create_app(database_url: str | None = None, progress: bool = False) -> Dash:
     app.index_string = app.index_string.replace("</head>", f"<style>{css_variables()}</style></head>")
     app.layout = html.Div([dcc.Location(id=ids.URL, refresh="callback-nav"), dash.page_container], id="shell")
     service.warm()
+    # The other windows are ready before anyone asks for them (at the city scale they take seconds each).
+    threading.Thread(target=service.warm, args=(("today", "30d"),), daemon=True, name="warm-windows").start()
     return app
 
 

@@ -10,13 +10,14 @@ import threading
 import time
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import shapely
 
 from layers.city import City, load_city
 from layers.specs import LEVELS
 from layers.store import Store
-from metrics.engine import compare, rank_among_siblings
+from metrics.engine import compare, rank_among_siblings, series
 from metrics.hotspots import detect_hotspots
 from metrics.score import explain_score, vital_scores
 from metrics.registry import INDICATORS
@@ -42,6 +43,7 @@ class UnitView:
     as_of: pd.Timestamp
     score: float                 # composite vital-sign score, 0–100 (NaN without any judged indicator)
     score_explanation: pd.DataFrame  # what pulls the score down, costliest first (metrics.score.explain_score)
+    sparklines: dict             # headline indicator id → its values over the window's steps, oldest first
 
 
 class Services:
@@ -55,6 +57,7 @@ class Services:
         self._tables: dict[str, pd.DataFrame] = {}
         self._geojson: dict[str, dict] = {}
         self._hotspots: dict[str, pd.DataFrame] = {}
+        self._series: dict[str, pd.DataFrame] = {}
 
     # --- data ---------------------------------------------------------------------------------------------------
 
@@ -73,6 +76,7 @@ class Services:
                     self._tables.clear()
                     self._geojson.clear()
                     self._hotspots.clear()
+                    self._series.clear()
             return self._city
 
     def table(self, window: str) -> pd.DataFrame:
@@ -101,9 +105,23 @@ class Services:
             self._hotspots[window] = found
         return self._hotspots[window]
 
+    def series(self, window: str) -> pd.DataFrame:
+        """The headline indicators over the window's steps (hours of today, days of 7 and 30 days), every unit,
+        indexed by (code, indicator) with the values in step order."""
+        city = self.city()
+        if window not in self._series:
+            named = named_window(window, city.as_of)
+            steps = max(1, int(np.ceil(named.days * 24))) if window == "today" else int(round(named.days))
+            headline = [i for i, ind in INDICATORS.items() if ind.headline]
+            points = series(city, named, headline, steps)
+            self._series[window] = (points.sort_values("step")
+                                    .groupby(["code", "indicator"], sort=True)["value"].agg(list))
+        return self._series[window]
+
     def warm(self, windows=("7d",)) -> None:
         for window in windows:
             self.table(window)
+            self.series(window)
 
     # --- views --------------------------------------------------------------------------------------------------
 
@@ -139,7 +157,8 @@ class Services:
             children_geojson=self._children_geojson(code),
             bounds=tuple(shown.total_bounds), as_of=city.as_of,
             score=float(vital_scores(rows)["score"].iloc[0]),
-            score_explanation=explain_score(rows, code))
+            score_explanation=explain_score(rows, code),
+            sparklines=self.series(window).loc[code].to_dict())
 
 
     def _children_geojson(self, code: str) -> dict:

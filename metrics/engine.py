@@ -9,6 +9,7 @@ denominators on every level.
 """
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 
 import numpy as np
@@ -171,3 +172,22 @@ def rank_among_siblings(table: pd.DataFrame, units: pd.DataFrame) -> pd.DataFram
     ranked["siblings"] = groups.transform("count")
     ranked.loc[ranked["rank"].isna(), "siblings"] = np.nan
     return ranked.drop(columns=["parent", "_key"])
+
+
+def series(data, window: Window, indicator_ids: Iterable[str], steps: int,
+           levels: Iterable[str] = LEVELS) -> pd.DataFrame:
+    """The indicators over ``steps`` equal sub-windows of ``window`` (a sparkline's points): ``compute`` for each,
+    with a ``step`` column (0 = the oldest).
+
+    Each sub-window's per-order facts are kept only while it is computed (the city's memo would hold dozens of
+    windows of millions of rows otherwise).
+    """
+    ids = list(indicator_ids)
+    length = (window.end - window.start) / steps
+    frames = []
+    for step in range(steps):
+        sub = Window(window.start + step * length, window.start + (step + 1) * length, f"{window.name}[{step}]")
+        scratch = copy.copy(data)
+        scratch.memo = {}
+        frames.append(compute(scratch, sub, ids, levels).assign(step=step))
+    return pd.concat(frames, ignore_index=True)

@@ -656,3 +656,17 @@ def test_family_members_equal_their_base_on_the_restricted_rows(city, table, ind
         return
     np.testing.assert_allclose(got["value"].to_numpy(float), expected.loc[got.index, "value"].to_numpy(float),
                                rtol=1e-9, equal_nan=True, err_msg=indicator_id)
+
+
+def test_series_splits_the_window_into_equal_steps(city):
+    from metrics.engine import series
+    points = series(city, W, ["order_volume", "on_time_rate"], steps=3, levels=("city",))
+    # W (4.5 days) in 3 steps of 1.5 days: Mon 00:00–Tue 12:00 O1 O2 O3 (Tue 08:00) → 3;
+    # Tue 12:00–Thu 00:00 O6 (Tue 14:00) O5 (Wed 08:00) → 2; Thu 00:00–Fri 12:00 O9 O4 O8 → 3.
+    volume = points[points["indicator"] == "order_volume"].sort_values("step")["value"].tolist()
+    assert volume == [3, 2, 3]
+    assert points["step"].nunique() == 3
+    # Each step is computed as a window of its own: the same as compute on that sub-window.
+    third = Window(W.start + 2 * (W.end - W.start) / 3, W.end)
+    assert compute(city, third, ["on_time_rate"], levels=("city",))["value"].iloc[0] == \
+        points[(points["indicator"] == "on_time_rate") & (points["step"] == 2)]["value"].iloc[0]

@@ -35,7 +35,20 @@ def rank_text(row) -> str:
     return f" · #{rank:.0f} of {siblings:.0f}"
 
 
-def kpi_card(indicator: Indicator, row, selected: bool = False) -> html.Div:
+def sparkline(values) -> html.Div | None:
+    """The window's steps as bars scaled between their minimum and maximum (a gap where a step has no data)."""
+    numbers = [number_or_none(v) for v in values or []]
+    known = [v for v in numbers if v is not None]
+    if len(known) < 2:
+        return None
+    low, high = min(known), max(known)
+    bars = [html.Span(className="spark-gap" if v is None else "spark-bar",
+                      style={"height": "0" if v is None else f"{12 + 88 * (v - low) / (high - low or 1):.0f}%"})
+            for v in numbers]
+    return html.Div(bars, className="sparkline", title=f"from {low:,.4g} to {high:,.4g} over the window")
+
+
+def kpi_card(indicator: Indicator, row, selected: bool = False, spark=None) -> html.Div:
     value = number_or_none(row.get("value")) if row is not None else None
     state = (row.get("state") if row is not None else None) or "no_data"
     return html.Div(
@@ -49,6 +62,7 @@ def kpi_card(indicator: Indicator, row, selected: bool = False) -> html.Div:
                                 **{"data-indicator": indicator.id}),
                       html.Span(indicator.unit if value is not None else "", className="kpi-unit")],
                      className="kpi-figure"),
+            sparkline(spark),
             html.Div([html.Span([STATE_LABELS[state][0], rank_text(row)], className=f"kpi-state state-{state}"),
                       change_badge(indicator, row.get("change") if row is not None else None,
                                    row.get("previous") if row is not None else None)],
@@ -57,7 +71,7 @@ def kpi_card(indicator: Indicator, row, selected: bool = False) -> html.Div:
     )
 
 
-def kpi_panel(indicators: list[Indicator], kpis, selected_id: str) -> list:
+def kpi_panel(indicators: list[Indicator], kpis, selected_id: str, sparklines: dict | None = None) -> list:
     """Cards grouped by topic, in registry order: the headline indicators, and the selected one if it is not."""
     blocks = []
     selected = next((i for i in indicators if i.id == selected_id), None)
@@ -66,7 +80,8 @@ def kpi_panel(indicators: list[Indicator], kpis, selected_id: str) -> list:
         blocks.append(html.Section([html.H3(["On the map", html.Span("地图指标", className="zh")], className="topic"),
                                     html.Div([card], className="kpi-grid")], className="topic-block"))
     for topic, (title, title_zh) in TOPICS.items():
-        cards = [kpi_card(i, kpis.loc[i.id] if i.id in kpis.index else None, i.id == selected_id)
+        cards = [kpi_card(i, kpis.loc[i.id] if i.id in kpis.index else None, i.id == selected_id,
+                          (sparklines or {}).get(i.id))
                  for i in indicators if i.topic == topic and i.headline]
         if cards:
             blocks.append(html.Section([html.H3([title, html.Span(title_zh, className="zh")], className="topic"),

@@ -19,6 +19,8 @@ def topbar(lineage: list[dict], indicator: str, window: str, as_of, controls: li
             html.Span("citytwin", className="brand-name"),
             html.Span(f"{city['name_zh']} 城市运行指挥中心 · {city['name']} city operations", className="brand-sub"),
         ]),
+        # The map page shows its breadcrumb over the map, where a deep drill path has room.
+        html.Div(className="topbar-spacer") if page == "map" else
         breadcrumb(lineage, indicator, window, path={"catalogue": "/catalogue"}.get(page, "/")),
         html.Div(className="controls", children=controls),
         html.Nav(className="page-links", children=[

@@ -10,6 +10,7 @@ import math
 
 from deckgl_dash import DeckGL
 
+from dashboard.components.labels import short_name
 from dashboard.theme import PALETTE, STATE_COLORS, rgba
 
 TILE_SIZE = 512  # deck.gl's Web Mercator world is 512 px wide at zoom 0
@@ -76,7 +77,7 @@ def choropleth_layer(layer_id: str, geojson: dict, state_by_code: dict[str, str]
 
 def label_layer(layer_id: str, geojson: dict) -> dict:
     """Unit names at their representative points (Latin names: the font atlas has no CJK glyphs)."""
-    labels = [{"position": f["properties"]["label_point"], "text": f["properties"]["name"]}
+    labels = [{"position": f["properties"]["label_point"], "text": short_name(f["properties"]["name"])}
               for f in geojson["features"] if f["properties"].get("label_point")]
     return {
         "@@type": "TextLayer",

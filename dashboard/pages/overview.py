@@ -10,7 +10,9 @@ import dash
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from dashboard import ids, services
+from dashboard.components.breadcrumb import breadcrumb
 from dashboard.components.kpi import kpi_panel
+from dashboard.components.labels import short_name
 from dashboard.components.topbar import topbar
 from dashboard.maps.deck import choropleth_layer, city_map, fit_view, label_layer
 from dashboard.theme import STATE_COLORS, STATE_LABELS
@@ -70,6 +72,7 @@ def layout(unit: str | None = None, indicator: str | None = None, window: str | 
             html.Section(className="map-panel", children=[
                 city_map(ids.MAP, layers, fit_view(data.bounds)),
                 html.Div(className="map-title", children=[
+                    breadcrumb(data.lineage, view["indicator"], view["window"]),
                     html.H1([data.name, html.Span(data.name_zh, className="zh")], id=ids.UNIT_TITLE,
                             **{"data-unit": data.code, "data-level": data.level}),
                     html.Div(f"{child_label[0]} {child_label[1]} coloured by {selected.name} "
@@ -80,7 +83,8 @@ def layout(unit: str | None = None, indicator: str | None = None, window: str | 
             ]),
             html.Aside(className="side-panel", children=[
                 html.Div(id=ids.KPI_PANEL, className="kpi-panel",
-                         children=kpi_panel(list(INDICATORS.values()), data.kpis, view["indicator"])),
+                         children=kpi_panel(list(INDICATORS.values()), data.kpis, view["indicator"],
+                                            data.sparklines)),
                 ranking(data, view),
             ]),
         ]),
@@ -129,7 +133,7 @@ def ranking(data: services.UnitView, view: dict) -> html.Div:
         href = "/" + view_search({**view, "unit": child.code})
         rows.append(dcc.Link(className=f"rank-row state-{child.state}", href=href, children=[
             html.Span(str(position), className="rank-pos"),
-            html.Span(child.name, className="rank-name"),
+            html.Span(short_name(child.name), className="rank-name", title=child.name),
             html.Span(indicator.format_value(child.value), className="rank-value"),
         ]))
     title = f"{LEVEL_LABELS[data.child_level][0]} by {indicator.name}" if data.child_level else "Lowest level"

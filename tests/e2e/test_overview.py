@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 
 from dashboard.maps.deck import NOMINAL_MAP_SIZE, fit_view, project
@@ -101,3 +102,15 @@ def test_indicator_choice_is_in_the_url(serve_app, city_db, page):
     assert page.locator("#unit-title").inner_text().startswith("Shenzhen")
     assert page.external_requests == []
     assert page.console_errors == []
+
+
+def test_kpi_cards_carry_a_sparkline_of_the_window(serve_app, city_db, page):
+    base = serve_app(city_db)
+    page.goto(base + "/?unit=440304&window=7d", wait_until="networkidle")
+    # Seven days, seven bars, on every headline card with at least two figures.
+    spark = page.locator("#kpi-panel .kpi-card").filter(has=page.locator("[data-indicator='order_volume']"))
+    assert spark.locator(".sparkline > span").count() == 7
+    expected = Services(Store(city_db)).series("7d").loc[("440304", "order_volume")]
+    heights = spark.locator(".sparkline > span").evaluate_all("bars => bars.map(b => b.style.height)")
+    # The tallest bar is the day with the most requests.
+    assert heights[int(np.argmax(expected))] == "100%"
