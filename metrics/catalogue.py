@@ -19,7 +19,7 @@ DIRECTIONS = {"up": "higher is better", "down": "lower is better", "none": "no d
 
 def thresholds_text(indicator: Indicator) -> str:
     if indicator.judged_by == "surge":
-        return ("by its rise against the previous window, z = (now − before) ÷ √before: "
+        return ("by its rise against the previous window, z = (now − before) ÷ √(before + (0.1 × before)²): "
                 + SURGE.describe())
     if indicator.thresholds is None:
         return "none (shown as information)"

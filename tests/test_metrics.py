@@ -398,7 +398,7 @@ def test_compare_gives_previous_and_change(city):
     # The previous window holds O7 (G3) only, and SN1's reading of 90 on Sunday.
     # Volume: 8 now, 1 before → +7.
     assert got.loc[("order_volume", "C"), ["value", "previous", "change"]].tolist() == [8, 1, 7]
-    # A volume is judged by its rise: z = (8 − 1) ÷ √1 = 7 ≥ 5 → critical; G3 had 1 and has 2: z = 1 → good.
+    # A volume is judged by its rise: z = (8 − 1) ÷ √1.01 ≈ 6.97 ≥ 5 → critical; G3 had 1 and has 2 → good.
     assert got.loc[("order_volume", "C"), "state"] == "critical"
     assert got.loc[("order_volume", "G3"), ["value", "previous", "state"]].tolist() == [2, 1, "good"]
     # On time: O7 was unhandled and past its deadline (Sat 10:00) at Monday 00:00 → 0/1 = 0 %; now 66.67 %.
@@ -583,11 +583,13 @@ def test_registry_ids_unique_and_topics_named():
 
 def test_surge_scores_are_poisson_z_scores():
     from metrics.spec import SURGE, surge_scores
-    z = surge_scores([8, 2, 4_100, 3, np.nan], [1, 1, 4_000, 10, 5])
-    # (8 − 1)/1 = 7; (2 − 1)/1 = 1; (4,100 − 4,000)/√4,000 ≈ 1.58; a fall is negative; missing stays missing.
-    np.testing.assert_allclose(z[:4], [7.0, 1.0, 100 / math.sqrt(4_000), -7 / math.sqrt(10)])
-    assert math.isnan(z[4])
-    assert list(SURGE.state_of(z)) == ["critical", "good", "good", "good", NO_DATA]
+    z = surge_scores([8, 2, 4_100, 5_000, 3, np.nan], [1, 1, 4_000, 4_000, 10, 5])
+    # (8 − 1)/√(1 + 0.01) ≈ 6.97; (2 − 1)/√1.01 ≈ 0.995; (4,100 − 4,000)/√(4,000 + 400²) ≈ 0.25: a 2.5% rise of
+    # a big volume is no surge, while a 25% one is: 1,000/√164,000 ≈ 2.47; a fall is negative; missing stays missing.
+    np.testing.assert_allclose(z[:5], [7 / math.sqrt(1.01), 1 / math.sqrt(1.01), 100 / math.sqrt(164_000),
+                                       1_000 / math.sqrt(164_000), -7 / math.sqrt(11)])
+    assert math.isnan(z[5])
+    assert list(SURGE.state_of(z)) == ["critical", "good", "good", "watch", "good", NO_DATA]
     assert len({i.name for i in INDICATORS.values()}) == len(INDICATORS)
     assert len({i.name_zh for i in INDICATORS.values()}) == len(INDICATORS)
     for name, name_zh in TOPICS.values():
