@@ -11,7 +11,6 @@ elsewhere; and the held-out error of our forecast against the naive one.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ from layers.city import load_city  # noqa: E402
 from layers.store import Store  # noqa: E402
 from metrics.early_warning import (  # noqa: E402
     evaluate_forecast, forecast_orders, hourly_orders, hourly_sensor_mean, order_anomalies, sensor_anomalies)
+from timing import median_seconds  # noqa: E402  (bench/ is on the path as the script's folder)
 
 DEFAULT_DATABASE = ROOT / "data" / "bench-city.sqlite"
 SENSOR_KINDS = ("pm25", "water_level", "noise", "traffic_flow")
@@ -32,15 +32,6 @@ SENSOR_KINDS = ("pm25", "water_level", "noise", "traffic_flow")
 # The incidents sample_data.generator.build_readings plants, in hours before the last reading (both ends included):
 # PM2.5 over Bao'an from 38 to 15 hours before, then the storm's water levels in Longgang and Pingshan 14 to 8.
 PLANTED = {"pm25": (("440306",), 38, 15), "water_level": (("440307", "440310"), 14, 8)}
-
-
-def median_seconds(func, repeat: int):
-    times, result = [], None
-    for _ in range(repeat):
-        started = time.perf_counter()
-        result = func()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times), result
 
 
 def planted_mask(flags: pd.DataFrame, kind: str, last_reading: pd.Timestamp) -> pd.Series:

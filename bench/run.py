@@ -32,15 +32,7 @@ from metrics.incremental import LiveTable  # noqa: E402
 from metrics.registry import INDICATORS  # noqa: E402
 from metrics.spec import WINDOWS, named_window  # noqa: E402
 from sample_data.__main__ import build  # noqa: E402
-
-
-def median_seconds(func, repeat: int) -> tuple[float, object]:
-    times, result = [], None
-    for _ in range(repeat):
-        started = time.perf_counter()
-        result = func()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times), result
+from timing import median_seconds  # noqa: E402  (bench/ is on the path as the script's folder)
 
 
 def new_orders(city, count: int) -> "pd.DataFrame":

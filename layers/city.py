@@ -30,6 +30,16 @@ class City:
     memo: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self):
+        # Readings and alarms reach the map through their sensor's grid cell; readings carry its kind too.
+        if "sensors" in self.layers:
+            by_sensor = self.layers["sensors"].set_index("sensor_id")
+            for name in ("readings", "alarms"):
+                if name in self.layers:
+                    sensor = self.layers[name]["sensor_id"]
+                    self.layers[name]["grid_code"] = sensor.map(by_sensor["grid_code"]).astype(object)
+            if "readings" in self.layers:
+                readings = self.layers["readings"]
+                readings["kind"] = readings["sensor_id"].map(by_sensor["kind"]).astype(object)
         # Every row that has a grid cell also gets the cell's position in the hierarchy table: the metrics sum
         # millions of rows per cell with np.bincount on it instead of hashing codes for every indicator.
         grids = pd.Index(self.hierarchy["grid"])
@@ -127,14 +137,6 @@ def load_city(store: Store, layer_ids=EVENT_LAYERS, progress: bool = False) -> C
         started = time.perf_counter()
         layers[layer_id] = load_layer(store, layer_id)
         timings[layer_id] = time.perf_counter() - started
-    # Readings and alarms reach the map through their sensor's grid cell.
-    if "sensors" in layers:
-        by_sensor = layers["sensors"].set_index("sensor_id")
-        for name in ("readings", "alarms"):
-            if name in layers:
-                layers[name]["grid_code"] = layers[name]["sensor_id"].map(by_sensor["grid_code"])
-        if "readings" in layers:
-            layers["readings"]["kind"] = layers["readings"]["sensor_id"].map(by_sensor["kind"])
     stored = store.layer_versions()
     versions = {layer_id: info["version"] for layer_id, info in stored.items()}
     written_at = max((info["written_at"] for info in stored.values()), default=None)

@@ -22,8 +22,9 @@ STATE_POINTS = {"good": 100.0, "watch": 75.0, "warning": 40.0, "critical": 0.0}
 
 def _scored(table: pd.DataFrame) -> pd.DataFrame:
     scored = table[table["state"].isin(STATE_POINTS.keys())].copy()
-    scored["points"] = scored["state"].map(STATE_POINTS)
-    scored["weight"] = scored["indicator"].map({i: ind.weight for i, ind in INDICATORS.items()})
+    # As floats even when nothing is judged (an imported city with boundaries only): an empty map keeps text dtype.
+    scored["points"] = scored["state"].map(STATE_POINTS).astype(float)
+    scored["weight"] = scored["indicator"].map({i: ind.weight for i, ind in INDICATORS.items()}).astype(float)
     return scored
 
 

@@ -46,10 +46,7 @@ def city() -> City:
     layers = generate("demo", seed=SEED)
     units = layers["units"].set_index("code", drop=False)
     data = {name: frame for name, frame in layers.items() if name != "units"}
-    by_sensor = data["sensors"].set_index("sensor_id")
-    for name in ("readings", "alarms"):
-        data[name]["grid_code"] = data[name]["sensor_id"].map(by_sensor["grid_code"])
-    data["readings"]["kind"] = data["readings"]["sensor_id"].map(by_sensor["kind"])
+    # City gives readings and alarms their sensor's grid cell and kind.
     return City(units=units, hierarchy=build_hierarchy(units), layers=data)
 
 

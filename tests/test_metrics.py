@@ -152,11 +152,7 @@ def make_city() -> City:
     readings = pd.DataFrame(_READINGS, columns=["sensor_id", "ts", "value"])
     readings["ts"] = _times(readings["ts"])
 
-    # As layers.city.load_city does: readings and alarms get their sensor's grid cell, readings its kind.
-    by_sensor = sensors.set_index("sensor_id")
-    for frame in (readings, alarms):
-        frame["grid_code"] = frame["sensor_id"].map(by_sensor["grid_code"])
-    readings["kind"] = readings["sensor_id"].map(by_sensor["kind"])
+    # City gives readings and alarms their sensor's grid cell, and readings its kind.
 
     units = UNITS.set_index("code", drop=False)
     buildings = pd.DataFrame(_BUILDINGS, columns=["building_id", "grid_code", "height_m", "year_built",
@@ -672,3 +668,11 @@ def test_series_splits_the_window_into_equal_steps(city):
     third = Window(W.start + 2 * (W.end - W.start) / 3, W.end)
     assert compute(city, third, ["on_time_rate"], levels=("city",))["value"].iloc[0] == \
         points[(points["indicator"] == "on_time_rate") & (points["step"] == 2)]["value"].iloc[0]
+
+
+def test_vital_score_of_a_unit_with_nothing_judged_is_no_data(table):
+    from metrics.score import explain_score, vital_scores
+    unjudged = table.assign(state="no_data")
+    scores = vital_scores(unjudged)
+    assert scores["score"].isna().all() and (scores["indicators"] == 0).all()
+    assert explain_score(unjudged, "C").empty

@@ -69,10 +69,6 @@ def random_cities(draw) -> City:
         "raised_at": raised,
         "cleared_at": pd.Series(raised + hours(rng.exponential(20, k))).where(rng.random(k) < 0.6),
     })
-    by_sensor = sensors.set_index("sensor_id")
-    for frame in (readings, alarms):
-        frame["grid_code"] = frame["sensor_id"].map(by_sensor["grid_code"]).astype(object)
-    readings["kind"] = readings["sensor_id"].map(by_sensor["kind"]).astype(object)
     return City(units=units.set_index("code", drop=False), hierarchy=build_hierarchy(units),
                 layers={"orders": orders, "sensors": sensors, "readings": readings, "alarms": alarms})
 

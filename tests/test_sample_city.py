@@ -48,10 +48,7 @@ def city(layers) -> City:
     """The generated layers as :func:`layers.city.load_city` would give them, without a database."""
     units = layers["units"].set_index("code", drop=False)
     data = {k: v.copy() for k, v in layers.items() if k != "units"}
-    by_sensor = data["sensors"].set_index("sensor_id")
-    for name in ("readings", "alarms"):
-        data[name]["grid_code"] = data[name]["sensor_id"].map(by_sensor["grid_code"])
-    data["readings"]["kind"] = data["readings"]["sensor_id"].map(by_sensor["kind"])
+    # City gives readings and alarms their sensor's grid cell and kind.
     return City(units=units, hierarchy=build_hierarchy(units), layers=data)
 
 
