@@ -15,6 +15,7 @@ import waitress
 from dash import Dash, dcc, html
 
 from dashboard import ids, services
+from dashboard.maps import routes as map_routes
 from dashboard.theme import css_variables
 
 
@@ -26,6 +27,7 @@ def create_app(database_url: str | None = None, progress: bool = False) -> Dash:
     app = Dash(__name__, use_pages=True, pages_folder="dashboard/pages", title="citytwin",
                suppress_callback_exceptions=True, serve_locally=True, update_title=None)
     app.index_string = app.index_string.replace("</head>", f"<style>{css_variables()}</style></head>")
+    map_routes.register(app.server)
     app.layout = html.Div([dcc.Location(id=ids.URL, refresh="callback-nav"), dash.page_container], id="shell")
     service.warm()
     # The other windows are ready before anyone asks for them (at the city scale they take seconds each).

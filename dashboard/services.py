@@ -10,18 +10,20 @@ import threading
 import time
 from dataclasses import dataclass
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 
 from layers.city import City, load_city
-from layers.specs import LEVELS
+from dashboard.maps.sources import sensor_states
+from layers.specs import CITY_TIMEZONE, LAYERS, LEVELS, METRIC_CRS
 from layers.store import Store
 from metrics.engine import compare, rank_among_siblings, series
 from metrics.hotspots import detect_hotspots
 from metrics.score import explain_score, vital_scores
 from metrics.registry import INDICATORS
-from metrics.spec import WINDOWS, named_window
+from metrics.spec import WINDOWS, Window, named_window
 
 # Simplification tolerance (degrees) by the level of the units drawn: about 80 m for districts down to 5 m for grids.
 SIMPLIFY = {"city": 0.001, "district": 0.0008, "street": 0.0003, "community": 0.00012, "grid": 0.00005}
@@ -58,6 +60,7 @@ class Services:
         self._geojson: dict[str, dict] = {}
         self._hotspots: dict[str, pd.DataFrame] = {}
         self._series: dict[str, pd.DataFrame] = {}
+        self._memo: dict = {}
 
     # --- data ---------------------------------------------------------------------------------------------------
 
@@ -77,6 +80,7 @@ class Services:
                     self._geojson.clear()
                     self._hotspots.clear()
                     self._series.clear()
+                    self._memo.clear()
             return self._city
 
     def table(self, window: str) -> pd.DataFrame:
@@ -117,6 +121,13 @@ class Services:
             self._series[window] = (points.sort_values("step")
                                     .groupby(["code", "indicator"], sort=True)["value"].agg(list))
         return self._series[window]
+
+    def memo(self, key, compute):
+        """``compute()``, remembered under ``key`` until the city is reloaded (map sources, tile indexes, …)."""
+        self.city()  # reloads, and so empties the memo, when the store changed
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
 
     def warm(self, windows=("7d",)) -> None:
         for window in windows:
@@ -161,10 +172,65 @@ class Services:
             sparklines=self.series(window).loc[code].to_dict())
 
 
+    def building_card(self, building_id: str | None) -> BuildingCard | None:
+        if not building_id or "buildings" not in self.city().layers:
+            return None
+        states = self.memo("sensor_states", lambda: sensor_states(self.city()))
+        return self.memo(("building_card", building_id), lambda: building_card(self.city(), building_id, states))
+
+    def grid_buildings(self, code: str) -> pd.DataFrame:
+        """The buildings of a grid cell, those with open alarms first, then the tallest."""
+        city = self.city()
+        buildings = city["buildings"]
+        rows = buildings[buildings["grid_code"] == code].drop(columns="geometry")
+        states = self.memo("sensor_states", lambda: sensor_states(city))
+        alarmed = states[states["state"].isin(["warning", "critical"])]["building_id"]
+        rows = rows.assign(alarm=rows["building_id"].isin(set(alarmed)))
+        return rows.sort_values(["alarm", "height_m"], ascending=[False, False])
+
+    def playback_period(self) -> tuple[pd.Timestamp, pd.Timestamp]:
+        """The day that playback replays: the 24 hours up to the data's now."""
+        end = self.city().as_of + pd.Timedelta(microseconds=1)
+        return end - pd.Timedelta(hours=PLAYBACK_HOURS), end
+
+    def playback_kpis(self, code: str | None, indicator_id: str, hour: int) -> pd.DataFrame:
+        """The unit's headline KPIs (and the selected indicator) for the replayed day up to ``hour`` hours in,
+        each against the same length of time before; one row per indicator like :attr:`UnitView.kpis`."""
+        code = self.resolve_unit(code)
+        hour = int(min(max(hour, 1), PLAYBACK_HOURS))
+        level = self.city().units.at[code, "level"]
+        ids = sorted({i for i, ind in INDICATORS.items() if ind.headline} | {indicator_id})
+
+        def compute():
+            start, _ = self.playback_period()
+            window = Window(start, start + pd.Timedelta(hours=hour), f"first {hour} h")
+            table = rank_among_siblings(compare(self.city(), window, ids, [level]), self.city().units)
+            return table.set_index(["code", "indicator"], drop=False).sort_index()
+
+        table = self.memo(("playback", level, hour, tuple(ids)), compute)
+        return table.loc[code].reset_index(drop=True).set_index("indicator").reindex(list(INDICATORS))
+
+    def layer_freshness(self) -> dict[str, pd.Timestamp]:
+        """The newest record of each stored layer (its time column's latest value, else when it was written)."""
+        city = self.city()
+        return self.memo("freshness", lambda: layer_freshness(city, self.store.layer_versions()))
+
     def _children_geojson(self, code: str) -> dict:
         if code not in self._geojson:
             self._geojson[code] = children_geojson(self.city(), code)
         return self._geojson[code]
+
+
+def layer_freshness(city: City, versions: dict[str, dict]) -> dict[str, pd.Timestamp]:
+    freshness = {}
+    for layer_id, version in versions.items():
+        spec = LAYERS.get(layer_id)
+        frame = city.layers.get(layer_id)
+        if spec is not None and spec.time_column and frame is not None and len(frame):
+            freshness[layer_id] = frame[spec.time_column].max()
+        else:
+            freshness[layer_id] = pd.Timestamp(version["written_at"], unit="s", tz="UTC").tz_convert(CITY_TIMEZONE)
+    return freshness
 
 
 def children_geojson(city: City, code: str) -> dict:
@@ -190,6 +256,64 @@ def children_geojson(city: City, code: str) -> dict:
                            "label_point": [round(point.x, 5), round(point.y, 5)] if point else None},
         })
     return {"type": "FeatureCollection", "features": features}
+
+
+@dataclass(frozen=True)
+class BuildingCard:
+    building: dict               # the building's row: id, use, height, floors, year, residents, high-rise flag
+    grid_code: str
+    lineage: list[dict]          # the grid cell's lineage, city first
+    bounds: tuple[float, float, float, float]
+    sensors: pd.DataFrame        # its sensors: kind, status, state, open alarm, last reading and its time
+    fire: dict                   # fire-IoT status: detectors, online, in alarm, state (high-rises have detectors)
+    open_orders: pd.DataFrame    # open orders within ORDER_RADIUS_M of the footprint, newest first
+    as_of: pd.Timestamp
+
+
+ORDER_RADIUS_M = 50.0
+PLAYBACK_HOURS = 24
+
+
+def building_card(city: City, building_id: str, sensor_states: pd.DataFrame) -> BuildingCard | None:
+    """What the building card shows, or None for an unknown building."""
+    buildings = city["buildings"]
+    match = np.flatnonzero(buildings["building_id"].to_numpy() == building_id)
+    if not len(match):
+        return None
+    row = buildings.iloc[match[0]]
+    sensors = sensor_states[sensor_states["building_id"] == building_id].copy()
+    readings = city["readings"] if "readings" in city.layers else None
+    if readings is not None and len(sensors):
+        latest = (readings[readings["sensor_id"].isin(sensors["sensor_id"])].sort_values("ts")
+                  .groupby("sensor_id").last())
+        sensors["last_value"] = sensors["sensor_id"].map(latest["value"])
+        sensors["last_at"] = sensors["sensor_id"].map(latest["ts"])
+    else:
+        sensors["last_value"] = np.nan
+        sensors["last_at"] = pd.NaT
+    smoke = sensors[sensors["kind"] == "smoke"]
+    in_alarm = int(smoke["state"].isin(["warning", "critical"]).sum())
+    offline = int(smoke["status"].isin(["offline", "fault"]).sum())
+    fire_state = ("no_data" if not len(smoke) else "critical" if in_alarm else "watch" if offline else "good")
+    fire = {"detectors": int(len(smoke)), "online": int(len(smoke) - offline), "in_alarm": in_alarm,
+            "state": fire_state, "high_rise": bool(row["high_rise_100m"])}
+    open_orders = pd.DataFrame(columns=["order_id", "event_type", "status", "received_at", "deadline_at"])
+    if "orders" in city.layers:
+        orders = city["orders"]
+        near = orders[(orders["grid_code"] == row["grid_code"]) & (orders["status"] != "closed")]
+        if len(near):
+            footprint = gpd.GeoSeries([row.geometry], crs="EPSG:4326").to_crs(METRIC_CRS).iloc[0]
+            points = gpd.GeoSeries(gpd.points_from_xy(near["lon"], near["lat"]), crs="EPSG:4326").to_crs(METRIC_CRS)
+            distance = points.distance(footprint).to_numpy()
+            open_orders = (near[distance <= ORDER_RADIUS_M].assign(distance_m=distance[distance <= ORDER_RADIUS_M])
+                           .sort_values("received_at", ascending=False))
+    lineage = [dict(code=c, level=city.units.at[c, "level"], name=city.units.at[c, "name"],
+                    name_zh=city.units.at[c, "name_zh"]) for c in city.lineage(row["grid_code"])]
+    building = {k: row[k] for k in ("building_id", "use", "height_m", "floors", "year_built", "residents",
+                                    "high_rise_100m")}
+    return BuildingCard(building=building, grid_code=row["grid_code"], lineage=lineage,
+                        bounds=tuple(row.geometry.bounds), sensors=sensors, fire=fire, open_orders=open_orders,
+                        as_of=city.as_of)
 
 
 _services: Services | None = None

@@ -46,7 +46,7 @@ def project(view: dict, lon: float, lat: float, size: tuple[float, float]) -> tu
 
 
 def choropleth_layer(layer_id: str, geojson: dict, state_by_code: dict[str, str], value_by_code: dict[str, str],
-                     selected: str | None = None) -> dict:
+                     selected: str | None = None, fill_alpha: int = 150) -> dict:
     """Admin units filled by their indicator state, outlined; pickable so that a click drills down."""
     features = []
     for feature in geojson["features"]:
@@ -54,7 +54,7 @@ def choropleth_layer(layer_id: str, geojson: dict, state_by_code: dict[str, str]
         state = state_by_code.get(code, "no_data")
         props = feature["properties"]
         # The tooltip is HTML: names come from data users import, so only escaped copies go into it.
-        properties = dict(props, state=state, fill=rgba(STATE_COLORS[state], 150),
+        properties = dict(props, state=state, fill=rgba(STATE_COLORS[state], fill_alpha),
                           line=rgba(PALETTE["text"], 255 if code == selected else 150),
                           tip_name=html.escape(str(props["name"])), tip_name_zh=html.escape(str(props["name_zh"])),
                           tip_value=html.escape(value_by_code.get(code, "")))
@@ -107,3 +107,124 @@ def city_map(component_id: str, layers: list[dict], view: dict) -> DeckGL:
         style={"position": "absolute", "inset": "0", "width": "100%", "height": "100%",
                "background": PALETTE["bg"]},
     )
+
+
+# --- detail layers (see dashboard/maps/registry.py for which the map shows and when) ---------------------------------
+
+MVT_WORKER_URL = "/_citytwin/workers/mvt-worker.js"
+"""loaders.gl's MVT worker, served by the app (dashboard/maps/routes.py): the component would otherwise fetch it
+from unpkg.com, which a closed network does not reach."""
+
+
+def building_tiles_layer(layer_id: str, url_template: str, min_zoom: int, max_zoom: int,
+                         selected: str | None = None) -> dict:
+    """3D buildings from the app's vector tiles, extruded by height, coloured by the tile's r/g/b properties; the
+    selected building (the open card's) is lit up."""
+    return {
+        "@@type": "MVTLayer",
+        "id": layer_id,
+        "data": url_template,
+        "minZoom": min_zoom,
+        "maxZoom": max_zoom,
+        "binary": True,
+        "filled": True,
+        "extruded": True,
+        "stroked": False,
+        "wireframe": False,
+        # deckgl-dash compiles an accessor to a function only when it holds an operator ("+ 0"); without one it
+        # would read the text as a property path.
+        "getFillColor": "@@=[properties.r + 0, properties.g + 0, properties.b + 0, 235]",
+        "getElevation": "@@=properties.height",
+        "pickable": True,
+        "autoHighlight": True,
+        "highlightColor": [255, 255, 255, 140],
+        "uniqueIdProperty": "building_id",
+        "highlightedFeatureId": selected,
+        "loadOptions": {"mvt": {"workerUrl": MVT_WORKER_URL}},
+    }
+
+
+def points_layer(layer_id: str, points: list[dict], stroked: bool = True) -> dict:
+    """Small data (clusters, a unit's sensors, hotspots): one object per point with position, fill and radius."""
+    return {
+        "@@type": "ScatterplotLayer",
+        "id": layer_id,
+        "data": points,
+        "getPosition": "@@=position",
+        "getFillColor": "@@=fill",
+        "getRadius": "@@=radius",
+        "radiusUnits": "pixels",
+        "stroked": stroked,
+        "getLineColor": rgba(PALETTE["bg"], 220),
+        "lineWidthMinPixels": 1,
+        "pickable": True,
+    }
+
+
+def count_labels_layer(layer_id: str, points: list[dict]) -> dict:
+    return {
+        "@@type": "TextLayer",
+        "id": layer_id,
+        "data": [p for p in points if p.get("count", 0) > 1],
+        "getPosition": "@@=position",
+        "getText": "@@=label",
+        "getSize": 12,
+        "getColor": rgba(PALETTE["bg"]),
+        "fontWeight": 700,
+        "fontFamily": "DejaVu Sans, Noto Sans, sans-serif",
+        "pickable": False,
+    }
+
+
+def hexagon_layer(layer_id: str, hexes: list[dict], max_count: int) -> dict:
+    """Order counts per H3 cell, a sequential amber ramp, extruded a little so that peaks read in 3D."""
+    return {
+        "@@type": "H3HexagonLayer",
+        "id": layer_id,
+        "data": hexes,
+        "getHexagon": "@@=hex",
+        "getFillColor": "@@=fill",
+        "getElevation": "@@=count",
+        "elevationScale": 0,
+        "extruded": False,
+        "filled": True,
+        "stroked": True,
+        "getLineColor": rgba(PALETTE["bg"], 160),
+        "lineWidthMinPixels": 1,
+        "opacity": 0.75,
+        "pickable": True,
+    }
+
+
+def heatmap_layer(layer_id: str, cells: list[dict]) -> dict:
+    """Order density: H3 cell centres weighted by their counts (never the raw orders)."""
+    return {
+        "@@type": "HeatmapLayer",
+        "id": layer_id,
+        "data": cells,
+        "getPosition": "@@=position",
+        "getWeight": "@@=count",
+        "radiusPixels": 40,
+        "intensity": 1,
+        "threshold": 0.05,
+        "aggregation": "SUM",
+        "colorRange": [[255, 255, 178], [254, 217, 118], [254, 178, 76], [253, 141, 60], [240, 59, 32],
+                       [189, 0, 38]],
+        "pickable": False,
+    }
+
+
+def timed_points_layer(layer_id: str, data: dict, fill: list[int], radius: float) -> dict:
+    """Points carried as binary columns, shown by the component's GPU time filter (playback)."""
+    return {
+        "@@type": "ScatterplotLayer",
+        "id": layer_id,
+        "data": data,
+        "getFillColor": fill,
+        "getRadius": radius,
+        "radiusUnits": "pixels",
+        "radiusMinPixels": 2,
+        "stroked": False,
+        "pickable": False,
+        "extensions": ["DataFilterExtension"],
+    }

@@ -1,20 +1,28 @@
 """The first screen: the map of a unit's children coloured by an indicator's state, the unit's KPI cards, and
-drill-down (click a unit on the map) with a breadcrumb back up. The whole view is in the URL:
-``/?unit=440304&indicator=on_time_rate&window=7d`` reopens Futian's view, and back/forward walk the drill path.
+drill-down (click a unit on the map) with a breadcrumb back up, down to one building's card. The whole view is in
+the URL: ``/?unit=440304&indicator=on_time_rate&window=7d&layers=units,buildings&color=use&building=B0001234``;
+back/forward walk the drill path. The map's layers come from ``dashboard/maps/registry.py``; toggling one restyles
+the map in place (the camera stays) and rewrites the URL without a new history entry.
 """
 from __future__ import annotations
 
 from urllib.parse import parse_qs, urlencode
 
 import dash
-from dash import Input, Output, State, callback, dcc, html, no_update
+import pandas as pd
+from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from dashboard import ids, services
 from dashboard.components.breadcrumb import breadcrumb
 from dashboard.components.kpi import kpi_panel
 from dashboard.components.labels import short_name
+from dashboard.components.building_card import building_card
+from dashboard.components.layer_panel import layer_panel, legends
+from dashboard.components.playback import playback_bar
 from dashboard.components.topbar import topbar
-from dashboard.maps.deck import choropleth_layer, city_map, fit_view, label_layer
+from dashboard.maps.deck import city_map, fit_view
+from dashboard.maps.registry import DEFAULT_LAYERS, MapView, build_layers, normalise_layers
+from dashboard.maps.sources import BUILDING_COLOR_MODES
 from dashboard.theme import STATE_COLORS, STATE_LABELS
 from metrics.registry import INDICATORS
 from metrics.spec import WINDOWS, WINDOWS_ZH
@@ -27,36 +35,54 @@ LEVEL_LABELS = {"city": ("City", "市"), "district": ("Districts", "区"), "stre
                 "community": ("Communities", "社区"), "grid": ("Grid cells", "网格")}
 
 
+# Levels shown in 3D: the camera tilts where buildings are the subject.
+TILTED_LEVELS = {"community": 45, "grid": 50}
+BUILDING_PITCH = 55
+
+
 def parse_view(search: str | None) -> dict:
     """The view named by a query string, with defaults for what is missing or unknown."""
-    query = {k: v[-1] for k, v in parse_qs((search or "").lstrip("?")).items()}
-    return normalise_view(query.get("unit"), query.get("indicator"), query.get("window"))
+    query = {k: v[-1] for k, v in parse_qs((search or "").lstrip("?"), keep_blank_values=True).items()}
+    return normalise_view(query.get("unit"), query.get("indicator"), query.get("window"), query.get("layers"),
+                          query.get("color"), query.get("building"))
 
 
-def normalise_view(unit=None, indicator=None, window=None) -> dict:
+def normalise_view(unit=None, indicator=None, window=None, layers=None, color=None, building=None) -> dict:
     return {
         "unit": unit or None,
         "indicator": indicator if indicator in INDICATORS else DEFAULT_INDICATOR,
         "window": window if window in WINDOWS else DEFAULT_WINDOW,
+        "layers": ",".join(normalise_layers(layers)),
+        "color": color if color in BUILDING_COLOR_MODES else "use",
+        "building": building or None,
     }
 
 
 def view_search(view: dict) -> str:
-    return "?" + urlencode({k: v for k, v in view.items() if v})
+    """The query string of a view; defaults are left out so that links stay short."""
+    defaults = {"layers": ",".join(DEFAULT_LAYERS), "color": "use"}
+    return "?" + urlencode({k: v for k, v in view.items() if v and defaults.get(k) != v}
+                           | ({"layers": ""} if view.get("layers") == "" else {}))
 
 
-def layout(unit: str | None = None, indicator: str | None = None, window: str | None = None, **_ignored):
-    view = normalise_view(unit, indicator, window)
+def layout(unit: str | None = None, indicator: str | None = None, window: str | None = None,
+           layers: str | None = None, color: str | None = None, building: str | None = None, **_ignored):
+    view = normalise_view(unit, indicator, window, layers, color, building)
     service = services.get()
+    card = service.building_card(view["building"])
+    if card is not None:  # a building's view is its grid cell's, with the card
+        view["unit"] = card.grid_code
     data = service.unit_view(view["unit"], view["indicator"], view["window"])
     selected = INDICATORS[view["indicator"]]
-
-    state_by_code = dict(zip(data.children["code"], data.children["state"]))
-    value_by_code = {code: f"{selected.name}: {selected.format_value(value)} {selected.unit}"
-                     for code, value in zip(data.children["code"], data.children["value"])}
-    layers = [choropleth_layer("units", data.children_geojson, state_by_code, value_by_code, selected=data.code),
-              label_layer("unit-labels", data.children_geojson)]
+    enabled = normalise_layers(view["layers"])
+    map_view = MapView(service, data, view["indicator"], view["window"], view["color"],
+                       card.building["building_id"] if card else None)
+    deck_layers = build_layers(map_view, enabled)
     child_label = LEVEL_LABELS.get(data.child_level or data.level)
+    if card is not None:
+        camera = dict(fit_view(_around(card.bounds), max_zoom=18), pitch=BUILDING_PITCH, bearing=-20)
+    else:
+        camera = dict(fit_view(data.bounds), pitch=TILTED_LEVELS.get(data.level, 0))
 
     return html.Div(className="screen", children=[
         topbar(data.lineage, view["indicator"], view["window"], data.as_of, page="map", controls=[
@@ -70,16 +96,19 @@ def layout(unit: str | None = None, indicator: str | None = None, window: str | 
         ]),
         html.Main(className="main", children=[
             html.Section(className="map-panel", children=[
-                city_map(ids.MAP, layers, fit_view(data.bounds)),
+                city_map(ids.MAP, deck_layers, camera),
                 html.Div(className="map-title", children=[
                     breadcrumb(data.lineage, view["indicator"], view["window"]),
                     html.H1([data.name, html.Span(data.name_zh, className="zh")], id=ids.UNIT_TITLE,
-                            **{"data-unit": data.code, "data-level": data.level}),
+                            **{"data-unit": data.code, "data-level": data.level,
+                               "data-building": card.building["building_id"] if card else ""}),
                     html.Div(f"{child_label[0]} {child_label[1]} coloured by {selected.name} "
                              f"({selected.unit}) · {WINDOWS[view['window']]}", className="map-subtitle"),
                 ]),
                 score_badge(data),
-                legend(data.children["state"].value_counts().to_dict()),
+                layer_panel(map_view, enabled, service.layer_freshness(), pd.Timestamp.now(tz=data.as_of.tz)),
+                building_card(card, "/" + view_search({**view, "building": None})) if card is not None else None,
+                playback_bar(),
             ]),
             html.Aside(className="side-panel", children=[
                 html.Div(id=ids.KPI_PANEL, className="kpi-panel",
@@ -89,6 +118,13 @@ def layout(unit: str | None = None, indicator: str | None = None, window: str | 
             ]),
         ]),
     ])
+
+
+def _around(bounds, metres: float = 120.0) -> tuple[float, float, float, float]:
+    """A building's bounds widened to show its block (degrees, ~111 km per degree at Shenzhen's latitude), and
+    more to the east, so that the building stands left of its card."""
+    pad = metres / 111_000
+    return bounds[0] - pad, bounds[1] - pad, bounds[2] + 4 * pad, bounds[3] + pad
 
 
 def score_badge(data: services.UnitView) -> html.Details:
@@ -110,21 +146,12 @@ def score_badge(data: services.UnitView) -> html.Details:
     ])
 
 
-def legend(counts: dict[str, int]) -> html.Div:
-    rows = []
-    for state in ("critical", "warning", "watch", "good", "neutral", "no_data"):
-        if counts.get(state):
-            rows.append(html.Div(className="legend-row", children=[
-                html.Span(className="swatch", style={"background": STATE_COLORS[state]}),
-                html.Span(f"{STATE_LABELS[state][0]} {STATE_LABELS[state][1]}"),
-                html.Span(str(counts[state]), className="legend-count"),
-            ]))
-    return html.Div(rows, className="legend")
-
-
 def ranking(data: services.UnitView, view: dict) -> html.Div:
-    """The children ranked by the selected indicator, worst first where a direction of good is known."""
+    """The children ranked by the selected indicator, worst first where a direction of good is known; in a grid
+    cell (no children), its buildings, those with open alarms first, each a link to its card."""
     indicator = INDICATORS[view["indicator"]]
+    if not data.child_level:
+        return building_list(data, view)
     children = data.children.copy()
     ascending = indicator.good_direction == "up"
     children = children.sort_values("value", ascending=ascending, na_position="last")
@@ -141,23 +168,85 @@ def ranking(data: services.UnitView, view: dict) -> html.Div:
                                                                   html.Div(rows, className="rank-rows")])
 
 
+def building_list(data: services.UnitView, view: dict) -> html.Div:
+    buildings = services.get().grid_buildings(data.code).head(MAX_BUILDINGS_LISTED)
+    rows = [dcc.Link(className="rank-row building-row" + (" state-critical" if b.alarm else ""),
+                     href="/" + view_search({**view, "unit": data.code, "building": b.building_id}), children=[
+        html.Span(b.building_id, className="rank-name"),
+        html.Span(f"{b.use} · {b.floors} floors", className="muted"),
+        html.Span(f"{b.height_m:.0f} m", className="rank-value"),
+    ]) for b in buildings.itertuples()]
+    return html.Div(className="ranking", id=ids.RANKING, children=[
+        html.H3("Buildings 建筑 · alarms first, then tallest", className="topic"),
+        html.Div(rows, className="rank-rows") if rows else html.Div("no buildings here", className="muted")])
+
+
+MAX_BUILDINGS_LISTED = 60
+
+
 @callback(
     Output(ids.URL, "search"),
     Input(ids.MAP, "clickInfo"),
     Input(ids.INDICATOR, "value"),
     Input(ids.WINDOW, "value"),
     State(ids.URL, "search"),
+    State(ids.LAYER_TOGGLES, "value"),
+    State(ids.BUILDING_COLOR, "value"),
     prevent_initial_call=True,
 )
-def navigate(click_info, indicator, window, search):
-    """A click on a unit drills into it; a new indicator or window keeps the unit. Both change only the URL, and
-    the page follows the URL, so every view can be linked to and back/forward work."""
+def navigate(click_info, indicator, window, search, layers, color):
+    """A click on a unit drills into it, a click on a building opens its card; a new indicator or window keeps
+    the unit. All change only the URL, and the page follows the URL, so every view can be linked to and
+    back/forward work. The layer toggles rewrite the URL without Dash knowing, hence they are read here."""
     current = parse_view(search)
+    current.update(layers=",".join(normalise_layers(",".join(layers or []))), color=color or current["color"])
     wanted = dict(current)
     if dash.ctx.triggered_id == ids.MAP:
-        code = ((click_info or {}).get("properties") or {}).get("code")
-        wanted["unit"] = code or current["unit"]
+        properties = (click_info or {}).get("properties") or (click_info or {}).get("object", {}).get(
+            "properties") or {}
+        if properties.get("building_id"):
+            wanted["building"] = properties["building_id"]
+        else:
+            wanted["unit"] = properties.get("code") or current["unit"]
+            wanted["building"] = None
     else:
-        wanted.update(normalise_view(current["unit"], indicator, window))
+        wanted.update(indicator=normalise_view(None, indicator)["indicator"],
+                      window=normalise_view(None, None, window)["window"])
     # Dash also calls this when the page is drawn; the view is then unchanged and the page must not redraw.
     return no_update if wanted == current else view_search(wanted)
+
+
+@callback(
+    Output(ids.MAP, "layers"),
+    Output(ids.LAYER_LEGENDS, "children"),
+    Input(ids.LAYER_TOGGLES, "value"),
+    Input(ids.BUILDING_COLOR, "value"),
+    State(ids.URL, "search"),
+    prevent_initial_call=True,
+)
+def restyle_map(layers, color, search):
+    """Toggling a layer or the buildings' colouring redraws the map's layers in place: the camera stays where the
+    user put it."""
+    view = parse_view(search)
+    enabled = normalise_layers(",".join(layers or []))
+    service = services.get()
+    card = service.building_card(view["building"])
+    data = service.unit_view(card.grid_code if card else view["unit"], view["indicator"], view["window"])
+    map_view = MapView(service, data, view["indicator"], view["window"], color or "use", view["building"])
+    return build_layers(map_view, enabled), legends(map_view, enabled)
+
+
+# The URL keeps the layers and colouring (a link reopens the same map) without a new history entry or a redraw.
+clientside_callback(
+    """function(layers, color) {
+        const params = new URLSearchParams(window.location.search);
+        params.set("layers", (layers || []).join(","));
+        params.set("color", color || "use");
+        window.history.replaceState(window.history.state, "", window.location.pathname + "?" + params.toString());
+        return window.dash_clientside.no_update;
+    }""",
+    Output(ids.LAYER_PANEL, "data-synced"),
+    Input(ids.LAYER_TOGGLES, "value"),
+    Input(ids.BUILDING_COLOR, "value"),
+    prevent_initial_call=True,
+)

@@ -1,0 +1,273 @@
+"""The map's layers, declared once: the toggles, the legends and the freshness badges are generated from this list.
+
+Each :class:`MapLayer` says what it is called, which stored layers it shows (for its freshness badge), whether it is
+on by default, and how to build its deck.gl layers and its legend for a :class:`MapView`. Building a layer takes
+only view-sized data from :class:`dashboard.services.Services`: aggregates above the community level, detail for one
+unit, and buildings as vector tiles that the browser asks for by itself.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from html import escape
+from typing import Callable
+from urllib.parse import urlencode
+
+import numpy as np
+import pandas as pd
+from deckgl_dash.binary import binary_data
+
+from dashboard.maps import deck, sources
+from dashboard.maps.tiles import INDEX_ZOOM, MIN_ZOOM
+from dashboard.theme import STATE_COLORS, STATE_LABELS, rgba
+from metrics.registry import INDICATORS
+from metrics.spec import named_window
+
+MAX_ORDER_POINTS = 100_000
+"""Above this many orders in view, the points layer steps aside for the hexagons (2 MB budget per interaction)."""
+HEX_RAMP = ["#fde68a", "#fbbf24", "#f59e0b", "#ea580c", "#c2410c", "#9a3412"]
+
+
+@dataclass(frozen=True)
+class LegendEntry:
+    color: str
+    label: str
+    label_zh: str
+
+
+@dataclass
+class MapView:
+    """Everything a layer needs to draw one view."""
+    services: object  # dashboard.services.Services
+    data: object  # dashboard.services.UnitView
+    indicator: str
+    window: str
+    building_color: str = "use"
+    building: str | None = None  # the building whose card is open
+    notes: list[str] = field(default_factory=list)  # what a layer chose not to draw, and why
+
+    @property
+    def city(self):
+        return self.services.city()
+
+    @property
+    def child_level(self) -> str:
+        return self.data.child_level or self.data.level
+
+    @property
+    def period(self) -> tuple[pd.Timestamp, pd.Timestamp]:
+        window = named_window(self.window, self.city.as_of)
+        return window.start, window.end
+
+
+@dataclass(frozen=True)
+class MapLayer:
+    id: str
+    title: str
+    title_zh: str
+    sources: tuple[str, ...]
+    default: bool
+    build: Callable[[MapView], list[dict]]
+    legend: Callable[[MapView], list[LegendEntry]]
+    description: str = ""
+
+
+def _state_legend(states) -> list[LegendEntry]:
+    return [LegendEntry(STATE_COLORS[s], *STATE_LABELS[s]) for s in
+            ("critical", "warning", "watch", "good", "neutral", "no_data") if s in states]
+
+
+# --- admin units ---------------------------------------------------------------------------------------------------
+
+def _units(view: MapView) -> list[dict]:
+    data = view.data
+    selected = INDICATORS[view.indicator]
+    state_by_code = dict(zip(data.children["code"], data.children["state"]))
+    value_by_code = {code: f"{selected.name}: {selected.format_value(value)} {selected.unit}"
+                     for code, value in zip(data.children["code"], data.children["value"])}
+    # A grid cell has no children: it is drawn itself, faintly, so that its buildings stand out.
+    fill_alpha = 150 if data.child_level else 40
+    return [deck.choropleth_layer("units", data.children_geojson, state_by_code, value_by_code, selected=data.code,
+                                  fill_alpha=fill_alpha),
+            deck.label_layer("unit-labels", data.children_geojson)]
+
+
+def _units_legend(view: MapView) -> list[LegendEntry]:
+    return _state_legend(set(view.data.children["state"]))
+
+
+# --- buildings -----------------------------------------------------------------------------------------------------
+
+def building_tile_url(color: str, indicator: str, window: str) -> str:
+    return "/tiles/buildings/{z}/{x}/{y}.pbf?" + urlencode({"color": color, "indicator": indicator,
+                                                            "window": window})
+
+
+def _buildings(view: MapView) -> list[dict]:
+    if "buildings" not in view.city.layers or not len(view.city["buildings"]):
+        view.notes.append("no buildings in this city")
+        return []
+    return [deck.building_tiles_layer("buildings", building_tile_url(view.building_color, view.indicator,
+                                                                     view.window), MIN_ZOOM, INDEX_ZOOM,
+                                        selected=view.building)]
+
+
+def _buildings_legend(view: MapView) -> list[LegendEntry]:
+    if view.building_color == "use":
+        return [LegendEntry(color, *sources.USE_NAMES.get(use, (use, use))) for use, color in
+                sources.USE_COLORS.items()]
+    if view.building_color == "alarms":
+        return [LegendEntry(STATE_COLORS["critical"], "Open critical alarm", "严重告警"),
+                LegendEntry(STATE_COLORS["warning"], "Open alarm", "告警"),
+                LegendEntry(STATE_COLORS["watch"], "Sensor offline or faulty", "设备离线或故障"),
+                LegendEntry("#3a4a5e", "No alarm", "无告警")]
+    return _state_legend(STATE_COLORS)
+
+
+# --- sensors -------------------------------------------------------------------------------------------------------
+
+def _sensors(view: MapView) -> list[dict]:
+    if "sensors" not in view.city.layers:
+        return []
+    states = view.services.memo("sensor_states", lambda: sources.sensor_states(view.city))
+    resolution = sources.SENSOR_CLUSTER_RESOLUTION.get(view.data.level)
+    if resolution is None:
+        points = sources.sensor_points(view.city, states, view.data.code)
+        return [deck.points_layer("sensors", points)]
+    clusters = sources.sensor_clusters(view.city, states, view.data.code, resolution)
+    return [deck.points_layer("sensors", clusters), deck.count_labels_layer("sensor-counts", clusters)]
+
+
+def _sensors_legend(view: MapView) -> list[LegendEntry]:
+    return _state_legend(("critical", "warning", "watch", "good"))
+
+
+# --- orders --------------------------------------------------------------------------------------------------------
+
+def _hexes(view: MapView) -> pd.DataFrame:
+    start, end = view.period
+    resolution = sources.HEX_RESOLUTION[view.data.level]
+    key = ("order_hexes", view.data.code, view.window, resolution)
+    cells = view.services.memo("order_cells", lambda: sources.order_cells(view.city))
+    return view.services.memo(key, lambda: sources.order_hexes(view.city, cells, view.data.code, start, end,
+                                                                resolution))
+
+
+def _ramp_color(counts: np.ndarray) -> list[list[int]]:
+    if not len(counts):
+        return []
+    top = max(float(np.quantile(counts, 0.98)), 1.0)
+    steps = np.minimum((counts / top * (len(HEX_RAMP) - 1)).round().astype(int), len(HEX_RAMP) - 1)
+    return [rgba(HEX_RAMP[s], 200) for s in steps]
+
+
+def _order_hexes(view: MapView) -> list[dict]:
+    if "orders" not in view.city.layers:
+        return []
+    hexes = _hexes(view)
+    colors = _ramp_color(hexes["count"].to_numpy())
+    data = [{"hex": h, "count": int(c), "fill": f, "tip_name": f"{int(c):,} orders", "tip_name_zh": f"{int(c):,} 件",
+             "tip_value": h} for h, c, f in zip(hexes["hex"], hexes["count"], colors)]
+    return [deck.hexagon_layer("order-hexes", data, int(hexes["count"].max()) if len(hexes) else 0)]
+
+
+def _order_hexes_legend(view: MapView) -> list[LegendEntry]:
+    if "orders" not in view.city.layers:
+        return []
+    counts = _hexes(view)["count"]
+    top = int(max(np.quantile(counts, 0.98), 1)) if len(counts) else 0
+    return [LegendEntry(HEX_RAMP[0], "few orders", "工单少"),
+            LegendEntry(HEX_RAMP[-1], f"{top:,}+ per cell", f"每格 {top:,} 件以上")]
+
+
+def _order_heatmap(view: MapView) -> list[dict]:
+    if "orders" not in view.city.layers:
+        return []
+    hexes = _hexes(view)
+    cells = [{"position": [round(lon, 6), round(lat, 6)], "count": int(c)}
+             for lon, lat, c in zip(hexes["lon"], hexes["lat"], hexes["count"])]
+    return [deck.heatmap_layer("order-heatmap", cells)]
+
+
+def _order_points(view: MapView) -> list[dict]:
+    if "orders" not in view.city.layers:
+        return []
+    start, end = view.period
+    points = view.services.memo(("order_points", view.data.code, view.window),
+                                lambda: sources.order_points(view.city, view.data.code, start, end))
+    if len(points.lon) > MAX_ORDER_POINTS:
+        view.notes.append(f"{len(points.lon):,} orders are too many to draw one by one: drill down, or use the "
+                          f"hexagons")
+        return []
+    open_color = np.array(rgba(STATE_COLORS["warning"], 230), dtype=np.uint8)
+    closed_color = np.array(rgba(STATE_COLORS["neutral"], 150), dtype=np.uint8)
+    colors = np.where(points.open[:, None], open_color, closed_color).astype(np.uint8)
+    data = binary_data(len(points.lon), {
+        "getPosition": np.column_stack([points.lon, points.lat]).astype(np.float32),
+        "getFillColor": colors,
+    })
+    return [{"@@type": "ScatterplotLayer", "id": "order-points", "data": data, "getRadius": 3,
+             "radiusUnits": "pixels", "stroked": False, "pickable": False}]
+
+
+def _order_points_legend(view: MapView) -> list[LegendEntry]:
+    return [LegendEntry(STATE_COLORS["warning"], "open", "未办结"), LegendEntry(STATE_COLORS["neutral"], "closed",
+                                                                               "已办结")]
+
+
+# --- hotspots ------------------------------------------------------------------------------------------------------
+
+def _hotspots(view: MapView) -> list[dict]:
+    if "orders" not in view.city.layers:
+        return []
+    found = view.services.hotspots(view.window)
+    city = view.city
+    level = view.data.level
+    if level != "city":
+        found = found[found["grid_code"].map(city.hierarchy[level]) == view.data.code]
+    points = []
+    for row in found.itertuples():
+        point = city.units.geometry[row.grid_code].representative_point()
+        points.append({"position": [round(point.x, 6), round(point.y, 6)], "radius": 14,
+                       "fill": rgba(STATE_COLORS["critical"], 200), "tip_name": escape(str(row.event_name)),
+                       "tip_name_zh": escape(str(row.place)), "tip_value": f"{int(row.orders)} orders, "
+                                                                   f"{row.expected:.1f} expected"})
+    return [deck.points_layer("hotspots", points)]
+
+
+def _hotspots_legend(view: MapView) -> list[LegendEntry]:
+    return [LegendEntry(STATE_COLORS["critical"], "recurring hotspot", "高频热点")]
+
+
+MAP_LAYERS: dict[str, MapLayer] = {layer.id: layer for layer in (
+    MapLayer("units", "Admin units by indicator", "行政区划指标", ("units",), True, _units, _units_legend,
+             "The children of the unit in view, coloured by the selected indicator's state."),
+    MapLayer("buildings", "3D buildings", "三维建筑", ("buildings", "sensors", "alarms"), True, _buildings,
+             _buildings_legend, f"Extruded by height from zoom {MIN_ZOOM}; coloured by use, by the indicator's "
+                                "state in their grid cell, or by open alarms of their sensors."),
+    MapLayer("sensors", "IoT sensors", "物联感知", ("sensors", "alarms"), False, _sensors, _sensors_legend,
+             "By state at the data's now; clustered above the community level, showing the worst state inside."),
+    MapLayer("order_hexes", "Orders · H3 hexagons", "工单 · 六边形", ("orders",), False, _order_hexes,
+             _order_hexes_legend, "Orders received in the window, counted per H3 cell."),
+    MapLayer("order_heatmap", "Orders · heatmap", "工单 · 热力图", ("orders",), False, _order_heatmap,
+             lambda view: [LegendEntry(HEX_RAMP[-1], "dense", "密集")], "Density of the orders received."),
+    MapLayer("order_points", "Orders · points", "工单 · 点位", ("orders",), False, _order_points,
+             _order_points_legend, f"Each order received in the window (up to {MAX_ORDER_POINTS:,})."),
+    MapLayer("hotspots", "Hotspots", "热点", ("orders",), False, _hotspots, _hotspots_legend,
+             "Recurring hotspots found by the space-time scan (see the Hotspots page)."),
+)}
+DEFAULT_LAYERS = tuple(layer.id for layer in MAP_LAYERS.values() if layer.default)
+
+
+def normalise_layers(value: str | None) -> tuple[str, ...]:
+    """Layer ids from a URL's ``layers=a,b``: known ids in registry order; the defaults when missing."""
+    if value is None:
+        return DEFAULT_LAYERS
+    wanted = {v for v in value.split(",") if v}
+    return tuple(layer_id for layer_id in MAP_LAYERS if layer_id in wanted)
+
+
+def build_layers(view: MapView, layer_ids) -> list[dict]:
+    layers = []
+    for layer_id in layer_ids:
+        layers += MAP_LAYERS[layer_id].build(view)
+    return layers
