@@ -65,6 +65,9 @@ def test_read_kpi_click_district_and_come_back(serve_app, city_db, expected, pag
     canvas = page.locator("canvas").first.bounding_box()
     view = fit_view(city_view.bounds, NOMINAL_MAP_SIZE)
     x, y = project(view, *futian["properties"]["label_point"], (canvas["width"], canvas["height"]))
+    # As a hand does: hover, then click (deck.gl picks what is under the pointer as it moves).
+    page.mouse.move(canvas["x"] + x - 5, canvas["y"] + y - 5)
+    page.wait_for_timeout(300)
     page.mouse.click(canvas["x"] + x, canvas["y"] + y)
 
     page.wait_for_url(re.compile(rf"unit={FUTIAN}"), timeout=15_000)
