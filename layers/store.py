@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import time
-import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -31,7 +30,6 @@ from sqlalchemy import (
     Text,
     create_engine,
     delete,
-    inspect,
     event,
     func,
     insert,
@@ -39,7 +37,6 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SAWarning
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import GenericFunction
 from sqlalchemy.types import UserDefinedType
@@ -237,12 +234,10 @@ class Store:
     def _add_missing_columns(self) -> None:
         """Bring a database written by an older release up to the registry: add the columns a layer gained since
         (empty, or the column's declared default for rows already stored) and the indexes it lacks."""
-        inspector = inspect(self.engine)
         with self.engine.begin() as conn:
             for spec in LAYERS.values():
-                with warnings.catch_warnings():  # PostGIS's geometry type is unknown to the inspector: only names matter
-                    warnings.simplefilter("ignore", SAWarning)
-                    present = {c["name"] for c in inspector.get_columns(spec.table)}
+                # The names as the database has them (the inspector would warn about PostGIS's geometry type).
+                present = set(conn.execute(text(f'SELECT * FROM "{spec.table}" LIMIT 0')).keys())
                 table = METADATA.tables[spec.table]
                 for column in spec.columns:
                     if column.name in present:
@@ -310,7 +305,8 @@ class Store:
             query = query.where(where(table))
         # Millions of rows: run the compiled query on the driver's cursor. SQLAlchemy's Row objects cost 4x the
         # driver's own tuples here, and the conversions they would do are done column-wise by the loader.
-        compiled = query.compile(dialect=self.engine.dialect)
+        # render_postcompile: expanding parameters (``column.in_(values)``) become plain ones the driver accepts.
+        compiled = query.compile(dialect=self.engine.dialect, compile_kwargs={"render_postcompile": True})
         params = compiled.params
         if compiled.positional:
             params = tuple(params[name] for name in compiled.positiontup)
