@@ -90,8 +90,9 @@ def order_clocks(orders: pd.DataFrame, now: pd.Timestamp, holidays: np.ndarray =
         "share_used": np.where(running, used, np.nan),
         "awaiting_response": awaiting,
         "response_due_at": response_due,
-        "card": card,
-        "reason": reason,
+        # object, not str: an order without a card has None (pandas would make it NaN in a str column)
+        "card": pd.Series(card, index=orders.index, dtype=object),
+        "reason": pd.Series(reason, index=orders.index, dtype=object),
         "escalate": (card == "red") & orders["supervised_at"].isna().to_numpy(),
         "working_days_open": working_days_between(orders["received_at"], end, holidays),
     }, index=orders.index)
