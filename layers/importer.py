@@ -87,7 +87,10 @@ ORDER_COLUMNS = {
     "department": ("department",),
     "status": ("status",),
     **{f"{stage}_at": (f"{stage}_at",) for stage in ORDER_STAGES},
+    "supervised_at": ("supervised_at", "escalated_at"),
     "deadline_at": ("deadline_at", "deadline"),
+    "description": ("description", "text"),
+    "address": ("address", "address_string"),
     "satisfied": ("satisfied",),
     "reopen_count": ("reopen_count",),
     "on_time": ("on_time",),
@@ -704,10 +707,16 @@ def build_orders(path: str | Path, cells: gpd.GeoDataFrame, event_types: pd.Data
     orders["channel"] = _text_or_default(source, columns["channel"], "channel", UNKNOWN, report)
     orders["grid_code"] = frame["grid_code"]
     orders["received_at"] = required["received_at"].reindex(index)
-    for stage in ORDER_STAGES[1:]:
-        column = columns[f"{stage}_at"]
-        orders[f"{stage}_at"] = (_parse_times(source, column, f"{stage}_at") if column
-                                 else pd.Series(pd.NaT, index=index, dtype=orders["received_at"].dtype))
+    for name in [f"{stage}_at" for stage in ORDER_STAGES[1:]] + ["supervised_at"]:
+        column = columns[name]
+        orders[name] = (_parse_times(source, column, name) if column
+                        else pd.Series(pd.NaT, index=index, dtype=orders["received_at"].dtype))
+    for name in ("description", "address"):
+        orders[name] = (_as_text(frame[columns[name]]) if columns[name]
+                        else pd.Series(None, index=index, dtype=object))
+    # Imported orders start their concurrency version at 1; the list version they were dispatched under is unknown.
+    orders["version"] = 1
+    orders["rules_version"] = pd.Series(pd.NA, index=index, dtype="Int64")
 
     known = event_types.set_index("code")
     unknown_types = ~orders["event_type"].isin(known.index)

@@ -37,6 +37,7 @@ class Column:
     kind: str  # str | int | float | bool | time | polygon
     nullable: bool = False
     description: str = ""
+    default: object = None  # the value rows stored before the column existed get (see Store.create_schema)
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class LayerSpec:
     time_column: str | None = None
     description: str = ""
     indexes: tuple[str, ...] = field(default_factory=tuple)
+    unique_key: bool = False  # the key is unique (a unique index): rows are addressed by it, not just grouped
 
     @property
     def table(self) -> str:
@@ -190,12 +192,16 @@ CHANNELS = LayerSpec(
     columns=_cols(("code", "str"), ("name", "str"), ("name_zh", "str")),
 )
 
-ORDER_STAGES = ("received", "dispatched", "handled", "feedback", "supervised", "evaluated")
-"""The six stages of a work order, in order (受理 → 分拨 → 处置 → 反馈 → 督办 → 评价)."""
+ORDER_STAGES = ("received", "dispatched", "accepted", "handled", "feedback", "evaluated", "closed")
+"""The stages of a work order, in order (受理 → 分拨 → 签收 → 处置 → 反馈 → 评价 → 办结), each with its ``<stage>_at``
+column. ``evaluated`` may be skipped (an order nobody evaluates is closed after a wait) and a cancelled order is
+closed without being handled. Supervision (督办) is not a stage every order passes: ``supervised_at`` marks the
+escalation of an order to supervision (an overdue order, a red card), whatever stage it was in then. The lifecycle
+and its allowed transitions are declared in :mod:`layers.lifecycle`."""
 
-STATUS_AFTER_STAGE = {"received": "received", "dispatched": "dispatched", "handled": "handled",
-                      "feedback": "feedback", "supervised": "supervised", "evaluated": "closed"}
-"""An order's status names the last stage it reached; an evaluated order is closed."""
+STATUS_AFTER_STAGE = {stage: stage for stage in ORDER_STAGES}
+"""An order's status names the last stage it reached (the importer derives a missing status from the stage times;
+``cancelled`` is the one status that is not a stage: see :data:`layers.lifecycle.STATUSES`)."""
 
 ORDERS = LayerSpec(
     id="orders",
@@ -203,24 +209,33 @@ ORDERS = LayerSpec(
     title_zh="民意诉求工单",
     geometry="point",
     key="order_id",
+    unique_key=True,
     time_column="received_at",
-    description="Citizen requests followed from intake to evaluation.",
+    description="Citizen requests followed from intake to evaluation. Stage times hold the last time the order "
+                "entered the stage (a reopen clears handled/feedback until they happen again).",
     columns=_cols(
         ("order_id", "str"),
         ("event_type", "str"),
         ("channel", "str"),
         ("department", "str"),
         ("grid_code", "str"),
-        ("status", "str"),
+        ("status", "str", False, "received | dispatched | accepted | handled | feedback | evaluated | closed | "
+                                 "cancelled (layers.lifecycle.STATUSES)"),
         *((f"{stage}_at", "time", stage != "received") for stage in ORDER_STAGES),
+        ("supervised_at", "time", True, "first escalation to supervision (督办); empty: never escalated"),
         ("deadline_at", "time"),
         ("satisfied", "bool", True),
         ("reopen_count", "int"),
         ("on_time", "bool", True),
         ("lon", "float"),
         ("lat", "float"),
+        ("description", "str", True, "the citizen's words (at most 4,000 characters; shown as text, never HTML)"),
+        ("address", "str", True, "the place as the citizen described it"),
+        ("version", "int", False, "optimistic-concurrency version: +1 on every action (layers.workorders)", 1),
+        ("rules_version", "int", True, "version of the responsibility list the order was dispatched under; "
+                                       "empty: not dispatched by this system"),
     ),
-    indexes=("grid_code", "received_at", "event_type"),
+    indexes=("grid_code", "received_at", "event_type", "status", "department", "deadline_at"),
 )
 
 PLANTED_HOTSPOTS = LayerSpec(

@@ -133,6 +133,8 @@ def _build_metadata() -> MetaData:
         table = Table(spec.table, metadata, *columns)
         for name in spec.indexes:
             Index(f"ix_{spec.table}_{name}", table.c[name])
+        if spec.unique_key:
+            Index(f"ux_{spec.table}_{spec.key}", table.c[spec.key], unique=True)
     Table(
         "layer_versions",
         metadata,
@@ -142,7 +144,54 @@ def _build_metadata() -> MetaData:
         Column("written_at", BigInteger, nullable=False),
         Column("source", Text, nullable=False),
     )
+    _work_order_tables(metadata)
     return metadata
+
+
+def _work_order_tables(metadata: MetaData) -> None:
+    """The tables of :mod:`layers.workorders` that are not layers: the append-only log of every transition of an
+    order, and the versioned responsibility list. They are written one action at a time, never replaced."""
+    transitions = Table(
+        "order_transitions",
+        metadata,
+        Column("transition_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+        Column("order_id", Text, nullable=False),
+        Column("seq", Integer, nullable=False),           # 1, 2, … per order; unique with the order
+        Column("at", BigInteger, nullable=False),         # UTC epoch seconds
+        Column("actor", Text, nullable=False),
+        Column("action", String(32), nullable=False),
+        Column("from_status", String(32), nullable=True),  # empty for the intake
+        Column("to_status", String(32), nullable=False),
+        Column("note", Text, nullable=False),
+        Column("department", Text, nullable=True),         # the order's department after the transition
+        Column("rules_version", Integer, nullable=True),
+        Column("satisfied", Boolean, nullable=True),       # the citizen's answer (evaluate, reopen)
+        Column("deadline_at", BigInteger, nullable=False),  # the order's deadline after the transition
+        Column("order_version", Integer, nullable=False),  # the order's version after the transition
+    )
+    Index("ux_order_transitions_order_seq", transitions.c.order_id, transitions.c.seq, unique=True)
+    Index("ix_order_transitions_at", transitions.c.at)
+    Table(
+        "responsibility_versions",
+        metadata,
+        Column("version", Integer, primary_key=True, autoincrement=False),
+        Column("created_at", BigInteger, nullable=False),
+        Column("decided_by", Text, nullable=False),
+        Column("note", Text, nullable=False),
+        Column("changed_event_type", Text, nullable=True),  # empty for a whole list (seeded or imported)
+    )
+    rules = Table(
+        "responsibility_rules",
+        metadata,
+        Column("version", Integer, nullable=False),
+        Column("event_type", Text, nullable=False),
+        Column("category", Text, nullable=False),
+        Column("name", Text, nullable=False),
+        Column("name_zh", Text, nullable=False),
+        Column("department", Text, nullable=False),
+        Column("time_limit_hours", Integer, nullable=False),
+    )
+    Index("ux_responsibility_rules_version_type", rules.c.version, rules.c.event_type, unique=True)
 
 
 METADATA = _build_metadata()
@@ -180,6 +229,29 @@ class Store:
             with self.engine.begin() as conn:
                 conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
         METADATA.create_all(self.engine)
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        """Bring a database written by an older release up to the registry: add the columns a layer gained since
+        (empty, or the column's declared default for rows already stored) and the indexes it lacks."""
+        with self.engine.begin() as conn:
+            for spec in LAYERS.values():
+                # The names as the database has them (the inspector would warn about PostGIS's geometry type).
+                present = set(conn.execute(text(f'SELECT * FROM "{spec.table}" LIMIT 0')).keys())
+                table = METADATA.tables[spec.table]
+                for column in spec.columns:
+                    if column.name in present:
+                        continue
+                    sql_type = table.c[column.name].type.compile(dialect=self.engine.dialect)
+                    clause = f'ALTER TABLE "{spec.table}" ADD COLUMN "{column.name}" {sql_type}'
+                    if column.default is not None:
+                        clause += f" NOT NULL DEFAULT {int(column.default)}"
+                    elif not column.nullable:
+                        raise StoreError(f"table {spec.table!r} lacks column {column.name!r}, which has no "
+                                         "default: rebuild or re-import the city")
+                    conn.execute(text(clause))
+                for index in table.indexes:
+                    index.create(conn, checkfirst=True)
 
     def is_built(self) -> bool:
         """True when the schema exists and the units layer has rows."""
@@ -202,6 +274,9 @@ class Store:
         self.create_schema()
         versions = METADATA.tables["layer_versions"]
         with self.engine.begin() as conn:
+            if "orders" in frames:
+                # The log belongs to the orders it describes: replacing every order (a new city) starts it anew.
+                conn.execute(delete(METADATA.tables["order_transitions"]))
             for layer_id, frame in frames.items():
                 table = self.table(layer_id)
                 conn.execute(delete(table))
@@ -230,7 +305,8 @@ class Store:
             query = query.where(where(table))
         # Millions of rows: run the compiled query on the driver's cursor. SQLAlchemy's Row objects cost 4x the
         # driver's own tuples here, and the conversions they would do are done column-wise by the loader.
-        compiled = query.compile(dialect=self.engine.dialect)
+        # render_postcompile: expanding parameters (``column.in_(values)``) become plain ones the driver accepts.
+        compiled = query.compile(dialect=self.engine.dialect, compile_kwargs={"render_postcompile": True})
         params = compiled.params
         if compiled.positional:
             params = tuple(params[name] for name in compiled.positiontup)

@@ -57,7 +57,12 @@ def _order_facts(orders: pd.DataFrame, window: Window) -> OrderFacts:
     end = window.end
     received = window.contains(orders["received_at"]).to_numpy()
     handled = _known_by(orders["handled_at"], end)
-    past_deadline = (orders["deadline_at"] < end).to_numpy()
+    # A cancelled order (a duplicate, an invalid request) is closed without being handled: it has no outcome and
+    # is not open work. Frames without the column (older stores, hand-made fixtures) have no cancelled orders.
+    closed = (_known_by(orders["closed_at"], end) if "closed_at" in orders
+              else np.zeros(len(orders), dtype=bool))
+    cancelled = closed & ~handled
+    past_deadline = (orders["deadline_at"] < end).to_numpy() & ~cancelled
     on_time = handled & (orders["handled_at"] <= orders["deadline_at"]).fillna(False).to_numpy()
     evaluated_at_end = _known_by(orders["evaluated_at"], end)
     handled_in_window = received & handled
@@ -66,7 +71,7 @@ def _order_facts(orders: pd.DataFrame, window: Window) -> OrderFacts:
                                                             orders["handled_at"][handled_in_window])
     limit = orders["received_at"] + pd.Timedelta(hours=RESPONSE_HOURS)
     dispatched = _known_by(orders["dispatched_at"], end)
-    open_at_end = _known_by(orders["received_at"], end) & ~handled
+    open_at_end = _known_by(orders["received_at"], end) & ~handled & ~cancelled
     return OrderFacts(
         grid=orders["grid_index"].to_numpy(),
         received=received,

@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from layers.load import encode_frame
 from layers.store import Store, default_database_url
+from layers.workorders import WorkOrders
 from sample_data.generator import SCALES, generate
 
 
@@ -28,6 +29,9 @@ def build(scale: str, database_url: str | None = None, seed: int = 20231, progre
     with tqdm(total=total, desc="writing", unit="row", unit_scale=True, disable=not progress) as bar:
         store.replace_layers(frames, source=f"sample_data {scale} seed={seed}",
                              progress=lambda _layer, rows: bar.update(rows))
+    # The sample orders were dispatched by version 1 of the responsibility list: the event types just written.
+    WorkOrders(store).reset_responsibility_list(decided_by="sample_data",
+                                                note=f"version 1: the sample city's list ({scale}, seed {seed})")
     if progress:
         counts = ", ".join(f"{k} {len(v):,}" for k, v in layers.items())
         print(f"built the {scale} sample city in {store.url}: {counts}")

@@ -585,29 +585,44 @@ def build_orders(units, buildings, event_types, scale: Scale, rng, end: pd.Times
     # An order is handled after it is dispatched: after a slow dispatch, handling starts then.
     handled = np.where(handled > dispatched, handled, dispatched + handling)
     feedback = handled + hours(rng.exponential(0.8, n))
-    supervised = feedback + hours(rng.exponential(3.0, n))
+    # The reply is checked (回访) before the citizen is asked to evaluate; an order nobody evaluates closes three
+    # days after that check.
+    checked = feedback + hours(rng.exponential(3.0, n))
     evaluates = rng.random(n) < 0.78
-    evaluated = np.where(evaluates, supervised + hours(rng.exponential(10.0, n)), np.datetime64("NaT"))
+    evaluated = np.where(evaluates, checked + hours(rng.exponential(10.0, n)), np.datetime64("NaT"))
     satisfied = rng.random(n) < 0.993
     deadline = start + hours(limit_h)
+    # The unit accepts (签收) soon after dispatch: a tenth of the time to handling, between a minute and two hours.
+    # Derived, not drawn, so that adding the stage left every other draw of the city as it was.
+    accepted = dispatched + np.clip((handled - dispatched) // 10, np.timedelta64(60, "s"),
+                                    np.timedelta64(2 * 3600, "s")).astype("timedelta64[ns]")
+    # Closed when evaluated, else three days after the check.
+    closed = np.where(evaluates, evaluated, checked + hours(72))
 
-    stage_names = ["received_at", "dispatched_at", "handled_at", "feedback_at", "supervised_at", "evaluated_at"]
-    stages = np.stack([start, dispatched, handled, feedback, supervised, evaluated])
+    stage_names = ["received_at", "dispatched_at", "accepted_at", "handled_at", "feedback_at"]
+    stages = np.stack([start, dispatched, accepted, handled, feedback])
     # What has not happened by the end of the data is not known yet, nor is anything after it.
     reached = np.logical_and.accumulate(~np.isnat(stages) & (stages <= end_utc), axis=0)
     stages = np.where(reached, stages, np.datetime64("NaT"))
-    status_names = np.array([STATUS_AFTER_STAGE[stage] for stage in ORDER_STAGES])
-    status = status_names[reached.sum(axis=0) - 1]
-    # Orders nobody evaluates close three days after supervision.
-    unevaluated_closed = ~evaluates & reached[4] & (stages[4] + hours(72) <= end_utc)
-    status = np.where(unevaluated_closed, "closed", status)
+    replied = reached[-1]
+    is_evaluated = replied & evaluates & (evaluated <= end_utc)
+    is_closed = replied & (closed <= end_utc)
+    evaluated = np.where(is_evaluated, evaluated, np.datetime64("NaT"))
+    closed = np.where(is_closed, closed, np.datetime64("NaT"))
+    status = np.array(list(ORDER_STAGES[:len(stage_names)]))[reached.sum(axis=0) - 1]
+    status = np.where(is_closed, STATUS_AFTER_STAGE["closed"], status)
+    # Supervision (督办): the hourly sweep escalates an order that is still unhandled an hour past its deadline.
+    escalated = deadline + hours(1)
+    handled_known = reached[3]
+    is_escalated = (escalated <= end_utc) & ~(handled_known & (stages[3] <= escalated))
+    supervised = np.where(is_escalated, escalated, np.datetime64("NaT"))
     # "Reopen when unsatisfied": an unsatisfied evaluation sent the order back once before it closed.
-    is_evaluated = reached[5]
     satisfied_known = pd.array(np.where(is_evaluated, satisfied, None), dtype="boolean")
     reopen = (is_evaluated & ~satisfied).astype(int) + (is_evaluated & (rng.random(n) < 0.004)).astype(int)
-    handled_known = reached[2]
-    on_time = pd.array(np.where(handled_known, stages[2] <= deadline, np.where(deadline < end_utc, False, None)),
+    on_time = pd.array(np.where(handled_known, stages[3] <= deadline, np.where(deadline < end_utc, False, None)),
                        dtype="boolean")
+    # Dispatched by version 1 of the responsibility list (the one seeded from the reference when the city is built).
+    rules_version = pd.array(np.where(reached[1], 1, None), dtype="Int64")
 
     points = _points_in_grids(grids, grid_index, rng)
     # Hotspot orders come from the same spot, not anywhere in the cell.
@@ -627,12 +642,20 @@ def build_orders(units, buildings, event_types, scale: Scale, rng, end: pd.Times
         "grid_code": grids["code"].to_numpy()[grid_index],
         "status": status,
         **{name: _local(stages[i]) for i, name in enumerate(stage_names)},
+        "evaluated_at": _local(evaluated),
+        "closed_at": _local(closed),
+        "supervised_at": _local(supervised),
         "deadline_at": _local(deadline),
         "satisfied": satisfied_known,
         "reopen_count": reopen,
         "on_time": on_time,
         "lon": points[:, 0].round(6),
         "lat": points[:, 1].round(6),
+        # Generated orders carry no citizen's words: a description would be invented text.
+        "description": None,
+        "address": None,
+        "version": 1,
+        "rules_version": rules_version,
     })
     hotspots = pd.DataFrame(hotspot_rows, columns=["hotspot_id", "event_type", "grid_code", "start_hour",
                                                    "end_hour", "orders"])

@@ -268,39 +268,71 @@ def test_reference_lists(layers):
     assert orders["grid_code"].isin(layers["units"]["code"]).all()
 
 
+HANDLING_CHAIN = ["received_at", "dispatched_at", "accepted_at", "handled_at", "feedback_at"]
+
+
 def test_order_stages_in_order_without_gaps(layers):
     orders = layers["orders"]
-    stages = orders[STAGE_COLUMNS]
-    present = stages.notna()
+    chain = orders[HANDLING_CHAIN]
+    present = chain.notna()
     assert present["received_at"].all()
-    # A later stage is never present when an earlier one is missing.
+    # Along the handling chain a later stage is never present when an earlier one is missing.
     assert (present.cummin(axis=1) == present).all().all()
+    # Evaluation and closing come after the reply (evaluation may be skipped: nobody answered).
+    for later in ("evaluated_at", "closed_at"):
+        assert (orders.loc[orders[later].notna(), "feedback_at"].notna()).all(), later
     # Each present stage is no earlier than the one before it.
-    for earlier, later in zip(STAGE_COLUMNS, STAGE_COLUMNS[1:]):
-        both = present[earlier] & present[later]
-        assert (stages.loc[both, earlier] <= stages.loc[both, later]).all(), f"{earlier} after {later}"
+    ordered = HANDLING_CHAIN + ["evaluated_at", "closed_at"]
+    for k, later in enumerate(ordered[1:], start=1):
+        for earlier in ordered[:k]:
+            both = orders[earlier].notna() & orders[later].notna()
+            assert (orders.loc[both, earlier] <= orders.loc[both, later]).all(), f"{earlier} after {later}"
     # Nothing is known after the end of the data.
-    for column in STAGE_COLUMNS:
-        assert (stages[column].dropna() <= DEFAULT_END).all(), column
+    for column in STAGE_COLUMNS + ["supervised_at"]:
+        assert (orders[column].dropna() <= DEFAULT_END).all(), column
 
 
 def test_order_status_matches_stages(layers):
     orders = layers["orders"]
-    present = orders[STAGE_COLUMNS].notna().to_numpy()
-    last_stage = np.array(["received", "dispatched", "handled", "feedback", "supervised", "closed"])[
-        present.sum(axis=1) - 1]
+    present = orders[HANDLING_CHAIN].notna().to_numpy()
+    last_stage = np.array(["received", "dispatched", "accepted", "handled", "feedback"])[present.sum(axis=1) - 1]
     status = orders["status"].to_numpy()
-    evaluated = present[:, -1]
-    # Evaluated orders are closed; an unevaluated one closes three days after supervision, else its status is
-    # the last stage it reached.
+    evaluated = orders["evaluated_at"].notna().to_numpy()
+    closed = orders["closed_at"].notna().to_numpy()
+    # Evaluated orders are closed (when evaluated); an unevaluated one closes three days after the reply at the
+    # earliest; else the status is the last stage reached.
     assert (status[evaluated] == "closed").all()
-    closed_unevaluated = (status == "closed") & ~evaluated
-    assert (orders.loc[closed_unevaluated, "supervised_at"] <= DEFAULT_END - pd.Timedelta(hours=72)).all()
-    still = status != "closed"
+    assert (orders.loc[evaluated, "closed_at"] == orders.loc[evaluated, "evaluated_at"]).all()
+    assert ((status == "closed") == closed).all()
+    closed_unevaluated = closed & ~evaluated
+    assert (orders.loc[closed_unevaluated, "closed_at"]
+            >= orders.loc[closed_unevaluated, "feedback_at"] + pd.Timedelta(hours=72)).all()
+    still = ~closed
     mismatch = orders.loc[still & (status != last_stage), ["order_id", "status"] + STAGE_COLUMNS]
     assert mismatch.empty, f"status does not name the last stage reached:\n{mismatch.head()}"
-    # The open orders (received, not yet handled) are exactly those whose status is received or dispatched.
-    assert ((orders["handled_at"].isna()).to_numpy() == np.isin(status, ["received", "dispatched"])).all()
+    # The open orders (received, not yet handled) are exactly those whose status is received, dispatched or
+    # accepted.
+    assert ((orders["handled_at"].isna()).to_numpy() == np.isin(status, ["received", "dispatched", "accepted"])).all()
+
+
+def test_sample_orders_carry_concurrency_and_list_versions(layers):
+    orders = layers["orders"]
+    assert (orders["version"] == 1).all()
+    dispatched = orders["dispatched_at"].notna()
+    assert (orders.loc[dispatched, "rules_version"] == 1).all()
+    assert orders.loc[~dispatched, "rules_version"].isna().all()
+
+
+def test_escalation_marks_the_overdue_only(layers):
+    # supervised_at is the escalation to supervision: an hour past the deadline, of an order unhandled then.
+    orders = layers["orders"]
+    escalated = orders["supervised_at"].notna()
+    assert escalated.any()
+    assert (orders.loc[escalated, "supervised_at"] == orders.loc[escalated, "deadline_at"] + pd.Timedelta(hours=1)).all()
+    handled_before = orders["handled_at"].notna() & (orders["handled_at"] <= orders["deadline_at"] + pd.Timedelta(hours=1))
+    assert not (escalated & handled_before).any()
+    due = (orders["deadline_at"] + pd.Timedelta(hours=1) <= DEFAULT_END) & ~handled_before
+    assert (escalated == due).all()
 
 
 def test_status_vocabulary_is_the_registry_s(layers):
