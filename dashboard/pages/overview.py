@@ -11,6 +11,8 @@ from dash import Input, Output, State, callback, dcc, html, no_update
 
 from dashboard import ids, services
 from dashboard.components.breadcrumb import breadcrumb
+from dashboard.components.exports import export_controls
+from dashboard.components.tour import tour_control
 from dashboard.components.kpi import kpi_panel
 from dashboard.components.labels import short_name
 from dashboard.components.topbar import topbar
@@ -67,6 +69,7 @@ def layout(unit: str | None = None, indicator: str | None = None, window: str | 
             dcc.RadioItems(
                 id=ids.WINDOW, value=view["window"], className="window-select", inline=True,
                 options=[{"label": f"{WINDOWS[w]} {WINDOWS_ZH[w]}", "value": w} for w in WINDOWS]),
+            tour_control(), export_controls(view),
         ]),
         html.Main(className="main", children=[
             html.Section(className="map-panel", children=[
