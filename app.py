@@ -14,7 +14,8 @@ import dash
 import waitress
 from dash import Dash, dcc, html
 
-from dashboard import ids, services
+from dashboard import exports, ids, services
+from dashboard.components import tour
 from dashboard.maps import routes as map_routes
 from dashboard.theme import css_variables
 
@@ -27,8 +28,10 @@ def create_app(database_url: str | None = None, progress: bool = False) -> Dash:
     app = Dash(__name__, use_pages=True, pages_folder="dashboard/pages", title="citytwin",
                suppress_callback_exceptions=True, serve_locally=True, update_title=None)
     app.index_string = app.index_string.replace("</head>", f"<style>{css_variables()}</style></head>")
+    app.layout = html.Div([dcc.Location(id=ids.URL, refresh="callback-nav"), dash.page_container,
+                           *tour.shell_components()], id="shell")
     map_routes.register(app.server)
-    app.layout = html.Div([dcc.Location(id=ids.URL, refresh="callback-nav"), dash.page_container], id="shell")
+    exports.register_routes(app.server)
     service.warm()
     # The other windows are ready before anyone asks for them (at the city scale they take seconds each).
     threading.Thread(target=service.warm, args=(("today", "30d"),), daemon=True, name="warm-windows").start()

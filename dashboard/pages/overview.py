@@ -14,6 +14,8 @@ from dash import Input, Output, State, callback, clientside_callback, dcc, html,
 
 from dashboard import ids, services
 from dashboard.components.breadcrumb import breadcrumb
+from dashboard.components.exports import export_controls
+from dashboard.components.tour import tour_control
 from dashboard.components.kpi import kpi_panel
 from dashboard.components.labels import short_name
 from dashboard.components.building_card import building_card
@@ -93,6 +95,7 @@ def layout(unit: str | None = None, indicator: str | None = None, window: str | 
             dcc.RadioItems(
                 id=ids.WINDOW, value=view["window"], className="window-select", inline=True,
                 options=[{"label": f"{WINDOWS[w]} {WINDOWS_ZH[w]}", "value": w} for w in WINDOWS]),
+            tour_control(), export_controls(view),
         ]),
         html.Main(className="main", children=[
             html.Section(className="map-panel", children=[

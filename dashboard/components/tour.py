@@ -1,0 +1,147 @@
+"""Tour mode for presenters: the app shell's timer, state and caption overlay, and the "Tour" menu for a top bar.
+
+The tour lives in the shell (outside ``dash.page_container``), so it survives the page changes it makes: a
+``dcc.Store`` holds the running tour (:mod:`dashboard.tours` state, kept for the browser tab), a ``dcc.Interval``
+moves it on, and each step sets the URL, which the pages follow. ``?tour=<name>`` on any page starts a tour, and so
+does a button of :func:`tour_control`; Stop ends it and leaves the user on the current view.
+"""
+from __future__ import annotations
+
+from urllib.parse import parse_qs
+
+import dash
+from dash import ALL, Input, Output, State, callback, dcc, html, no_update
+
+from dashboard import ids, services, tours
+
+STATE = "tour-state"
+TIMER = "tour-timer"
+OVERLAY = "tour-overlay"
+TEXT = "tour-text"
+PREVIOUS = "tour-previous"
+NEXT = "tour-next"
+STOP = "tour-stop"
+START = "tour-start"  # pattern {"type": START, "tour": name}: start buttons can be on any page
+
+
+def shell_components() -> list:
+    """What the app shell needs for tours: the state, the timer and the (hidden) caption overlay."""
+    return [
+        dcc.Store(id=STATE, storage_type="session"),
+        dcc.Interval(id=TIMER, disabled=True, interval=1000),
+        html.Div(id=OVERLAY, className="tour-overlay hidden", role="status", **{"aria-live": "polite"}, children=[
+            html.Div(id=TEXT),
+            html.Div(className="tour-buttons", children=[
+                html.Button("‹", id=PREVIOUS, className="tour-button", title="previous step 上一步"),
+                html.Button("›", id=NEXT, className="tour-button", title="next step 下一步"),
+                html.Button(["■ Stop", html.Span("停止", className="zh")], id=STOP, className="tour-button stop"),
+            ]),
+        ]),
+    ]
+
+
+def page_paths() -> set[str]:
+    """The paths (or path templates) of the app's pages: a tour step must open one of them."""
+    return {page.get("path_template") or page["path"] for page in dash.page_registry.values()}
+
+
+def tour_control() -> html.Details:
+    """A "Tour" menu listing the tours of the tours folder, for a page's top bar."""
+    found, problems = tours.available_tours(page_paths=page_paths())
+    items = [html.Button(id={"type": START, "tour": tour.name}, className="tour-start", children=[
+        html.Span(tour.title["en"], className="tour-start-title"),
+        html.Span(tour.title["zh"], className="zh"),
+        html.Span(f"{len(tour.steps)} steps · {tour.total_seconds:g} s", className="muted")]) for tour in found]
+    items += [html.Div(problem, className="tour-problem") for problem in problems]
+    return html.Details(className="tour-menu menu", id="tour-menu", children=[
+        html.Summary("▶ Tour", className="menu-button", title="Tour 导览: a scripted sequence of views"),
+        html.Div(items or html.Div("no tours in " + str(tours.tours_folder()), className="muted"),
+                 className="menu-items"),
+    ])
+
+
+def started(name: str, search: str | None) -> dict:
+    """The state of tour ``name`` at its first step, or an ``{"error": …}`` state saying why it cannot start."""
+    try:
+        tour = tours.load_tour(tours.tour_path(name), page_paths())
+        problems = tours.unknown_units(tour, services.get().city().units.index)
+        if problems:
+            raise tours.TourError("; ".join(problems))
+    except tours.TourError as error:
+        return {"error": str(error)}
+    language = query_value(search, "lang")
+    return tours.start(tour, language)
+
+
+def query_value(search: str | None, key: str) -> str | None:
+    values = parse_qs((search or "").lstrip("?")).get(key)
+    return values[-1] if values else None
+
+
+@callback(
+    Output(STATE, "data", allow_duplicate=True),
+    Output(ids.URL, "href", allow_duplicate=True),
+    Input(ids.URL, "search"),
+    Input({"type": START, "tour": ALL}, "n_clicks"),
+    Input(TIMER, "n_intervals"),
+    Input(PREVIOUS, "n_clicks"),
+    Input(NEXT, "n_clicks"),
+    Input(STOP, "n_clicks"),
+    State(STATE, "data"),
+    prevent_initial_call="initial_duplicate",
+)
+def drive(search, _start_clicks, _ticks, _previous, _next, _stop, state):
+    """Start, move on, go back or stop; a step's view is opened by setting the URL."""
+    trigger = dash.ctx.triggered_id
+    if isinstance(trigger, dict) and trigger.get("type") == START:
+        if not dash.ctx.triggered[0]["value"]:  # a start button drawn by a new page, not clicked
+            return no_update, no_update
+        state = started(trigger["tour"], search)
+    elif trigger == STOP:
+        return None, no_update
+    elif trigger in (TIMER, NEXT, PREVIOUS):
+        if not state or "steps" not in state:
+            return no_update, no_update
+        state = tours.move(state, -1 if trigger == PREVIOUS else 1)
+        if state is None:  # the last step has had its time: the user has the screen back
+            return None, no_update
+    else:  # the URL changed (or the app loaded): ?tour=<name> starts a tour
+        name = query_value(search, "tour")
+        if name is None:
+            return no_update, no_update
+        state = started(name, search)
+    return state, (no_update if "error" in state else tours.step_href(state))
+
+
+@callback(
+    Output(TEXT, "children"),
+    Output(OVERLAY, "className"),
+    Output(TIMER, "interval"),
+    Output(TIMER, "disabled"),
+    Input(STATE, "data"),
+)
+def show(state):
+    """The caption overlay and the timer of the current step (hidden and stopped without a tour)."""
+    if not state:
+        return [], "tour-overlay hidden", no_update, True
+    if "error" in state:
+        return [html.Div(["Tour cannot start", html.Span("导览无法启动", className="zh")], className="tour-title"),
+                html.Div(state["error"], className="tour-error")], "tour-overlay error", no_update, True
+    step = state["steps"][state["step"]]
+    first = state.get("language") or "en"
+    second = "zh" if first == "en" else "en"
+    text = [
+        html.Div(className="tour-head", children=[
+            html.Span(f"{state['title'][first]} · {state['title'][second]}", className="tour-title"),
+            html.Span(f"{state['step'] + 1} / {len(state['steps'])}", className="tour-count", id="tour-count"),
+        ]),
+        html.Div(step["caption"][first], className="tour-caption", id="tour-caption"),
+        html.Div(step["caption"][second], className="tour-caption-alt", lang=second),
+        # A new key restarts the progress bar's animation at every step.
+        html.Div(html.Span(className="tour-progress-bar", key=f"{state['name']}-{state['step']}",
+                           style={"animationDuration": f"{step['seconds']}s"}), className="tour-progress"),
+    ]
+    # dcc.Interval restarts its clock only when its interval changes: one millisecond more on every other step
+    # gives each step its full time even after a click on "next" between two ticks.
+    interval = round(step["seconds"] * 1000) + state["step"] % 2
+    return text, "tour-overlay", interval, False
