@@ -124,7 +124,7 @@ def client(tmp_path_factory):
 def densest_tile(z):
     from dashboard import services
     buildings = services.get().city()["buildings"]
-    centres = buildings.geometry.centroid
+    centres = shapely.centroid(buildings.geometry.to_numpy())
     keys = [BuildingTiles.tile_of(p.x, p.y, z) for p in centres]
     values, counts = np.unique(np.array(keys), axis=0, return_counts=True)
     x, y = values[counts.argmax()]

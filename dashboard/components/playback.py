@@ -2,14 +2,14 @@
 
 The points of the day go to the browser once, as binary columns with their time (seconds into the day); deck.gl's
 GPU time filter (the component's ``timeFilter``) shows the last hour before the play head at 60 fps with no round
-trip. The component reports the play head about 8 times a second; the KPI cards are recomputed only when it enters
-a new hour (each hour's figures are computed once and remembered).
+trip. The component reports the play head about 8 times a second; the browser sets the clock, and the KPI cards are
+recomputed on the server only when the head enters a new hour (each hour's figures are computed once and remembered).
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from dash import Input, Output, State, callback, ctx, dcc, html, no_update
+from dash import Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 from deckgl_dash.binary import binary_data
 
 from dashboard import ids, services
@@ -17,6 +17,7 @@ from dashboard.components.kpi import kpi_panel
 from dashboard.maps import deck, sources
 from dashboard.maps.registry import MapView, build_layers, normalise_layers
 from dashboard.theme import STATE_COLORS, rgba
+from layers.specs import CITY_TIMEZONE
 from metrics.registry import INDICATORS
 
 SPEEDS = {"slow": 900, "normal": 3600, "fast": 3 * 3600}
@@ -26,6 +27,7 @@ TRAIL_SECONDS = 3600  # what the map shows: what arrived in the hour before the 
 
 def playback_bar() -> html.Div:
     hours = services.PLAYBACK_HOURS
+    start, _ = services.get().playback_period()
     return html.Div(className="playback", id=ids.PLAYBACK, children=[
         html.Button("▶ Replay 24 h 回放", id=ids.PLAY, n_clicks=0, className="play-button"),
         dcc.RadioItems(id=ids.PLAY_SPEED, value="normal", inline=True, className="play-speed", options=[
@@ -34,6 +36,8 @@ def playback_bar() -> html.Div:
         dcc.Slider(id=ids.PLAY_SLIDER, min=0, max=hours, step=0.25, value=hours, updatemode="mouseup",
                    marks={h: f"{h}h" for h in range(0, hours + 1, 6)}, className="play-slider"),
         html.Span("live 实时", id=ids.PLAY_CLOCK, className="play-clock"),
+        dcc.Store(id=ids.PLAY_HOUR, data=None),  # the hour whose figures the KPI cards show
+        dcc.Store(id=ids.PLAY_START, data={"epoch_ms": int(start.timestamp() * 1000), "tz": CITY_TIMEZONE}),
     ])
 
 
@@ -56,10 +60,6 @@ def time_filter(current: float, playing: bool, speed: str) -> dict:
     return {"domain": [0, seconds], "window": TRAIL_SECONDS, "current": current, "playing": playing,
             "speed": SPEEDS.get(speed, SPEEDS["normal"]), "loop": False,
             "layerIds": ["playback-orders", "playback-alarms"]}
-
-
-def clock_text(start: pd.Timestamp, seconds: float) -> str:
-    return f"{start + pd.Timedelta(seconds=float(seconds)):%m-%d %H:%M}"
 
 
 @callback(
@@ -100,29 +100,46 @@ def control_playback(clicks, slider_hours, speed, current, search, layers, color
     return base + day, time_filter(head, playing, speed), label
 
 
-@callback(
+# The play head moves about 8 times a second. Dash drops a callback's answer when a newer call is already on its way,
+# so a server round trip per move would never land: the clock is set in the browser, and only a new hour goes to the
+# server (for the KPI cards).
+clientside_callback(
+    """function(current, start, shownHour) {
+        if (current === null || current === undefined || !start) {
+            return [window.dash_clientside.no_update, window.dash_clientside.no_update];
+        }
+        const when = new Date(start.epoch_ms + current * 1000);
+        const parts = Object.fromEntries(new Intl.DateTimeFormat("en-GB", {timeZone: start.tz, month: "2-digit",
+            day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23"}).formatToParts(when)
+            .map(p => [p.type, p.value]));
+        const clock = `${parts.month}-${parts.day} ${parts.hour}:${parts.minute}`;
+        const hour = Math.max(1, Math.ceil(current / 3600));
+        return [clock, hour === shownHour ? window.dash_clientside.no_update : hour];
+    }""",
     Output(ids.PLAY_CLOCK, "children"),
-    Output(ids.KPI_PANEL, "children", allow_duplicate=True),
-    Output(ids.PLAYBACK, "data-hour"),
+    Output(ids.PLAY_HOUR, "data"),
     Input(ids.MAP, "currentTime"),
-    State(ids.PLAYBACK, "data-hour"),
+    State(ids.PLAY_START, "data"),
+    State(ids.PLAY_HOUR, "data"),
+    prevent_initial_call=True,
+)
+
+
+@callback(
+    Output(ids.KPI_PANEL, "children", allow_duplicate=True),
+    Input(ids.PLAY_HOUR, "data"),
     State(ids.URL, "search"),
     prevent_initial_call=True,
 )
-def follow_play_head(current, shown_hour, search):
-    """The clock follows the play head; the KPI cards follow it hour by hour."""
-    if current is None:
-        return no_update, no_update, no_update
+def follow_play_head(hour, search):
+    """The KPI cards follow the play head hour by hour: the day's figures up to the end of that hour."""
+    if hour is None:
+        return no_update
     from dashboard.pages.overview import parse_view  # the page owns the view's URL format (and imports us)
 
     service = services.get()
-    start, _ = service.playback_period()
-    hour = int(np.ceil(float(current) / 3600)) or 1
-    clock = clock_text(start, float(current))
-    if str(hour) == str(shown_hour):
-        return clock, no_update, no_update
     view = parse_view(search)
     card = service.building_card(view["building"])
     code = card.grid_code if card else view["unit"]
-    kpis = service.playback_kpis(code, view["indicator"], hour)
-    return clock, kpi_panel(list(INDICATORS.values()), kpis, view["indicator"]), str(hour)
+    kpis = service.playback_kpis(code, view["indicator"], int(hour))
+    return kpi_panel(list(INDICATORS.values()), kpis, view["indicator"])

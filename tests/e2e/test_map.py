@@ -1,0 +1,123 @@
+"""The map in a real browser: the drill path down to a building card and back, layer toggles from the registry,
+building tiles served by the app (worker included), and 24-hour playback moving the clock, the map and the KPIs."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from dashboard.maps.registry import MAP_LAYERS
+
+pytestmark = pytest.mark.browser
+
+
+def unit_of(page) -> tuple[str, str]:
+    title = page.locator("#unit-title")
+    return title.get_attribute("data-level"), title.get_attribute("data-unit")
+
+
+def wait_for_unit(page, code: str):
+    page.wait_for_function(f"document.querySelector('#unit-title')?.dataset.unit === '{code}'", timeout=20_000)
+
+
+def test_drill_down_to_a_building_card_and_back(serve_app, city_db, page):
+    base = serve_app(city_db)
+    tile_requests = []
+    page.on("request", lambda r: tile_requests.append(r.url) if "/tiles/buildings/" in r.url else None)
+    page.goto(base + "/", wait_until="networkidle")
+    path = [unit_of(page)]
+    # City → district → street → community → grid cell, each by the first row of the ranking.
+    for level in ("district", "street", "community", "grid"):
+        row = page.locator(".rank-row").first
+        href = row.get_attribute("href")
+        code = re.search(r"unit=(\d+)", href).group(1)
+        row.click()
+        wait_for_unit(page, code)
+        assert unit_of(page) == (level, code)
+        path.append((level, code))
+    # In a grid cell the ranking lists its buildings; the map shows them in 3D from the app's tiles.
+    page.wait_for_timeout(1500)
+    assert tile_requests, "the 3D buildings asked for no tile"
+    assert all(url.startswith(base) for url in tile_requests)
+    building_row = page.locator(".building-row").first
+    building_id = building_row.locator(".rank-name").inner_text()
+    building_row.click()
+    page.wait_for_selector("#building-card")
+    card = page.locator("#building-card")
+    assert card.get_attribute("data-building") == building_id
+    text = card.inner_text().lower()  # headings are upper-cased by the style sheet
+    for fact in ("use", "height", "residents", "fire iot", "sensors", "open orders nearby"):
+        assert fact in text
+    assert f"building={building_id}" in page.url
+    # The link reopens the card.
+    page.goto(page.url, wait_until="networkidle")
+    assert page.locator("#building-card").get_attribute("data-building") == building_id
+    # Back walks up the path again: the grid cell without the card, then its community.
+    page.go_back()
+    page.wait_for_function("!document.querySelector('#building-card')", timeout=20_000)
+    assert unit_of(page) == path[-1]
+    page.go_back()
+    wait_for_unit(page, path[-2][1])
+    # Forward to the grid cell, then the card's × closes it.
+    page.go_forward()
+    wait_for_unit(page, path[-1][1])
+    page.locator(".building-row").first.click()
+    page.wait_for_selector("#building-card")
+    page.locator("#card-close").click()
+    page.wait_for_function("!document.querySelector('#building-card')", timeout=20_000)
+    assert unit_of(page) == path[-1]
+    assert page.external_requests == []
+    assert page.console_errors == []
+
+
+def test_layer_toggles_come_from_the_registry_and_keep_the_camera(serve_app, city_db, page):
+    base = serve_app(city_db)
+    page.goto(base + "/?unit=440304", wait_until="networkidle")
+    options = page.locator("#layer-toggles input[type=checkbox]")
+    assert options.count() == len(MAP_LAYERS)
+    # Every layer has a freshness badge.
+    assert page.locator("#layer-toggles .fresh-badge").count() == len(MAP_LAYERS)
+    assert page.locator(".legend-block[data-layer=order_hexes]").count() == 0
+    page.locator("#layer-toggles label", has_text="H3 hexagons").click()
+    page.wait_for_selector(".legend-block[data-layer=order_hexes]", timeout=20_000)
+    page.wait_for_function("location.search.includes('order_hexes')", timeout=10_000)
+    # The page was not redrawn (the camera stays): the same title element, and no navigation happened.
+    assert "unit=440304" in page.url
+    page.locator("#layer-toggles label", has_text="IoT sensors").click()
+    page.wait_for_selector(".legend-block[data-layer=sensors]", timeout=20_000)
+    # A link with the layers reopens them.
+    page.goto(page.url, wait_until="networkidle")
+    checked = page.locator("#layer-toggles input:checked")
+    values = sorted(checked.nth(i).get_attribute("value") for i in range(checked.count()))
+    assert values == sorted(["units", "buildings", "order_hexes", "sensors"])
+    assert page.external_requests == []
+    assert page.console_errors == []
+
+
+def map_pixels(page) -> str:
+    """The map canvas's pixels (deck.gl's context keeps its drawing buffer, so it can be read back)."""
+    return page.evaluate("document.querySelector('#city-map canvas, .map-panel canvas').toDataURL('image/png')")
+
+
+def test_playback_moves_the_clock_the_map_and_the_kpis(serve_app, city_db, page):
+    base = serve_app(city_db)
+    page.goto(base + "/?layers=units", wait_until="networkidle")
+    page.wait_for_timeout(1000)
+    live_volume = page.locator(".kpi-card").first.locator(".kpi-value").inner_text()
+    assert page.locator("#play-clock").inner_text().startswith("live")
+    # Play: the clock runs, the cards follow hour by hour, the day's points appear on the map.
+    before = map_pixels(page)
+    page.locator("#play-button").click()
+    page.wait_for_function("!document.querySelector('#play-clock').innerText.startsWith('live')", timeout=20_000)
+    first = page.locator("#play-clock").inner_text()
+    page.wait_for_timeout(2500)
+    second = page.locator("#play-clock").inner_text()
+    assert re.fullmatch(r"\d\d-\d\d \d\d:\d\d", first) and first != second
+    page.wait_for_function(
+        f"document.querySelector('.kpi-card .kpi-value')?.innerText !== {live_volume!r}", timeout=20_000)
+    after = map_pixels(page)
+    assert len(before) > 10_000 and after != before  # the day's points are drawn
+    page.locator("#play-button").click()  # pause
+    page.wait_for_function("document.querySelector('#play-button').innerText.includes('Play')", timeout=20_000)
+    assert page.external_requests == []
+    assert page.console_errors == []
