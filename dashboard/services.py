@@ -283,9 +283,11 @@ def building_card(city: City, building_id: str, sensor_states: pd.DataFrame) -> 
     row = buildings.iloc[match[0]]
     sensors = sensor_states[sensor_states["building_id"] == building_id].copy()
     readings = city["readings"] if "readings" in city.layers else None
+    latest = None
     if readings is not None and len(sensors):
         latest = (readings[readings["sensor_id"].isin(sensors["sensor_id"])].sort_values("ts")
                   .groupby("sensor_id").last())
+    if latest is not None and len(latest):  # alarm-only kinds (smoke, …) have sensors but no readings
         sensors["last_value"] = sensors["sensor_id"].map(latest["value"])
         sensors["last_at"] = sensors["sensor_id"].map(latest["ts"])
     else:
