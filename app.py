@@ -14,7 +14,7 @@ import dash
 import waitress
 from dash import Dash, dcc, html
 
-from dashboard import ids, services
+from dashboard import ids, open311, services
 from dashboard.maps import routes as map_routes
 from dashboard.theme import css_variables
 
@@ -28,6 +28,7 @@ def create_app(database_url: str | None = None, progress: bool = False) -> Dash:
                suppress_callback_exceptions=True, serve_locally=True, update_title=None)
     app.index_string = app.index_string.replace("</head>", f"<style>{css_variables()}</style></head>")
     map_routes.register(app.server)
+    open311.register(app.server)
     app.layout = html.Div([dcc.Location(id=ids.URL, refresh="callback-nav"), dash.page_container], id="shell")
     service.warm()
     # The other windows are ready before anyone asks for them (at the city scale they take seconds each).
