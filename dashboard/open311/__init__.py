@@ -180,14 +180,14 @@ def services_list(fmt: str):
     return render(fmt, "services", records.service_records(_api().workorders.responsibility_list()))
 
 
-@blueprint.get("/services/<code>.<fmt>")
+@blueprint.get("/services/<service_code>.<fmt>")
 @endpoint
-def service_definition(code: str, fmt: str):
+def service_definition(service_code: str, fmt: str):
     rules = _api().workorders.responsibility_list()
-    if code not in rules.rules:
-        raise Problem(404, f"service_code: no service {code!r}; GET services.{fmt} lists the "
+    if service_code not in rules.rules:
+        raise Problem(404, f"service_code: no service {service_code!r}; GET services.{fmt} lists the "
                            f"{len(rules.rules)} services")
-    return render(fmt, "service_definition", records.service_definition(rules.rules[code]))
+    return render(fmt, "service_definition", records.service_definition(rules.rules[service_code]))
 
 
 @blueprint.get("/requests/<service_request_id>.<fmt>")
