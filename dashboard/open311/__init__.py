@@ -92,7 +92,8 @@ def keys_from_env(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
             continue
         channel = channel or DEFAULT_CHANNEL
         if channel not in channels:
-            raise ValueError(f"{KEYS_ENV}: unknown channel {channel!r} for a key; channels: {', '.join(sorted(channels))}")
+            raise ValueError(f"{KEYS_ENV}: unknown channel {channel!r} for a key; channels: "
+                             f"{', '.join(sorted(channels))}")
         keys[key] = channel
     if environ.get(DEV_KEY_ENV, "").strip() == "1":
         keys.setdefault(DEV_KEY, DEFAULT_CHANNEL)
@@ -164,7 +165,7 @@ def endpoint(view):
             return error_response(fmt, 409, str(exc))
         except Exception:
             log.exception("Open311 %s %s failed", request.method, request.path)
-            return error_response(fmt, 500, "internal error; the request was not completed and nothing was stored")
+            return error_response(fmt, 500, "internal error; the server log has the details")
     return wrapper
 
 

@@ -14,7 +14,8 @@ _NULLABLE_TEXT = {"type": "string", "nullable": True}
 
 def _content(schema_ref: str) -> dict:
     return {"application/json": {"schema": {"$ref": schema_ref}},
-            "text/xml": {"schema": {"type": "string", "description": "the same structure as XML (see docs/open311.md)"}}}
+            "text/xml": {"schema": {"type": "string",
+                                    "description": "the same structure as XML (see docs/open311.md)"}}}
 
 
 def _error(description: str) -> dict:
