@@ -7,6 +7,10 @@
 #               the whole test suite
 #   make bench  run the benchmark on the city-scale sample
 #
+# The Open311 tests also drive the server with an independent client, the
+# PyPI package georeport, kept in its own venv (.venv-georeport) because it
+# pins an old xmltodict.
+#
 # Nothing is downloaded except from PyPI (pip) and Debian (apt-get).
 
 SHELL := /bin/bash
@@ -15,6 +19,7 @@ SHELL := /bin/bash
 
 VENV := .venv
 PY   := $(VENV)/bin/python
+GEOREPORT_VENV := .venv-georeport
 # Interpreter used to create the venv: python3.11 if available, else python3.
 PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev/null)
 
@@ -26,7 +31,7 @@ DB    ?= data/citytwin.sqlite
 # glyphs in screenshots).
 APT_PACKAGES := chromium chromium-driver postgresql postgresql-15-postgis-3 fonts-noto-cjk
 
-.PHONY: help venv system-deps sample run test bench clean
+.PHONY: help venv georeport system-deps sample run test bench clean
 
 # help: list the targets.
 help:
@@ -35,6 +40,7 @@ help:
 	@echo "make bench        run bench/run.py --scale city"
 	@echo "make sample       build the sample city if missing (SCALE=$(SCALE) DB=$(DB))"
 	@echo "make venv         create/update .venv from requirements*.txt"
+	@echo "make georeport    create/update .venv-georeport (the independent Open311 client the tests use)"
 	@echo "make system-deps  apt-get install $(APT_PACKAGES) if missing"
 	@echo "make clean        remove .venv, caches and the generated sample data"
 
@@ -63,6 +69,21 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	fi
 	$(PY) -m pip install --upgrade pip
 	$(PY) -m pip install -r requirements-dev.txt
+	touch $@
+
+# georeport: the independent Open311 GeoReport v2 client (PyPI georeport) in its
+# own venv: it pins xmltodict<0.15, which must not constrain .venv. tests/test_open311.py
+# runs scripts with $(GEOREPORT_VENV)/bin/python against a running server.
+georeport: $(GEOREPORT_VENV)/.installed
+
+$(GEOREPORT_VENV)/.installed: requirements-georeport.txt
+	@if [ ! -x "$(GEOREPORT_VENV)/bin/python" ]; then \
+	  py="$(PYTHON)"; \
+	  if [ -z "$$py" ]; then echo "error: python3 not found" >&2; exit 1; fi; \
+	  echo "creating $(GEOREPORT_VENV) with $$py"; \
+	  "$$py" -m venv $(GEOREPORT_VENV); \
+	fi
+	$(GEOREPORT_VENV)/bin/python -m pip install -r requirements-georeport.txt
 	touch $@
 
 # system-deps: make sure Chromium + chromedriver, PostgreSQL 15 with PostGIS
@@ -100,7 +121,7 @@ run: venv sample
 
 # test: set up .venv and system packages, then run the whole suite (fails if
 # any test fails).
-test: venv system-deps
+test: venv georeport system-deps
 	$(PY) -m pytest -q
 
 # bench: run the benchmark on the city-scale sample.
@@ -109,6 +130,6 @@ bench: venv
 
 # clean: remove the venv, caches and the generated sample database.
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) $(GEOREPORT_VENV) .pytest_cache .hypothesis
 	rm -f $(DB)
 	find . -name __pycache__ -type d -prune -not -path './.git/*' -exec rm -rf {} +

@@ -14,7 +14,7 @@ import dash
 import waitress
 from dash import Dash, dcc, html
 
-from dashboard import exports, ids, services
+from dashboard import exports, ids, open311, services
 from dashboard.components import tour
 from dashboard.maps import routes as map_routes
 from dashboard.theme import css_variables
@@ -32,6 +32,7 @@ def create_app(database_url: str | None = None, progress: bool = False) -> Dash:
                            *tour.shell_components()], id="shell")
     map_routes.register(app.server)
     exports.register_routes(app.server)
+    open311.register(app.server)
     service.warm()
     # The other windows are ready before anyone asks for them (at the city scale they take seconds each).
     threading.Thread(target=service.warm, args=(("today", "30d"),), daemon=True, name="warm-windows").start()
