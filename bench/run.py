@@ -6,7 +6,9 @@
 Measures, on this machine: generation and write time of the sample city; load time per layer; time to compute
 every indicator at every level for each window (with the previous window, as the dashboard does); and the server
 time and payload bytes of the first screen and of a drill-down, through Dash's real HTTP endpoints (Flask's test
-client, in process, so the time is the server's alone). Timings repeat ``--repeat`` times and print the median.
+client, in process, so the time is the server's alone); then every map interaction and building tile against the
+budgets of issue 4 (``bench/maps.py``, which also runs alone). Timings repeat ``--repeat`` times (the map's at least
+5) and print the median.
 """
 from __future__ import annotations
 
@@ -95,6 +97,7 @@ def main(argv=None) -> int:
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--no-profile", action="store_true", help="skip the profiles of map interactions over budget")
     args = parser.parse_args(argv)
     url = args.database_url or f"sqlite:///{ROOT / 'data' / f'bench-{args.scale}.sqlite'}"
     store = Store(url)
@@ -172,6 +175,12 @@ def main(argv=None) -> int:
     timings = [post(client, pages_request("?kiosk=1", "/wall")) for _ in range(args.repeat)]
     report("wall screen: page callback (/wall)",
            f"{statistics.median(t[0] for t in timings) * 1000:.0f} ms, {timings[0][1]:,} B")
+
+    # Every map interaction and the building tiles, against issue 4's budgets (bench/maps.py; at least 5 runs).
+    import maps
+    print(f"\nmap interactions and tiles (budgets: {maps.INTERACTION_MS} ms and {maps.INTERACTION_BYTES:,} B per "
+          f"interaction, {maps.TILE_MS} ms per tile)", flush=True)
+    maps.run(app, args.repeat, profile=not args.no_profile)
     return 0
 
 
