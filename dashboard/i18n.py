@@ -54,7 +54,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "level.community": ("Communities", "各社区"),
     "level.grid": ("Grid cells", "各网格"),
     "map.subtitle": ("{children} coloured by {indicator} ({unit}) · {window}",
-                     "{children}按{indicator}（{unit}）着色 · {window}"),
+                     "{children}着色指标：{indicator}（{unit}） · {window}"),
     "map.ranking": ("{children} by {indicator}", "{children}{indicator}排名"),
     "map.lowest_level": ("Lowest level", "最低层级"),
     "score.label": ("Vital-sign score", "生命体征指数"),
@@ -67,14 +67,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "catalogue.title": ("Indicator catalogue · {unit}", "指标目录 · {unit}"),
     "catalogue.subtitle": ("{count} indicators in {topics} topics · values for {window}, change against the window "
                            "before it", "{topics}个专题共{count}项指标 · {window}数值，与上一时段比较"),
-    "catalogue.indicator": ("Indicator", "指标"),
-    "catalogue.value": ("Value", "数值"),
-    "catalogue.change": ("Change", "变化"),
-    "catalogue.state": ("State", "状态"),
-    "catalogue.formula": ("Formula", "计算方法"),
-    "catalogue.thresholds": ("Thresholds", "阈值"),
-    "catalogue.direction": ("Direction", "方向"),
-    "catalogue.owner": ("Owner · update", "责任单位 · 更新"),
+    "catalogue.column.indicator": ("Indicator", "指标"),
+    "catalogue.column.value": ("Value", "数值"),
+    "catalogue.column.change": ("Change", "变化"),
+    "catalogue.column.state": ("State", "状态"),
+    "catalogue.column.formula": ("Formula", "计算方法"),
+    "catalogue.column.thresholds": ("Thresholds", "阈值"),
+    "catalogue.column.direction": ("Direction", "方向"),
+    "catalogue.column.owner": ("Owner · update", "责任单位 · 更新"),
     "direction.up": ("higher is better", "越高越好"),
     "direction.down": ("lower is better", "越低越好"),
     "direction.none": ("no direction (a volume to know)", "无方向（仅供了解的数量）"),
@@ -96,15 +96,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
                           "{window}发现{count}处：同一类事件在同一地点、同一时段，至少半数日子反复出现，且远超该地"
                           "诉求量所能解释的水平（泊松扫描，Bonferroni校正；见 metrics/hotspots.py）"),
     "hotspots.none": ("No recurring hotspot in this window.", "本时段无高频问题热点。"),
-    "hotspots.event_type": ("Event type", "事件类型"),
-    "hotspots.place": ("Place", "地点"),
-    "hotspots.district": ("District", "区"),
-    "hotspots.hours": ("Hours", "时段"),
-    "hotspots.days": ("Days", "天数"),
-    "hotspots.orders": ("Orders", "工单"),
-    "hotspots.expected": ("Expected", "预期"),
-    "hotspots.ratio": ("× expected", "倍于预期"),
-    "hotspots.evidence": ("Evidence", "依据"),
+    "hotspots.column.event_type": ("Event type", "事件类型"),
+    "hotspots.column.place": ("Place", "地点"),
+    "hotspots.column.district": ("District", "区"),
+    "hotspots.column.hours": ("Hours", "时段"),
+    "hotspots.column.days": ("Days", "天数"),
+    "hotspots.column.orders": ("Orders", "工单"),
+    "hotspots.column.expected": ("Expected", "预期"),
+    "hotspots.column.ratio": ("× expected", "倍于预期"),
+    "hotspots.column.evidence": ("Evidence", "依据"),
     "hotspots.days_seen": ("{seen} of {days}", "{seen}/{days}天"),
     "hotspots.evidence_text": ("{orders} '{event}' orders in grid {grid} between {start} and {end} on {seen} of "
                                "{days} {day_word}; {expected} expected",
@@ -186,6 +186,11 @@ def t(key: str, lang: str, **format_args) -> str:
     english, chinese = MESSAGES[key]
     text = chinese if normalise_language(lang) == "zh" else english
     return text.format(**format_args) if format_args else text
+
+
+def messages(lang: str, *prefixes: str) -> dict[str, str]:
+    """Every message whose key starts with one of ``prefixes``, in ``lang`` (for text the browser writes)."""
+    return {key: t(key, lang) for key in MESSAGES if key.startswith(prefixes)}
 
 
 def pick(english, chinese, lang: str) -> str:

@@ -60,6 +60,6 @@ def layout(unit: str | None = None, indicator: str | None = None, window: str | 
             html.Div(t("catalogue.subtitle", lang, count=len(INDICATORS), topics=len(TOPICS),
                        window=window_label(view["window"], lang)), className="map-subtitle"),
             html.Div(className="catalogue-table-wrap", children=html.Table(className="catalogue-table", children=[
-                html.Thead(html.Tr([html.Th(t(f"catalogue.{h}", lang)) for h in HEADERS])), html.Tbody(rows)])),
+                html.Thead(html.Tr([html.Th(t(f"catalogue.column.{h}", lang)) for h in HEADERS])), html.Tbody(rows)])),
         ]),
     ])

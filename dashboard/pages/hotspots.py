@@ -49,7 +49,7 @@ def layout(unit: str | None = None, indicator: str | None = None, window: str | 
             html.Div(t("hotspots.subtitle", lang, count=len(found), window=window_label(view["window"], lang)),
                      className="map-subtitle"),
             html.Div(className="catalogue-table-wrap", children=html.Table(className="catalogue-table", children=[
-                html.Thead(html.Tr([html.Th(h if h == "#" else t(f"hotspots.{h}", lang)) for h in HEADERS])),
+                html.Thead(html.Tr([html.Th(h if h == "#" else t(f"hotspots.column.{h}", lang)) for h in HEADERS])),
                 html.Tbody(rows)]))
             if rows else html.Div(t("hotspots.none", lang), className="muted"),
         ]),

@@ -32,8 +32,8 @@ from dashboard.components.wall_panels import (district_ranking, map_caption, sco
                                               topic_heading, topic_strip)
 from dashboard.components.wall_playlist import PLAYLIST, lead_indicator, playlist_topic, topic_state
 from dashboard.components.wall_ticker import active_alarms, ticker, ticker_items
-from dashboard.i18n import (HTML_LANG, MESSAGES, language_query, localise_hotspots, normalise_language, t,
-                            unit_name, window_label)
+from dashboard.i18n import (HTML_LANG, language_query, localise_hotspots, messages, normalise_language,
+                            t, unit_name, window_label)
 from layers.specs import CITY_TIMEZONE
 from metrics.registry import INDICATORS
 from metrics.spec import WINDOWS, named_window
@@ -76,7 +76,7 @@ def parse_config(kiosk=None, rotate=None, window=None, topic=None, refresh=None,
     return {
         "lang": lang,
         # The words the browser writes itself (the data's age and freshness; see the clock's callback below).
-        "words": {key: t(key, lang) for key in MESSAGES if key.startswith(("age.", "fresh."))},
+        "words": messages(lang, "age.", "fresh."),
         "kiosk": str(kiosk).lower() in ("1", "true", "yes", "on"),
         "rotate": seconds,
         "refresh": min(max(_seconds(refresh, REFRESH_SECONDS), MIN_REFRESH_SECONDS), 3600),
