@@ -124,6 +124,7 @@ def test_chinese_short_names_drop_the_parent():
     assert short_name("福田第1街道1号社区", "福田第1街道") == "1号社区"
     assert short_name("Futian 01 Street · Community 1", "Futian 01 Street") == "Community 1"
     assert short_name("福田区", "深圳市") == "福田区"
+    assert short_name("Futian 01 Street", "Futian") == "Futian 01 Street"
     assert short_name("深圳市", "深圳市") == "深圳市"
 
 
