@@ -5,37 +5,38 @@ from __future__ import annotations
 from dash import html
 
 from dashboard.components.numbers import number_or_none
-from dashboard.theme import STATE_LABELS
+from dashboard.i18n import DEFAULT_LANGUAGE, indicator_name, state_label, t, topic_title, unit_of_measure
 from metrics.registry import TOPICS
 from metrics.spec import Indicator
 
 
-def change_badge(indicator: Indicator, change, previous) -> html.Span:
+def change_badge(indicator: Indicator, change, previous, lang: str = DEFAULT_LANGUAGE) -> html.Span:
     change, previous = number_or_none(change), number_or_none(previous)
     if change is None or previous is None:
-        return html.Span("no previous", className="kpi-change muted", title="no figure for the window before")
+        return html.Span(t("kpi.no_previous", lang), className="kpi-change muted",
+                         title=t("kpi.no_previous_title", lang))
     if abs(change) < 1e-9:
-        return html.Span("= previous", className="kpi-change muted")
+        return html.Span(t("kpi.same", lang), className="kpi-change muted")
     arrow = "▲" if change > 0 else "▼"
     if indicator.good_direction == "none":
         tone = "muted"
     else:
         better = (change > 0) == (indicator.good_direction == "up")
         tone = "better" if better else "worse"
-    unit = " pts" if indicator.unit == "%" else ""
+    unit = t("kpi.points", lang) if indicator.unit == "%" else ""
     return html.Span(f"{arrow} {indicator.format.format(abs(change))}{unit}", className=f"kpi-change {tone}",
-                     title=f"previous window: {indicator.format_value(previous)}")
+                     title=t("kpi.previous_title", lang, value=indicator.format_value(previous)))
 
 
-def rank_text(row) -> str:
+def rank_text(row, lang: str = DEFAULT_LANGUAGE) -> str:
     rank = number_or_none(row.get("rank")) if row is not None else None
     siblings = number_or_none(row.get("siblings")) if row is not None else None
     if rank is None or siblings is None or siblings < 2:
         return ""
-    return f" · #{rank:.0f} of {siblings:.0f}"
+    return t("kpi.rank", lang, rank=f"{rank:.0f}", siblings=f"{siblings:.0f}")
 
 
-def sparkline(values) -> html.Div | None:
+def sparkline(values, lang: str = DEFAULT_LANGUAGE) -> html.Div | None:
     """The window's steps as bars scaled between their minimum and maximum (a gap where a step has no data)."""
     numbers = [number_or_none(v) for v in values or []]
     known = [v for v in numbers if v is not None]
@@ -45,10 +46,11 @@ def sparkline(values) -> html.Div | None:
     bars = [html.Span(className="spark-gap" if v is None else "spark-bar",
                       style={"height": "0" if v is None else f"{12 + 88 * (v - low) / (high - low or 1):.0f}%"})
             for v in numbers]
-    return html.Div(bars, className="sparkline", title=f"from {low:,.4g} to {high:,.4g} over the window")
+    return html.Div(bars, className="sparkline", title=t("kpi.spark_title", lang, low=f"{low:,.4g}",
+                                                                        high=f"{high:,.4g}"))
 
 
-def kpi_card(indicator: Indicator, row, selected: bool = False, spark=None) -> html.Div:
+def kpi_card(indicator: Indicator, row, selected: bool = False, spark=None, lang: str = DEFAULT_LANGUAGE) -> html.Div:
     value = number_or_none(row.get("value")) if row is not None else None
     state = (row.get("state") if row is not None else None) or "no_data"
     return html.Div(
@@ -56,34 +58,35 @@ def kpi_card(indicator: Indicator, row, selected: bool = False, spark=None) -> h
         id={"type": "kpi-card", "indicator": indicator.id},
         title=indicator.description,
         children=[
-            html.Div([html.Span(indicator.name, className="kpi-name"),
-                      html.Span(indicator.name_zh, className="kpi-name-zh")], className="kpi-head"),
+            html.Div(html.Span(indicator_name(indicator, lang), className="kpi-name"), className="kpi-head"),
             html.Div([html.Span(indicator.format_value(value), className="kpi-value",
                                 **{"data-indicator": indicator.id}),
-                      html.Span(indicator.unit if value is not None else "", className="kpi-unit")],
+                      html.Span(unit_of_measure(indicator.unit, lang) if value is not None else "",
+                                className="kpi-unit")],
                      className="kpi-figure"),
-            sparkline(spark),
-            html.Div([html.Span([STATE_LABELS[state][0], rank_text(row)], className=f"kpi-state state-{state}"),
+            sparkline(spark, lang),
+            html.Div([html.Span([state_label(state, lang), rank_text(row, lang)], className=f"kpi-state state-{state}"),
                       change_badge(indicator, row.get("change") if row is not None else None,
-                                   row.get("previous") if row is not None else None)],
+                                   row.get("previous") if row is not None else None, lang)],
                      className="kpi-foot"),
         ],
     )
 
 
-def kpi_panel(indicators: list[Indicator], kpis, selected_id: str, sparklines: dict | None = None) -> list:
+def kpi_panel(indicators: list[Indicator], kpis, selected_id: str, sparklines: dict | None = None,
+              lang: str = DEFAULT_LANGUAGE) -> list:
     """Cards grouped by topic, in registry order: the headline indicators, and the selected one if it is not."""
     blocks = []
     selected = next((i for i in indicators if i.id == selected_id), None)
     if selected is not None and not selected.headline:
-        card = kpi_card(selected, kpis.loc[selected.id] if selected.id in kpis.index else None, True)
-        blocks.append(html.Section([html.H3(["On the map", html.Span("地图指标", className="zh")], className="topic"),
+        card = kpi_card(selected, kpis.loc[selected.id] if selected.id in kpis.index else None, True, lang=lang)
+        blocks.append(html.Section([html.H3(t("kpi.on_the_map", lang), className="topic"),
                                     html.Div([card], className="kpi-grid")], className="topic-block"))
-    for topic, (title, title_zh) in TOPICS.items():
+    for topic in TOPICS:
         cards = [kpi_card(i, kpis.loc[i.id] if i.id in kpis.index else None, i.id == selected_id,
-                          (sparklines or {}).get(i.id))
+                          (sparklines or {}).get(i.id), lang)
                  for i in indicators if i.topic == topic and i.headline]
         if cards:
-            blocks.append(html.Section([html.H3([title, html.Span(title_zh, className="zh")], className="topic"),
+            blocks.append(html.Section([html.H3(topic_title(topic, lang), className="topic"),
                                         html.Div(cards, className="kpi-grid")], className="topic-block"))
     return blocks

@@ -15,6 +15,7 @@ import pandas as pd
 from dash import Patch
 
 from dashboard.components.numbers import number_or_none
+from dashboard.i18n import DEFAULT_LANGUAGE, FONT_FAMILY, indicator_name, normalise_language, unit_name, unit_of_measure
 from dashboard.maps.deck import choropleth_layer, city_map, fit_view, label_layer
 from dashboard.theme import STATE_COLORS, rgba
 from metrics.spec import Indicator
@@ -26,9 +27,12 @@ LABEL_PX = 19       # label size on a 1920×1080 wall
 LINE_PX = 2.5       # district outline on a 1920×1080 wall
 FILL_ALPHA = 200
 DISTRICTS_LAYER, LABELS_LAYER = "wall-districts", "wall-labels"
+NO_VALUE_LABEL = {"en": "n/a", "zh": "无数据"}
+# deck.gl draws text from a font atlas of the characters it is given (ASCII by default): Chinese labels need theirs.
+ASCII = [chr(c) for c in range(32, 127)]
 
 
-def paint(geojson: dict, children: pd.DataFrame, indicator: Indicator) -> list[dict]:
+def paint(geojson: dict, children: pd.DataFrame, indicator: Indicator, lang: str = DEFAULT_LANGUAGE) -> list[dict]:
     """Per district, in the GeoJSON's order: its state, fill colour, tooltip line and map label.
 
     A judged indicator fills a district with its state's colour; an indicator without thresholds (a volume) with
@@ -48,11 +52,13 @@ def paint(geojson: dict, children: pd.DataFrame, indicator: Indicator) -> list[d
         else:
             fill = rgba(STATE_COLORS[state], FILL_ALPHA)
         figure = indicator.format_value(value)
-        # The map's font atlas holds ASCII only: no "—", "µ" or "³" on the map (the tooltip has them).
-        label_value = "n/a" if value is None else figure + ("%" if indicator.unit == "%" else "")
+        # The map's font atlas holds ASCII (and, in Chinese, the names' characters): no "—", "µ" or "³" on the
+        # map (the tooltip has them).
+        label_value = NO_VALUE_LABEL[normalise_language(lang)] if value is None else \
+            figure + ("%" if indicator.unit == "%" else "")
         painted.append({"code": code, "state": state, "fill": fill,
-                        "tip_value": f"{indicator.name}: {figure} {indicator.unit}",
-                        "label": f"{props['name']}\n{label_value}"})
+                        "tip_value": f"{indicator_name(indicator, lang)}: {figure} {unit_of_measure(indicator.unit, lang)}",
+                        "label": f"{unit_name(props, lang)}\n{label_value}"})
     return painted
 
 
@@ -61,7 +67,15 @@ def _labels(geojson: dict, painted: list[dict]) -> list[dict]:
             for f, p in zip(geojson["features"], painted) if f["properties"].get("label_point")]
 
 
-def wall_layers(geojson: dict, painted: list[dict], zoom: float) -> list[dict]:
+def label_characters(geojson: dict, lang: str) -> list[str]:
+    """The characters the labels can hold: ASCII, and in Chinese every district's name and the no-value word."""
+    if normalise_language(lang) != "zh":
+        return ASCII
+    extra = {c for f in geojson["features"] for c in unit_name(f["properties"], lang)} | set(NO_VALUE_LABEL["zh"])
+    return ASCII + sorted(c for c in extra if c not in ASCII)
+
+
+def wall_layers(geojson: dict, painted: list[dict], zoom: float, lang: str = DEFAULT_LANGUAGE) -> list[dict]:
     """The district fill and the labels, sized for the wall at the nominal ``zoom``."""
     state_by_code = {p["code"]: p["state"] for p in painted}
     value_by_code = {p["code"]: p["tip_value"] for p in painted}
@@ -73,6 +87,8 @@ def wall_layers(geojson: dict, painted: list[dict], zoom: float) -> list[dict]:
     labels = label_layer(LABELS_LAYER, geojson)
     labels.update(data=_labels(geojson, painted), getSize=LABEL_PX / common, sizeUnits="common",
                   fontWeight=700, lineHeight=1.15, outlineWidth=4)
+    if normalise_language(lang) == "zh":
+        labels.update(characterSet=label_characters(geojson, lang), fontFamily=FONT_FAMILY["zh"])
     return [districts, labels]
 
 

@@ -10,9 +10,11 @@ from dash import html
 from dashboard.components.kpi import change_badge
 from dashboard.components.numbers import number_or_none
 from dashboard.components.wall_playlist import PLAYLIST, topic_indicators
-from dashboard.theme import STATE_COLORS, STATE_LABELS
-from metrics.registry import INDICATORS, TOPICS
-from metrics.spec import WINDOWS, WINDOWS_ZH, Indicator
+from dashboard.i18n import (DEFAULT_LANGUAGE, indicator_name, normalise_language, state_label, t, topic_title,
+                            unit_name, unit_of_measure, window_label)
+from dashboard.theme import STATE_COLORS
+from metrics.registry import INDICATORS
+from metrics.spec import Indicator
 
 
 def _row(kpis: pd.DataFrame, indicator_id: str):
@@ -24,33 +26,31 @@ def _state(row) -> str:
     return state if isinstance(state, str) else "no_data"
 
 
-def split_name(indicator: Indicator) -> tuple[str, str]:
+def split_name(indicator: Indicator, lang: str = DEFAULT_LANGUAGE) -> tuple[str, str]:
     """``Requests received: Public safety`` → (``Requests received``, ``Public safety``): family members name
-    their base and their part; the wall sets the part in smaller type."""
-    name, _, part = indicator.name.partition(": ")
+    their base and their part; the wall sets the part in smaller type. A Chinese name is one word: no part."""
+    name, _, part = indicator_name(indicator, lang).partition(": ")
     return name, part
 
 
 # --- the rotating topic ---------------------------------------------------------------------------------------
 
-def topic_heading(topic: str, next_topic: str) -> list:
-    title, title_zh = TOPICS[topic]
+def topic_heading(topic: str, next_topic: str, lang: str = DEFAULT_LANGUAGE) -> list:
     position = PLAYLIST.index(topic) + 1
-    next_title, next_zh = TOPICS[next_topic]
     return [
         html.Div(className="wall-kicker", children=[
-            html.Span("Topic 专题", className="wall-kicker-label"),
+            html.Span(t("wall.topic", lang), className="wall-kicker-label"),
             html.Span(f"{position:02d}", className="wall-kicker-pos"),
             html.Span(f"/ {len(PLAYLIST)}", className="muted"),
         ]),
-        html.H2(title, className="wall-topic-title", **{"data-topic": topic}),
-        html.Div(title_zh, className="wall-topic-zh"),
-        html.Div([html.Span("next ›", className="muted"), f" {next_title} ", html.Span(next_zh, className="zh")],
+        html.H2(topic_title(topic, lang), className="wall-topic-title", **{"data-topic": topic}),
+        html.Div([html.Span(t("wall.next", lang), className="muted"), f" {topic_title(next_topic, lang)}"],
                  className="wall-topic-next"),
     ]
 
 
-def topic_strip(states: dict[str, str], current: str, seconds: int | None, step: int) -> list:
+def topic_strip(states: dict[str, str], current: str, seconds: int | None, step: int,
+                lang: str = DEFAULT_LANGUAGE) -> list:
     """One segment per topic, coloured by the topic's worst state; the current one fills up in ``seconds`` (two
     alternating animations, so that the browser restarts the fill at every step)."""
     segments = []
@@ -62,47 +62,52 @@ def topic_strip(states: dict[str, str], current: str, seconds: int | None, step:
             if seconds:
                 children = [html.Span(className="wall-seg-fill " + ("odd" if step % 2 else "even"),
                                       style={"animationDuration": f"{seconds}s"})]
-        segments.append(html.Div(children, className=classes, title=" · ".join(TOPICS[topic])))
+        segments.append(html.Div(children, className=classes, title=topic_title(topic, lang)))
     return segments
 
 
-def wall_card(indicator: Indicator, row, lead: bool = False, explain: bool = False) -> html.Div:
+def wall_card(indicator: Indicator, row, lead: bool = False, explain: bool = False,
+              lang: str = DEFAULT_LANGUAGE) -> html.Div:
     """A KPI card; ``explain`` adds what the indicator measures and its thresholds (for topics with few cards)."""
     value = number_or_none(row.get("value")) if row is not None else None
     state = _state(row)
-    name, part = split_name(indicator)
+    name, part = split_name(indicator, lang)
     figure = indicator.format_value(value)
+    zh = normalise_language(lang) == "zh"
     about = None
     if explain:
-        steps = " · ".join(f"{span} {STATE_LABELS[state][0].lower()}" for state, span in threshold_spans(indicator)) \
-            or "no thresholds: a volume to know, not to judge"
-        about = html.Div([html.Div(indicator.description, className="wall-card-about"),
+        steps = " · ".join(f"{span} {state_label(state, lang) if zh else state_label(state, lang).lower()}"
+                           for state, span in threshold_spans(indicator, lang)) or t("wall.no_thresholds", lang)
+        # What an indicator measures is the registry's documentation, in English only: in Chinese the card says
+        # its thresholds alone.
+        about = html.Div([None if zh else html.Div(indicator.description, className="wall-card-about"),
                           html.Div(steps, className="wall-card-steps")], className="wall-card-explain")
     return html.Div(className=f"wall-card state-{state}" + (" lead" if lead else ""), children=[
         html.Div([html.Span(name, className="wall-card-name" + (" with-part" if part else "")),
                   html.Span(part, className="wall-card-part") if part else None], className="wall-card-head"),
-        html.Div([html.Span(indicator.name_zh, className="wall-card-zh-text"),
-                  html.Span("on the map", className="wall-card-tag") if lead else None], className="wall-card-zh"),
+        # The tag row stays on every card (empty but for the lead's tag), so that the figures line up.
+        html.Div(html.Span(t("wall.on_the_map", lang), className="wall-card-tag") if lead else None,
+                 className="wall-card-zh"),
         html.Div([html.Span(figure, className="wall-card-value" + (" long" if len(figure) > 7 else ""),
                             **{"data-indicator": indicator.id}),
-                  html.Span(indicator.unit if value is not None else "", className="wall-card-unit")],
+                  html.Span(unit_of_measure(indicator.unit, lang) if value is not None else "",
+                            className="wall-card-unit")],
                  className="wall-card-figure"),
-        html.Div([html.Span(f"{STATE_LABELS[state][0]} {STATE_LABELS[state][1]}",
-                            className=f"wall-card-state state-{state}"),
+        html.Div([html.Span(state_label(state, lang), className=f"wall-card-state state-{state}"),
                   change_badge(indicator, row.get("change") if row is not None else None,
-                               row.get("previous") if row is not None else None)], className="wall-card-foot"),
+                               row.get("previous") if row is not None else None, lang)], className="wall-card-foot"),
         about,
     ])
 
 
-def topic_cards(topic: str, kpis: pd.DataFrame, lead: Indicator) -> html.Div:
+def topic_cards(topic: str, kpis: pd.DataFrame, lead: Indicator, lang: str = DEFAULT_LANGUAGE) -> html.Div:
     indicators = topic_indicators(topic)
     if len(indicators) <= 3:
         # Few cards: one column of large cards that also say what they measure, rather than an empty panel.
-        cards = [wall_card(i, _row(kpis, i.id), lead=i.id == lead.id, explain=True) for i in indicators]
+        cards = [wall_card(i, _row(kpis, i.id), lead=i.id == lead.id, explain=True, lang=lang) for i in indicators]
         return html.Div(cards, className="wall-cards hero", style={"gridTemplateRows": "repeat(3, minmax(0, 1fr))"},
                         **{"data-count": str(len(cards))})
-    cards = [wall_card(i, _row(kpis, i.id), lead=i.id == lead.id) for i in indicators]
+    cards = [wall_card(i, _row(kpis, i.id), lead=i.id == lead.id, lang=lang) for i in indicators]
     rows = max(3, math.ceil(len(cards) / 2))
     return html.Div(cards, className="wall-cards" + (" dense" if rows > 3 else ""),
                     style={"gridTemplateRows": f"repeat({rows}, minmax(0, 1fr))"}, **{"data-count": str(len(cards))})
@@ -115,7 +120,7 @@ def _bound(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 1000 or value == int(value) else f"{value:,.6g}"
 
 
-def threshold_spans(indicator: Indicator) -> list[tuple[str, str]]:
+def threshold_spans(indicator: Indicator, lang: str = DEFAULT_LANGUAGE) -> list[tuple[str, str]]:
     """``[(state, "< 95"), (state, "95 – 98"), …, (state, "≥ 99")]`` from the indicator's thresholds."""
     if indicator.thresholds is None:
         return []
@@ -124,7 +129,7 @@ def threshold_spans(indicator: Indicator) -> list[tuple[str, str]]:
     for i, step in enumerate(steps):
         upper = steps[i + 1].value if i + 1 < len(steps) else None
         if i == 0:
-            span = f"< {_bound(upper)}" if upper is not None else "all"
+            span = f"< {_bound(upper)}" if upper is not None else t("wall.all", lang)
         elif upper is None:
             span = f"≥ {_bound(step.value)}"
         else:
@@ -133,40 +138,40 @@ def threshold_spans(indicator: Indicator) -> list[tuple[str, str]]:
     return spans
 
 
-def map_caption(indicator: Indicator, window: str, children: pd.DataFrame) -> list:
+def map_caption(indicator: Indicator, window: str, children: pd.DataFrame, lang: str = DEFAULT_LANGUAGE) -> list:
     counts = children["state"].value_counts().to_dict()
     rows = []
     if indicator.thresholds is not None:
-        for state, span in threshold_spans(indicator):
-            rows.append(_legend_row(state, span, counts.get(state, 0)))
+        for state, span in threshold_spans(indicator, lang):
+            rows.append(_legend_row(state, span, counts.get(state, 0), lang))
     else:
         rows.append(html.Div(className="wall-legend-row", children=[
-            html.Span(className="wall-swatch ramp"), html.Span("darker = less · no thresholds",
-                                                               className="wall-legend-span")]))
+            html.Span(className="wall-swatch ramp"), html.Span(t("wall.ramp", lang), className="wall-legend-span")]))
     if counts.get("no_data"):
-        rows.append(_legend_row("no_data", "", counts["no_data"]))
-    name, part = split_name(indicator)
+        rows.append(_legend_row("no_data", "", counts["no_data"], lang))
+    name, part = split_name(indicator, lang)
     return [
         html.Div(className="wall-map-title", children=[
-            html.Div("Districts by 各区", className="wall-map-kicker"),
+            html.Div(t("wall.districts_by", lang), className="wall-map-kicker"),
             html.Div([name, html.Span(f" · {part}", className="wall-card-part") if part else None,
-                      html.Span(indicator.unit, className="wall-map-unit")], className="wall-map-indicator"),
-            html.Div(f"{indicator.name_zh} · {WINDOWS[window]} {WINDOWS_ZH[window]}", className="muted"),
+                      html.Span(unit_of_measure(indicator.unit, lang), className="wall-map-unit")],
+                     className="wall-map-indicator"),
+            html.Div(window_label(window, lang), className="muted"),
         ]),
         html.Div(rows, className="wall-legend"),
     ]
 
 
-def _legend_row(state: str, span: str, count: int) -> html.Div:
-    label, label_zh = STATE_LABELS[state]
-    return html.Div(className="wall-legend-row" + ("" if count else " empty"), title=f"{label} {label_zh}", children=[
+def _legend_row(state: str, span: str, count: int, lang: str = DEFAULT_LANGUAGE) -> html.Div:
+    label = state_label(state, lang)
+    return html.Div(className="wall-legend-row" + ("" if count else " empty"), title=label, children=[
         html.Span(className="wall-swatch", style={"background": STATE_COLORS[state]}),
         html.Span(span or label, className="wall-legend-span"),
         html.Span(str(count), className="wall-legend-count"),
     ])
 
 
-def district_ranking(indicator: Indicator, children: pd.DataFrame) -> list:
+def district_ranking(indicator: Indicator, children: pd.DataFrame, lang: str = DEFAULT_LANGUAGE) -> list:
     """The districts by the map's indicator, worst first where a direction of good is known."""
     ranked = children.sort_values("value", ascending=indicator.good_direction == "up", na_position="last")
     values = [v for v in (number_or_none(v) for v in ranked["value"]) if v is not None]
@@ -177,14 +182,13 @@ def district_ranking(indicator: Indicator, children: pd.DataFrame) -> list:
         width = 0 if value is None else max(2.0, 100 * abs(value) / largest)
         rows.append(html.Div(className=f"wall-rank-row state-{child.state}", children=[
             html.Span(str(position), className="wall-rank-pos"),
-            html.Span([child.name, html.Span(child.name_zh, className="zh")], className="wall-rank-name"),
+            html.Span(unit_name(child._asdict(), lang), className="wall-rank-name"),
             html.Span(html.Span(className="wall-rank-fill", style={"width": f"{width:.1f}%"}),
                       className="wall-rank-bar"),
             html.Span(indicator.format_value(value), className="wall-rank-value"),
         ]))
-    order = "worst first" if indicator.good_direction != "none" else "largest first"
-    return [html.H3(["District ranking ", html.Span("各区排名", className="zh"),
-                     html.Span(f" · {order}", className="muted")], className="wall-h3"),
+    order = t("wall.worst_first" if indicator.good_direction != "none" else "wall.largest_first", lang)
+    return [html.H3([t("wall.ranking", lang), html.Span(f" · {order}", className="muted")], className="wall-h3"),
             html.Div(rows, className="wall-rank-rows")]
 
 
@@ -196,7 +200,7 @@ def score_state(score: float) -> str:
     return "good" if score >= 90 else "watch" if score >= 75 else "warning" if score >= 50 else "critical"
 
 
-def score_panel(score: float, explanation: pd.DataFrame) -> list:
+def score_panel(score: float, explanation: pd.DataFrame, lang: str = DEFAULT_LANGUAGE) -> list:
     """The composite vital-sign score as a ring, and the indicators that cost it most."""
     state = score_state(score)
     shown = "—" if score != score else f"{score:.0f}"
@@ -204,11 +208,11 @@ def score_panel(score: float, explanation: pd.DataFrame) -> list:
     costs = explanation[explanation["lost"] > 0].head(4)
     rows = [html.Div(className="wall-cost-row", children=[
         html.Span(className=f"wall-dot state-{r.state}"),
-        html.Span(INDICATORS[r.indicator].name, className="wall-cost-name"),
+        html.Span(indicator_name(INDICATORS[r.indicator], lang), className="wall-cost-name"),
         html.Span(f"−{r.lost:.1f}", className="wall-cost-lost"),
     ]) for r in costs.itertuples()]
     return [
-        html.H3(["City vital signs ", html.Span("城市生命体征", className="zh")], className="wall-h3"),
+        html.H3(t("wall.vital_signs", lang), className="wall-h3"),
         html.Div(className="wall-score-body", children=[
             html.Div(className=f"wall-score-ring state-{state}",
                      style={"--score": "0" if score != score else f"{score:.1f}"}, children=[
@@ -218,25 +222,24 @@ def score_panel(score: float, explanation: pd.DataFrame) -> list:
                 ]),
             ]),
             html.Div(className="wall-score-words", children=[
-                html.Div(STATE_LABELS[state][0], className=f"wall-score-state state-{state}"),
-                html.Div(STATE_LABELS[state][1], className=f"wall-score-state-zh state-{state}"),
-                html.Div(f"composite of {judged} judged indicators", className="muted wall-score-note"),
+                html.Div(state_label(state, lang), className=f"wall-score-state state-{state}"),
+                html.Div(t("wall.composite", lang, count=judged), className="muted wall-score-note"),
             ]),
         ]),
-        html.Div(className="wall-costs", children=[html.Div("pulled down by 扣分项", className="muted wall-costs-h"),
-                                                   *rows] if rows else
-                 [html.Div("every judged indicator is good", className="muted")]),
+        html.Div(className="wall-costs", children=[html.Div(t("wall.pulled_down_by", lang),
+                                                            className="muted wall-costs-h"), *rows] if rows else
+                 [html.Div(t("wall.all_good", lang), className="muted")]),
     ]
 
 
-def situation(tiles: list[dict]) -> list:
-    """Big numbers for what needs someone now: ``[{key, label, label_zh, value, state, note}]``."""
+def situation(tiles: list[dict], lang: str = DEFAULT_LANGUAGE) -> list:
+    """Big numbers for what needs someone now: ``[{key, label, value, state, note}]`` (label and note in ``lang``)."""
     return [
-        html.H3(["Now ", html.Span("实时态势", className="zh")], className="wall-h3"),
+        html.H3(t("wall.now", lang), className="wall-h3"),
         html.Div(className="wall-tiles", children=[
-            html.Div(className=f"wall-tile state-{t['state']}", **{"data-tile": t["key"]}, children=[
-                html.Div([t["label"], html.Span(t["label_zh"], className="zh")], className="wall-tile-label"),
-                html.Div(t["value"], className="wall-tile-value"),
-                html.Div(t["note"], className="wall-tile-note"),
-            ]) for t in tiles]),
+            html.Div(className=f"wall-tile state-{tile['state']}", **{"data-tile": tile["key"]}, children=[
+                html.Div(tile["label"], className="wall-tile-label"),
+                html.Div(tile["value"], className="wall-tile-value"),
+                html.Div(tile["note"], className="wall-tile-note"),
+            ]) for tile in tiles]),
     ]

@@ -22,19 +22,19 @@ from dashboard.components.building_card import building_card
 from dashboard.components.layer_panel import layer_panel, legends
 from dashboard.components.playback import playback_bar
 from dashboard.components.topbar import topbar
+from dashboard.i18n import (DEFAULT_LANGUAGE, HTML_LANG, indicator_name, level_label, normalise_language, state_label,
+                            t, unit_name, unit_of_measure, window_label)
 from dashboard.maps.deck import city_map, fit_view
 from dashboard.maps.registry import DEFAULT_LAYERS, MapView, build_layers, normalise_layers
 from dashboard.maps.sources import BUILDING_COLOR_MODES
 from dashboard.theme import STATE_COLORS, STATE_LABELS
 from metrics.registry import INDICATORS
-from metrics.spec import WINDOWS, WINDOWS_ZH
+from metrics.spec import WINDOWS
 
 dash.register_page(__name__, path="/", title="citytwin · city vital signs", name="Overview")
 
 DEFAULT_INDICATOR = "on_time_rate"
 DEFAULT_WINDOW = "7d"
-LEVEL_LABELS = {"city": ("City", "市"), "district": ("Districts", "区"), "street": ("Streets", "街道"),
-                "community": ("Communities", "社区"), "grid": ("Grid cells", "网格")}
 
 
 # Levels shown in 3D: the camera tilts where buildings are the subject.
@@ -46,10 +46,11 @@ def parse_view(search: str | None) -> dict:
     """The view named by a query string, with defaults for what is missing or unknown."""
     query = {k: v[-1] for k, v in parse_qs((search or "").lstrip("?"), keep_blank_values=True).items()}
     return normalise_view(query.get("unit"), query.get("indicator"), query.get("window"), query.get("layers"),
-                          query.get("color"), query.get("building"))
+                          query.get("color"), query.get("building"), query.get("lang"))
 
 
-def normalise_view(unit=None, indicator=None, window=None, layers=None, color=None, building=None) -> dict:
+def normalise_view(unit=None, indicator=None, window=None, layers=None, color=None, building=None,
+                   lang=None) -> dict:
     return {
         "unit": unit or None,
         "indicator": indicator if indicator in INDICATORS else DEFAULT_INDICATOR,
@@ -57,19 +58,22 @@ def normalise_view(unit=None, indicator=None, window=None, layers=None, color=No
         "layers": ",".join(normalise_layers(layers)),
         "color": color if color in BUILDING_COLOR_MODES else "use",
         "building": building or None,
+        "lang": normalise_language(lang),
     }
 
 
 def view_search(view: dict) -> str:
-    """The query string of a view; defaults are left out so that links stay short."""
-    defaults = {"layers": ",".join(DEFAULT_LAYERS), "color": "use"}
+    """The query string of a view; defaults (English among them) are left out so that links stay short."""
+    defaults = {"layers": ",".join(DEFAULT_LAYERS), "color": "use", "lang": DEFAULT_LANGUAGE}
     return "?" + urlencode({k: v for k, v in view.items() if v and defaults.get(k) != v}
                            | ({"layers": ""} if view.get("layers") == "" else {}))
 
 
 def layout(unit: str | None = None, indicator: str | None = None, window: str | None = None,
-           layers: str | None = None, color: str | None = None, building: str | None = None, **_ignored):
-    view = normalise_view(unit, indicator, window, layers, color, building)
+           layers: str | None = None, color: str | None = None, building: str | None = None,
+           lang: str | None = None, **_ignored):
+    view = normalise_view(unit, indicator, window, layers, color, building, lang)
+    lang = view["lang"]
     service = services.get()
     card = service.building_card(view["building"])
     if card is not None:  # a building's view is its grid cell's, with the card
@@ -80,35 +84,37 @@ def layout(unit: str | None = None, indicator: str | None = None, window: str | 
     map_view = MapView(service, data, view["indicator"], view["window"], view["color"],
                        card.building["building_id"] if card else None)
     deck_layers = build_layers(map_view, enabled)
-    child_label = LEVEL_LABELS.get(data.child_level or data.level)
+    child_label = level_label(data.child_level or data.level, lang)
     if card is not None:
         camera = dict(fit_view(_around(card.bounds), max_zoom=18), pitch=BUILDING_PITCH, bearing=-20)
     else:
         camera = dict(fit_view(data.bounds), pitch=TILTED_LEVELS.get(data.level, 0))
 
-    return html.Div(className="screen", children=[
-        topbar(data.lineage, view["indicator"], view["window"], data.as_of, page="map", controls=[
+    return html.Div(className="screen", lang=HTML_LANG[lang], children=[
+        topbar(data.lineage, view["indicator"], view["window"], data.as_of, page="map", here="/" + view_search(view),
+               lang=lang, controls=[
             dcc.Dropdown(
                 id=ids.INDICATOR, value=view["indicator"], clearable=False, searchable=True,
-                options=[{"label": f"{i.name} · {i.name_zh}", "value": i.id} for i in INDICATORS.values()],
+                options=[{"label": indicator_name(i, lang), "value": i.id} for i in INDICATORS.values()],
                 className="indicator-select"),
             dcc.RadioItems(
                 id=ids.WINDOW, value=view["window"], className="window-select", inline=True,
-                options=[{"label": f"{WINDOWS[w]} {WINDOWS_ZH[w]}", "value": w} for w in WINDOWS]),
+                options=[{"label": window_label(w, lang), "value": w} for w in WINDOWS]),
             tour_control(), export_controls(view),
         ]),
         html.Main(className="main", children=[
             html.Section(className="map-panel", children=[
                 city_map(ids.MAP, deck_layers, camera),
                 html.Div(className="map-title", children=[
-                    breadcrumb(data.lineage, view["indicator"], view["window"]),
-                    html.H1([data.name, html.Span(data.name_zh, className="zh")], id=ids.UNIT_TITLE,
+                    breadcrumb(data.lineage, view["indicator"], view["window"], lang=lang),
+                    html.H1(unit_name({"name": data.name, "name_zh": data.name_zh}, lang), id=ids.UNIT_TITLE,
                             **{"data-unit": data.code, "data-level": data.level,
                                "data-building": card.building["building_id"] if card else ""}),
-                    html.Div(f"{child_label[0]} {child_label[1]} coloured by {selected.name} "
-                             f"({selected.unit}) · {WINDOWS[view['window']]}", className="map-subtitle"),
+                    html.Div(t("map.subtitle", lang, children=child_label, indicator=indicator_name(selected, lang),
+                               unit=unit_of_measure(selected.unit, lang), window=window_label(view["window"], lang)),
+                             className="map-subtitle"),
                 ]),
-                score_badge(data),
+                score_badge(data, lang),
                 layer_panel(map_view, enabled, service.layer_freshness(), pd.Timestamp.now(tz=data.as_of.tz)),
                 building_card(card, "/" + view_search({**view, "building": None})) if card is not None else None,
                 playback_bar(),
@@ -116,7 +122,7 @@ def layout(unit: str | None = None, indicator: str | None = None, window: str | 
             html.Aside(className="side-panel", children=[
                 html.Div(id=ids.KPI_PANEL, className="kpi-panel",
                          children=kpi_panel(list(INDICATORS.values()), data.kpis, view["indicator"],
-                                            data.sparklines)),
+                                            data.sparklines, lang)),
                 ranking(data, view),
             ]),
         ]),
@@ -130,29 +136,30 @@ def _around(bounds, metres: float = 120.0) -> tuple[float, float, float, float]:
     return bounds[0] - pad, bounds[1] - pad, bounds[2] + 4 * pad, bounds[3] + pad
 
 
-def score_badge(data: services.UnitView) -> html.Details:
+def score_badge(data: services.UnitView, lang: str = DEFAULT_LANGUAGE) -> html.Details:
     """The unit's composite vital-sign score; opening it shows which indicators pull it down, with their weights."""
     score = data.score
     state = "no_data" if score != score else (
         "good" if score >= 90 else "watch" if score >= 75 else "warning" if score >= 50 else "critical")
     costs = data.score_explanation[data.score_explanation["lost"] > 0].head(6)
-    rows = [html.Tr([html.Td(INDICATORS[r.indicator].name), html.Td(STATE_LABELS[r.state][0],
-                                                                    className=f"kpi-state state-{r.state}"),
+    rows = [html.Tr([html.Td(indicator_name(INDICATORS[r.indicator], lang)),
+                     html.Td(state_label(r.state, lang), className=f"kpi-state state-{r.state}"),
                      html.Td(f"×{r.weight:g}"), html.Td(f"−{r.lost:.1f}")]) for r in costs.itertuples()]
     return html.Details(className=f"score-badge state-{state}", id="vital-score", children=[
-        html.Summary([html.Span("Vital-sign score 生命体征指数", className="score-label"),
+        html.Summary([html.Span(t("score.label", lang), className="score-label"),
                       html.Span("—" if score != score else f"{score:.0f}", className="score-value"),
                       html.Span("/ 100", className="muted")]),
-        html.Table([html.Thead(html.Tr([html.Th("pulled down by"), html.Th("state"), html.Th("weight"),
-                                        html.Th("points")])), html.Tbody(rows)], className="score-table")
-        if rows else html.Div("every judged indicator is good", className="muted"),
+        html.Table([html.Thead(html.Tr([html.Th(t(f"score.{key}", lang))
+                                        for key in ("pulled_down_by", "state", "weight", "points")])),
+                    html.Tbody(rows)], className="score-table")
+        if rows else html.Div(t("score.all_good", lang), className="muted"),
     ])
 
 
 def ranking(data: services.UnitView, view: dict) -> html.Div:
     """The children ranked by the selected indicator, worst first where a direction of good is known; in a grid
     cell (no children), its buildings, those with open alarms first, each a link to its card."""
-    indicator = INDICATORS[view["indicator"]]
+    indicator, lang = INDICATORS[view["indicator"]], view.get("lang", DEFAULT_LANGUAGE)
     if not data.child_level:
         return building_list(data, view)
     children = data.children.copy()
@@ -161,12 +168,15 @@ def ranking(data: services.UnitView, view: dict) -> html.Div:
     rows = []
     for position, child in enumerate(children.itertuples(), start=1):
         href = "/" + view_search({**view, "unit": child.code})
+        name = unit_name(child._asdict(), lang)
         rows.append(dcc.Link(className=f"rank-row state-{child.state}", href=href, children=[
             html.Span(str(position), className="rank-pos"),
-            html.Span(short_name(child.name), className="rank-name", title=child.name),
+            html.Span(short_name(name, unit_name({"name": data.name, "name_zh": data.name_zh}, lang)),
+                      className="rank-name", title=name),
             html.Span(indicator.format_value(child.value), className="rank-value"),
         ]))
-    title = f"{LEVEL_LABELS[data.child_level][0]} by {indicator.name}" if data.child_level else "Lowest level"
+    title = t("map.ranking", lang, children=level_label(data.child_level, lang),
+              indicator=indicator_name(indicator, lang)) if data.child_level else t("map.lowest_level", lang)
     return html.Div(className="ranking", id=ids.RANKING, children=[html.H3(title, className="topic"),
                                                                   html.Div(rows, className="rank-rows")])
 

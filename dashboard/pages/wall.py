@@ -1,6 +1,6 @@
 """The big screen for the operators' LED wall (1920×1080 or 3840×2160): the city's vital signs at a glance.
 
-``/wall?kiosk=1&rotate=20&window=7d&topic=requests&refresh=60``
+``/wall?kiosk=1&rotate=20&window=7d&topic=requests&refresh=60&lang=zh``
 
 - header: the city's name, a live clock (city time, ticking in the browser) and how fresh the data are;
 - centre: the district map coloured by the current topic's lead indicator, the topic's KPI cards, the district
@@ -8,7 +8,8 @@
 - a playlist rotating through the 14 topics every ``rotate`` seconds (0 stops it on ``topic``);
 - a ticker of active alarms, red-card orders by district and recurring hotspots;
 - the data refresh every ``refresh`` seconds (60 by default) without reloading the page;
-- ``kiosk=1`` hides the shared top bar and the cursor (for the wall's PC); without it a user can navigate away.
+- ``kiosk=1`` hides the shared top bar and the cursor (for the wall's PC); without it a user can navigate away;
+- ``lang=zh`` shows the wall in Chinese (English by default).
 
 One design for every wall: assets/wall.css sizes everything in rem of a root font of 1/120 of the screen's width
 (16 px at 1920), so a 3840×2160 wall shows exactly the 1920×1080 page at twice the size.
@@ -31,9 +32,11 @@ from dashboard.components.wall_panels import (district_ranking, map_caption, sco
                                               topic_heading, topic_strip)
 from dashboard.components.wall_playlist import PLAYLIST, lead_indicator, playlist_topic, topic_state
 from dashboard.components.wall_ticker import active_alarms, ticker, ticker_items
+from dashboard.i18n import (HTML_LANG, language_query, localise_hotspots, messages, normalise_language,
+                            t, unit_name, window_label)
 from layers.specs import CITY_TIMEZONE
 from metrics.registry import INDICATORS
-from metrics.spec import WINDOWS, WINDOWS_ZH, named_window
+from metrics.spec import WINDOWS, named_window
 
 dash.register_page(__name__, path="/wall", title="citytwin · wall", name="Wall")
 
@@ -65,11 +68,15 @@ def _seconds(text, default: int) -> int:
         return default
 
 
-def parse_config(kiosk=None, rotate=None, window=None, topic=None, refresh=None) -> dict:
+def parse_config(kiosk=None, rotate=None, window=None, topic=None, refresh=None, lang=None) -> dict:
     """The wall's settings from the query string, with defaults for what is missing or wrong."""
     seconds = _seconds(rotate, DEFAULT_ROTATE_SECONDS)
     seconds = 0 if seconds <= 0 else min(max(seconds, MIN_ROTATE_SECONDS), 3600)
+    lang = normalise_language(lang)
     return {
+        "lang": lang,
+        # The words the browser writes itself (the data's age and freshness; see the clock's callback below).
+        "words": messages(lang, "age.", "fresh."),
         "kiosk": str(kiosk).lower() in ("1", "true", "yes", "on"),
         "rotate": seconds,
         "refresh": min(max(_seconds(refresh, REFRESH_SECONDS), MIN_REFRESH_SECONDS), 3600),
@@ -83,7 +90,8 @@ def wall_href(config: dict, **changes) -> str:
     wanted = {**config, **changes}
     query = {"kiosk": "1" if wanted["kiosk"] else None, "rotate": wanted["rotate"],
              "window": wanted["window"], "topic": wanted["topic"] if wanted["topic"] != PLAYLIST[0] else None,
-             "refresh": wanted["refresh"] if wanted["refresh"] != REFRESH_SECONDS else None}
+             "refresh": wanted["refresh"] if wanted["refresh"] != REFRESH_SECONDS else None,
+             **language_query(wanted["lang"])}
     return "/wall?" + urlencode({k: v for k, v in query.items() if v is not None})
 
 
@@ -92,61 +100,64 @@ def wall_href(config: dict, **changes) -> str:
 def topic_panels(config: dict, step: int) -> dict:
     """Everything that follows the playlist, for rotation ``step``."""
     topic = playlist_topic(step, config["topic"])
+    lang = normalise_language(config.get("lang"))
     service = services.get()
     city_kpis = service.unit_view(None, PLAYLIST_KPI_INDICATOR, config["window"]).kpis
     lead = lead_indicator(topic, city_kpis)
     data = service.unit_view(None, lead.id, config["window"])
-    painted = paint(data.children_geojson, data.children, lead)
+    painted = paint(data.children_geojson, data.children, lead, lang)
     return {
         "data": data, "painted": painted,
-        "heading": topic_heading(topic, playlist_topic(step + 1, config["topic"])),
-        "strip": topic_strip({t: topic_state(t, data.kpis) for t in PLAYLIST}, topic, config["rotate"], step),
-        "cards": topic_cards(topic, data.kpis, lead),
-        "caption": map_caption(lead, config["window"], data.children),
-        "ranking": district_ranking(lead, data.children),
+        "heading": topic_heading(topic, playlist_topic(step + 1, config["topic"]), lang),
+        "strip": topic_strip({p: topic_state(p, data.kpis) for p in PLAYLIST}, topic, config["rotate"], step, lang),
+        "cards": topic_cards(topic, data.kpis, lead, lang),
+        "caption": map_caption(lead, config["window"], data.children, lang),
+        "ranking": district_ranking(lead, data.children, lang),
     }
 
 
 def status_panels(config: dict) -> dict:
     """Everything that follows the data only: freshness, score, situation and the ticker."""
+    lang = normalise_language(config.get("lang"))
     service = services.get()
     city = service.city()
     data = service.unit_view(None, "overdue_orders", config["window"])
     kpis = data.kpis
     end = named_window(config["window"], data.as_of).end
-    alarms = active_alarms(city["alarms"], city.hierarchy["district"], city.units["name"], end) \
+    names = city.units["name_zh"].where(city.units["name_zh"].notna(), city.units["name"]) if lang == "zh" \
+        else city.units["name"]
+    alarms = active_alarms(city["alarms"], city.hierarchy["district"], names, end) \
         if "alarms" in city.layers else None
-    hotspots = service.hotspots(HOTSPOT_WINDOW)
+    hotspots = localise_hotspots(service.hotspots(HOTSPOT_WINDOW), city, lang)
     critical = 0 if alarms is None else int((alarms["severity"] == "critical").sum())
     red_districts = int((data.children["value"].fillna(0) > 0).sum())
 
-    def tile(key, indicator_id, label, label_zh, note):
+    def tile(key, indicator_id, note):
         value, state = kpis.at[indicator_id, "value"], kpis.at[indicator_id, "state"]
-        return {"key": key, "label": label, "label_zh": label_zh, "value": INDICATORS[indicator_id].format_value(
+        return {"key": key, "label": t(f"wall.tile.{key}", lang), "value": INDICATORS[indicator_id].format_value(
             value), "state": state if isinstance(state, str) else "no_data", "note": note}
 
     tiles = [
-        tile("alarms", "active_alarms", "Active alarms", "在途告警",
-             f"{critical:,} critical"),
-        tile("red_cards", "overdue_orders", "Red-card orders", "超期工单",
-             f"in {red_districts} of {len(data.children)} districts"),
-        tile("open", "open_orders", "Open orders", "在办工单", "not yet handled"),
-        {"key": "hotspots", "label": "Hotspots, 7 days", "label_zh": "高频问题热点", "value": f"{len(hotspots):,}",
+        tile("alarms", "active_alarms", t("wall.note.critical", lang, count=f"{critical:,}")),
+        tile("red_cards", "overdue_orders", t("wall.note.districts", lang, count=red_districts,
+                                              total=len(data.children))),
+        tile("open", "open_orders", t("wall.note.open", lang)),
+        {"key": "hotspots", "label": t("wall.tile.hotspots", lang), "value": f"{len(hotspots):,}",
          "state": "warning" if len(hotspots) else "good",
-         "note": _most_in(hotspots["district"]) if len(hotspots) else "none recurring"},
+         "note": _most_in(hotspots["district"], lang) if len(hotspots) else t("wall.note.none_recurring", lang)},
     ]
-    items = ticker_items(alarms if alarms is not None else _no_alarms(), data.children, hotspots)
+    items = ticker_items(alarms if alarms is not None else _no_alarms(), data.children, hotspots, lang)
     return {
         "as_of": data.as_of,
-        "score": score_panel(data.score, data.score_explanation),
-        "situation": situation(tiles),
-        "ticker": ticker(items, kpis.at["active_alarms", "value"], critical),
+        "score": score_panel(data.score, data.score_explanation, lang),
+        "situation": situation(tiles, lang),
+        "ticker": ticker(items, kpis.at["active_alarms", "value"], critical, lang),
     }
 
 
-def _most_in(districts: pd.Series) -> str:
+def _most_in(districts: pd.Series, lang: str) -> str:
     counts = districts.dropna().value_counts()
-    return f"most in {counts.index[0]}" if len(counts) else "recurring"
+    return t("wall.note.most_in", lang, district=counts.index[0]) if len(counts) else t("wall.note.recurring", lang)
 
 
 def _no_alarms() -> pd.DataFrame:
@@ -155,14 +166,14 @@ def _no_alarms() -> pd.DataFrame:
 
 # --- layout ---------------------------------------------------------------------------------------------------
 
-def header(lineage: list[dict], as_of) -> html.Header:
+def header(lineage: list[dict], as_of, lang: str) -> html.Header:
     city = lineage[0]
     return html.Header(className="wall-header", children=[
         html.Div(className="wall-brand", children=[
             html.Div(className="wall-brand-mark"),
             html.Div([
-                html.H1([city["name"], html.Span(city["name_zh"], className="wall-city-zh")], className="wall-city"),
-                html.Div("City Operations Center · 城市运行指挥中心", className="wall-brand-sub"),
+                html.H1(unit_name(city, lang), className="wall-city"),
+                html.Div(t("wall.center", lang), className="wall-brand-sub"),
             ]),
         ]),
         html.Div(className="wall-clock-block", children=[
@@ -170,7 +181,7 @@ def header(lineage: list[dict], as_of) -> html.Header:
             html.Div("", id=WALL_IDS["date"], className="wall-date"),
         ]),
         html.Div(id=WALL_IDS["freshness"], className="wall-freshness", children=[
-            html.Div(["Data as of ", html.Span("数据截至", className="zh")], className="wall-fresh-label"),
+            html.Div(t("wall.data_as_of", lang), className="wall-fresh-label"),
             html.Div(_as_of_text(as_of), id=WALL_IDS["as_of"], className="wall-fresh-time"),
             html.Div("", id=WALL_IDS["age"], className="wall-fresh-age"),
         ]),
@@ -181,20 +192,23 @@ def _as_of_text(as_of) -> str:
     return as_of.strftime("%Y-%m-%d %H:%M")
 
 
-def layout(kiosk=None, rotate=None, window=None, topic=None, refresh=None, **_ignored):
-    config = parse_config(kiosk, rotate, window, topic, refresh)
+def layout(kiosk=None, rotate=None, window=None, topic=None, refresh=None, lang=None, **_ignored):
+    config = parse_config(kiosk, rotate, window, topic, refresh, lang)
+    lang = config["lang"]
     panels = topic_panels(config, 0)
     status = status_panels(config)
     data = panels["data"]
     view = nominal_view(data.bounds)
     shared_bar = None if config["kiosk"] else topbar(
-        data.lineage, TOPBAR_INDICATOR, config["window"], data.as_of, page="wall", controls=[
+        data.lineage, TOPBAR_INDICATOR, config["window"], data.as_of, page="wall", here=wall_href(config),
+        lang=lang, controls=[
             html.Div(className="window-links", children=[
-                dcc.Link(f"{WINDOWS[w]} {WINDOWS_ZH[w]}", href=wall_href(config, window=w),
+                dcc.Link(window_label(w, lang), href=wall_href(config, window=w),
                          className="window-link" + (" current" if w == config["window"] else "")) for w in WINDOWS]),
-            dcc.Link("Kiosk mode 全屏", href=wall_href(config, kiosk=True), className="window-link wall-kiosk-link"),
+            dcc.Link(t("wall.kiosk", lang), href=wall_href(config, kiosk=True), className="window-link wall-kiosk-link"),
         ])
-    return html.Div(id=WALL_IDS["root"], className="wall-screen" + (" kiosk" if config["kiosk"] else ""), children=[
+    return html.Div(id=WALL_IDS["root"], className="wall-screen" + (" kiosk" if config["kiosk"] else ""),
+                    lang=HTML_LANG[lang], children=[
         dcc.Store(id=WALL_IDS["config"], data=config),
         dcc.Store(id=WALL_IDS["as_of_store"], data=status["as_of"].isoformat()),
         dcc.Store(id=WALL_IDS["camera"], data={"view": view, "nominal": NOMINAL_MAP_SIZE}),
@@ -202,7 +216,7 @@ def layout(kiosk=None, rotate=None, window=None, topic=None, refresh=None, **_ig
         dcc.Interval(id=WALL_IDS["rotate"], interval=max(config["rotate"], 1) * 1000, disabled=not config["rotate"]),
         dcc.Interval(id=WALL_IDS["refresh"], interval=config["refresh"] * 1000),
         shared_bar,
-        header(data.lineage, status["as_of"]),
+        header(data.lineage, status["as_of"], lang),
         html.Main(className="wall-main", children=[
             html.Section(className="wall-topic wall-panel", children=[
                 html.Div(panels["heading"], id=WALL_IDS["heading"], className="wall-heading"),
@@ -213,7 +227,8 @@ def layout(kiosk=None, rotate=None, window=None, topic=None, refresh=None, **_ig
                 html.Div(className="wall-map-panel wall-panel", children=[
                     html.Div(panels["caption"], id=WALL_IDS["caption"], className="wall-caption"),
                     html.Div(id=WALL_IDS["map_frame"], className="wall-map-frame", children=wall_map(
-                        WALL_IDS["map"], wall_layers(data.children_geojson, panels["painted"], view["zoom"]), view)),
+                        WALL_IDS["map"], wall_layers(data.children_geojson, panels["painted"], view["zoom"], lang),
+                        view)),
                 ]),
                 html.Div(panels["ranking"], id=WALL_IDS["ranking"], className="wall-ranking wall-panel"),
             ]),
@@ -272,19 +287,23 @@ clientside_callback(
         const now = new Date();
         const part = (locale, options) => new Intl.DateTimeFormat(locale, Object.assign({timeZone: tz}, options))
             .format(now);
+        // ISO date and 24-hour time read the same in both languages; the weekday is in the wall's language.
+        const zh = config && config.lang === "zh";
+        const words = (config && config.words) || {};
+        const say = (key, args) => Object.keys(args).reduce(
+            (text, name) => text.split("{" + name + "}").join(args[name]), words[key] || key);
         const time = part("en-GB", {hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23"});
         const date = part("en-CA", {year: "numeric", month: "2-digit", day: "2-digit"}) + "  "
-            + part("en-GB", {weekday: "long"}) + " " + part("zh-CN", {weekday: "long"});
+            + part(zh ? "zh-CN" : "en-GB", {weekday: "long"});
         let age = "", state = "no_data";
         const at = asOf ? Date.parse(asOf) : NaN;
         if (!isNaN(at)) {
             const minutes = Math.max(0, Math.floor((now.getTime() - at) / 60000));
             const days = Math.floor(minutes / 1440), hours = Math.floor((minutes % 1440) / 60);
-            const text = minutes < 1 ? "just now" : minutes < 60 ? minutes + " min ago"
-                : days < 1 ? hours + " h " + (minutes % 60) + " min ago" : days + " d " + hours + " h ago";
+            const text = minutes < 1 ? say("age.just_now", {}) : minutes < 60 ? say("age.minutes", {minutes})
+                : days < 1 ? say("age.hours", {hours, minutes: minutes % 60}) : say("age.days", {days, hours});
             state = minutes <= 60 ? "good" : minutes <= 1440 ? "watch" : "critical";
-            const word = {good: "live 实时", watch: "delayed 延迟", critical: "stale 过期"}[state];
-            age = text + " · " + word;
+            age = text + " · " + say("fresh." + state, {});
         }
         return [time, date, age, "wall-freshness state-" + state];
     }

@@ -39,7 +39,13 @@ def test_imported_names_are_shown_as_text(serve_app, page, tmp_path):
         page.wait_for_timeout(300)
     assert page.locator("img[src='x']").count() == 0
     assert page.evaluate("window.__pwned === undefined")
-    for path in ("/catalogue", "/hotspots", "/wall?kiosk=1"):
+    # In Chinese too: an imported city without Chinese names shows its own, as text.
+    page.goto(base + "/?lang=zh", wait_until="networkidle")
+    page.wait_for_selector("canvas")
+    assert HOSTILE in page.locator(".rank-rows").inner_text()
+    assert HOSTILE in page.locator("#unit-title").inner_text()
+    for path in ("/catalogue", "/hotspots", "/wall?kiosk=1", "/catalogue?lang=zh", "/hotspots?lang=zh",
+                 "/wall?kiosk=1&lang=zh", "/wall?lang=zh"):
         page.goto(base + path, wait_until="networkidle")
         page.wait_for_timeout(500)
         assert page.locator("img[src='x']").count() == 0, path

@@ -1,0 +1,356 @@
+"""The dashboard's two languages, English and 简体中文: the message catalogue and the helpers that pick one language.
+
+The language is part of the view, in the URL's query (``lang=en|zh``, English by default), so that links, kiosk URLs
+(``/wall?kiosk=1&lang=zh``) and tour files carry it. Every text the pages write comes either from :data:`MESSAGES`
+(through :func:`t`) or from a registry's bilingual field (through the ``*_name`` helpers below); names that come from
+data (units, event types) have their own Chinese column, and fall back to English where an imported city has none.
+
+>>> t("page.map", "zh"), t("page.map", "en")
+('地图', 'Map')
+>>> t("kpi.rank", "zh", rank=2, siblings=8)
+' · 第2名/共8'
+>>> normalise_language("ZH"), normalise_language("<b>fr</b>")
+('zh', 'en')
+>>> with_language("/wall?kiosk=1", "zh"), with_language("/?unit=1", "en")
+('/wall?kiosk=1&lang=zh', '/?unit=1')
+"""
+from __future__ import annotations
+
+import math
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+LANGUAGES = ("en", "zh")
+DEFAULT_LANGUAGE = "en"
+HTML_LANG = {"en": "en", "zh": "zh-CN"}
+# The fonts that draw each language (Debian: fonts-noto-cjk, fonts-dejavu); assets/theme.css uses the same stacks.
+FONT_FAMILY = {"en": '"Noto Sans CJK SC", "Noto Sans", "DejaVu Sans", sans-serif',
+               "zh": '"Noto Sans CJK SC", "Noto Sans SC", "Noto Sans CJK", sans-serif'}
+
+# key → (English, 中文). One place, both columns side by side, for translators. ``{name}`` fields are filled by t().
+MESSAGES: dict[str, tuple[str, str]] = {
+    # the shared top bar
+    "brand.sub": ("{city} city operations", "{city_zh}城市运行指挥中心"),
+    "page.map": ("Map", "地图"),
+    "page.hotspots": ("Hotspots", "热点"),
+    "page.catalogue": ("Catalogue", "指标目录"),
+    "page.wall": ("Wall", "大屏"),
+    "topbar.as_of": ("data as of", "数据截至"),
+    "language.switch": ("Language", "语言"),
+    "language.en": ("EN", "EN"),
+    "language.zh": ("中文", "中文"),
+    # KPI cards
+    "kpi.no_previous": ("no previous", "无上期"),
+    "kpi.no_previous_title": ("no figure for the window before", "上一时段无数据"),
+    "kpi.same": ("= previous", "与上期持平"),
+    "kpi.points": (" pts", "个百分点"),
+    "kpi.previous_title": ("previous window: {value}", "上一时段：{value}"),
+    "kpi.rank": (" · #{rank} of {siblings}", " · 第{rank}名/共{siblings}"),
+    "kpi.spark_title": ("from {low} to {high} over the window", "本时段内 {low} 至 {high}"),
+    "kpi.on_the_map": ("On the map", "地图指标"),
+    # the map page
+    "level.city": ("City", "市"),
+    "level.district": ("Districts", "各区"),
+    "level.street": ("Streets", "各街道"),
+    "level.community": ("Communities", "各社区"),
+    "level.grid": ("Grid cells", "各网格"),
+    "map.subtitle": ("{children} coloured by {indicator} ({unit}) · {window}",
+                     "{children}着色指标：{indicator}（{unit}） · {window}"),
+    "map.ranking": ("{children} by {indicator}", "{children}{indicator}排名"),
+    "map.lowest_level": ("Lowest level", "最低层级"),
+    "score.label": ("Vital-sign score", "生命体征指数"),
+    "score.pulled_down_by": ("pulled down by", "扣分项"),
+    "score.state": ("state", "状态"),
+    "score.weight": ("weight", "权重"),
+    "score.points": ("points", "扣分"),
+    "score.all_good": ("every judged indicator is good", "所有评价指标均正常"),
+    # the catalogue
+    "catalogue.title": ("Indicator catalogue · {unit}", "指标目录 · {unit}"),
+    "catalogue.subtitle": ("{count} indicators in {topics} topics · values for {window}, change against the window "
+                           "before it", "{topics}个专题共{count}项指标 · {window}数值，与上一时段比较"),
+    "catalogue.column.indicator": ("Indicator", "指标"),
+    "catalogue.column.value": ("Value", "数值"),
+    "catalogue.column.change": ("Change", "变化"),
+    "catalogue.column.state": ("State", "状态"),
+    "catalogue.column.formula": ("Formula", "计算方法"),
+    "catalogue.column.thresholds": ("Thresholds", "阈值"),
+    "catalogue.column.direction": ("Direction", "方向"),
+    "catalogue.column.owner": ("Owner · update", "责任单位 · 更新"),
+    "direction.up": ("higher is better", "越高越好"),
+    "direction.down": ("lower is better", "越低越好"),
+    "direction.none": ("no direction (a volume to know)", "无方向（仅供了解的数量）"),
+    "thresholds.none": ("none (shown as information)", "无（仅作信息展示）"),
+    "thresholds.surge": ("by its rise against the previous window, z = (now − before) ÷ √(before + (0.1 × before)²): "
+                         "{steps}", "按较上一时段的增幅判定，z = (本期 − 上期) ÷ √(上期 + (0.1 × 上期)²)：{steps}"),
+    "thresholds.below": ("below {upper} {state}", "低于{upper}{state}"),
+    "thresholds.between": ("{lower} to {upper} {state}", "{lower}至{upper}{state}"),
+    "thresholds.from": ("from {lower} {state}", "{lower}及以上{state}"),
+    "frequency.real-time": ("real-time", "实时"),
+    "frequency.hourly": ("hourly", "每小时"),
+    "frequency.daily": ("daily", "每日"),
+    "frequency.monthly": ("monthly", "每月"),
+    # the hotspots page
+    "hotspots.title": ("Recurring hotspots", "高频问题热点"),
+    "hotspots.subtitle": ("{count} found in {window}: the same event type at the same place in the same hours, on at "
+                          "least half of the days, far above what the place's volume explains (Poisson scan, "
+                          "Bonferroni-corrected; see metrics/hotspots.py)",
+                          "{window}发现{count}处：同一类事件在同一地点、同一时段，至少半数日子反复出现，且远超该地"
+                          "诉求量所能解释的水平（泊松扫描，Bonferroni校正；见 metrics/hotspots.py）"),
+    "hotspots.none": ("No recurring hotspot in this window.", "本时段无高频问题热点。"),
+    "hotspots.column.event_type": ("Event type", "事件类型"),
+    "hotspots.column.place": ("Place", "地点"),
+    "hotspots.column.district": ("District", "区"),
+    "hotspots.column.hours": ("Hours", "时段"),
+    "hotspots.column.days": ("Days", "天数"),
+    "hotspots.column.orders": ("Orders", "工单"),
+    "hotspots.column.expected": ("Expected", "预期"),
+    "hotspots.column.ratio": ("× expected", "倍于预期"),
+    "hotspots.column.evidence": ("Evidence", "依据"),
+    "hotspots.days_seen": ("{seen} of {days}", "{seen}/{days}天"),
+    "hotspots.evidence_text": ("{orders} '{event}' orders in grid {grid} between {start} and {end} on {seen} of "
+                               "{days} {day_word}; {expected} expected",
+                               "{days}{day_word}中有{seen}{day_word}在{start}–{end}之间，网格{grid}出现“{event}”"
+                               "工单{orders}件；预期{expected}件"),
+    "hotspots.day_word.days": ("days", "天"),
+    "hotspots.day_word.nights": ("nights", "晚"),
+    # the wall
+    "wall.center": ("City Operations Center", "城市运行指挥中心"),
+    "wall.data_as_of": ("Data as of", "数据截至"),
+    "wall.kiosk": ("Kiosk mode", "全屏模式"),
+    "wall.topic": ("Topic", "专题"),
+    "wall.next": ("next ›", "下一个 ›"),
+    "wall.districts_by": ("Districts by", "各区分布"),
+    "wall.all": ("all", "全部"),
+    "wall.ramp": ("darker = less · no thresholds", "颜色越深数值越小 · 无阈值"),
+    "wall.ranking": ("District ranking", "各区排名"),
+    "wall.worst_first": ("worst first", "由差到好"),
+    "wall.largest_first": ("largest first", "由大到小"),
+    "wall.on_the_map": ("on the map", "地图显示"),
+    "wall.no_thresholds": ("no thresholds: a volume to know, not to judge", "无阈值：仅供了解的数量，不作评价"),
+    "wall.vital_signs": ("City vital signs", "城市生命体征"),
+    "wall.composite": ("composite of {count} judged indicators", "由{count}项评价指标综合得出"),
+    "wall.pulled_down_by": ("pulled down by", "扣分项"),
+    "wall.all_good": ("every judged indicator is good", "所有评价指标均正常"),
+    "wall.now": ("Now", "实时态势"),
+    "wall.tile.alarms": ("Active alarms", "在途告警"),
+    "wall.tile.red_cards": ("Red-card orders", "超期工单"),
+    "wall.tile.open": ("Open orders", "在办工单"),
+    "wall.tile.hotspots": ("Hotspots, 7 days", "近7天热点"),
+    "wall.note.critical": ("{count} critical", "严重{count}条"),
+    "wall.note.districts": ("in {count} of {total} districts", "涉及{count}/{total}个区"),
+    "wall.note.open": ("not yet handled", "尚未办结"),
+    "wall.note.most_in": ("most in {district}", "{district}最多"),
+    "wall.note.recurring": ("recurring", "反复出现"),
+    "wall.note.none_recurring": ("none recurring", "无反复问题"),
+    "ticker.active_alarms": ("active alarms", "在途告警"),
+    "ticker.critical": ("{count} critical", "严重{count}条"),
+    "ticker.all_clear": ("All clear — no active alarm, no red-card order, no recurring hotspot",
+                         "一切正常——无在途告警、无超期工单、无高频热点"),
+    "ticker.tag.critical": ("CRITICAL", "严重告警"),
+    "ticker.tag.warning": ("WARNING", "预警"),
+    "ticker.tag.red_card": ("RED CARD", "红牌"),
+    "ticker.tag.hotspot": ("HOTSPOT", "热点"),
+    "ticker.alarm": ("{kind} · {where} · {message} · since {since}", "{kind} · {where} · {message} · {since}起"),
+    "ticker.more": ("+ {count} more active alarms", "另有{count}条在途告警"),
+    "ticker.red_card": ("{district}: {count} overdue order{plural}", "{district}：{count}件超期工单"),
+    "ticker.hotspot": ("{event} · {place} · {start}–{end} on {seen} of {days} days · {orders} orders, {ratio}× "
+                       "expected", "{event} · {place} · {start}–{end} · {days}天中{seen}天出现 · {orders}件工单，"
+                       "为预期的{ratio}倍"),
+    # the wall's clock, freshness and age (written by the browser: see wall.py's clientside callback)
+    "age.just_now": ("just now", "刚刚"),
+    "age.minutes": ("{minutes} min ago", "{minutes}分钟前"),
+    "age.hours": ("{hours} h {minutes} min ago", "{hours}小时{minutes}分钟前"),
+    "age.days": ("{days} d {hours} h ago", "{days}天{hours}小时前"),
+    "fresh.good": ("live", "实时"),
+    "fresh.watch": ("delayed", "延迟"),
+    "fresh.critical": ("stale", "过期"),
+}
+
+# Indicator units, in the words a Chinese dashboard uses; symbols (%, µg/m³, dB(A)) are the same in both.
+UNITS_ZH = {
+    "alarms": "条", "buildings": "栋", "enterprises": "家", "hazards": "处", "incidents": "起",
+    "incidents/day": "起/日", "issues": "件", "minutes": "分钟", "orders": "件", "orders/day": "件/日", "people": "人",
+    "people/km²": "人/km²", "residents": "人", "sensor-hours": "设备·小时", "veh/h": "辆/小时", "working days": "工作日",
+}
+
+
+def normalise_language(value) -> str:
+    """``"en"`` or ``"zh"``: what the URL asks for, English for anything else (missing, unknown, hostile)."""
+    value = str(value or "").strip().lower()
+    if value.startswith("zh"):
+        return "zh"
+    return value if value in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def t(key: str, lang: str, **format_args) -> str:
+    """The message ``key`` in ``lang``, with its ``{fields}`` filled; an unknown key raises KeyError."""
+    english, chinese = MESSAGES[key]
+    text = chinese if normalise_language(lang) == "zh" else english
+    return text.format(**format_args) if format_args else text
+
+
+def messages(lang: str, *prefixes: str) -> dict[str, str]:
+    """Every message whose key starts with one of ``prefixes``, in ``lang`` (for text the browser writes)."""
+    return {key: t(key, lang) for key in MESSAGES if key.startswith(prefixes)}
+
+
+def pick(english, chinese, lang: str) -> str:
+    """One of a bilingual pair: the Chinese one in zh unless it is missing (an imported name without a zh column)."""
+    if normalise_language(lang) == "zh" and _present(chinese):
+        return str(chinese)
+    return "" if not _present(english) else str(english)
+
+
+def pair(names: tuple[str, str], lang: str) -> str:
+    """``("Good", "正常")`` → the one for ``lang`` (theme.STATE_LABELS, registry.TOPICS, reference lists)."""
+    return pick(names[0], names[1], lang)
+
+
+def _present(text) -> bool:
+    if text is None:
+        return False
+    if isinstance(text, float) and math.isnan(text):
+        return False
+    return str(text) != "" and str(text).lower() not in ("nan", "<na>", "none")
+
+
+# --- registry objects -----------------------------------------------------------------------------------------
+
+def field(obj, name: str, lang: str) -> str:
+    """``obj.name`` or ``obj.name_zh`` (attributes, dict keys or a pandas row alike): indicators and units have
+    ``name``/``name_zh``, layer specs ``title``/``title_zh``."""
+    def get(attr):
+        if isinstance(obj, dict):
+            return obj.get(attr)
+        return getattr(obj, attr, None)
+    return pick(get(name), get(f"{name}_zh"), lang)
+
+
+def indicator_name(indicator, lang: str) -> str:
+    return field(indicator, "name", lang)
+
+
+def unit_name(unit, lang: str) -> str:
+    """An administrative unit's name (a lineage dict, a children row, a GeoJSON feature's properties)."""
+    return field(unit, "name", lang)
+
+
+def layer_title(spec, lang: str) -> str:
+    return field(spec, "title", lang)
+
+
+def window_label(window: str, lang: str) -> str:
+    from metrics.spec import WINDOWS, WINDOWS_ZH
+    return pick(WINDOWS[window], WINDOWS_ZH[window], lang)
+
+
+def state_label(state: str, lang: str) -> str:
+    from dashboard.theme import STATE_LABELS
+    return pair(STATE_LABELS.get(state, STATE_LABELS["no_data"]), lang)
+
+
+def topic_title(topic: str, lang: str) -> str:
+    from metrics.registry import TOPICS
+    return pair(TOPICS[topic], lang)
+
+
+def level_label(level: str, lang: str) -> str:
+    return t(f"level.{level}", lang)
+
+
+def unit_of_measure(unit: str, lang: str) -> str:
+    """An indicator's unit (``orders`` → ``件`` in zh)."""
+    return UNITS_ZH.get(unit, unit) if normalise_language(lang) == "zh" else unit
+
+
+def department_name(name: str, lang: str) -> str:
+    """An indicator's owner: the responsibility list's departments have a Chinese name; others stay as they are."""
+    if normalise_language(lang) != "zh":
+        return name
+    from layers.reference import DEPARTMENTS
+    return next((zh for en, zh in DEPARTMENTS.values() if en == name), OWNERS_ZH.get(name, name))
+
+
+# Owners named in metrics/registry.py that are not departments of the responsibility list.
+OWNERS_ZH = {"Government Service and Data Bureau": "政务服务和数据管理局", "Grid Management Center": "网格管理中心",
+             "Data Resource Center": "数据资源中心", "Traffic Police": "公安交警"}
+
+
+def frequency_label(frequency: str, lang: str) -> str:
+    key = f"frequency.{frequency}"
+    return t(key, lang) if key in MESSAGES else frequency
+
+
+def thresholds_text(indicator, lang: str, number_format: str = "{:g}") -> str:
+    """The indicator's thresholds in words (metrics.catalogue.thresholds_text, in either language)."""
+    from metrics.spec import SURGE
+    if indicator.judged_by == "surge":
+        return t("thresholds.surge", lang, steps=_steps_text(SURGE, lang, number_format))
+    if indicator.thresholds is None:
+        return t("thresholds.none", lang)
+    return _steps_text(indicator.thresholds, lang, number_format)
+
+
+def _steps_text(thresholds, lang: str, number_format: str) -> str:
+    parts = []
+    steps = thresholds.steps
+    for i, step in enumerate(steps):
+        upper = steps[i + 1].value if i + 1 < len(steps) else None
+        state = state_label(step.state, lang) if normalise_language(lang) == "zh" else step.state
+        if i == 0:
+            parts.append(state if upper is None else
+                         t("thresholds.below", lang, upper=number_format.format(upper), state=state))
+        elif upper is None:
+            parts.append(t("thresholds.from", lang, lower=number_format.format(step.value), state=state))
+        else:
+            parts.append(t("thresholds.between", lang, lower=number_format.format(step.value),
+                           upper=number_format.format(upper), state=state))
+    return " · ".join(parts)
+
+
+# --- links ----------------------------------------------------------------------------------------------------
+
+def with_language(href: str, lang: str) -> str:
+    """``href`` carrying ``lang=zh`` (English is the default, so an English link carries no ``lang``)."""
+    parts = urlsplit(href)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "lang"]
+    if normalise_language(lang) != DEFAULT_LANGUAGE:
+        query.append(("lang", normalise_language(lang)))
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def language_query(lang: str) -> dict:
+    """``{"lang": "zh"}`` or ``{}``: for the query dicts the pages build."""
+    lang = normalise_language(lang)
+    return {} if lang == DEFAULT_LANGUAGE else {"lang": lang}
+
+
+# --- names that come with the data ------------------------------------------------------------------------------
+
+def localise_hotspots(found, city, lang: str):
+    """The services' hotspot table with its event type, place and district named in ``lang`` (Chinese names from
+    the city's responsibility list and units; the English ones where a city has none)."""
+    if normalise_language(lang) != "zh" or found.empty:
+        return found
+    units_zh = city.units["name_zh"]
+    event_types = city["event_types"].set_index("code") if "event_types" in city.layers else None
+    events_zh = event_types["name_zh"] if event_types is not None and "name_zh" in event_types else None
+    event_name = found["event_name"] if events_zh is None else \
+        found["event_type"].map(events_zh).where(lambda s: s.map(_present), found["event_name"])
+    place = found["grid_code"].map(units_zh).where(lambda s: s.map(_present), found["place"])
+    district = found["grid_code"].map(city.hierarchy["district"]).map(units_zh)
+    return found.assign(event_name=event_name, place=place,
+                        district=district.where(district.map(_present), found["district"]))
+
+
+def hotspot_evidence(row, lang: str) -> str:
+    """A hotspot's evidence sentence: metrics.hotspots writes it in English; in Chinese it is said from the row."""
+    if normalise_language(lang) != "zh":
+        return str(row.evidence)
+    from metrics.hotspots import HOURS, NIGHT_HOURS
+    band = {(row.start_hour + offset) % HOURS for offset in range((row.end_hour - row.start_hour) % HOURS or HOURS)}
+    day_word = t("hotspots.day_word.nights" if band <= NIGHT_HOURS else "hotspots.day_word.days", lang)
+    expected = row.expected
+    shown = f"{expected:,.0f}" if expected >= 10 else f"{expected:.1f}" if expected >= 1 else f"{expected:.2g}"
+    return t("hotspots.evidence_text", lang, orders=f"{row.orders:,}", event=row.event_name, grid=row.grid_code,
+             start=f"{row.start_hour:02d}:00", end=f"{row.end_hour:02d}:00", seen=row.days_seen, days=row.days,
+             day_word=day_word, expected=shown)

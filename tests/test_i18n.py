@@ -1,0 +1,142 @@
+"""The message catalogue and the language helpers (dashboard/i18n.py), without a browser: every message exists in
+both languages, every key the code asks for is declared with the fields the code fills in, and the helpers pick one
+language, falling back to English only where a name has no Chinese."""
+from __future__ import annotations
+
+import ast
+import re
+import string
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from dashboard.components.labels import short_name
+from dashboard.components.wall_ticker import ticker, ticker_items
+from dashboard.i18n import (LANGUAGES, MESSAGES, UNITS_ZH, field, indicator_name, normalise_language, pick,
+                            state_label, t, thresholds_text, unit_of_measure, window_label, with_language)
+from dashboard.theme import STATE_LABELS
+from metrics.registry import INDICATORS, TOPICS
+from metrics.spec import WINDOWS
+
+ROOT = Path(__file__).resolve().parents[1]
+CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+def _fields(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+def _t_calls():
+    """Every ``t(key, lang, **fields)`` call in dashboard/: (where, key or key pattern, keyword names)."""
+    for path in sorted((ROOT / "dashboard").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "t" and node.args:
+                key = node.args[0]
+                if isinstance(key, ast.Constant):
+                    pattern = re.escape(key.value)
+                elif isinstance(key, ast.JoinedStr):  # t(f"page.{name}", …): any key of that shape
+                    pattern = "".join(re.escape(v.value) if isinstance(v, ast.Constant) else r"[\w-]+"
+                                      for v in key.values)
+                else:
+                    pattern = None  # t("a" if … else "b", …): both names are checked
+                yield f"{path.relative_to(ROOT)}:{node.lineno}", pattern, {k.arg for k in node.keywords}, key
+
+
+def test_every_message_has_both_languages():
+    assert LANGUAGES == ("en", "zh")
+    for key, messages in MESSAGES.items():
+        assert isinstance(messages, tuple) and len(messages) == 2, key
+        english, chinese = messages
+        assert english.strip() and chinese.strip(), key
+        assert not CJK.search(english) or key == "language.zh", f"{key}: Chinese in the English column"
+        # A Chinese message is in Chinese (the language names and pure symbols aside).
+        assert CJK.search(chinese) or key in ("language.en",), f"{key}: no Chinese in {chinese!r}"
+
+
+def test_every_key_the_code_uses_exists_with_the_fields_it_fills():
+    calls = list(_t_calls())
+    assert len(calls) > 60  # the pages do say things
+    used = set()
+    for where, pattern, keywords, node in calls:
+        if pattern is None and isinstance(node, ast.Name) and where.startswith("dashboard/i18n.py"):
+            continue  # frequency_label: a key it checks against MESSAGES first
+        if pattern is None:
+            assert isinstance(node, ast.IfExp), f"{where}: a key t() cannot be checked for"
+            names = [branch.value for branch in (node.body, node.orelse) if isinstance(branch, ast.Constant)]
+            assert len(names) == 2 and all(n in MESSAGES for n in names), f"{where}: unknown key among {names}"
+            used.update(names)
+            continue
+        matching = [k for k in MESSAGES if re.fullmatch(pattern, k)]
+        assert matching, f"{where}: no message for {pattern}"
+        used.update(matching)
+        for key in matching:
+            wanted = _fields(MESSAGES[key][0]) | _fields(MESSAGES[key][1])
+            assert wanted <= keywords, f"{where}: {key} needs {sorted(wanted - keywords)}"
+    # The browser-side words of the wall's clock are used through their prefix (dashboard/pages/wall.py).
+    used |= {k for k in MESSAGES if k.startswith(("age.", "fresh."))}
+    # frequency_label looks the registry's update frequencies up by name: each has its message.
+    frequencies = {f"frequency.{i.frequency}" for i in INDICATORS.values()}
+    assert frequencies <= set(MESSAGES)
+    used |= frequencies
+    assert set(MESSAGES) - used == set(), "messages nobody uses"
+
+
+def test_an_unknown_key_fails_loudly():
+    with pytest.raises(KeyError):
+        t("no.such.message", "zh")
+
+
+def test_language_from_the_url():
+    assert normalise_language("zh") == normalise_language("zh-CN") == normalise_language(" ZH ") == "zh"
+    for value in (None, "", "en", "fr", "<script>alert(1)</script>", 7):
+        assert normalise_language(value) == "en"
+    assert with_language("/?unit=440304&indicator=on_time_rate", "zh") == "/?unit=440304&indicator=on_time_rate&lang=zh"
+    assert with_language("/wall?kiosk=1&lang=zh", "en") == "/wall?kiosk=1"
+    assert with_language("/wall?lang=en&kiosk=1", "zh") == "/wall?kiosk=1&lang=zh"
+
+
+def test_registry_fields_in_one_language():
+    indicator = INDICATORS["on_time_rate"]
+    assert indicator_name(indicator, "en") == indicator.name and indicator_name(indicator, "zh") == indicator.name_zh
+    for state, (english, chinese) in STATE_LABELS.items():
+        assert (state_label(state, "en"), state_label(state, "zh")) == (english, chinese)
+    for window in WINDOWS:
+        assert window_label(window, "en") != window_label(window, "zh")
+    # An imported unit without a Chinese name keeps its own (never an empty label, never "nan").
+    for missing in (None, float("nan"), "", pd.NA):
+        assert field({"name": "Zürich", "name_zh": missing}, "name", "zh") == "Zürich"
+    assert pick("<b>x</b>", None, "zh") == "<b>x</b>"
+    assert unit_of_measure("orders", "zh") == UNITS_ZH["orders"] and unit_of_measure("%", "zh") == "%"
+    assert {i.unit for i in INDICATORS.values()} - {"%", "µg/m³", "dB(A)"} <= set(UNITS_ZH)
+    assert all(CJK.search(title_zh) for _, title_zh in TOPICS.values())
+
+
+def test_thresholds_in_words_in_both_languages():
+    indicator = INDICATORS["on_time_rate"]
+    english, chinese = thresholds_text(indicator, "en"), thresholds_text(indicator, "zh")
+    assert english == indicator.thresholds.describe()  # the same words as metrics/catalogue.py
+    assert all(state_label(s.state, "zh") in chinese for s in indicator.thresholds.steps)
+    assert not re.search(r"[A-Za-z]", chinese)
+
+
+def test_chinese_short_names_drop_the_parent():
+    assert short_name("福田第1街道1号社区", "福田第1街道") == "1号社区"
+    assert short_name("Futian 01 Street · Community 1", "Futian 01 Street") == "Community 1"
+    assert short_name("福田区", "深圳市") == "福田区"
+    assert short_name("Futian 01 Street", "Futian") == "Futian 01 Street"
+    assert short_name("深圳市", "深圳市") == "深圳市"
+
+
+def test_the_ticker_speaks_one_language():
+    overdue = pd.DataFrame({"name": ["Luohu"], "name_zh": ["罗湖区"], "value": [60.0], "state": ["critical"]})
+    no_alarms = pd.DataFrame(columns=["severity", "kind", "message", "raised_at", "grid_code", "district"])
+    no_hotspots = pd.DataFrame(columns=["event_name", "place", "start_hour", "end_hour", "days_seen", "days",
+                                        "orders", "ratio"])
+    english = ticker_items(no_alarms, overdue, no_hotspots, "en")
+    chinese = ticker_items(no_alarms, overdue, no_hotspots, "zh")
+    assert english[0].text == "Luohu: 60 overdue orders"
+    assert chinese[0].text == "罗湖区：60件超期工单"
+    assert english[0].tag("en") == "RED CARD" and chinese[0].tag("zh") == "红牌"
+    summary, _track = ticker(chinese, 0, 0, "zh")
+    assert summary.children[1].children == t("ticker.active_alarms", "zh")
