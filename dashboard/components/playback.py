@@ -17,6 +17,7 @@ from dashboard.components.kpi import kpi_panel
 from dashboard.maps import deck, sources
 from dashboard.maps.registry import MapView, build_layers, normalise_layers
 from dashboard.theme import STATE_COLORS, rgba
+from dashboard.view import parse_view
 from layers.specs import CITY_TIMEZONE
 from metrics.registry import INDICATORS
 
@@ -78,8 +79,6 @@ def time_filter(current: float, playing: bool, speed: str) -> dict:
 def control_playback(clicks, slider_hours, speed, current, search, layers, color):
     """Play/pause, scrub or change speed: the layers of the day join the map the first time, and the GPU time
     filter takes the play head."""
-    from dashboard.pages.overview import parse_view  # the page owns the view's URL format (and imports us)
-
     view = parse_view(search)
     service = services.get()
     card = service.building_card(view["building"])
@@ -135,8 +134,6 @@ def follow_play_head(hour, search):
     """The KPI cards follow the play head hour by hour: the day's figures up to the end of that hour."""
     if hour is None:
         return no_update
-    from dashboard.pages.overview import parse_view  # the page owns the view's URL format (and imports us)
-
     service = services.get()
     view = parse_view(search)
     card = service.building_card(view["building"])

@@ -11,7 +11,7 @@ from dashboard.components.kpi import change_badge
 from dashboard.components.topbar import topbar
 from dashboard.i18n import (HTML_LANG, department_name, frequency_label, indicator_name, state_label, t,
                             thresholds_text, topic_title, unit_name, unit_of_measure, window_label)
-from dashboard.pages.overview import normalise_view
+from dashboard.view import normalise_view
 from metrics.registry import INDICATORS, TOPICS
 from metrics.spec import WINDOWS
 

@@ -10,7 +10,7 @@ from dashboard import services
 from dashboard.components.breadcrumb import view_href
 from dashboard.components.topbar import topbar
 from dashboard.i18n import HTML_LANG, hotspot_evidence, localise_hotspots, t, window_label
-from dashboard.pages.overview import normalise_view
+from dashboard.view import normalise_view
 from metrics.spec import WINDOWS
 
 dash.register_page(__name__, path="/hotspots", title="citytwin · recurring hotspots", name="Hotspots")

@@ -6,8 +6,6 @@ the map in place (the camera stays) and rewrites the URL without a new history e
 """
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlencode
-
 import dash
 import pandas as pd
 from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
@@ -22,51 +20,21 @@ from dashboard.components.building_card import building_card
 from dashboard.components.layer_panel import layer_panel, legends
 from dashboard.components.playback import playback_bar
 from dashboard.components.topbar import topbar
-from dashboard.i18n import (DEFAULT_LANGUAGE, HTML_LANG, indicator_name, level_label, normalise_language, state_label,
+from dashboard.i18n import (DEFAULT_LANGUAGE, HTML_LANG, indicator_name, level_label, state_label,
                             t, unit_name, unit_of_measure, window_label)
 from dashboard.maps.deck import city_map, fit_view
-from dashboard.maps.registry import DEFAULT_LAYERS, MapView, build_layers, normalise_layers
-from dashboard.maps.sources import BUILDING_COLOR_MODES
-from dashboard.theme import STATE_COLORS, STATE_LABELS
+from dashboard.maps.registry import MapView, build_layers, normalise_layers
+from dashboard.view import normalise_view, parse_view, view_search
 from metrics.registry import INDICATORS
 from metrics.spec import WINDOWS
 
+
+
 dash.register_page(__name__, path="/", title="citytwin · city vital signs", name="Overview")
-
-DEFAULT_INDICATOR = "on_time_rate"
-DEFAULT_WINDOW = "7d"
-
 
 # Levels shown in 3D: the camera tilts where buildings are the subject.
 TILTED_LEVELS = {"community": 45, "grid": 50}
 BUILDING_PITCH = 55
-
-
-def parse_view(search: str | None) -> dict:
-    """The view named by a query string, with defaults for what is missing or unknown."""
-    query = {k: v[-1] for k, v in parse_qs((search or "").lstrip("?"), keep_blank_values=True).items()}
-    return normalise_view(query.get("unit"), query.get("indicator"), query.get("window"), query.get("layers"),
-                          query.get("color"), query.get("building"), query.get("lang"))
-
-
-def normalise_view(unit=None, indicator=None, window=None, layers=None, color=None, building=None,
-                   lang=None) -> dict:
-    return {
-        "unit": unit or None,
-        "indicator": indicator if indicator in INDICATORS else DEFAULT_INDICATOR,
-        "window": window if window in WINDOWS else DEFAULT_WINDOW,
-        "layers": ",".join(normalise_layers(layers)),
-        "color": color if color in BUILDING_COLOR_MODES else "use",
-        "building": building or None,
-        "lang": normalise_language(lang),
-    }
-
-
-def view_search(view: dict) -> str:
-    """The query string of a view; defaults (English among them) are left out so that links stay short."""
-    defaults = {"layers": ",".join(DEFAULT_LAYERS), "color": "use", "lang": DEFAULT_LANGUAGE}
-    return "?" + urlencode({k: v for k, v in view.items() if v and defaults.get(k) != v}
-                           | ({"layers": ""} if view.get("layers") == "" else {}))
 
 
 def layout(unit: str | None = None, indicator: str | None = None, window: str | None = None,

@@ -1,0 +1,43 @@
+"""A view of the map page, as the URL names it: unit, indicator, window, layers, building colouring, building and
+language. One module, so that every page and component reads and writes the same query string (and no one imports a
+page module: Dash loads those itself, and a second import would register their callbacks twice).
+"""
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlencode
+
+from dashboard.i18n import DEFAULT_LANGUAGE, normalise_language
+from dashboard.maps.registry import DEFAULT_LAYERS, normalise_layers
+from dashboard.maps.sources import BUILDING_COLOR_MODES
+from metrics.registry import INDICATORS
+from metrics.spec import WINDOWS
+
+DEFAULT_INDICATOR = "on_time_rate"
+DEFAULT_WINDOW = "7d"
+
+
+def parse_view(search: str | None) -> dict:
+    """The view named by a query string, with defaults for what is missing or unknown."""
+    query = {k: v[-1] for k, v in parse_qs((search or "").lstrip("?"), keep_blank_values=True).items()}
+    return normalise_view(query.get("unit"), query.get("indicator"), query.get("window"), query.get("layers"),
+                          query.get("color"), query.get("building"), query.get("lang"))
+
+
+def normalise_view(unit=None, indicator=None, window=None, layers=None, color=None, building=None,
+                   lang=None) -> dict:
+    return {
+        "unit": unit or None,
+        "indicator": indicator if indicator in INDICATORS else DEFAULT_INDICATOR,
+        "window": window if window in WINDOWS else DEFAULT_WINDOW,
+        "layers": ",".join(normalise_layers(layers)),
+        "color": color if color in BUILDING_COLOR_MODES else "use",
+        "building": building or None,
+        "lang": normalise_language(lang),
+    }
+
+
+def view_search(view: dict) -> str:
+    """The query string of a view; defaults (English among them) are left out so that links stay short."""
+    defaults = {"layers": ",".join(DEFAULT_LAYERS), "color": "use", "lang": DEFAULT_LANGUAGE}
+    return "?" + urlencode({k: v for k, v in view.items() if v and defaults.get(k) != v}
+                           | ({"layers": ""} if view.get("layers") == "" else {}))
