@@ -378,7 +378,7 @@ def source_costs(add, building: str) -> None:
     headline = sorted({i for i, ind in INDICATORS.items() if ind.headline} | {INDICATOR})
     grid = services.building_card(city, building, sources.sensor_states(city)).grid_code
     states = sources.sensor_states(city)
-    cells = service.memo("order_cells", lambda: sources.order_cells(city))
+    cells = service.order_cells()
     cases = [
         ("sensor_states (every sensor)", lambda: sources.sensor_states(city)),
         ("order_cells (H3 res 10 of every order)", lambda: sources.order_cells(city)),

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pandas as pd
 from dash import dcc, html
 
+from dashboard.i18n import pair, state_label, t
 from dashboard.maps.sources import SENSOR_KIND_NAMES, USE_NAMES
-from dashboard.theme import STATE_LABELS
 
 MAX_ORDERS_LISTED = 8
 
@@ -18,17 +18,23 @@ def _time(value) -> str:
     return "—" if value is None or pd.isna(value) else f"{value:%m-%d %H:%M}"
 
 
-def building_card(card, close_href: str) -> html.Div:
+def _table(lang: str, columns: tuple[str, ...], rows: list) -> html.Table:
+    return html.Table(className="card-table", children=[
+        html.Thead(html.Tr([html.Th(t(f"card.col.{c}", lang)) for c in columns])), html.Tbody(rows)])
+
+
+def building_card(card, close_href: str, lang: str = "en") -> html.Div:
+    """Its use, size, residents; the fire-IoT status of its detectors; its sensors with their last readings; the
+    open orders within 50 m. Every text from data (ids, alarm messages, types) is rendered as text."""
     b = card.building
-    use_en, use_zh = USE_NAMES.get(b["use"], (b["use"], b["use"]))
     fire = card.fire
-    fire_label = STATE_LABELS[fire["state"]]
-    fire_text = ("no fire detectors" if not fire["detectors"] else
-                 f"{fire['detectors']} detectors · {fire['online']} online · {fire['in_alarm']} in alarm")
+    fire_text = (t("card.fire_none", lang) if not fire["detectors"] else
+                 t("card.fire_detail", lang, detectors=fire["detectors"], online=fire["online"],
+                   in_alarm=fire["in_alarm"]))
     sensor_rows = [html.Tr(className=f"state-{s.state}", children=[
-        html.Td(SENSOR_KIND_NAMES.get(s.kind, (s.kind, s.kind))[0]),
+        html.Td(pair(SENSOR_KIND_NAMES.get(s.kind, (s.kind, s.kind)), lang)),
         html.Td(s.sensor_id),
-        html.Td(STATE_LABELS.get(s.state, (s.state,))[0], className=f"kpi-state state-{s.state}"),
+        html.Td(state_label(s.state, lang), className=f"kpi-state state-{s.state}"),
         html.Td("—" if pd.isna(s.last_value) else f"{s.last_value:g}"),
         html.Td(_time(s.last_at)),
         html.Td(s.alarm or s.status),
@@ -38,28 +44,27 @@ def building_card(card, close_href: str) -> html.Div:
                   for o in card.open_orders.head(MAX_ORDERS_LISTED).itertuples()]
     return html.Div(className="building-card", id="building-card", **{"data-building": b["building_id"]}, children=[
         html.Div(className="card-head", children=[
-            html.H2([f"Building {b['building_id']}", html.Span("建筑", className="zh")]),
-            dcc.Link("×", href=close_href, className="card-close", title="back to the grid cell", id="card-close"),
+            html.H2(t("card.building", lang, id=b["building_id"])),
+            dcc.Link("×", href=close_href, className="card-close", title=t("card.back", lang), id="card-close"),
         ]),
         html.Div(className="facts", children=[
-            _fact("use 用途", f"{use_en} {use_zh}"),
-            _fact("height 高度", f"{b['height_m']:.0f} m · {b['floors']} floors"),
-            _fact("built 建成", str(b["year_built"])),
-            _fact("residents 居住人口", f"{b['residents']:,}"),
+            _fact(t("card.use", lang), pair(USE_NAMES.get(b["use"], (b["use"], b["use"])), lang)),
+            _fact(t("card.height", lang), t("card.height_value", lang, metres=f"{b['height_m']:.0f}",
+                                            floors=b["floors"])),
+            _fact(t("card.built", lang), str(b["year_built"])),
+            _fact(t("card.residents", lang), f"{b['residents']:,}"),
         ]),
         html.Div(className=f"fire-status state-{fire['state']}", id="fire-status", children=[
-            html.Span("Fire IoT 消防物联", className="muted"),
-            html.Span(f"{fire_label[0]} {fire_label[1]}", className=f"kpi-state state-{fire['state']}"),
+            html.Span(t("card.fire", lang), className="muted"),
+            html.Span(state_label(fire["state"], lang), className=f"kpi-state state-{fire['state']}"),
             html.Span(fire_text),
-            html.Span("high-rise ≥100 m 超高层" if fire["high_rise"] else "", className="muted"),
+            html.Span(t("card.high_rise", lang) if fire["high_rise"] else "", className="muted"),
         ]),
-        html.H3(f"Sensors 感知设备 ({len(card.sensors)})", className="topic"),
-        html.Table(className="card-table", children=[
-            html.Thead(html.Tr([html.Th(h) for h in ("kind", "id", "state", "last", "at", "status")])),
-            html.Tbody(sensor_rows)]) if sensor_rows else html.Div("no sensors in this building", className="muted"),
-        html.H3(f"Open orders nearby 周边未办结工单 ({len(card.open_orders)})", className="topic"),
-        html.Table(className="card-table", children=[
-            html.Thead(html.Tr([html.Th(h) for h in ("order", "type", "status", "received", "distance")])),
-            html.Tbody(order_rows)]) if order_rows else html.Div("no open orders within 50 m", className="muted"),
-        html.Div(f"data as of {card.as_of:%Y-%m-%d %H:%M}", className="muted card-foot"),
+        html.H3(t("card.sensors", lang, count=len(card.sensors)), className="topic"),
+        _table(lang, ("kind", "id", "state", "last", "at", "status"), sensor_rows) if sensor_rows
+        else html.Div(t("card.no_sensors", lang), className="muted"),
+        html.H3(t("card.orders", lang, count=len(card.open_orders)), className="topic"),
+        _table(lang, ("order", "type", "status", "received", "distance"), order_rows) if order_rows
+        else html.Div(t("card.no_orders", lang), className="muted"),
+        html.Div(t("card.as_of", lang, when=f"{card.as_of:%Y-%m-%d %H:%M}"), className="muted card-foot"),
     ])

@@ -6,49 +6,49 @@ import pandas as pd
 from dash import dcc, html
 
 from dashboard import ids
+from dashboard.i18n import pick, t
 from dashboard.maps.registry import MAP_LAYERS, MapView
 from dashboard.maps.sources import BUILDING_COLOR_MODES
 
-BUILDING_COLOR_LABELS = {"use": ("use", "用途"), "state": ("indicator", "指标"), "alarms": ("alarms", "告警")}
 # Data age → badge state: an hour is live for a command center, a day is stale, a week is dead.
 FRESHNESS_STEPS = ((pd.Timedelta(hours=1), "good"), (pd.Timedelta(days=1), "watch"), (pd.Timedelta(days=7),
                                                                                        "warning"))
 
 
-def age_text(age: pd.Timedelta) -> str:
+def age_text(age: pd.Timedelta, lang: str = "en") -> str:
+    """A compact age for a badge: 12 min, 3 h, 2 d (12分钟, 3小时, 2天)."""
     seconds = max(age.total_seconds(), 0)
-    if seconds < 3600:
-        return f"{int(seconds // 60)} min"
-    if seconds < 86400:
-        return f"{int(seconds // 3600)} h"
-    return f"{int(seconds // 86400)} d"
+    for size, english, chinese in ((86400, "d", "天"), (3600, "h", "小时"), (60, "min", "分钟")):
+        if seconds >= size or size == 60:
+            count = int(seconds // size)
+            return f"{count}{chinese}" if lang == "zh" else f"{count} {english}"
 
 
-def freshness_badge(newest: pd.Timestamp | None, now: pd.Timestamp) -> html.Span:
+def freshness_badge(newest: pd.Timestamp | None, now: pd.Timestamp, lang: str = "en") -> html.Span:
     if newest is None or pd.isna(newest):
-        return html.Span("no data", className="fresh-badge state-no_data")
+        return html.Span(t("layers.no_data", lang), className="fresh-badge state-no_data")
     age = now - newest
     state = next((s for limit, s in FRESHNESS_STEPS if age <= limit), "critical")
-    return html.Span(age_text(age), className=f"fresh-badge state-{state}",
-                     title=f"newest record {newest:%Y-%m-%d %H:%M}")
+    return html.Span(age_text(age, lang), className=f"fresh-badge state-{state}",
+                     title=t("layers.newest", lang, when=f"{newest:%Y-%m-%d %H:%M}"))
 
 
 def layer_panel(view: MapView, enabled: tuple[str, ...], freshness: dict, now: pd.Timestamp) -> html.Div:
+    lang = view.lang
     options = []
     for layer in MAP_LAYERS.values():
         newest = max((freshness[s] for s in layer.sources if s in freshness), default=None)
         options.append({"value": layer.id, "label": html.Span(className="layer-option", title=layer.description,
                                                               children=[
-            html.Span(layer.title, className="layer-title"), html.Span(layer.title_zh, className="zh"),
-            freshness_badge(newest, now)])})
+            html.Span(pick(layer.title, layer.title_zh, lang), className="layer-title"),
+            freshness_badge(newest, now, lang)])})
     return html.Div(className="layer-panel", id=ids.LAYER_PANEL, children=[
-        html.Div("Layers 图层", className="layer-panel-title"),
+        html.Div(t("layers.title", lang), className="layer-panel-title"),
         dcc.Checklist(id=ids.LAYER_TOGGLES, options=options, value=list(enabled), className="layer-toggles"),
         html.Div(className="building-color", children=[
-            html.Span("Buildings by 建筑着色", className="muted"),
+            html.Span(t("layers.buildings_by", lang), className="muted"),
             dcc.RadioItems(id=ids.BUILDING_COLOR, value=view.building_color, inline=True, options=[
-                {"label": f"{en} {zh}", "value": mode} for mode, (en, zh) in
-                ((m, BUILDING_COLOR_LABELS[m]) for m in BUILDING_COLOR_MODES)]),
+                {"label": t(f"layers.color.{mode}", lang), "value": mode} for mode in BUILDING_COLOR_MODES]),
         ]),
         html.Div(id=ids.LAYER_LEGENDS, className="layer-legends", children=legends(view, enabled)),
     ])
@@ -62,10 +62,10 @@ def legends(view: MapView, enabled) -> list:
         if not entries:
             continue
         blocks.append(html.Div(className="legend-block", **{"data-layer": layer_id}, children=[
-            html.Div(layer.title, className="legend-title"),
+            html.Div(pick(layer.title, layer.title_zh, view.lang), className="legend-title"),
             *[html.Div(className="legend-row", children=[
                 html.Span(className="swatch", style={"background": entry.color}),
-                html.Span(f"{entry.label} {entry.label_zh}")]) for entry in entries],
+                html.Span(pick(entry.label, entry.label_zh, view.lang))]) for entry in entries],
         ]))
     if view.notes:
         blocks.append(html.Div([html.Div(note) for note in view.notes], className="layer-notes"))

@@ -14,6 +14,7 @@ from deckgl_dash.binary import binary_data
 
 from dashboard import ids, services
 from dashboard.components.kpi import kpi_panel
+from dashboard.i18n import t
 from dashboard.maps import deck, sources
 from dashboard.maps.registry import MapView, build_layers, normalise_layers
 from dashboard.theme import STATE_COLORS, rgba
@@ -23,37 +24,46 @@ from metrics.registry import INDICATORS
 
 SPEEDS = {"slow": 900, "normal": 3600, "fast": 3 * 3600}
 """Seconds of the day replayed per second: 15 min/s (a day in 96 s), 1 h/s (24 s), 3 h/s (8 s)."""
+MAX_PLAYBACK_POINTS = 100_000
 TRAIL_SECONDS = 3600  # what the map shows: what arrived in the hour before the play head
 
 
-def playback_bar() -> html.Div:
+def playback_bar(lang: str = "en") -> html.Div:
     hours = services.PLAYBACK_HOURS
     start, _ = services.get().playback_period()
     return html.Div(className="playback", id=ids.PLAYBACK, children=[
-        html.Button("▶ Replay 24 h 回放", id=ids.PLAY, n_clicks=0, className="play-button"),
+        html.Button(t("play.replay", lang), id=ids.PLAY, n_clicks=0, className="play-button"),
         dcc.RadioItems(id=ids.PLAY_SPEED, value="normal", inline=True, className="play-speed", options=[
             {"label": "15 min/s", "value": "slow"}, {"label": "1 h/s", "value": "normal"},
             {"label": "3 h/s", "value": "fast"}]),
         dcc.Slider(id=ids.PLAY_SLIDER, min=0, max=hours, step=0.25, value=hours, updatemode="mouseup",
                    marks={h: f"{h}h" for h in range(0, hours + 1, 6)}, className="play-slider"),
-        html.Span("live 实时", id=ids.PLAY_CLOCK, className="play-clock"),
+        html.Span("", id=ids.PLAY_NOTE, className="play-note", title="orders drawn: thinned to stay under 2 MB"),
+        html.Span(t("play.live", lang), id=ids.PLAY_CLOCK, className="play-clock"),
         dcc.Store(id=ids.PLAY_HOUR, data=None),  # the hour whose figures the KPI cards show
         dcc.Store(id=ids.PLAY_START, data={"epoch_ms": int(start.timestamp() * 1000), "tz": CITY_TIMEZONE}),
     ])
 
 
-def playback_layers(city, code: str, start) -> list[dict]:
+def playback_layers(city, code: str, start) -> tuple[list[dict], tuple[int, int] | None]:
+    """The day's orders and alarms as binary layers, and a note when the orders had to be thinned: 12 bytes a
+    point (16 in base64), so above MAX_PLAYBACK_POINTS one in every k orders is drawn to stay under 2 MB."""
     end = start + pd.Timedelta(hours=services.PLAYBACK_HOURS)
-    layers = []
+    layers, note = [], None
     for layer_id, points, color, radius in (
             ("playback-orders", sources.order_points(city, code, start, end), STATE_COLORS["neutral"], 3),
             ("playback-alarms", sources.alarm_points(city, code, start, end), STATE_COLORS["critical"], 7)):
-        data = binary_data(len(points.lon), {
-            "getPosition": np.column_stack([points.lon, points.lat]).astype(np.float32),
-            "getFilterValue": points.seconds.astype(np.float32),
+        keep = slice(None)
+        if len(points.lon) > MAX_PLAYBACK_POINTS:
+            step = int(np.ceil(len(points.lon) / MAX_PLAYBACK_POINTS))
+            keep = slice(None, None, step)
+            note = (step, len(points.lon))
+        data = binary_data(len(points.lon[keep]), {
+            "getPosition": np.column_stack([points.lon[keep], points.lat[keep]]).astype(np.float32),
+            "getFilterValue": points.seconds[keep].astype(np.float32),
         })
         layers.append(deck.timed_points_layer(layer_id, data, rgba(color, 220), radius))
-    return layers
+    return layers, note
 
 
 def time_filter(current: float, playing: bool, speed: str) -> dict:
@@ -67,6 +77,7 @@ def time_filter(current: float, playing: bool, speed: str) -> dict:
     Output(ids.MAP, "layers", allow_duplicate=True),
     Output(ids.MAP, "timeFilter"),
     Output(ids.PLAY, "children"),
+    Output(ids.PLAY_NOTE, "children"),
     Input(ids.PLAY, "n_clicks"),
     Input(ids.PLAY_SLIDER, "value"),
     Input(ids.PLAY_SPEED, "value"),
@@ -84,9 +95,11 @@ def control_playback(clicks, slider_hours, speed, current, search, layers, color
     card = service.building_card(view["building"])
     data = service.unit_view(card.grid_code if card else view["unit"], view["indicator"], view["window"])
     start, _ = service.playback_period()
-    base = build_layers(MapView(service, data, view["indicator"], view["window"], color or "use"),
+    base = build_layers(MapView(service, data, view["indicator"], view["window"], color or "use", view["building"],
+                                view["lang"]),
                         normalise_layers(",".join(layers or [])))
-    day = service.memo(("playback_layers", data.code), lambda: playback_layers(service.city(), data.code, start))
+    day, note = service.memo(("playback_layers", data.code),
+                             lambda: playback_layers(service.city(), data.code, start))
     playing = bool(clicks) and clicks % 2 == 1
     day_seconds = services.PLAYBACK_HOURS * 3600
     if ctx.triggered_id == ids.PLAY_SLIDER:  # scrubbing pauses at the chosen time
@@ -95,8 +108,9 @@ def control_playback(clicks, slider_hours, speed, current, search, layers, color
         head = 0.0  # the first play, or a replay after the end, starts at the beginning of the day
     else:
         head = float(current)
-    label = "❚❚ Pause 暂停" if playing else "▶ Play 播放"
-    return base + day, time_filter(head, playing, speed), label
+    label = t("play.pause" if playing else "play.play", view["lang"])
+    note_text = t("play.thinned", view["lang"], step=note[0], count=f"{note[1]:,}") if note else ""
+    return base + day, time_filter(head, playing, speed), label, note_text
 
 
 # The play head moves about 8 times a second. Dash drops a callback's answer when a newer call is already on its way,
@@ -139,4 +153,4 @@ def follow_play_head(hour, search):
     card = service.building_card(view["building"])
     code = card.grid_code if card else view["unit"]
     kpis = service.playback_kpis(code, view["indicator"], int(hour))
-    return kpi_panel(list(INDICATORS.values()), kpis, view["indicator"])
+    return kpi_panel(list(INDICATORS.values()), kpis, view["indicator"], lang=view["lang"])

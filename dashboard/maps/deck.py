@@ -11,8 +11,10 @@ import math
 from deckgl_dash import DeckGL
 
 from dashboard.components.labels import short_name
+from dashboard.i18n import FONT_FAMILY, normalise_language, unit_name
 from dashboard.theme import PALETTE, STATE_COLORS, rgba
 
+ASCII_CHARACTERS = [chr(c) for c in range(32, 127)]
 TILE_SIZE = 512  # deck.gl's Web Mercator world is 512 px wide at zoom 0
 # The map's size on a 1920×1080 screen (see assets/theme.css); used to fit the camera on the server, so that a
 # link opens on the same view and the initial view is known without a round trip.
@@ -25,16 +27,27 @@ def _mercator(lon: float, lat: float) -> tuple[float, float]:
     return x, y
 
 
-def fit_view(bounds, size=NOMINAL_MAP_SIZE, padding: int = 48, max_zoom: float = 17.0) -> dict:
-    """The camera (longitude, latitude, zoom) that shows ``bounds`` (minx, miny, maxx, maxy) in a map of ``size``."""
+# What the map page lays over the map: the layer panel on the left, the playback bar at the bottom. The camera fits
+# a unit into the rest, so that nothing of it hides under them.
+MAP_PAGE_INSETS = {"left": 360, "bottom": 70}
+
+
+def fit_view(bounds, size=NOMINAL_MAP_SIZE, padding: int = 48, max_zoom: float = 17.0, left: int = 0,
+             bottom: int = 0) -> dict:
+    """The camera (longitude, latitude, zoom) that shows ``bounds`` (minx, miny, maxx, maxy) in a map of ``size``,
+    within the part of it that ``left``/``bottom`` pixels of overlaid panels leave free."""
     minx, miny, maxx, maxy = bounds
     x0, y1 = _mercator(minx, miny)
     x1, y0 = _mercator(maxx, maxy)
-    width, height = size[0] - 2 * padding, size[1] - 2 * padding
+    width, height = size[0] - 2 * padding - left, size[1] - 2 * padding - bottom
     span_x, span_y = max(x1 - x0, 1e-9), max(y1 - y0, 1e-9)
     zoom = min(math.log2(width / (span_x * TILE_SIZE)), math.log2(height / (span_y * TILE_SIZE)), max_zoom)
-    return {"longitude": (minx + maxx) / 2, "latitude": (miny + maxy) / 2, "zoom": round(zoom, 3),
-            "pitch": 0, "bearing": 0}
+    scale = TILE_SIZE * 2 ** zoom
+    # The free area's centre is left/2 right of and bottom/2 above the map's centre: move the camera the other way.
+    cx, cy = (x0 + x1) / 2 - left / 2 / scale, (y0 + y1) / 2 + bottom / 2 / scale
+    longitude = cx * 360.0 - 180.0
+    latitude = math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * cy))))
+    return {"longitude": longitude, "latitude": latitude, "zoom": round(zoom, 3), "pitch": 0, "bearing": 0}
 
 
 def project(view: dict, lon: float, lat: float, size: tuple[float, float]) -> tuple[float, float]:
@@ -75,10 +88,13 @@ def choropleth_layer(layer_id: str, geojson: dict, state_by_code: dict[str, str]
     }
 
 
-def label_layer(layer_id: str, geojson: dict) -> dict:
-    """Unit names at their representative points (Latin names: the font atlas has no CJK glyphs)."""
-    labels = [{"position": f["properties"]["label_point"], "text": short_name(f["properties"]["name"])}
+def label_layer(layer_id: str, geojson: dict, lang: str = "en") -> dict:
+    """Unit names at their representative points, in the page's language. deck.gl draws text from a font atlas of
+    the characters it is given: ASCII by default, so in Chinese the names' own characters are added."""
+    labels = [{"position": f["properties"]["label_point"],
+               "text": short_name(unit_name(f["properties"], lang))}
               for f in geojson["features"] if f["properties"].get("label_point")]
+    characters = sorted({c for label in labels for c in label["text"]} | set(ASCII_CHARACTERS))
     return {
         "@@type": "TextLayer",
         "id": layer_id,
@@ -89,8 +105,11 @@ def label_layer(layer_id: str, geojson: dict) -> dict:
         "getColor": rgba(PALETTE["text"]),
         "outlineWidth": 3,
         "outlineColor": rgba(PALETTE["bg"]),
-        "fontSettings": {"sdf": True},
-        "fontFamily": "DejaVu Sans, Noto Sans, sans-serif",
+        # A larger atlas than deck.gl's default: Chinese glyphs are dense and blur into each other at 64 px.
+        "fontSettings": {"sdf": True, "fontSize": 96, "buffer": 8, "radius": 16},
+        "fontWeight": 600,
+        "fontFamily": FONT_FAMILY[normalise_language(lang)],
+        "characterSet": characters,
         "pickable": False,
     }
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from deckgl_dash.binary import binary_data
 
+from dashboard.i18n import indicator_name, t, unit_of_measure
 from dashboard.maps import deck, sources
 from dashboard.maps.tiles import INDEX_ZOOM, MIN_ZOOM
 from dashboard.theme import STATE_COLORS, STATE_LABELS, rgba
@@ -43,6 +44,7 @@ class MapView:
     window: str
     building_color: str = "use"
     building: str | None = None  # the building whose card is open
+    lang: str = "en"
     notes: list[str] = field(default_factory=list)  # what a layer chose not to draw, and why
 
     @property
@@ -71,6 +73,11 @@ class MapLayer:
     description: str = ""
 
 
+def _entry(color: str, key: str, **fields) -> LegendEntry:
+    """A legend entry from the message catalogue (both languages; the panel shows the page's)."""
+    return LegendEntry(color, t(key, "en", **fields), t(key, "zh", **fields))
+
+
 def _state_legend(states) -> list[LegendEntry]:
     return [LegendEntry(STATE_COLORS[s], *STATE_LABELS[s]) for s in
             ("critical", "warning", "watch", "good", "neutral", "no_data") if s in states]
@@ -81,14 +88,15 @@ def _state_legend(states) -> list[LegendEntry]:
 def _units(view: MapView) -> list[dict]:
     data = view.data
     selected = INDICATORS[view.indicator]
+    name, unit = indicator_name(selected, view.lang), unit_of_measure(selected.unit, view.lang)
     state_by_code = dict(zip(data.children["code"], data.children["state"]))
-    value_by_code = {code: f"{selected.name}: {selected.format_value(value)} {selected.unit}"
+    value_by_code = {code: f"{name}: {selected.format_value(value)} {unit}"
                      for code, value in zip(data.children["code"], data.children["value"])}
     # A grid cell has no children: it is drawn itself, faintly, so that its buildings stand out.
     fill_alpha = 150 if data.child_level else 40
     return [deck.choropleth_layer("units", data.children_geojson, state_by_code, value_by_code, selected=data.code,
                                   fill_alpha=fill_alpha),
-            deck.label_layer("unit-labels", data.children_geojson)]
+            deck.label_layer("unit-labels", data.children_geojson, view.lang)]
 
 
 def _units_legend(view: MapView) -> list[LegendEntry]:
@@ -104,7 +112,7 @@ def building_tile_url(color: str, indicator: str, window: str) -> str:
 
 def _buildings(view: MapView) -> list[dict]:
     if "buildings" not in view.city.layers or not len(view.city["buildings"]):
-        view.notes.append("no buildings in this city")
+        view.notes.append(t("layers.no_buildings", view.lang))
         return []
     return [deck.building_tiles_layer("buildings", building_tile_url(view.building_color, view.indicator,
                                                                      view.window), MIN_ZOOM, INDEX_ZOOM,
@@ -116,10 +124,10 @@ def _buildings_legend(view: MapView) -> list[LegendEntry]:
         return [LegendEntry(color, *sources.USE_NAMES.get(use, (use, use))) for use, color in
                 sources.USE_COLORS.items()]
     if view.building_color == "alarms":
-        return [LegendEntry(STATE_COLORS["critical"], "Open critical alarm", "严重告警"),
-                LegendEntry(STATE_COLORS["warning"], "Open alarm", "告警"),
-                LegendEntry(STATE_COLORS["watch"], "Sensor offline or faulty", "设备离线或故障"),
-                LegendEntry("#3a4a5e", "No alarm", "无告警")]
+        return [_entry(STATE_COLORS["critical"], "legend.alarm_critical"),
+                _entry(STATE_COLORS["warning"], "legend.alarm_open"),
+                _entry(STATE_COLORS["watch"], "legend.sensor_down"),
+                _entry("#3a4a5e", "legend.no_alarm")]
     return _state_legend(STATE_COLORS)
 
 
@@ -128,7 +136,7 @@ def _buildings_legend(view: MapView) -> list[LegendEntry]:
 def _sensors(view: MapView) -> list[dict]:
     if "sensors" not in view.city.layers:
         return []
-    states = view.services.memo("sensor_states", lambda: sources.sensor_states(view.city))
+    states = view.services.sensor_states()
     resolution = sources.SENSOR_CLUSTER_RESOLUTION.get(view.data.level)
     if resolution is None:
         points = sources.sensor_points(view.city, states, view.data.code)
@@ -147,7 +155,7 @@ def _hexes(view: MapView) -> pd.DataFrame:
     start, end = view.period
     resolution = sources.HEX_RESOLUTION[view.data.level]
     key = ("order_hexes", view.data.code, view.window, resolution)
-    cells = view.services.memo("order_cells", lambda: sources.order_cells(view.city))
+    cells = view.services.order_cells()
     return view.services.memo(key, lambda: sources.order_hexes(view.city, cells, view.data.code, start, end,
                                                                 resolution))
 
@@ -175,8 +183,7 @@ def _order_hexes_legend(view: MapView) -> list[LegendEntry]:
         return []
     counts = _hexes(view)["count"]
     top = int(max(np.quantile(counts, 0.98), 1)) if len(counts) else 0
-    return [LegendEntry(HEX_RAMP[0], "few orders", "工单少"),
-            LegendEntry(HEX_RAMP[-1], f"{top:,}+ per cell", f"每格 {top:,} 件以上")]
+    return [_entry(HEX_RAMP[0], "legend.few_orders"), _entry(HEX_RAMP[-1], "legend.orders_per_cell", count=f"{top:,}")]
 
 
 def _order_heatmap(view: MapView) -> list[dict]:
@@ -195,8 +202,7 @@ def _order_points(view: MapView) -> list[dict]:
     points = view.services.memo(("order_points", view.data.code, view.window),
                                 lambda: sources.order_points(view.city, view.data.code, start, end))
     if len(points.lon) > MAX_ORDER_POINTS:
-        view.notes.append(f"{len(points.lon):,} orders are too many to draw one by one: drill down, or use the "
-                          f"hexagons")
+        view.notes.append(t("layers.too_many_points", view.lang, count=f"{len(points.lon):,}"))
         return []
     open_color = np.array(rgba(STATE_COLORS["warning"], 230), dtype=np.uint8)
     closed_color = np.array(rgba(STATE_COLORS["neutral"], 150), dtype=np.uint8)
@@ -210,8 +216,7 @@ def _order_points(view: MapView) -> list[dict]:
 
 
 def _order_points_legend(view: MapView) -> list[LegendEntry]:
-    return [LegendEntry(STATE_COLORS["warning"], "open", "未办结"), LegendEntry(STATE_COLORS["neutral"], "closed",
-                                                                               "已办结")]
+    return [_entry(STATE_COLORS["warning"], "legend.open"), _entry(STATE_COLORS["neutral"], "legend.closed")]
 
 
 # --- hotspots ------------------------------------------------------------------------------------------------------
@@ -235,7 +240,7 @@ def _hotspots(view: MapView) -> list[dict]:
 
 
 def _hotspots_legend(view: MapView) -> list[LegendEntry]:
-    return [LegendEntry(STATE_COLORS["critical"], "recurring hotspot", "高频热点")]
+    return [_entry(STATE_COLORS["critical"], "legend.hotspot")]
 
 
 MAP_LAYERS: dict[str, MapLayer] = {layer.id: layer for layer in (
@@ -249,7 +254,7 @@ MAP_LAYERS: dict[str, MapLayer] = {layer.id: layer for layer in (
     MapLayer("order_hexes", "Orders · H3 hexagons", "工单 · 六边形", ("orders",), False, _order_hexes,
              _order_hexes_legend, "Orders received in the window, counted per H3 cell."),
     MapLayer("order_heatmap", "Orders · heatmap", "工单 · 热力图", ("orders",), False, _order_heatmap,
-             lambda view: [LegendEntry(HEX_RAMP[-1], "dense", "密集")], "Density of the orders received."),
+             lambda view: [_entry(HEX_RAMP[-1], "legend.dense")], "Density of the orders received."),
     MapLayer("order_points", "Orders · points", "工单 · 点位", ("orders",), False, _order_points,
              _order_points_legend, f"Each order received in the window (up to {MAX_ORDER_POINTS:,})."),
     MapLayer("hotspots", "Hotspots", "热点", ("orders",), False, _hotspots, _hotspots_legend,

@@ -49,11 +49,17 @@ _cache = TileCache()
 
 def building_tile(service, z: int, x: int, y: int, color: str, indicator: str, window: str) -> bytes:
     """The MVT bytes of one building tile (see the module docstring)."""
-    index = service.memo("building_tiles", lambda: BuildingTiles.build(service.city()["buildings"]))
-    properties = service.memo(("building_properties", color, indicator if color == "state" else None,
-                               window if color == "state" else None),
-                              lambda: building_properties(service, color, indicator, window))
-    return index.encode(z, x, y, properties)
+    return tile_index(service).encode(z, x, y, tile_properties(service, color, indicator, window))
+
+
+def tile_index(service) -> BuildingTiles:
+    return service.memo("building_tiles", lambda: BuildingTiles.build(service.city()["buildings"]))
+
+
+def tile_properties(service, color: str, indicator: str, window: str) -> dict[str, np.ndarray]:
+    """The tiles' properties for a colouring, remembered (only "state" depends on the indicator and window)."""
+    key = ("building_properties", color) + ((indicator, window) if color == "state" else ())
+    return service.memo(key, lambda: building_properties(service, color, indicator, window))
 
 
 def building_properties(service, color: str, indicator: str, window: str) -> dict[str, np.ndarray]:
@@ -66,10 +72,21 @@ def building_properties(service, color: str, indicator: str, window: str) -> dic
         rows = table[(table["indicator"] == indicator) & (table["level"] == "grid")]
         grid_states = rows.set_index("code")["state"]
     elif color == "alarms":
-        states = service.memo("sensor_states", lambda: sources.sensor_states(city))
+        states = service.sensor_states()
     colors = sources.building_colors(city, color, grid_states=grid_states, states=states)
     return {"building_id": buildings["building_id"].to_numpy(), "height": buildings["height_m"].round(1).to_numpy(),
             "use": buildings["use"].to_numpy(), "r": colors[:, 0], "g": colors[:, 1], "b": colors[:, 2]}
+
+
+def warm(service, indicator: str = "on_time_rate", window: str = "7d") -> None:
+    """Build the tile index, the three colourings (the default indicator's for "state") and the order cells, so
+    that the first tile and the first hexagons do not wait for them (2–4 s each at the city scale)."""
+    tile_index(service)
+    for color in sources.BUILDING_COLOR_MODES:
+        tile_properties(service, color, indicator, window)
+    if "orders" in service.city().layers:
+        service.order_cells()
+    service.sensor_states()
 
 
 def register(server: Flask) -> None:

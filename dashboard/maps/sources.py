@@ -160,13 +160,17 @@ def building_colors(city: City, mode: str, grid_states: pd.Series | None = None,
     red/amber where a sensor in the building has an open alarm."""
     buildings = city["buildings"]
     if mode == "use":
-        palette = {use: rgba(color)[:3] for use, color in USE_COLORS.items()}
-        default = rgba(PALETTE["muted"])[:3]
-        return np.array([palette.get(u, default) for u in buildings["use"]], dtype=np.uint8)
+        return _lookup_colors(buildings["use"], {use: rgba(color)[:3] for use, color in USE_COLORS.items()},
+                              rgba(PALETTE["muted"])[:3])
     if mode == "state":
-        state = buildings["grid_code"].map(grid_states).fillna("no_data")
-        palette = {s: rgba(c)[:3] for s, c in STATE_COLORS.items()}
-        return np.array([palette[s] for s in state], dtype=np.uint8)
+        # Through the grid cells (thousands), not the buildings (hundreds of thousands): one state per cell.
+        cell_states = pd.Series(city.hierarchy.index).map(grid_states).fillna("no_data")
+        cell_colors = _lookup_colors(cell_states, {s: rgba(c)[:3] for s, c in STATE_COLORS.items()},
+                                     rgba(STATE_COLORS["no_data"])[:3])
+        # grid_index is -1 for a building outside every grid cell: it takes the extra "no data" row.
+        cell_colors = np.vstack([cell_colors, np.array(rgba(STATE_COLORS["no_data"])[:3], dtype=np.uint8)])
+        index = buildings["grid_index"].to_numpy()
+        return cell_colors[np.where(index >= 0, index, len(cell_states))]
     if mode == "alarms":
         by_building = states[states["building_id"].notna() & (states["building_id"] != "")]
         worst = by_building.assign(rank=by_building["state"].map(STATE_RANK)).groupby("building_id")["rank"].max()
@@ -176,6 +180,15 @@ def building_colors(city: City, mode: str, grid_states: pd.Series | None = None,
             colors[rank == STATE_RANK[state]] = rgba(STATE_COLORS[state])[:3]
         return colors
     raise ValueError(f"unknown building colour mode {mode!r}; expected one of {', '.join(BUILDING_COLOR_MODES)}")
+
+
+def _lookup_colors(values: pd.Series, palette: dict, default) -> np.ndarray:
+    """(n, 3) uint8 colours of categorical values, through their codes (a Python loop over 640 k buildings took
+    0.2–0.6 s)."""
+    categories = list(palette)
+    codes = pd.Categorical(values, categories=categories).codes  # -1 where a value is not in the palette
+    table = np.array([palette[c] for c in categories] + [default], dtype=np.uint8)
+    return table[np.where(codes >= 0, codes, len(categories))]
 
 
 def alarm_points(city: City, code: str, start, end) -> OrderPoints:

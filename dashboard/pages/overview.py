@@ -20,10 +20,11 @@ from dashboard.components.building_card import building_card
 from dashboard.components.layer_panel import layer_panel, legends
 from dashboard.components.playback import playback_bar
 from dashboard.components.topbar import topbar
-from dashboard.i18n import (DEFAULT_LANGUAGE, HTML_LANG, indicator_name, level_label, state_label,
+from dashboard.i18n import (DEFAULT_LANGUAGE, HTML_LANG, indicator_name, level_label, pair, state_label,
                             t, unit_name, unit_of_measure, window_label)
-from dashboard.maps.deck import city_map, fit_view
+from dashboard.maps.deck import MAP_PAGE_INSETS, city_map, fit_view
 from dashboard.maps.registry import MapView, build_layers, normalise_layers
+from dashboard.maps.sources import USE_NAMES
 from dashboard.view import normalise_view, parse_view, view_search
 from metrics.registry import INDICATORS
 from metrics.spec import WINDOWS
@@ -50,13 +51,14 @@ def layout(unit: str | None = None, indicator: str | None = None, window: str | 
     selected = INDICATORS[view["indicator"]]
     enabled = normalise_layers(view["layers"])
     map_view = MapView(service, data, view["indicator"], view["window"], view["color"],
-                       card.building["building_id"] if card else None)
+                       card.building["building_id"] if card else None, lang)
     deck_layers = build_layers(map_view, enabled)
     child_label = level_label(data.child_level or data.level, lang)
     if card is not None:
-        camera = dict(fit_view(_around(card.bounds), max_zoom=18), pitch=BUILDING_PITCH, bearing=-20)
+        camera = dict(fit_view(_around(card.bounds), max_zoom=18, **MAP_PAGE_INSETS), pitch=BUILDING_PITCH,
+                      bearing=-20)
     else:
-        camera = dict(fit_view(data.bounds), pitch=TILTED_LEVELS.get(data.level, 0))
+        camera = dict(fit_view(data.bounds, **MAP_PAGE_INSETS), pitch=TILTED_LEVELS.get(data.level, 0))
 
     return html.Div(className="screen", lang=HTML_LANG[lang], children=[
         topbar(data.lineage, view["indicator"], view["window"], data.as_of, page="map", here="/" + view_search(view),
@@ -84,8 +86,9 @@ def layout(unit: str | None = None, indicator: str | None = None, window: str | 
                 ]),
                 score_badge(data, lang),
                 layer_panel(map_view, enabled, service.layer_freshness(), pd.Timestamp.now(tz=data.as_of.tz)),
-                building_card(card, "/" + view_search({**view, "building": None})) if card is not None else None,
-                playback_bar(),
+                building_card(card, "/" + view_search({**view, "building": None}), lang) if card is not None
+                else None,
+                playback_bar(lang),
             ]),
             html.Aside(className="side-panel", children=[
                 html.Div(id=ids.KPI_PANEL, className="kpi-panel",
@@ -150,16 +153,18 @@ def ranking(data: services.UnitView, view: dict) -> html.Div:
 
 
 def building_list(data: services.UnitView, view: dict) -> html.Div:
+    lang = view["lang"]
     buildings = services.get().grid_buildings(data.code).head(MAX_BUILDINGS_LISTED)
     rows = [dcc.Link(className="rank-row building-row" + (" state-critical" if b.alarm else ""),
                      href="/" + view_search({**view, "unit": data.code, "building": b.building_id}), children=[
         html.Span(b.building_id, className="rank-name"),
-        html.Span(f"{b.use} · {b.floors} floors", className="muted"),
+        html.Span(t("map.floors", lang, use=pair(USE_NAMES.get(b.use, (b.use, b.use)), lang), floors=b.floors),
+                  className="muted"),
         html.Span(f"{b.height_m:.0f} m", className="rank-value"),
     ]) for b in buildings.itertuples()]
     return html.Div(className="ranking", id=ids.RANKING, children=[
-        html.H3("Buildings 建筑 · alarms first, then tallest", className="topic"),
-        html.Div(rows, className="rank-rows") if rows else html.Div("no buildings here", className="muted")])
+        html.H3(t("map.buildings_title", lang), className="topic"),
+        html.Div(rows, className="rank-rows") if rows else html.Div(t("map.no_buildings", lang), className="muted")])
 
 
 MAX_BUILDINGS_LISTED = 60
@@ -213,7 +218,8 @@ def restyle_map(layers, color, search):
     service = services.get()
     card = service.building_card(view["building"])
     data = service.unit_view(card.grid_code if card else view["unit"], view["indicator"], view["window"])
-    map_view = MapView(service, data, view["indicator"], view["window"], color or "use", view["building"])
+    map_view = MapView(service, data, view["indicator"], view["window"], color or "use", view["building"],
+                       view["lang"])
     return build_layers(map_view, enabled), legends(map_view, enabled)
 
 

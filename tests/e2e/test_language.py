@@ -10,7 +10,7 @@ import pytest
 
 from dashboard.components.wall_playlist import PLAYLIST, lead_indicator, topic_indicators
 from dashboard.i18n import state_label, t, topic_title, unit_name
-from dashboard.maps.deck import NOMINAL_MAP_SIZE, fit_view, project
+from dashboard.maps.deck import MAP_PAGE_INSETS, NOMINAL_MAP_SIZE, fit_view, project
 from dashboard.services import Services
 from layers.store import Store
 from metrics.registry import INDICATORS, TOPICS
@@ -103,8 +103,10 @@ def test_switch_changes_the_map_page_and_survives_drilling_down(serve_app, city_
     # A click on Futian on the map drills down, in Chinese.
     futian = next(f for f in city.children_geojson["features"] if f["properties"]["code"] == FUTIAN)
     canvas = page.locator("canvas").first.bounding_box()
-    x, y = project(fit_view(city.bounds, NOMINAL_MAP_SIZE), *futian["properties"]["label_point"],
+    x, y = project(fit_view(city.bounds, NOMINAL_MAP_SIZE, **MAP_PAGE_INSETS), *futian["properties"]["label_point"],
                    (canvas["width"], canvas["height"]))
+    page.mouse.move(canvas["x"] + x - 5, canvas["y"] + y - 5)  # hover, then click, as a hand does
+    page.wait_for_timeout(300)
     page.mouse.click(canvas["x"] + x, canvas["y"] + y)
     _wait_for_unit(page, FUTIAN)
     assert "lang=zh" in page.url

@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from dashboard.maps.deck import NOMINAL_MAP_SIZE, fit_view, project
+from dashboard.maps.deck import MAP_PAGE_INSETS, NOMINAL_MAP_SIZE, fit_view, project
 from dashboard.services import Services
 from layers.store import Store
 from metrics.registry import INDICATORS
@@ -63,7 +63,7 @@ def test_read_kpi_click_district_and_come_back(serve_app, city_db, expected, pag
     city_view = expected["city"]
     futian = next(f for f in city_view.children_geojson["features"] if f["properties"]["code"] == FUTIAN)
     canvas = page.locator("canvas").first.bounding_box()
-    view = fit_view(city_view.bounds, NOMINAL_MAP_SIZE)
+    view = fit_view(city_view.bounds, NOMINAL_MAP_SIZE, **MAP_PAGE_INSETS)
     x, y = project(view, *futian["properties"]["label_point"], (canvas["width"], canvas["height"]))
     # As a hand does: hover, then click (deck.gl picks what is under the pointer as it moves).
     page.mouse.move(canvas["x"] + x - 5, canvas["y"] + y - 5)
