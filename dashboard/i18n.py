@@ -184,6 +184,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "legend.open": ("open", "未办结"),
     "legend.closed": ("closed", "已办结"),
     "legend.hotspot": ("recurring hotspot", "高频热点"),
+    "legend.land": ("land (district outlines)", "陆地（区界）"),
+    "legend.water": ("water", "水域"),
     "card.building": ("Building {id}", "建筑 {id}"),
     "card.back": ("back to the grid cell", "返回网格"),
     "card.use": ("use", "用途"),

@@ -172,6 +172,10 @@ class Services:
             sparklines=self.series(window).loc[code].to_dict())
 
 
+    def base_geojson(self) -> dict:
+        """The base map's land: the city's top-level units (its districts), simplified."""
+        return self._children_geojson(self.resolve_unit(None))
+
     def sensor_states(self) -> pd.DataFrame:
         """Every sensor with its state at the data's now (dashboard.maps.sources.sensor_states)."""
         return self.memo("sensor_states", lambda: sensor_states(self.city()))

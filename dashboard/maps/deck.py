@@ -88,6 +88,22 @@ def choropleth_layer(layer_id: str, geojson: dict, state_by_code: dict[str, str]
     }
 
 
+def land_layer(layer_id: str, geojson: dict, fill: list[int], line: list[int]) -> dict:
+    """The base map's land: the city's districts filled over the water-coloured background, outlined faintly."""
+    return {
+        "@@type": "GeoJsonLayer",
+        "id": layer_id,
+        "data": geojson,
+        "filled": True,
+        "stroked": True,
+        "getFillColor": fill,
+        "getLineColor": line,
+        "getLineWidth": 1,
+        "lineWidthUnits": "pixels",
+        "pickable": False,
+    }
+
+
 def label_layer(layer_id: str, geojson: dict, lang: str = "en") -> dict:
     """Unit names at their representative points, in the page's language. deck.gl draws text from a font atlas of
     the characters it is given: ASCII by default, so in Chinese the names' own characters are added."""

@@ -7,6 +7,7 @@ unit, and buildings as vector tiles that the browser asks for by itself.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from html import escape
 from typing import Callable
@@ -19,7 +20,7 @@ from deckgl_dash.binary import binary_data
 from dashboard.i18n import indicator_name, t, unit_of_measure
 from dashboard.maps import deck, sources
 from dashboard.maps.tiles import INDEX_ZOOM, MIN_ZOOM
-from dashboard.theme import STATE_COLORS, STATE_LABELS, rgba
+from dashboard.theme import PALETTE, STATE_COLORS, STATE_LABELS, rgba
 from metrics.registry import INDICATORS
 from metrics.spec import named_window
 
@@ -81,6 +82,31 @@ def _entry(color: str, key: str, **fields) -> LegendEntry:
 def _state_legend(states) -> list[LegendEntry]:
     return [LegendEntry(STATE_COLORS[s], *STATE_LABELS[s]) for s in
             ("critical", "warning", "watch", "good", "neutral", "no_data") if s in states]
+
+
+# --- base map ------------------------------------------------------------------------------------------------------
+
+BASEMAP_URL_VARIABLE = "CITYTWIN_BASEMAP_URL"
+"""An XYZ raster tile URL ({z}/{x}/{y}) of a tile server the deployment has on its own network; unset, the base map is
+drawn from the city's own data only."""
+LAND_COLOR = "#16233a"
+WATER_COLOR = PALETTE["bg"]
+
+
+def _base(view: MapView) -> list[dict]:
+    layers = []
+    tiles = os.environ.get(BASEMAP_URL_VARIABLE, "").strip()
+    if tiles:
+        layers.append({"@@type": "TileLayer", "id": "basemap-tiles", "data": tiles, "minZoom": 0, "maxZoom": 19,
+                       "tileSize": 256, "pickable": False})
+    districts = view.services.base_geojson()
+    layers.append(deck.land_layer("base-land", districts, rgba(LAND_COLOR, 0 if tiles else 255),
+                                  rgba(PALETTE["muted"], 90)))
+    return layers
+
+
+def _base_legend(view: MapView) -> list[LegendEntry]:
+    return [_entry(LAND_COLOR, "legend.land"), _entry(WATER_COLOR, "legend.water")]
 
 
 # --- admin units ---------------------------------------------------------------------------------------------------
@@ -244,6 +270,9 @@ def _hotspots_legend(view: MapView) -> list[LegendEntry]:
 
 
 MAP_LAYERS: dict[str, MapLayer] = {layer.id: layer for layer in (
+    MapLayer("base", "Base map", "底图", ("units",), True, _base, _base_legend,
+             "Land and water from the city's own boundaries, district outlines for orientation; a deployment's own "
+             f"tile server instead if {BASEMAP_URL_VARIABLE} names one. Nothing is fetched from the internet."),
     MapLayer("units", "Admin units by indicator", "行政区划指标", ("units",), True, _units, _units_legend,
              "The children of the unit in view, coloured by the selected indicator's state."),
     MapLayer("buildings", "3D buildings", "三维建筑", ("buildings", "sensors", "alarms"), True, _buildings,

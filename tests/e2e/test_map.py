@@ -89,7 +89,7 @@ def test_layer_toggles_come_from_the_registry_and_keep_the_camera(serve_app, cit
     page.goto(page.url, wait_until="networkidle")
     checked = page.locator("#layer-toggles input:checked")
     values = sorted(checked.nth(i).get_attribute("value") for i in range(checked.count()))
-    assert values == sorted(["units", "buildings", "order_hexes", "sensors"])
+    assert values == sorted(["base", "units", "buildings", "order_hexes", "sensors"])
     assert page.external_requests == []
     assert page.console_errors == []
 
@@ -120,4 +120,65 @@ def test_playback_moves_the_clock_the_map_and_the_kpis(serve_app, city_db, page)
     page.locator("#play-button").click()  # pause
     page.wait_for_function("document.querySelector('#play-button').innerText.includes('Play')", timeout=20_000)
     assert page.external_requests == []
+    assert page.console_errors == []
+
+
+def _png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
+    """A solid-colour PNG, written by hand (no imaging library needed)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    row = b"\x00" + bytes(rgb) * width
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(row * height)) + chunk(b"IEND", b""))
+
+
+@pytest.fixture
+def local_tile_server():
+    """A raster tile server on this machine, as a command center's own network would have; it logs what it served."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    served = []
+    tile = _png(256, 256, (40, 70, 60))
+
+    class Tiles(BaseHTTPRequestHandler):
+        def do_GET(self):
+            served.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Access-Control-Allow-Origin", "*")
+            self.send_header("Content-Length", str(len(tile)))
+            self.end_headers()
+            self.wfile.write(tile)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Tiles)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", served
+    finally:
+        server.shutdown()
+
+
+def test_base_map_is_drawn_offline_or_from_the_deployments_own_tile_server(serve_app, city_db, page, monkeypatch,
+                                                                           local_tile_server):
+    # Without a tile server: the land comes from the city's own boundaries, and nothing is fetched.
+    base = serve_app(city_db)
+    page.goto(base + "/?unit=440304", wait_until="networkidle")
+    assert page.locator(".legend-block[data-layer=base]").count() == 1
+    assert page.external_requests == []
+    # With one configured, its tiles are drawn under the layers.
+    tiles_url, served = local_tile_server
+    monkeypatch.setenv("CITYTWIN_BASEMAP_URL", tiles_url + "/tiles/{z}/{x}/{y}.png")
+    base = serve_app(city_db)
+    page.goto(base + "/?unit=440304", wait_until="networkidle")
+    page.wait_for_timeout(1500)
+    assert served and all(re.fullmatch(r"/tiles/\d+/\d+/\d+\.png", path) for path in served)
     assert page.console_errors == []
