@@ -186,6 +186,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "legend.hotspot": ("recurring hotspot", "高频热点"),
     "legend.land": ("land (district outlines)", "陆地（区界）"),
     "legend.water": ("water", "水域"),
+    "legend.roads": ("roads (schematic in the sample city)", "道路（样例城市为示意）"),
     "card.building": ("Building {id}", "建筑 {id}"),
     "card.back": ("back to the grid cell", "返回网格"),
     "card.use": ("use", "用途"),
@@ -244,6 +245,11 @@ def t(key: str, lang: str, **format_args) -> str:
     english, chinese = MESSAGES[key]
     text = chinese if normalise_language(lang) == "zh" else english
     return text.format(**format_args) if format_args else text
+
+
+def both(key: str, **format_args) -> tuple[str, str]:
+    """The message ``key`` in English and in Chinese (for things that carry both, like the map's legend entries)."""
+    return t(key, "en", **format_args), t(key, "zh", **format_args)
 
 
 def messages(lang: str, *prefixes: str) -> dict[str, str]:

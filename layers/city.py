@@ -119,7 +119,7 @@ def build_hierarchy(units: pd.DataFrame) -> pd.DataFrame:
 
 
 EVENT_LAYERS = ("sensors", "readings", "alarms", "orders", "buildings", "event_types", "channels", "planted_hotspots",
-                "incidents", "enterprises", "grid_workers", "patrols", "cameras", "road_segments")
+                "incidents", "enterprises", "grid_workers", "patrols", "cameras", "road_segments", "roads")
 
 
 def load_city(store: Store, layer_ids=EVENT_LAYERS, progress: bool = False) -> City:

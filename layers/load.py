@@ -19,6 +19,10 @@ class LayerSchemaError(ValueError):
     """A frame does not match its layer's declared schema."""
 
 
+SHAPE_KINDS = ("polygon", "line")
+"""Geometries stored as a geometry column (PostGIS) or WKB (SQLite); points are lon/lat columns instead."""
+
+
 def encode_frame(layer_id: str, frame: pd.DataFrame) -> pd.DataFrame:
     """The frame as stored: polygons to WKB, instants to UTC epoch seconds, only the spec's columns.
 
@@ -38,7 +42,7 @@ def encode_frame(layer_id: str, frame: pd.DataFrame) -> pd.DataFrame:
     out = {}
     for column in spec.columns:
         values = frame[column.name]
-        if column.kind == "polygon":
+        if column.kind in SHAPE_KINDS:
             geoms = gpd.GeoSeries(values, crs=getattr(frame, "crs", None))
             if geoms.crs is not None and geoms.crs != CRS:
                 raise LayerSchemaError(f"layer {layer_id!r}: geometry must be in {CRS}, got {geoms.crs}")
@@ -66,7 +70,7 @@ def decode_frame(spec: LayerSpec, raw: pd.DataFrame) -> pd.DataFrame:
         if column.name not in raw:
             continue
         values = raw[column.name]
-        if column.kind == "polygon":
+        if column.kind in SHAPE_KINDS:
             continue
         if column.kind == "time":
             seconds = pd.to_numeric(values).astype("Int64")
@@ -81,7 +85,7 @@ def decode_frame(spec: LayerSpec, raw: pd.DataFrame) -> pd.DataFrame:
         else:
             out[column.name] = values.astype(object).where(values.notna(), None)
     frame = pd.DataFrame(out, index=raw.index)
-    if spec.geometry == "polygon":
+    if spec.geometry in SHAPE_KINDS:
         geometry = shapely.from_wkb(raw["geometry"].to_numpy())
         return gpd.GeoDataFrame(frame, geometry=geometry, crs=CRS)
     if spec.geometry == "point":
@@ -95,7 +99,7 @@ def check_frame(spec: LayerSpec, frame: pd.DataFrame) -> None:
     for column in spec.columns:
         if column.name not in frame:
             raise LayerSchemaError(f"layer {spec.id!r}: column {column.name!r} is missing")
-        if not column.nullable and column.kind != "polygon" and frame[column.name].isna().any():
+        if not column.nullable and column.kind not in SHAPE_KINDS and frame[column.name].isna().any():
             rows = frame.index[frame[column.name].isna()][:5].tolist()
             raise LayerSchemaError(f"layer {spec.id!r}: column {column.name!r} is empty in rows {rows}")
     if spec.geometry != "none":
@@ -120,7 +124,7 @@ def load_layer(store: Store, layer_id: str, columns: list[str] | None = None, wh
 
 def _with_required(spec: LayerSpec, columns: list[str]) -> list[str]:
     required = [spec.key] + (["lon", "lat"] if spec.geometry == "point" else [])
-    required += ["geometry"] if spec.geometry == "polygon" and "geometry" in columns else []
+    required += ["geometry"] if spec.geometry in SHAPE_KINDS and "geometry" in columns else []
     return list(dict.fromkeys(required + list(columns)))
 
 
@@ -128,6 +132,6 @@ def empty_frame(layer_id: str) -> pd.DataFrame:
     """A zero-row frame with the layer's columns (for tests and for layers a city does not have)."""
     spec = LAYERS[layer_id]
     raw = pd.DataFrame({c.name: pd.Series([], dtype=object) for c in spec.columns})
-    if spec.geometry == "polygon":
+    if spec.geometry in SHAPE_KINDS:
         raw["geometry"] = np.array([], dtype=object)
     return decode_frame(spec, raw)

@@ -34,7 +34,7 @@ LEVELS = ("city", "district", "street", "community", "grid")
 @dataclass(frozen=True)
 class Column:
     name: str
-    kind: str  # str | int | float | bool | time | polygon
+    kind: str  # str | int | float | bool | time | polygon | line
     nullable: bool = False
     description: str = ""
     default: object = None  # the value rows stored before the column existed get (see Store.create_schema)
@@ -47,7 +47,7 @@ class LayerSpec:
     id: str
     title: str
     title_zh: str
-    geometry: str  # "polygon" | "point" | "none"
+    geometry: str  # "polygon" | "line" | "point" | "none"
     columns: tuple[Column, ...]
     key: str
     time_column: str | None = None
@@ -377,10 +377,24 @@ ROAD_SEGMENTS = LayerSpec(
     indexes=("grid_code",),
 )
 
+ROADS = LayerSpec(
+    id="roads",
+    title="Road network",
+    title_zh="路网",
+    geometry="line",
+    key="road_id",
+    description="The road network for the base map: expressways, arterials and secondary roads as lines.",
+    columns=_cols(
+        ("road_id", "str"),
+        ("road_class", "str", False, "expressway | arterial | secondary"),
+        ("geometry", "line"),
+    ),
+)
+
 LAYERS: dict[str, LayerSpec] = {
     spec.id: spec
     for spec in (UNITS, BUILDINGS, SENSORS, READINGS, ALARMS, EVENT_TYPES, CHANNELS, ORDERS, PLANTED_HOTSPOTS,
-                 INCIDENTS, ENTERPRISES, GRID_WORKERS, PATROLS, CAMERAS, ROAD_SEGMENTS)
+                 INCIDENTS, ENTERPRISES, GRID_WORKERS, PATROLS, CAMERAS, ROAD_SEGMENTS, ROADS)
 }
 
 

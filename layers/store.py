@@ -120,6 +120,7 @@ _SQL_TYPES = {
     "bool": Boolean,
     "time": BigInteger,
     "polygon": Geometry,
+    "line": Geometry,
 }
 
 

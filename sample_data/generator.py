@@ -689,7 +689,7 @@ def build_orders(units, buildings, event_types, scale: Scale, rng, end: pd.Times
 # older layers untouched, and one of them can be rebuilt alone.
 
 _SAFETY_STREAMS = {"incidents": 1, "enterprises": 2, "grid_workers": 3, "patrols": 4, "cameras": 5,
-                   "road_segments": 6}
+                   "road_segments": 6, "roads": 7}
 
 
 def build_safety_layers(units, buildings, scale: Scale, seed: int, end: pd.Timestamp) -> dict[str, pd.DataFrame]:
@@ -705,6 +705,7 @@ def build_safety_layers(units, buildings, scale: Scale, seed: int, end: pd.Times
         "patrols": build_patrols(grid_workers, scale, stream("patrols"), end),
         "cameras": build_cameras(units, buildings, scale, stream("cameras"), end),
         "road_segments": build_road_segments(units, buildings, scale, stream("road_segments")),
+        "roads": build_roads(units, stream("roads")),
     }
 
 
@@ -989,3 +990,38 @@ def build_road_segments(units, buildings, scale: Scale, rng) -> gpd.GeoDataFrame
         "lat": points[:, 1].round(6),
     })
     return gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(frame["lon"], frame["lat"]), crs=CRS)
+
+
+# --- road network (the base map's roads) -------------------------------------------------------------------------
+# A schematic network, not surveyed roads: expressways join neighbouring districts' centres, arterials neighbouring
+# streets' and secondary roads neighbouring communities' (neighbours by Delaunay triangulation), each kept only
+# where it runs over land, and bent a little at its middle so that the map does not read as a ruled grid.
+
+ROAD_LEVELS = {"expressway": "district", "arterial": "street", "secondary": "community"}
+_MAX_ROAD_KM = {"expressway": 40.0, "arterial": 9.0, "secondary": 3.0}
+
+
+def build_roads(units: gpd.GeoDataFrame, rng: np.random.Generator) -> gpd.GeoDataFrame:
+    from scipy.spatial import Delaunay
+
+    city = units[units["level"] == "city"].geometry.iloc[0]
+    land = shapely.prepared.prep(city.buffer(0.002))
+    rows = []
+    for road_class, level in ROAD_LEVELS.items():
+        points = units[units["level"] == level].geometry.representative_point()
+        xy = np.column_stack([points.x.to_numpy(), points.y.to_numpy()])
+        if len(xy) < 3:
+            continue
+        triangles = Delaunay(xy).simplices
+        edges = {tuple(sorted(e)) for t in triangles for e in ((t[0], t[1]), (t[1], t[2]), (t[0], t[2]))}
+        for a, b in sorted(edges):
+            start, end = xy[a], xy[b]
+            km = np.hypot(*(end - start) * [102.0, 111.0])  # degrees to km at Shenzhen's latitude
+            if km > _MAX_ROAD_KM[road_class]:
+                continue
+            middle = (start + end) / 2 + rng.normal(0, 0.06, 2) * (end - start)[::-1] * [1, -1]
+            line = shapely.LineString([start, middle, end])
+            if land.contains(line):
+                rows.append((road_class, line))
+    frame = pd.DataFrame({"road_id": _ids("RD", len(rows), 5), "road_class": [r[0] for r in rows]})
+    return gpd.GeoDataFrame(frame, geometry=[r[1] for r in rows], crs=CRS)

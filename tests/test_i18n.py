@@ -28,10 +28,12 @@ def _fields(text: str) -> set[str]:
 
 
 def _t_calls():
-    """Every ``t(key, lang, **fields)`` call in dashboard/: (where, key or key pattern, keyword names)."""
+    """Every ``t(key, lang, **fields)`` and ``both(key, **fields)`` call in dashboard/: (where, key or key pattern,
+    keyword names)."""
     for path in sorted((ROOT / "dashboard").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "t" and node.args:
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("t", "both") \
+                    and node.args:
                 key = node.args[0]
                 if isinstance(key, ast.Constant):
                     pattern = re.escape(key.value)

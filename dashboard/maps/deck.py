@@ -104,6 +104,21 @@ def land_layer(layer_id: str, geojson: dict, fill: list[int], line: list[int]) -
     }
 
 
+def roads_layer(layer_id: str, geojson: dict, color: list[int]) -> dict:
+    """The base map's roads, thin and muted so that the data stays in front."""
+    return {
+        "@@type": "GeoJsonLayer",
+        "id": layer_id,
+        "data": geojson,
+        "stroked": True,
+        "filled": False,
+        "getLineColor": color,
+        "getLineWidth": "@@=properties.width",
+        "lineWidthUnits": "pixels",
+        "pickable": False,
+    }
+
+
 def label_layer(layer_id: str, geojson: dict, lang: str = "en") -> dict:
     """Unit names at their representative points, in the page's language. deck.gl draws text from a font atlas of
     the characters it is given: ASCII by default, so in Chinese the names' own characters are added."""

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from deckgl_dash.binary import binary_data
 
-from dashboard.i18n import indicator_name, t, unit_of_measure
+from dashboard.i18n import both, indicator_name, t, unit_of_measure
 from dashboard.maps import deck, sources
 from dashboard.maps.tiles import INDEX_ZOOM, MIN_ZOOM
 from dashboard.theme import PALETTE, STATE_COLORS, STATE_LABELS, rgba
@@ -74,11 +74,6 @@ class MapLayer:
     description: str = ""
 
 
-def _entry(color: str, key: str, **fields) -> LegendEntry:
-    """A legend entry from the message catalogue (both languages; the panel shows the page's)."""
-    return LegendEntry(color, t(key, "en", **fields), t(key, "zh", **fields))
-
-
 def _state_legend(states) -> list[LegendEntry]:
     return [LegendEntry(STATE_COLORS[s], *STATE_LABELS[s]) for s in
             ("critical", "warning", "watch", "good", "neutral", "no_data") if s in states]
@@ -90,6 +85,7 @@ BASEMAP_URL_VARIABLE = "CITYTWIN_BASEMAP_URL"
 """An XYZ raster tile URL ({z}/{x}/{y}) of a tile server the deployment has on its own network; unset, the base map is
 drawn from the city's own data only."""
 LAND_COLOR = "#16233a"
+ROAD_COLOR = "#3b4f6e"
 WATER_COLOR = PALETTE["bg"]
 
 
@@ -102,11 +98,17 @@ def _base(view: MapView) -> list[dict]:
     districts = view.services.base_geojson()
     layers.append(deck.land_layer("base-land", districts, rgba(LAND_COLOR, 0 if tiles else 255),
                                   rgba(PALETTE["muted"], 90)))
+    if not tiles and "roads" in view.city.layers:
+        layers.append(deck.roads_layer("base-roads", view.services.memo(
+            ("base_roads", view.data.code), lambda: sources.roads_geojson(view.city, view.data.level,
+                                                                          view.data.bounds)),
+            rgba(ROAD_COLOR, 200)))
     return layers
 
 
 def _base_legend(view: MapView) -> list[LegendEntry]:
-    return [_entry(LAND_COLOR, "legend.land"), _entry(WATER_COLOR, "legend.water")]
+    return [LegendEntry(LAND_COLOR, *both("legend.land")), LegendEntry(ROAD_COLOR, *both("legend.roads")),
+            LegendEntry(WATER_COLOR, *both("legend.water"))]
 
 
 # --- admin units ---------------------------------------------------------------------------------------------------
@@ -150,10 +152,10 @@ def _buildings_legend(view: MapView) -> list[LegendEntry]:
         return [LegendEntry(color, *sources.USE_NAMES.get(use, (use, use))) for use, color in
                 sources.USE_COLORS.items()]
     if view.building_color == "alarms":
-        return [_entry(STATE_COLORS["critical"], "legend.alarm_critical"),
-                _entry(STATE_COLORS["warning"], "legend.alarm_open"),
-                _entry(STATE_COLORS["watch"], "legend.sensor_down"),
-                _entry("#3a4a5e", "legend.no_alarm")]
+        return [LegendEntry(STATE_COLORS["critical"], *both("legend.alarm_critical")),
+                LegendEntry(STATE_COLORS["warning"], *both("legend.alarm_open")),
+                LegendEntry(STATE_COLORS["watch"], *both("legend.sensor_down")),
+                LegendEntry("#3a4a5e", *both("legend.no_alarm"))]
     return _state_legend(STATE_COLORS)
 
 
@@ -209,7 +211,8 @@ def _order_hexes_legend(view: MapView) -> list[LegendEntry]:
         return []
     counts = _hexes(view)["count"]
     top = int(max(np.quantile(counts, 0.98), 1)) if len(counts) else 0
-    return [_entry(HEX_RAMP[0], "legend.few_orders"), _entry(HEX_RAMP[-1], "legend.orders_per_cell", count=f"{top:,}")]
+    return [LegendEntry(HEX_RAMP[0], *both("legend.few_orders")),
+            LegendEntry(HEX_RAMP[-1], *both("legend.orders_per_cell", count=f"{top:,}"))]
 
 
 def _order_heatmap(view: MapView) -> list[dict]:
@@ -242,7 +245,8 @@ def _order_points(view: MapView) -> list[dict]:
 
 
 def _order_points_legend(view: MapView) -> list[LegendEntry]:
-    return [_entry(STATE_COLORS["warning"], "legend.open"), _entry(STATE_COLORS["neutral"], "legend.closed")]
+    return [LegendEntry(STATE_COLORS["warning"], *both("legend.open")),
+            LegendEntry(STATE_COLORS["neutral"], *both("legend.closed"))]
 
 
 # --- hotspots ------------------------------------------------------------------------------------------------------
@@ -266,7 +270,7 @@ def _hotspots(view: MapView) -> list[dict]:
 
 
 def _hotspots_legend(view: MapView) -> list[LegendEntry]:
-    return [_entry(STATE_COLORS["critical"], "legend.hotspot")]
+    return [LegendEntry(STATE_COLORS["critical"], *both("legend.hotspot"))]
 
 
 MAP_LAYERS: dict[str, MapLayer] = {layer.id: layer for layer in (
@@ -283,7 +287,7 @@ MAP_LAYERS: dict[str, MapLayer] = {layer.id: layer for layer in (
     MapLayer("order_hexes", "Orders · H3 hexagons", "工单 · 六边形", ("orders",), False, _order_hexes,
              _order_hexes_legend, "Orders received in the window, counted per H3 cell."),
     MapLayer("order_heatmap", "Orders · heatmap", "工单 · 热力图", ("orders",), False, _order_heatmap,
-             lambda view: [_entry(HEX_RAMP[-1], "legend.dense")], "Density of the orders received."),
+             lambda view: [LegendEntry(HEX_RAMP[-1], *both("legend.dense"))], "Density of the orders received."),
     MapLayer("order_points", "Orders · points", "工单 · 点位", ("orders",), False, _order_points,
              _order_points_legend, f"Each order received in the window (up to {MAX_ORDER_POINTS:,})."),
     MapLayer("hotspots", "Hotspots", "热点", ("orders",), False, _hotspots, _hotspots_legend,

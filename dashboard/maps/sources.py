@@ -14,6 +14,8 @@ import h3
 import h3.api.numpy_int as h3_int
 import numpy as np
 import pandas as pd
+import shapely
+import shapely.geometry
 
 from dashboard.theme import PALETTE, STATE_COLORS, rgba
 from layers.city import City
@@ -203,3 +205,25 @@ def alarm_points(city: City, code: str, start, end) -> OrderPoints:
     seconds = (rows["raised_at"] - start).dt.total_seconds().to_numpy(np.float32)
     return OrderPoints(lon=rows["lon"].to_numpy(np.float32), lat=rows["lat"].to_numpy(np.float32), seconds=seconds,
                        open=(rows["cleared_at"].isna() | (rows["cleared_at"] > end)).to_numpy(), origin=start)
+
+
+# --- base map roads -----------------------------------------------------------------------------------------------
+
+ROAD_WIDTH_PX = {"expressway": 2.5, "arterial": 1.5, "secondary": 0.8}
+DETAILED_ROAD_LEVELS = {"street", "community", "grid"}
+"""Secondary roads are drawn from the street level down; above it they would be a mesh, not a map."""
+
+
+def roads_geojson(city: City, level: str, bounds) -> dict:
+    """The roads worth drawing for a view: main roads everywhere, secondary ones in a street and below, within the
+    view's bounds (a little widened)."""
+    roads = city["roads"]
+    if level not in DETAILED_ROAD_LEVELS:
+        roads = roads[roads["road_class"] != "secondary"]
+    minx, miny, maxx, maxy = bounds
+    pad = max(maxx - minx, maxy - miny) * 0.5
+    roads = roads.cx[minx - pad:maxx + pad, miny - pad:maxy + pad]
+    return {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": shapely.geometry.mapping(shapely.set_precision(g, 1e-5)),
+         "properties": {"width": ROAD_WIDTH_PX.get(c, 1.0)}}
+        for c, g in zip(roads["road_class"], roads.geometry)]}
