@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlencode
 
+from dashboard import services
 from dashboard.i18n import DEFAULT_LANGUAGE, normalise_language
-from dashboard.maps.registry import DEFAULT_LAYERS, normalise_layers
+from dashboard.maps.registry import DEFAULT_LAYERS, MapView, normalise_layers
 from dashboard.maps.sources import BUILDING_COLOR_MODES
 from metrics.registry import INDICATORS
 from metrics.spec import WINDOWS
@@ -41,3 +42,13 @@ def view_search(view: dict) -> str:
     defaults = {"layers": ",".join(DEFAULT_LAYERS), "color": "use", "lang": DEFAULT_LANGUAGE}
     return "?" + urlencode({k: v for k, v in view.items() if v and defaults.get(k) != v}
                            | ({"layers": ""} if view.get("layers") == "" else {}))
+
+
+def map_view(view: dict) -> MapView:
+    """What the map draws for a view: its unit (for a building, the building's grid cell, with the building
+    selected), indicator, window, colouring and language."""
+    service = services.get()
+    card = service.building_card(view["building"])
+    data = service.unit_view(card.grid_code if card else view["unit"], view["indicator"], view["window"])
+    return MapView(service, data, view["indicator"], view["window"], view["color"],
+                   card.building["building_id"] if card else None, view["lang"])

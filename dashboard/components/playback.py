@@ -16,9 +16,9 @@ from dashboard import ids, services
 from dashboard.components.kpi import kpi_panel
 from dashboard.i18n import t
 from dashboard.maps import deck, sources
-from dashboard.maps.registry import MapView, build_layers, normalise_layers
+from dashboard.maps.registry import build_layers, normalise_layers
 from dashboard.theme import STATE_COLORS, rgba
-from dashboard.view import parse_view
+from dashboard.view import map_view, parse_view
 from layers.specs import CITY_TIMEZONE
 from metrics.registry import INDICATORS
 
@@ -90,14 +90,11 @@ def time_filter(current: float, playing: bool, speed: str) -> dict:
 def control_playback(clicks, slider_hours, speed, current, search, layers, color):
     """Play/pause, scrub or change speed: the layers of the day join the map the first time, and the GPU time
     filter takes the play head."""
-    view = parse_view(search)
-    service = services.get()
-    card = service.building_card(view["building"])
-    data = service.unit_view(card.grid_code if card else view["unit"], view["indicator"], view["window"])
+    view = {**parse_view(search), "color": color or "use"}
+    drawn = map_view(view)
+    service, data = drawn.services, drawn.data
     start, _ = service.playback_period()
-    base = build_layers(MapView(service, data, view["indicator"], view["window"], color or "use", view["building"],
-                                view["lang"]),
-                        normalise_layers(",".join(layers or [])))
+    base = build_layers(drawn, normalise_layers(",".join(layers or [])))
     day, note = service.memo(("playback_layers", data.code),
                              lambda: playback_layers(service.city(), data.code, start))
     playing = bool(clicks) and clicks % 2 == 1

@@ -23,9 +23,9 @@ from dashboard.components.topbar import topbar
 from dashboard.i18n import (DEFAULT_LANGUAGE, HTML_LANG, indicator_name, level_label, pair, state_label,
                             t, unit_name, unit_of_measure, window_label)
 from dashboard.maps.deck import MAP_PAGE_INSETS, city_map, fit_view
-from dashboard.maps.registry import MapView, build_layers, normalise_layers
+from dashboard.maps.registry import build_layers, normalise_layers
 from dashboard.maps.sources import USE_NAMES
-from dashboard.view import normalise_view, parse_view, view_search
+from dashboard.view import map_view, normalise_view, parse_view, view_search
 from metrics.registry import INDICATORS
 from metrics.spec import WINDOWS
 
@@ -47,12 +47,11 @@ def layout(unit: str | None = None, indicator: str | None = None, window: str | 
     card = service.building_card(view["building"])
     if card is not None:  # a building's view is its grid cell's, with the card
         view["unit"] = card.grid_code
-    data = service.unit_view(view["unit"], view["indicator"], view["window"])
+    drawn = map_view(view)
+    data = drawn.data
     selected = INDICATORS[view["indicator"]]
     enabled = normalise_layers(view["layers"])
-    map_view = MapView(service, data, view["indicator"], view["window"], view["color"],
-                       card.building["building_id"] if card else None, lang)
-    deck_layers = build_layers(map_view, enabled)
+    deck_layers = build_layers(drawn, enabled)
     child_label = level_label(data.child_level or data.level, lang)
     if card is not None:
         camera = dict(fit_view(_around(card.bounds), max_zoom=18, **MAP_PAGE_INSETS), pitch=BUILDING_PITCH,
@@ -85,7 +84,7 @@ def layout(unit: str | None = None, indicator: str | None = None, window: str | 
                              className="map-subtitle"),
                 ]),
                 score_badge(data, lang),
-                layer_panel(map_view, enabled, service.layer_freshness(), pd.Timestamp.now(tz=data.as_of.tz)),
+                layer_panel(drawn, enabled, service.layer_freshness(), pd.Timestamp.now(tz=data.as_of.tz)),
                 building_card(card, "/" + view_search({**view, "building": None}), lang) if card is not None
                 else None,
                 playback_bar(lang),
@@ -213,14 +212,9 @@ def navigate(click_info, indicator, window, search, layers, color):
 def restyle_map(layers, color, search):
     """Toggling a layer or the buildings' colouring redraws the map's layers in place: the camera stays where the
     user put it."""
-    view = parse_view(search)
     enabled = normalise_layers(",".join(layers or []))
-    service = services.get()
-    card = service.building_card(view["building"])
-    data = service.unit_view(card.grid_code if card else view["unit"], view["indicator"], view["window"])
-    map_view = MapView(service, data, view["indicator"], view["window"], color or "use", view["building"],
-                       view["lang"])
-    return build_layers(map_view, enabled), legends(map_view, enabled)
+    drawn = map_view({**parse_view(search), "color": color or "use"})
+    return build_layers(drawn, enabled), legends(drawn, enabled)
 
 
 # The URL keeps the layers and colouring (a link reopens the same map) without a new history entry or a redraw.
