@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from dashboard.theme import PALETTE, STATE_COLORS, rgba
+from dashboard.maps.registry import LAND_COLOR
+from dashboard.theme import STATE_COLORS, rgba
 from metrics.registry import INDICATORS
 
 pytestmark = pytest.mark.browser
@@ -47,8 +48,8 @@ PIXEL_STATS = """async ([url, rect, colors, tolerance]) => {
 
 
 def blended(color: str, alpha: int) -> list[float]:
-    """A state colour at ``alpha`` over the page's background, as the map draws a unit."""
-    over, under = rgba(color)[:3], rgba(PALETTE["bg"])[:3]
+    """A state colour at ``alpha`` over the base map's land, as the map draws a unit."""
+    over, under = rgba(color)[:3], rgba(LAND_COLOR)[:3]
     return [alpha / 255 * o + (1 - alpha / 255) * u for o, u in zip(over, under)]
 
 
@@ -105,7 +106,7 @@ def test_kpi_csv_matches_the_cards(serve_app, city_db, page):
     for card in page.locator(".kpi-card").all()[:6]:
         indicator_id = card.locator(".kpi-value").get_attribute("data-indicator")
         assert f"state-{by_id[indicator_id]['state']}" in card.get_attribute("class")
-        assert by_id[indicator_id]["name_zh"] in card.inner_text()
+        assert by_id[indicator_id]["name_en"] in card.inner_text()  # the page is in English
     assert {row["unit_code"] for row in rows} == {FUTIAN}
     assert {row["unit_name"] for row in rows} == {"Futian"}
     assert {row["window"] for row in rows} == {"7d"}
