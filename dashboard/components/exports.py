@@ -9,20 +9,22 @@ from urllib.parse import urlencode
 
 from dash import html
 
+from dashboard.i18n import t
+
 
 def export_controls(view: dict) -> html.Details:
     """The menu for the view ``{"unit": …, "indicator": …, "window": …}`` (other keys are passed on)."""
     query = urlencode({key: value for key, value in view.items() if value})
     suffix = "?" + query if query else ""
+    lang = view.get("lang", "en")
     return html.Details(className="export-menu menu", id="export-menu", children=[
-        html.Summary("⤓ Export", className="menu-button", title="Export 导出"),
+        html.Summary(t("export.menu", lang), className="menu-button"),
         html.Div(className="menu-items", children=[
-            html.Button(["Screen as PNG", html.Span("截图", className="zh")], id="export-png",
-                        className="menu-item", **{"data-export": "png"}),
-            html.A(["KPI table as CSV", html.Span("指标表", className="zh")], id="export-csv", className="menu-item",
+            html.Button(t("export.png", lang), id="export-png", className="menu-item", **{"data-export": "png"}),
+            html.A(t("export.csv", lang), id="export-csv", className="menu-item",
                    href="/export/kpis.csv" + suffix, download="citytwin-kpis.csv"),
-            html.A(["3D scene, offline HTML", html.Span("三维场景", className="zh")], id="export-scene",
+            html.A(t("export.scene", lang), id="export-scene",
                    className="menu-item", href="/export/scene.html" + suffix, download="citytwin-scene.html",
-                   title="one file that opens in a browser with no network: for presentations away from the server"),
+                   title=t("export.scene_help", lang)),
         ]),
     ])

@@ -13,6 +13,7 @@ import dash
 from dash import ALL, Input, Output, State, callback, dcc, html, no_update
 
 from dashboard import ids, services, tours
+from dashboard.i18n import pick, t
 
 STATE = "tour-state"
 TIMER = "tour-timer"
@@ -45,17 +46,17 @@ def page_paths() -> set[str]:
     return {page.get("path_template") or page["path"] for page in dash.page_registry.values()}
 
 
-def tour_control() -> html.Details:
+def tour_control(lang: str = "en") -> html.Details:
     """A "Tour" menu listing the tours of the tours folder, for a page's top bar."""
     found, problems = tours.available_tours(page_paths=page_paths())
     items = [html.Button(id={"type": START, "tour": tour.name}, className="tour-start", children=[
-        html.Span(tour.title["en"], className="tour-start-title"),
-        html.Span(tour.title["zh"], className="zh"),
-        html.Span(f"{len(tour.steps)} steps · {tour.total_seconds:g} s", className="muted")]) for tour in found]
+        html.Span(pick(tour.title["en"], tour.title["zh"], lang), className="tour-start-title"),
+        html.Span(t("tour.length", lang, steps=len(tour.steps), seconds=f"{tour.total_seconds:g}"),
+                  className="muted")]) for tour in found]
     items += [html.Div(problem, className="tour-problem") for problem in problems]
     return html.Details(className="tour-menu menu", id="tour-menu", children=[
-        html.Summary("▶ Tour", className="menu-button", title="Tour 导览: a scripted sequence of views"),
-        html.Div(items or html.Div("no tours in " + str(tours.tours_folder()), className="muted"),
+        html.Summary(t("tour.menu", lang), className="menu-button", title=t("tour.help", lang)),
+        html.Div(items or html.Div(t("tour.none", lang, folder=str(tours.tours_folder())), className="muted"),
                  className="menu-items"),
     ])
 

@@ -69,7 +69,7 @@ def layout(unit: str | None = None, indicator: str | None = None, window: str | 
             dcc.RadioItems(
                 id=ids.WINDOW, value=view["window"], className="window-select", inline=True,
                 options=[{"label": window_label(w, lang), "value": w} for w in WINDOWS]),
-            tour_control(), export_controls(view),
+            tour_control(lang), export_controls(view),
         ]),
         html.Main(className="main", children=[
             html.Section(className="map-panel", children=[
