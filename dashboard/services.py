@@ -6,6 +6,7 @@ shows the children of one unit, simplified as a coverage so that shared edges st
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from layers.city import City, load_city
 from dashboard.maps.sources import order_cells, sensor_states
 from layers.specs import CITY_TIMEZONE, LAYERS, LEVELS, METRIC_CRS
 from layers.store import Store
+from layers.workorders import WorkOrders
 from metrics.engine import compare, rank_among_siblings, series
 from metrics.hotspots import detect_hotspots
 from metrics.score import explain_score, vital_scores
@@ -27,7 +29,9 @@ from metrics.spec import WINDOWS, Window, named_window
 
 # Simplification tolerance (degrees) by the level of the units drawn: about 80 m for districts down to 5 m for grids.
 SIMPLIFY = {"city": 0.001, "district": 0.0008, "street": 0.0003, "community": 0.00012, "grid": 0.00005}
-VERSION_CHECK_SECONDS = 30
+# How often the loaded city checks the store's layer versions (a change reloads it). CITYTWIN_VERSION_CHECK_SECONDS
+# overrides it: 0 checks on every request (browser tests, an operator who wants an action on the KPIs at once).
+VERSION_CHECK_SECONDS = float(os.environ.get("CITYTWIN_VERSION_CHECK_SECONDS", 30))
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,7 @@ class Services:
         self._hotspots: dict[str, pd.DataFrame] = {}
         self._series: dict[str, pd.DataFrame] = {}
         self._memo: dict = {}
+        self._work_orders: WorkOrders | None = None
 
     # --- data ---------------------------------------------------------------------------------------------------
 
@@ -71,7 +76,7 @@ class Services:
             if self._city is None:
                 self._city = load_city(self.store, progress=self.progress)
                 self._checked_at = now
-            elif now - self._checked_at > VERSION_CHECK_SECONDS:
+            elif now - self._checked_at >= VERSION_CHECK_SECONDS:
                 self._checked_at = now
                 versions = {k: v["version"] for k, v in self.store.layer_versions().items()}
                 if versions != self._city.versions:
@@ -82,6 +87,13 @@ class Services:
                     self._series.clear()
                     self._memo.clear()
             return self._city
+
+    def work_orders(self) -> WorkOrders:
+        """The work-order service over this store (reads and writes go straight to the store, not the cache)."""
+        with self._lock:
+            if self._work_orders is None:
+                self._work_orders = WorkOrders(self.store)
+            return self._work_orders
 
     def table(self, window: str) -> pd.DataFrame:
         """Every indicator, every unit, for a named window and the one before it."""

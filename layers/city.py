@@ -14,7 +14,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from layers.load import load_layer
-from layers.specs import CITY_TIMEZONE, LEVELS
+from layers.specs import CITY_TIMEZONE, LEVELS, ORDER_STAGES
 from layers.store import Store
 
 
@@ -56,11 +56,13 @@ class City:
 
     @property
     def as_of(self) -> pd.Timestamp:
-        """The latest instant the data knows of: the last order, reading or alarm; for a city without any (an
-        import of boundaries and buildings only), when its layers were written."""
+        """The latest instant the data knows of: the last order (or step of one: an operator's dispatch, a
+        citizen's evaluation), reading or alarm; for a city without any (an import of boundaries and buildings
+        only), when its layers were written."""
+        order_times = [("orders", f"{stage}_at") for stage in ORDER_STAGES]
         candidates = [self.layers[name][column].max() for name, column in
-                      (("orders", "received_at"), ("readings", "ts"), ("alarms", "raised_at"))
-                      if name in self.layers and len(self.layers[name])]
+                      (*order_times, ("readings", "ts"), ("alarms", "raised_at"))
+                      if name in self.layers and len(self.layers[name]) and column in self.layers[name]]
         candidates = [c for c in candidates if pd.notna(c)]
         if candidates:
             return max(candidates)

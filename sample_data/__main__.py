@@ -10,18 +10,21 @@ import argparse
 import sys
 import time
 
+import pandas as pd
 from tqdm import tqdm
 
 from layers.load import encode_frame
 from layers.store import Store, default_database_url
 from layers.workorders import WorkOrders
-from sample_data.generator import SCALES, generate
+from sample_data.generator import DEFAULT_END, SCALES, generate
 
 
-def build(scale: str, database_url: str | None = None, seed: int = 20231, progress: bool = True) -> Store:
-    """Generate the sample city at ``scale`` and replace what the store holds with it (one transaction)."""
+def build(scale: str, database_url: str | None = None, seed: int = 20231, progress: bool = True,
+          end: pd.Timestamp = DEFAULT_END) -> Store:
+    """Generate the sample city at ``scale`` and replace what the store holds with it (one transaction). The data
+    end at ``end`` (tests that act on orders "now" build a city ending now)."""
     started = time.perf_counter()
-    layers = generate(scale, seed=seed, progress=progress)
+    layers = generate(scale, seed=seed, end=end, progress=progress)
     generated = time.perf_counter()
     frames = {layer_id: encode_frame(layer_id, frame) for layer_id, frame in layers.items()}
     store = Store(database_url)
