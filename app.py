@@ -35,8 +35,16 @@ def create_app(database_url: str | None = None, progress: bool = False) -> Dash:
     open311.register(app.server)
     service.warm()
     # The other windows are ready before anyone asks for them (at the city scale they take seconds each).
-    threading.Thread(target=service.warm, args=(("today", "30d"),), daemon=True, name="warm-windows").start()
+    threading.Thread(target=warm_in_background, args=(service,), daemon=True, name="warm-windows").start()
     return app
+
+
+def warm_in_background(service) -> None:
+    """What the first users would otherwise wait for: the other windows, the map's tile index and colourings,
+    and the replayed day's hours (at the city scale about a minute of work, in this thread)."""
+    service.warm(("today", "30d"))
+    map_routes.warm(service)
+    service.warm_playback()
 
 
 def main(argv: list[str] | None = None) -> int:
