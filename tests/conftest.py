@@ -448,3 +448,24 @@ def serve_app() -> Iterator[Callable[[str], str]]:
             return stack.enter_context(run_app_server(database_url, **kwargs))
 
         yield start
+
+
+def work_order_snapshot(store) -> tuple:
+    """Row counts and a checksum of everything work orders write (to prove that a refused request changed nothing)."""
+    import hashlib
+
+    from sqlalchemy import select
+
+    from layers.store import METADATA
+
+    digest = hashlib.sha256()
+    counts = {}
+    with store.engine.connect() as conn:
+        for name in ("orders", "order_transitions", "responsibility_rules", "responsibility_versions",
+                     "layer_versions"):
+            table = METADATA.tables[name]
+            columns = [c for c in table.columns if c.name != "written_at"]
+            rows = conn.execute(select(*columns).order_by(*columns[:2])).all()
+            counts[name] = len(rows)
+            digest.update(repr(rows).encode())
+    return counts, digest.hexdigest()

@@ -10,7 +10,6 @@ was (row counts and a checksum).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -38,7 +37,7 @@ from layers.store import METADATA, Store
 from layers.workorders import WorkOrders
 from sample_data.__main__ import build
 from sample_data.generator import DEFAULT_END
-from conftest import REPO_ROOT, run_app_server  # tests/ is on sys.path (rootdir conftest)
+from conftest import REPO_ROOT, run_app_server, work_order_snapshot  # tests/ is on sys.path (rootdir conftest)
 
 SCHEMAS = Path("/work/shared/open311")
 API_KEY = "test-key-7f3a9c"
@@ -208,21 +207,6 @@ def inside(store) -> tuple[float, float]:
     return point.y, point.x
 
 
-def snapshot(store: Store) -> tuple:
-    """Row counts and a checksum of everything work orders write."""
-    digest = hashlib.sha256()
-    counts = {}
-    with store.engine.connect() as conn:
-        for name in ("orders", "order_transitions", "responsibility_rules", "responsibility_versions",
-                     "layer_versions"):
-            table = METADATA.tables[name]
-            columns = [c for c in table.columns if c.name != "written_at"]
-            rows = conn.execute(select(*columns).order_by(*columns[:2])).all()
-            counts[name] = len(rows)
-            digest.update(repr(rows).encode())
-    return counts, digest.hexdigest()
-
-
 def count_orders(store: Store, *conditions) -> int:
     orders = METADATA.tables["orders"]
     with store.engine.connect() as conn:
@@ -294,7 +278,7 @@ def test_every_service_definition_validates_in_both_formats(client, service):
 
 @pytest.mark.parametrize("fmt", ["json", "xml"])
 def test_post_files_a_work_order_and_get_reads_it_back(client, service, store, inside, fmt):
-    before = snapshot(store)[0]
+    before = work_order_snapshot(store)[0]
     response = client.post(f"{PREFIX}/requests.{fmt}", data=form(
         inside, address_string="Futian, Shenzhen", email="citizen@example.org", first_name="Li",
         **{"attribute[urgency]": "today", "attribute[location_detail]": "north gate",
@@ -302,7 +286,7 @@ def test_post_files_a_work_order_and_get_reads_it_back(client, service, store, i
     assert response.status_code == 201, response.data
     created = check(response, "created", "service_requests", fmt)[0]
     order = service.get(created["service_request_id"])
-    after = snapshot(store)[0]
+    after = work_order_snapshot(store)[0]
     assert after["orders"] == before["orders"] + 1
     assert after["order_transitions"] == before["order_transitions"] + 1
     assert (order.event_type, order.channel, order.status, order.version) == ("garbage_overflow", "website",
@@ -398,7 +382,7 @@ def test_post_refusals_use_the_spec_format_and_store_nothing(client, store, insi
             data.pop(key, None)
         else:
             data[key] = value
-    before = snapshot(store)
+    before = work_order_snapshot(store)
     response = client.post(f"{PREFIX}/requests.{fmt}", data=data)
     assert response.status_code == status, response.data
     errors = check(response, "errors", "errors", fmt)
@@ -406,34 +390,34 @@ def test_post_refusals_use_the_spec_format_and_store_nothing(client, store, insi
     text = " ".join(e["description"] for e in errors)
     for word in words:
         assert word in text, f"{case}: {word!r} not in {text!r}"
-    assert snapshot(store) == before
+    assert work_order_snapshot(store) == before
 
 
 def test_every_problem_of_a_post_is_named_at_once(client, store):
-    before = snapshot(store)
+    before = work_order_snapshot(store)
     response = client.post(f"{PREFIX}/requests.json", data={
         "api_key": API_KEY, "service_code": "nope", "description": "d" * 5000, "attribute[urgency]": "meh"})
     assert response.status_code == 400
     fields = [e["description"].split(":")[0] for e in check(response, "errors", "errors", "json")]
     assert fields == ["service_code", "location", "description", "attribute[urgency]"]
-    assert snapshot(store) == before
+    assert work_order_snapshot(store) == before
 
 
 def test_no_configured_key_refuses_every_post(service, store, inside):
     locked = _app(service, {}).test_client()
-    before = snapshot(store)
+    before = work_order_snapshot(store)
     response = locked.post(f"{PREFIX}/requests.json", data=form(inside))
     assert response.status_code == 403
     assert "no API keys are configured" in check(response, "errors", "errors", "json")[0]["description"]
-    assert snapshot(store) == before
+    assert work_order_snapshot(store) == before
 
 
 def test_a_json_body_is_refused_as_not_form_encoded(client, store, inside):
-    before = snapshot(store)
+    before = work_order_snapshot(store)
     response = client.post(f"{PREFIX}/requests.json", json=form(inside))
     assert response.status_code == 400
     assert "form-encoded" in check(response, "errors", "errors", "json")[0]["description"]
-    assert snapshot(store) == before
+    assert work_order_snapshot(store) == before
 
 
 def test_keys_from_the_environment():
@@ -528,13 +512,13 @@ GET_REFUSALS = [
 @pytest.mark.parametrize("fmt", ["json", "xml"])
 @pytest.mark.parametrize("case,params,words", GET_REFUSALS, ids=[r[0] for r in GET_REFUSALS])
 def test_get_refusals(client, store, fmt, case, params, words):
-    before = snapshot(store)
+    before = work_order_snapshot(store)
     response = client.get(f"{PREFIX}/requests.{fmt}", query_string=params)
     assert response.status_code == 400
     text = " ".join(e["description"] for e in check(response, "errors", "errors", fmt))
     for word in words:
         assert word in text, f"{case}: {word!r} not in {text!r}"
-    assert snapshot(store) == before
+    assert work_order_snapshot(store) == before
 
 
 @pytest.mark.parametrize("fmt", ["json", "xml"])
@@ -547,14 +531,14 @@ def test_get_refusals(client, store, fmt, case, params, words):
     ("POST", "/services.{fmt}", 405, ["POST", "GET"]),
 ])
 def test_unknown_things_and_wrong_methods(client, store, fmt, method, path, status, words):
-    before = snapshot(store)
+    before = work_order_snapshot(store)
     response = client.open(PREFIX + path.format(fmt=fmt), method=method)
     assert response.status_code == status
     body_format = "json" if path.endswith(".csv") else fmt
     text = " ".join(e["description"] for e in check(response, "errors", "errors", body_format))
     for word in words:
         assert word in text
-    assert snapshot(store) == before
+    assert work_order_snapshot(store) == before
 
 
 # --- the lifecycle seen through Open311 ---------------------------------------------------------------------------
@@ -656,18 +640,18 @@ def test_over_http_post_then_read_and_refusals(server, store, inside):
         rules = WorkOrders(store).responsibility_list().rules
         assert [s["service_code"] for s in check(services, "services.json", "services", fmt)] == sorted(rules)
 
-    before = snapshot(store)
+    before = work_order_snapshot(store)
     for data, status in ((form(inside, api_key="wrong"), 403), (form(inside, description="q" * 4001), 400),
                          (form(inside, lat="39.9", long="116.4"), 400), ({**form(inside), "api_key": ""}, 403)):
         refused = http("POST", f"{server}/requests.xml", data)
         assert refused.status_code == status
         check(refused, "errors", "errors", "xml")
-    assert snapshot(store) == before
+    assert work_order_snapshot(store) == before
 
     created = http("POST", f"{server}/requests.json", form(inside, api_key=APP_KEY, description=HOSTILE))
     assert created.status_code == 201, created.data
     order_id = check(created, "created", "service_requests", "json")[0]["service_request_id"]
-    assert snapshot(store)[0]["orders"] == before[0]["orders"] + 1
+    assert work_order_snapshot(store)[0]["orders"] == before[0]["orders"] + 1
     read = http("GET", f"{server}/requests/{order_id}.xml")
     assert b"&lt;script&gt;" in read.data and b"<script>" not in read.data
     got = check(read, "requests.json", "service_requests", "xml")[0]

@@ -7,7 +7,6 @@ connections, and a transaction held open while the other waits on it): one wins,
 """
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 
@@ -28,6 +27,8 @@ from layers.workorders import (
 )
 from metrics.clocks import escalate_overdue
 from sample_data.generator import DEFAULT_END, generate
+
+from conftest import work_order_snapshot  # tests/ is on sys.path (rootdir conftest)
 
 SEED = 20231
 WRITTEN_LAYERS = ("units", "event_types", "channels", "orders")
@@ -84,21 +85,6 @@ def sqlite_store(sqlite_url, city_layers) -> Store:
 @pytest.fixture
 def clock():
     return FrozenClock(DEFAULT_END + pd.Timedelta(hours=1))
-
-
-def _snapshot(store: Store) -> tuple:
-    """Row counts and a checksum of everything work orders write."""
-    digest = hashlib.sha256()
-    counts = {}
-    with store.engine.connect() as conn:
-        for name in ("orders", "order_transitions", "responsibility_rules", "responsibility_versions",
-                     "layer_versions"):
-            table = METADATA.tables[name]
-            columns = [c for c in table.columns if c.name != "written_at"]
-            rows = conn.execute(select(*columns).order_by(*columns[:2])).all()
-            counts[name] = len(rows)
-            digest.update(repr(rows).encode())
-    return counts, digest.hexdigest()
 
 
 def _log_count(store: Store, order_id: str | None = None) -> int:
@@ -214,13 +200,13 @@ def test_reject_redispatch_cancel_escalate(sqlite_store, clock, inside):
 def test_refused_actions_change_nothing(store, clock, inside):
     service = WorkOrders(store, clock=clock)
     order = service.file_request(event_type="road_damage", lon=inside[0], lat=inside[1])
-    before = _snapshot(store)
+    before = work_order_snapshot(store)
     for action in ("accept", "handle", "reply", "close", "reopen", "reject"):
         with pytest.raises(TransitionRefused, match=f"cannot {action} an order that is received"):
             service.act(order.order_id, action, expected_version=order.version, actor="x", note="n")
     with pytest.raises(TransitionRefused, match="cannot evaluate an order that is received"):
         service.evaluate(order.order_id, expected_version=order.version, satisfied=True)
-    assert _snapshot(store) == before
+    assert work_order_snapshot(store) == before
 
 
 # --- the responsibility list --------------------------------------------------------------------------------------
@@ -255,12 +241,12 @@ def test_fast_ruling_writes_a_new_version_and_orders_keep_theirs(store, clock, i
     assert [(v.version, v.changed_event_type) for v in versions] == [
         (1, None), (2, "shared_bike_clutter"), (3, "drone_noise")]
     assert versions[1].decided_by == "ruling board"
-    before = _snapshot(store)
+    before = work_order_snapshot(store)
     with pytest.raises(InvalidRequest, match="nothing to rule"):
         service.fast_ruling("drone_noise", "police", decided_by="board", note="again")
     with pytest.raises(InvalidRequest, match="unknown department 'Ministry of Magic'"):
         service.fast_ruling("drone_noise", "Ministry of Magic", decided_by="board", note="x")
-    assert _snapshot(store) == before
+    assert work_order_snapshot(store) == before
 
 
 def test_the_list_seeds_itself_from_the_stored_event_types(sqlite_url, city_layers):
@@ -276,7 +262,7 @@ def test_the_list_seeds_itself_from_the_stored_event_types(sqlite_url, city_laye
 def test_bad_requests_are_refused_and_change_nothing(store, clock, inside):
     service = WorkOrders(store, clock=clock)
     lon, lat, _grid = inside
-    before = _snapshot(store)
+    before = work_order_snapshot(store)
     good = dict(event_type="garbage_overflow", lon=lon, lat=lat, description="ok")
     cases = [
         ({"description": "x" * (MAX_DESCRIPTION_CHARS + 1)}, "description", "4,001 characters long; at most 4,000"),
@@ -296,7 +282,7 @@ def test_bad_requests_are_refused_and_change_nothing(store, clock, inside):
         assert error.value.field == field
     assert service.file_request(**{**good, "description": "x" * MAX_DESCRIPTION_CHARS}).description
     order = service.file_request(**good)
-    before = _snapshot(store)
+    before = work_order_snapshot(store)
     with pytest.raises(UnknownOrder, match="no work order 'SZ0'"):
         service.dispatch("SZ0", expected_version=1, actor="d")
     with pytest.raises(InvalidRequest, match="unknown department"):
@@ -308,7 +294,7 @@ def test_bad_requests_are_refused_and_change_nothing(store, clock, inside):
     with pytest.raises(InvalidRequest, match="cancel does not take a department"):
         service.act(order.order_id, "cancel", expected_version=order.version, actor="d", note="dup",
                     department="police")
-    assert _snapshot(store) == before
+    assert work_order_snapshot(store) == before
 
 
 # --- reading ------------------------------------------------------------------------------------------------------
@@ -382,12 +368,12 @@ def test_a_stale_version_is_a_conflict_naming_who_acted(store, clock, inside):
     service = WorkOrders(store, clock=clock)
     order = service.file_request(event_type="garbage_overflow", lon=inside[0], lat=inside[1])
     service.dispatch(order.order_id, expected_version=order.version, actor="operator A")
-    before = _snapshot(store)
+    before = work_order_snapshot(store)
     with pytest.raises(VersionConflict) as conflict:
         service.cancel(order.order_id, expected_version=order.version, actor="operator B", reason="dup")
     message = str(conflict.value)
     assert "you had version 1, it is now version 2" in message and "operator A did 'dispatch'" in message
-    assert _snapshot(store) == before
+    assert work_order_snapshot(store) == before
 
 
 def test_two_operators_race_one_wins(store, clock, inside):
