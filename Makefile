@@ -26,6 +26,9 @@ PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev
 # Sample city: `make sample SCALE=city DB=data/big.sqlite`
 SCALE ?= demo
 DB    ?= data/citytwin.sqlite
+# The sample's history ends at the current hour, so that its work orders run on today's clocks (END="2026-11-20 16:00"
+# rebuilds the reproducible one).
+END   ?= now
 
 # Debian packages needed by the test suite (browser tests, PostGIS tests, CJK
 # glyphs in screenshots).
@@ -113,7 +116,7 @@ sample: $(DB)
 
 $(DB): | $(VENV)/.installed
 	mkdir -p $(dir $(DB))
-	$(PY) -m sample_data build --scale $(SCALE) --db $(DB)
+	$(PY) -m sample_data build --scale $(SCALE) --db $(DB) --end "$(END)"
 
 # run: set up everything and serve the dashboard on http://127.0.0.1:8050.
 run: venv sample

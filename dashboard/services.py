@@ -35,6 +35,41 @@ VERSION_CHECK_SECONDS = float(os.environ.get("CITYTWIN_VERSION_CHECK_SECONDS", 3
 
 
 @dataclass(frozen=True)
+class UnitDirectory:
+    """Every administrative unit's code, level, names and parent (no geometry)."""
+
+    version: int
+    units: pd.DataFrame  # indexed by code
+
+    @property
+    def city(self) -> dict:
+        return self.units[self.units["level"] == "city"].iloc[0].to_dict()
+
+    def ancestor(self, codes: pd.Series, level: str) -> pd.Series:
+        """The unit at ``level`` above (or at) each code; None where there is none."""
+        found = pd.Series(np.where(self.units.reindex(codes)["level"].to_numpy() == level, codes, None),
+                          index=codes.index, dtype=object)
+        current = codes.astype(object)
+        for _ in range(len(LEVELS)):
+            current = self.units["parent_code"].reindex(current).set_axis(codes.index)
+            at_level = self.units["level"].reindex(current).set_axis(codes.index).to_numpy() == level
+            found = found.where(~at_level, current)
+        return found
+
+    def lineage(self, code: str | None) -> list[dict]:
+        """The units from the city down to ``code`` (code, level, name, name_zh); empty for an unknown code."""
+        chain = []
+        while code is not None and code in self.units.index and len(chain) <= len(LEVELS):
+            unit = self.units.loc[code]
+            chain.append({k: unit[k] for k in ("code", "level", "name", "name_zh")})
+            code = unit["parent_code"]
+        return chain[::-1]
+
+    def of_level(self, level: str) -> pd.DataFrame:
+        return self.units[self.units["level"] == level].sort_values("code")
+
+
+@dataclass(frozen=True)
 class UnitView:
     code: str
     level: str
@@ -66,6 +101,7 @@ class Services:
         self._series: dict[str, pd.DataFrame] = {}
         self._memo: dict = {}
         self._work_orders: WorkOrders | None = None
+        self._directory: UnitDirectory | None = None
 
     # --- data ---------------------------------------------------------------------------------------------------
 
@@ -94,6 +130,17 @@ class Services:
             if self._work_orders is None:
                 self._work_orders = WorkOrders(self.store)
             return self._work_orders
+
+    def directory(self) -> UnitDirectory:
+        """Names and parents of every unit, read again only when the units layer changes. The work-order screens
+        name places with it: an action on an order bumps the orders' version, which makes :meth:`city` reload the
+        whole city (seconds at the city scale), and those screens must not wait for that."""
+        version = self.store.layer_version("units")
+        with self._lock:
+            if self._directory is None or self._directory.version != version:
+                units = self.store.read_frame("units", ["code", "level", "name", "name_zh", "parent_code"])
+                self._directory = UnitDirectory(version, units.set_index("code", drop=False).rename_axis(None))
+            return self._directory
 
     def table(self, window: str) -> pd.DataFrame:
         """Every indicator, every unit, for a named window and the one before it."""

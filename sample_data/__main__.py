@@ -14,6 +14,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from layers.load import encode_frame
+from layers.specs import CITY_TIMEZONE
 from layers.store import Store, default_database_url
 from layers.workorders import WorkOrders
 from sample_data.generator import DEFAULT_END, SCALES, generate
@@ -42,6 +43,19 @@ def build(scale: str, database_url: str | None = None, seed: int = 20231, progre
     return store
 
 
+def parse_end(text: str | None) -> pd.Timestamp:
+    """``--end``: None → the fixed default, ``now`` → the current hour, else a local time (``2026-11-20 16:00``)."""
+    if text is None:
+        return DEFAULT_END
+    if text.strip().lower() == "now":
+        return pd.Timestamp.now(tz=CITY_TIMEZONE).floor("h")
+    try:
+        stamp = pd.Timestamp(text)
+    except ValueError:
+        raise SystemExit(f"error: --end {text!r} is neither 'now' nor a time such as '2026-11-20 16:00'") from None
+    return stamp.tz_localize(CITY_TIMEZONE) if stamp.tzinfo is None else stamp.tz_convert(CITY_TIMEZONE)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sample_data", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -51,9 +65,12 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--database-url", default=None, help=f"SQLAlchemy URL (default: {default_database_url()})")
     b.add_argument("--db", default=None, help="path of an SQLite file (shorthand for --database-url sqlite:///PATH)")
     b.add_argument("--seed", type=int, default=20231)
+    b.add_argument("--end", default=None, help=f"the last hour of the city's history: 'now' (the current hour: "
+                   f"the demo's work orders then run on today's clocks) or a local time; default "
+                   f"{DEFAULT_END.strftime('%Y-%m-%d %H:%M')} (reproducible)")
     args = parser.parse_args(argv)
     url = args.database_url or (f"sqlite:///{args.db}" if args.db else None)
-    build(args.scale, url, seed=args.seed)
+    build(args.scale, url, seed=args.seed, end=parse_end(args.end))
     return 0
 
 

@@ -1,0 +1,176 @@
+"""The parts of the work-order screens: an order's facts, its timeline as swim-lanes (one lane per party that held
+the order), the actions the lifecycle allows now, and the supervision board's tables. Every text that came from a
+citizen or an operator is a Dash text child: React writes it as text, so markup in it is shown, never run."""
+from __future__ import annotations
+
+import pandas as pd
+from dash import dcc, html
+
+from dashboard.components.labels import short_name
+from dashboard.i18n import DEFAULT_LANGUAGE, department_name, pick, t, unit_name
+from dashboard.order_screens import card_label, channel_label, clock_text, order_href, status_label
+from layers.lifecycle import ACTIONS
+from layers.workorders import Order, ResponsibilityList, TimelineEntry
+
+ACTION_BUTTON = "order-action"
+"""Pattern-matching id type of the action buttons: ``{"type": ACTION_BUTTON, "action": name}``. An evaluation has
+two buttons, ``evaluate:satisfied`` and ``evaluate:unsatisfied`` (the latter reopens the order)."""
+
+# Who does an action, for its swim-lane. Unit actions go in the lane of the department that held the order then.
+LANE_OF_ACTION = {"file": "intake", "dispatch": "dispatch", "redispatch": "dispatch", "cancel": "dispatch",
+                  "reject": "unit", "accept": "unit", "handle": "unit", "reply": "unit",
+                  "evaluate": "citizen", "reopen": "citizen", "escalate": "supervision", "close": "supervision"}
+FIXED_LANES_BEFORE = ("intake", "dispatch")
+FIXED_LANES_AFTER = ("citizen", "supervision")
+
+
+def action_label(action: str, lang: str) -> str:
+    if action.startswith("evaluate:"):
+        return t(f"order.{action.replace(':', '_')}", lang)
+    spec = ACTIONS[action]
+    return pick(spec.label, spec.label_zh, lang)
+
+
+def ui_actions(order: Order) -> list[str]:
+    """The buttons for an order: the lifecycle's allowed actions, with the evaluation split into its two answers
+    (an unsatisfied answer reopens, so reopen has no button of its own)."""
+    buttons = []
+    for action in order.allowed_actions:
+        if action == "evaluate":
+            buttons += ["evaluate:satisfied", "evaluate:unsatisfied"]
+        elif action != "reopen":
+            buttons.append(action)
+    return buttons
+
+
+def fact(label: str, value, **attributes) -> html.Div:
+    return html.Div(className="order-fact", children=[html.Span(label, className="muted"),
+                                                       html.Span(value, className="order-fact-value", **attributes)])
+
+
+def order_facts(order: Order, rules: ResponsibilityList, place: list[dict], clock: dict,
+                lang: str = DEFAULT_LANGUAGE) -> html.Section:
+    rule = rules.rules.get(order.event_type)
+    card = clock.get("card")
+    return html.Section(className="order-facts", children=[
+        html.Div(className="order-heading", children=[
+            html.H1(order.order_id, id="order-id"),
+            html.Span(status_label(order.status, lang), id="order-status", className=f"status-chip status-{order.status}",
+                      **{"data-status": order.status}),
+            html.Span(card_label(card, lang), id="order-card", className=f"card-chip card-{card}",
+                      **{"data-card": card}) if card else None,
+            html.Span(t("order.reopened", lang, count=order.reopen_count), className="reopen-chip",
+                      id="order-reopens", **{"data-count": str(order.reopen_count)}) if order.reopen_count else None,
+        ]),
+        html.Div(className="order-fact-grid", children=[
+            fact(t("order.event_type", lang), pick(rule.name, rule.name_zh, lang) if rule else order.event_type),
+            fact(t("order.department", lang), department_name(order.department, lang) if order.department else "—",
+                 id="order-department"),
+            fact(t("order.place", lang), place_text(place, lang) or order.grid_code, id="order-place",
+                 **{"data-grid": order.grid_code}),
+            fact(t("order.channel", lang), channel_label(order.channel, lang)),
+            fact(t("order.received", lang), order.received_at.strftime("%Y-%m-%d %H:%M")),
+            fact(t("order.deadline", lang), order.deadline_at.strftime("%Y-%m-%d %H:%M") +
+                 (f" · {clock_text(clock, lang)}" if clock_text(clock, lang) else "")),
+            fact(t("order.version", lang), str(order.version), id="order-version"),
+            fact(t("order.rules_version", lang), str(order.rules_version or "—")),
+        ]),
+        html.H3(t("order.description", lang), className="topic"),
+        html.P(order.description or "—", className="order-description", id="order-description"),
+        html.P(order.address, className="order-address muted") if order.address else None,
+    ])
+
+
+def place_text(lineage: list[dict], lang: str) -> str:
+    """District › street › community › grid, each named without its parent's name repeated."""
+    names = [unit_name(u, lang) for u in lineage]
+    return " › ".join(short_name(name, names[i - 1] if i else None) for i, name in enumerate(names) if i)
+
+
+def swim_lanes(entries: list[TimelineEntry], lang: str = DEFAULT_LANGUAGE) -> html.Section:
+    """The timeline as a grid: one row per party (intake, dispatch center, each department in the order it got the
+    order, the citizen, supervision), one column per step, oldest first."""
+    lane_of = []
+    departments: list[str] = []
+    for entry in entries:
+        lane = LANE_OF_ACTION.get(entry.action, "supervision")
+        if lane == "unit":
+            lane = f"dept:{entry.department or '—'}"
+            if lane not in departments:
+                departments.append(lane)
+        lane_of.append(lane)
+    used = set(lane_of)
+    lanes = [lane for lane in FIXED_LANES_BEFORE if lane in used] + departments + \
+            [lane for lane in FIXED_LANES_AFTER if lane in used]
+    row_of = {lane: i + 1 for i, lane in enumerate(lanes)}
+    cells = [html.Div(lane_title(lane, lang), className="lane-title", style={"gridRow": row_of[lane]})
+             for lane in lanes]
+    cells += [html.Div(className="lane-band", style={"gridRow": row_of[lane], "gridColumn": f"2 / span {len(entries)}"})
+              for lane in lanes]
+    for column, (entry, lane) in enumerate(zip(entries, lane_of), start=2):
+        cells.append(html.Div(className=f"lane-step action-{entry.action}",
+                              style={"gridRow": row_of[lane], "gridColumn": column},
+                              **{"data-action": entry.action, "data-lane": lane}, children=[
+            html.Div(action_label(entry.action, lang), className="step-action"),
+            html.Div(entry.at.strftime("%m-%d %H:%M"), className="step-time"),
+            html.Div(t("order.step_to", lang, status=status_label(entry.to_status, lang)), className="step-status"),
+            html.Div(entry.actor if entry.source == "log" else t("order.from_stage_times", lang),
+                     className="step-actor muted"),
+            html.Div(entry.note, className="step-note") if entry.note else None,
+        ]))
+    return html.Section(className="order-lanes", children=[
+        html.H3(t("order.timeline", lang, count=len(entries)), className="topic"),
+        html.Div(cells, className="lanes", id="order-lanes",
+                 style={"gridTemplateColumns": f"170px repeat({len(entries)}, minmax(150px, 1fr))",
+                        "gridTemplateRows": f"repeat({len(lanes)}, auto)"}),
+    ])
+
+
+def lane_title(lane: str, lang: str) -> str:
+    if lane.startswith("dept:"):
+        return department_name(lane[5:], lang)
+    return t(f"order.lane.{lane}", lang)
+
+
+def action_buttons(order: Order, lang: str = DEFAULT_LANGUAGE) -> html.Div:
+    buttons = [html.Button(action_label(action, lang), id={"type": ACTION_BUTTON, "action": action},
+                           className=f"action-button action-{action.replace(':', '-')}", n_clicks=0)
+               for action in ui_actions(order)]
+    return html.Div(buttons or html.Span(t("order.final", lang), className="muted"), className="action-buttons",
+                    id="order-action-buttons")
+
+
+def board_table(counts: pd.DataFrame, by: str, names: dict[str, str], list_href, lang: str = DEFAULT_LANGUAGE,
+                table_id: str | None = None) -> html.Table:
+    """Cards per unit (department or district): open, yellow, red, escalated, to escalate; each count links to the
+    list of those orders."""
+    head = html.Thead(html.Tr([html.Th(t(f"supervision.column.{c}", lang)) for c in
+                               (by, "open", "yellow", "red", "escalated", "to_escalate")]))
+    rows = []
+    for row in counts.itertuples(index=False):
+        key = getattr(row, by)
+        rows.append(html.Tr(className="board-row" + (" has-red" if row.red else ""), **{"data-key": str(key)}, children=[
+            html.Td(names.get(key, key)),
+            html.Td(dcc.Link(f"{row.open:,}", href=list_href(key, False))),
+            html.Td(f"{row.yellow:,}", className="count-yellow" if row.yellow else "muted"),
+            html.Td(dcc.Link(f"{row.red:,}", href=list_href(key, True)), className="count-red" if row.red else "muted"),
+            html.Td(f"{row.escalated:,}"),
+            html.Td(f"{row.to_escalate:,}", className="count-red" if row.to_escalate else "muted"),
+        ]))
+    return html.Table([head, html.Tbody(rows)], className="catalogue-table board-table", id=table_id)
+
+
+def carded_rows(carded: pd.DataFrame, event_names: dict[str, str], district_names: dict[str, str],
+                lang: str = DEFAULT_LANGUAGE) -> html.Table:
+    head = html.Thead(html.Tr([html.Th(t(f"supervision.column.{c}", lang)) for c in
+                               ("card", "order_id", "event_type", "department", "district", "clock", "escalated")]))
+    rows = [html.Tr(className=f"carded-row card-{r.card}", children=[
+        html.Td(html.Span(card_label(r.card, lang), className=f"card-chip card-{r.card}")),
+        html.Td(dcc.Link(r.order_id, href=order_href(r.order_id, lang))),
+        html.Td(event_names.get(r.event_type, r.event_type)),
+        html.Td(department_name(r.department, lang) if r.department else "—"),
+        html.Td(district_names.get(r.district, "") if isinstance(r.district, str) else ""),
+        html.Td(clock_text({"remaining_hours": r.remaining_hours}, lang) or t(f"clock.reason.{r.reason}", lang)),
+        html.Td(r.supervised_at.strftime("%m-%d %H:%M") if pd.notna(r.supervised_at) else "—"),
+    ]) for r in carded.itertuples()]
+    return html.Table([head, html.Tbody(rows)], className="catalogue-table carded-table", id="carded-orders")

@@ -1,0 +1,134 @@
+"""One work order followed from intake to evaluation: its facts, its timeline as swim-lanes, and the actions the
+lifecycle allows now. ``/orders/SZ2026112200042?lang=zh``.
+
+An action is sent with the version of the order this page showed. If someone acted in between, the store refuses
+it (:class:`layers.workorders.VersionConflict`): the page says who did what, shows the order as it is now, and keeps
+what the operator typed. The operator's name is free text (there is no login yet), remembered by the browser.
+"""
+from __future__ import annotations
+
+from urllib.parse import quote, unquote
+
+import dash
+import pandas as pd
+from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
+
+from dashboard import ids, services
+from dashboard.components.order_views import (ACTION_BUTTON, action_buttons, action_label, order_facts,
+                                              swim_lanes)
+from dashboard.components.topbar import topbar
+from dashboard.i18n import HTML_LANG, department_name, normalise_language, t
+from dashboard.order_screens import orders_frame, status_label
+from dashboard.view import DEFAULT_INDICATOR, DEFAULT_WINDOW
+from layers.lifecycle import TransitionRefused
+from layers.specs import CITY_TIMEZONE
+from layers.workorders import InvalidRequest, UnknownOrder, VersionConflict
+from metrics.clocks import order_clocks
+
+dash.register_page(__name__, path_template="/orders/<order_id>", title="citytwin · work order", name="Order")
+
+
+def layout(order_id: str | None = None, lang: str | None = None, **_ignored):
+    lang = normalise_language(lang)
+    order_id = unquote(order_id or "")  # Dash passes the path segment as the browser sent it, percent-encoded
+    service = services.get()
+    directory = service.directory()
+    now = pd.Timestamp.now(tz=CITY_TIMEZONE)
+    body, state = order_body(order_id, lang)
+    return html.Div(className="screen order-screen", lang=HTML_LANG[lang], children=[
+        topbar([directory.city], DEFAULT_INDICATOR, DEFAULT_WINDOW, now, controls=[
+            dcc.Link(t("order.back_to_list", lang), href="/orders" + ("?lang=zh" if lang == "zh" else ""),
+                     className="window-link")],
+               page="orders", here=f"/orders/{quote(order_id, safe='')}", lang=lang),
+        dcc.Store(id=ids.ORDER_STATE, data=state),
+        html.Main(className="order-main", children=[
+            html.Div(body, id=ids.ORDER_BODY, className="order-body"),
+            html.Aside(className="order-act side-panel", children=action_form(state, lang)),
+        ]),
+    ])
+
+
+def order_body(order_id: str | None, lang: str) -> tuple[list, dict]:
+    """The order's facts and lanes, and the state the actions are sent with (id, version, language, buttons)."""
+    service = services.get()
+    work_orders = service.work_orders()
+    try:
+        order = work_orders.get(order_id or "")
+    except UnknownOrder:
+        return [html.H1(t("order.unknown", lang), id="order-id"),
+                html.P(t("order.unknown_detail", lang, order_id=order_id or ""), className="muted")], \
+            {"order_id": order_id, "version": None, "lang": lang}
+    now = pd.Timestamp.now(tz=CITY_TIMEZONE)
+    clock = order_clocks(orders_frame([order]), now).iloc[0].to_dict()
+    place = service.directory().lineage(order.grid_code)
+    rules = work_orders.responsibility_list()
+    body = [order_facts(order, rules, place, clock, lang), swim_lanes(work_orders.timeline(order.order_id), lang)]
+    return body, {"order_id": order.order_id, "version": order.version, "lang": lang, "status": order.status,
+                  "department": order.department}
+
+
+def action_form(state: dict, lang: str) -> list:
+    service = services.get()
+    departments = service.work_orders().responsibility_list().departments
+    return [
+        html.H3(t("order.act", lang), className="topic"),
+        html.Label(t("order.actor", lang), htmlFor=ids.ORDER_ACTOR, className="form-label"),
+        dcc.Input(id=ids.ORDER_ACTOR, type="text", maxLength=200, placeholder=t("order.actor_hint", lang),
+                  persistence=True, persistence_type="local", className="form-input", debounce=False),
+        html.Label(t("order.note", lang), htmlFor=ids.ORDER_NOTE, className="form-label"),
+        dcc.Textarea(id=ids.ORDER_NOTE, maxLength=4000, placeholder=t("order.note_hint", lang),
+                     className="form-input form-note"),
+        html.Label(t("order.to_department", lang), htmlFor=ids.ORDER_DEPARTMENT, className="form-label"),
+        dcc.Dropdown(id=ids.ORDER_DEPARTMENT, placeholder=t("order.by_the_list", lang), className="form-select",
+                     options=[{"label": department_name(d, lang), "value": d} for d in departments]),
+        html.Div(action_buttons_for(state, lang), id="order-actions"),
+        html.Div(id=ids.ORDER_MESSAGE, className="order-message", role="status"),
+    ]
+
+
+def action_buttons_for(state: dict, lang: str):
+    if state.get("version") is None:
+        return None
+    return action_buttons(services.get().work_orders().get(state["order_id"]), lang)
+
+
+@callback(
+    Output(ids.ORDER_BODY, "children"), Output(ids.ORDER_STATE, "data"), Output("order-actions", "children"),
+    Output(ids.ORDER_MESSAGE, "children"), Output(ids.ORDER_MESSAGE, "className"), Output(ids.ORDER_NOTE, "value"),
+    Input({"type": ACTION_BUTTON, "action": ALL}, "n_clicks"),
+    State(ids.ORDER_STATE, "data"), State(ids.ORDER_ACTOR, "value"), State(ids.ORDER_NOTE, "value"),
+    State(ids.ORDER_DEPARTMENT, "value"),
+    prevent_initial_call=True,
+)
+def act_on_order(clicks, state, actor, note, department):
+    """One click, one action, with the version this page showed. Thin: the rules are the store's."""
+    if not ctx.triggered_id or not any(c for c in clicks or []) or not ctx.triggered[0]["value"]:
+        return (no_update,) * 6  # buttons re-rendered, nothing clicked
+    lang = state["lang"]
+    button = ctx.triggered_id["action"]
+    action, _, answer = button.partition(":")
+    work_orders = services.get().work_orders()
+    arguments = dict(expected_version=state["version"], actor=(actor or "").strip(), note=note or "")
+    if action in ("dispatch", "redispatch"):
+        arguments["department"] = department or None
+    if action == "evaluate":
+        arguments["satisfied"] = answer == "satisfied"
+    try:
+        if not arguments["actor"]:
+            raise InvalidRequest("actor", t("order.actor_missing", lang))
+        order = work_orders.act(state["order_id"], action, **arguments)
+    except VersionConflict as conflict:
+        body, fresh = order_body(state["order_id"], lang)
+        last = conflict.last
+        message = t("order.conflict", lang, order_id=state["order_id"], version=conflict.actual,
+                    actor=last.actor if last else "?", action=action_label(last.action, lang) if last else "?",
+                    at=last.at.strftime("%H:%M:%S") if last else "?",
+                    status=status_label(last.to_status, lang) if last else "?")
+        return body, fresh, action_buttons_for(fresh, lang), message, "order-message conflict", no_update
+    except (InvalidRequest, TransitionRefused, UnknownOrder) as refused:
+        return no_update, no_update, no_update, t("order.refused", lang, reason=str(refused)), \
+            "order-message refused", no_update
+    body, fresh = order_body(order.order_id, lang)
+    message = t("order.done", lang, action=action_label(button, lang), status=status_label(order.status, lang),
+                version=order.version)
+    return body, fresh, action_buttons_for(fresh, lang), message, "order-message done", ""

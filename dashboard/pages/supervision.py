@@ -1,0 +1,114 @@
+"""The supervision board (督办): yellow and red cards by department and by district, the red-carded orders first, and
+the sweep that escalates every red card not yet escalated. ``/supervision?lang=zh``.
+
+Cards are read from the clocks (:mod:`metrics.clocks`) of the open orders, at the moment the page is drawn; each
+count links to the list of those orders.
+"""
+from __future__ import annotations
+
+import dash
+import pandas as pd
+from dash import Input, Output, State, callback, dcc, html, no_update
+
+from dashboard import ids, services
+from dashboard.components.order_views import board_table, carded_rows
+from dashboard.components.topbar import topbar
+from dashboard.i18n import HTML_LANG, department_name, normalise_language, pick, t, unit_name
+from dashboard.order_screens import filters_search, normalise_filters
+from dashboard.view import DEFAULT_INDICATOR, DEFAULT_WINDOW
+from layers.lifecycle import OPEN_STATUSES, STATUSES
+from layers.specs import CITY_TIMEZONE
+from metrics.clocks import card_counts, carded_orders, escalate_overdue
+
+dash.register_page(__name__, path="/supervision", title="citytwin · supervision", name="Supervision")
+
+CARDED_SHOWN = 60
+OPEN_IN_ORDER = [s for s in STATUSES if s in OPEN_STATUSES]
+
+
+def layout(lang: str | None = None, **_ignored):
+    lang = normalise_language(lang)
+    directory = services.get().directory()
+    now = pd.Timestamp.now(tz=CITY_TIMEZONE)
+    return html.Div(className="screen supervision-screen", lang=HTML_LANG[lang], children=[
+        topbar([directory.city], DEFAULT_INDICATOR, DEFAULT_WINDOW, now, page="supervision",
+               here="/supervision", lang=lang, controls=[]),
+        dcc.Store(id="supervision-lang", data=lang),
+        html.Main(className="supervision-main", children=board(now, lang), id="supervision-board"),
+    ])
+
+
+def board(now: pd.Timestamp, lang: str, message: str | None = None) -> list:
+    service = services.get()
+    work_orders = service.work_orders()
+    directory = service.directory()
+    orders = work_orders.open_orders_frame()
+    orders = orders.assign(district=directory.ancestor(orders["grid_code"], "district").to_numpy())
+    by_department = card_counts(orders, now, by="department")
+    by_district = card_counts(orders, now, by="district")
+    carded = carded_orders(orders, now)
+    totals = by_department[["open", "yellow", "red", "escalated", "to_escalate"]].sum()
+    rules = work_orders.responsibility_list()
+    event_names = {code: pick(r.name, r.name_zh, lang) for code, r in rules.rules.items()}
+    district_names = {row["code"]: unit_name(row, lang) for row in directory.of_level("district").to_dict("records")}
+    department_names = {d: department_name(d, lang) for d in by_department["department"]}
+
+    def department_href(department, red):
+        return "/orders" + filters_search(normalise_filters(department=[department], overdue="1" if red else None,
+                                                            status=None if red else OPEN_IN_ORDER, lang=lang))
+
+    def district_href(district, red):
+        return "/orders" + filters_search(normalise_filters(unit=district, overdue="1" if red else None,
+                                                            status=None if red else OPEN_IN_ORDER, lang=lang))
+
+    tiles = [html.Div(className=f"board-tile tile-{name}", id=f"board-{name}", children=[
+        html.Div(f"{int(totals[name]):,}", className="board-tile-value", **{"data-value": str(int(totals[name]))}),
+        html.Div(t(f"supervision.column.{name}", lang), className="board-tile-label")])
+        for name in ("open", "yellow", "red", "escalated", "to_escalate")]
+    return [
+        html.Div(className="board-head", children=[
+            html.H1(t("supervision.title", lang)),
+            html.Div(t("supervision.subtitle", lang, at=now.strftime("%Y-%m-%d %H:%M")), className="map-subtitle"),
+            html.Div(tiles, className="board-tiles"),
+            html.Div(className="board-sweep", children=[
+                dcc.Input(id=ids.ORDER_ACTOR, type="text", maxLength=200, placeholder=t("order.actor_hint", lang),
+                          persistence=True, persistence_type="local", className="form-input"),
+                html.Button(t("supervision.escalate_all", lang, count=f"{int(totals['to_escalate']):,}"),
+                            id=ids.ESCALATE_ALL, n_clicks=0, className="action-button action-escalate",
+                            disabled=not int(totals["to_escalate"])),
+                html.Div(message, id=ids.ESCALATE_MESSAGE, className="order-message done" if message else
+                         "order-message", role="status"),
+            ]),
+        ]),
+        html.Div(className="board-columns", children=[
+            html.Section(className="board-section", children=[
+                html.H3(t("supervision.by_department", lang), className="topic"),
+                board_table(by_department, "department", department_names, department_href, lang,
+                            table_id="board-departments"),
+                html.H3(t("supervision.by_district", lang), className="topic"),
+                board_table(by_district, "district", district_names, district_href, lang,
+                            table_id="board-districts"),
+            ]),
+            html.Section(className="board-section", children=[
+                html.H3(t("supervision.carded", lang, shown=min(CARDED_SHOWN, len(carded)),
+                          count=f"{len(carded):,}"), className="topic"),
+                carded_rows(carded.head(CARDED_SHOWN), event_names, district_names, lang),
+            ]),
+        ]),
+    ]
+
+
+@callback(
+    Output("supervision-board", "children"),
+    Input(ids.ESCALATE_ALL, "n_clicks"), State("supervision-lang", "data"), State(ids.ORDER_ACTOR, "value"),
+    prevent_initial_call=True,
+)
+def escalate_red_cards(clicks, lang, actor):
+    """The sweep: every red card never escalated is escalated, as one action each (an order someone changed
+    meanwhile is left for the next sweep)."""
+    if not clicks:
+        return no_update
+    now = pd.Timestamp.now(tz=CITY_TIMEZONE)
+    actor = (actor or "").strip() or t("supervision.actor", lang)
+    escalated = escalate_overdue(services.get().work_orders(), now, actor=actor)
+    return board(now, lang, t("supervision.escalated", lang, count=f"{len(escalated):,}"))
