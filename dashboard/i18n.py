@@ -290,7 +290,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "order.version": ("Version", "版本"),
     "order.rules_version": ("Responsibility list", "职责清单版本"),
     "order.description": ("What the citizen said", "诉求内容"),
-    "order.step_to": ("→ {status}", "→ {status}"),
+    "order.step_to": ("→ {status}", "转为{status}"),
     "order.from_stage_times": ("from the stage times", "据各环节时间"),
     "order.timeline": ("Timeline, {count} steps", "办理过程（{count}步）"),
     "order.lane.intake": ("Intake", "受理"),

@@ -110,8 +110,7 @@ def clock_text(clock, lang: str) -> str:
     hours = clock.get("remaining_hours")
     if hours is None or pd.isna(hours):
         return ""
-    key = "orders.overdue_by" if hours < 0 else "orders.hours_left"
-    return t(key, lang, hours=_hours(abs(hours), lang))
+    return t("orders.overdue_by" if hours < 0 else "orders.hours_left", lang, hours=_hours(abs(hours), lang))
 
 
 def _hours(hours: float, lang: str) -> str:

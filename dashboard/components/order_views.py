@@ -26,7 +26,7 @@ FIXED_LANES_AFTER = ("citizen", "supervision")
 
 def action_label(action: str, lang: str) -> str:
     if action.startswith("evaluate:"):
-        return t(f"order.{action.replace(':', '_')}", lang)
+        return t("order.evaluate_satisfied" if action == "evaluate:satisfied" else "order.evaluate_unsatisfied", lang)
     spec = ACTIONS[action]
     return pick(spec.label, spec.label_zh, lang)
 
@@ -55,8 +55,8 @@ def order_facts(order: Order, rules: ResponsibilityList, place: list[dict], cloc
     return html.Section(className="order-facts", children=[
         html.Div(className="order-heading", children=[
             html.H1(order.order_id, id="order-id"),
-            html.Span(status_label(order.status, lang), id="order-status", className=f"status-chip status-{order.status}",
-                      **{"data-status": order.status}),
+            html.Span(status_label(order.status, lang), id="order-status",
+                      className=f"status-chip status-{order.status}", **{"data-status": order.status}),
             html.Span(card_label(card, lang), id="order-card", className=f"card-chip card-{card}",
                       **{"data-card": card}) if card else None,
             html.Span(t("order.reopened", lang, count=order.reopen_count), className="reopen-chip",
@@ -149,7 +149,8 @@ def board_table(counts: pd.DataFrame, by: str, names: dict[str, str], list_href,
     rows = []
     for row in counts.itertuples(index=False):
         key = getattr(row, by)
-        rows.append(html.Tr(className="board-row" + (" has-red" if row.red else ""), **{"data-key": str(key)}, children=[
+        rows.append(html.Tr(className="board-row" + (" has-red" if row.red else ""), **{"data-key": str(key)},
+                            children=[
             html.Td(names.get(key, key)),
             html.Td(dcc.Link(f"{row.open:,}", href=list_href(key, False))),
             html.Td(f"{row.yellow:,}", className="count-yellow" if row.yellow else "muted"),

@@ -13,8 +13,8 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 from dashboard import ids, services
 from dashboard.components.topbar import topbar
 from dashboard.i18n import HTML_LANG, department_name, pick, t, unit_name
-from dashboard.order_screens import (BLOCK_ROWS, LIST_FILTERS, channel_label, filters_search, grid_rows, normalise_filters,
-                                     order_query, parse_filters, status_label)
+from dashboard.order_screens import (BLOCK_ROWS, LIST_FILTERS, channel_label, filters_search, grid_rows,
+                                     normalise_filters, order_query, status_label)
 from dashboard.view import DEFAULT_INDICATOR, DEFAULT_WINDOW
 from layers.lifecycle import STATUSES
 from layers.specs import CITY_TIMEZONE

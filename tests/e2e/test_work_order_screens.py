@@ -43,8 +43,11 @@ def server(live_city, serve_app, monkeypatch):
     return serve_app(live_city)
 
 
+FIRST_ID = ".ag-row[row-index='0'] [col-id='order_id'] a"
+
+
 def first_row_id(page) -> str:
-    link = page.locator(".ag-row[row-index='0'] [col-id='order_id'] a")
+    link = page.locator(FIRST_ID)
     link.wait_for(timeout=20_000)
     return link.inner_text().strip()
 
@@ -70,8 +73,8 @@ def test_the_list_pages_filters_sorts_and_opens_an_order(server, live_city, page
     page.evaluate("dash_ag_grid.getApi('order-grid').ensureIndexVisible(0, 'top')")
     page.locator(".ag-header-cell[col-id='received_at']").click()
     oldest = work_orders.list_orders(OrderQuery(descending=False, limit=1)).orders[0].order_id
-    page.wait_for_function(f"() => {{ const a = document.querySelector(\".ag-row[row-index='0'] [col-id='order_id'] a\");"
-                           f" return a && a.innerText.trim() === '{oldest}'; }}", timeout=20_000)
+    page.wait_for_function("([css, oldest]) => { const a = document.querySelector(css);"
+                           " return a && a.innerText.trim() === oldest; }", arg=[FIRST_ID, oldest], timeout=20_000)
     # A filter is a URL: received orders of one department, overdue.
     department = newest.orders[0].department
     page.goto(server + "/orders?" + urllib.parse.urlencode({"status": "received,dispatched",
@@ -90,7 +93,7 @@ def test_the_list_pages_filters_sorts_and_opens_an_order(server, live_city, page
     # The id opens the order.
     page.goto(server + "/orders", wait_until="networkidle")
     order_id = first_row_id(page)
-    page.locator(".ag-row[row-index='0'] [col-id='order_id'] a").click()
+    page.locator(FIRST_ID).click()
     page.wait_for_url(re.compile(f"/orders/{order_id}$"))
     page.locator("#order-id").wait_for()
     assert page.locator("#order-id").inner_text() == order_id
@@ -106,7 +109,8 @@ def received_order(live_city, description="Bins overflowing on the corner") -> s
                                     actor="intake desk").order_id
 
 
-def act(page, action: str, actor: str, note: str = "") -> None:
+def act(page, action: str, actor: str, note: str = "") -> str:
+    """Click an action as ``actor``; returns how the page answered: done, conflict or refused."""
     page.fill("#order-actor", actor)
     if note:
         page.fill("#order-note", note)
@@ -116,9 +120,22 @@ def act(page, action: str, actor: str, note: str = "") -> None:
     page.wait_for_function("said => { const m = document.querySelector('#order-message');"
                            " return m.innerText !== said && /done|conflict|refused/.test(m.className); }",
                            arg=said, timeout=20_000)
+    return page.locator("#order-message").get_attribute("class").split()[-1]
 
 
-def test_two_operators_on_one_order_one_wins_the_other_is_told(server, live_city, page, browser):
+@pytest.fixture
+def pg_city(postgis_db_url):
+    """The same city in a real PostgreSQL + PostGIS database."""
+    build("test", postgis_db_url, progress=False, end=pd.Timestamp.now(tz=CITY_TIMEZONE).floor("h"))
+    return postgis_db_url
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_two_operators_on_one_order_one_wins_the_other_is_told(database, request, serve_app, monkeypatch, page,
+                                                               browser):
+    live_city = request.getfixturevalue("live_city" if database == "sqlite" else "pg_city")
+    monkeypatch.setenv("CITYTWIN_VERSION_CHECK_SECONDS", "0")
+    server = serve_app(live_city)
     order_id = received_order(live_city)
     other = browser.new_page(viewport={"width": 1920, "height": 1080})
     try:
@@ -218,8 +235,7 @@ def test_one_order_from_intake_to_reopen_and_close(server, live_city, page):
     assert page.locator("#order-description").inner_text() == stored
     for action, actor in (("dispatch", "dispatcher Li"), ("accept", "Urban Management, team 3"),
                           ("handle", "Urban Management, team 3"), ("reply", "Urban Management, team 3")):
-        act(page, action, actor)
-        assert "done" in page.locator("#order-message").get_attribute("class"), page.locator("#order-message").inner_text()
+        assert act(page, action, actor) == "done", page.locator("#order-message").inner_text()
     assert page.locator("#order-status").get_attribute("data-status") == "feedback"
 
     # The citizen is unsatisfied: the order goes back to the unit.
@@ -240,8 +256,7 @@ def test_one_order_from_intake_to_reopen_and_close(server, live_city, page):
     page.goto(f"{server}/orders/{order_id}", wait_until="networkidle")
     for action, actor in (("handle", "Urban Management, team 3"), ("reply", "Urban Management, team 3"),
                           ("evaluate-satisfied", "citizen"), ("close", "supervision desk")):
-        act(page, action, actor)
-        assert "done" in page.locator("#order-message").get_attribute("class"), page.locator("#order-message").inner_text()
+        assert act(page, action, actor) == "done", page.locator("#order-message").inner_text()
     assert page.locator("#order-status").get_attribute("data-status") == "closed"
     closed = kpis(page, server, grid["code"])
     assert closed["open_orders"] == (before["open_orders"] or 0)
