@@ -40,7 +40,7 @@ APT_PACKAGES := chromium chromium-driver postgresql postgresql-15-postgis-3 font
 help:
 	@echo "make run          set up .venv, build the $(SCALE) sample ($(DB)) and serve http://127.0.0.1:8050"
 	@echo "make test         set up .venv + system packages, run the whole test suite"
-	@echo "make bench        run bench/run.py --scale city"
+	@echo "make bench        run bench/run.py --scale city and bench/orders.py"
 	@echo "make sample       build the sample city if missing (SCALE=$(SCALE) DB=$(DB))"
 	@echo "make venv         create/update .venv from requirements*.txt"
 	@echo "make georeport    create/update .venv-georeport (the independent Open311 client the tests use)"
@@ -130,6 +130,7 @@ test: venv georeport system-deps
 # bench: run the benchmark on the city-scale sample.
 bench: venv
 	$(PY) bench/run.py --scale city
+	$(PY) bench/orders.py
 
 # clean: remove the venv, caches and the generated sample database.
 clean:

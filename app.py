@@ -41,7 +41,10 @@ def create_app(database_url: str | None = None, progress: bool = False) -> Dash:
 
 def warm_in_background(service) -> None:
     """What the first users would otherwise wait for: the other windows, the map's tile index and colourings,
-    and the replayed day's hours (at the city scale about a minute of work, in this thread)."""
+    the replayed day's hours and the open orders of the supervision board (at the city scale about a minute of
+    work, in this thread)."""
+    service.work_orders().warm()
+    service.open_orders()
     service.warm(("today", "30d"))
     map_routes.warm(service)
     service.warm_playback()

@@ -320,7 +320,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
                    "已办理：{action}。工单现为{status}（版本{version}）。"),
     # the supervision board
     "supervision.title": ("Supervision board", "督办看板"),
-    "supervision.subtitle": ("Cards of open orders at {at}", "{at} 在办工单亮牌情况"),
+    "supervision.subtitle": ("Cards at {at} · open orders read at {read}", "{at} 亮牌情况 · 在办工单读取于 {read}"),
     "supervision.column.department": ("Department", "责任部门"),
     "supervision.column.district": ("District", "区"),
     "supervision.column.open": ("Open", "在办"),

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from layers.city import City, load_city
+from layers.city import City, load_city, with_orders_read_again
 from dashboard.maps.sources import order_cells, sensor_states
 from layers.specs import CITY_TIMEZONE, LAYERS, LEVELS, METRIC_CRS
 from layers.store import Store
@@ -102,6 +102,8 @@ class Services:
         self._memo: dict = {}
         self._work_orders: WorkOrders | None = None
         self._directory: UnitDirectory | None = None
+        self._open_orders: tuple | None = None
+        self._log_mark = 0  # the newest transition-log row the loaded city has seen
 
     # --- data ---------------------------------------------------------------------------------------------------
 
@@ -110,26 +112,46 @@ class Services:
         with self._lock:
             now = time.monotonic()
             if self._city is None:
+                self._log_mark = self._work_orders_unlocked().last_transition()
                 self._city = load_city(self.store, progress=self.progress)
                 self._checked_at = now
             elif now - self._checked_at >= VERSION_CHECK_SECONDS:
                 self._checked_at = now
                 versions = {k: v["version"] for k, v in self.store.layer_versions().items()}
                 if versions != self._city.versions:
-                    self._city = load_city(self.store)
+                    units_changed = versions.get("units") != self._city.versions.get("units")
+                    self._city = self._reloaded(versions)
                     self._tables.clear()
-                    self._geojson.clear()
+                    if units_changed:
+                        self._geojson.clear()
                     self._hotspots.clear()
                     self._series.clear()
                     self._memo.clear()
             return self._city
 
+    def _reloaded(self, versions: dict[str, int]) -> City:
+        """The city after the store changed. When only work-order actions changed it (the orders' version moved
+        by exactly the number of new rows in the transition log), only the orders they touched are read again:
+        about a second at the city scale instead of 50 (every order read again)."""
+        city = self._city
+        changed = {k for k in versions.keys() | city.versions.keys() if versions.get(k) != city.versions.get(k)}
+        if changed == {"orders"} and "orders" in city.layers:
+            order_ids, mark, steps = self._work_orders_unlocked().changed_since(self._log_mark)
+            if steps == versions["orders"] - city.versions.get("orders", 0):
+                self._log_mark = mark
+                return with_orders_read_again(city, self.store, order_ids, versions)
+        self._log_mark = self._work_orders_unlocked().last_transition()
+        return load_city(self.store)
+
     def work_orders(self) -> WorkOrders:
         """The work-order service over this store (reads and writes go straight to the store, not the cache)."""
         with self._lock:
-            if self._work_orders is None:
-                self._work_orders = WorkOrders(self.store)
-            return self._work_orders
+            return self._work_orders_unlocked()
+
+    def _work_orders_unlocked(self) -> WorkOrders:
+        if self._work_orders is None:
+            self._work_orders = WorkOrders(self.store)
+        return self._work_orders
 
     def directory(self) -> UnitDirectory:
         """Names and parents of every unit, read again only when the units layer changes. The work-order screens
@@ -141,6 +163,26 @@ class Services:
                 units = self.store.read_frame("units", ["code", "level", "name", "name_zh", "parent_code"])
                 self._directory = UnitDirectory(version, units.set_index("code", drop=False).rename_axis(None))
             return self._directory
+
+    def open_orders(self, fresh: bool = False) -> tuple[pd.DataFrame, pd.Timestamp]:
+        """Every open order (the supervision board's clocks run on them) with its district, and when they were read.
+
+        At the city scale that is some 330,000 rows and 2 s of reading, so they are read again only when the orders
+        changed and the last read is older than the version check interval (30 s; 0 in tests), or when ``fresh``
+        (right after the escalation sweep). The cards themselves are computed at the moment of each request.
+        """
+        version = self.store.layer_version("orders")
+        with self._lock:
+            cached = self._open_orders
+        now = time.monotonic()
+        if cached is not None and not fresh and (cached[0] == version or now - cached[1] < VERSION_CHECK_SECONDS):
+            return cached[2], cached[3]
+        read_at = pd.Timestamp.now(tz=CITY_TIMEZONE)
+        orders = self.work_orders().open_orders_frame()
+        orders = orders.assign(district=self.directory().ancestor(orders["grid_code"], "district").to_numpy())
+        with self._lock:
+            self._open_orders = (version, now, orders, read_at)
+        return orders, read_at
 
     def table(self, window: str) -> pd.DataFrame:
         """Every indicator, every unit, for a named window and the one before it."""

@@ -28,8 +28,12 @@ class City:
     written_at: pd.Timestamp | None = None  # when the store last wrote a layer
     # Facts the metrics derive from the layers, shared by indicators (see metrics.spec.memoised).
     memo: dict = field(default_factory=dict, repr=False, compare=False)
+    # The layers already carry the derived columns below (a city patched from a loaded one): do not redo them.
+    derived: bool = field(default=False, repr=False, compare=False)
 
     def __post_init__(self):
+        if self.derived:
+            return
         # Readings and alarms reach the map through their sensor's grid cell; readings carry its kind too.
         if "sensors" in self.layers:
             by_sensor = self.layers["sensors"].set_index("sensor_id")
@@ -145,3 +149,25 @@ def load_city(store: Store, layer_ids=EVENT_LAYERS, progress: bool = False) -> C
     return City(units=units, hierarchy=hierarchy, layers=layers, versions=versions, load_seconds=timings,
                 written_at=None if written_at is None else
                 pd.Timestamp(written_at, unit="s", tz="UTC").tz_convert(CITY_TIMEZONE))
+
+
+def with_orders_read_again(city: City, store: Store, order_ids, versions: dict[str, int]) -> City:
+    """``city`` with the orders ``order_ids`` read again from the store (acted on, or filed, since it was loaded)
+    and every other layer as it is: what an action on an order costs the dashboard, instead of reading the city's
+    millions of orders again. Orders read again go to the end of the orders layer (its row order means nothing)."""
+    order_ids = sorted(set(order_ids))
+    orders = city.layers["orders"]
+    fresh = load_layer(store, "orders", where=lambda table: table.c.order_id.in_(order_ids))
+    # The derived columns (see City.__post_init__) for the fresh rows alone, and the loaded frame's dtypes, so
+    # that neither the concatenation nor the new City converts the millions of rows already there.
+    fresh["grid_index"] = pd.Index(city.hierarchy["grid"]).get_indexer(fresh["grid_code"])
+    if "category" in orders:
+        fresh["category"] = fresh["event_type"].map(city.layers["event_types"].set_index("code")["category"])
+    fresh = fresh[list(orders.columns)]
+    for name in fresh.columns:
+        if name != "geometry" and fresh[name].dtype != orders[name].dtype:
+            fresh[name] = fresh[name].astype(orders[name].dtype)
+    kept = orders[~orders["order_id"].isin(fresh["order_id"]).to_numpy()]
+    patched = pd.concat([kept, fresh], ignore_index=True)
+    return City(units=city.units, hierarchy=city.hierarchy, layers=dict(city.layers, orders=patched),
+                versions=dict(versions), load_seconds=city.load_seconds, written_at=city.written_at, derived=True)

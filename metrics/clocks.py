@@ -103,21 +103,23 @@ def _instants(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values, utc=True).dt.tz_convert(CITY_TIMEZONE)
 
 
-def carded_orders(orders: pd.DataFrame, now: pd.Timestamp, holidays: np.ndarray = HOLIDAYS) -> pd.DataFrame:
+def carded_orders(orders: pd.DataFrame, now: pd.Timestamp, holidays: np.ndarray = HOLIDAYS,
+                  clocks: pd.DataFrame | None = None) -> pd.DataFrame:
     """The orders with a card at ``now`` (the supervision board's list), red first, most overdue first: the
-    order's columns joined with its clocks."""
-    clocks = order_clocks(orders, now, holidays)
+    order's columns joined with its clocks (``clocks``: :func:`order_clocks` of the same orders and instant, when
+    the caller has them already)."""
+    clocks = order_clocks(orders, now, holidays) if clocks is None else clocks
     carded = orders.join(clocks)[clocks["card"].notna()]
     rank = carded["card"].map({"red": 0, "yellow": 1})
     return carded.assign(_rank=rank).sort_values(["_rank", "remaining_hours"]).drop(columns="_rank")
 
 
 def card_counts(orders: pd.DataFrame, now: pd.Timestamp, by: str = "department",
-                holidays: np.ndarray = HOLIDAYS) -> pd.DataFrame:
+                holidays: np.ndarray = HOLIDAYS, clocks: pd.DataFrame | None = None) -> pd.DataFrame:
     """Yellow and red cards per ``by`` (a column of the orders: department, grid_code, event_type, …), with the
     open orders and the escalated ones: columns ``open``, ``yellow``, ``red``, ``escalated``, ``to_escalate``,
-    sorted by red then yellow cards (the supervision board)."""
-    clocks = order_clocks(orders, now, holidays)
+    sorted by red then yellow cards (the supervision board). ``clocks`` as for :func:`carded_orders`."""
+    clocks = order_clocks(orders, now, holidays) if clocks is None else clocks
     frame = pd.DataFrame({
         by: orders[by].to_numpy(),
         "open": clocks["running"].to_numpy() | clocks["awaiting_response"].to_numpy(),

@@ -143,3 +143,56 @@ def test_the_directory_names_places_as_the_city_does(city_url):
     assert list(districts[:-1]) == [city.hierarchy["district"][g] for g in grids]
     assert districts.iloc[-1] is None
     assert directory.city["level"] == "city" and directory.lineage("nowhere") == []
+
+
+# --- an action costs the dashboard the orders it touched, not the city ----------------------------------------------
+
+def test_after_actions_the_dashboard_reads_only_the_orders_they_touched(tmp_path, monkeypatch):
+    from dashboard import services as services_module
+    from metrics.engine import compare
+    from metrics.spec import named_window
+
+    url = f"sqlite:///{tmp_path / 'city.sqlite'}"
+    store = build("test", url, progress=False)
+    monkeypatch.setattr(services_module, "VERSION_CHECK_SECONDS", 0)
+    service = Services(store)
+    before = service.city()
+    work_orders = service.work_orders()
+    received = work_orders.list_orders(OrderQuery(status=["received"], limit=2)).orders
+    first = work_orders.dispatch(received[0].order_id, expected_version=received[0].version, actor="t")
+    work_orders.accept(first.order_id, expected_version=first.version, actor="t")
+    work_orders.cancel(received[1].order_id, expected_version=received[1].version, actor="t", reason="duplicate")
+    lon, lat = _inside(work_orders, before.hierarchy["grid"].iloc[5])
+    filed = work_orders.file_request(event_type="garbage_overflow", lon=lon, lat=lat, actor="t")
+
+    def no_full_load(*_args, **_kwargs):
+        raise AssertionError("the whole city was loaded again")
+
+    monkeypatch.setattr(services_module, "load_city", no_full_load)
+    after = service.city()
+    assert after is not before and len(after["orders"]) == len(before["orders"]) + 1
+    monkeypatch.undo()
+    loaded = load_city(store)
+    assert after.versions == loaded.versions
+    by_id = lambda city: city["orders"].set_index("order_id").sort_index()  # noqa: E731
+    columns = [c for c in loaded["orders"].columns if c not in ("geometry",)]
+    pd.testing.assert_frame_equal(by_id(after)[columns[1:]], by_id(loaded)[columns[1:]], check_like=True)
+    assert by_id(after).at[filed.order_id, "status"] == "received"
+    window = named_window("today", loaded.as_of)
+    assert after.as_of == loaded.as_of
+    pd.testing.assert_frame_equal(compare(after, window).sort_values(["code", "indicator"]).reset_index(drop=True),
+                                  compare(loaded, window).sort_values(["code", "indicator"]).reset_index(drop=True))
+
+
+def test_an_import_that_replaces_the_orders_loads_the_city_again(tmp_path, monkeypatch):
+    from dashboard import services as services_module
+    from layers.load import encode_frame, load_layer
+
+    url = f"sqlite:///{tmp_path / 'city.sqlite'}"
+    store = build("test", url, progress=False)
+    monkeypatch.setattr(services_module, "VERSION_CHECK_SECONDS", 0)
+    service = Services(store)
+    service.city()
+    orders = load_layer(store, "orders").iloc[:500]
+    store.replace_layers({"orders": encode_frame("orders", orders)}, source="tests")
+    assert len(service.city()["orders"]) == 500

@@ -18,7 +18,7 @@ from dashboard.order_screens import filters_search, normalise_filters
 from dashboard.view import DEFAULT_INDICATOR, DEFAULT_WINDOW
 from layers.lifecycle import OPEN_STATUSES, STATUSES
 from layers.specs import CITY_TIMEZONE
-from metrics.clocks import card_counts, carded_orders, escalate_overdue
+from metrics.clocks import card_counts, carded_orders, escalate_overdue, order_clocks
 
 dash.register_page(__name__, path="/supervision", title="citytwin · supervision", name="Supervision")
 
@@ -38,15 +38,15 @@ def layout(lang: str | None = None, **_ignored):
     ])
 
 
-def board(now: pd.Timestamp, lang: str, message: str | None = None) -> list:
+def board(now: pd.Timestamp, lang: str, message: str | None = None, fresh: bool = False) -> list:
     service = services.get()
     work_orders = service.work_orders()
     directory = service.directory()
-    orders = work_orders.open_orders_frame()
-    orders = orders.assign(district=directory.ancestor(orders["grid_code"], "district").to_numpy())
-    by_department = card_counts(orders, now, by="department")
-    by_district = card_counts(orders, now, by="district")
-    carded = carded_orders(orders, now)
+    orders, read_at = service.open_orders(fresh)
+    clocks = order_clocks(orders, now)
+    by_department = card_counts(orders, now, by="department", clocks=clocks)
+    by_district = card_counts(orders, now, by="district", clocks=clocks)
+    carded = carded_orders(orders, now, clocks=clocks)
     totals = by_department[["open", "yellow", "red", "escalated", "to_escalate"]].sum()
     rules = work_orders.responsibility_list()
     event_names = {code: pick(r.name, r.name_zh, lang) for code, r in rules.rules.items()}
@@ -68,7 +68,8 @@ def board(now: pd.Timestamp, lang: str, message: str | None = None) -> list:
     return [
         html.Div(className="board-head", children=[
             html.H1(t("supervision.title", lang)),
-            html.Div(t("supervision.subtitle", lang, at=now.strftime("%Y-%m-%d %H:%M")), className="map-subtitle"),
+            html.Div(t("supervision.subtitle", lang, at=now.strftime("%Y-%m-%d %H:%M"),
+                       read=read_at.strftime("%H:%M:%S")), className="map-subtitle"),
             html.Div(tiles, className="board-tiles"),
             html.Div(className="board-sweep", children=[
                 dcc.Input(id=ids.ORDER_ACTOR, type="text", maxLength=200, placeholder=t("order.actor_hint", lang),
@@ -111,4 +112,4 @@ def escalate_red_cards(clicks, lang, actor):
     now = pd.Timestamp.now(tz=CITY_TIMEZONE)
     actor = (actor or "").strip() or t("supervision.actor", lang)
     escalated = escalate_overdue(services.get().work_orders(), now, actor=actor)
-    return board(now, lang, t("supervision.escalated", lang, count=f"{len(escalated):,}"))
+    return board(now, lang, t("supervision.escalated", lang, count=f"{len(escalated):,}"), fresh=True)
