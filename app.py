@@ -9,15 +9,19 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
+import time
 
 import dash
 import waitress
+import pandas as pd
 from dash import Dash, dcc, html
 
 from dashboard import exports, ids, open311, services
 from dashboard.components import tour
 from dashboard.maps import routes as map_routes
 from dashboard.theme import css_variables
+from layers.specs import CITY_TIMEZONE
+from metrics.clocks import escalate_overdue
 
 
 def create_app(database_url: str | None = None, progress: bool = False) -> Dash:
@@ -36,7 +40,25 @@ def create_app(database_url: str | None = None, progress: bool = False) -> Dash:
     service.warm()
     # The other windows are ready before anyone asks for them (at the city scale they take seconds each).
     threading.Thread(target=warm_in_background, args=(service,), daemon=True, name="warm-windows").start()
+    minutes = services.escalation_minutes()
+    if minutes:
+        threading.Thread(target=escalate_every, args=(service, minutes), daemon=True, name="escalation").start()
     return app
+
+
+def escalate_every(service, minutes: float) -> None:
+    """The supervision sweep (督办), in its own thread: every ``minutes`` (the first time ``minutes`` after the
+    start), each red-carded order not yet escalated is escalated, one action each, as "supervision sweep"."""
+    while True:
+        time.sleep(minutes * 60)
+        try:
+            escalated = escalate_overdue(service.work_orders(), pd.Timestamp.now(tz=CITY_TIMEZONE),
+                                         actor="supervision sweep")
+        except Exception as error:  # noqa: BLE001 — a failed sweep is reported; the next one still runs
+            print(f"citytwin: the escalation sweep failed: {error!r}", file=sys.stderr, flush=True)
+            continue
+        if escalated:
+            print(f"citytwin: escalated {len(escalated):,} red-carded orders", flush=True)
 
 
 def warm_in_background(service) -> None:

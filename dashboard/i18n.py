@@ -337,6 +337,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "supervision.by_district": ("By district", "按区"),
     "supervision.carded": ("Carded orders, red first ({shown} of {count})", "亮牌工单，红牌在前（{shown}/{count}）"),
     "supervision.actor": ("supervision", "督办"),
+    "supervision.sweep": ("the server also sweeps every {minutes} min", "系统每{minutes}分钟自动督办一次"),
+    "supervision.no_sweep": ("no automatic sweep (CITYTWIN_ESCALATION_MINUTES=0)",
+                             "未开启自动督办（CITYTWIN_ESCALATION_MINUTES=0）"),
     "supervision.escalated": ("Escalated {count} orders.", "已督办{count}件工单。"),
 }
 

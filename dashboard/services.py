@@ -34,6 +34,18 @@ SIMPLIFY = {"city": 0.001, "district": 0.0008, "street": 0.0003, "community": 0.
 VERSION_CHECK_SECONDS = float(os.environ.get("CITYTWIN_VERSION_CHECK_SECONDS", 30))
 
 
+def escalation_minutes(environ=None) -> float:
+    """How often the supervision sweep runs: ``CITYTWIN_ESCALATION_MINUTES`` (default 10; 0 turns it off)."""
+    text = (os.environ if environ is None else environ).get("CITYTWIN_ESCALATION_MINUTES", "10")
+    try:
+        minutes = float(text)
+    except ValueError:
+        raise SystemExit(f"error: CITYTWIN_ESCALATION_MINUTES={text!r} is not a number of minutes") from None
+    if minutes < 0:
+        raise SystemExit(f"error: CITYTWIN_ESCALATION_MINUTES={text!r} is negative; 0 turns the sweep off")
+    return minutes
+
+
 @dataclass(frozen=True)
 class UnitDirectory:
     """Every administrative unit's code, level, names and parent (no geometry)."""

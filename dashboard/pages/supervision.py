@@ -77,6 +77,9 @@ def board(now: pd.Timestamp, lang: str, message: str | None = None, fresh: bool 
                 html.Button(t("supervision.escalate_all", lang, count=f"{int(totals['to_escalate']):,}"),
                             id=ids.ESCALATE_ALL, n_clicks=0, className="action-button action-escalate",
                             disabled=not int(totals["to_escalate"])),
+                html.Div(t("supervision.sweep", lang, minutes=f"{services.escalation_minutes():g}")
+                         if services.escalation_minutes() else t("supervision.no_sweep", lang),
+                         className="muted board-sweep-note"),
                 html.Div(message, id=ids.ESCALATE_MESSAGE, className="order-message done" if message else
                          "order-message", role="status"),
             ]),
