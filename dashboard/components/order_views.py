@@ -121,7 +121,7 @@ def swim_lanes(entries: list[TimelineEntry], lang: str = DEFAULT_LANGUAGE) -> ht
     return html.Section(className="order-lanes", children=[
         html.H3(t("order.timeline", lang, count=len(entries)), className="topic"),
         html.Div(cells, className="lanes", id="order-lanes",
-                 style={"gridTemplateColumns": f"170px repeat({len(entries)}, minmax(150px, 1fr))",
+                 style={"gridTemplateColumns": f"150px repeat({len(entries)}, minmax(128px, 1fr))",
                         "gridTemplateRows": f"repeat({len(lanes)}, auto)"}),
     ])
 
@@ -161,6 +161,15 @@ def board_table(counts: pd.DataFrame, by: str, names: dict[str, str], list_href,
     return html.Table([head, html.Tbody(rows)], className="catalogue-table board-table", id=table_id)
 
 
+def card_clock(reason: str | None, remaining_hours: float, lang: str = DEFAULT_LANGUAGE) -> str:
+    """The clock of a carded order, saying why when the card is for the first response (a red card with days left
+    would otherwise read as a mistake)."""
+    deadline = clock_text({"remaining_hours": remaining_hours}, lang)
+    if reason in ("no_first_response", "first_response_due"):
+        return " · ".join(part for part in (t(f"clock.reason.{reason}", lang), deadline) if part)
+    return deadline or (t(f"clock.reason.{reason}", lang) if reason else "")
+
+
 def carded_rows(carded: pd.DataFrame, event_names: dict[str, str], district_names: dict[str, str],
                 lang: str = DEFAULT_LANGUAGE) -> html.Table:
     head = html.Thead(html.Tr([html.Th(t(f"supervision.column.{c}", lang)) for c in
@@ -171,7 +180,7 @@ def carded_rows(carded: pd.DataFrame, event_names: dict[str, str], district_name
         html.Td(event_names.get(r.event_type, r.event_type)),
         html.Td(department_name(r.department, lang) if r.department else "—"),
         html.Td(district_names.get(r.district, "") if isinstance(r.district, str) else ""),
-        html.Td(clock_text({"remaining_hours": r.remaining_hours}, lang) or t(f"clock.reason.{r.reason}", lang)),
+        html.Td(card_clock(r.reason, r.remaining_hours, lang)),
         html.Td(r.supervised_at.strftime("%m-%d %H:%M") if pd.notna(r.supervised_at) else "—"),
     ]) for r in carded.itertuples()]
     return html.Table([head, html.Tbody(rows)], className="catalogue-table carded-table", id="carded-orders")
