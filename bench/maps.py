@@ -405,12 +405,13 @@ def source_costs(add, building: str) -> None:
 
 
 def _uncached_hotspots(service):
-    saved = service._hotspots.pop(WINDOW, None)
+    hotspots = service._current().hotspots
+    saved = hotspots.pop(WINDOW, None)
     try:
         return service.hotspots(WINDOW)
     finally:
         if saved is not None:
-            service._hotspots[WINDOW] = saved
+            hotspots[WINDOW] = saved
 
 
 def print_table(rows: list[Row]) -> None:

@@ -7,9 +7,10 @@ shows the children of one unit, simplified as a coverage so that shared edges st
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import geopandas as gpd
 import numpy as np
@@ -29,9 +30,24 @@ from metrics.spec import WINDOWS, Window, named_window
 
 # Simplification tolerance (degrees) by the level of the units drawn: about 80 m for districts down to 5 m for grids.
 SIMPLIFY = {"city": 0.001, "district": 0.0008, "street": 0.0003, "community": 0.00012, "grid": 0.00005}
-# How often the loaded city checks the store's layer versions (a change reloads it). CITYTWIN_VERSION_CHECK_SECONDS
-# overrides it: 0 checks on every request (browser tests, an operator who wants an action on the KPIs at once).
+# How often the loaded city checks the store's layer versions. CITYTWIN_VERSION_CHECK_SECONDS overrides it. Above 0,
+# a change is read in a background thread while requests go on with the city as it was (seconds at the city scale:
+# with requests arriving all day, nobody should wait for them); 0 checks on every request and reads the change before
+# answering (browser tests, an operator who wants an action on the KPIs at once).
 VERSION_CHECK_SECONDS = float(os.environ.get("CITYTWIN_VERSION_CHECK_SECONDS", 30))
+
+
+@dataclass
+class Generation:
+    """One loaded city and everything computed from it. A refresh builds a new one and swaps it in whole, so a
+    request never mixes figures of two versions: it takes one generation and writes its results into that one."""
+
+    city: City
+    tables: dict = field(default_factory=dict)
+    geojson: dict = field(default_factory=dict)
+    hotspots: dict = field(default_factory=dict)
+    series: dict = field(default_factory=dict)
+    memo: dict = field(default_factory=dict)
 
 
 def escalation_minutes(environ=None) -> float:
@@ -103,15 +119,10 @@ class Services:
     def __init__(self, store: Store, progress: bool = False):
         self.store = store
         self.progress = progress
-        self._city: City | None = None
+        self._gen: Generation | None = None
         self._checked_at = 0.0
+        self._refreshing: threading.Thread | None = None
         self._lock = threading.Lock()
-        # Memos, valid for the loaded city only (emptied whenever it is reloaded).
-        self._tables: dict[str, pd.DataFrame] = {}
-        self._geojson: dict[str, dict] = {}
-        self._hotspots: dict[str, pd.DataFrame] = {}
-        self._series: dict[str, pd.DataFrame] = {}
-        self._memo: dict = {}
         self._work_orders: WorkOrders | None = None
         self._directory: UnitDirectory | None = None
         self._open_orders: tuple | None = None
@@ -120,32 +131,63 @@ class Services:
     # --- data ---------------------------------------------------------------------------------------------------
 
     def city(self) -> City:
-        """The loaded city, reloaded when a layer's version changed in the store (checked every 30 s)."""
+        """The loaded city. Every :data:`VERSION_CHECK_SECONDS` the store's layer versions are compared with it; a
+        change is read in the background (or at once when the interval is 0) and swapped in when ready."""
+        return self._current().city
+
+    def _current(self) -> Generation:
         with self._lock:
             now = time.monotonic()
-            if self._city is None:
+            if self._gen is None:
                 self._log_mark = self._work_orders_unlocked().last_transition()
-                self._city = load_city(self.store, progress=self.progress)
+                self._gen = Generation(load_city(self.store, progress=self.progress))
                 self._checked_at = now
-            elif now - self._checked_at >= VERSION_CHECK_SECONDS:
+            elif now - self._checked_at >= VERSION_CHECK_SECONDS and self._refreshing is None:
                 self._checked_at = now
                 versions = {k: v["version"] for k, v in self.store.layer_versions().items()}
-                if versions != self._city.versions:
-                    units_changed = versions.get("units") != self._city.versions.get("units")
-                    self._city = self._reloaded(versions)
-                    self._tables.clear()
-                    if units_changed:
-                        self._geojson.clear()
-                    self._hotspots.clear()
-                    self._series.clear()
-                    self._memo.clear()
-            return self._city
+                if versions != self._gen.city.versions:
+                    if VERSION_CHECK_SECONDS > 0:
+                        self._refreshing = threading.Thread(target=self._refresh, args=(self._gen, versions),
+                                                            daemon=True, name="refresh-city")
+                        self._refreshing.start()
+                    else:
+                        self._gen = self._next_generation(self._gen, self._reloaded(self._gen.city, versions))
+            return self._gen
 
-    def _reloaded(self, versions: dict[str, int]) -> City:
-        """The city after the store changed. When only work-order actions changed it (the orders' version moved
+    def _refresh(self, old: Generation, versions: dict[str, int]) -> None:
+        """The background refresh: the new city, then the windows' tables and sparklines that were in use, so the
+        first request after the swap does not compute them either."""
+        try:
+            new = self._next_generation(old, self._reloaded(old.city, versions))
+            for window in list(old.tables):
+                new.tables[window] = window_table(new.city, window)
+            for window in list(old.series):
+                new.series[window] = window_series(new.city, window)
+            with self._lock:
+                self._gen = new
+        except Exception as error:  # noqa: BLE001 — the old city goes on being served; the next check tries again
+            print(f"citytwin: reading the store's changes failed, still serving the city as of "
+                  f"{old.city.as_of}: {error!r}", file=sys.stderr, flush=True)
+        finally:
+            with self._lock:
+                self._refreshing = None
+
+    @staticmethod
+    def _next_generation(old: Generation, city: City) -> Generation:
+        """A generation for ``city``; the units' simplified GeoJSON carries over while the units are the same."""
+        same_units = city.versions.get("units") == old.city.versions.get("units")
+        return Generation(city, geojson=old.geojson if same_units else {})
+
+    def wait_for_refresh(self, timeout: float | None = None) -> None:
+        """Block until a background refresh under way has been swapped in (benchmarks, tests)."""
+        thread = self._refreshing
+        if thread is not None:
+            thread.join(timeout)
+
+    def _reloaded(self, city: City, versions: dict[str, int]) -> City:
+        """``city`` after the store changed. When only work-order actions changed it (the orders' version moved
         by exactly the number of new rows in the transition log), only the orders they touched are read again:
-        about a second at the city scale instead of 50 (every order read again)."""
-        city = self._city
+        about a second at the city scale instead of 50 (every order read again). One refresh runs at a time."""
         changed = {k for k in versions.keys() | city.versions.keys() if versions.get(k) != city.versions.get(k)}
         if changed == {"orders"} and "orders" in city.layers:
             order_ids, mark, steps = self._work_orders_unlocked().changed_since(self._log_mark)
@@ -198,20 +240,16 @@ class Services:
 
     def table(self, window: str) -> pd.DataFrame:
         """Every indicator, every unit, for a named window and the one before it."""
-        city = self.city()
-        if window not in self._tables:
-            if window not in WINDOWS:
-                raise ValueError(f"unknown window {window!r}")
-            table = compare(city, named_window(window, city.as_of))
-            # Indexed by (code, indicator): a view reads one unit's rows, not a scan of 800,000.
-            self._tables[window] = rank_among_siblings(table, city.units).set_index(
-                ["code", "indicator"], drop=False).sort_index()
-        return self._tables[window]
+        gen = self._current()
+        if window not in gen.tables:
+            gen.tables[window] = window_table(gen.city, window)
+        return gen.tables[window]
 
     def hotspots(self, window: str) -> pd.DataFrame:
         """Recurring hotspots of the window (metrics.hotspots), with the names of their type and place."""
-        city = self.city()
-        if window not in self._hotspots:
+        gen = self._current()
+        city = gen.city
+        if window not in gen.hotspots:
             found = detect_hotspots(city, named_window(window, city.as_of))
             event_types = city["event_types"].set_index("code") if "event_types" in city.layers else None
             names = event_types["name"] if event_types is not None else pd.Series(dtype=object)
@@ -219,28 +257,23 @@ class Services:
                 event_name=found["event_type"].map(names).fillna(found["event_type"]),
                 place=found["grid_code"].map(city.units["name"]),
                 district=found["grid_code"].map(city.hierarchy["district"]).map(city.units["name"]))
-            self._hotspots[window] = found
-        return self._hotspots[window]
+            gen.hotspots[window] = found
+        return gen.hotspots[window]
 
     def series(self, window: str) -> pd.DataFrame:
         """The headline indicators over the window's steps (hours of today, days of 7 and 30 days), every unit,
         indexed by (code, indicator) with the values in step order."""
-        city = self.city()
-        if window not in self._series:
-            named = named_window(window, city.as_of)
-            steps = max(1, int(np.ceil(named.days * 24))) if window == "today" else int(round(named.days))
-            headline = [i for i, ind in INDICATORS.items() if ind.headline]
-            points = series(city, named, headline, steps)
-            self._series[window] = (points.sort_values("step")
-                                    .groupby(["code", "indicator"], sort=True)["value"].agg(list))
-        return self._series[window]
+        gen = self._current()
+        if window not in gen.series:
+            gen.series[window] = window_series(gen.city, window)
+        return gen.series[window]
 
     def memo(self, key, compute):
         """``compute()``, remembered under ``key`` until the city is reloaded (map sources, tile indexes, …)."""
-        self.city()  # reloads, and so empties the memo, when the store changed
-        if key not in self._memo:
-            self._memo[key] = compute()
-        return self._memo[key]
+        memo = self._current().memo  # a new generation, with an empty memo, once the store changed
+        if key not in memo:
+            memo[key] = compute()
+        return memo[key]
 
     def warm(self, windows=("7d",)) -> None:
         for window in windows:
@@ -354,9 +387,29 @@ class Services:
         return self.memo("freshness", lambda: layer_freshness(city, self.store.layer_versions()))
 
     def _children_geojson(self, code: str) -> dict:
-        if code not in self._geojson:
-            self._geojson[code] = children_geojson(self.city(), code)
-        return self._geojson[code]
+        gen = self._current()
+        if code not in gen.geojson:
+            gen.geojson[code] = children_geojson(gen.city, code)
+        return gen.geojson[code]
+
+
+def window_table(city: City, window: str) -> pd.DataFrame:
+    """Every indicator of every unit for a named window and the one before it, indexed by (code, indicator): a view
+    reads one unit's rows, not a scan of 800,000."""
+    if window not in WINDOWS:
+        raise ValueError(f"unknown window {window!r}")
+    table = compare(city, named_window(window, city.as_of))
+    return rank_among_siblings(table, city.units).set_index(["code", "indicator"], drop=False).sort_index()
+
+
+def window_series(city: City, window: str) -> pd.DataFrame:
+    """The headline indicators over a named window's steps (hours of today, days of 7 and 30 days), every unit,
+    indexed by (code, indicator) with the values in step order."""
+    named = named_window(window, city.as_of)
+    steps = max(1, int(np.ceil(named.days * 24))) if window == "today" else int(round(named.days))
+    headline = [i for i, ind in INDICATORS.items() if ind.headline]
+    points = series(city, named, headline, steps)
+    return points.sort_values("step").groupby(["code", "indicator"], sort=True)["value"].agg(list)
 
 
 def layer_freshness(city: City, versions: dict[str, dict]) -> dict[str, pd.Timestamp]:

@@ -2,6 +2,9 @@
 pages, rows with their clocks, swim-lanes, the action buttons, and the unit directory that names places."""
 from __future__ import annotations
 
+import threading
+import time
+
 import pandas as pd
 import pytest
 from hypothesis import given, strategies as st
@@ -196,3 +199,58 @@ def test_an_import_that_replaces_the_orders_loads_the_city_again(tmp_path, monke
     orders = load_layer(store, "orders").iloc[:500]
     store.replace_layers({"orders": encode_frame("orders", orders)}, source="tests")
     assert len(service.city()["orders"]) == 500
+
+
+def test_with_a_check_interval_the_change_is_read_in_the_background(tmp_path, monkeypatch, capsys):
+    """Requests go on with the city as it was while the change is read; then the new city comes in whole, with the
+    tables and sparklines that were in use already computed on it."""
+    from dashboard import services as services_module
+
+    store = build("test", f"sqlite:///{tmp_path / 'city.sqlite'}", progress=False)
+    monkeypatch.setattr(services_module, "VERSION_CHECK_SECONDS", 0.01)
+    service = Services(store)
+    before = service.city()
+    table_before = service.table("today")
+    service.series("today")
+    work_orders = service.work_orders()
+    lon, lat = _inside(work_orders, before.hierarchy["grid"].iloc[5])
+    work_orders.file_request(event_type="garbage_overflow", lon=lon, lat=lat, actor="t")
+
+    reading = threading.Event()
+    release = threading.Event()
+    reloaded = services_module.with_orders_read_again
+
+    def slow_read(*args, **kwargs):
+        reading.set()
+        assert release.wait(30)
+        return reloaded(*args, **kwargs)
+
+    monkeypatch.setattr(services_module, "with_orders_read_again", slow_read)
+    time.sleep(0.02)
+    assert service.city() is before  # the check starts the refresh and answers at once
+    assert reading.wait(30)
+    assert service.city() is before and service.table("today") is table_before  # still the old one, whole
+    release.set()
+    service.wait_for_refresh(60)
+    after = service.city()
+    assert after is not before and len(after["orders"]) == len(before["orders"]) + 1
+    assert "today" in service._current().tables and "today" in service._current().series  # computed in the refresh
+    pd.testing.assert_frame_equal(service.table("today"), services_module.window_table(load_city(store), "today"))
+
+    # A refresh that fails leaves the city being served as it was, says why, and the next check tries again.
+    work_orders.file_request(event_type="garbage_overflow", lon=lon, lat=lat, actor="t")
+
+    def broken(*_args, **_kwargs):
+        raise OSError("disk unplugged")
+
+    monkeypatch.setattr(services_module, "with_orders_read_again", broken)
+    time.sleep(0.02)
+    assert service.city() is after
+    service.wait_for_refresh(60)
+    assert service.city() is after
+    assert "disk unplugged" in capsys.readouterr().err
+    monkeypatch.setattr(services_module, "with_orders_read_again", reloaded)
+    time.sleep(0.02)
+    service.city()
+    service.wait_for_refresh(60)
+    assert len(service.city()["orders"]) == len(after["orders"]) + 1
