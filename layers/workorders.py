@@ -522,12 +522,29 @@ class WorkOrders:
         column = self.orders.c[query.sort]
         order_by = [column.desc() if query.descending else column.asc(),
                     self.orders.c.order_id.desc() if query.descending else self.orders.c.order_id.asc()]
-        page = select(self.orders).where(*conditions).order_by(*order_by).offset(query.offset).limit(query.limit)
         count = select(func.count()).select_from(self.orders).where(*conditions)
         with self.store.engine.connect() as conn:
-            rows = conn.execute(page).mappings().all()
             total = self._count(conn, count)
+            if self._walk_the_sort_index(conn, query, total):
+                conditions = self._conditions(query, indexable=False)
+            page = select(self.orders).where(*conditions).order_by(*order_by).offset(query.offset).limit(query.limit)
+            rows = conn.execute(page).mappings().all()
         return OrderPage([Order.from_row(r) for r in rows], int(total), query.offset, query.limit)
+
+    def _walk_the_sort_index(self, conn, query: OrderQuery, matching: int) -> bool:
+        """Whether SQLite should find a page by walking the sort's index and testing each order against the
+        filters, rather than by a filter's index and a sort of everything it matches.
+
+        SQLite's planner takes any index on a filtered column, so "closed" meant sorting 2.7 million orders (4.3 s
+        at the city scale). Walking visits about (offset + limit) × all / matching orders; the filter's index visits
+        the ``matching`` ones and sorts them: walk when that is less. PostgreSQL's planner has statistics and
+        decides for itself."""
+        if self.store.engine.dialect.name != "sqlite" or query.sort not in ("received_at", "deadline_at"):
+            return False
+        if not matching:
+            return False
+        everything = self._count(conn, select(func.count()).select_from(self.orders))
+        return (query.offset + query.limit) * everything < matching * matching
 
     def _count(self, conn, count) -> int:
         """The count of a filtered list, remembered until the orders change: every block of a scrolled list asks
@@ -781,28 +798,33 @@ class WorkOrders:
         rule = rules.rules.get(current["event_type"])
         return rule.time_limit_hours if rule else DEFAULT_TIME_LIMIT_HOURS
 
-    def _conditions(self, query: OrderQuery) -> list:
+    def _conditions(self, query: OrderQuery, indexable: bool = True) -> list:
+        """The query's filters as SQL conditions. Not ``indexable``, the filtered columns are wrapped (``x || ''``,
+        the same values) so that SQLite cannot use their indexes and walks the sort's (see _walk_the_sort_index)."""
         c = self.orders.c
+        column = (lambda name: c[name]) if indexable else (lambda name: c[name].concat(""))
         conditions = []
         for name, values, known in (("status", query.status, STATUSES), ("event_type", query.event_type, None),
-                                    ("department", query.department, None), ("channel", query.channel, None),
-                                    ("order_id", query.order_ids, None)):
+                                    ("department", query.department, None), ("channel", query.channel, None)):
             values = [values] if isinstance(values, str) else list(values)
             if values:
-                conditions.append(c[name].in_(_known_values(name, values, known)))
+                conditions.append(column(name).in_(_known_values(name, values, known)))
+        order_ids = [query.order_ids] if isinstance(query.order_ids, str) else list(query.order_ids)
+        if order_ids:
+            conditions.append(c.order_id.in_(order_ids))
         if query.unit is not None:
             _tree, _codes, parents = self._grid_index()
             if parents.get(query.unit, "") is None:  # the city itself: every order
                 pass
             else:
-                conditions.append(c.grid_code.in_(self._grid_codes_under(query.unit)))
+                conditions.append(column("grid_code").in_(self._grid_codes_under(query.unit)))
         if query.received_from is not None:
             conditions.append(c.received_at >= _to_epoch(query.received_from))
         if query.received_to is not None:
             conditions.append(c.received_at < _to_epoch(query.received_to))
         if query.overdue_at is not None:
             instant = _to_epoch(query.overdue_at)
-            conditions += [c.status.in_(sorted(lifecycle.UNHANDLED_STATUSES)), c.deadline_at < instant]
+            conditions += [column("status").in_(sorted(lifecycle.UNHANDLED_STATUSES)), c.deadline_at < instant]
         if query.escalated is not None:
             conditions.append(c.supervised_at.isnot(None) if query.escalated else c.supervised_at.is_(None))
         return conditions

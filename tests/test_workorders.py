@@ -337,6 +337,44 @@ def test_list_orders_filters_sorts_and_pages_in_sql(store, city_layers):
         assert error.value.field == field
 
 
+@pytest.mark.parametrize("walk", [True, False])
+def test_walking_the_sort_index_finds_the_same_pages(sqlite_store, city_layers, monkeypatch, walk):
+    """SQLite walks the sort's index for broad filters and uses a filter's index for narrow ones: either way, a page
+    is the same orders in the same order as pandas finds them."""
+    service = WorkOrders(sqlite_store)
+    orders = city_layers["orders"]
+    monkeypatch.setattr(WorkOrders, "_walk_the_sort_index", lambda *_args: walk)
+    district = "440304"
+    cases = [
+        (OrderQuery(status=["closed"], limit=30, offset=40), orders["status"] == "closed"),
+        (OrderQuery(status=["received", "accepted"], department=["Traffic Police", "Street Office"], unit=district,
+                    sort="deadline_at", descending=False, limit=25),
+         orders["status"].isin(["received", "accepted"]) & orders["department"].isin(["Traffic Police", "Street Office"])
+         & orders["grid_code"].str.startswith(district)),
+        (OrderQuery(channel=["wechat"], event_type=["garbage_overflow"], limit=10),
+         (orders["channel"] == "wechat") & (orders["event_type"] == "garbage_overflow")),
+        (OrderQuery(overdue_at=DEFAULT_END, limit=20),
+         orders["handled_at"].isna() & orders["status"].isin(["received", "dispatched", "accepted"])
+         & (orders["deadline_at"] < DEFAULT_END)),
+    ]
+    for query, matches in cases:
+        key = [query.sort, "order_id"]
+        expected = orders[matches].sort_values(key, ascending=not query.descending)["order_id"].tolist()
+        page = service.list_orders(query)
+        assert page.total == len(expected) > query.offset
+        assert [o.order_id for o in page.orders] == expected[query.offset:query.offset + query.limit]
+
+
+def test_the_walk_is_chosen_for_broad_filters_only(sqlite_store, city_layers):
+    service = WorkOrders(sqlite_store)
+    orders = city_layers["orders"]
+    broad, narrow = OrderQuery(status=["closed"], limit=20), OrderQuery(unit=orders["grid_code"].iloc[0], limit=20)
+    with sqlite_store.engine.connect() as conn:
+        assert service._walk_the_sort_index(conn, broad, int((orders["status"] == "closed").sum()))
+        assert not service._walk_the_sort_index(conn, narrow, int((orders["grid_code"] == narrow.unit).sum()))
+        assert not service._walk_the_sort_index(conn, OrderQuery(status=["closed"], sort="event_type"), len(orders))
+
+
 def test_generated_orders_get_a_timeline_from_their_stage_times(sqlite_store, city_layers):
     service = WorkOrders(sqlite_store)
     orders = city_layers["orders"]
