@@ -102,6 +102,11 @@ def run(app, repeat: int) -> list[Row]:
     busiest = work_orders.responsibility_list().rules["garbage_overflow"].department
     filtered = dict(no_filters, status=["received", "dispatched", "accepted"], department=[busiest], unit="440304")
     measure(f"list: open orders of {busiest} in Futian", block({"startRow": 0, "endRow": 100}, filtered))
+    measure("list: closed orders (most of the city's), newest first",
+            block({"startRow": 0, "endRow": 100}, dict(no_filters, status=["closed"])))
+    measure("list: two departments, by deadline",
+            block({"startRow": 0, "endRow": 100, "sortModel": [{"colId": "deadline_at", "sort": "asc"}]},
+                  dict(no_filters, department=[busiest, "Traffic Police"])))
     measure("list: overdue (red card), every department",
             block({"startRow": 0, "endRow": 100}, dict(no_filters, overdue=True)))
     measure("page: /supervision (cards of every open order)", pages_request("", "/supervision"))
