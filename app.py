@@ -12,8 +12,8 @@ import threading
 import time
 
 import dash
-import waitress
 import pandas as pd
+import waitress
 from dash import Dash, dcc, html
 
 from dashboard import exports, ids, open311, services

@@ -39,8 +39,9 @@ VERSION_CHECK_SECONDS = float(os.environ.get("CITYTWIN_VERSION_CHECK_SECONDS", 3
 
 @dataclass
 class Generation:
-    """One loaded city and everything computed from it. A refresh builds a new one and swaps it in whole, so a
-    request never mixes figures of two versions: it takes one generation and writes its results into that one."""
+    """One loaded city and everything computed from it. A refresh builds a new one and swaps it in whole; a view
+    (``unit_view``) takes one generation for all it shows, and results are written into the generation they were
+    computed from, so a swap never leaves an old figure in the new generation's memos."""
 
     city: City
     tables: dict = field(default_factory=dict)
@@ -240,7 +241,10 @@ class Services:
 
     def table(self, window: str) -> pd.DataFrame:
         """Every indicator, every unit, for a named window and the one before it."""
-        gen = self._current()
+        return self._table(self._current(), window)
+
+    @staticmethod
+    def _table(gen: Generation, window: str) -> pd.DataFrame:
         if window not in gen.tables:
             gen.tables[window] = window_table(gen.city, window)
         return gen.tables[window]
@@ -263,7 +267,10 @@ class Services:
     def series(self, window: str) -> pd.DataFrame:
         """The headline indicators over the window's steps (hours of today, days of 7 and 30 days), every unit,
         indexed by (code, indicator) with the values in step order."""
-        gen = self._current()
+        return self._series(self._current(), window)
+
+    @staticmethod
+    def _series(gen: Generation, window: str) -> pd.DataFrame:
         if window not in gen.series:
             gen.series[window] = window_series(gen.city, window)
         return gen.series[window]
@@ -284,16 +291,14 @@ class Services:
 
     def resolve_unit(self, code: str | None) -> str:
         """The unit asked for, or the city when the code is missing or unknown."""
-        units = self.city().units
-        if code and code in units.index:
-            return code
-        return units.index[units["level"] == "city"][0]
+        return resolved_unit(self.city(), code)
 
     def unit_view(self, code: str | None, indicator_id: str, window: str) -> UnitView:
-        city = self.city()
-        code = self.resolve_unit(code)
+        gen = self._current()  # one generation for the whole view, even if a refresh swaps in meanwhile
+        city = gen.city
+        code = resolved_unit(city, code)
         unit = city.units.loc[code]
-        table = self.table(window)
+        table = self._table(gen, window)
         rows = table.loc[code].reset_index(drop=True)
         kpis = rows.set_index("indicator").reindex(list(INDICATORS))
         level_index = LEVELS.index(unit["level"])
@@ -311,11 +316,11 @@ class Services:
         return UnitView(
             code=code, level=unit["level"], name=unit["name"], name_zh=unit["name_zh"], lineage=lineage,
             child_level=child_level, kpis=kpis, children=children,
-            children_geojson=self._children_geojson(code),
+            children_geojson=self._geojson_of(gen, code),
             bounds=tuple(shown.total_bounds), as_of=city.as_of,
             score=float(vital_scores(rows)["score"].iloc[0]),
             score_explanation=explain_score(rows, code),
-            sparklines=self.series(window).loc[code].to_dict())
+            sparklines=self._series(gen, window).loc[code].to_dict())
 
 
     def base_geojson(self) -> dict:
@@ -387,10 +392,21 @@ class Services:
         return self.memo("freshness", lambda: layer_freshness(city, self.store.layer_versions()))
 
     def _children_geojson(self, code: str) -> dict:
-        gen = self._current()
+        return self._geojson_of(self._current(), code)
+
+    @staticmethod
+    def _geojson_of(gen: Generation, code: str) -> dict:
         if code not in gen.geojson:
             gen.geojson[code] = children_geojson(gen.city, code)
         return gen.geojson[code]
+
+
+def resolved_unit(city: City, code: str | None) -> str:
+    """``code`` if the city has that unit, else the city's own code."""
+    units = city.units
+    if code and code in units.index:
+        return code
+    return units.index[units["level"] == "city"][0]
 
 
 def window_table(city: City, window: str) -> pd.DataFrame:
