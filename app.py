@@ -25,6 +25,7 @@ from metrics.clocks import escalate_overdue
 
 
 def create_app(database_url: str | None = None, progress: bool = False) -> Dash:
+    sweep_minutes = services.escalation_minutes()  # a bad setting stops the start before the city is loaded
     service = services.configure(database_url, progress=progress)
     if not service.store.is_built():
         raise SystemExit(f"error: no city in {service.store.url}; build the sample with "
@@ -40,9 +41,9 @@ def create_app(database_url: str | None = None, progress: bool = False) -> Dash:
     service.warm()
     # The other windows are ready before anyone asks for them (at the city scale they take seconds each).
     threading.Thread(target=warm_in_background, args=(service,), daemon=True, name="warm-windows").start()
-    minutes = services.escalation_minutes()
-    if minutes:
-        threading.Thread(target=escalate_every, args=(service, minutes), daemon=True, name="escalation").start()
+    if sweep_minutes:
+        threading.Thread(target=escalate_every, args=(service, sweep_minutes), daemon=True,
+                         name="escalation").start()
     return app
 
 

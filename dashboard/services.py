@@ -245,9 +245,7 @@ class Services:
 
     @staticmethod
     def _table(gen: Generation, window: str) -> pd.DataFrame:
-        if window not in gen.tables:
-            gen.tables[window] = window_table(gen.city, window)
-        return gen.tables[window]
+        return remembered(gen.tables, window, lambda: window_table(gen.city, window))
 
     def hotspots(self, window: str) -> pd.DataFrame:
         """Recurring hotspots of the window (metrics.hotspots), with the names of their type and place."""
@@ -271,16 +269,12 @@ class Services:
 
     @staticmethod
     def _series(gen: Generation, window: str) -> pd.DataFrame:
-        if window not in gen.series:
-            gen.series[window] = window_series(gen.city, window)
-        return gen.series[window]
+        return remembered(gen.series, window, lambda: window_series(gen.city, window))
 
     def memo(self, key, compute):
         """``compute()``, remembered under ``key`` until the city is reloaded (map sources, tile indexes, …)."""
-        memo = self._current().memo  # a new generation, with an empty memo, once the store changed
-        if key not in memo:
-            memo[key] = compute()
-        return memo[key]
+        # A new generation, with an empty memo, once the store changed.
+        return remembered(self._current().memo, key, compute)
 
     def warm(self, windows=("7d",)) -> None:
         for window in windows:
@@ -396,9 +390,14 @@ class Services:
 
     @staticmethod
     def _geojson_of(gen: Generation, code: str) -> dict:
-        if code not in gen.geojson:
-            gen.geojson[code] = children_geojson(gen.city, code)
-        return gen.geojson[code]
+        return remembered(gen.geojson, code, lambda: children_geojson(gen.city, code))
+
+
+def remembered(memo: dict, key, compute):
+    """``memo[key]``, computed by ``compute()`` the first time."""
+    if key not in memo:
+        memo[key] = compute()
+    return memo[key]
 
 
 def resolved_unit(city: City, code: str | None) -> str:

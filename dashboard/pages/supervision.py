@@ -44,6 +44,7 @@ def board(now: pd.Timestamp, lang: str, message: str | None = None, fresh: bool 
     directory = service.directory()
     orders, read_at = service.open_orders(fresh)
     clocks = order_clocks(orders, now)
+    sweep_minutes = services.escalation_minutes()
     by_department = card_counts(orders, now, by="department", clocks=clocks)
     by_district = card_counts(orders, now, by="district", clocks=clocks)
     carded = carded_orders(orders, now, clocks=clocks)
@@ -77,8 +78,8 @@ def board(now: pd.Timestamp, lang: str, message: str | None = None, fresh: bool 
                 html.Button(t("supervision.escalate_all", lang, count=f"{int(totals['to_escalate']):,}"),
                             id=ids.ESCALATE_ALL, n_clicks=0, className="action-button action-escalate",
                             disabled=not int(totals["to_escalate"])),
-                html.Div(t("supervision.sweep", lang, minutes=f"{services.escalation_minutes():g}")
-                         if services.escalation_minutes() else t("supervision.no_sweep", lang),
+                html.Div(t("supervision.sweep", lang, minutes=f"{sweep_minutes:g}")
+                         if sweep_minutes else t("supervision.no_sweep", lang),
                          className="muted board-sweep-note"),
                 html.Div(message, id=ids.ESCALATE_MESSAGE, className="order-message done" if message else
                          "order-message", role="status"),
