@@ -19,14 +19,16 @@ from dash import Dash, dcc, html
 from dashboard import exports, ids, open311, services
 from dashboard.components import tour
 from dashboard.maps import routes as map_routes
+from dashboard.settings import Settings
 from dashboard.theme import css_variables
 from layers.specs import CITY_TIMEZONE
 from metrics.clocks import escalate_overdue
 
 
-def create_app(database_url: str | None = None, progress: bool = False) -> Dash:
-    sweep_minutes = services.escalation_minutes()  # a bad setting stops the start before the city is loaded
-    service = services.configure(database_url, progress=progress)
+def create_app(database_url: str | None = None, progress: bool = False, settings: Settings | None = None) -> Dash:
+    settings = settings or Settings.from_environ()  # a bad setting stops the start before the city is loaded
+    sweep_minutes = settings.escalation_minutes
+    service = services.configure(database_url, progress=progress, settings=settings)
     if not service.store.is_built():
         raise SystemExit(f"error: no city in {service.store.url}; build the sample with "
                          f"`make sample` (or `python -m sample_data build`), or import your own (docs/importing.md)")

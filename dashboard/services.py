@@ -6,10 +6,10 @@ shows the children of one unit, simplified as a coverage so that shared edges st
 """
 from __future__ import annotations
 
-import os
 import sys
 import threading
 import time
+import zlib
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -17,12 +17,13 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from layers.city import City, load_city, with_orders_read_again
+from dashboard.settings import Settings
+from layers.city import City, load_city, with_clock, with_orders_read_again
 from dashboard.maps.sources import order_cells, sensor_states
 from layers.specs import CITY_TIMEZONE, LAYERS, LEVELS, METRIC_CRS
 from layers.store import Store
 from layers.workorders import WorkOrders
-from metrics.engine import compare, rank_among_siblings, series
+from metrics.engine import by_clock, compare, compare_named, rank_among_siblings, series
 from metrics.hotspots import detect_hotspots
 from metrics.score import explain_score, vital_scores
 from metrics.registry import INDICATORS
@@ -30,13 +31,6 @@ from metrics.spec import WINDOWS, Window, named_window
 
 # Simplification tolerance (degrees) by the level of the units drawn: about 80 m for districts down to 5 m for grids.
 SIMPLIFY = {"city": 0.001, "district": 0.0008, "street": 0.0003, "community": 0.00012, "grid": 0.00005}
-# How often the loaded city checks the store's layer versions. CITYTWIN_VERSION_CHECK_SECONDS overrides it. Above 0,
-# a change is read in a background thread while requests go on with the city as it was (seconds at the city scale:
-# with requests arriving all day, nobody should wait for them); 0 checks on every request and reads the change before
-# answering (browser tests, an operator who wants an action on the KPIs at once).
-VERSION_CHECK_SECONDS = float(os.environ.get("CITYTWIN_VERSION_CHECK_SECONDS", 30))
-
-
 @dataclass
 class Generation:
     """One loaded city and everything computed from it. A refresh builds a new one and swaps it in whole; a view
@@ -44,23 +38,25 @@ class Generation:
     computed from, so a swap never leaves an old figure in the new generation's memos."""
 
     city: City
+    number: int = 0              # counts the generations this process made (for logs; workers differ)
     tables: dict = field(default_factory=dict)
     geojson: dict = field(default_factory=dict)
     hotspots: dict = field(default_factory=dict)
     series: dict = field(default_factory=dict)
     memo: dict = field(default_factory=dict)
 
+    @property
+    def key(self) -> str:
+        """What every worker on every machine calls this generation: the store's layer versions and the instant
+        the city is shown at. Two workers that loaded the same store at the same clock step share the key, and a
+        cached answer is keyed on it, so an answer made for one generation is never served for another."""
+        versions = ".".join(f"{layer}{version}" for layer, version in self.city.version_key)
+        return f"{self.city.as_of:%Y%m%dT%H%M%S}-{zlib.crc32(versions.encode()):08x}"
+
 
 def escalation_minutes(environ=None) -> float:
     """How often the supervision sweep runs: ``CITYTWIN_ESCALATION_MINUTES`` (default 10; 0 turns it off)."""
-    text = (os.environ if environ is None else environ).get("CITYTWIN_ESCALATION_MINUTES", "10")
-    try:
-        minutes = float(text)
-    except ValueError:
-        raise SystemExit(f"error: CITYTWIN_ESCALATION_MINUTES={text!r} is not a number of minutes") from None
-    if minutes < 0:
-        raise SystemExit(f"error: CITYTWIN_ESCALATION_MINUTES={text!r} is negative; 0 turns the sweep off")
-    return minutes
+    return Settings.from_environ(environ).escalation_minutes
 
 
 @dataclass(frozen=True)
@@ -117,9 +113,14 @@ class UnitView:
 
 
 class Services:
-    def __init__(self, store: Store, progress: bool = False):
+    """The owner of this process's view of the city: the current :class:`Generation` and everything remembered
+    about it, the work-order service and the settings. Thread-safe: one lock guards the swap."""
+
+    def __init__(self, store: Store, progress: bool = False, settings: Settings | None = None):
         self.store = store
         self.progress = progress
+        self.settings = settings or Settings()
+        self._made = 0
         self._gen: Generation | None = None
         self._checked_at = 0.0
         self._refreshing: threading.Thread | None = None
@@ -132,28 +133,47 @@ class Services:
     # --- data ---------------------------------------------------------------------------------------------------
 
     def city(self) -> City:
-        """The loaded city. Every :data:`VERSION_CHECK_SECONDS` the store's layer versions are compared with it; a
-        change is read in the background (or at once when the interval is 0) and swapped in when ready."""
+        """The loaded city. Every ``version_check_seconds`` the store's layer versions are compared with it; a
+        change is read in the background (or at once when the interval is 0) and swapped in when ready. In live
+        mode a new generation is also made when the clock moved a step on, with nothing new in the store."""
         return self._current().city
 
+    def generation(self) -> Generation:
+        """The generation requests are answered from now (see :meth:`city`)."""
+        return self._current()
+
+    def _now(self) -> pd.Timestamp:
+        return pd.Timestamp.now(tz=CITY_TIMEZONE).floor("s")
+
     def _current(self) -> Generation:
+        interval = self.settings.version_check_seconds
         with self._lock:
             now = time.monotonic()
             if self._gen is None:
                 self._log_mark = self._work_orders_unlocked().last_transition()
-                self._gen = Generation(load_city(self.store, progress=self.progress))
+                self._gen = self._generation(self._clocked(load_city(self.store, progress=self.progress)))
                 self._checked_at = now
-            elif now - self._checked_at >= VERSION_CHECK_SECONDS and self._refreshing is None:
+            elif now - self._checked_at >= interval and self._refreshing is None:
                 self._checked_at = now
                 versions = {k: v["version"] for k, v in self.store.layer_versions().items()}
-                if versions != self._gen.city.versions:
-                    if VERSION_CHECK_SECONDS > 0:
+                stale_clock = (self.settings.live and (self._now() - self._gen.city.as_of).total_seconds()
+                               >= self.settings.clock_step_seconds)
+                if versions != self._gen.city.versions or stale_clock:
+                    if interval > 0:
                         self._refreshing = threading.Thread(target=self._refresh, args=(self._gen, versions),
                                                             daemon=True, name="refresh-city")
                         self._refreshing.start()
                     else:
                         self._gen = self._next_generation(self._gen, self._reloaded(self._gen.city, versions))
             return self._gen
+
+    def _clocked(self, city: City) -> City:
+        """In live mode the city is shown at the wall clock; in replay mode at its newest record."""
+        return with_clock(city, self._now()) if self.settings.live else city
+
+    def _generation(self, city: City, **parts) -> Generation:
+        self._made += 1
+        return Generation(city, number=self._made, **parts)
 
     def _refresh(self, old: Generation, versions: dict[str, int]) -> None:
         """The background refresh: the new city, then the windows' tables and sparklines that were in use, so the
@@ -173,11 +193,10 @@ class Services:
             with self._lock:
                 self._refreshing = None
 
-    @staticmethod
-    def _next_generation(old: Generation, city: City) -> Generation:
+    def _next_generation(self, old: Generation, city: City) -> Generation:
         """A generation for ``city``; the units' simplified GeoJSON carries over while the units are the same."""
         same_units = city.versions.get("units") == old.city.versions.get("units")
-        return Generation(city, geojson=old.geojson if same_units else {})
+        return self._generation(city, geojson=old.geojson if same_units else {})
 
     def wait_for_refresh(self, timeout: float | None = None) -> None:
         """Block until a background refresh under way has been swapped in (benchmarks, tests)."""
@@ -190,13 +209,15 @@ class Services:
         by exactly the number of new rows in the transition log), only the orders they touched are read again:
         about a second at the city scale instead of 50 (every order read again). One refresh runs at a time."""
         changed = {k for k in versions.keys() | city.versions.keys() if versions.get(k) != city.versions.get(k)}
+        if not changed:  # only the clock moved on (live mode)
+            return self._clocked(city)
         if changed == {"orders"} and "orders" in city.layers:
             order_ids, mark, steps = self._work_orders_unlocked().changed_since(self._log_mark)
             if steps == versions["orders"] - city.versions.get("orders", 0):
                 self._log_mark = mark
-                return with_orders_read_again(city, self.store, order_ids, versions)
+                return self._clocked(with_orders_read_again(city, self.store, order_ids, versions))
         self._log_mark = self._work_orders_unlocked().last_transition()
-        return load_city(self.store)
+        return self._clocked(load_city(self.store))
 
     def work_orders(self) -> WorkOrders:
         """The work-order service over this store (reads and writes go straight to the store, not the cache)."""
@@ -230,7 +251,8 @@ class Services:
         with self._lock:
             cached = self._open_orders
         now = time.monotonic()
-        if cached is not None and not fresh and (cached[0] == version or now - cached[1] < VERSION_CHECK_SECONDS):
+        if cached is not None and not fresh and (cached[0] == version
+                                                 or now - cached[1] < self.settings.version_check_seconds):
             return cached[2], cached[3]
         read_at = pd.Timestamp.now(tz=CITY_TIMEZONE)
         orders = self.work_orders().open_orders_frame()
@@ -413,17 +435,20 @@ def window_table(city: City, window: str) -> pd.DataFrame:
     reads one unit's rows, not a scan of 800,000."""
     if window not in WINDOWS:
         raise ValueError(f"unknown window {window!r}")
-    table = compare(city, named_window(window, city.as_of))
+    table = compare_named(city, window)
     return rank_among_siblings(table, city.units).set_index(["code", "indicator"], drop=False).sort_index()
 
 
 def window_series(city: City, window: str) -> pd.DataFrame:
     """The headline indicators over a named window's steps (hours of today, days of 7 and 30 days), every unit,
     indexed by (code, indicator) with the values in step order."""
-    named = named_window(window, city.as_of)
-    steps = max(1, int(np.ceil(named.days * 24))) if window == "today" else int(round(named.days))
     headline = [i for i, ind in INDICATORS.items() if ind.headline]
-    points = series(city, named, headline, steps)
+    frames = []
+    for as_of, ids in by_clock(city, headline).items():  # sensor sparklines end at the sensors' newest record
+        named = named_window(window, as_of)
+        steps = max(1, int(np.ceil(named.days * 24))) if window == "today" else int(round(named.days))
+        frames.append(series(city, named, ids, steps))
+    points = pd.concat(frames, ignore_index=True)
     return points.sort_values("step").groupby(["code", "indicator"], sort=True)["value"].agg(list)
 
 
@@ -538,9 +563,11 @@ def building_card(city: City, building_id: str, sensor_states: pd.DataFrame,
 _services: Services | None = None
 
 
-def configure(database_url: str | None = None, progress: bool = False) -> Services:
+def configure(database_url: str | None = None, progress: bool = False,
+              settings: Settings | None = None) -> Services:
     global _services
-    _services = Services(Store(database_url), progress=progress)
+    settings = settings or Settings.from_environ()
+    _services = Services(Store(database_url or settings.database_url), progress=progress, settings=settings)
     return _services
 
 

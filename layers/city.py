@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import geopandas as gpd
 import pandas as pd
@@ -30,6 +31,8 @@ class City:
     memo: dict = field(default_factory=dict, repr=False, compare=False)
     # The layers already carry the derived columns below (a city patched from a loaded one): do not redo them.
     derived: bool = field(default=False, repr=False, compare=False)
+    # Live mode: "now" is the wall clock (set by whoever builds the generation), not the newest record.
+    clock: pd.Timestamp | None = None
 
     def __post_init__(self):
         if self.derived:
@@ -58,14 +61,39 @@ class City:
     def __getitem__(self, layer_id: str) -> pd.DataFrame:
         return self.layers[layer_id]
 
-    @property
+    @cached_property
     def as_of(self) -> pd.Timestamp:
-        """The latest instant the data knows of: the last order (or step of one: an operator's dispatch, a
-        citizen's evaluation), reading or alarm; for a city without any (an import of boundaries and buildings
-        only), when its layers were written."""
+        """The instant the city is shown at. In live mode the clock the generation was made at; otherwise the
+        latest instant the data knows of: the last order (or step of one: an operator's dispatch, a citizen's
+        evaluation), reading or alarm; for a city without any (an import of boundaries and buildings only), when
+        its layers were written. Computed once per city (a max over millions of orders costs ~70 ms)."""
+        if self.clock is not None:
+            return self.clock
         order_times = [("orders", f"{stage}_at") for stage in ORDER_STAGES]
-        candidates = [self.layers[name][column].max() for name, column in
-                      (*order_times, ("readings", "ts"), ("alarms", "raised_at"))
+        return self._newest((*order_times, ("readings", "ts"), ("alarms", "raised_at")))
+
+    @cached_property
+    def sensors_as_of(self) -> pd.Timestamp:
+        """The instant the sensor layers are judged at: the clock in live mode, else their own newest record (a
+        reading, an alarm raised or cleared, a sensor's last report). Sensors keep their own freshness so that an
+        operator acting on an order (which moves :attr:`as_of` in replay mode) changes no sensor indicator."""
+        if self.clock is not None:
+            return self.clock
+        sources = (("readings", "ts"), ("alarms", "raised_at"), ("alarms", "cleared_at"), ("sensors", "last_seen_at"))
+        if not any(name in self.layers and len(self.layers[name]) for name, _ in sources):
+            return self.as_of
+        return self._newest(sources)
+
+    def layer_as_of(self, layer_ids) -> pd.Timestamp:
+        """The instant an indicator reading ``layer_ids`` is computed at: the sensors' own when it reads only sensor
+        layers (and no orders), the city's otherwise."""
+        layer_ids = set(layer_ids)
+        if layer_ids & set(SENSOR_LAYERS) and "orders" not in layer_ids:
+            return self.sensors_as_of
+        return self.as_of
+
+    def _newest(self, sources) -> pd.Timestamp:
+        candidates = [self.layers[name][column].max() for name, column in sources
                       if name in self.layers and len(self.layers[name]) and column in self.layers[name]]
         candidates = [c for c in candidates if pd.notna(c)]
         if candidates:
@@ -100,6 +128,16 @@ class City:
             chain.append(code)
             code = self.units.at[code, "parent_code"]
         return chain[::-1]
+
+
+SENSOR_LAYERS = ("sensors", "readings", "alarms")
+"""The layers whose indicators are judged at the sensors' own freshness (:attr:`City.sensors_as_of`)."""
+
+
+def with_clock(city: City, clock: pd.Timestamp | None) -> City:
+    """``city`` shown at ``clock`` (live mode), sharing its frames: a new generation when only time moved on."""
+    return City(units=city.units, hierarchy=city.hierarchy, layers=city.layers, versions=city.versions,
+                load_seconds=city.load_seconds, written_at=city.written_at, derived=True, clock=clock)
 
 
 def build_hierarchy(units: pd.DataFrame) -> pd.DataFrame:
@@ -170,4 +208,5 @@ def with_orders_read_again(city: City, store: Store, order_ids, versions: dict[s
     kept = orders[~orders["order_id"].isin(fresh["order_id"]).to_numpy()]
     patched = pd.concat([kept, fresh], ignore_index=True)
     return City(units=city.units, hierarchy=city.hierarchy, layers=dict(city.layers, orders=patched),
-                versions=dict(versions), load_seconds=city.load_seconds, written_at=city.written_at, derived=True)
+                versions=dict(versions), load_seconds=city.load_seconds, written_at=city.written_at, derived=True,
+                clock=city.clock)

@@ -17,7 +17,7 @@ import pandas as pd
 
 from layers.specs import LEVELS
 from metrics.registry import INDICATORS
-from metrics.spec import SURGE, Contributions, Indicator, Window, column_codes, surge_scores
+from metrics.spec import SURGE, Contributions, Indicator, Window, column_codes, named_window, surge_scores
 
 COLUMNS = ["code", "level", "indicator", "value", "numerator", "denominator", "state"]
 
@@ -155,6 +155,25 @@ def compare(data, window: Window, indicator_ids: Iterable[str] | None = None,
                                                    merged["previous"].to_numpy()[known]))
         merged["state"] = state
     return merged
+
+
+def by_clock(data, indicator_ids: Iterable[str]) -> dict[pd.Timestamp, list[str]]:
+    """The indicators grouped by the instant they are judged at: each layer keeps its own freshness
+    (``City.layer_as_of``), so sensor indicators stand at the sensors' newest record while order indicators follow
+    the orders (in live mode both are the clock)."""
+    groups: dict[pd.Timestamp, list[str]] = {}
+    for indicator_id in indicator_ids:
+        groups.setdefault(data.layer_as_of(INDICATORS[indicator_id].inputs), []).append(indicator_id)
+    return groups
+
+
+def compare_named(data, window_name: str, indicator_ids: Iterable[str] | None = None,
+                  levels: Iterable[str] = LEVELS) -> pd.DataFrame:
+    """``compare`` for a named window (``today``, ``7d``, …), each indicator's window ending at its own layers'
+    as-of instant (see :func:`by_clock`)."""
+    frames = [compare(data, named_window(window_name, as_of), ids, levels)
+              for as_of, ids in by_clock(data, list(indicator_ids or INDICATORS)).items()]
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
 
 def rank_among_siblings(table: pd.DataFrame, units: pd.DataFrame) -> pd.DataFrame:

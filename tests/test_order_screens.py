@@ -12,6 +12,7 @@ from hypothesis import given, strategies as st
 from dashboard.components.order_views import swim_lanes, ui_actions
 from dashboard.order_screens import (filters_search, grid_rows, normalise_filters, order_query, parse_filters)
 from dashboard.services import Services
+from dashboard.settings import Settings
 from layers.city import load_city
 from layers.lifecycle import STATUSES
 from layers.store import Store
@@ -157,8 +158,7 @@ def test_after_actions_the_dashboard_reads_only_the_orders_they_touched(tmp_path
 
     url = f"sqlite:///{tmp_path / 'city.sqlite'}"
     store = build("test", url, progress=False)
-    monkeypatch.setattr(services_module, "VERSION_CHECK_SECONDS", 0)
-    service = Services(store)
+    service = Services(store, settings=Settings(version_check_seconds=0))
     before = service.city()
     work_orders = service.work_orders()
     received = work_orders.list_orders(OrderQuery(status=["received"], limit=2)).orders
@@ -193,8 +193,7 @@ def test_an_import_that_replaces_the_orders_loads_the_city_again(tmp_path, monke
 
     url = f"sqlite:///{tmp_path / 'city.sqlite'}"
     store = build("test", url, progress=False)
-    monkeypatch.setattr(services_module, "VERSION_CHECK_SECONDS", 0)
-    service = Services(store)
+    service = Services(store, settings=Settings(version_check_seconds=0))
     service.city()
     orders = load_layer(store, "orders").iloc[:500]
     store.replace_layers({"orders": encode_frame("orders", orders)}, source="tests")
@@ -207,8 +206,7 @@ def test_with_a_check_interval_the_change_is_read_in_the_background(tmp_path, mo
     from dashboard import services as services_module
 
     store = build("test", f"sqlite:///{tmp_path / 'city.sqlite'}", progress=False)
-    monkeypatch.setattr(services_module, "VERSION_CHECK_SECONDS", 0.01)
-    service = Services(store)
+    service = Services(store, settings=Settings(version_check_seconds=0.01))
     before = service.city()
     table_before = service.table("today")
     service.series("today")

@@ -57,7 +57,7 @@ def sensor_states(city: City) -> pd.DataFrame:
     watch when offline or faulty, good otherwise; and the open alarm's message."""
     sensors = city["sensors"]
     alarms = city["alarms"] if "alarms" in city.layers else pd.DataFrame(columns=["sensor_id", "severity"])
-    now = city.as_of
+    now = city.sensors_as_of
     open_alarms = alarms[(alarms["raised_at"] <= now)
                          & (alarms["cleared_at"].isna() | (alarms["cleared_at"] > now))]
     worst = (open_alarms.assign(rank=open_alarms["severity"].map(STATE_RANK).fillna(3))

@@ -44,7 +44,7 @@ def board(now: pd.Timestamp, lang: str, message: str | None = None, fresh: bool 
     directory = service.directory()
     orders, read_at = service.open_orders(fresh)
     clocks = order_clocks(orders, now)
-    sweep_minutes = services.escalation_minutes()
+    sweep_minutes = services.get().settings.escalation_minutes
     by_department = card_counts(orders, now, by="department", clocks=clocks)
     by_district = card_counts(orders, now, by="district", clocks=clocks)
     carded = carded_orders(orders, now, clocks=clocks)

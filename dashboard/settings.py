@@ -1,0 +1,109 @@
+"""Every ``CITYTWIN_*`` setting, read once at start, validated, with the variable's name in each error.
+
+The server reads the environment in one place (:meth:`Settings.from_environ`) and hands the result to whoever needs
+it, so a bad value stops the start at once, before a city-scale load, and tests set what they need by constructing
+a :class:`Settings` instead of patching module globals.
+
+>>> Settings.from_environ({"CITYTWIN_MODE": "replay", "CITYTWIN_WORKERS": "3"}).workers
+3
+>>> Settings.from_environ({"CITYTWIN_WORKERS": "many"})
+Traceback (most recent call last):
+...
+SystemExit: error: CITYTWIN_WORKERS='many' is not a whole number
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+
+MODES = ("live", "replay")
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str | None = None
+    """``CITYTWIN_DATABASE_URL``: the store (default: the embedded file data/citytwin.sqlite)."""
+    mode: str = "replay"
+    """``CITYTWIN_MODE``: ``live`` shows the city at the wall clock (sensors are offline when they stop reporting);
+    ``replay`` at the newest record, for demos of the past and cities without a stream."""
+    version_check_seconds: float = 30.0
+    """``CITYTWIN_VERSION_CHECK_SECONDS``: how often the loaded city compares the store's layer versions with its
+    own; above 0 a change is read in the background, 0 reads it before answering (tests, an operator at a desk)."""
+    clock_step_seconds: float = 60.0
+    """``CITYTWIN_CLOCK_STEP_SECONDS``: in live mode, how far the clock may move before a new generation is made
+    even when nothing arrived (the "now" tiles, windows and freshness follow it)."""
+    escalation_minutes: float = 10.0
+    """``CITYTWIN_ESCALATION_MINUTES``: how often the supervision sweep runs (0 = off)."""
+    simulate_readings_per_second: float = 0.0
+    """``CITYTWIN_SIMULATE``: readings per second the built-in simulator feeds into the store (0 = off; ``make run``
+    turns it on so the sample city lives without a broker)."""
+    workers: int = 1
+    """``CITYTWIN_WORKERS``: web worker processes behind the one port (1 = one process, threads only)."""
+    threads: int = 8
+    """``CITYTWIN_THREADS``: request threads per worker."""
+    redis_url: str | None = None
+    """``CITYTWIN_REDIS_URL``: where the workers hear of a new generation at once (else each checks the store)."""
+
+    @classmethod
+    def from_environ(cls, environ=None, **overrides) -> "Settings":
+        environ = os.environ if environ is None else environ
+        values = dict(
+            database_url=environ.get("CITYTWIN_DATABASE_URL") or None,
+            mode=_choice(environ, "CITYTWIN_MODE", cls.mode, MODES),
+            version_check_seconds=_number(environ, "CITYTWIN_VERSION_CHECK_SECONDS", cls.version_check_seconds),
+            clock_step_seconds=_number(environ, "CITYTWIN_CLOCK_STEP_SECONDS", cls.clock_step_seconds, minimum=1),
+            escalation_minutes=_number(environ, "CITYTWIN_ESCALATION_MINUTES", cls.escalation_minutes,
+                                       off="0 turns the sweep off"),
+            simulate_readings_per_second=_number(environ, "CITYTWIN_SIMULATE", cls.simulate_readings_per_second,
+                                                 off="0 turns the simulator off"),
+            workers=_whole(environ, "CITYTWIN_WORKERS", cls.workers),
+            threads=_whole(environ, "CITYTWIN_THREADS", cls.threads),
+            redis_url=environ.get("CITYTWIN_REDIS_URL") or None,
+        )
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def but(self, **changes) -> "Settings":
+        """A copy with some settings changed (tests, command-line options)."""
+        return replace(self, **changes)
+
+    @property
+    def live(self) -> bool:
+        return self.mode == "live"
+
+    def describe(self) -> str:
+        return ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.name != "database_url")
+
+
+def _number(environ, name: str, default: float, minimum: float = 0, off: str | None = None) -> float:
+    text = environ.get(name)
+    if text is None or text.strip() == "":
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise SystemExit(f"error: {name}={text!r} is not a number") from None
+    if value != value or value < minimum:
+        hint = f"; {off}" if off else ""
+        raise SystemExit(f"error: {name}={text!r} must be at least {minimum:g}{hint}")
+    return value
+
+
+def _whole(environ, name: str, default: int) -> int:
+    text = environ.get(name)
+    if text is None or text.strip() == "":
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise SystemExit(f"error: {name}={text!r} is not a whole number") from None
+    if value < 1:
+        raise SystemExit(f"error: {name}={text!r} must be 1 or more")
+    return value
+
+
+def _choice(environ, name: str, default: str, allowed: tuple[str, ...]) -> str:
+    text = (environ.get(name) or default).strip().lower()
+    if text not in allowed:
+        raise SystemExit(f"error: {name}={text!r} is not one of {', '.join(allowed)}")
+    return text

@@ -1,0 +1,92 @@
+""""Now" is the clock: live and replay mode, each layer's own freshness, generations that every worker names alike.
+
+The regression that opened the live-city issue: in replay mode, dispatching one order moved the city's as-of to the
+dispatch's wall-clock time, and every sensor then read 0 % online (none had reported since). Sensor indicators now
+stand at the sensors' own newest record, and in live mode at the clock.
+"""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from dashboard.services import Services
+from dashboard.settings import Settings
+from layers.city import SENSOR_LAYERS, load_city, with_clock
+from layers.workorders import OrderQuery
+from metrics.registry import INDICATORS
+from sample_data.__main__ import build
+from sample_data.generator import DEFAULT_END
+
+SENSOR_INDICATORS = [i for i, ind in INDICATORS.items()
+                     if set(ind.inputs) & set(SENSOR_LAYERS) and "orders" not in ind.inputs]
+
+
+@pytest.fixture
+def city_store(tmp_path):
+    # The reproducible sample ends on 2026-11-20 16:00: every action below is stamped days after its data.
+    return build("test", f"sqlite:///{tmp_path / 'city.sqlite'}", progress=False, end=DEFAULT_END)
+
+
+def sensor_rows(table: pd.DataFrame) -> pd.DataFrame:
+    rows = table[table["indicator"].isin(SENSOR_INDICATORS)].reset_index(drop=True)
+    return rows[["code", "indicator", "value", "previous", "state"]].sort_values(["code", "indicator"]) \
+        .reset_index(drop=True)
+
+
+def test_there_are_sensor_indicators_to_watch():
+    assert {"sensor_online_rate", "active_alarms"} <= set(SENSOR_INDICATORS)
+
+
+def test_acting_on_an_order_changes_no_sensor_indicator(city_store):
+    service = Services(city_store, settings=Settings(version_check_seconds=0))
+    before_city = service.city()
+    before = {window: sensor_rows(service.table(window)) for window in ("today", "7d")}
+    online = before["7d"].query("indicator == 'sensor_online_rate' and code == '440300'")["value"].iloc[0]
+    assert online > 0.9  # the sample's sensors are online at their own newest record
+
+    work_orders = service.work_orders()
+    order = work_orders.list_orders(OrderQuery(status=["received"], limit=1)).orders[0]
+    work_orders.dispatch(order.order_id, expected_version=order.version, actor="operator")
+
+    after_city = service.city()
+    assert after_city is not before_city
+    assert after_city.as_of > before_city.as_of + pd.Timedelta(days=1)  # the dispatch moved the orders' clock ...
+    assert after_city.sensors_as_of == before_city.sensors_as_of       # ... not the sensors'
+    for window in before:
+        pd.testing.assert_frame_equal(sensor_rows(service.table(window)), before[window])
+
+
+def test_in_live_mode_the_city_is_shown_at_the_clock(city_store):
+    service = Services(city_store, settings=Settings(mode="live", version_check_seconds=0))
+    city = service.city()
+    now = pd.Timestamp.now(tz=city.as_of.tz)
+    assert abs((now - city.as_of).total_seconds()) < 60
+    assert city.sensors_as_of == city.as_of
+    # Twelve days after the sample's last report, no sensor is online and the score's freshness says so.
+    online = service.table("today").set_index(["code", "indicator"]).loc[("440300", "sensor_online_rate"), "value"]
+    assert online == 0
+
+
+def test_in_live_mode_a_new_generation_follows_the_clock_without_a_change_in_the_store(city_store):
+    service = Services(city_store, settings=Settings(mode="live", version_check_seconds=0, clock_step_seconds=1))
+    first = service.generation()
+    service._now = lambda: first.city.as_of + pd.Timedelta(seconds=5)  # the clock moves on
+    second = service.generation()
+    assert second is not first and second.city.as_of == first.city.as_of + pd.Timedelta(seconds=5)
+    assert second.city.layers is first.city.layers  # nothing was read again
+    assert second.key != first.key
+
+
+def test_generation_keys_agree_across_processes_and_differ_across_versions(city_store):
+    """Two workers that loaded the same store at the same clock name their generation alike; any change of a
+    layer or of the clock gives another name (answers are cached under it)."""
+    city = load_city(city_store)
+    clock = pd.Timestamp("2026-12-01 10:00", tz=city.as_of.tz)
+    one, other = Services(city_store), Services(city_store)
+    one._gen, other._gen = one._generation(with_clock(city, clock)), other._generation(with_clock(load_city(city_store), clock))
+    assert one._gen.key == other._gen.key
+    later = other._generation(with_clock(city, clock + pd.Timedelta(seconds=1)))
+    assert later.key != one._gen.key
+    bumped = with_clock(city, clock)
+    bumped.versions = dict(bumped.versions, orders=bumped.versions["orders"] + 1)
+    assert other._generation(bumped).key != one._gen.key
