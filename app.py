@@ -16,7 +16,7 @@ import pandas as pd
 import waitress
 from dash import Dash, dcc, html
 
-from dashboard import exports, ids, open311, services
+from dashboard import exports, ids, live, open311, services
 from dashboard.components import tour
 from dashboard.maps import routes as map_routes
 from dashboard.settings import Settings
@@ -35,11 +35,13 @@ def create_app(database_url: str | None = None, progress: bool = False, settings
     app = Dash(__name__, use_pages=True, pages_folder="dashboard/pages", title="citytwin",
                suppress_callback_exceptions=True, serve_locally=True, update_title=None)
     app.index_string = app.index_string.replace("</head>", f"<style>{css_variables()}</style></head>")
-    app.layout = html.Div([dcc.Location(id=ids.URL, refresh="callback-nav"), dash.page_container,
-                           *tour.shell_components()], id="shell")
+    # A function: each page load starts from the generation it was drawn from (dashboard.live follows it on).
+    app.layout = lambda: html.Div([dcc.Location(id=ids.URL, refresh="callback-nav"), dash.page_container,
+                                   *tour.shell_components(), *live.shell_components()], id="shell")
     map_routes.register(app.server)
     exports.register_routes(app.server)
     open311.register(app.server)
+    live.register(app.server)
     service.warm()
     # The other windows are ready before anyone asks for them (at the city scale they take seconds each).
     threading.Thread(target=warm_in_background, args=(service,), daemon=True, name="warm-windows").start()

@@ -18,7 +18,8 @@ import pandas as pd
 import shapely
 
 from dashboard.settings import Settings
-from layers.city import City, load_city, with_clock, with_orders_read_again
+from layers.city import (SENSOR_LAYERS, City, load_city, with_clock, with_orders_read_again,
+                         with_sensor_layers_read_again)
 from dashboard.maps.sources import order_cells, sensor_states
 from layers.specs import CITY_TIMEZONE, LAYERS, LEVELS, METRIC_CRS
 from layers.store import Store
@@ -177,13 +178,21 @@ class Services:
 
     def _refresh(self, old: Generation, versions: dict[str, int]) -> None:
         """The background refresh: the new city, then the windows' tables and sparklines that were in use, so the
-        first request after the swap does not compute them either."""
+        first request after the swap does not compute them either. When only the sensor layers changed (the live
+        stream), only the indicators that read them are computed again; the others keep their rows."""
         try:
             new = self._next_generation(old, self._reloaded(old.city, versions))
+            changed = {k for k in versions.keys() | old.city.versions.keys()
+                       if versions.get(k) != old.city.versions.get(k)}
+            affected = None
+            if changed and changed <= set(SENSOR_LAYERS):
+                affected = [i for i, ind in INDICATORS.items() if set(ind.inputs) & changed]
             for window in list(old.tables):
-                new.tables[window] = window_table(new.city, window)
+                new.tables[window] = (window_table(new.city, window) if affected is None else
+                                      with_rows_recomputed(old.tables[window], new.city, window, affected))
             for window in list(old.series):
-                new.series[window] = window_series(new.city, window)
+                new.series[window] = (window_series(new.city, window) if affected is None else
+                                      with_series_recomputed(old.series[window], new.city, window, affected))
             with self._lock:
                 self._gen = new
         except Exception as error:  # noqa: BLE001 — the old city goes on being served; the next check tries again
@@ -211,6 +220,8 @@ class Services:
         changed = {k for k in versions.keys() | city.versions.keys() if versions.get(k) != city.versions.get(k)}
         if not changed:  # only the clock moved on (live mode)
             return self._clocked(city)
+        if changed <= set(SENSOR_LAYERS) and all(layer in city.layers for layer in SENSOR_LAYERS):
+            return self._clocked(with_sensor_layers_read_again(city, self.store, versions))
         if changed == {"orders"} and "orders" in city.layers:
             order_ids, mark, steps = self._work_orders_unlocked().changed_since(self._log_mark)
             if steps == versions["orders"] - city.versions.get("orders", 0):
@@ -439,10 +450,30 @@ def window_table(city: City, window: str) -> pd.DataFrame:
     return rank_among_siblings(table, city.units).set_index(["code", "indicator"], drop=False).sort_index()
 
 
-def window_series(city: City, window: str) -> pd.DataFrame:
+def with_rows_recomputed(table: pd.DataFrame, city: City, window: str, indicator_ids: list[str]) -> pd.DataFrame:
+    """``table`` (a :func:`window_table`) with the rows of ``indicator_ids`` computed again on ``city``."""
+    if not indicator_ids:
+        return table
+    fresh = rank_among_siblings(compare_named(city, window, indicator_ids), city.units)
+    kept = table[~table["indicator"].isin(indicator_ids).to_numpy()]
+    return (pd.concat([kept.reset_index(drop=True), fresh[list(kept.columns)]], ignore_index=True)
+            .set_index(["code", "indicator"], drop=False).sort_index())
+
+
+def with_series_recomputed(points: pd.Series, city: City, window: str, indicator_ids: list[str]) -> pd.Series:
+    """``points`` (a :func:`window_series`) with the headline indicators among ``indicator_ids`` computed again."""
+    wanted = [i for i in indicator_ids if INDICATORS[i].headline]
+    if not wanted:
+        return points
+    fresh = window_series(city, window, wanted)
+    kept = points[~points.index.get_level_values("indicator").isin(wanted)]
+    return pd.concat([kept, fresh]).sort_index()
+
+
+def window_series(city: City, window: str, indicator_ids: list[str] | None = None) -> pd.DataFrame:
     """The headline indicators over a named window's steps (hours of today, days of 7 and 30 days), every unit,
     indexed by (code, indicator) with the values in step order."""
-    headline = [i for i, ind in INDICATORS.items() if ind.headline]
+    headline = indicator_ids or [i for i, ind in INDICATORS.items() if ind.headline]
     frames = []
     for as_of, ids in by_clock(city, headline).items():  # sensor sparklines end at the sensors' newest record
         named = named_window(window, as_of)

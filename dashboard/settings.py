@@ -17,6 +17,7 @@ import os
 from dataclasses import dataclass, fields, replace
 
 MODES = ("live", "replay")
+LIVE_VERSION_CHECK_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,10 @@ class Settings:
             threads=_whole(environ, "CITYTWIN_THREADS", cls.threads),
             redis_url=environ.get("CITYTWIN_REDIS_URL") or None,
         )
+        if values["mode"] == "live" and not (environ.get("CITYTWIN_VERSION_CHECK_SECONDS") or "").strip():
+            # Live screens promise a change on the wall within 5 s: the store's versions are compared every second
+            # (one small query; the change itself is still read in the background).
+            values["version_check_seconds"] = LIVE_VERSION_CHECK_SECONDS
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 

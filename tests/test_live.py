@@ -90,3 +90,55 @@ def test_generation_keys_agree_across_processes_and_differ_across_versions(city_
     bumped = with_clock(city, clock)
     bumped.versions = dict(bumped.versions, orders=bumped.versions["orders"] + 1)
     assert other._generation(bumped).key != one._gen.key
+
+
+def write_readings(store, rows: list[dict]) -> None:
+    """Readings as the ingest writes them: rows of the readings layer and a new layer version, in one transaction."""
+    from sqlalchemy import insert, select
+
+    from layers.store import METADATA
+
+    versions = METADATA.tables["layer_versions"]
+    with store.engine.begin() as conn:
+        conn.execute(insert(store.table("readings")), rows)
+        current = conn.execute(select(versions.c.version).where(versions.c.layer_id == "readings")).scalar_one()
+        conn.execute(versions.update().where(versions.c.layer_id == "readings").values(version=current + 1))
+
+
+def test_a_batch_of_readings_is_read_and_computed_again_in_part_and_equals_a_full_recompute(city_store, monkeypatch):
+    from dashboard import services as services_module
+    from dashboard.services import window_series, window_table
+
+    service = Services(city_store, settings=Settings(version_check_seconds=0.01))
+    before = service.city()
+    for window in ("today", "7d"):
+        service.table(window)
+        service.series(window)
+    pm25 = before["sensors"].query("kind == 'pm25'")["sensor_id"].tolist()
+    at = int((before.sensors_as_of - pd.Timedelta(minutes=30)).timestamp())
+    late = int((before.sensors_as_of - pd.Timedelta(minutes=90)).timestamp())  # a backlog arriving late
+    write_readings(city_store, [dict(sensor_id=s, ts=t, value=400.0) for s in pm25 for t in (at, late)])
+
+    def no_full_load(*_args, **_kwargs):
+        raise AssertionError("the whole city was loaded again")
+
+    monkeypatch.setattr(services_module, "load_city", no_full_load)
+    import time
+    deadline = time.monotonic() + 60
+    while service.city() is before and time.monotonic() < deadline:
+        service.wait_for_refresh(5)
+        time.sleep(0.02)
+    after = service.city()
+    assert after is not before and len(after["readings"]) == len(before["readings"]) + 2 * len(pm25)
+    monkeypatch.undo()
+    loaded = load_city(city_store)
+    for window in ("today", "7d"):
+        pd.testing.assert_frame_equal(service.table(window), window_table(loaded, window), check_like=True)
+        pd.testing.assert_series_equal(service.series(window), window_series(loaded, window))
+    changed = service.table("today").loc[("440300", "pm25_mean"), "value"]
+    assert changed > before_value(before)
+
+
+def before_value(city) -> float:
+    from dashboard.services import window_table
+    return window_table(city, "today").loc[("440300", "pm25_mean"), "value"]

@@ -32,8 +32,11 @@ def topbar(lineage: list[dict], indicator: str, window: str, as_of, controls: li
                      className=f"page-link page-{name}" + (" current" if name == page else ""))
             for name, path in PAGES]),
         language_switch(here, lang),
-        html.Div(id=ids.AS_OF, className="as-of", children=[
-            html.Span(t("topbar.as_of", lang), className="muted"),
-            html.Span(as_of.strftime("%Y-%m-%d %H:%M"), className="as-of-time"),
-        ]),
+        html.Div(id=ids.AS_OF, className="as-of", children=as_of_text(as_of, lang)),
     ])
+
+
+def as_of_text(as_of, lang: str = DEFAULT_LANGUAGE) -> list:
+    """The top bar's "data as of" (refreshed in place when the city moves on, see dashboard.live)."""
+    return [html.Span(t("topbar.as_of", lang), className="muted"),
+            html.Span(as_of.strftime("%Y-%m-%d %H:%M"), className="as-of-time")]

@@ -10,7 +10,7 @@ import dash
 import pandas as pd
 from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
-from dashboard import ids, services
+from dashboard import ids, live, services
 from dashboard.components.breadcrumb import breadcrumb
 from dashboard.components.exports import export_controls
 from dashboard.components.tour import tour_control
@@ -19,7 +19,7 @@ from dashboard.components.labels import short_name
 from dashboard.components.building_card import building_card
 from dashboard.components.layer_panel import layer_panel, legends
 from dashboard.components.playback import playback_bar
-from dashboard.components.topbar import topbar
+from dashboard.components.topbar import as_of_text, topbar
 from dashboard.i18n import (DEFAULT_LANGUAGE, HTML_LANG, indicator_name, level_label, pair, state_label,
                             t, unit_name, unit_of_measure, window_label)
 from dashboard.maps.deck import MAP_PAGE_INSETS, city_map, fit_view
@@ -215,6 +215,38 @@ def restyle_map(layers, color, search):
     enabled = normalise_layers(",".join(layers or []))
     drawn = map_view({**parse_view(search), "color": color or "use"})
     return build_layers(drawn, enabled), legends(drawn, enabled)
+
+
+@callback(
+    Output(ids.MAP, "layers", allow_duplicate=True),
+    Output(ids.LAYER_LEGENDS, "children", allow_duplicate=True),
+    Output(ids.KPI_PANEL, "children"),
+    Output(ids.RANKING, "children"),
+    Output("vital-score", "children"),
+    Output("vital-score", "className"),
+    Output(ids.AS_OF, "children"),
+    Input(live.GENERATION, "data"),
+    State(ids.URL, "search"),
+    State(ids.LAYER_TOGGLES, "value"),
+    State(ids.BUILDING_COLOR, "value"),
+    State(ids.PLAY_HOUR, "data"),
+    prevent_initial_call=True,
+)
+def follow_the_city(_generation, search, layers, color, replayed_hour):
+    """A new generation (readings, alarms, orders arrived; the clock moved on in live mode) redraws the map's data
+    layers, the KPI cards, the ranking, the score and the as-of time in place: the camera, the unit, the building
+    and the scroll stay. While playback shows a past hour, the replay keeps the screen."""
+    if replayed_hour is not None:
+        return (no_update,) * 7
+    view = {**parse_view(search), "color": color or "use"}
+    enabled = normalise_layers(",".join(layers or []))
+    drawn = map_view(view)
+    data, lang = drawn.data, view["lang"]
+    badge = score_badge(data, lang)
+    return (build_layers(drawn, enabled), legends(drawn, enabled),
+            kpi_panel(list(INDICATORS.values()), data.kpis, view["indicator"], data.sparklines, lang),
+            ranking(data, view).children, badge.children, badge.className,
+            as_of_text(data.as_of, lang))
 
 
 # The URL keeps the layers and colouring (a link reopens the same map) without a new history entry or a redraw.

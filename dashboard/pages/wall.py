@@ -25,7 +25,7 @@ import dash
 import pandas as pd
 from dash import Input, Output, State, callback, clientside_callback, dcc, html
 
-from dashboard import services
+from dashboard import live, services
 from dashboard.components.topbar import topbar
 from dashboard.components.wall_map import nominal_view, paint, repaint, wall_layers, wall_map, NOMINAL_MAP_SIZE
 from dashboard.components.wall_panels import (district_ranking, map_caption, score_panel, situation, topic_cards,
@@ -252,10 +252,11 @@ def layout(kiosk=None, rotate=None, window=None, topic=None, refresh=None, lang=
     Output(WALL_IDS["map"], "layers"),
     Input(WALL_IDS["rotate"], "n_intervals"),
     Input(WALL_IDS["refresh"], "n_intervals"),
+    Input(live.GENERATION, "data"),
     State(WALL_IDS["config"], "data"),
     prevent_initial_call=True,
 )
-def show_topic(step, _refreshed, config):
+def show_topic(step, _refreshed, _generation, config):
     """The next topic of the playlist (or the same one with fresh data): cards, caption, ranking, and the map
     repainted in place."""
     panels = topic_panels(config, step or 0)
@@ -270,10 +271,11 @@ def show_topic(step, _refreshed, config):
     Output(WALL_IDS["situation"], "children"),
     Output(WALL_IDS["ticker"], "children"),
     Input(WALL_IDS["refresh"], "n_intervals"),
+    Input(live.GENERATION, "data"),
     State(WALL_IDS["config"], "data"),
     prevent_initial_call=True,
 )
-def refresh_status(_refreshed, config):
+def refresh_status(_refreshed, _generation, config):
     status = status_panels(config)
     return (status["as_of"].isoformat(), _as_of_text(status["as_of"]), status["score"], status["situation"],
             status["ticker"])
