@@ -1,12 +1,19 @@
 """citytwin: serve the dashboard.
 
-    python app.py [--port 8050] [--host 127.0.0.1] [--database-url URL]
+    python app.py [--port 8050] [--host 127.0.0.1] [--database-url URL] [--workers N] [--jobs-only]
 
 The database defaults to CITYTWIN_DATABASE_URL, else the embedded file data/citytwin.sqlite (`make run` builds it).
+Settings: dashboard/settings.py (every CITYTWIN_* variable). With CITYTWIN_WORKERS (or --workers) above 1, gunicorn
+serves the port with that many worker processes, forked after the city is loaded and warmed so that they share its
+memory, and the jobs that write to the store on a schedule (the supervision sweep, the simulator) run in one
+separate process (`app.py --jobs-only`), never in a web worker.
 """
 from __future__ import annotations
 
 import argparse
+import atexit
+import signal
+import subprocess
 import sys
 import threading
 import time
@@ -25,7 +32,11 @@ from layers.specs import CITY_TIMEZONE
 from metrics.clocks import escalate_overdue
 
 
-def create_app(database_url: str | None = None, progress: bool = False, settings: Settings | None = None) -> Dash:
+def create_app(database_url: str | None = None, progress: bool = False, settings: Settings | None = None,
+               jobs: bool = True, warm_now: bool = False) -> Dash:
+    """The Dash app over the configured store. ``jobs``: run the scheduled jobs in this process (one process
+    serving alone); ``warm_now``: warm every window before returning (before gunicorn forks its workers, so that
+    they share what was computed) instead of in a background thread."""
     settings = settings or Settings.from_environ()  # a bad setting stops the start before the city is loaded
     sweep_minutes = settings.escalation_minutes
     service = services.configure(database_url, progress=progress, settings=settings)
@@ -43,12 +54,26 @@ def create_app(database_url: str | None = None, progress: bool = False, settings
     open311.register(app.server)
     live.register(app.server)
     service.warm()
-    # The other windows are ready before anyone asks for them (at the city scale they take seconds each).
-    threading.Thread(target=warm_in_background, args=(service,), daemon=True, name="warm-windows").start()
-    if sweep_minutes:
-        threading.Thread(target=escalate_every, args=(service, sweep_minutes), daemon=True,
-                         name="escalation").start()
+    if warm_now:
+        warm_in_background(service)
+    else:
+        # The other windows are ready before anyone asks for them (at the city scale they take seconds each).
+        threading.Thread(target=warm_in_background, args=(service,), daemon=True, name="warm-windows").start()
+    if jobs:
+        start_jobs(service, settings)
     return app
+
+
+def start_jobs(service, settings: Settings) -> list[threading.Thread]:
+    """The jobs that write to the store on a schedule, each in its own thread: in the one serving process, or in
+    the jobs process beside several web workers (never in a web worker: each would run them again)."""
+    threads = []
+    if settings.escalation_minutes:
+        threads.append(threading.Thread(target=escalate_every, args=(service, settings.escalation_minutes),
+                                        daemon=True, name="escalation"))
+    for thread in threads:
+        thread.start()
+    return threads
 
 
 def escalate_every(service, minutes: float) -> None:
@@ -82,16 +107,71 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8050)
     parser.add_argument("--database-url", default=None)
+    parser.add_argument("--workers", type=int, default=None, help="web worker processes (CITYTWIN_WORKERS)")
+    parser.add_argument("--jobs-only", action="store_true", help="run the scheduled jobs only (no web server)")
     parser.add_argument("--debug", action="store_true", help="Flask's development server with Dash's dev tools")
     args = parser.parse_args(argv)
-    app = create_app(args.database_url, progress=True)
-    print(f"citytwin: serving {services.get().store.url} on http://{args.host}:{args.port}/", flush=True)
+    settings = Settings.from_environ(workers=args.workers)
+    if args.jobs_only:
+        return run_jobs_only(args.database_url, settings)
+    if settings.workers > 1 and not args.debug:
+        return serve_with_workers(args, settings)
+    app = create_app(args.database_url, progress=True, settings=settings)
+    print(f"citytwin: serving {services.get().store.url} on http://{args.host}:{args.port}/ ({settings.mode} mode)",
+          flush=True)
     if args.debug:
         app.run(host=args.host, port=args.port, debug=True)
     else:
         # A wall screen runs all day: a production WSGI server, not Flask's development one.
-        waitress.serve(app.server, host=args.host, port=args.port, threads=8, ident="citytwin")
+        waitress.serve(app.server, host=args.host, port=args.port, threads=settings.threads, ident="citytwin")
     return 0
+
+
+def run_jobs_only(database_url: str | None, settings: Settings) -> int:
+    """The jobs process beside several web workers: the scheduled writes, and nothing served."""
+    service = services.configure(database_url, settings=settings)
+    threads = start_jobs(service, settings)
+    print(f"citytwin: jobs running ({', '.join(t.name for t in threads) or 'none'})", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop.wait()
+    return 0
+
+
+def serve_with_workers(args, settings: Settings) -> int:
+    """gunicorn on the port with ``settings.workers`` processes. The master loads the city and warms every window
+    before it forks, so the workers start at once and share those pages of memory (copy-on-write); the master
+    replaces a worker that dies. Each worker then follows the store on its own (dashboard.services)."""
+    from gunicorn.app.base import BaseApplication
+
+    jobs = subprocess.Popen([sys.executable, __file__, "--jobs-only", *(["--database-url", args.database_url]
+                                                                       if args.database_url else [])])
+    atexit.register(jobs.terminate)
+
+    class Workers(BaseApplication):
+        def load_config(self):
+            for key, value in dict(bind=f"{args.host}:{args.port}", workers=settings.workers,
+                                   worker_class="gthread", threads=settings.threads, preload_app=True,
+                                   timeout=120, graceful_timeout=10, post_fork=after_fork,
+                                   accesslog=None, errorlog="-", loglevel="warning").items():
+                self.cfg.set(key, value)
+
+        def load(self):
+            app = create_app(args.database_url, progress=True, settings=settings, jobs=False, warm_now=True)
+            print(f"citytwin: serving {services.get().store.url} on http://{args.host}:{args.port}/ with "
+                  f"{settings.workers} workers ({settings.mode} mode)", flush=True)
+            return app.server
+
+    Workers().run()
+    return 0
+
+
+def after_fork(_server, _worker) -> None:
+    """In a new worker: its own database connections (a connection must never be shared across processes) and a
+    fresh lock (no other thread existed at the fork, but a lock's state is copied as it was)."""
+    service = services.get()
+    service.store.engine.dispose(close=False)
+    service.reset_after_fork()
 
 
 if __name__ == "__main__":

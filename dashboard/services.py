@@ -131,6 +131,12 @@ class Services:
         self._open_orders: tuple | None = None
         self._log_mark = 0  # the newest transition-log row the loaded city has seen
 
+    def reset_after_fork(self) -> None:
+        """In a forked worker process: new locks, and no refresh thread (it stayed in the parent)."""
+        self._lock = threading.Lock()
+        self._refreshing = None
+        self._checked_at = time.monotonic()
+
     # --- data ---------------------------------------------------------------------------------------------------
 
     def city(self) -> City:
