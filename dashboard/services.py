@@ -18,10 +18,11 @@ import pandas as pd
 import shapely
 
 from dashboard.settings import Settings
-from layers.city import (SENSOR_LAYERS, City, load_city, with_clock, with_orders_read_again,
+from layers.city import (EVENT_LAYERS, SENSOR_LAYERS, City, load_city, with_clock, with_orders_read_again,
                          with_sensor_layers_read_again)
 from dashboard.maps.sources import order_cells, sensor_states
 from layers.specs import CITY_TIMEZONE, LAYERS, LEVELS, METRIC_CRS
+from layers.snapshot import read_snapshot, write_snapshot
 from layers.store import Store
 from layers.workorders import WorkOrders
 from metrics.engine import by_clock, compare, compare_named, rank_among_siblings, series
@@ -130,6 +131,7 @@ class Services:
         self._directory: UnitDirectory | None = None
         self._open_orders: tuple | None = None
         self._log_mark = 0  # the newest transition-log row the loaded city has seen
+        self._snapshotting: threading.Thread | None = None
 
     def reset_after_fork(self) -> None:
         """In a forked worker process: new locks, and no refresh thread (it stayed in the parent)."""
@@ -157,8 +159,7 @@ class Services:
         with self._lock:
             now = time.monotonic()
             if self._gen is None:
-                self._log_mark = self._work_orders_unlocked().last_transition()
-                self._gen = self._generation(self._clocked(load_city(self.store, progress=self.progress)))
+                self._gen = self._generation(self._clocked(self._first_city()))
                 self._checked_at = now
             elif now - self._checked_at >= interval and self._refreshing is None:
                 self._checked_at = now
@@ -173,6 +174,45 @@ class Services:
                     else:
                         self._gen = self._next_generation(self._gen, self._reloaded(self._gen.city, versions))
             return self._gen
+
+    def _first_city(self) -> City:
+        """The city at start: from the last columnar snapshot when there is one for this store (seconds instead
+        of a minute at the city scale; the next version check reads what changed since), else from the store,
+        and then a snapshot is written in the background for the next start."""
+        if self.settings.snapshots:
+            started = time.perf_counter()
+            found = read_snapshot(self.store, EVENT_LAYERS)
+            if found is not None:
+                city, self._log_mark = found
+                # What changed since the snapshot is read now, before the first answer (incrementally where it can).
+                versions = {k: v["version"] for k, v in self.store.layer_versions().items()}
+                if versions != city.versions:
+                    city = self._reloaded(city, versions)
+                if self.progress:
+                    print(f"citytwin: read the city's snapshot in {time.perf_counter() - started:.1f} s",
+                          flush=True)
+                return city
+        self._log_mark = self._work_orders_unlocked().last_transition()
+        stamps = self.store.layer_versions()
+        city = load_city(self.store, progress=self.progress)
+        self._snapshot_later(city, self._log_mark, stamps)
+        return city
+
+    def _snapshot_later(self, city: City, log_mark: int, stamps: dict) -> None:
+        """Write a snapshot of a city just loaded whole, in a background thread (its layers are only read)."""
+        if not self.settings.snapshots:
+            return
+        fitting = {layer: [info["version"], info["written_at"]] for layer, info in stamps.items()
+                   if city.versions.get(layer) == info["version"]}
+
+        def write():
+            try:
+                write_snapshot(city, self.store, log_mark, fitting)
+            except Exception as error:  # noqa: BLE001 — a cache: the next start reads the store instead
+                print(f"citytwin: could not write the city's snapshot: {error!r}", file=sys.stderr, flush=True)
+
+        self._snapshotting = threading.Thread(target=write, daemon=True, name="snapshot")
+        self._snapshotting.start()
 
     def _clocked(self, city: City) -> City:
         """In live mode the city is shown at the wall clock; in replay mode at its newest record."""
@@ -226,15 +266,33 @@ class Services:
         changed = {k for k in versions.keys() | city.versions.keys() if versions.get(k) != city.versions.get(k)}
         if not changed:  # only the clock moved on (live mode)
             return self._clocked(city)
-        if changed <= set(SENSOR_LAYERS) and all(layer in city.layers for layer in SENSOR_LAYERS):
-            return self._clocked(with_sensor_layers_read_again(city, self.store, versions))
-        if changed == {"orders"} and "orders" in city.layers:
-            order_ids, mark, steps = self._work_orders_unlocked().changed_since(self._log_mark)
-            if steps == versions["orders"] - city.versions.get("orders", 0):
-                self._log_mark = mark
-                return self._clocked(with_orders_read_again(city, self.store, order_ids, versions))
+        patched = self._patched(city, changed, versions)
+        if patched is not None:
+            return self._clocked(patched)
         self._log_mark = self._work_orders_unlocked().last_transition()
-        return self._clocked(load_city(self.store))
+        stamps = self.store.layer_versions()
+        city = load_city(self.store)
+        self._snapshot_later(city, self._log_mark, stamps)
+        return self._clocked(city)
+
+    def _patched(self, city: City, changed: set[str], versions: dict[str, int]) -> City | None:
+        """``city`` brought up to ``versions`` by reading only what changed: the orders that actions touched or
+        citizens filed (the transition log says which), the sensor layers' new reports; None when something else
+        changed, or the log does not account for every change of the orders (a bulk import), so the city must be
+        loaded whole."""
+        if not changed <= {"orders", *SENSOR_LAYERS} or not all(layer in city.layers for layer in changed):
+            return None
+        if "orders" in changed:
+            order_ids, mark, steps = self._work_orders_unlocked().changed_since(self._log_mark)
+            if steps != versions["orders"] - city.versions.get("orders", 0):
+                return None
+            city = with_orders_read_again(city, self.store, order_ids, versions)
+            self._log_mark = mark
+        if changed & set(SENSOR_LAYERS):
+            if not all(layer in city.layers for layer in SENSOR_LAYERS):
+                return None
+            city = with_sensor_layers_read_again(city, self.store, versions)
+        return city
 
     def work_orders(self) -> WorkOrders:
         """The work-order service over this store (reads and writes go straight to the store, not the cache)."""

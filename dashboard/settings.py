@@ -43,7 +43,10 @@ class Settings:
     threads: int = 8
     """``CITYTWIN_THREADS``: request threads per worker."""
     redis_url: str | None = None
-    """``CITYTWIN_REDIS_URL``: where the workers hear of a new generation at once (else each checks the store)."""
+    """``CITYTWIN_REDIS_URL``: shared state of several processes (sign-in lockouts); unset, each keeps its own."""
+    snapshots: bool = False
+    """``CITYTWIN_SNAPSHOTS``: keep a columnar snapshot of the loaded city beside the store, so a restart reads
+    Parquet instead of the database (layers/snapshot.py). On for the server (app.py), off for library use."""
 
     @classmethod
     def from_environ(cls, environ=None, **overrides) -> "Settings":
@@ -60,6 +63,7 @@ class Settings:
             workers=_whole(environ, "CITYTWIN_WORKERS", cls.workers),
             threads=_whole(environ, "CITYTWIN_THREADS", cls.threads),
             redis_url=environ.get("CITYTWIN_REDIS_URL") or None,
+            snapshots=_choice(environ, "CITYTWIN_SNAPSHOTS", "on", ("on", "off")) == "on",
         )
         if values["mode"] == "live" and not (environ.get("CITYTWIN_VERSION_CHECK_SECONDS") or "").strip():
             # Live screens promise a change on the wall within 5 s: the store's versions are compared every second

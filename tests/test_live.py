@@ -142,3 +142,54 @@ def test_a_batch_of_readings_is_read_and_computed_again_in_part_and_equals_a_ful
 def before_value(city) -> float:
     from dashboard.services import window_table
     return window_table(city, "today").loc[("440300", "pm25_mean"), "value"]
+
+
+# --- a restart reads the city's snapshot, then what changed since ---------------------------------------------------
+
+def test_a_restart_reads_the_snapshot_and_then_the_changes_since(city_store, monkeypatch, tmp_path):
+    from dashboard import services as services_module
+    from dashboard.services import window_table
+    from layers.snapshot import snapshot_folder
+
+    monkeypatch.setenv("CITYTWIN_SNAPSHOT_DIR", str(tmp_path / "snapshot"))
+    first = Services(city_store, settings=Settings(snapshots=True, version_check_seconds=0))
+    loaded = first.city()
+    first._snapshotting.join(120)
+    assert (snapshot_folder(city_store) / "manifest.json").exists()
+
+    # While the server was down: an operator acted on an order, a citizen filed one, the stream sent readings.
+    work_orders = first.work_orders()
+    order = work_orders.list_orders(OrderQuery(status=["received"], limit=1)).orders[0]
+    work_orders.dispatch(order.order_id, expected_version=order.version, actor="operator")
+    cell = loaded.hierarchy["grid"].iloc[3]
+    point = loaded.units.loc[cell].geometry.representative_point()
+    filed = work_orders.file_request(event_type="garbage_overflow", lon=point.x, lat=point.y, actor="citizen")
+    pm25 = loaded["sensors"].query("kind == 'pm25'")["sensor_id"].tolist()
+    at = int((loaded.sensors_as_of - pd.Timedelta(minutes=20)).timestamp())
+    write_readings(city_store, [dict(sensor_id=s, ts=at, value=300.0) for s in pm25])
+
+    def no_full_load(*_args, **_kwargs):
+        raise AssertionError("the whole city was loaded from the store")
+
+    monkeypatch.setattr(services_module, "load_city", no_full_load)
+    restarted = Services(city_store, settings=Settings(snapshots=True, version_check_seconds=0)).city()
+    monkeypatch.undo()
+    fresh = load_city(city_store)
+    assert restarted.versions == fresh.versions
+    by_id = lambda city: city["orders"].set_index("order_id").sort_index()  # noqa: E731
+    assert by_id(restarted).at[filed.order_id, "status"] == "received"
+    assert by_id(restarted).at[order.order_id, "status"] == "dispatched"
+    assert len(restarted["readings"]) == len(fresh["readings"])
+    for window in ("today", "7d"):
+        pd.testing.assert_frame_equal(window_table(restarted, window), window_table(fresh, window), check_like=True)
+
+
+def test_a_snapshot_of_another_city_is_not_used(city_store, monkeypatch, tmp_path):
+    from layers.snapshot import read_snapshot, write_snapshot
+
+    monkeypatch.setenv("CITYTWIN_SNAPSHOT_DIR", str(tmp_path / "snapshot"))
+    city = load_city(city_store)
+    write_snapshot(city, city_store, 0)
+    assert read_snapshot(city_store, list(city.layers)) is not None
+    other = build("test", f"sqlite:///{tmp_path / 'other.sqlite'}", progress=False, seed=7)
+    assert read_snapshot(other, list(city.layers)) is None  # same folder, another city's units
