@@ -500,6 +500,7 @@ class IngestService:
         self.stopping = threading.Event()
         self.connected = threading.Event()
         self.waiting_for_database = False
+        self.acknowledged = 0  # messages acknowledged to the broker (every one of them committed first)
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
         self.client.manual_ack_set(True)
         self.client.reconnect_delay_set(min_delay=0.2, max_delay=5)
@@ -628,6 +629,7 @@ class IngestService:
             # copy is the one to acknowledge; acking the old packet id could acknowledge another message.
             if message.qos > 0 and message.generation == generation:
                 self.client.ack(message.mid, message.qos)
+                self.acknowledged += 1
 
 
 def main(argv: list[str] | None = None) -> int:
