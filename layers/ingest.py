@@ -41,6 +41,7 @@ import pandas as pd
 from sqlalchemy import exc, func, insert, select, text, update
 
 from layers import fiware
+from layers.retention import ensure_day_partitions
 from layers.specs import CITY_TIMEZONE, LAYERS
 from layers.store import METADATA, Store, insert_ignoring_duplicates
 
@@ -336,6 +337,7 @@ class BatchWriter:
         added: dict[str, int] = {}
         with self.store.engine.begin() as conn:
             if batch.readings:
+                ensure_day_partitions(conn, {ts for _s, ts, _v in batch.readings})
                 first = _take_sequence(conn, "readings", len(batch.readings))
                 rows = [dict(sensor_id=s, ts=t, value=v, seq=first + i) for i, (s, t, v) in enumerate(batch.readings)]
                 new = len(conn.execute(self.insert_readings, rows).all())

@@ -134,7 +134,10 @@ def _build_metadata() -> MetaData:
         if spec.id in ARRIVAL_LAYERS:
             # Not a layer column (loaders and writers never see it): the order rows arrived in, for followers.
             columns.append(Column("seq", BigInteger, nullable=True))
-        table = Table(spec.table, metadata, *columns)
+        # On PostgreSQL the raw readings are partitioned by day, so retention drops a day instead of deleting it
+        # row by row (layers/retention.py); the natural key (sensor_id, ts) holds the partition key, as it must.
+        partitioned = {"postgresql_partition_by": "RANGE (ts)"} if spec.id == "readings" else {}
+        table = Table(spec.table, metadata, *columns, **partitioned)
         for name in spec.indexes:
             Index(f"ix_{spec.table}_{name}", table.c[name])
         if spec.unique_key:
@@ -299,6 +302,13 @@ class Store:
             with self.engine.begin() as conn:
                 conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
         METADATA.create_all(self.engine)
+        if self.dialect == "postgresql":
+            with self.engine.begin() as conn:
+                partitioned = conn.execute(text(
+                    "SELECT relkind FROM pg_class WHERE relname = 'readings' "
+                    "AND relnamespace = current_schema()::regnamespace")).scalar() == "p"
+                if partitioned:  # rows of a day without its own partition (a bulk load, a late reading) land here
+                    conn.execute(text("CREATE TABLE IF NOT EXISTS readings_default PARTITION OF readings DEFAULT"))
         self._add_missing_columns()
 
     def _add_missing_columns(self) -> None:
