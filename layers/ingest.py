@@ -58,6 +58,7 @@ ALARM_SEVERITIES = ("warning", "critical")
 MEASURING_KINDS = ("pm25", "noise", "water_level", "traffic_flow")
 EARLIEST_TS = 946_684_800       # 2000-01-01: older observation times are a sensor's clock reset, not data
 FUTURE_TOLERANCE_S = 24 * 3600  # a clock a day ahead is wrong, not early
+HOUR_SECONDS = 3600
 COUNTERS = ("received", "stored", "duplicates", "dead_lettered", "batches", "last_commit_at")
 _CITY_ZONE = ZoneInfo(CITY_TIMEZONE)
 
@@ -233,9 +234,11 @@ def _alarm(sensor_id: str, kind: str, item: dict) -> dict:
     alarm_id = item.get("id", f"{sensor_id}@{raised_at}")
     if not isinstance(message, str) or not isinstance(alarm_id, str) or not alarm_id:
         raise Rejected("alarm 'message' and 'id' must be text")
-    return dict(alarm_id=alarm_id[:128], sensor_id=sensor_id, kind=item.get("kind", kind)
-                if isinstance(item.get("kind", kind), str) else kind, severity=severity, raised_at=raised_at,
-                cleared_at=cleared_at, message=message[:1000])
+    alarm_kind = item.get("kind", kind)
+    if not isinstance(alarm_kind, str) or not alarm_kind:
+        raise Rejected("alarm 'kind' must be text")
+    return dict(alarm_id=alarm_id[:128], sensor_id=sensor_id, kind=alarm_kind[:64], severity=severity,
+                raised_at=raised_at, cleared_at=cleared_at, message=message[:1000])
 
 
 def decode_entity(entity, sensors: SensorDirectory) -> Batch:
@@ -321,7 +324,19 @@ class BatchWriter:
         store.create_schema()
         t = METADATA.tables
         self.readings, self.alarms, self.sensors = t["readings"], t["alarms"], t["sensors"]
-        self.insert_readings = insert_ignoring_duplicates(self.readings, store.dialect).returning(self.readings.c.seq)
+        self.insert_readings = insert_ignoring_duplicates(self.readings, store.dialect).returning(
+            self.readings.c.sensor_id, self.readings.c.ts, self.readings.c.value)
+        hourly = METADATA.tables["readings_hourly"]
+        upsert_hourly = insert_ignoring_duplicates(hourly, store.dialect).__class__(hourly)
+        new, smaller, larger = upsert_hourly.excluded, (func.min if store.dialect == "sqlite" else func.least), \
+            (func.max if store.dialect == "sqlite" else func.greatest)
+        # The hour's aggregate grows with each reading stored (a continuous aggregate): the indicators read hours,
+        # and a full reload reads sensors × hours, not a row a minute. Every SET sees the row as it was.
+        self.upsert_hourly = upsert_hourly.on_conflict_do_update(
+            index_elements=["sensor_id", "hour"],
+            set_=dict(count=hourly.c.count + new.count, min=smaller(hourly.c.min, new.min),
+                      max=larger(hourly.c.max, new.max),
+                      mean=(hourly.c.mean * hourly.c.count + new.mean * new.count) / (hourly.c.count + new.count)))
         dialect_insert = insert_ignoring_duplicates(self.alarms, store.dialect).__class__
         upsert = dialect_insert(self.alarms)
         # A repeated alarm changes nothing; its clear (cleared_at given where the stored one has none) does.
@@ -340,7 +355,10 @@ class BatchWriter:
                 ensure_day_partitions(conn, {ts for _s, ts, _v in batch.readings})
                 first = _take_sequence(conn, "readings", len(batch.readings))
                 rows = [dict(sensor_id=s, ts=t, value=v, seq=first + i) for i, (s, t, v) in enumerate(batch.readings)]
-                new = len(conn.execute(self.insert_readings, rows).all())
+                inserted = conn.execute(self.insert_readings, rows).all()
+                if inserted:
+                    conn.execute(self.upsert_hourly, _hourly_aggregates(inserted))
+                new = len(inserted)
                 stored += new
                 duplicates += len(rows) - new
                 added["readings"] = new
@@ -388,6 +406,23 @@ class BatchWriter:
             "THEN CAST(:status AS TEXT) "
             "WHEN CAST(:status AS TEXT) IS NULL AND status = 'offline' THEN 'online' ELSE status END "
             "WHERE sensor_id = :sid"), seen)
+
+
+def _hourly_aggregates(readings) -> list[dict]:
+    """(sensor_id, ts, value) rows → one row per sensor and hour: count, min, max, mean."""
+    hours: dict[tuple[str, int], list] = {}
+    for sensor_id, ts, value in readings:
+        key = (sensor_id, ts - ts % HOUR_SECONDS)
+        entry = hours.get(key)
+        if entry is None:
+            hours[key] = [1, value, value, value]
+        else:
+            entry[0] += 1
+            entry[1] = min(entry[1], value)
+            entry[2] = max(entry[2], value)
+            entry[3] += value
+    return [dict(sensor_id=s, hour=h, count=n, min=lo, max=hi, mean=total / n)
+            for (s, h), (n, lo, hi, total) in hours.items()]
 
 
 def _take_sequence(conn, layer_id: str, count: int) -> int:
@@ -649,7 +684,23 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     store = Store(args.database_url or default_database_url())
-    if not store.is_built():
+    stopping = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopping.set())
+    backoff = 0.5
+    while True:  # a database that is not up yet (started together with us) is waited for, not a reason to exit
+        try:
+            built = store.layer_version("units") > 0
+            break
+        except exc.OperationalError as error:
+            log.warning("database unavailable (%s); retrying in %.1f s", str(error).splitlines()[0][:200], backoff)
+            if stopping.wait(backoff):
+                return 1
+            backoff = min(10.0, backoff * 2)
+        except exc.SQLAlchemyError:
+            built = False
+            break
+    if not built:
         print(f"the database {store.url} has no city: run `make sample` or import one first", file=sys.stderr)
         return 2
     service = IngestService(store, args.broker, client_id=args.client_id,
@@ -657,7 +708,8 @@ def main(argv: list[str] | None = None) -> int:
                             batch_seconds=args.batch_ms / 1000)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: service.stop())
-    service.run()
+    if not stopping.is_set():
+        service.run()
     return 0
 
 

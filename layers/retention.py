@@ -3,8 +3,11 @@
 The stream (:mod:`layers.ingest`) stores every reading; a sensor reporting once a minute is 525,600 rows a year,
 270,000 of them 142 billion. :func:`fold` keeps the raw readings of the last ``CITYTWIN_RAW_READINGS_DAYS`` days
 (default 7) and folds older ones into ``readings_hourly``: one row per sensor and hour with count, min, max and mean,
-in one transaction per fold (the hourly rows are written and the raw ones removed together, or neither). A reading
-that arrives late for an hour already folded is merged into that hour's row on the next fold.
+in one transaction per fold (the hourly rows are written and the raw ones removed together, or neither).
+
+The hourly table is a continuous aggregate: the ingest's writer adds each reading it stores to its hour's row in the
+same transaction (a late reading for an old hour too), so a fold only has to aggregate the rows that did not come
+through it — a bulk load or an import, which have no arrival number (``seq``) — before removing the raw rows.
 
 On PostgreSQL the raw readings of a new database are partitioned by day (``readings_p<YYYYMMDD>``, see
 :func:`ensure_day_partitions`): a fold drops the partitions of whole days past the window — a catalogue change, no
@@ -12,8 +15,8 @@ dead rows to vacuum — and deletes only what sits in the default partition (a b
 older PostgreSQL databases delete the folded rows by the ``ts`` index.
 
 The indicators count and average *hourly* readings (metrics/sensors.py). :func:`hourly_readings` is the readings
-layer as they read it: the raw readings' hourly means (a sample city's hourly readings come back as they are) and
-the folded hours' means, one row per sensor and hour.
+layer as they read it: one row per sensor and hour, from the hourly table and the bulk-loaded raw rows not yet in it
+(a sample city's hourly readings come back as they are).
 """
 from __future__ import annotations
 
@@ -73,7 +76,7 @@ def fold(store: Store, now: float | None = None, days: float | None = None) -> F
         hours = conn.execute(text(f"""
             INSERT INTO readings_hourly (sensor_id, hour, count, min, max, mean)
             SELECT sensor_id, ts - (ts % {HOUR}), COUNT(*), MIN(value), MAX(value), AVG(value)
-            FROM readings WHERE ts < :cutoff GROUP BY sensor_id, ts - (ts % {HOUR})
+            FROM readings WHERE ts < :cutoff AND seq IS NULL GROUP BY sensor_id, ts - (ts % {HOUR})
             ON CONFLICT (sensor_id, hour) DO UPDATE SET
                 mean = (readings_hourly.mean * readings_hourly.count + excluded.mean * excluded.count)
                        / (readings_hourly.count + excluded.count),
@@ -148,13 +151,13 @@ def ensure_day_partitions(conn, instants) -> None:
 
 def hourly_readings(store: Store) -> pd.DataFrame:
     """The readings layer as the indicators read it: one row per sensor and hour (``ts`` the hour's start), its
-    value the hour's mean — of the raw readings within the window and of the folded aggregates before it (an hour
-    with both, a late reading for a folded hour, gets the mean of all its readings)."""
+    value the hour's mean — over the hourly table (what the ingest stored, what was folded) and the bulk-loaded
+    raw readings not folded yet (an hour with both gets the mean of all its readings)."""
     spec = LAYERS["readings"]
-    raw = store.read_frame("readings", spec.column_names)
-    folded = _read_hourly(store)
+    raw = store.read_frame("readings", spec.column_names, where=lambda t: t.c.seq.is_(None))
+    hourly = _read_hourly(store)
     on_the_hour = (pd.to_numeric(raw["ts"]) % HOUR == 0).all()
-    if not len(folded) and on_the_hour:
+    if not len(hourly) and on_the_hour:
         # Already one reading per sensor and hour, stamped with its hour (the sample city, an hourly import).
         frame = decode_frame(spec, raw)
         check_frame(spec, frame)
@@ -163,14 +166,13 @@ def hourly_readings(store: Store) -> pd.DataFrame:
     parts = pd.concat([
         pd.DataFrame({"sensor_id": raw["sensor_id"], "hour": raw_ts // HOUR * HOUR,
                       "total": raw["value"].astype(float), "count": 1}),
-        pd.DataFrame({"sensor_id": folded["sensor_id"], "hour": folded["hour"].astype("int64"),
-                      "total": folded["mean"].astype(float) * folded["count"].astype(float),
-                      "count": folded["count"].astype("int64")}),
+        pd.DataFrame({"sensor_id": hourly["sensor_id"], "hour": hourly["hour"].astype("int64"),
+                      "total": hourly["mean"].astype(float) * hourly["count"].astype(float),
+                      "count": hourly["count"].astype("int64")}),
     ], ignore_index=True)
     sums = parts.groupby(["sensor_id", "hour"], sort=True)[["total", "count"]].sum().reset_index()
-    hourly = pd.DataFrame({"sensor_id": sums["sensor_id"], "ts": sums["hour"],
-                           "value": sums["total"] / sums["count"]})
-    frame = decode_frame(spec, hourly)
+    frame = decode_frame(spec, pd.DataFrame({"sensor_id": sums["sensor_id"], "ts": sums["hour"],
+                                             "value": sums["total"] / sums["count"]}))
     check_frame(spec, frame)
     return frame
 

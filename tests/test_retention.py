@@ -47,8 +47,13 @@ def database_url(request, tmp_path):
 
 def test_fold_keeps_the_window_raw_and_aggregates_what_is_older(database_url):
     store = stored(database_url)
+    # A bulk load (the sample city, an import: rows without an arrival number, not in the hourly table yet) ...
+    bulk = pd.DataFrame({"sensor_id": ["S3"] * 3, "ts": [NOW - 3 * DAY + h * HOUR for h in range(3)],
+                         "value": [1.0, 2.0, 3.0]})
+    store.replace_layers({"readings": bulk}, source="test")
     writer = BatchWriter(store)
-    old_start = NOW - 3 * DAY  # 48 hours of minute readings up to the cutoff (a day before NOW), 10 after it
+    # ... and a stream: 48 hours of minute readings up to the cutoff (a day before NOW), 10 after it.
+    old_start = NOW - 3 * DAY
     writer.write(Batch(readings=minute_readings("S1", old_start, 48) + minute_readings("S2", old_start, 2, 100.0)))
     writer.write(Batch(readings=minute_readings("S1", NOW - 10 * HOUR, 10)))
     before = hourly_readings(store).sort_values(["sensor_id", "ts"]).reset_index(drop=True)
@@ -57,13 +62,15 @@ def test_fold_keeps_the_window_raw_and_aggregates_what_is_older(database_url):
 
     cutoff = NOW - DAY
     assert result.cutoff == cutoff
-    assert result.folded == 48 * 60 + 2 * 60
+    assert result.folded == 48 * 60 + 2 * 60 + 3
     with store.engine.connect() as conn:
         oldest = conn.execute(sqlalchemy.text("SELECT MIN(ts) FROM readings")).scalar_one()
     assert oldest == NOW - 10 * HOUR
     assert raw_count(store) == 10 * 60
     hourly = hourly_rows(store)
-    assert len(hourly) == 48 + 2
+    assert len(hourly) == 48 + 2 + 10 + 3  # the stream's hours were aggregated as they came; the bulk's by the fold
+    hourly = hourly[hourly["hour"] < cutoff]
+    assert hourly[hourly["sensor_id"] == "S3"][["count", "mean"]].values.tolist() == [[1, 1.0], [1, 2.0], [1, 3.0]]
     s1 = hourly[hourly["sensor_id"] == "S1"]
     assert (s1["count"] == 60).all() and (s1["min"] == 10).all() and (s1["max"] == 69).all()
     assert s1["mean"].tolist() == pytest.approx([39.5] * 48)
@@ -71,22 +78,25 @@ def test_fold_keeps_the_window_raw_and_aggregates_what_is_older(database_url):
     # What the indicators read is the same hourly means, whichever table holds them now.
     after = hourly_readings(store).sort_values(["sensor_id", "ts"]).reset_index(drop=True)
     pd.testing.assert_frame_equal(before, after)
-    assert len(after) == 48 + 2 + 10 and (after["ts"].dt.minute == 0).all()
+    assert len(after) == 48 + 2 + 10 + 3 and (after["ts"].dt.minute == 0).all()
     versions = store.layer_versions()["readings"]
     assert versions["source"] == "retention"
 
 
-def test_a_late_reading_for_a_folded_hour_is_merged_on_the_next_fold(database_url):
+def test_a_late_reading_for_a_folded_hour_joins_its_hour_once(database_url):
     store = stored(database_url)
     writer = BatchWriter(store)
     hour = NOW - 2 * DAY
     writer.write(Batch(readings=[("S1", hour + 60, 10.0), ("S1", hour + 120, 20.0)]))
     fold(store, now=NOW, days=1)
     writer.write(Batch(readings=[("S1", hour + 180, 60.0)]))  # arrives after its hour was folded
-    assert hourly_readings(store)["value"].tolist() == [30.0]  # the mean of all three, before the next fold
-    fold(store, now=NOW, days=1)
+    writer.write(Batch(readings=[("S1", hour + 180, 60.0)]))  # and again (a redelivery): stored once
     row = hourly_rows(store).iloc[0]
     assert (row["count"], row["min"], row["max"], row["mean"]) == (3, 10.0, 60.0, pytest.approx(30.0))
+    assert hourly_readings(store)["value"].tolist() == [pytest.approx(30.0)]
+    fold(store, now=NOW, days=1)  # removes the late raw row without counting it a second time
+    row = hourly_rows(store).iloc[0]
+    assert (row["count"], row["mean"]) == (3, pytest.approx(30.0))
     assert raw_count(store) == 0
 
 
@@ -104,7 +114,9 @@ def test_postgresql_drops_whole_days_as_partitions(postgis_db_url):
     assert sorted(result.dropped_partitions) == [f"readings_p{d}" for d in days[:3]]
     assert result.folded == 3 * 24 * 60
     assert raw_count(store) == 24 * 4 * 60 - result.folded
-    assert hourly_rows(store)["count"].sum() == result.folded
+    hourly = hourly_rows(store)
+    assert hourly["count"].sum() == 24 * 4 * 60
+    assert hourly.loc[hourly["hour"] < result.cutoff, "count"].sum() == result.folded
 
 
 def test_the_raw_window_setting_is_checked(monkeypatch):
