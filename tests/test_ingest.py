@@ -290,3 +290,64 @@ def test_fiware_examples_are_ingested_in_both_forms(model, form, city_url):
         rows, _ = arrived_since(store, "alarms", 0)
         assert rows[["sensor_id", "severity"]].values.tolist() == [list(expected)]
         assert rows["message"].iloc[0]
+
+
+# --- the writer, without a broker -------------------------------------------------------------------------------
+
+def test_sensor_status_and_last_seen_follow_what_the_sensors_send(city_url):
+    store = Store(city_url)
+    writer, directory = BatchWriter(store), SensorDirectory(store)
+    now = int(time.time())
+    sensors = store.read_frame("sensors", ["sensor_id", "kind"])
+    reporting = sensors.loc[sensors["kind"] == "pm25", "sensor_id"].iloc[:2].tolist()
+    with store.engine.begin() as conn:
+        conn.execute(sqlalchemy.text("UPDATE sensors SET status = 'offline' WHERE sensor_id = :s"), {"s": reporting[0]})
+        conn.execute(sqlalchemy.text("UPDATE sensors SET status = 'fault' WHERE sensor_id = :s"), {"s": reporting[1]})
+
+    def send(topic, body):
+        writer.write(decode_message(topic, json.dumps(body).encode(), directory, time.time()))
+
+    def state(sensor_id):
+        row = store.read_frame("sensors", ["status", "last_seen_at"], where=lambda t: t.c.sensor_id == sensor_id)
+        return row["status"].iloc[0], int(row["last_seen_at"].iloc[0])
+
+    for sensor_id in reporting:
+        send(f"citytwin/{sensor_id}/reading", {"ts": now, "value": 20})
+    assert state(reporting[0]) == ("online", now)   # an offline sensor that reports is back
+    assert state(reporting[1]) == ("fault", now)    # a fault stays until the sensor says otherwise
+    send(f"citytwin/{reporting[1]}/status", {"ts": now + 5, "status": "online"})
+    assert state(reporting[1]) == ("online", now + 5)
+    send(f"citytwin/{reporting[1]}/reading", {"ts": now - 600, "value": 21})  # a late reading: last_seen stays
+    assert state(reporting[1]) == ("online", now + 5)
+    assert store.layer_versions()["sensors"]["source"] == "ingest"
+
+
+def test_followers_read_what_arrived_since_their_last_number(city_url):
+    store = Store(city_url)
+    writer, directory = BatchWriter(store), SensorDirectory(store)
+    sensors = measuring_sensors(store)
+    now = int(time.time())
+    first = Batch()
+    for topic, payload, _ in stream(sensors, 5, base=now):
+        first.extend(decode_message(topic, payload.encode(), directory, time.time()))
+    writer.write(first)
+    rows, newest = arrived_since(store, "readings", 0)
+    assert len(rows) == 5 and newest == rows["seq"].max() and rows["seq"].is_monotonic_increasing
+    writer.write(first)  # a redelivery: nothing new to follow
+    assert len(arrived_since(store, "readings", newest)[0]) == 0
+    second = decode_message(f"citytwin/{sensors[0]}/reading", json.dumps({"ts": now + 1, "value": 9}).encode(),
+                            directory, time.time())
+    writer.write(second)
+    rows, latest = arrived_since(store, "readings", newest)
+    assert rows["value"].tolist() == [9.0] and latest > newest
+    # An alarm comes again when it is cleared, with a newer number.
+    alarm = {"ts": now, "severity": "critical", "message": "over", "id": "A-live-1"}
+    writer.write(decode_message(f"citytwin/{sensors[0]}/alarm", json.dumps(alarm).encode(), directory, time.time()))
+    raised, mark = arrived_since(store, "alarms", 0)
+    assert raised["alarm_id"].tolist() == ["A-live-1"] and raised["cleared_at"].isna().all()
+    cleared = dict(alarm, cleared_at=now + 60)
+    writer.write(decode_message(f"citytwin/{sensors[0]}/alarm", json.dumps(cleared).encode(), directory, time.time()))
+    again, _ = arrived_since(store, "alarms", mark)
+    assert again["alarm_id"].tolist() == ["A-live-1"] and again["cleared_at"].notna().all()
+    with pytest.raises(KeyError, match="has no arrival numbers"):
+        arrived_since(store, "orders", 0)
