@@ -364,6 +364,9 @@ class Store:
             if "orders" in frames:
                 # The log belongs to the orders it describes: replacing every order (a new city) starts it anew.
                 conn.execute(delete(METADATA.tables["order_transitions"]))
+            if "readings" in frames:
+                # So do the hourly aggregates (layers/retention.py) of the readings being replaced.
+                conn.execute(delete(METADATA.tables["readings_hourly"]))
             for layer_id, frame in frames.items():
                 table = self.table(layer_id)
                 conn.execute(delete(table))
