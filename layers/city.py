@@ -15,6 +15,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from layers.load import load_layer
+from layers.retention import hourly_readings
 from layers.specs import CITY_TIMEZONE, LEVELS, ORDER_STAGES
 from layers.store import Store
 
@@ -179,7 +180,8 @@ def load_city(store: Store, layer_ids=EVENT_LAYERS, progress: bool = False) -> C
     layers = {}
     for layer_id in tqdm(layer_ids, desc="loading layers", unit="layer", disable=not progress):
         started = time.perf_counter()
-        layers[layer_id] = load_layer(store, layer_id)
+        # Readings as the indicators count them: one per sensor and hour (a stream's hourly means; folded hours).
+        layers[layer_id] = hourly_readings(store) if layer_id == "readings" else load_layer(store, layer_id)
         timings[layer_id] = time.perf_counter() - started
     stored = store.layer_versions()
     versions = {layer_id: info["version"] for layer_id, info in stored.items()}

@@ -131,7 +131,13 @@ def _build_metadata() -> MetaData:
             Column(c.name, _SQL_TYPES[c.kind](), nullable=c.nullable)
             for c in spec.columns
         ]
-        table = Table(spec.table, metadata, *columns)
+        if spec.id in ARRIVAL_LAYERS:
+            # Not a layer column (loaders and writers never see it): the order rows arrived in, for followers.
+            columns.append(Column("seq", BigInteger, nullable=True))
+        # On PostgreSQL the raw readings are partitioned by day, so retention drops a day instead of deleting it
+        # row by row (layers/retention.py); the natural key (sensor_id, ts) holds the partition key, as it must.
+        partitioned = {"postgresql_partition_by": "RANGE (ts)"} if spec.id == "readings" else {}
+        table = Table(spec.table, metadata, *columns, **partitioned)
         for name in spec.indexes:
             Index(f"ix_{spec.table}_{name}", table.c[name])
         if spec.unique_key:
@@ -155,7 +161,64 @@ def _build_metadata() -> MetaData:
         Column("source", Text, nullable=False),
     )
     _work_order_tables(metadata)
+    _ingest_tables(metadata)
     return metadata
+
+
+ARRIVAL_LAYERS = ("readings", "alarms")
+"""Layers whose rows carry an arrival sequence ``seq`` (see :mod:`layers.ingest`): a stream writer numbers what it
+commits, so a follower reads only what arrived since the last number it saw. Rows of a bulk write have none."""
+
+NATURAL_KEYS = {"readings": ("sensor_id", "ts"), "alarms": ("alarm_id",)}
+"""What makes a row of these layers the same row: a sensor reports one value per instant, an alarm has one id. A
+unique index holds them, so a message delivered twice (MQTT QoS 1 is at least once) is stored once."""
+
+
+def _ingest_tables(metadata: MetaData) -> None:
+    """The tables of the stream ingest (:mod:`layers.ingest`, :mod:`layers.retention`) that are not layers."""
+    for layer_id in ARRIVAL_LAYERS:
+        table = metadata.tables[LAYERS[layer_id].table]
+        Index(f"ix_{table.name}_seq", table.c.seq)
+    for layer_id, key in NATURAL_KEYS.items():
+        table = metadata.tables[LAYERS[layer_id].table]
+        Index(f"ux_{table.name}_{'_'.join(key)}", *(table.c[name] for name in key), unique=True)
+    # The ingest updates a sensor's last_seen_at and status by id, a thousand sensors a batch.
+    sensors = metadata.tables[LAYERS["sensors"].table]
+    Index(f"ix_{sensors.name}_sensor_id", sensors.c.sensor_id)
+    Table(
+        "arrival_sequences",
+        metadata,
+        Column("layer_id", String(64), primary_key=True),
+        Column("last_seq", BigInteger, nullable=False),
+    )
+    Table(
+        "dead_letters",
+        metadata,
+        Column("letter_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+        Column("topic", Text, nullable=False),
+        Column("payload_excerpt", Text, nullable=False),  # the first bytes, decoded leniently: never the whole body
+        Column("payload_bytes", BigInteger, nullable=False),
+        Column("reason", Text, nullable=False),
+        Column("received_at", BigInteger, nullable=False),  # UTC epoch seconds
+    )
+    Table(
+        "ingest_counters",
+        metadata,
+        Column("name", String(64), primary_key=True),
+        Column("value", BigInteger, nullable=False),
+    )
+    hourly = Table(
+        "readings_hourly",
+        metadata,
+        Column("sensor_id", Text, nullable=False),
+        Column("hour", BigInteger, nullable=False),  # UTC epoch seconds of the hour's start
+        Column("count", BigInteger, nullable=False),
+        Column("min", Float, nullable=False),
+        Column("max", Float, nullable=False),
+        Column("mean", Float, nullable=False),
+    )
+    Index("ux_readings_hourly_sensor_hour", hourly.c.sensor_id, hourly.c.hour, unique=True)
+    Index("ix_readings_hourly_hour", hourly.c.hour)
 
 
 def _work_order_tables(metadata: MetaData) -> None:
@@ -239,6 +302,13 @@ class Store:
             with self.engine.begin() as conn:
                 conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
         METADATA.create_all(self.engine)
+        if self.dialect == "postgresql":
+            with self.engine.begin() as conn:
+                partitioned = conn.execute(text(
+                    "SELECT relkind FROM pg_class WHERE relname = 'readings' "
+                    "AND relnamespace = current_schema()::regnamespace")).scalar() == "p"
+                if partitioned:  # rows of a day without its own partition (a bulk load, a late reading) land here
+                    conn.execute(text("CREATE TABLE IF NOT EXISTS readings_default PARTITION OF readings DEFAULT"))
         self._add_missing_columns()
 
     def _add_missing_columns(self) -> None:
@@ -260,6 +330,13 @@ class Store:
                         raise StoreError(f"table {spec.table!r} lacks column {column.name!r}, which has no "
                                          "default: rebuild or re-import the city")
                     conn.execute(text(clause))
+                for column in table.columns:
+                    if column.name not in present and column.name not in spec.column_names:
+                        # A column the store keeps beside the layer's own (``seq``): empty for older rows.
+                        sql_type = column.type.compile(dialect=self.engine.dialect)
+                        conn.execute(text(f'ALTER TABLE "{spec.table}" ADD COLUMN "{column.name}" {sql_type}'))
+                if spec.id in NATURAL_KEYS:
+                    _drop_duplicate_rows(conn, spec.table, NATURAL_KEYS[spec.id])
                 for index in table.indexes:
                     index.create(conn, checkfirst=True)
 
@@ -287,11 +364,16 @@ class Store:
             if "orders" in frames:
                 # The log belongs to the orders it describes: replacing every order (a new city) starts it anew.
                 conn.execute(delete(METADATA.tables["order_transitions"]))
+            if "readings" in frames:
+                # So do the hourly aggregates (layers/retention.py) of the readings being replaced.
+                conn.execute(delete(METADATA.tables["readings_hourly"]))
             for layer_id, frame in frames.items():
                 table = self.table(layer_id)
                 conn.execute(delete(table))
+                statement = insert_ignoring_duplicates(table, self.dialect) if layer_id in NATURAL_KEYS \
+                    else insert(table)
                 for chunk in _record_chunks(frame, LAYERS[layer_id]):
-                    conn.execute(insert(table), chunk)
+                    conn.execute(statement, chunk)
                     if progress is not None:
                         progress(layer_id, len(chunk))
                 current = conn.execute(
@@ -348,6 +430,32 @@ class Store:
         table = self.table(layer_id)
         with self.engine.connect() as conn:
             return conn.execute(select(func.count()).select_from(table)).scalar_one()
+
+
+def insert_ignoring_duplicates(table: Table, dialect: str):
+    """An INSERT that skips rows whose natural key (:data:`NATURAL_KEYS`) is already stored, on either back end."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    return dialect_insert(table).on_conflict_do_nothing()
+
+
+def _drop_duplicate_rows(conn, table_name: str, key: tuple[str, ...]) -> None:
+    """Before a database written by an older release gets its unique index: keep the first of rows sharing a key."""
+    index_name = f"ux_{table_name}_{'_'.join(key)}"
+    names = ", ".join(f'"{k}"' for k in key)
+    if conn.dialect.name == "postgresql":
+        exists = conn.execute(text("SELECT 1 FROM pg_indexes WHERE indexname = :n"), {"n": index_name}).first()
+        row_id = "ctid"
+    else:
+        exists = conn.execute(text("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = :n"),
+                              {"n": index_name}).first()
+        row_id = "rowid"
+    if exists:
+        return
+    conn.execute(text(f'DELETE FROM "{table_name}" WHERE {row_id} NOT IN '
+                      f'(SELECT MIN({row_id}) FROM "{table_name}" GROUP BY {names})'))
 
 
 def _sqlite_pragmas(dbapi_connection, _record):

@@ -1,0 +1,203 @@
+"""Retention: raw readings for a window, hourly aggregates for ever after — a year of a city on one disk.
+
+The stream (:mod:`layers.ingest`) stores every reading; a sensor reporting once a minute is 525,600 rows a year,
+270,000 of them 142 billion. :func:`fold` keeps the raw readings of the last ``CITYTWIN_RAW_READINGS_DAYS`` days
+(default 7) and folds older ones into ``readings_hourly``: one row per sensor and hour with count, min, max and mean,
+in one transaction per fold (the hourly rows are written and the raw ones removed together, or neither).
+
+The hourly table is a continuous aggregate: the ingest's writer adds each reading it stores to its hour's row in the
+same transaction (a late reading for an old hour too), so a fold only has to aggregate the rows that did not come
+through it — a bulk load or an import, which have no arrival number (``seq``) — before removing the raw rows.
+
+On PostgreSQL the raw readings of a new database are partitioned by day (``readings_p<YYYYMMDD>``, see
+:func:`ensure_day_partitions`): a fold drops the partitions of whole days past the window — a catalogue change, no
+dead rows to vacuum — and deletes only what sits in the default partition (a bulk load, a late reading). SQLite and
+older PostgreSQL databases delete the folded rows by the ``ts`` index.
+
+The indicators count and average *hourly* readings (metrics/sensors.py). :func:`hourly_readings` is the readings
+layer as they read it: one row per sensor and hour, from the hourly table and the bulk-loaded raw rows not yet in it
+(a sample city's hourly readings come back as they are).
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import pandas as pd
+from sqlalchemy import text
+
+from layers.load import check_frame, decode_frame
+from layers.specs import LAYERS
+from layers.store import METADATA, Store
+
+RAW_DAYS_ENV = "CITYTWIN_RAW_READINGS_DAYS"
+DEFAULT_RAW_DAYS = 7.0
+HOUR = 3600
+DAY = 86400
+
+
+def raw_days() -> float:
+    """The raw-readings window in days from ``CITYTWIN_RAW_READINGS_DAYS`` (default 7); a bad value is refused by
+    name."""
+    value = os.environ.get(RAW_DAYS_ENV, "").strip()
+    if not value:
+        return DEFAULT_RAW_DAYS
+    try:
+        days = float(value)
+    except ValueError:
+        raise ValueError(f"{RAW_DAYS_ENV}={value!r} is not a number of days") from None
+    if not days > 0:
+        raise ValueError(f"{RAW_DAYS_ENV}={value!r}: the raw window must be more than 0 days")
+    return days
+
+
+@dataclass
+class FoldResult:
+    cutoff: int          # UTC epoch seconds: raw readings before this were folded
+    folded: int          # raw readings folded
+    hours: int           # hourly rows written or merged
+    dropped_partitions: list[str]
+    seconds: float
+
+
+def fold(store: Store, now: float | None = None, days: float | None = None) -> FoldResult:
+    """Fold the raw readings older than ``days`` (default :func:`raw_days`) before ``now`` into hourly aggregates,
+    in one transaction. The cutoff is on an hour boundary, so no hour is split between the two tables."""
+    started = time.perf_counter()
+    now = time.time() if now is None else now
+    days = raw_days() if days is None else days
+    cutoff = int(now - days * DAY) // HOUR * HOUR
+    store.create_schema()
+    dialect = store.dialect
+    smaller, larger = ("MIN", "MAX") if dialect == "sqlite" else ("LEAST", "GREATEST")
+    with store.engine.begin() as conn:
+        hours = conn.execute(text(f"""
+            INSERT INTO readings_hourly (sensor_id, hour, count, min, max, mean)
+            SELECT sensor_id, ts - (ts % {HOUR}), COUNT(*), MIN(value), MAX(value), AVG(value)
+            FROM readings WHERE ts < :cutoff AND seq IS NULL GROUP BY sensor_id, ts - (ts % {HOUR})
+            ON CONFLICT (sensor_id, hour) DO UPDATE SET
+                mean = (readings_hourly.mean * readings_hourly.count + excluded.mean * excluded.count)
+                       / (readings_hourly.count + excluded.count),
+                count = readings_hourly.count + excluded.count,
+                min = {smaller}(readings_hourly.min, excluded.min),
+                max = {larger}(readings_hourly.max, excluded.max)
+        """), {"cutoff": cutoff}).rowcount
+        dropped, folded = [], 0
+        if dialect == "postgresql" and _is_partitioned(conn):
+            for name, upper in _day_partitions(conn):
+                if upper <= cutoff:
+                    folded += conn.execute(text(f'SELECT COUNT(*) FROM "{name}"')).scalar_one()
+                    conn.execute(text(f'ALTER TABLE readings DETACH PARTITION "{name}"'))
+                    conn.execute(text(f'DROP TABLE "{name}"'))
+                    dropped.append(name)
+        folded += conn.execute(text("DELETE FROM readings WHERE ts < :cutoff"), {"cutoff": cutoff}).rowcount
+        if folded:
+            versions = METADATA.tables["layer_versions"]
+            conn.execute(versions.update().where(versions.c.layer_id == "readings").values(
+                version=versions.c.version + 1, rows=versions.c.rows - folded, written_at=int(time.time()),
+                source="retention"))
+    return FoldResult(cutoff, folded, max(hours or 0, 0), dropped, time.perf_counter() - started)
+
+
+# --- PostgreSQL day partitions ----------------------------------------------------------------------------------
+
+def _is_partitioned(conn) -> bool:
+    return conn.execute(text("SELECT relkind FROM pg_class WHERE relname = 'readings' "
+                             "AND relnamespace = current_schema()::regnamespace")).scalar() == "p"
+
+
+def _day_partitions(conn) -> list[tuple[str, int]]:
+    """The day partitions of readings and the (exclusive) upper bound of each, from their names."""
+    names = conn.execute(text("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                              "WHERE i.inhparent = 'readings'::regclass AND c.relname LIKE 'readings_p%'")).scalars()
+    out = []
+    for name in names:
+        day = datetime.strptime(name.removeprefix("readings_p"), "%Y%m%d").replace(tzinfo=timezone.utc)
+        out.append((name, int((day + timedelta(days=1)).timestamp())))
+    return sorted(out, key=lambda item: item[1])
+
+
+_known_days: set[tuple[str, int]] = set()
+
+
+def ensure_day_partitions(conn, instants) -> None:
+    """Make sure each UTC day of ``instants`` has its own partition (PostgreSQL, partitioned readings only). A day
+    the default partition already holds rows of stays there (PostgreSQL refuses the new partition); that is only
+    correctness-neutral: those rows are deleted, not dropped, when folded."""
+    if conn.dialect.name != "postgresql":
+        return
+    database = str(conn.engine.url)
+    days = {int(t) // DAY * DAY for t in instants} - {d for (db, d) in _known_days if db == database}
+    if not days:
+        return
+    if not _is_partitioned(conn):
+        _known_days.update((database, d) for d in days)
+        return
+    for day in sorted(days):
+        name = "readings_p" + datetime.fromtimestamp(day, timezone.utc).strftime("%Y%m%d")
+        savepoint = conn.begin_nested()
+        try:
+            conn.execute(text(f'CREATE TABLE IF NOT EXISTS "{name}" PARTITION OF readings '
+                              f"FOR VALUES FROM ({day}) TO ({day + DAY})"))
+            savepoint.commit()
+        except Exception:
+            savepoint.rollback()
+        _known_days.add((database, day))
+
+
+# --- what the indicators read -----------------------------------------------------------------------------------
+
+def hourly_readings(store: Store) -> pd.DataFrame:
+    """The readings layer as the indicators read it: one row per sensor and hour (``ts`` the hour's start), its
+    value the hour's mean — over the hourly table (what the ingest stored, what was folded) and the bulk-loaded
+    raw readings not folded yet (an hour with both gets the mean of all its readings)."""
+    spec = LAYERS["readings"]
+    raw = store.read_frame("readings", spec.column_names, where=lambda t: t.c.seq.is_(None))
+    hourly = _read_hourly(store)
+    on_the_hour = (pd.to_numeric(raw["ts"]) % HOUR == 0).all()
+    if not len(hourly) and on_the_hour:
+        # Already one reading per sensor and hour, stamped with its hour (the sample city, an hourly import).
+        frame = decode_frame(spec, raw)
+        check_frame(spec, frame)
+        return frame
+    raw_ts = pd.to_numeric(raw["ts"]).astype("int64")
+    parts = pd.concat([
+        pd.DataFrame({"sensor_id": raw["sensor_id"], "hour": raw_ts // HOUR * HOUR,
+                      "total": raw["value"].astype(float), "count": 1}),
+        pd.DataFrame({"sensor_id": hourly["sensor_id"], "hour": hourly["hour"].astype("int64"),
+                      "total": hourly["mean"].astype(float) * hourly["count"].astype(float),
+                      "count": hourly["count"].astype("int64")}),
+    ], ignore_index=True)
+    sums = parts.groupby(["sensor_id", "hour"], sort=True)[["total", "count"]].sum().reset_index()
+    frame = decode_frame(spec, pd.DataFrame({"sensor_id": sums["sensor_id"], "ts": sums["hour"],
+                                             "value": sums["total"] / sums["count"]}))
+    check_frame(spec, frame)
+    return frame
+
+
+def _read_hourly(store: Store) -> pd.DataFrame:
+    with store.engine.connect() as conn:
+        rows = conn.execute(text("SELECT sensor_id, hour, count, mean FROM readings_hourly")).all()
+    return pd.DataFrame.from_records(rows, columns=["sensor_id", "hour", "count", "mean"])
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    from layers.store import default_database_url
+    parser = argparse.ArgumentParser(prog="python -m layers.retention",
+                                     description="Fold raw readings older than the window into hourly aggregates.")
+    parser.add_argument("--database-url", default=None)
+    parser.add_argument("--days", type=float, default=None, help=f"raw window in days (default ${RAW_DAYS_ENV} or 7)")
+    args = parser.parse_args(argv)
+    result = fold(Store(args.database_url or default_database_url()), days=args.days)
+    print(f"folded {result.folded:,} raw readings before {pd.Timestamp(result.cutoff, unit='s', tz='UTC')} into "
+          f"{result.hours:,} hourly rows; dropped {len(result.dropped_partitions)} day partitions "
+          f"({result.seconds:.2f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
