@@ -121,9 +121,14 @@ $(DB): | $(VENV)/.installed
 	mkdir -p $(dir $(DB))
 	$(PY) -m sample_data build --scale $(SCALE) --db $(DB) --end "$(END)"
 
-# run: set up everything and serve the dashboard on http://127.0.0.1:8050.
+# run: set up everything and serve the dashboard on http://127.0.0.1:8050: a living sample city (live mode, the
+# built-in simulator feeding its sensors into the store; MODE=replay shows the data as they were built).
+MODE     ?= live
+SIMULATE ?= 50
 run: venv sample
-	CITYTWIN_DATABASE_URL=sqlite:///$(DB) $(PY) app.py --database-url sqlite:///$(DB)
+	CITYTWIN_DATABASE_URL=sqlite:///$(DB) CITYTWIN_MODE=$(MODE) \
+	  CITYTWIN_SIMULATE=$$( [ "$(MODE)" = live ] && echo $(SIMULATE) || echo 0 ) \
+	  $(PY) app.py --database-url sqlite:///$(DB)
 
 # test: set up .venv and system packages, then run the whole suite (fails if
 # any test fails).

@@ -71,6 +71,10 @@ def start_jobs(service, settings: Settings) -> list[threading.Thread]:
     if settings.escalation_minutes:
         threads.append(threading.Thread(target=escalate_every, args=(service, settings.escalation_minutes),
                                         daemon=True, name="escalation"))
+    if settings.simulate_readings_per_second:
+        threads.append(threading.Thread(target=simulate_every_second,
+                                        args=(service, settings.simulate_readings_per_second),
+                                        daemon=True, name="simulator"))
     for thread in threads:
         thread.start()
     return threads
@@ -89,6 +93,22 @@ def escalate_every(service, minutes: float) -> None:
             continue
         if escalated:
             print(f"citytwin: escalated {len(escalated):,} red-carded orders", flush=True)
+
+
+def simulate_every_second(service, rate: float) -> None:
+    """The sample city's sensors, live, without a broker (``CITYTWIN_SIMULATE`` readings a second): the simulator
+    writes through the ingest's batch writer, once a second (sample_data/simulate.py)."""
+    from sample_data.simulate import Simulator
+
+    simulator = Simulator(service.store, rate=rate)
+    service.simulator = simulator  # the tour can start an incident on it
+    while True:
+        started = time.monotonic()
+        try:
+            simulator.step()
+        except Exception as error:  # noqa: BLE001 — a failed step is reported; the next one tries again
+            print(f"citytwin: the simulator's step failed: {error!r}", file=sys.stderr, flush=True)
+        time.sleep(max(0.05, 1.0 - (time.monotonic() - started)))
 
 
 def warm_in_background(service) -> None:

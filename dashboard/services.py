@@ -33,6 +33,16 @@ from metrics.spec import WINDOWS, Window, named_window
 
 # Simplification tolerance (degrees) by the level of the units drawn: about 80 m for districts down to 5 m for grids.
 SIMPLIFY = {"city": 0.001, "district": 0.0008, "street": 0.0003, "community": 0.00012, "grid": 0.00005}
+MEMO_LAYERS = {
+    "order_cells": ("orders",),
+    "buildings_by_grid": ("buildings",),
+    "building_tiles": ("buildings",),
+    "base_roads": ("roads",),
+}
+"""The layers each generation memo is computed from alone (not the clock): it carries over to the next generation
+while they are unchanged. Memos not named here are computed again in every generation."""
+
+
 @dataclass
 class Generation:
     """One loaded city and everything computed from it. A refresh builds a new one and swaps it in whole; a view
@@ -125,6 +135,9 @@ class Services:
         self._made = 0
         self._gen: Generation | None = None
         self._checked_at = 0.0
+        # A refresh waits at least as long as the last one took: with a live stream changing the store every
+        # second, the background work then takes at most about half of a core, never all of it.
+        self._last_refresh_seconds = 0.0
         self._refreshing: threading.Thread | None = None
         self._lock = threading.Lock()
         self._work_orders: WorkOrders | None = None
@@ -132,6 +145,7 @@ class Services:
         self._open_orders: tuple | None = None
         self._log_mark = 0  # the newest transition-log row the loaded city has seen
         self._snapshotting: threading.Thread | None = None
+        self.simulator = None  # the built-in simulator, when this process runs it (app.simulate_every_second)
 
     def reset_after_fork(self) -> None:
         """In a forked worker process: new locks, and no refresh thread (it stayed in the parent)."""
@@ -161,7 +175,7 @@ class Services:
             if self._gen is None:
                 self._gen = self._generation(self._clocked(self._first_city()))
                 self._checked_at = now
-            elif now - self._checked_at >= interval and self._refreshing is None:
+            elif now - self._checked_at >= max(interval, self._last_refresh_seconds) and self._refreshing is None:
                 self._checked_at = now
                 versions = {k: v["version"] for k, v in self.store.layer_versions().items()}
                 stale_clock = (self.settings.live and (self._now() - self._gen.city.as_of).total_seconds()
@@ -226,6 +240,7 @@ class Services:
         """The background refresh: the new city, then the windows' tables and sparklines that were in use, so the
         first request after the swap does not compute them either. When only the sensor layers changed (the live
         stream), only the indicators that read them are computed again; the others keep their rows."""
+        started = time.monotonic()
         try:
             new = self._next_generation(old, self._reloaded(old.city, versions))
             changed = {k for k in versions.keys() | old.city.versions.keys()
@@ -247,11 +262,17 @@ class Services:
         finally:
             with self._lock:
                 self._refreshing = None
+                self._last_refresh_seconds = time.monotonic() - started
 
     def _next_generation(self, old: Generation, city: City) -> Generation:
-        """A generation for ``city``; the units' simplified GeoJSON carries over while the units are the same."""
-        same_units = city.versions.get("units") == old.city.versions.get("units")
-        return self._generation(city, geojson=old.geojson if same_units else {})
+        """A generation for ``city``. What depends only on layers that did not change carries over: the units'
+        simplified GeoJSON, and the memos declared in :data:`MEMO_LAYERS` (a live stream changes the sensor layers
+        every second; the buildings' tile index or the orders' H3 cells must not be rebuilt for that)."""
+        same = {layer for layer in city.versions.keys() | old.city.versions.keys()
+                if city.versions.get(layer) == old.city.versions.get(layer)}
+        memo = {key: value for key, value in old.memo.items()
+                if set(MEMO_LAYERS.get(key[0] if isinstance(key, tuple) else key, ("*",))) <= same}
+        return self._generation(city, geojson=old.geojson if "units" in same else {}, memo=memo)
 
     def wait_for_refresh(self, timeout: float | None = None) -> None:
         """Block until a background refresh under way has been swapped in (benchmarks, tests)."""

@@ -228,11 +228,11 @@ def with_sensor_layers_read_again(city: City, store: Store, versions: dict[str, 
     readings = city.layers.get("readings")
     since = None
     if readings is not None and len(readings):
-        since = readings["ts"].max() - READINGS_OVERLAP
-        epoch = int(since.timestamp())
-        fresh["readings"] = load_layer(store, "readings", where=lambda table: table.c.ts >= epoch)
+        # The readings layer holds hourly means (layers.retention): the hours from the overlap on are read again.
+        since = (readings["ts"].max() - READINGS_OVERLAP).floor("h")
+        fresh["readings"] = hourly_readings(store, since=int(since.timestamp()))
     else:
-        fresh["readings"] = load_layer(store, "readings")
+        fresh["readings"] = hourly_readings(store)
     # The derived columns (grid cell, kind, grid_index) for the fresh rows alone, by a city of just these layers.
     derived = City(units=city.units, hierarchy=city.hierarchy, layers=fresh).layers
     layers = dict(city.layers, sensors=derived["sensors"], alarms=derived["alarms"])

@@ -149,13 +149,18 @@ def ensure_day_partitions(conn, instants) -> None:
 
 # --- what the indicators read -----------------------------------------------------------------------------------
 
-def hourly_readings(store: Store) -> pd.DataFrame:
+def hourly_readings(store: Store, since: int | None = None) -> pd.DataFrame:
     """The readings layer as the indicators read it: one row per sensor and hour (``ts`` the hour's start), its
     value the hour's mean — over the hourly table (what the ingest stored, what was folded) and the bulk-loaded
-    raw readings not folded yet (an hour with both gets the mean of all its readings)."""
+    raw readings not folded yet (an hour with both gets the mean of all its readings). ``since`` (epoch seconds,
+    on the hour): only the hours from then on (what a refresh reads again)."""
     spec = LAYERS["readings"]
-    raw = store.read_frame("readings", spec.column_names, where=lambda t: t.c.seq.is_(None))
-    hourly = _read_hourly(store)
+    if since is not None and since % HOUR:
+        raise ValueError(f"since={since} is not on the hour")
+    raw = store.read_frame("readings", spec.column_names,
+                           where=(lambda t: t.c.seq.is_(None)) if since is None else
+                           (lambda t: t.c.seq.is_(None) & (t.c.ts >= since)))
+    hourly = _read_hourly(store, since)
     on_the_hour = (pd.to_numeric(raw["ts"]) % HOUR == 0).all()
     if not len(hourly) and on_the_hour:
         # Already one reading per sensor and hour, stamped with its hour (the sample city, an hourly import).
@@ -177,9 +182,13 @@ def hourly_readings(store: Store) -> pd.DataFrame:
     return frame
 
 
-def _read_hourly(store: Store) -> pd.DataFrame:
+def _read_hourly(store: Store, since: int | None = None) -> pd.DataFrame:
     with store.engine.connect() as conn:
-        rows = conn.execute(text("SELECT sensor_id, hour, count, mean FROM readings_hourly")).all()
+        if since is None:
+            rows = conn.execute(text("SELECT sensor_id, hour, count, mean FROM readings_hourly")).all()
+        else:
+            rows = conn.execute(text("SELECT sensor_id, hour, count, mean FROM readings_hourly WHERE hour >= :since"),
+                                {"since": int(since)}).all()
     return pd.DataFrame.from_records(rows, columns=["sensor_id", "hour", "count", "mean"])
 
 
