@@ -596,6 +596,12 @@ class IngestService:
             self.client.disconnect()
             self.client.loop_stop()
 
+    def start(self) -> threading.Thread:
+        """:meth:`run` in a daemon thread (an engine process that hosts the ingest); :meth:`stop` ends it."""
+        thread = threading.Thread(target=self.run, name="citytwin-ingest", daemon=True)
+        thread.start()
+        return thread
+
     def stop(self) -> None:
         self.stopping.set()
 

@@ -39,6 +39,7 @@ import logging
 import math
 import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -115,6 +116,7 @@ class Simulator:
         self.open_alarm: dict[int, str] = {}
         self.incidents: list[Incident] = []
         self._workorders = None
+        self._lock = threading.Lock()  # a screen may start an incident while the background thread steps
 
     @property
     def interval(self) -> float:
@@ -125,6 +127,10 @@ class Simulator:
 
     def start_incident(self, kind: str, place: str | None = None, duration: float = INCIDENT_SECONDS) -> Incident:
         """Start an incident now (see the module's doc); returns it, with where it happens."""
+        with self._lock:
+            return self._start_incident(kind, place, duration)
+
+    def _start_incident(self, kind: str, place: str | None, duration: float) -> Incident:
         if kind not in INCIDENT_KINDS:
             raise ValueError(f"unknown incident {kind!r}; incidents: {', '.join(INCIDENT_KINDS)}")
         start = self.clock
@@ -168,9 +174,30 @@ class Simulator:
 
     # --- one step -----------------------------------------------------------------------------------------------
 
+    def run_in_background(self, step_seconds: float = 1.0) -> tuple[threading.Event, threading.Thread]:
+        """Step on the wall clock every ``step_seconds`` in a daemon thread (what ``make run`` needs: a living city
+        without a broker). Returns (stop event, thread): ``stop.set()`` ends it after the current step. A failed
+        step (the database busy) is logged and the next one catches up."""
+        stop = threading.Event()
+
+        def loop():
+            while not stop.wait(step_seconds):
+                try:
+                    self.step()
+                except Exception:
+                    log.exception("simulator step failed; the next step catches up")
+
+        thread = threading.Thread(target=loop, name="citytwin-simulator", daemon=True)
+        thread.start()
+        return stop, thread
+
     def step(self, now: float | None = None) -> StepResult:
         """Everything due between the last step and ``now`` (epoch seconds; default the wall clock): readings,
         heartbeats, threshold alarms, incidents' effects. Written in one batch (or published)."""
+        with self._lock:
+            return self._step(now)
+
+    def _step(self, now: float | None) -> StepResult:
         now = time.time() if now is None else float(now)
         since = max(self.clock, now - MAX_CATCH_UP_SECONDS)
         self.clock = max(self.clock, now)

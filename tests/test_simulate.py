@@ -159,3 +159,21 @@ def test_unknown_incidents_and_places_are_refused_by_name(store):
         simulator.start_incident("fire", "no-such-building")
     with pytest.raises(ValueError, match="must be more than 0"):
         Simulator(store, rate=0)
+
+
+def test_in_the_background_it_follows_the_wall_clock_until_stopped(store):
+    from tests.mqtt_harness import wait_for
+
+    simulator = Simulator(store, rate=200)
+    stop, thread = simulator.run_in_background(step_seconds=0.1)
+    try:
+        wait_for(lambda: len(arrived_since(store, "readings", 0)[0]), 30, "readings written in the background",
+                 at_least=50)
+        simulator.start_incident("fire")  # from this thread, while the background one steps
+        wait_for(lambda: (arrived_since(store, "alarms", 0)[0]["kind"] == "smoke").any(), 30, "the fire alarm")
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert not thread.is_alive()
+    newest = arrived_since(store, "readings", 0)[0]["ts"].max()
+    assert abs(newest.timestamp() - time.time()) < 60  # on the wall clock, not the sample city's end
