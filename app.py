@@ -71,6 +71,13 @@ def start_jobs(service, settings: Settings) -> list[threading.Thread]:
     if settings.escalation_minutes:
         threads.append(threading.Thread(target=escalate_every, args=(service, settings.escalation_minutes),
                                         daemon=True, name="escalation"))
+    if settings.mqtt_broker:
+        from layers.ingest import IngestService
+
+        IngestService(service.store, settings.mqtt_broker).start()  # its own threads (paho's loop, the batcher)
+    if settings.simulate_readings_per_second or settings.mqtt_broker:
+        threads.append(threading.Thread(target=fold_every, args=(service, settings.raw_readings_fold_minutes),
+                                        daemon=True, name="retention"))
     if settings.simulate_readings_per_second:
         threads.append(threading.Thread(target=simulate_every_second,
                                         args=(service, settings.simulate_readings_per_second),
@@ -93,6 +100,18 @@ def escalate_every(service, minutes: float) -> None:
             continue
         if escalated:
             print(f"citytwin: escalated {len(escalated):,} red-carded orders", flush=True)
+
+
+def fold_every(service, minutes: float) -> None:
+    """Retention: raw readings older than the window folded into hourly aggregates, every ``minutes``."""
+    from layers.retention import fold
+
+    while True:
+        time.sleep(minutes * 60)
+        try:
+            fold(service.store)
+        except Exception as error:  # noqa: BLE001 — the next fold tries again; nothing is lost meanwhile
+            print(f"citytwin: folding raw readings failed: {error!r}", file=sys.stderr, flush=True)
 
 
 def simulate_every_second(service, rate: float) -> None:

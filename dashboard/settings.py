@@ -38,6 +38,11 @@ class Settings:
     simulate_readings_per_second: float = 0.0
     """``CITYTWIN_SIMULATE``: readings per second the built-in simulator feeds into the store (0 = off; ``make run``
     turns it on so the sample city lives without a broker)."""
+    mqtt_broker: str | None = None
+    """``CITYTWIN_MQTT_BROKER``: ``mqtt://host:port`` of the city's broker; the jobs process then runs the ingest
+    (layers/ingest.py) beside the server. Unset: no broker (the simulator can feed the store in-process)."""
+    raw_readings_fold_minutes: float = 60.0
+    """How often the jobs fold raw readings older than ``CITYTWIN_RAW_READINGS_DAYS`` into hourly aggregates."""
     workers: int = 1
     """``CITYTWIN_WORKERS``: web worker processes behind the one port (1 = one process, threads only)."""
     threads: int = 8
@@ -60,6 +65,7 @@ class Settings:
                                        off="0 turns the sweep off"),
             simulate_readings_per_second=_number(environ, "CITYTWIN_SIMULATE", cls.simulate_readings_per_second,
                                                  off="0 turns the simulator off"),
+            mqtt_broker=_broker(environ, "CITYTWIN_MQTT_BROKER"),
             workers=_whole(environ, "CITYTWIN_WORKERS", cls.workers),
             threads=_whole(environ, "CITYTWIN_THREADS", cls.threads),
             redis_url=environ.get("CITYTWIN_REDIS_URL") or None,
@@ -96,6 +102,15 @@ def _number(environ, name: str, default: float, minimum: float = 0, off: str | N
         hint = f"; {off}" if off else ""
         raise SystemExit(f"error: {name}={text!r} must be at least {minimum:g}{hint}")
     return value
+
+
+def _broker(environ, name: str) -> str | None:
+    text = (environ.get(name) or "").strip()
+    if not text:
+        return None
+    if not text.startswith("mqtt://") or ":" not in text[len("mqtt://"):]:
+        raise SystemExit(f"error: {name}={text!r} is not mqtt://host:port")
+    return text
 
 
 def _whole(environ, name: str, default: int) -> int:

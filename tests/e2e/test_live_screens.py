@@ -1,5 +1,5 @@
-"""Screens that follow the city: readings arrive, and the open map page redraws its data by itself within seconds,
-with the operator's camera, selection and scroll where they were."""
+"""Screens that follow the city: readings published over MQTT reach the store through the app's ingest, and the open
+map page redraws its data by itself, with the operator's camera, selection and scroll where they were."""
 from __future__ import annotations
 
 import json
@@ -46,9 +46,15 @@ def generation(base: str) -> dict:
         return json.load(answer)
 
 
-def test_readings_redraw_the_map_and_cards_in_place(serve_app, live_city, page, monkeypatch):
+def test_readings_published_over_mqtt_redraw_the_map_and_cards_in_place(serve_app, live_city, page, monkeypatch,
+                                                                         tmp_path):
+    from tests.mqtt_harness import Mosquitto, Publisher, wait_for
+
+    broker = Mosquitto(tmp_path)
+    broker.start()
     monkeypatch.setenv("CITYTWIN_MODE", "live")
     monkeypatch.setenv("CITYTWIN_VERSION_CHECK_SECONDS", "1")
+    monkeypatch.setenv("CITYTWIN_MQTT_BROKER", broker.url)
     base = serve_app(live_city)
     store = Store(live_city)
     pm25 = store.read_frame("sensors", ["sensor_id", "kind"]).query("kind == 'pm25'")["sensor_id"].tolist()
@@ -76,7 +82,12 @@ def test_readings_redraw_the_map_and_cards_in_place(serve_app, live_city, page, 
     url = page.url
     known = generation(base)["generation"]
 
-    write_readings(store, pm25, 900.0)  # a PM2.5 episode at every monitor
+    # A PM2.5 episode at every monitor, published as the monitors would (our compact JSON, QoS 1).
+    publisher = Publisher(broker.port)
+    now = pd.Timestamp.now(tz=CITY_TIMEZONE).floor("s")
+    for sensor in pm25:
+        publisher.publish(f"citytwin/{sensor}/reading", json.dumps({"ts": now.isoformat(), "value": 900.0}))
+    wait_for(lambda: publisher.acknowledged == len(pm25), 60, "the broker's acknowledgements")
     expect(card).not_to_have_text(before, timeout=CHANGE_TIMEOUT_MS)
     assert generation(base)["generation"] != known
     after = float(card.inner_text().replace(",", ""))
@@ -95,6 +106,8 @@ def test_readings_redraw_the_map_and_cards_in_place(serve_app, live_city, page, 
                            for d in refresh)
     assert page.external_requests == []
     assert page.console_errors == []
+    publisher.close()
+    broker.stop()
 
 
 def test_an_idle_screen_asks_for_a_few_bytes_and_nothing_else(serve_app, live_city, page, monkeypatch):
