@@ -21,6 +21,7 @@ from layers.city import City, load_city, with_orders_read_again
 from dashboard.maps.sources import order_cells, sensor_states
 from layers.specs import CITY_TIMEZONE, LAYERS, LEVELS, METRIC_CRS
 from layers.store import Store
+from layers.store_health import is_unavailability
 from layers.workorders import WorkOrders
 from metrics.engine import compare, rank_among_siblings, series
 from metrics.hotspots import detect_hotspots
@@ -49,6 +50,7 @@ class Generation:
     hotspots: dict = field(default_factory=dict)
     series: dict = field(default_factory=dict)
     memo: dict = field(default_factory=dict)
+    loaded_at: float = field(default_factory=time.time)  # when it was swapped in (GET /health reports its age)
 
 
 def escalation_minutes(environ=None) -> float:
@@ -143,17 +145,40 @@ class Services:
                 self._log_mark = self._work_orders_unlocked().last_transition()
                 self._gen = Generation(load_city(self.store, progress=self.progress))
                 self._checked_at = now
-            elif now - self._checked_at >= VERSION_CHECK_SECONDS and self._refreshing is None:
+                return self._gen
+            due = now - self._checked_at >= VERSION_CHECK_SECONDS and self._refreshing is None
+            if due:
                 self._checked_at = now
-                versions = {k: v["version"] for k, v in self.store.layer_versions().items()}
-                if versions != self._gen.city.versions:
-                    if VERSION_CHECK_SECONDS > 0:
-                        self._refreshing = threading.Thread(target=self._refresh, args=(self._gen, versions),
-                                                            daemon=True, name="refresh-city")
-                        self._refreshing.start()
-                    else:
-                        self._gen = self._next_generation(self._gen, self._reloaded(self._gen.city, versions))
+            gen = self._gen
+        if not due:
+            return gen
+        # Outside the lock: a store that does not answer holds this request (up to its budget), not every page.
+        try:
+            versions = {k: v["version"] for k, v in self.store.layer_versions().items()}
+        except Exception as error:
+            if is_unavailability(error):
+                return gen  # the city as last loaded; the top bar says the store is unavailable
+            raise
+        if versions == gen.city.versions:
+            return gen
+        with self._lock:
+            if self._gen is not gen or self._refreshing is not None:
+                return self._gen
+            if VERSION_CHECK_SECONDS > 0:
+                self._refreshing = threading.Thread(target=self._refresh, args=(gen, versions),
+                                                    daemon=True, name="refresh-city")
+                self._refreshing.start()
+            else:
+                try:
+                    self._gen = self._next_generation(gen, self._reloaded(gen.city, versions))
+                except Exception as error:
+                    if not is_unavailability(error):
+                        raise
             return self._gen
+
+    def loaded_generation(self) -> Generation | None:
+        """The generation being served, without loading or checking anything (GET /health)."""
+        return self._gen
 
     def _refresh(self, old: Generation, versions: dict[str, int]) -> None:
         """The background refresh: the new city, then the windows' tables and sparklines that were in use, so the
@@ -212,7 +237,12 @@ class Services:
         """Names and parents of every unit, read again only when the units layer changes. The work-order screens
         name places with it: an action on an order bumps the orders' version, which makes :meth:`city` reload the
         whole city (seconds at the city scale), and those screens must not wait for that."""
-        version = self.store.layer_version("units")
+        try:
+            version = self.store.layer_version("units")
+        except Exception as error:
+            if self._directory is None or not is_unavailability(error):
+                raise
+            return self._directory  # the store is unavailable: the names as last read
         with self._lock:
             if self._directory is None or self._directory.version != version:
                 units = self.store.read_frame("units", ["code", "level", "name", "name_zh", "parent_code"])
@@ -226,9 +256,14 @@ class Services:
         changed and the last read is older than the version check interval (30 s; 0 in tests), or when ``fresh``
         (right after the escalation sweep). The cards themselves are computed at the moment of each request.
         """
-        version = self.store.layer_version("orders")
         with self._lock:
             cached = self._open_orders
+        try:
+            version = self.store.layer_version("orders")
+        except Exception as error:
+            if cached is None or not is_unavailability(error):
+                raise
+            return cached[2], cached[3]  # the store is unavailable: the open orders as last read
         now = time.monotonic()
         if cached is not None and not fresh and (cached[0] == version or now - cached[1] < VERSION_CHECK_SECONDS):
             return cached[2], cached[3]

@@ -37,9 +37,10 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from dashboard.open311 import openapi, records
 from dashboard.open311.formats import FORMATS, error_response, render
-from layers import reference
+from layers import reference, store_health
 from layers.lifecycle import FINAL_STATUSES, OPEN_STATUSES, TransitionRefused
 from layers.specs import CITY_TIMEZONE
+from layers.store_health import is_unavailability
 from layers.workorders import (
     MAX_NOTE_CHARS,
     MAX_PAGE_ROWS,
@@ -68,6 +69,8 @@ FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 ATTRIBUTE_KEY = re.compile(r"attribute\[([^\[\]]*)\](\[\])?")
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 PHONE = re.compile(r"[0-9+()\- ]+")
+IDEMPOTENCY_HEADER = "Idempotency-Key"    # the IETF draft's header: the same key again returns the same request
+MAX_IDEMPOTENCY_KEY_CHARS = 255
 
 blueprint = Blueprint("open311", __name__, url_prefix="/open311/v2")
 
@@ -163,10 +166,27 @@ def endpoint(view):
             return error_response(fmt, 404, f"service_request_id: {exc}")
         except (VersionConflict, TransitionRefused) as exc:
             return error_response(fmt, 409, str(exc))
-        except Exception:
+        except Exception as exc:
+            if is_unavailability(exc):
+                return store_unavailable_response(fmt, exc)
             log.exception("Open311 %s %s failed", request.method, request.path)
             return error_response(fmt, 500, "internal error; the server log has the details")
     return wrapper
+
+
+def store_unavailable_response(fmt: str, error: BaseException):
+    """503 with Retry-After in the spec's error format. A POST whose commit was cut off says its outcome is unknown
+    and names the id it would have (``X-Citytwin-Outcome: unknown``, ``X-Citytwin-Service-Request-Id``): never that
+    it failed, so a client checks before filing it again."""
+    from dashboard.health import unavailable_message
+
+    error = store_health.unavailable(error)
+    response = error_response(fmt, 503, unavailable_message(error))
+    response.headers["Retry-After"] = str(error.retry_after)
+    response.headers["X-Citytwin-Outcome"] = error.outcome
+    if error.order_id:
+        response.headers["X-Citytwin-Service-Request-Id"] = error.order_id
+    return response
 
 
 @blueprint.get("/discovery.<fmt>")
@@ -225,9 +245,20 @@ def create_request(fmt: str):
     service = api.workorders
     rules = service.responsibility_list()
     intake = checked_intake(form, rules.rules, service)
-    order = service.file_request(channel=channel, actor=f"open311 ({channel})", **intake)
-    return render(fmt, "service_requests", [records.created_record(order, rules.rules[order.event_type])],
-                  status=201)
+    key = (request.headers.get(IDEMPOTENCY_HEADER) or "").strip()
+    if len(key) > MAX_IDEMPOTENCY_KEY_CHARS or not key.isprintable():
+        raise Problem(400, f"{IDEMPOTENCY_HEADER}: at most {MAX_IDEMPOTENCY_KEY_CHARS} printable characters")
+    if key:
+        # Scoped by channel (one per API key): two applications' keys never meet.
+        order, created = service.file_request_once(f"{channel}:{key}", channel=channel,
+                                                   actor=f"open311 ({channel})", **intake)
+    else:
+        order, created = service.file_request(channel=channel, actor=f"open311 ({channel})", **intake), True
+    response = render(fmt, "service_requests", [records.created_record(order, rules.rules[order.event_type])],
+                      status=201 if created else 200)
+    if key and not created:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
 
 
 @blueprint.get("/openapi.json")
