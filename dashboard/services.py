@@ -130,6 +130,7 @@ class Services:
         self._directory: UnitDirectory | None = None
         self._open_orders: tuple | None = None
         self._log_mark = 0  # the newest transition-log row the loaded city has seen
+        self._versions_read: dict | None = None
 
     # --- data ---------------------------------------------------------------------------------------------------
 
@@ -154,7 +155,7 @@ class Services:
             return gen
         # Outside the lock: a store that does not answer holds this request (up to its budget), not every page.
         try:
-            versions = {k: v["version"] for k, v in self.store.layer_versions().items()}
+            versions = {k: v["version"] for k, v in self.stored_versions().items()}
         except Exception as error:
             if is_unavailability(error):
                 return gen  # the city as last loaded; the top bar says the store is unavailable
@@ -175,6 +176,18 @@ class Services:
                     if not is_unavailability(error):
                         raise
             return self._gen
+
+    def stored_versions(self) -> dict[str, dict]:
+        """The store's ``layer_versions``; while the store is unavailable, the last ones read (the pages go on
+        with the city as last loaded)."""
+        try:
+            versions = self.store.layer_versions()
+        except Exception as error:
+            if self._versions_read is None or not is_unavailability(error):
+                raise
+            return self._versions_read
+        self._versions_read = versions
+        return versions
 
     def loaded_generation(self) -> Generation | None:
         """The generation being served, without loading or checking anything (GET /health)."""
@@ -418,7 +431,7 @@ class Services:
     def layer_freshness(self) -> dict[str, pd.Timestamp]:
         """The newest record of each stored layer (its time column's latest value, else when it was written)."""
         city = self.city()
-        return self.memo("freshness", lambda: layer_freshness(city, self.store.layer_versions()))
+        return self.memo("freshness", lambda: layer_freshness(city, self.stored_versions()))
 
     def _children_geojson(self, code: str) -> dict:
         return self._geojson_of(self._current(), code)

@@ -421,8 +421,12 @@ def _timeouts(url: str) -> dict:
 
 def _is_driver_disconnect(error: BaseException) -> bool:
     """A driver's own error (raw cursors are not wrapped by SQLAlchemy) that means the connection is gone."""
-    module = type(error).__module__
-    return module.startswith("psycopg") and type(error).__name__ in ("OperationalError", "InterfaceError")
+    if not type(error).__module__.startswith("psycopg"):
+        return False
+    import psycopg  # the PostgreSQL driver, present whenever it raised
+
+    # OperationalError covers its subclasses: AdminShutdown (a server stopped), a lost or cut connection, …
+    return isinstance(error, (psycopg.OperationalError, psycopg.InterfaceError))
 
 
 def _sqlite_pragmas(dbapi_connection, _record):

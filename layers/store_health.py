@@ -152,7 +152,8 @@ class StoreHealth:
                 since = time.strftime("%H:%M:%S", time.localtime(self.down_since))
                 raise StoreUnavailable(f"the store has not answered since {since} ({self.last_error}); "
                                        f"try again in a few seconds")
-            hold = current_budget() + 1.0
+            # A probe from background work (a long budget) must not keep the requests from probing for minutes.
+            hold = min(current_budget(), request_seconds()) + 1.0
             self._probe_after = now + hold
             self._probe.until = now + hold
 

@@ -138,8 +138,10 @@ def register(server: Flask, workorders: WorkOrders | None = None, keys: Mapping[
     (:func:`dashboard.services.get`) with the keys of the environment (:func:`keys_from_env`)."""
     if workorders is None:
         def workorders():
+            # The dashboard's own service: its schema check and grid index are made at the start, not in the
+            # first citizen's request (where a slow store would cut them off, again and again).
             from dashboard import services
-            return WorkOrders(services.get().store)
+            return services.get().work_orders()
     server.extensions["citytwin.open311"] = Open311(workorders, keys_from_env() if keys is None else keys, clock)
     server.register_blueprint(blueprint)
 
