@@ -12,8 +12,10 @@
 
 Everything is built on :class:`layers.workorders.WorkOrders`; errors use the spec's format
 (``[{"code": 400, "description": "…"}]``) with 400 (bad input), 403 (missing or unknown api_key), 404 (unknown
-service, request or path), 405 (wrong method), 409 (never by these endpoints today; mapped for completeness).
-Nothing stored changes on any error: every check runs before the one write.
+service, request or path), 405 (wrong method), 409 (never by these endpoints today; mapped for completeness), 503
+with Retry-After (the store unavailable; ``X-Citytwin-Outcome`` says whether a POST may have been saved). Nothing
+stored changes on any other error: every check runs before the one write. A POST with an ``Idempotency-Key`` header
+files one order however often it is sent (the same key again answers 200 with the order filed the first time).
 
 API keys: ``CITYTWIN_OPEN311_KEYS`` is a comma list of keys, each optionally ``key=channel`` (the intake channel its
 requests are filed under, default :data:`DEFAULT_CHANNEL`). With no keys configured nobody can post, unless
