@@ -99,13 +99,24 @@ class StoreUnavailable(RuntimeError):
         self.retry_after = RETRY_AFTER_SECONDS
 
 
+SQLITE_UNAVAILABLE = ("database is locked", "database table is locked", "unable to open database",
+                      "disk i/o error")
+"""SQLite's OperationalError also means "no such table" or a syntax error (bugs, not an unavailable store): only
+these messages say the file could not be used now."""
+
+
 def is_unavailability(error: BaseException) -> bool:
     """Whether ``error`` means the store did not answer (rather than a bug or bad input)."""
     if isinstance(error, (StoreUnavailable, exc.TimeoutError)):
         return True
-    if isinstance(error, exc.DBAPIError):
-        return bool(error.connection_invalidated) or isinstance(error, (exc.OperationalError, exc.InterfaceError))
-    return False
+    if not isinstance(error, exc.DBAPIError):
+        return False
+    if error.connection_invalidated:
+        return True
+    if type(error.orig).__module__.startswith("sqlite3"):
+        return isinstance(error, exc.OperationalError) and any(
+            sign in str(error.orig).lower() for sign in SQLITE_UNAVAILABLE)
+    return isinstance(error, (exc.OperationalError, exc.InterfaceError))
 
 
 def unavailable(error: BaseException, *, outcome: str = "not_stored", order_id: str | None = None) -> StoreUnavailable:
@@ -282,11 +293,9 @@ def watch(engine, health: StoreHealth) -> None:
     @event.listens_for(engine, "handle_error")
     def _failed(context):
         error = context.sqlalchemy_exception or context.original_exception
-        if context.is_disconnect or isinstance(context.original_exception, StoreUnavailable) or (
-                error is not None and is_unavailability(error)
-                and not _is_sqlite_busy(context.original_exception)):
+        if isinstance(context.original_exception, StoreUnavailable):
+            return  # refused by the circuit: already recorded
+        # A busy SQLite file (a long write holding the lock) is not a store that is down: no circuit for it.
+        if context.is_disconnect or (error is not None and is_unavailability(error)
+                                     and "locked" not in str(context.original_exception)):
             health.failed(context.original_exception)
-
-
-def _is_sqlite_busy(error) -> bool:
-    return "database is locked" in str(error)

@@ -210,3 +210,38 @@ def test_the_one_statement_sweep_writes_what_one_by_one_escalations_write(url, t
             with admin.connect() as conn:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
             admin.dispose()
+
+
+# --- what counts as an unavailable store --------------------------------------------------------------------------
+
+def test_a_bug_is_not_an_unavailable_store_but_a_locked_file_is(tmp_path, monkeypatch):
+    """SQLite reports "no such table" and "database is locked" with the same class: only the second may answer 503,
+    and neither may open the circuit that refuses every request for a second."""
+    import sqlite3
+
+    from sqlalchemy import exc as sa_exc
+
+    from layers.store_health import is_unavailability
+
+    store = Store(f"sqlite:///{tmp_path / 'city.sqlite'}")
+    with pytest.raises(sa_exc.OperationalError) as missing:
+        with store.engine.connect() as conn:
+            conn.execute(text("SELECT * FROM no_such_table"))
+    assert not is_unavailability(missing.value)
+    assert store.health.available
+    locked = sa_exc.OperationalError("UPDATE …", {}, sqlite3.OperationalError("database is locked"))
+    assert is_unavailability(locked)
+    # A write waiting for another writer's lock past the busy timeout is refused as unavailable, not a 500.
+    store.create_schema()
+    monkeypatch.setenv("CITYTWIN_POOL_TIMEOUT_SECONDS", "1")  # SQLite's wait for the write lock
+    blocker = sqlite3.connect(tmp_path / "city.sqlite")
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        from layers import store_health
+
+        with pytest.raises(store_health.StoreUnavailable):
+            with Store(f"sqlite:///{tmp_path / 'city.sqlite'}").write() as conn:
+                conn.execute(text("UPDATE layer_versions SET version = version + 1"))
+    finally:
+        blocker.rollback()
+        blocker.close()
