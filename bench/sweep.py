@@ -13,7 +13,6 @@ the process should not grow), the SQLite write-ahead log's size, and a check tha
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import shutil
 import sys
