@@ -23,13 +23,13 @@ import pandas as pd
 import waitress
 from dash import Dash, dcc, html
 
-from dashboard import exports, ids, live, open311, services
+from dashboard import exports, health, ids, live, open311, services
 from dashboard.components import tour
 from dashboard.maps import routes as map_routes
 from dashboard.settings import Settings
 from dashboard.theme import css_variables
 from layers.specs import CITY_TIMEZONE
-from metrics.clocks import escalate_overdue
+from metrics.clocks import ESCALATION
 
 
 def create_app(database_url: str | None = None, progress: bool = False, settings: Settings | None = None,
@@ -53,6 +53,7 @@ def create_app(database_url: str | None = None, progress: bool = False, settings
     exports.register_routes(app.server)
     open311.register(app.server)
     live.register(app.server)
+    health.register(app.server)
     service.warm()
     if warm_now:
         warm_in_background(service)
@@ -89,17 +90,18 @@ def start_jobs(service, settings: Settings) -> list[threading.Thread]:
 
 def escalate_every(service, minutes: float) -> None:
     """The supervision sweep (督办), in its own thread: every ``minutes`` (the first time ``minutes`` after the
-    start), each red-carded order not yet escalated is escalated, one action each, as "supervision sweep"."""
+    start), each red-carded order not yet escalated is escalated (one set-based write, each logged) as
+    "supervision sweep"."""
     while True:
         time.sleep(minutes * 60)
         try:
-            escalated = escalate_overdue(service.work_orders(), pd.Timestamp.now(tz=CITY_TIMEZONE),
-                                         actor="supervision sweep")
+            escalated = service.work_orders().escalate_overdue(pd.Timestamp.now(tz=CITY_TIMEZONE),
+                                                               actor="supervision sweep", **ESCALATION)
         except Exception as error:  # noqa: BLE001 — a failed sweep is reported; the next one still runs
             print(f"citytwin: the escalation sweep failed: {error!r}", file=sys.stderr, flush=True)
             continue
         if escalated:
-            print(f"citytwin: escalated {len(escalated):,} red-carded orders", flush=True)
+            print(f"citytwin: escalated {escalated:,} red-carded orders", flush=True)
 
 
 def fold_every(service, minutes: float) -> None:

@@ -37,6 +37,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "page.orders": ("Orders", "工单"),
     "page.supervision": ("Supervision", "督办"),
     "topbar.as_of": ("data as of", "数据截至"),
+    "topbar.store_unavailable": ("(store unavailable)", "（数据库暂不可用）"),
+    "order.store_unavailable": ("Not saved: the store is unavailable. Try again in a few seconds.",
+                                "未保存：数据库暂不可用，请几秒后重试。"),
+    "order.store_unknown": ("The store stopped answering while this was being saved: it may have been saved. "
+                            "Reload the order before acting again.",
+                            "保存时数据库停止响应：可能已保存。请先刷新工单再办理。"),
     "language.switch": ("Language", "语言"),
     "language.en": ("EN", "EN"),
     "language.zh": ("中文", "中文"),

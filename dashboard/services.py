@@ -24,6 +24,7 @@ from dashboard.maps.sources import order_cells, sensor_states
 from layers.specs import CITY_TIMEZONE, LAYERS, LEVELS, METRIC_CRS
 from layers.snapshot import read_snapshot, write_snapshot
 from layers.store import Store
+from layers.store_health import is_unavailability
 from layers.workorders import WorkOrders
 from metrics.engine import by_clock, compare, compare_named, rank_among_siblings, series
 from metrics.hotspots import detect_hotspots
@@ -56,6 +57,7 @@ class Generation:
     hotspots: dict = field(default_factory=dict)
     series: dict = field(default_factory=dict)
     memo: dict = field(default_factory=dict)
+    loaded_at: float = field(default_factory=time.time)  # when it was swapped in (GET /health reports its age)
 
     @property
     def key(self) -> str:
@@ -146,6 +148,7 @@ class Services:
         self._log_mark = 0  # the newest transition-log row the loaded city has seen
         self._snapshotting: threading.Thread | None = None
         self.simulator = None  # the built-in simulator, when this process runs it (app.simulate_every_second)
+        self._versions_read: dict | None = None
 
     def reset_after_fork(self) -> None:
         """In a forked worker process: new locks, and no refresh thread (it stayed in the parent)."""
@@ -175,19 +178,55 @@ class Services:
             if self._gen is None:
                 self._gen = self._generation(self._clocked(self._first_city()))
                 self._checked_at = now
-            elif now - self._checked_at >= max(interval, self._last_refresh_seconds) and self._refreshing is None:
+                return self._gen
+            due = (now - self._checked_at >= max(interval, self._last_refresh_seconds)
+                   and self._refreshing is None)
+            if due:
                 self._checked_at = now
-                versions = {k: v["version"] for k, v in self.store.layer_versions().items()}
-                stale_clock = (self.settings.live and (self._now() - self._gen.city.as_of).total_seconds()
-                               >= self.settings.clock_step_seconds)
-                if versions != self._gen.city.versions or stale_clock:
-                    if interval > 0:
-                        self._refreshing = threading.Thread(target=self._refresh, args=(self._gen, versions),
-                                                            daemon=True, name="refresh-city")
-                        self._refreshing.start()
-                    else:
-                        self._gen = self._next_generation(self._gen, self._reloaded(self._gen.city, versions))
+            gen = self._gen
+        if not due:
+            return gen
+        # Outside the lock: a store that does not answer holds this request (up to its budget), not every page.
+        try:
+            versions = {k: v["version"] for k, v in self.stored_versions().items()}
+        except Exception as error:
+            if is_unavailability(error):
+                return gen  # the city as last loaded; the top bar says the store is unavailable
+            raise
+        stale_clock = (self.settings.live and (self._now() - gen.city.as_of).total_seconds()
+                       >= self.settings.clock_step_seconds)
+        if versions == gen.city.versions and not stale_clock:
+            return gen
+        with self._lock:
+            if self._gen is not gen or self._refreshing is not None:
+                return self._gen
+            if interval > 0:
+                self._refreshing = threading.Thread(target=self._refresh, args=(gen, versions),
+                                                    daemon=True, name="refresh-city")
+                self._refreshing.start()
+            else:
+                try:
+                    self._gen = self._next_generation(gen, self._reloaded(gen.city, versions))
+                except Exception as error:
+                    if not is_unavailability(error):
+                        raise
             return self._gen
+
+    def stored_versions(self) -> dict[str, dict]:
+        """The store's ``layer_versions``; while the store is unavailable, the last ones read (the pages go on
+        with the city as last loaded)."""
+        try:
+            versions = self.store.layer_versions()
+        except Exception as error:
+            if self._versions_read is None or not is_unavailability(error):
+                raise
+            return self._versions_read
+        self._versions_read = versions
+        return versions
+
+    def loaded_generation(self) -> Generation | None:
+        """The generation being served, without loading or checking anything (GET /health)."""
+        return self._gen
 
     def _first_city(self) -> City:
         """The city at start: from the last columnar snapshot when there is one for this store (seconds instead
@@ -329,7 +368,12 @@ class Services:
         """Names and parents of every unit, read again only when the units layer changes. The work-order screens
         name places with it: an action on an order bumps the orders' version, which makes :meth:`city` reload the
         whole city (seconds at the city scale), and those screens must not wait for that."""
-        version = self.store.layer_version("units")
+        try:
+            version = self.store.layer_version("units")
+        except Exception as error:
+            if self._directory is None or not is_unavailability(error):
+                raise
+            return self._directory  # the store is unavailable: the names as last read
         with self._lock:
             if self._directory is None or self._directory.version != version:
                 units = self.store.read_frame("units", ["code", "level", "name", "name_zh", "parent_code"])
@@ -343,9 +387,14 @@ class Services:
         changed and the last read is older than the version check interval (30 s; 0 in tests), or when ``fresh``
         (right after the escalation sweep). The cards themselves are computed at the moment of each request.
         """
-        version = self.store.layer_version("orders")
         with self._lock:
             cached = self._open_orders
+        try:
+            version = self.store.layer_version("orders")
+        except Exception as error:
+            if cached is None or not is_unavailability(error):
+                raise
+            return cached[2], cached[3]  # the store is unavailable: the open orders as last read
         now = time.monotonic()
         if cached is not None and not fresh and (cached[0] == version
                                                  or now - cached[1] < self.settings.version_check_seconds):
@@ -501,7 +550,7 @@ class Services:
     def layer_freshness(self) -> dict[str, pd.Timestamp]:
         """The newest record of each stored layer (its time column's latest value, else when it was written)."""
         city = self.city()
-        return self.memo("freshness", lambda: layer_freshness(city, self.store.layer_versions()))
+        return self.memo("freshness", lambda: layer_freshness(city, self.stored_versions()))
 
     def _children_geojson(self, code: str) -> dict:
         return self._geojson_of(self._current(), code)

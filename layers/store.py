@@ -10,6 +10,7 @@ failed import leaves what was stored untouched. ``layer_versions`` counts the wr
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Iterable, Mapping
@@ -41,7 +42,9 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import GenericFunction
 from sqlalchemy.types import UserDefinedType
 
+from layers import store_health
 from layers.specs import LAYERS, LayerSpec
+from layers.store_health import StoreHealth, StoreUnavailable
 
 DEFAULT_DATABASE = Path(__file__).resolve().parent.parent / "data" / "citytwin.sqlite"
 DATABASE_URL_ENV = "CITYTWIN_DATABASE_URL"
@@ -265,6 +268,15 @@ def _work_order_tables(metadata: MetaData) -> None:
         Column("time_limit_hours", Integer, nullable=False),
     )
     Index("ux_responsibility_rules_version_type", rules.c.version, rules.c.event_type, unique=True)
+    # A client's key for one request (Open311's Idempotency-Key): the same key filed again returns the same order
+    # instead of a second one, so a client that lost our answer can safely send again.
+    Table(
+        "request_keys",
+        metadata,
+        Column("request_key", Text, primary_key=True),   # the client's channel and its key
+        Column("order_id", Text, nullable=False),
+        Column("created_at", BigInteger, nullable=False),
+    )
 
 
 METADATA = _build_metadata()
@@ -288,10 +300,45 @@ class Store:
         if engine is None:
             if self.url.startswith("sqlite:///") and not self.url.startswith("sqlite:///:memory:"):
                 Path(self.url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-            engine = create_engine(self.url, future=True)
+            engine = create_engine(self.url, future=True, **_timeouts(self.url))
             if engine.dialect.name == "sqlite":
                 event.listen(engine, "connect", _sqlite_pragmas)
         self.engine = engine
+        self.health = StoreHealth(self.url)
+        store_health.watch(engine, self.health)
+
+    @contextlib.contextmanager
+    def write(self):
+        """One write transaction, yielding its connection. On SQLite it takes the write lock first (BEGIN
+        IMMEDIATE), so that writers queue for up to the busy timeout instead of failing when one read before
+        another committed. A store that does not answer raises :class:`StoreUnavailable`: ``outcome="not_stored"``
+        if it failed before the commit was sent (the database rolls back a transaction whose connection is lost),
+        ``"unknown"`` if it failed during the commit (it may have been saved)."""
+        try:
+            conn = self.engine.connect()
+        except Exception as error:
+            if store_health.is_unavailability(error):
+                raise store_health.unavailable(error) from error
+            raise
+        with conn:
+            try:
+                if self.dialect == "sqlite":
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                else:
+                    conn.begin()
+                yield conn
+            except Exception as error:
+                with contextlib.suppress(Exception):
+                    conn.rollback()
+                if store_health.is_unavailability(error):
+                    raise store_health.unavailable(error) from error
+                raise
+            try:
+                conn.commit()
+            except Exception as error:
+                if store_health.is_unavailability(error):
+                    raise store_health.unavailable(error, outcome="unknown") from error
+                raise
 
     @property
     def dialect(self) -> str:
@@ -364,6 +411,7 @@ class Store:
             if "orders" in frames:
                 # The log belongs to the orders it describes: replacing every order (a new city) starts it anew.
                 conn.execute(delete(METADATA.tables["order_transitions"]))
+                conn.execute(delete(METADATA.tables["request_keys"]))
             if "readings" in frames:
                 # So do the hourly aggregates (layers/retention.py) of the readings being replaced.
                 conn.execute(delete(METADATA.tables["readings_hourly"]))
@@ -408,6 +456,13 @@ class Store:
             cursor.execute(str(compiled), params)
             rows = cursor.fetchall()
             cursor.close()
+            self.health.succeeded()
+        except Exception as error:
+            if store_health.is_unavailability(error) or _is_driver_disconnect(error):
+                self.health.failed(error)
+                connection.invalidate()
+                raise store_health.unavailable(error) from error
+            raise
         finally:
             connection.close()
         return pd.DataFrame.from_records(rows, columns=names)
@@ -456,6 +511,30 @@ def _drop_duplicate_rows(conn, table_name: str, key: tuple[str, ...]) -> None:
         return
     conn.execute(text(f'DELETE FROM "{table_name}" WHERE {row_id} NOT IN '
                       f'(SELECT MIN({row_id}) FROM "{table_name}" GROUP BY {names})'))
+
+
+def _timeouts(url: str) -> dict:
+    """``create_engine`` arguments so that nothing waits on a database that does not answer (see
+    :mod:`layers.store_health`): PostgreSQL's connect timeout and a server-side statement timeout (the longest
+    lease: background work), the pool's wait for a free connection, SQLite's wait for the write lock."""
+    if url.startswith("postgresql"):
+        statement_ms = int(store_health.BACKGROUND_STATEMENT_SECONDS * 1000)
+        return {"pool_timeout": store_health.pool_seconds(),
+                "connect_args": {"connect_timeout": max(1, round(store_health.connect_seconds())),
+                                 "options": f"-c statement_timeout={statement_ms}"}}
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": store_health.pool_seconds()}}
+    return {}
+
+
+def _is_driver_disconnect(error: BaseException) -> bool:
+    """A driver's own error (raw cursors are not wrapped by SQLAlchemy) that means the connection is gone."""
+    if not type(error).__module__.startswith("psycopg"):
+        return False
+    import psycopg  # the PostgreSQL driver, present whenever it raised
+
+    # OperationalError covers its subclasses: AdminShutdown (a server stopped), a lost or cut connection, …
+    return isinstance(error, (psycopg.OperationalError, psycopg.InterfaceError))
 
 
 def _sqlite_pragmas(dbapi_connection, _record):

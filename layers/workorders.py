@@ -60,23 +60,25 @@ from dataclasses import asdict, dataclass, field, fields
 import numpy as np
 import pandas as pd
 import shapely
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from layers import lifecycle, reference
+from layers import lifecycle, reference, store_health
 from layers.lifecycle import ACTIONS, MAX_REOPENS, OPEN_STATUSES, STATUSES, TransitionRefused
 from layers.specs import CITY_TIMEZONE, ORDER_STAGES, ORDERS
 from layers.store import METADATA, Store
+from layers.store_health import StoreUnavailable
 
 __all__ = [
     "WorkOrders", "Order", "OrderQuery", "OrderPage", "TimelineEntry", "Rule", "ResponsibilityList",
     "RulesVersion", "Place", "WorkOrderError", "InvalidRequest", "UnknownOrder", "VersionConflict",
-    "TransitionRefused", "MAX_DESCRIPTION_CHARS", "MAX_NOTE_CHARS", "DEFAULT_CHANNEL",
+    "TransitionRefused", "StoreUnavailable", "MAX_DESCRIPTION_CHARS", "MAX_NOTE_CHARS", "DEFAULT_CHANNEL",
 ]
 
 MAX_DESCRIPTION_CHARS = 4_000
 MAX_NOTE_CHARS = 4_000
 MAX_ACTOR_CHARS = 200
+MAX_REQUEST_KEY_CHARS = 300
 MAX_PAGE_ROWS = 1_000
 DEFAULT_CHANNEL = "hotline_12345"
 DEFAULT_TIME_LIMIT_HOURS = 72  # for a type missing from the list version an order was dispatched under
@@ -343,7 +345,21 @@ class WorkOrders:
                      at=None, auto_dispatch: bool = False) -> Order:
         """File a citizen's request: a new order in status ``received`` (and ``dispatched`` by the list when
         ``auto_dispatch``). Raises :class:`InvalidRequest` for an unknown event type or channel, a description over
-        4,000 characters, or a location that is missing or outside the city's grid cells."""
+        4,000 characters, or a location that is missing or outside the city's grid cells; :class:`StoreUnavailable`
+        when the store does not answer (its ``outcome`` says whether the order may have been saved)."""
+        return self._file_request(event_type=event_type, lon=lon, lat=lat, description=description,
+                                  channel=channel, address=address, actor=actor, at=at,
+                                  auto_dispatch=auto_dispatch, request_key=None)[0]
+
+    def file_request_once(self, request_key: str, **request) -> tuple[Order, bool]:
+        """:meth:`file_request` under a client's key for this one request: the first time it files the order and
+        returns ``(order, True)``; the same key again returns ``(the order filed then, False)`` and writes nothing,
+        so a client that lost our answer can send again without filing a duplicate."""
+        key = _text("request_key", request_key, MAX_REQUEST_KEY_CHARS, required=True)
+        return self._file_request(**request, request_key=key)
+
+    def _file_request(self, *, event_type, lon, lat, description="", channel=DEFAULT_CHANNEL, address=None,
+                      actor="intake", at=None, auto_dispatch=False, request_key=None) -> tuple[Order, bool]:
         actor = _text("actor", actor, MAX_ACTOR_CHARS, required=True)
         description = _text("description", description, MAX_DESCRIPTION_CHARS)
         address = _text("address", address, MAX_NOTE_CHARS) or None
@@ -359,22 +375,45 @@ class WorkOrders:
                    status="received", received_at=received, supervised_at=None, deadline_at=deadline, satisfied=None, reopen_count=0, on_time=None, lon=float(lon),
                    lat=float(lat), description=description or None, address=address, version=1,
                    rules_version=None)
+        order, created = self._file(row, received, actor, request_key)
+        if auto_dispatch and created:
+            order = self.dispatch(order.order_id, expected_version=order.version, actor=actor,
+                                  note="automatic dispatch by the responsibility list", at=at)
+        return order, created
+
+    def _file(self, row: dict, received: int, actor: str, request_key: str | None) -> tuple[Order, bool]:
+        """The one write of an intake. The order's id is the day's next number: the transaction first bumps the
+        orders' layer version (PostgreSQL: a row lock that queues concurrent intakes; SQLite: the write lock is
+        taken at BEGIN), so the next number is read after the previous intake committed and two never take the
+        same id. The unique index on the id stays the last guard (an import writing meanwhile): retried."""
+        keys = METADATA.tables["request_keys"]
         for attempt in range(5):
             try:
-                with self.store.engine.begin() as conn:
+                with self.store.write() as conn:
+                    self._bump_orders_version(conn)
+                    if request_key is not None:
+                        known = conn.execute(select(keys.c.order_id).where(keys.c.request_key == request_key)
+                                             ).scalar_one_or_none()
+                        if known is not None:
+                            conn.rollback()
+                            return self.get(known), False
                     row["order_id"] = self._next_order_id(conn, received)
                     conn.execute(insert(self.orders), row)
                     self._log(conn, row, seq=1, at=received, actor=actor, action="file", from_status=None, note="")
-                    self._bump_orders_version(conn)
+                    if request_key is not None:
+                        conn.execute(insert(keys), dict(request_key=request_key, order_id=row["order_id"],
+                                                        created_at=received))
                 break
-            except IntegrityError:  # another intake took the same id at the same time: take the next one
+            except IntegrityError:  # another intake took the id (or the key) meanwhile: read again
                 if attempt == 4:
                     raise
-        order = self.get(row["order_id"])
-        if auto_dispatch:
-            order = self.dispatch(order.order_id, expected_version=order.version, actor=actor,
-                                  note="automatic dispatch by the responsibility list", at=at)
-        return order
+            except StoreUnavailable as error:
+                # The id is named so that an "unknown" outcome can be checked (GET it) before sending again.
+                raise store_health.unavailable(error, order_id=row.get("order_id") if error.outcome == "unknown"
+                                               else None) from error
+        # Built from what was committed, not read back: once the commit returned, the answer is "filed" even if
+        # the store stops answering right now.
+        return Order.from_row(row), True
 
     # --- acting -------------------------------------------------------------------------------------------------
 
@@ -429,7 +468,7 @@ class WorkOrders:
             changes["deadline_at"] = when + self._time_limit_hours(current) * 3600
         after = {**current, **changes}
         try:
-            with self.store.engine.begin() as conn:
+            with self.store.write() as conn:
                 self._write_transition(conn, current, changes, after, when=when, actor=actor, action=action,
                                        note=note)
         except _StaleVersion:
@@ -454,6 +493,56 @@ class WorkOrders:
         self._log(conn, after, seq=seq, at=when, actor=actor, action=action, from_status=current["status"],
                   note=note)
         self._bump_orders_version(conn)
+
+    def escalate_overdue(self, now, *, actor: str, response_hours: float, notes: dict[str, str]) -> int:
+        """The supervision sweep (督办) as one set-based write: every unhandled order never escalated that is past
+        its deadline (note ``notes["overdue"]``) or still undispatched ``response_hours`` after intake
+        (``notes["no_first_response"]``) is escalated, each with its own row in the log, exactly as
+        :meth:`escalate` one by one would write them. Returns how many were escalated.
+
+        One UPDATE and one INSERT … SELECT in one transaction (PostgreSQL: one statement, the UPDATE's RETURNING
+        feeding the log), so memory does not grow with the number of orders and an order an operator changes
+        meanwhile is judged on what it is at the moment of the write (the operator's change is kept). The orders'
+        layer version moves by the number escalated, one step per log row like every other write."""
+        actor = _text("actor", actor, MAX_ACTOR_CHARS, required=True)
+        when = self._now(now)
+        unhandled = sorted(lifecycle.UNHANDLED_STATUSES)
+        params = dict(now=when, actor=actor, late=when - int(round(response_hours * 3600)),
+                      overdue_note=notes["overdue"], response_note=notes["no_first_response"])
+        status_list = ", ".join(f"'{s}'" for s in unhandled)  # constants of the lifecycle, not input
+        red = (f"o.status IN ({status_list}) AND o.supervised_at IS NULL "
+               f"AND (o.deadline_at < :now OR (o.status = 'received' AND o.received_at < :late))")
+        columns = ("order_id, seq, at, actor, action, from_status, to_status, note, department, rules_version, "
+                   "satisfied, deadline_at, order_version")
+        logged = ("{a}.order_id, COALESCE((SELECT MAX(t.seq) FROM order_transitions t "
+                  "WHERE t.order_id = {a}.order_id), 0) + 1, :now, :actor, 'escalate', {a}.status, {a}.status, "
+                  "CASE WHEN {a}.deadline_at < :now THEN :overdue_note ELSE :response_note END, "
+                  "NULLIF({a}.department, ''), {a}.rules_version, {a}.satisfied, {a}.deadline_at, {version_after}")
+        with self.store.write() as conn:
+            if self.store.dialect == "postgresql":
+                result = conn.execute(text(
+                    f"WITH escalated AS (UPDATE orders o SET version = o.version + 1, supervised_at = :now "
+                    f"WHERE {red} RETURNING o.order_id, o.status, o.department, o.rules_version, o.satisfied, "
+                    f"o.deadline_at, o.version) "
+                    f"INSERT INTO order_transitions ({columns}) SELECT {logged.format(a='e', version_after='e.version')} "
+                    f"FROM escalated e "
+                    f"ORDER BY e.order_id"), params)
+            else:
+                # BEGIN IMMEDIATE holds the write lock: nothing changes between the log's SELECT and the UPDATE.
+                result = conn.execute(text(
+                    f"INSERT INTO order_transitions ({columns}) SELECT {logged.format(a='o', version_after='o.version + 1')} "
+                    f"FROM orders o "
+                    f"WHERE {red} ORDER BY o.order_id"), params)
+                updated = conn.execute(text(
+                    f"UPDATE orders SET version = version + 1, supervised_at = :now "
+                    f"WHERE order_id IN (SELECT o.order_id FROM orders o WHERE {red})"), params)
+                if updated.rowcount != result.rowcount:
+                    raise RuntimeError(f"the sweep logged {result.rowcount} escalations but updated "
+                                       f"{updated.rowcount} orders; nothing was written")
+            escalated = int(result.rowcount)
+            if escalated:
+                self._bump_orders_version(conn, steps=escalated)
+        return escalated
 
     def dispatch(self, order_id: str, *, expected_version: int, actor: str, department: str | None = None,
                  note: str = "", at=None) -> Order:
@@ -846,14 +935,15 @@ class WorkOrders:
             rules_version=row["rules_version"], satisfied=row["satisfied"], deadline_at=row["deadline_at"],
             order_version=row["version"]))
 
-    def _bump_orders_version(self, conn) -> None:
-        """Count the change in ``layer_versions`` (the dashboard reloads the orders when it changes)."""
+    def _bump_orders_version(self, conn, steps: int = 1) -> None:
+        """Count the change in ``layer_versions`` (the dashboard reloads the orders when it changes): one step per
+        row written to the log."""
         versions = self.layer_versions
         bumped = conn.execute(update(versions).where(versions.c.layer_id == "orders").values(
-            version=versions.c.version + 1, written_at=int(time.time()), source="layers.workorders"))
+            version=versions.c.version + steps, written_at=int(time.time()), source="layers.workorders"))
         if bumped.rowcount == 0:
             rows = conn.execute(select(func.count()).select_from(self.orders)).scalar_one()
-            conn.execute(insert(versions), dict(layer_id="orders", version=1, rows=rows,
+            conn.execute(insert(versions), dict(layer_id="orders", version=steps, rows=rows,
                                                 written_at=int(time.time()), source="layers.workorders"))
 
 

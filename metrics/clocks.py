@@ -12,7 +12,7 @@ Rules (../shared/CONTEXT.md: 24-hour quick response, red-card supervision of ove
   Once :data:`YELLOW_SHARE` of the allowed time has passed: a yellow card (``near_deadline``); past the deadline: a
   red card (``overdue``). The deadline card outranks the response card.
 - **Escalation**: a red-carded order that was never escalated (``supervised_at`` empty) should be escalated to
-  supervision (督办); :func:`escalate_overdue` does it through :class:`layers.workorders.WorkOrders`.
+  supervision (督办); ``WorkOrders.escalate_overdue(now, actor=…, **ESCALATION)`` does it in one set-based write.
 - **Working days**: ``working_days_open`` counts the working days (Monday–Friday less the calendar's public
   holidays, :mod:`metrics.workdays`) from intake to handling, or to ``now`` while unhandled.
 
@@ -132,24 +132,9 @@ def card_counts(orders: pd.DataFrame, now: pd.Timestamp, by: str = "department",
     return counts.sort_values(["red", "yellow", "open"], ascending=False).reset_index()
 
 
-def escalate_overdue(work_orders, now: pd.Timestamp, actor: str = "supervision",
-                     holidays: np.ndarray = HOLIDAYS) -> list[str]:
-    """Escalate every red-carded order never escalated (the supervision sweep); returns the order ids escalated.
-
-    ``work_orders`` is a :class:`layers.workorders.WorkOrders`. An order someone changed meanwhile is skipped
-    (its clock will be read again on the next sweep), so the sweep never overwrites an operator's action.
-    """
-    from layers.workorders import TransitionRefused, VersionConflict
-
-    orders = work_orders.open_orders_frame(sorted(UNHANDLED_STATUSES))
-    clocks = order_clocks(orders, now, holidays)
-    escalated = []
-    for row in orders[clocks["escalate"].to_numpy()].itertuples():
-        reason = clocks.at[row.Index, "reason"]
-        try:
-            work_orders.escalate(row.order_id, expected_version=int(row.version), actor=actor,
-                                 note=f"red card: {REASONS[reason][1]}", at=now)
-        except (VersionConflict, TransitionRefused):
-            continue
-        escalated.append(row.order_id)
-    return escalated
+ESCALATION = {
+    "response_hours": RESPONSE_HOURS,
+    "notes": {reason: f"red card: {REASONS[reason][1]}" for reason in ("overdue", "no_first_response")},
+}
+"""The red-card rule of :func:`order_clocks` as the supervision sweep applies it in one write:
+``WorkOrders.escalate_overdue(now, actor=…, **ESCALATION)`` (metrics compute; the work-order service writes)."""

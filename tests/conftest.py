@@ -412,6 +412,10 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait(timeout=10)
 
 
+APP_LOGS: dict[str, str] = {}
+"""base URL → the output file of the app.py serving it, while it runs (a test can read the server's log)."""
+
+
 @contextlib.contextmanager
 def run_app_server(database_url: str, *, timeout: float = 90.0, extra_args: tuple[str, ...] = ()) -> Iterator[str]:
     """Run ``app.py --port PORT --database-url URL``; yield ``http://127.0.0.1:PORT``."""
@@ -429,11 +433,13 @@ def run_app_server(database_url: str, *, timeout: float = 90.0, extra_args: tupl
     )
     os.close(log_fd)
     base_url = f"http://127.0.0.1:{port}"
+    APP_LOGS[base_url] = log_path
     try:
         _wait_for_http_200(base_url + "/", proc, log_path, timeout)
         yield base_url
     finally:
         _stop(proc)
+        APP_LOGS.pop(base_url, None)
         with contextlib.suppress(OSError):
             os.unlink(log_path)
 

@@ -25,7 +25,7 @@ from layers.workorders import (
     VersionConflict,
     WorkOrders,
 )
-from metrics.clocks import escalate_overdue
+from metrics.clocks import ESCALATION
 from sample_data.generator import DEFAULT_END, generate
 
 from conftest import work_order_snapshot  # tests/ is on sys.path (rootdir conftest)
@@ -392,12 +392,12 @@ def test_the_supervision_sweep_escalates_red_cards_once(sqlite_store, clock, ins
     service = WorkOrders(sqlite_store, clock=clock)
     order = service.file_request(event_type="illegal_parking", lon=inside[0], lat=inside[1], auto_dispatch=True)
     clock.advance(hours=25)  # past its 24-hour limit
-    first = escalate_overdue(service, clock.now)
-    assert order.order_id in first
+    assert service.escalate_overdue(clock.now, actor="supervision", **ESCALATION) >= 1
     escalated = service.get(order.order_id)
     assert escalated.supervised_at == clock.now and escalated.status == "dispatched"
     assert service.timeline(order.order_id)[-1].note.startswith("red card: past its deadline")
-    assert order.order_id not in escalate_overdue(service, clock.advance(hours=1))
+    service.escalate_overdue(clock.advance(hours=1), actor="supervision", **ESCALATION)
+    assert [e.action for e in service.timeline(order.order_id)].count("escalate") == 1
 
 
 # --- many hands -----------------------------------------------------------------------------------------------------

@@ -37,6 +37,20 @@ def topbar(lineage: list[dict], indicator: str, window: str, as_of, controls: li
 
 
 def as_of_text(as_of, lang: str = DEFAULT_LANGUAGE) -> list:
-    """The top bar's "data as of" (refreshed in place when the city moves on, see dashboard.live)."""
+    """The top bar's "data as of" (refreshed in place when the city moves on, see dashboard.live), and
+    "(store unavailable)" beside it while the store does not answer."""
     return [html.Span(t("topbar.as_of", lang), className="muted"),
-            html.Span(as_of.strftime("%Y-%m-%d %H:%M"), className="as-of-time")]
+            html.Span(as_of.strftime("%Y-%m-%d %H:%M"), className="as-of-time"),
+            *store_notice(lang)]
+
+
+def store_notice(lang: str) -> list:
+    """"(store unavailable)" beside the data time while the store does not answer: what the page shows is the city
+    as last loaded, and writes are refused until it is back."""
+    from dashboard import services  # the configured store (components are otherwise free of services)
+
+    health = services.get().store.health
+    if health.available:
+        return []
+    return [html.Span(t("topbar.store_unavailable", lang), className="store-unavailable", role="status",
+                      title=health.last_error or "")]

@@ -12,8 +12,10 @@
 
 Everything is built on :class:`layers.workorders.WorkOrders`; errors use the spec's format
 (``[{"code": 400, "description": "…"}]``) with 400 (bad input), 403 (missing or unknown api_key), 404 (unknown
-service, request or path), 405 (wrong method), 409 (never by these endpoints today; mapped for completeness).
-Nothing stored changes on any error: every check runs before the one write.
+service, request or path), 405 (wrong method), 409 (never by these endpoints today; mapped for completeness), 503
+with Retry-After (the store unavailable; ``X-Citytwin-Outcome`` says whether a POST may have been saved). Nothing
+stored changes on any other error: every check runs before the one write. A POST with an ``Idempotency-Key`` header
+files one order however often it is sent (the same key again answers 200 with the order filed the first time).
 
 API keys: ``CITYTWIN_OPEN311_KEYS`` is a comma list of keys, each optionally ``key=channel`` (the intake channel its
 requests are filed under, default :data:`DEFAULT_CHANNEL`). With no keys configured nobody can post, unless
@@ -37,9 +39,10 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from dashboard.open311 import openapi, records
 from dashboard.open311.formats import FORMATS, error_response, render
-from layers import reference
+from layers import reference, store_health
 from layers.lifecycle import FINAL_STATUSES, OPEN_STATUSES, TransitionRefused
 from layers.specs import CITY_TIMEZONE
+from layers.store_health import is_unavailability
 from layers.workorders import (
     MAX_NOTE_CHARS,
     MAX_PAGE_ROWS,
@@ -68,6 +71,8 @@ FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 ATTRIBUTE_KEY = re.compile(r"attribute\[([^\[\]]*)\](\[\])?")
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 PHONE = re.compile(r"[0-9+()\- ]+")
+IDEMPOTENCY_HEADER = "Idempotency-Key"    # the IETF draft's header: the same key again returns the same request
+MAX_IDEMPOTENCY_KEY_CHARS = 255
 
 blueprint = Blueprint("open311", __name__, url_prefix="/open311/v2")
 
@@ -135,8 +140,10 @@ def register(server: Flask, workorders: WorkOrders | None = None, keys: Mapping[
     (:func:`dashboard.services.get`) with the keys of the environment (:func:`keys_from_env`)."""
     if workorders is None:
         def workorders():
+            # The dashboard's own service: its schema check and grid index are made at the start, not in the
+            # first citizen's request (where a slow store would cut them off, again and again).
             from dashboard import services
-            return WorkOrders(services.get().store)
+            return services.get().work_orders()
     server.extensions["citytwin.open311"] = Open311(workorders, keys_from_env() if keys is None else keys, clock)
     server.register_blueprint(blueprint)
 
@@ -163,10 +170,27 @@ def endpoint(view):
             return error_response(fmt, 404, f"service_request_id: {exc}")
         except (VersionConflict, TransitionRefused) as exc:
             return error_response(fmt, 409, str(exc))
-        except Exception:
+        except Exception as exc:
+            if is_unavailability(exc):
+                return store_unavailable_response(fmt, exc)
             log.exception("Open311 %s %s failed", request.method, request.path)
             return error_response(fmt, 500, "internal error; the server log has the details")
     return wrapper
+
+
+def store_unavailable_response(fmt: str, error: BaseException):
+    """503 with Retry-After in the spec's error format. A POST whose commit was cut off says its outcome is unknown
+    and names the id it would have (``X-Citytwin-Outcome: unknown``, ``X-Citytwin-Service-Request-Id``): never that
+    it failed, so a client checks before filing it again."""
+    from dashboard.health import unavailable_message
+
+    error = store_health.unavailable(error)
+    response = error_response(fmt, 503, unavailable_message(error))
+    response.headers["Retry-After"] = str(error.retry_after)
+    response.headers["X-Citytwin-Outcome"] = error.outcome
+    if error.order_id:
+        response.headers["X-Citytwin-Service-Request-Id"] = error.order_id
+    return response
 
 
 @blueprint.get("/discovery.<fmt>")
@@ -225,9 +249,20 @@ def create_request(fmt: str):
     service = api.workorders
     rules = service.responsibility_list()
     intake = checked_intake(form, rules.rules, service)
-    order = service.file_request(channel=channel, actor=f"open311 ({channel})", **intake)
-    return render(fmt, "service_requests", [records.created_record(order, rules.rules[order.event_type])],
-                  status=201)
+    key = (request.headers.get(IDEMPOTENCY_HEADER) or "").strip()
+    if len(key) > MAX_IDEMPOTENCY_KEY_CHARS or not key.isprintable():
+        raise Problem(400, f"{IDEMPOTENCY_HEADER}: at most {MAX_IDEMPOTENCY_KEY_CHARS} printable characters")
+    if key:
+        # Scoped by channel (one per API key): two applications' keys never meet.
+        order, created = service.file_request_once(f"{channel}:{key}", channel=channel,
+                                                   actor=f"open311 ({channel})", **intake)
+    else:
+        order, created = service.file_request(channel=channel, actor=f"open311 ({channel})", **intake), True
+    response = render(fmt, "service_requests", [records.created_record(order, rules.rules[order.event_type])],
+                      status=201 if created else 200)
+    if key and not created:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
 
 
 @blueprint.get("/openapi.json")

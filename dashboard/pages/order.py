@@ -22,6 +22,7 @@ from dashboard.order_screens import orders_frame, status_label
 from dashboard.view import DEFAULT_INDICATOR, DEFAULT_WINDOW
 from layers.lifecycle import TransitionRefused
 from layers.specs import CITY_TIMEZONE
+from layers.store_health import is_unavailability
 from layers.workorders import InvalidRequest, UnknownOrder, VersionConflict
 from metrics.clocks import order_clocks
 
@@ -128,7 +129,19 @@ def act_on_order(clicks, state, actor, note, department):
     except (InvalidRequest, TransitionRefused, UnknownOrder) as refused:
         return no_update, no_update, no_update, t("order.refused", lang, reason=str(refused)), \
             "order-message refused", no_update
-    body, fresh = order_body(order.order_id, lang)
+    except Exception as error:
+        if not is_unavailability(error):
+            raise
+        unknown = getattr(error, "outcome", "not_stored") == "unknown"
+        return no_update, no_update, no_update, t("order.store_unknown" if unknown else "order.store_unavailable",
+                                                  lang), "order-message refused", no_update
     message = t("order.done", lang, action=action_label(button, lang), status=status_label(order.status, lang),
                 version=order.version)
+    try:
+        body, fresh = order_body(order.order_id, lang)
+    except Exception as error:  # saved: say so, even if the store stopped answering right after
+        if not is_unavailability(error):
+            raise
+        return no_update, dict(state, version=order.version, status=order.status), no_update, message, \
+            "order-message done", ""
     return body, fresh, action_buttons_for(fresh, lang), message, "order-message done", ""

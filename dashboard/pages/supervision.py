@@ -18,7 +18,7 @@ from dashboard.order_screens import filters_search, normalise_filters
 from dashboard.view import DEFAULT_INDICATOR, DEFAULT_WINDOW
 from layers.lifecycle import OPEN_STATUSES, STATUSES
 from layers.specs import CITY_TIMEZONE
-from metrics.clocks import card_counts, carded_orders, escalate_overdue, order_clocks
+from metrics.clocks import ESCALATION, card_counts, carded_orders, order_clocks
 
 dash.register_page(__name__, path="/supervision", title="citytwin · supervision", name="Supervision")
 
@@ -109,11 +109,10 @@ def board(now: pd.Timestamp, lang: str, message: str | None = None, fresh: bool 
     prevent_initial_call=True,
 )
 def escalate_red_cards(clicks, lang, actor):
-    """The sweep: every red card never escalated is escalated, as one action each (an order someone changed
-    meanwhile is left for the next sweep)."""
+    """The sweep: every red card never escalated is escalated, in one set-based write (each logged)."""
     if not clicks:
         return no_update
     now = pd.Timestamp.now(tz=CITY_TIMEZONE)
     actor = (actor or "").strip() or t("supervision.actor", lang)
-    escalated = escalate_overdue(services.get().work_orders(), now, actor=actor)
-    return board(now, lang, t("supervision.escalated", lang, count=f"{len(escalated):,}"), fresh=True)
+    escalated = services.get().work_orders().escalate_overdue(now, actor=actor, **ESCALATION)
+    return board(now, lang, t("supervision.escalated", lang, count=f"{escalated:,}"), fresh=True)
