@@ -77,3 +77,26 @@ def test_a_killed_worker_is_replaced_while_the_other_serves(serve_app, city_url,
     assert victim not in seen
     assert seen - set(first), "no new worker took the killed one's place"
     assert failures <= 1  # at most the one request the dying worker held
+
+
+@pytest.mark.postgis
+def test_two_worker_groups_on_one_postgresql_serve_and_follow_one_generation(serve_app, postgis_db_url, monkeypatch):
+    """A second machine joins by pointing at the same PostgreSQL: here two separate servers (two worker groups, each
+    with its own master) on loopback."""
+    build("test", postgis_db_url, progress=False)
+    monkeypatch.setenv("CITYTWIN_WORKERS", "2")
+    monkeypatch.setenv("CITYTWIN_VERSION_CHECK_SECONDS", "0.5")
+    monkeypatch.setenv("CITYTWIN_ESCALATION_MINUTES", "0")  # the jobs run on one machine only
+    groups = [serve_app(postgis_db_url, timeout=300), serve_app(postgis_db_url, timeout=300)]
+    first = [answers_until(base, lambda seen: len(seen) == 2) for base in groups]
+    keys = {key for seen in first for key in seen.values()}
+    assert len(keys) == 1, first
+
+    store = Store(postgis_db_url)
+    sensor = store.read_frame("sensors", ["sensor_id", "kind"]).query("kind == 'pm25'")["sensor_id"].iloc[0]
+    write_readings(store, [dict(sensor_id=sensor, ts=int(time.time()) - 7 * 86400, value=42.0)])
+    (old,) = keys
+    after = [answers_until(base, lambda seen, workers=set(seen): set(seen) >= workers
+                           and all(seen[w] != old for w in workers), tries=2000)
+             for base, seen in zip(groups, first)]
+    assert len({key for seen in after for key in seen.values() if key != old}) == 1, after
