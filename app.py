@@ -16,7 +16,7 @@ import pandas as pd
 import waitress
 from dash import Dash, dcc, html
 
-from dashboard import exports, ids, open311, services
+from dashboard import delivery, exports, ids, open311, services
 from dashboard.components import tour
 from dashboard.maps import routes as map_routes
 from dashboard.theme import css_variables
@@ -38,6 +38,7 @@ def create_app(database_url: str | None = None, progress: bool = False) -> Dash:
     map_routes.register(app.server)
     exports.register_routes(app.server)
     open311.register(app.server)
+    delivery.register(app.server)  # compressed, cached and timed answers (after every route is registered)
     service.warm()
     # The other windows are ready before anyone asks for them (at the city scale they take seconds each).
     threading.Thread(target=warm_in_background, args=(service,), daemon=True, name="warm-windows").start()

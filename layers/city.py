@@ -30,6 +30,9 @@ class City:
     memo: dict = field(default_factory=dict, repr=False, compare=False)
     # The layers already carry the derived columns below (a city patched from a loaded one): do not redo them.
     derived: bool = field(default=False, repr=False, compare=False)
+    # as_of, once found: a max over millions of orders (~70 ms at the city scale) that a page asks for several
+    # times. Not an __init__ argument, so a city patched with dataclasses.replace finds its own.
+    _as_of: pd.Timestamp | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self):
         if self.derived:
@@ -63,6 +66,11 @@ class City:
         """The latest instant the data knows of: the last order (or step of one: an operator's dispatch, a
         citizen's evaluation), reading or alarm; for a city without any (an import of boundaries and buildings
         only), when its layers were written."""
+        if self._as_of is None:
+            self._as_of = self._latest_instant()
+        return self._as_of
+
+    def _latest_instant(self) -> pd.Timestamp:
         order_times = [("orders", f"{stage}_at") for stage in ORDER_STAGES]
         candidates = [self.layers[name][column].max() for name, column in
                       (*order_times, ("readings", "ts"), ("alarms", "raised_at"))

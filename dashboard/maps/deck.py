@@ -5,8 +5,10 @@ city's own boundaries: no tiles are fetched from anywhere, so the map works on a
 """
 from __future__ import annotations
 
+import hashlib
 import html
 import math
+from pathlib import Path
 
 from deckgl_dash import DeckGL
 
@@ -161,9 +163,11 @@ def city_map(component_id: str, layers: list[dict], view: dict) -> DeckGL:
 
 # --- detail layers (see dashboard/maps/registry.py for which the map shows and when) ---------------------------------
 
-MVT_WORKER_URL = "/_citytwin/workers/mvt-worker.js"
+MVT_WORKER_URL = "/_citytwin/workers/mvt-worker.js?v=" + hashlib.sha1(
+    (Path(__file__).parent / "static" / "mvt-worker.js").read_bytes()).hexdigest()[:12]
 """loaders.gl's MVT worker, served by the app (dashboard/maps/routes.py): the component would otherwise fetch it
-from unpkg.com, which a closed network does not reach."""
+from unpkg.com, which a closed network does not reach. Its URL names its content, so a browser keeps it a year
+(dashboard/delivery.py)."""
 
 
 def building_tiles_layer(layer_id: str, url_template: str, min_zoom: int, max_zoom: int,
