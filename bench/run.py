@@ -102,6 +102,8 @@ def main(argv=None) -> int:
     load_times = []
     city = None
     for _ in range(args.repeat):
+        city = None  # the previous load goes before the next one: one city in memory at a time
+        gc.collect()
         city = load_city(store)
         load_times.append(city.load_seconds)
     for layer in load_times[0]:
