@@ -136,11 +136,15 @@ def naive_plotly_page(database_url: str, community: str, folder: Path) -> tuple[
     plotly.js beside it; the page's path and the number of buildings."""
     import plotly.express as px
     from layers.load import load_layer
-    from layers.store import Store
+    from sqlalchemy import select
+
+    from layers.store import METADATA, Store
     store = Store(database_url)
-    units = load_layer(store, "units", columns=["code", "level", "parent_code"])
-    grids = units.loc[(units["level"] == "grid") & (units["parent_code"] == community), "code"].tolist()
-    buildings = load_layer(store, "buildings", columns=["building_id", "grid_code", "height_m", "use"],
+    units = METADATA.tables["units"]
+    with store.engine.connect() as connection:
+        grids = connection.execute(select(units.c.code).where(units.c.level == "grid",
+                                                              units.c.parent_code == community)).scalars().all()
+    buildings = load_layer(store, "buildings", columns=["building_id", "grid_code", "height_m", "use", "geometry"],
                            where=lambda table: table.c.grid_code.in_(grids))
     figure = px.choropleth_map(buildings, geojson=json.loads(buildings.to_json()), locations="building_id",
                                featureidkey="properties.building_id", color="use", hover_data=["height_m"],
@@ -222,6 +226,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="the drill path's URLs (bench/capture.py, bench/run.py); captured now if missing")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--only", help="measure only pages whose name contains this (e.g. 'community')")
+    parser.add_argument("--without-delivery", action="store_true",
+                        help="serve without dashboard/delivery.py (no compression, cache lifetimes nor "
+                             "Server-Timing): the before of a before → after, in the same run")
     args = parser.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
@@ -232,8 +239,14 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"error: no {args.capture}; run bench/capture.py --base-url {base_url} first")
         steps = capture.load(args.capture)
     else:
+        if args.without_delivery:
+            from dashboard import delivery
+            delivery.register = lambda server: None
         from app import create_app
         app = create_app(args.database_url)
+        for thread in threading.enumerate():  # measuring beside the app's warm-up would time the GIL, not the pages
+            if thread.name == "warm-windows":
+                thread.join()
         server_context = capture.serving(app)
         base_url = server_context.__enter__()
         steps = capture.captured_for(app, args.capture if args.capture.exists() else None)

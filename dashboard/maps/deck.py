@@ -195,6 +195,10 @@ def building_tiles_layer(layer_id: str, url_template: str, min_zoom: int, max_zo
         "uniqueIdProperty": "building_id",
         "highlightedFeatureId": selected,
         "loadOptions": {"mvt": {"workerUrl": MVT_WORKER_URL}},
+        # Every visible tile asked for at once (deck.gl's default is 6 at a time, the next ones only on a later
+        # frame: with software WebGL a frame takes seconds, and a community's 16 tiles came in four waves over 5 s).
+        # The browser queues them on its own connections while the first frame is drawn.
+        "maxRequests": 0,
     }
 
 
