@@ -133,9 +133,12 @@ test: venv georeport system-deps
 # bench: run the benchmark on the city-scale sample (BENCH_DB: an existing one, e.g.
 # `make bench BENCH_DB=/work/data/city.sqlite`; built there if missing). bench/run.py captures the browser's
 # requests from the app (Chromium walks the pages once) into data/bench-capture.json; bench/orders.py replays them.
+# BENCH_REPEAT: runs per median (3; the map and order benches take at least 5 warm runs).
 BENCH_DB ?= data/bench-city.sqlite
+BENCH_REPEAT ?= 3
 bench: venv
-	$(PY) bench/run.py --scale city --database-url sqlite:///$(abspath $(BENCH_DB)) --capture data/bench-capture.json
+	$(PY) bench/run.py --scale city --database-url sqlite:///$(abspath $(BENCH_DB)) --capture data/bench-capture.json \
+	  --repeat $(BENCH_REPEAT)
 	$(PY) bench/orders.py --database $(BENCH_DB) --capture data/bench-capture.json
 
 # clean: remove the venv, caches and the generated sample database.
