@@ -131,14 +131,14 @@ class Recorder:
                 match = re.search(r"dur=([0-9.]+)", headers.get("server-timing", ""))
                 record.app_ms = float(match.group(1)) if match else None
                 sizes = request.sizes()
-                record.wire_bytes = sizes["responseBodySize"] + sizes["responseHeadersSize"]
-                record.from_cache = sizes["responseHeadersSize"] <= 0 and record.status != 304
-                if record.from_cache:
-                    record.wire_bytes = 0
-                record.body_bytes = int(headers.get("content-length") or 0) if record.status == 304 else None
-                if record.body_bytes is None:
+                record.body_bytes = 0
+                if record.status != 304:
                     with contextlib.suppress(Exception):
                         record.body_bytes = len(response.body())
+                # The cache answered: a body, none of it received (Playwright still reports the stored headers).
+                record.from_cache = sizes["responseBodySize"] <= 0 and record.body_bytes > 0
+                record.wire_bytes = 0 if record.from_cache else (sizes["responseBodySize"]
+                                                                 + max(sizes["responseHeadersSize"], 0))
         except Exception as error:  # noqa: BLE001 (a closed page while a response was read: keep what is known)
             record.failed = record.failed or f"{type(error).__name__}: {error}"
 
@@ -409,6 +409,18 @@ def pages_request(search: str, pathname: str = "/") -> dict:
     return page_request(_page_template, search, pathname)
 
 
+def summary(steps: list[Step]) -> str:
+    """Per step: requests (callbacks), bytes received (compressed, 0 for what the cache answered) and the same
+    bodies decoded (what went over the wire before compression), seconds to settle; Markdown."""
+    lines = ["| step | requests (callbacks) | received kB | decoded kB | settled s |", "|---|---|---:|---:|---:|"]
+    for step in steps:
+        wire = sum(r.wire_bytes or 0 for r in step.requests)
+        plain = sum((r.body_bytes or 0) for r in step.requests if not r.from_cache)
+        lines.append(f"| {step.name} | {len(step.requests)} ({sum(r.is_callback for r in step.requests)}) | "
+                     f"{wire / 1000:,.0f} | {plain / 1000:,.0f} | {(step.settled_ms - step.started_ms) / 1000:.1f} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database-url", help="start the app in this process on this city")
@@ -428,6 +440,7 @@ def main(argv: list[str] | None = None) -> int:
         with serving(app) as base_url:
             steps = capture(base_url, services.get())
     save(steps, args.out)
+    print(summary(steps))
     print(f"{sum(len(s.requests) for s in steps)} requests in {len(steps)} steps → {args.out}")
     return 0
 

@@ -38,7 +38,7 @@ from metrics.incremental import LiveTable  # noqa: E402
 from metrics.registry import INDICATORS  # noqa: E402
 from metrics.spec import WINDOWS, named_window  # noqa: E402
 from sample_data.__main__ import build  # noqa: E402
-from capture import captured_for, map_click, pages_request  # noqa: E402,F401  (bench/ is on the path as the
+from capture import captured_for, map_click, pages_request, summary as capture_summary  # noqa: E402,F401  (bench/ is on the path as the
 from timing import median_seconds  # noqa: E402                        script's folder; pages_request: orders.py)
 
 
@@ -152,6 +152,7 @@ def main(argv=None) -> int:
     steps = captured_for(app, args.capture)
     report("capture: Chromium walks the pages once",
            f"{time.perf_counter() - started:.1f} s, {sum(len(s.requests) for s in steps)} requests → {args.capture}")
+    print(capture_summary(steps), flush=True)
     city = services.get().city()
     client = app.server.test_client()
     seconds, html = median_seconds(lambda: client.get("/"), args.repeat)
