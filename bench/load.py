@@ -67,7 +67,7 @@ def waves(step_requests: list[capture.Recorded]) -> list[list[capture.Recorded]]
 
 def plan(steps: list[capture.Step]) -> tuple[list[list[list[capture.Recorded]]], list[list[list[capture.Recorded]]]]:
     """The drill path's steps as waves of requests: for a user's first walk, and for every walk after it."""
-    drill = [s for s in steps if s.kind == "map"]
+    drill = [s for s in steps if s.kind == "map" and not s.error]  # a step that failed in the capture is left out
     first, again = [], []
     for index, step in enumerate(drill):
         sent = [r for r in step.requests if not r.from_cache and not r.failed and r.status is not None]
