@@ -41,7 +41,7 @@ APT_PACKAGES := chromium chromium-driver postgresql postgresql-15-postgis-3 font
 help:
 	@echo "make run          set up .venv, build the $(SCALE) sample ($(DB)) and serve http://127.0.0.1:8050"
 	@echo "make test         set up .venv + system packages, run the whole test suite"
-	@echo "make bench        run bench/run.py --scale city and bench/orders.py"
+	@echo "make bench        run bench/run.py --scale city and bench/orders.py (BENCH_DB=$(BENCH_DB))"
 	@echo "make sample       build the sample city if missing (SCALE=$(SCALE) DB=$(DB))"
 	@echo "make venv         create/update .venv from requirements*.txt"
 	@echo "make georeport    create/update .venv-georeport (the independent Open311 client the tests use)"
@@ -135,10 +135,16 @@ run: venv sample
 test: venv georeport system-deps
 	$(PY) -m pytest -q
 
-# bench: run the benchmark on the city-scale sample.
+# bench: run the benchmark on the city-scale sample (BENCH_DB: an existing one, e.g.
+# `make bench BENCH_DB=/work/data/city.sqlite`; built there if missing). bench/run.py captures the browser's
+# requests from the app (Chromium walks the pages once) into data/bench-capture.json; bench/orders.py replays them.
+# BENCH_REPEAT: runs per median (3; the map and order benches take at least 5 warm runs).
+BENCH_DB ?= data/bench-city.sqlite
+BENCH_REPEAT ?= 3
 bench: venv
-	$(PY) bench/run.py --scale city
-	$(PY) bench/orders.py
+	$(PY) bench/run.py --scale city --database-url sqlite:///$(abspath $(BENCH_DB)) --capture data/bench-capture.json \
+	  --repeat $(BENCH_REPEAT)
+	$(PY) bench/orders.py --database $(BENCH_DB) --capture data/bench-capture.json
 
 # clean: remove the venv, caches and the generated sample database.
 clean:

@@ -23,7 +23,7 @@ import pandas as pd
 import waitress
 from dash import Dash, dcc, html
 
-from dashboard import exports, health, ids, live, open311, services
+from dashboard import delivery, exports, health, ids, live, open311, services
 from dashboard.components import tour
 from dashboard.maps import routes as map_routes
 from dashboard.settings import Settings
@@ -54,6 +54,7 @@ def create_app(database_url: str | None = None, progress: bool = False, settings
     open311.register(app.server)
     live.register(app.server)
     health.register(app.server)
+    delivery.register(app.server)  # compressed, cached and timed answers (after every route is registered)
     service.warm()
     if warm_now:
         warm_in_background(service)
@@ -164,7 +165,10 @@ def main(argv: list[str] | None = None) -> int:
         app.run(host=args.host, port=args.port, debug=True)
     else:
         # A wall screen runs all day: a production WSGI server, not Flask's development one.
-        waitress.serve(app.server, host=args.host, port=args.port, threads=settings.threads, ident="citytwin")
+        # Browsers keep up to 6 connections each alive between steps: room for hundreds of screens, and idle ones
+        # closed after 30 s instead of 120 (at 25 users the default 100 connections ran out, bench/load.py).
+        waitress.serve(app.server, host=args.host, port=args.port, threads=settings.threads, ident="citytwin",
+                       connection_limit=1000, channel_timeout=30)
     return 0
 
 

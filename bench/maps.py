@@ -31,6 +31,7 @@ import argparse
 import cProfile
 import io
 import json
+import os
 import pstats
 import statistics
 import sys
@@ -50,6 +51,8 @@ from dashboard.maps import routes, sources  # noqa: E402
 from dashboard.maps.registry import DEFAULT_LAYERS, MAP_LAYERS  # noqa: E402
 from dashboard.maps.tiles import INDEX_ZOOM, BuildingTiles  # noqa: E402
 from timing import median_seconds  # noqa: E402  (bench/ is on the path as the script's folder)
+
+os.environ.setdefault("CITYTWIN_ESCALATION_MINUTES", "0")  # a bench never writes to the city it measures
 
 DEFAULT_DATABASE = ROOT / "data" / "bench-city.sqlite"
 INTERACTION_MS, INTERACTION_BYTES, TILE_MS = 300, 2_000_000, 50
@@ -163,7 +166,7 @@ class Callbacks:
 
 
 def page_body(search: str) -> dict:
-    from run import pages_request  # the page benchmark's request, shared
+    from capture import pages_request  # the browser's own body (bench/capture.py), the URL changed
     return pages_request(search)
 
 
@@ -493,6 +496,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     app = create_app(args.database_url)
     print(f"citytwin map bench — {args.database_url}; app start {time.perf_counter() - started:.1f} s", flush=True)
+    from capture import captured_for
+    captured_for(app)
     run(app, args.repeat, profile=not args.no_profile)
     return 0
 

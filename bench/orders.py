@@ -32,9 +32,10 @@ sys.path.insert(0, str(ROOT))
 # Check the store on every request (read when the dashboard's modules are imported): the last row measures what an
 # action costs the next map page, which must be that page, not one 30 s later.
 os.environ["CITYTWIN_VERSION_CHECK_SECONDS"] = "0"
+os.environ.setdefault("CITYTWIN_ESCALATION_MINUTES", "0")  # the sweep is measured below, not run by a timer
 
 from maps import INTERACTION_BYTES, INTERACTION_MS, Callbacks, Row, first_and_median, ms, print_table  # noqa: E402
-from run import pages_request  # noqa: E402
+from capture import captured_for, pages_request  # noqa: E402
 
 DEFAULT_DATABASE = ROOT / "data" / "bench-city.sqlite"
 
@@ -154,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database", default=str(DEFAULT_DATABASE), help="SQLite file of the city (copied)")
     parser.add_argument("--repeat", type=int, default=5, help="warm runs per median (at least 5)")
+    parser.add_argument("--capture", type=Path, default=ROOT / "data" / "bench-capture.json",
+                        help="the browser's requests as bench/run.py captured them (captured anew if missing)")
     args = parser.parse_args(argv)
     if not Path(args.database).exists():
         raise SystemExit(f"error: no {args.database}; build it: .venv/bin/python -m sample_data build --scale city "
@@ -168,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         app = create_app(f"sqlite:///{copy}")
         print(f"app start {time.perf_counter() - started:.1f} s", flush=True)
+        captured_for(app, args.capture if args.capture.exists() else None)
         run(app, max(args.repeat, 5))
     return 0
 

@@ -13,7 +13,9 @@ budgets of issue 4 (``bench/maps.py``, which also runs alone). Timings repeat ``
 from __future__ import annotations
 
 import argparse
+import gc
 import json
+import os
 import statistics
 import sys
 import time
@@ -21,6 +23,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+# A bench never writes to the city it measures (the supervision sweep would, ten minutes after the start).
+os.environ.setdefault("CITYTWIN_ESCALATION_MINUTES", "0")
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -34,7 +38,8 @@ from metrics.incremental import LiveTable  # noqa: E402
 from metrics.registry import INDICATORS  # noqa: E402
 from metrics.spec import WINDOWS, named_window  # noqa: E402
 from sample_data.__main__ import build  # noqa: E402
-from timing import median_seconds  # noqa: E402  (bench/ is on the path as the script's folder)
+from capture import captured_for, map_click, pages_request, summary as capture_summary  # noqa: E402,F401  (bench/ is on the path as the
+from timing import median_seconds  # noqa: E402                        script's folder; pages_request: orders.py)
 
 
 def new_orders(city, count: int) -> "pd.DataFrame":
@@ -58,30 +63,6 @@ def _mae_text(evaluation: "pd.DataFrame") -> str:
                      for scope, label in (("unit_mean", "district mean"), ("city", "city"))) + " orders/hour"
 
 
-def pages_request(search: str, pathname: str = "/") -> dict:
-    """The body Dash's renderer posts when the URL changes (captured from the browser)."""
-    return {
-        "output": ".._pages_content.children..._pages_store.data..",
-        "outputs": [{"id": "_pages_content", "property": "children"}, {"id": "_pages_store", "property": "data"}],
-        "inputs": [{"id": "_pages_location", "property": "pathname", "value": pathname},
-                   {"id": "_pages_location", "property": "search", "value": search}],
-        "changedPropIds": ["_pages_location.search"],
-    }
-
-
-def click_request(code: str, search: str) -> dict:
-    """The body posted when a unit is clicked on the map (clickInfo trimmed to what the callback reads)."""
-    return {
-        "output": "url.search",
-        "outputs": {"id": "url", "property": "search"},
-        "inputs": [{"id": "city-map", "property": "clickInfo", "value": {"picked": True, "properties": {"code": code}}},
-                   {"id": "indicator-select", "property": "value", "value": "on_time_rate"},
-                   {"id": "window-select", "property": "value", "value": "7d"}],
-        "changedPropIds": ["city-map.clickInfo"],
-        "state": [{"id": "url", "property": "search", "value": search}],
-    }
-
-
 def post(client, body: dict) -> tuple[float, int, dict]:
     started = time.perf_counter()
     response = client.post("/_dash-update-component", data=json.dumps(body), content_type="application/json")
@@ -98,6 +79,9 @@ def main(argv=None) -> int:
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-profile", action="store_true", help="skip the profiles of map interactions over budget")
+    parser.add_argument("--capture", type=Path, default=ROOT / "data" / "bench-capture.json",
+                        help="where to save the browser's requests captured from the app (bench/orders.py and "
+                             "bench/load.py replay them); written anew by every run")
     args = parser.parse_args(argv)
     url = args.database_url or f"sqlite:///{ROOT / 'data' / f'bench-{args.scale}.sqlite'}"
     store = Store(url)
@@ -118,6 +102,8 @@ def main(argv=None) -> int:
     load_times = []
     city = None
     for _ in range(args.repeat):
+        city = None  # the previous load goes before the next one: one city in memory at a time
+        gc.collect()
         city = load_city(store)
         load_times.append(city.load_seconds)
     for layer in load_times[0]:
@@ -150,18 +136,31 @@ def main(argv=None) -> int:
     evaluation = evaluate_forecast(city, holdout_days=7)
     report("forecast MAE on 7 held-out days (ours / same hour yesterday)", _mae_text(evaluation))
 
-    # The dashboard through its HTTP endpoints. create_app warms the default window, as `make run` does.
+    # The dashboard through its HTTP endpoints. create_app warms the default window, as `make run` does. The
+    # city loaded above goes first: two cities at once would double the memory (about 7 GB each at the city scale).
+    del city, live, arrivals, table, found, forecast
+    gc.collect()
     from app import create_app
+    from dashboard import services
     started = time.perf_counter()
     app = create_app(url)
     report("app start (load + default window)", f"{time.perf_counter() - started:.1f} s")
+    # The request bodies are the browser's own: Chromium walks the pages once and they are recorded.
+    args.capture.unlink(missing_ok=True)
+    args.capture.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    steps = captured_for(app, args.capture)
+    report("capture: Chromium walks the pages once",
+           f"{time.perf_counter() - started:.1f} s, {sum(len(s.requests) for s in steps)} requests → {args.capture}")
+    print(capture_summary(steps), flush=True)
+    city = services.get().city()
     client = app.server.test_client()
     seconds, html = median_seconds(lambda: client.get("/"), args.repeat)
     report("first screen: GET / (page shell)", f"{seconds * 1000:.0f} ms, {len(html.data):,} B")
     timings = [post(client, pages_request("")) for _ in range(args.repeat)]
     report("first screen: page callback (city view)",
            f"{statistics.median(t[0] for t in timings) * 1000:.0f} ms, {timings[0][1]:,} B")
-    timings = [post(client, click_request("440304", "")) for _ in range(args.repeat)]
+    timings = [post(client, map_click(steps)) for _ in range(args.repeat)]
     search = timings[0][2]["response"]["url"]["search"]
     report("drill-down: map click callback (→ URL)",
            f"{statistics.median(t[0] for t in timings) * 1000:.0f} ms, {timings[0][1]:,} B")

@@ -5,8 +5,10 @@ city's own boundaries: no tiles are fetched from anywhere, so the map works on a
 """
 from __future__ import annotations
 
+import hashlib
 import html
 import math
+from pathlib import Path
 
 from deckgl_dash import DeckGL
 
@@ -161,9 +163,11 @@ def city_map(component_id: str, layers: list[dict], view: dict) -> DeckGL:
 
 # --- detail layers (see dashboard/maps/registry.py for which the map shows and when) ---------------------------------
 
-MVT_WORKER_URL = "/_citytwin/workers/mvt-worker.js"
+MVT_WORKER_URL = "/_citytwin/workers/mvt-worker.js?v=" + hashlib.sha1(
+    (Path(__file__).parent / "static" / "mvt-worker.js").read_bytes()).hexdigest()[:12]
 """loaders.gl's MVT worker, served by the app (dashboard/maps/routes.py): the component would otherwise fetch it
-from unpkg.com, which a closed network does not reach."""
+from unpkg.com, which a closed network does not reach. Its URL names its content, so a browser keeps it a year
+(dashboard/delivery.py)."""
 
 
 def building_tiles_layer(layer_id: str, url_template: str, min_zoom: int, max_zoom: int,
@@ -191,6 +195,10 @@ def building_tiles_layer(layer_id: str, url_template: str, min_zoom: int, max_zo
         "uniqueIdProperty": "building_id",
         "highlightedFeatureId": selected,
         "loadOptions": {"mvt": {"workerUrl": MVT_WORKER_URL}},
+        # Every visible tile asked for at once (deck.gl's default is 6 at a time, the next ones only on a later
+        # frame: with software WebGL a frame takes seconds, and a community's 16 tiles came in four waves over 5 s).
+        # The browser queues them on its own connections while the first frame is drawn.
+        "maxRequests": 0,
     }
 
 

@@ -1,0 +1,456 @@
+"""The browser's real requests, captured from the app itself: Chromium (Playwright, Debian's /usr/bin/chromium) walks
+the pages once, as a person does, and every request it sends is recorded (method, URL, headers, body, and when it
+started and ended). The benchmarks replay these instead of request bodies written by hand, so a callback that gains
+an input or a state cannot leave them sending a stale body (bench/run.py once got a 500 after 12 minutes that way).
+
+    .venv/bin/python bench/capture.py --database-url sqlite:///data/citytwin.sqlite --out /tmp/drill.json
+    .venv/bin/python bench/capture.py --base-url http://127.0.0.1:8050 --out /tmp/drill.json  # a running server
+
+The walk (:data:`STEPS`): the city's map; a click on Futian where the map draws it (deck.gl's own ``clickInfo``);
+its first street, that street's first community, its first grid cell and that cell's first building, each by the
+link a person clicks in the ranking; then the wall, the work orders, the supervision board, the catalogue and the
+hotspots. All in one browser context, so from the second step on the browser's cache answers what it may keep, and
+the requests recorded are those a returning browser sends.
+
+Used by bench/run.py and bench/maps.py (the page and map-click bodies), bench/load.py (the replay) and
+bench/browser.py (the same walk, timed).
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import parse_qs, urlparse
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic", "--disable-dev-shm-usage"]
+VIEWPORT = {"width": 1920, "height": 1080}
+FUTIAN = "440304"
+QUIET_MS = 500  # no request in flight for this long: the network is idle
+STEP_TIMEOUT_S = 300.0  # at the city scale, on a busy machine, a cold map page takes well over 10 s
+
+# What each page shows once it is there (CSS selectors that must all match an element with content or a canvas).
+READY = {
+    "map": ["#unit-title", "canvas", ".kpi-value"],
+    "wall": [".wall-clock", "canvas"],
+    "orders": [".ag-row"],
+    "supervision": [".board-tile-value"],
+    "catalogue": [".catalogue-table-wrap"],
+    "hotspots": [".catalogue-table-wrap"],
+    "plotly": ["#plotted", "canvas"],  # bench/browser.py's naive plotly map
+}
+
+
+@dataclass
+class Recorded:
+    """One request the browser sent: what to replay, and when (epoch ms) it started and ended."""
+    method: str
+    url: str  # path and query, without the host
+    resource_type: str
+    headers: dict
+    body: str | None
+    start_ms: float
+    end_ms: float | None = None
+    status: int | None = None
+    server_ms: float | None = None  # waiting for the first byte (the server's time, on loopback)
+    server_from_ms: float | None = None  # when that wait began (epoch ms)
+    app_ms: float | None = None  # the app's own Server-Timing, where it sends one
+    wire_bytes: int | None = None  # response headers + body as received (encoded), 0 when the cache answered
+    body_bytes: int | None = None  # the body decoded
+    from_cache: bool = False
+    failed: str | None = None
+
+    @property
+    def is_callback(self) -> bool:
+        return self.url.startswith("/_dash-update-component")
+
+
+@dataclass
+class Step:
+    name: str
+    kind: str  # a key of READY
+    url: str = ""  # where the browser was when it settled
+    requests: list[Recorded] = field(default_factory=list)
+    started_ms: float = 0.0
+    settled_ms: float = 0.0
+    error: str | None = None
+
+
+class Recorder:
+    """Listens to a page's network events; knows what is in flight."""
+
+    def __init__(self, page):
+        self.page = page
+        self.requests: list[Recorded] = []
+        self._open: dict = {}
+        self.last_activity = time.time()
+        page.on("request", self._on_request)
+        page.on("requestfinished", self._on_finished)
+        page.on("requestfailed", self._on_failed)
+
+    def _on_request(self, request):
+        parsed = urlparse(request.url)
+        if parsed.scheme not in ("http", "https"):
+            return
+        record = Recorded(request.method, parsed.path + (f"?{parsed.query}" if parsed.query else ""),
+                          request.resource_type, dict(request.headers), request.post_data, time.time() * 1000)
+        self.requests.append(record)
+        self._open[request] = record
+        self.last_activity = time.time()
+
+    def _on_finished(self, request):
+        record = self._open.pop(request, None)
+        self.last_activity = time.time()
+        if record is None:
+            return
+        record.end_ms = time.time() * 1000
+        try:
+            response = request.response()
+            timing = request.timing
+            if timing and timing.get("responseStart", -1) >= 0:
+                record.start_ms = timing["startTime"]
+                record.server_from_ms = timing["startTime"] + max(timing.get("requestStart", 0), 0)
+                record.server_ms = timing["responseStart"] - max(timing.get("requestStart", 0), 0)
+                if timing.get("responseEnd", -1) >= 0:
+                    record.end_ms = timing["startTime"] + timing["responseEnd"]
+            if response is not None:
+                record.status = response.status
+                headers = response.headers
+                match = re.search(r"dur=([0-9.]+)", headers.get("server-timing", ""))
+                record.app_ms = float(match.group(1)) if match else None
+                sizes = request.sizes()
+                record.body_bytes = 0
+                if record.status != 304:
+                    with contextlib.suppress(Exception):
+                        record.body_bytes = len(response.body())
+                # The cache answered: a body, none of it received (Playwright still reports the stored headers).
+                record.from_cache = sizes["responseBodySize"] <= 0 and record.body_bytes > 0
+                record.wire_bytes = 0 if record.from_cache else (sizes["responseBodySize"]
+                                                                 + max(sizes["responseHeadersSize"], 0))
+        except Exception as error:  # noqa: BLE001 (a closed page while a response was read: keep what is known)
+            record.failed = record.failed or f"{type(error).__name__}: {error}"
+
+    def _on_failed(self, request):
+        record = self._open.pop(request, None)
+        self.last_activity = time.time()
+        if record is not None:
+            record.end_ms = time.time() * 1000
+            record.failed = request.failure or "failed"
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._open)
+
+    def wait_idle(self, timeout: float = STEP_TIMEOUT_S) -> None:
+        """Until nothing has been in flight for :data:`QUIET_MS` (events are delivered while Playwright waits)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            self.page.wait_for_timeout(100)
+            if not self._open and time.time() - self.last_activity >= QUIET_MS / 1000:
+                return
+        raise TimeoutError(f"network not idle after {timeout:.0f} s: {len(self._open)} requests in flight "
+                           f"({', '.join(r.url[:80] for r in list(self._open.values())[:3])})")
+
+
+# Installed in every document: the time of each animation frame (epoch ms), to tell when the last frame after the
+# last answer was drawn.
+FRAME_CLOCK = """
+window.__frames = [];
+(function tick() {
+  window.__frames.push(performance.timeOrigin + performance.now());
+  if (window.__frames.length > 5000) window.__frames.splice(0, 2500);
+  requestAnimationFrame(tick);
+})();
+"""
+
+
+def wait_ready(page, kind: str, timeout: float = STEP_TIMEOUT_S) -> None:
+    selectors = READY[kind]
+    page.wait_for_function(
+        """selectors => selectors.every(s => { const e = document.querySelector(s);
+             return e && (e.tagName === 'CANVAS' ? e.width > 0 : e.textContent.trim().length > 0); })""",
+        arg=selectors, timeout=timeout * 1000, polling=100)
+
+
+def settle(page, recorder: Recorder, kind: str, step: Step, timeout: float = STEP_TIMEOUT_S) -> None:
+    """Wait until the page shows what it should, the network is idle and a frame was drawn after the last answer;
+    ``step.settled_ms`` is when that frame ended (epoch ms)."""
+    wait_ready(page, kind, timeout)
+    ready_at = time.time() * 1000
+    recorder.wait_idle(timeout)
+    ended = [r.end_ms for r in step.requests if r.end_ms]
+    last_answer = max([ready_at, *ended])
+    # Two frames after the last answer: deck.gl draws the data in the first, the second starts after it is done.
+    frames = page.evaluate("""last => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(
+                                () => done(window.__frames.filter(t => t > last)))))""", last_answer)
+    step.settled_ms = frames[1] if len(frames) > 1 else (frames[0] if frames else time.time() * 1000)
+    step.url = page.url
+
+
+def launch(playwright):
+    if not os.access(CHROMIUM, os.X_OK):
+        raise SystemExit(f"error: {CHROMIUM} not found (Debian package: chromium)")
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+
+
+def new_page(browser):
+    context = browser.new_context(viewport=VIEWPORT)
+    context.add_init_script(FRAME_CLOCK)
+    page = context.new_page()
+    return context, page, Recorder(page)
+
+
+@contextlib.contextmanager
+def step_of(recorder: Recorder, steps: list[Step], name: str, kind: str) -> Iterator[Step]:
+    """Collects the requests sent from the step's first action until it settles."""
+    step = Step(name, kind, started_ms=time.time() * 1000)
+    first = len(recorder.requests)
+    try:
+        yield step
+    except Exception as error:  # noqa: BLE001 (the walk goes on; the step says what failed)
+        step.error = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
+    step.requests = recorder.requests[first:]
+    steps.append(step)
+    print(f"  {step.name:<44} {(step.settled_ms - step.started_ms) / 1000 if step.settled_ms else float('nan'):6.1f} s"
+          f"  {len(step.requests):3d} requests" + (f"  FAILED {step.error}" if step.error else ""), flush=True)
+
+
+def click_unit_on_map(page, service, code: str) -> None:
+    """Click ``code`` where the city map draws it: its label point, projected with the camera the server chose;
+    hover first, as a hand does (deck.gl picks what is under the pointer as it moves)."""
+    from dashboard.maps.deck import MAP_PAGE_INSETS, NOMINAL_MAP_SIZE, fit_view, project
+    view = service.unit_view(None, "on_time_rate", "7d")
+    feature = next(f for f in view.children_geojson["features"] if f["properties"]["code"] == code)
+    canvas = page.locator("canvas").first.bounding_box()
+    camera = fit_view(view.bounds, NOMINAL_MAP_SIZE, **MAP_PAGE_INSETS)
+    x, y = project(camera, *feature["properties"]["label_point"], (canvas["width"], canvas["height"]))
+    page.mouse.move(canvas["x"] + x - 5, canvas["y"] + y - 5)
+    page.wait_for_timeout(300)
+    page.mouse.move(canvas["x"] + x, canvas["y"] + y)
+    page.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
+    page.mouse.click(canvas["x"] + x, canvas["y"] + y)
+
+
+def follow_first_rank_link(page) -> str:
+    """Click the ranking's first row; the unit (or building) it leads to."""
+    link = page.locator(".rank-row").first
+    href = link.get_attribute("href") or ""
+    query = parse_qs(urlparse(href).query)
+    target = (query.get("building") or query.get("unit") or [""])[0]
+    link.click()
+    return target
+
+
+def wait_for_unit(page, attribute: str, value: str, timeout: float = STEP_TIMEOUT_S) -> None:
+    page.wait_for_function(f"document.querySelector('#unit-title')?.dataset.{attribute} === {json.dumps(value)}",
+                           timeout=timeout * 1000, polling=100)
+
+
+CLICK_ATTEMPTS = 4
+
+OTHER_PAGES = [("wall", "/wall", "wall"), ("work orders", "/orders", "orders"),
+               ("supervision board", "/supervision", "supervision"), ("catalogue", "/catalogue", "catalogue"),
+               ("hotspots", "/hotspots", "hotspots")]
+
+
+def walk(page, recorder: Recorder, base_url: str, service, other_pages: bool = True) -> list[Step]:
+    """The drill path and the other pages (see the module docstring), each step settled before the next."""
+    steps: list[Step] = []
+    with step_of(recorder, steps, "city", "map") as step:
+        page.goto(base_url + "/", wait_until="commit")
+        settle(page, recorder, "map", step)
+    with step_of(recorder, steps, f"click {FUTIAN} on the map", "map") as step:
+        for attempt in range(1, CLICK_ATTEMPTS + 1):
+            # On a loaded machine deck.gl may not have picked anything yet under the pointer: click again.
+            click_unit_on_map(page, service, FUTIAN)
+            try:
+                wait_for_unit(page, "unit", FUTIAN, timeout=30 if attempt < CLICK_ATTEMPTS else STEP_TIMEOUT_S)
+                break
+            except Exception:  # noqa: BLE001 (playwright's TimeoutError)
+                if attempt == CLICK_ATTEMPTS:
+                    raise
+                print(f"    the click on {FUTIAN} did not land (attempt {attempt}); again", flush=True)
+        settle(page, recorder, "map", step)
+    for level in ("street", "community", "grid cell", "building"):
+        with step_of(recorder, steps, f"{level} (ranking link)", "map") as step:
+            target = follow_first_rank_link(page)
+            wait_for_unit(page, "building" if level == "building" else "unit", target)
+            settle(page, recorder, "map", step)
+            step.name = f"{level} {target}"
+    if other_pages:
+        for name, path, kind in OTHER_PAGES:
+            with step_of(recorder, steps, name, kind) as step:
+                page.goto(base_url + path, wait_until="commit")
+                settle(page, recorder, kind, step)
+    return steps
+
+
+@contextlib.contextmanager
+def serving(app, threads: int = 8) -> Iterator[str]:
+    """``app`` served by waitress (as app.py serves it) on a free loopback port, in this process."""
+    import waitress
+    server = waitress.create_server(app.server, host="127.0.0.1", port=0, threads=threads, ident="citytwin")
+    thread = threading.Thread(target=server.run, daemon=True, name="bench-server")
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.effective_port}"
+    finally:
+        server.close()
+
+
+def capture(base_url: str, service) -> list[Step]:
+    """Walk the pages once in Chromium; the steps with their requests."""
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        try:
+            context, page, recorder = new_page(browser)
+            steps = walk(page, recorder, base_url, service)
+            context.close()
+        finally:
+            browser.close()
+    failed = [s for s in steps if s.error]
+    if failed:
+        # A step that timed out on a loaded machine is reported and left out of the replays (load.plan); the
+        # bodies bench/run.py needs must be there, or nothing after the capture would mean anything.
+        print("  WARNING: the capture walk failed at: " + "; ".join(f"{s.name}: {s.error}" for s in failed),
+              flush=True)
+    try:
+        page_callback(steps), map_click(steps)
+    except LookupError as missing:
+        raise RuntimeError(f"the capture lacks what the benches replay: {missing}") from None
+    return steps
+
+
+def save(steps: list[Step], path: Path) -> None:
+    path.write_text(json.dumps([asdict(s) for s in steps], ensure_ascii=False, indent=1))
+
+
+def load(path: Path) -> list[Step]:
+    steps = []
+    for raw in json.loads(Path(path).read_text()):
+        requests = [Recorded(**r) for r in raw.pop("requests")]
+        steps.append(Step(**raw, requests=requests))
+    return steps
+
+
+# --- what the other benches take from a capture -----------------------------------------------------------------------
+
+def callback_bodies(steps: list[Step]) -> list[dict]:
+    return [json.loads(r.body) for s in steps for r in s.requests if r.is_callback and r.body]
+
+
+def page_callback(steps: list[Step]) -> dict:
+    """The body the renderer posts when the URL changes (the page layout callback), as captured."""
+    for body in callback_bodies(steps):
+        if "_pages_content.children" in body["output"]:
+            return body
+    raise LookupError("no page callback in the capture")
+
+
+def page_request(template: dict, search: str, pathname: str = "/") -> dict:
+    """The captured page callback body for another URL: the location's pathname and search replaced."""
+    body = json.loads(json.dumps(template))
+    for item in body.get("inputs", []) + body.get("state", []):
+        if isinstance(item, dict) and item.get("id") == "_pages_location":
+            if item["property"] == "pathname":
+                item["value"] = pathname
+            elif item["property"] == "search":
+                item["value"] = search
+            elif item["property"] == "href":
+                item["value"] = f"http://127.0.0.1{pathname}{search}"
+    return body
+
+
+def map_click(steps: list[Step]) -> dict:
+    """The body posted when a unit was clicked on the map (the click on Futian), as captured."""
+    for body in callback_bodies(steps):
+        clicked = [i for i in body.get("inputs", []) if isinstance(i, dict) and i.get("property") == "clickInfo"]
+        if body["output"] == "url.search" and clicked and clicked[0].get("value"):
+            return body
+    raise LookupError("no map click in the capture")
+
+
+_captured: dict = {}
+
+
+def captured_for(app, saved: Path | None = None) -> list[Step]:
+    """The walk's steps for ``app`` (created in this process): read from ``saved`` if that file exists (written by
+    an earlier bench of the same ``make bench``), else captured now, by serving the app on a free port (and saved
+    there when given)."""
+    global _page_template
+    if saved is not None and Path(saved).exists():
+        steps = load(saved)
+        _page_template = page_callback(steps)
+        return steps
+    if id(app) not in _captured:
+        from dashboard import services
+        print("capturing the browser's requests (Chromium walks the pages once):", flush=True)
+        with serving(app) as base_url:
+            _captured[id(app)] = capture(base_url, services.get())
+        if saved is not None:
+            save(_captured[id(app)], Path(saved))
+    _page_template = page_callback(_captured[id(app)])
+    return _captured[id(app)]
+
+
+_page_template: dict | None = None
+
+
+def pages_request(search: str, pathname: str = "/") -> dict:
+    """The page callback's body for a URL, from the capture (:func:`captured_for` first)."""
+    if _page_template is None:
+        raise RuntimeError("no capture yet: call capture.captured_for(app) after creating the app")
+    return page_request(_page_template, search, pathname)
+
+
+def summary(steps: list[Step]) -> str:
+    """Per step: requests (callbacks), bytes received (compressed, 0 for what the cache answered) and the same
+    bodies decoded (what went over the wire before compression), seconds to settle; Markdown."""
+    lines = ["| step | requests (callbacks) | received kB | decoded kB | settled s |", "|---|---|---:|---:|---:|"]
+    for step in steps:
+        wire = sum(r.wire_bytes or 0 for r in step.requests)
+        plain = sum((r.body_bytes or 0) for r in step.requests if not r.from_cache)
+        lines.append(f"| {step.name} | {len(step.requests)} ({sum(r.is_callback for r in step.requests)}) | "
+                     f"{wire / 1000:,.0f} | {plain / 1000:,.0f} | {(step.settled_ms - step.started_ms) / 1000:.1f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database-url", help="start the app in this process on this city")
+    parser.add_argument("--base-url", help="or walk a server already running (its city must be readable here too)")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("CITYTWIN_ESCALATION_MINUTES", "0")  # a bench never writes to the city it measures
+    from dashboard import services
+    if args.base_url:
+        service = services.configure(args.database_url) if args.database_url else None
+        if service is None:
+            raise SystemExit("error: --base-url needs --database-url too (to find where the map draws Futian)")
+        steps = capture(args.base_url.rstrip("/"), service)
+    else:
+        from app import create_app
+        app = create_app(args.database_url)
+        with serving(app) as base_url:
+            steps = capture(base_url, services.get())
+    save(steps, args.out)
+    print(summary(steps))
+    print(f"{sum(len(s.requests) for s in steps)} requests in {len(steps)} steps → {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,204 @@
+"""Many users at once: simulated users replay the browser's real requests on the drill path against a running server.
+
+    .venv/bin/python bench/load.py --base-url http://127.0.0.1:8050                  # 10, 25, 50 users, then the ceiling
+    .venv/bin/python bench/load.py --base-url ... --users 10 --duration 30 --closed-users 0
+
+The requests are those Chromium sent walking the pages (bench/capture.py; bench/run.py saves them in
+data/bench-capture.json): the city's map, the click on Futian, its first street, community, grid cell and building
+— the same URLs, headers and callback bodies, replayed verbatim (``If-None-Match`` included, so a revalidation is
+answered 304 as the browser's was). Static files are cached as a browser caches them: a user's first visit fetches
+everything the browser fetched cold; after that, what the browser answered from its cache is not sent, and on the
+city page again the scripts, style sheets and images are not either.
+
+A user walks the path step by step, pausing ``--pause`` seconds (5, as a person reads) between steps, and starts
+again at the city. Within a step, requests go as the browser sent them: those the browser had in flight together go
+together (up to 6 at once, Chromium's limit per host), the others after them (a callback that waits for the page's
+answer). Users start spread over the first pause. Each level runs ``--duration`` seconds; what is still running then
+finishes. Reported: p50/p95/max over all requests, over callbacks and over tiles, the slowest step (a whole page
+visit), requests per second, errors (a status ≥ 400 or no answer). Then the closed loop: ``--closed-users`` users
+with no pause, for the ceiling in requests per second.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import capture  # noqa: E402  (bench/ is on the path as the script's folder)
+
+PER_HOST = 6  # Chromium's connections per host
+STATIC_TYPES = {"script", "stylesheet", "image", "font", "other"}
+DROPPED_HEADERS = {"host", "content-length", "connection", "cookie"}  # requests sets its own
+
+
+@dataclass
+class Sample:
+    seconds: float
+    status: int
+    callback: bool
+    tile: bool
+    error: str | None = None
+
+
+def waves(step_requests: list[capture.Recorded]) -> list[list[capture.Recorded]]:
+    """The step's requests in the groups the browser had in flight together: a request joins the current group
+    if it started before every request of that group ended, else it waited for them and starts a new one."""
+    groups: list[list[capture.Recorded]] = []
+    group_end = None
+    for request in sorted(step_requests, key=lambda r: r.start_ms):
+        if groups and group_end is not None and request.start_ms < group_end:
+            groups[-1].append(request)
+            group_end = max(group_end, request.end_ms or request.start_ms)
+        else:
+            groups.append([request])
+            group_end = request.end_ms or request.start_ms
+    return groups
+
+
+def plan(steps: list[capture.Step]) -> tuple[list[list[list[capture.Recorded]]], list[list[list[capture.Recorded]]]]:
+    """The drill path's steps as waves of requests: for a user's first walk, and for every walk after it."""
+    drill = [s for s in steps if s.kind == "map" and not s.error]  # a step that failed in the capture is left out
+    first, again = [], []
+    for index, step in enumerate(drill):
+        sent = [r for r in step.requests if not r.from_cache and not r.failed and r.status is not None]
+        first.append(waves(sent))
+        if index == 0:  # the city again: the browser keeps what it loaded the first time
+            sent = [r for r in sent if r.resource_type not in STATIC_TYPES]
+        again.append(waves(sent))
+    return first, again
+
+
+class User(threading.Thread):
+    def __init__(self, base_url: str, first, again, pause: float, delay: float, stop: threading.Event,
+                 samples: list, steps: list):
+        super().__init__(daemon=True)
+        self.base_url, self.first, self.again, self.pause, self.delay = base_url, first, again, pause, delay
+        self.stop, self.samples, self.steps = stop, samples, steps
+        self.session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=PER_HOST)
+        self.session.mount("http://", adapter)
+        self.pool = ThreadPoolExecutor(PER_HOST)
+
+    def send(self, recorded: capture.Recorded) -> Sample:
+        headers = {k: v for k, v in recorded.headers.items() if k.lower() not in DROPPED_HEADERS}
+        started = time.perf_counter()
+        try:
+            response = self.session.request(recorded.method, self.base_url + recorded.url, headers=headers,
+                                             data=recorded.body.encode() if recorded.body else None, timeout=120)
+            response.content  # noqa: B018 (read to the end, as the browser does)
+            error = None if response.status_code < 400 else f"{response.status_code} {recorded.url[:80]}"
+            status = response.status_code
+        except requests.RequestException as failure:
+            status, error = 0, f"{type(failure).__name__} {recorded.url[:80]}"
+        return Sample(time.perf_counter() - started, status, recorded.is_callback,
+                      recorded.url.startswith("/tiles/"), error)
+
+    def run(self):
+        if self.stop.wait(self.delay):
+            return
+        walk = self.first
+        while not self.stop.is_set():
+            for step in walk:
+                started = time.perf_counter()
+                for wave in step:
+                    self.samples.extend(self.pool.map(self.send, wave))
+                self.steps.append(time.perf_counter() - started)
+                if self.stop.is_set() or (self.pause and self.stop.wait(self.pause)):
+                    break
+            walk = self.again
+        self.pool.shutdown()
+
+
+def percentile(values, q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def level(base_url: str, first, again, users: int, pause: float, duration: float) -> dict:
+    stop = threading.Event()
+    samples: list[Sample] = []
+    steps: list[float] = []
+    spread = pause or 1.0
+    crowd = [User(base_url, first, again, pause, spread * i / users, stop, samples, steps) for i in range(users)]
+    started = time.perf_counter()
+    for user in crowd:
+        user.start()
+    time.sleep(duration)
+    stop.set()
+    for user in crowd:
+        user.join(timeout=300)
+    elapsed = time.perf_counter() - started
+    all_ms = [s.seconds * 1000 for s in samples]
+    callbacks = [s.seconds * 1000 for s in samples if s.callback]
+    tiles = [s.seconds * 1000 for s in samples if s.tile]
+    errors = [s.error for s in samples if s.error]
+    return {"users": users, "pause": pause, "seconds": elapsed, "requests": len(samples),
+            "rps": len(samples) / elapsed, "errors": len(errors), "error_examples": sorted(set(errors))[:5],
+            "p50": percentile(all_ms, 50), "p95": percentile(all_ms, 95), "max": max(all_ms, default=float("nan")),
+            "callbacks": len(callbacks), "cb_p50": percentile(callbacks, 50), "cb_p95": percentile(callbacks, 95),
+            "cb_max": max(callbacks, default=float("nan")), "tile_p95": percentile(tiles, 95),
+            "steps": len(steps), "step_p95": percentile([s * 1000 for s in steps], 95)}
+
+
+def show(result: dict) -> None:
+    print(f"  {result['users']:>3} users, pause {result['pause']:.0f} s: {result['requests']:,} requests in "
+          f"{result['seconds']:.0f} s ({result['rps']:.1f}/s), {result['errors']} errors; all p50 "
+          f"{result['p50']:.0f} / p95 {result['p95']:.0f} / max {result['max']:.0f} ms; callbacks "
+          f"({result['callbacks']:,}) p95 {result['cb_p95']:.0f} / max {result['cb_max']:.0f} ms; tiles p95 "
+          f"{result['tile_p95']:.0f} ms; page visit ({result['steps']:,}) p95 {result['step_p95']:.0f} ms", flush=True)
+    for example in result["error_examples"]:
+        print(f"      error: {example}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--base-url", required=True)
+    parser.add_argument("--capture", type=Path, default=ROOT / "data" / "bench-capture.json")
+    parser.add_argument("--users", default="10,25,50", help="comma-separated user counts")
+    parser.add_argument("--pause", type=float, default=5.0, help="seconds between a user's steps")
+    parser.add_argument("--duration", type=float, default=90.0, help="seconds per level")
+    parser.add_argument("--closed-users", type=int, default=8, help="users of the closed loop (0: none)")
+    parser.add_argument("--closed-duration", type=float, default=45.0)
+    args = parser.parse_args(argv)
+    if not args.capture.exists():
+        raise SystemExit(f"error: no {args.capture}; capture the browser's requests first: "
+                         f".venv/bin/python bench/capture.py --base-url {args.base_url} --database-url … "
+                         f"--out {args.capture} (or make bench)")
+    first, again = plan(capture.load(args.capture))
+    base_url = args.base_url.rstrip("/")
+    print(f"citytwin load bench — {base_url}; drill path of {len(first)} steps, "
+          f"{sum(len(w) for s in first for w in s)} requests the first walk, "
+          f"{sum(len(w) for s in again for w in s)} after", flush=True)
+    results = []
+    for users in [int(u) for u in args.users.split(",") if u.strip()]:
+        results.append(level(base_url, first, again, users, args.pause, args.duration))
+        show(results[-1])
+    if args.closed_users:
+        results.append(level(base_url, first, again, args.closed_users, 0.0, args.closed_duration))
+        print("  closed loop (no pause): the ceiling", flush=True)
+        show(results[-1])
+    print("\nMarkdown (README):\n")
+    print("| users | pause s | requests | req/s | errors | p95 all ms | p95 callbacks ms | max callback ms | "
+          "p95 tiles ms | p95 page visit ms |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in results:
+        print(f"| {r['users']} | {r['pause']:.0f} | {r['requests']:,} | {r['rps']:.1f} | {r['errors']} | "
+              f"{r['p95']:.0f} | {r['cb_p95']:.0f} | {r['cb_max']:.0f} | {r['tile_p95']:.0f} | "
+              f"{r['step_p95']:.0f} |")
+    return 1 if any(r["errors"] for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""The benches' own arithmetic (bench/capture.py, bench/browser.py, bench/load.py): a page's time split by the union
+of intervals, the browser's waves of requests, the captured page body re-aimed at another URL, and what a returning
+browser sends again."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+
+import browser  # noqa: E402
+import capture  # noqa: E402
+import load  # noqa: E402
+
+
+def recorded(url, start, end, resource_type="fetch", from_cache=False, body=None):
+    return capture.Recorded("POST" if body else "GET", url, resource_type, {}, body, start, end, status=200,
+                            from_cache=from_cache)
+
+
+def test_union_of_intervals_counts_overlaps_once():
+    assert browser.union_ms([]) == 0
+    assert browser.union_ms([(0, 10), (5, 15), (20, 30)]) == 25
+    assert browser.union_ms([(0, 10), (2, 3)]) == 10
+    assert browser.union_ms([(5, 5), (7, 6)]) == 0  # empty or reversed intervals count nothing
+
+
+def test_waves_group_what_was_in_flight_together():
+    a, b = recorded("/a", 0, 100), recorded("/b", 10, 50)
+    c = recorded("/c", 120, 200)  # started after a and b ended: it waited for them
+    d = recorded("/d", 150, 160)
+    assert [[r.url for r in wave] for wave in load.waves([c, a, d, b])] == [["/a", "/b"], ["/c", "/d"]]
+
+
+def test_the_captured_page_body_is_reaimed_at_another_url():
+    template = {"output": ".._pages_content.children..._pages_store.data..",
+                "inputs": [{"id": "_pages_location", "property": "pathname", "value": "/"},
+                           {"id": "_pages_location", "property": "search", "value": ""}],
+                "changedPropIds": ["_pages_location.pathname"]}
+    body = capture.page_request(template, "?unit=440304", "/wall")
+    assert body["inputs"][0]["value"] == "/wall" and body["inputs"][1]["value"] == "?unit=440304"
+    assert template["inputs"][1]["value"] == ""  # the template itself is untouched
+
+
+def test_a_returning_browser_does_not_send_what_it_keeps():
+    city = capture.Step("city", "map", requests=[
+        recorded("/", 0, 10, "document"), recorded("/_dash-component-suites/x.v1m2.js", 10, 20, "script"),
+        recorded("/_dash-update-component", 30, 40, body="{}")])
+    street = capture.Step("street", "map", requests=[
+        recorded("/_favicon.ico", 0, 1, "other", from_cache=True), recorded("/_dash-update-component", 2, 9, body="{}")])
+    first, again = load.plan([city, street])
+    assert [r.url for wave in first[0] for r in wave] == ["/", "/_dash-component-suites/x.v1m2.js",
+                                                          "/_dash-update-component"]
+    assert [r.url for wave in again[0] for r in wave] == ["/", "/_dash-update-component"]
+    assert [r.url for wave in first[1] for r in wave] == ["/_dash-update-component"]  # the cache answered the icon
+
+
+def test_the_map_click_is_the_one_with_a_picked_object():
+    def step(*bodies):
+        return capture.Step("s", "map", requests=[recorded("/_dash-update-component", 0, 1, body=b) for b in bodies])
+    initial = '{"output": "url.search", "inputs": [{"id": "city-map", "property": "clickInfo", "value": null}]}'
+    clicked = ('{"output": "url.search", "inputs": [{"id": "city-map", "property": "clickInfo", '
+               '"value": {"picked": true}}]}')
+    assert capture.map_click([step(initial), step(clicked)])["inputs"][0]["value"] == {"picked": True}
