@@ -26,6 +26,10 @@ from metrics.clocks import escalate_overdue
 
 def create_app(database_url: str | None = None, progress: bool = False) -> Dash:
     sweep_minutes = services.escalation_minutes()  # a bad setting stops the start before the city is loaded
+    try:
+        open311_keys = open311.keys_from_env()
+    except ValueError as error:  # one line naming the variable, not a traceback
+        raise SystemExit(f"error: {error}") from None
     service = services.configure(database_url, progress=progress)
     if not service.store.is_built():
         raise SystemExit(f"error: no city in {service.store.url}; build the sample with "
@@ -37,7 +41,7 @@ def create_app(database_url: str | None = None, progress: bool = False) -> Dash:
                            *tour.shell_components()], id="shell")
     map_routes.register(app.server)
     exports.register_routes(app.server)
-    open311.register(app.server)
+    open311.register(app.server, keys=open311_keys)
     service.warm()
     # The other windows are ready before anyone asks for them (at the city scale they take seconds each).
     threading.Thread(target=warm_in_background, args=(service,), daemon=True, name="warm-windows").start()

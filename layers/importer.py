@@ -167,6 +167,7 @@ class _Input:
     path: str
     frame: gpd.GeoDataFrame
     id_column: str | None = None
+    assumed_crs: str | None = None  # the CRS given by --assume-crs, when the file said none
 
     def where(self, label) -> str:
         """'row 3' or 'row 3 (building_id=b-17)': rows are the features in file order, counted from 0."""
@@ -201,17 +202,58 @@ def _read_input(path: str | Path, what: str, assume_crs: str | None, report: Imp
         frame = _points_from_lon_lat(shown, frame)
     if len(frame) == 0:
         raise ImporterError(f"{shown}: the file has no rows")
-    if frame.crs is None:
+    assumed = frame.crs is None
+    if assumed:
         if assume_crs is None:
             raise ImporterError(f"{shown}: the file has no CRS; say which it is with --assume-crs EPSG:xxxx")
         frame = frame.set_crs(assume_crs)
+        _check_possible_in(shown, frame)
     source_crs = _crs_name(frame.crs)
     if frame.crs != pyproj.CRS(CRS):
         frame = frame.to_crs(CRS)
     # Rows are named by their position in the file in every message.
     frame = frame.reset_index(drop=True)
-    report.read.append(f"{shown}: {len(frame):,} {what}, {source_crs}")
-    return _Input(shown, frame)
+    report.read.append(f"{shown}: {len(frame):,} {what}, {source_crs}" + (" (assumed)" if assumed else ""))
+    return _Input(shown, frame, assumed_crs=source_crs if assumed else None)
+
+
+# How far (degrees) data may reach past the area of use its CRS declares before the CRS is called impossible for them:
+# a city on the edge of a UTM zone is often drawn in that zone.
+AREA_OF_USE_MARGIN_DEG = 1.0
+
+
+def _check_possible_in(shown: str, frame: gpd.GeoDataFrame) -> None:
+    """Refuse coordinates that cannot be in the CRS the user assumed for them (--assume-crs), saying why: degrees
+    outside ±180/±90, or a place outside the area where the CRS is used (often: degrees read as metres)."""
+    crs = frame.crs
+    bounds = frame.geometry.dropna().total_bounds
+    if not np.isfinite(bounds).all():
+        return
+    minx, miny, maxx, maxy = (float(value) for value in bounds)
+    name = _crs_name(crs)
+    extent = f"x {minx:,.6g} … {maxx:,.6g}, y {miny:,.6g} … {maxy:,.6g}"
+    if crs.is_geographic:
+        if not (-180 <= minx and maxx <= 180 and -90 <= miny and maxy <= 90):
+            raise ImporterError(f"{shown}: the coordinates ({extent}) are impossible in {name}, whose coordinates "
+                                f"are longitudes (±180) and latitudes (±90): the file is in another CRS; check "
+                                f"--assume-crs")
+        return
+    area = crs.area_of_use
+    lon_lat = pyproj.Transformer.from_crs(crs, CRS, always_xy=True).transform_bounds(minx, miny, maxx, maxy)
+    west, south, east, north = lon_lat
+    if not np.isfinite(lon_lat).all():
+        raise ImporterError(f"{shown}: the coordinates ({extent}) are impossible in {name}: they lie on no place on "
+                            f"Earth in it; check --assume-crs")
+    if area is not None and (west < area.west - AREA_OF_USE_MARGIN_DEG or east > area.east + AREA_OF_USE_MARGIN_DEG
+                             or south < area.south - AREA_OF_USE_MARGIN_DEG
+                             or north > area.north + AREA_OF_USE_MARGIN_DEG):
+        hint = (" (they look like longitudes and latitudes: try --assume-crs EPSG:4326)"
+                if -180 <= minx and maxx <= 180 and -90 <= miny and maxy <= 90 else "")
+        raise ImporterError(
+            f"{shown}: the coordinates ({extent}) are impossible in {name}: there they would be at longitude "
+            f"{west:.3f} … {east:.3f}, latitude {south:.3f} … {north:.3f}, outside the area {name} is made for "
+            f"({area.name}: longitude {area.west:g} … {area.east:g}, latitude {area.south:g} … {area.north:g})"
+            f"{hint}; check --assume-crs")
 
 
 def _read_any(path: Path) -> pd.DataFrame:
@@ -393,8 +435,15 @@ def _place_in_cells(source: _Input, anchors: gpd.GeoSeries, cells: gpd.GeoDataFr
     for label in source.frame.index[outside]:
         report.refused.append(f"{source.path}: {source.where(label)}: refused, outside every grid cell")
     if outside.all():
-        raise source.error(f"every row was refused (no {what} lies in a grid cell)")
+        raise source.error(f"every row was refused (no {what} lies in a grid cell: they lie at "
+                           f"{_lon_lat_extent(anchors)}, the grid cells at {_lon_lat_extent(cells.geometry)}"
+                           + (f"; is --assume-crs {source.assumed_crs} right?)" if source.assumed_crs else ")"))
     return source.frame[~outside].assign(grid_code=grid_codes[~outside])
+
+
+def _lon_lat_extent(shapes: gpd.GeoSeries) -> str:
+    west, south, east, north = shapes.total_bounds
+    return f"longitude {west:.3f} … {east:.3f}, latitude {south:.3f} … {north:.3f}"
 
 
 # --- boundaries → units -----------------------------------------------------------------------------------------
@@ -836,12 +885,14 @@ def import_city(sources: ImportSources, store: Store, *, city_name: str = DEFAUL
     """
     report = ImportReport(dry_run=dry_run)
     _check_arguments(sources, assume_crs)
+    # Asking an SQLite store whether it holds a city creates its file: a dry run into a new file must leave none.
+    database_exists = _database_exists(store)
     layers: dict[str, gpd.GeoDataFrame] = {}
     if sources.boundaries:
         layers["units"] = build_units(
             sources.boundaries, city_name=city_name, city_code=city_code, assume_crs=assume_crs, report=report,
             columns={"code": code_column, "name": name_column, "parent_code": parent_column})
-    stored = store.is_built()
+    stored = database_exists and store.is_built()
     if sources.buildings or sources.sensors or sources.orders:
         cells = (layers["units"] if "units" in layers
                  else load_layer(store, "units", where=lambda t: t.c.level == "grid") if stored else None)
@@ -871,6 +922,14 @@ def import_city(sources: ImportSources, store: Store, *, city_name: str = DEFAUL
     if not dry_run:
         store.replace_layers(frames, source=f"layers.importer {sources.describe()}")
     return report
+
+
+def _database_exists(store: Store) -> bool:
+    """False for an SQLite file that is not there (checked without connecting, which would create it)."""
+    url = store.engine.url
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        return Path(url.database).is_file()
+    return True
 
 
 def _check_arguments(sources: ImportSources, assume_crs: str | None) -> None:

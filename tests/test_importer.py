@@ -162,7 +162,7 @@ def test_another_city_imports_with_the_documented_command(request, database, cit
     out = result.stdout
     assert f"{city_files['buildings']}: 6 buildings, EPSG:3857" in out
     assert f"{city_files['grid']}: 8 grid boundaries, EPSG:32631" in out
-    assert "code=G00: invalid (Self-intersection" in out
+    assert f"{city_files['grid']}: row 0 (code=G00): invalid (Self-intersection" in out  # every row message: its row
     assert "b3" not in out.split("refused:")[-1].split("filled by default:")[0]
     assert "readings: emptied" in out and "planted_hotspots: emptied" in out
 
@@ -230,6 +230,14 @@ def test_dry_run_reports_and_writes_nothing(sqlite_url, city_files):
     assert stored_state(sqlite_url) == before
 
 
+def test_a_dry_run_into_a_new_database_leaves_no_file(tmp_path, city_files):
+    database = tmp_path / "new" / "city.sqlite"
+    result = run_importer(*documented_command(city_files), "--dry-run", database_url=f"sqlite:///{database}")
+    assert result.returncode == 0, result.stderr
+    assert "would write (dry run, nothing written):" in result.stdout
+    assert not database.exists()
+
+
 # --- the hierarchy ----------------------------------------------------------------------------------------------
 
 def test_districts_alone_make_a_complete_hierarchy(sqlite_url, tmp_path):
@@ -294,7 +302,7 @@ def test_unrepairable_boundaries_are_refused_and_their_children_with_them(sqlite
 
     report = import_city(ImportSources(boundaries={"district": districts, "grid": grid}), Store(sqlite_url))
 
-    assert any(line.startswith(f"{districts}: code=D2: refused") for line in report.refused)
+    assert any(line.startswith(f"{districts}: row 1 (code=D2): refused") for line in report.refused)
     assert f"{grid}: row 1 (code=G2): refused, its district 'D2' was refused" in report.refused
     assert report.written["units"] == 1 + 1 + 1 + 1 + 1
 
@@ -408,6 +416,25 @@ def write_unrepairable_buildings(tmp_path: Path) -> list[str]:
     return ["--boundaries", f"grid={grid}", "--code-column", "grid_id", "--buildings", str(buildings)]
 
 
+def write_utm_file_without_crs(tmp_path: Path) -> list[str]:
+    path = tmp_path / "grid.shp"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        grid_frame().to_crs("EPSG:32631").set_crs(None, allow_override=True).to_file(path)
+    return ["--boundaries", f"grid={path}", "--code-column", "grid_id"]
+
+
+def write_buildings_in_the_wrong_assumed_crs(tmp_path: Path) -> list[str]:
+    """Lyon's buildings in UTM zone 31N, without a CRS, said to be in zone 32N: possible there, but 300 km east."""
+    grid, buildings = tmp_path / "grid.gpkg", tmp_path / "buildings.shp"
+    grid_frame().to_file(grid)
+    with warnings.catch_warnings():  # no CRS, and Shapefile's 10-letter field names: both expected here
+        warnings.simplefilter("ignore")
+        buildings_frame().to_crs("EPSG:32631").set_crs(None, allow_override=True).to_file(buildings)
+    return ["--boundaries", f"grid={grid}", "--code-column", "grid_id", "--buildings", str(buildings),
+            "--assume-crs", "EPSG:32632"]
+
+
 BAD_INPUTS = {
     "missing file": (lambda tmp_path: ["--buildings", str(tmp_path / "nowhere.geojson")],
                      "nowhere.geojson: no such file"),
@@ -423,15 +450,26 @@ BAD_INPUTS = {
     "non-numeric height": (write_non_numeric_height,
                            "buildings.gpkg: row 2 (building_id=b3): height 'tall' is not a number"),
     "every building outside": (write_buildings_outside_the_city,
-                               "buildings.gpkg: every row was refused (no building lies in a grid cell)"),
+                               "buildings.gpkg: every row was refused (no building lies in a grid cell: they lie at "
+                               "longitude 4.815 … 4.835, latitude 45.745 … 45.755, the grid cells at longitude 113."),
     "every building unrepairable": (write_unrepairable_buildings,
-                                    "buildings.geojson: every row was refused (building_id=x: invalid ("),
+                                    "buildings.geojson: every row was refused (row 0 (building_id=x): invalid ("),
     "no received time": (write_orders_without_received_time, "orders.csv: no received_at column"),
     "bad time": (write_orders_with_a_bad_time, "orders.csv: row 1 (order_id=o2): received_at 'yesterday' is not "
                                                "a time"),
     "bad --assume-crs": (lambda tmp_path: ["--buildings", "b.gpkg", "--assume-crs", "EPSG:nope"],
                          "--assume-crs 'EPSG:nope' is not a CRS"),
     "nothing to import": (lambda tmp_path: [], "nothing to import"),
+    "degrees assumed to be UTM metres": (
+        lambda tmp_path: [*write_file_without_crs(tmp_path), "--assume-crs", "EPSG:32631"],
+        "grid.shp: the coordinates (x 4.8 … 4.84, y 45.74 … 45.76) are impossible in EPSG:32631: there they would "
+        "be at longitude"),
+    "metres assumed to be degrees": (
+        lambda tmp_path: [*write_utm_file_without_crs(tmp_path), "--assume-crs", "EPSG:4326"],
+        "are impossible in EPSG:4326, whose coordinates are longitudes (±180) and latitudes (±90)"),
+    "a plausible but wrong --assume-crs": (
+        write_buildings_in_the_wrong_assumed_crs,
+        "buildings.shp: every row was refused (no building lies in a grid cell: they lie at longitude "),
 }
 
 
