@@ -31,6 +31,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyarrow.parquet
+import pyogrio
 import pyproj
 import shapely
 
@@ -193,9 +194,10 @@ class _Input:
 def _read_input(path: str | Path, what: str, assume_crs: str | None, report: ImportReport) -> _Input:
     """Read one file into EPSG:4326; refuse it (ImporterError) if unreadable, without geometry or CRS."""
     shown = str(path)
-    path = Path(path)
+    path, layer = split_layer(path)
+    layer = _chosen_layer(shown, path, layer)
     try:
-        frame = _read_any(path)
+        frame = _read_any(path, layer)
     except Exception as exc:  # GDAL, Arrow and pandas each raise their own kinds for an unreadable file
         raise ImporterError(f"{shown}: cannot read it ({_first_line(exc)})") from exc
     if not isinstance(frame, gpd.GeoDataFrame) or frame.geometry.name not in frame:
@@ -256,7 +258,70 @@ def _check_possible_in(shown: str, frame: gpd.GeoDataFrame) -> None:
             f"{hint}; check --assume-crs")
 
 
-def _read_any(path: Path) -> pd.DataFrame:
+def split_layer(path: str | Path) -> tuple[Path, str | None]:
+    """``"city.gpkg:buildings"`` → ``(Path("city.gpkg"), "buildings")``; a path that names a file as it is (even
+    with a colon in it) has no layer.
+
+    >>> split_layer("city.gpkg:buildings")
+    (PosixPath('city.gpkg'), 'buildings')
+    """
+    text = str(path)
+    base, separator, layer = text.rpartition(":")
+    if Path(text).exists() or not separator or not base or not layer or "/" in layer:
+        return Path(text), None
+    return Path(base), layer
+
+
+def _layers_of(path: Path) -> list[tuple[str, str | None]] | None:
+    """The (name, geometry type) of each layer of a multi-layer format, or None for a table format or a file GDAL
+    cannot list (reading it then says why)."""
+    if path.suffix.lower() in TABLE_SUFFIXES:
+        return None
+    try:
+        return [(str(name), None if kind is None else str(kind)) for name, kind in pyogrio.list_layers(path)]
+    except Exception:  # an unreadable file: _read_any names the problem
+        return None
+
+
+def _chosen_layer(shown: str, path: Path, layer: str | None) -> str | None:
+    """The layer to read: the one named (``file.gpkg:layer``), else the file's only layer with geometry (or only
+    layer). A file with several, none named, is refused with the list: reading the first silently once imported a
+    tessellation as buildings."""
+    layers = _layers_of(path)
+    if layers is None:
+        if layer is not None:
+            raise ImporterError(f"{shown}: {path.name} has no layers to choose from; give the file without ':{layer}'")
+        return None
+    names = [name for name, _kind in layers]
+    if layer is not None:
+        if layer not in names:
+            raise ImporterError(f"{shown}: no layer {layer!r} in {path.name}; its layers: "
+                                f"{', '.join(_describe_layers(path, layers))}")
+        return layer
+    spatial = [name for name, kind in layers if kind is not None] or names
+    if len(spatial) > 1:
+        raise ImporterError(f"{shown}: the file holds {len(spatial)} layers, say which to read as "
+                            f"{path.name}:LAYER; its layers: {', '.join(_describe_layers(path, layers))}")
+    return spatial[0] if spatial and len(names) > 1 else None
+
+
+def _describe_layers(path: Path, layers: list[tuple[str, str | None]]) -> list[str]:
+    """['buildings (Polygon, 6 rows)', 'streets (LineString, 3 rows)']."""
+    described = []
+    for name, kind in layers:
+        try:
+            count = pyogrio.read_info(path, layer=name)["features"]
+            rows = f", {count:,} row{'' if count == 1 else 's'}"
+        except Exception:  # the count is a courtesy; the name is what the user needs
+            rows = ""
+        described.append(f"{name} ({kind or 'no geometry'}{rows})")
+    return described
+
+
+TABLE_SUFFIXES = (".parquet", ".geoparquet", ".csv", ".tsv")
+
+
+def _read_any(path: Path, layer: str | None = None) -> pd.DataFrame:
     suffix = path.suffix.lower()
     if suffix in (".parquet", ".geoparquet"):
         # GeoParquet carries its geometry and CRS in the "geo" metadata; a plain Parquet table may have lon/lat.
@@ -265,7 +330,7 @@ def _read_any(path: Path) -> pd.DataFrame:
     if suffix in (".csv", ".tsv"):
         # As text, so that codes and ids keep their leading zeros; every column is parsed for its kind later.
         return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", dtype=str)
-    return gpd.read_file(path, engine="pyogrio")
+    return gpd.read_file(path, engine="pyogrio", layer=layer)
 
 
 def _points_from_lon_lat(shown: str, table: pd.DataFrame) -> gpd.GeoDataFrame:
@@ -944,7 +1009,7 @@ def _check_arguments(sources: ImportSources, assume_crs: str | None) -> None:
         except pyproj.exceptions.CRSError:
             raise ImporterError(f"--assume-crs {assume_crs!r} is not a CRS (try EPSG:4326 or EPSG:32650)") from None
     for path in (*sources.boundaries.values(), sources.buildings, sources.sensors, sources.orders):
-        if path is not None and not Path(path).is_file():
+        if path is not None and not split_layer(path)[0].exists():
             raise ImporterError(f"{path}: no such file")
 
 
@@ -971,7 +1036,8 @@ def main(argv: list[str] | None = None) -> int:
                     "city. See docs/importing.md.")
     parser.add_argument("--boundaries", action="append", default=[], metavar="LEVEL=FILE",
                         help=f"boundaries of one level ({', '.join(LEVELS)}); repeat for each level you have")
-    parser.add_argument("--buildings", metavar="FILE", help="building footprints (polygons)")
+    parser.add_argument("--buildings", metavar="FILE", help="building footprints (polygons); FILE:LAYER reads one "
+                                                             "layer of a multi-layer file (GeoPackage)")
     parser.add_argument("--sensors", metavar="FILE", help="IoT sensors (points, or a table with lon/lat)")
     parser.add_argument("--orders", metavar="FILE", help="work orders (points, or a table with lon/lat)")
     parser.add_argument("--city-name", default=DEFAULT_CITY_NAME,
@@ -985,7 +1051,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="CRS of files that do not say theirs, e.g. EPSG:4547 (files that do are reprojected)")
     parser.add_argument("--database-url", default=None, help=f"SQLAlchemy URL (default: {default_database_url()})")
     parser.add_argument("--dry-run", action="store_true", help="read and check everything, report, write nothing")
+    parser.add_argument("--list-layers", metavar="FILE", help="list the layers of FILE (a GeoPackage, say) and stop; "
+                                                               "name one as FILE:LAYER in the options above")
     args = parser.parse_args(argv)
+    if args.list_layers:
+        return _print_layers(args.list_layers)
     try:
         sources = ImportSources(boundaries=parse_boundary_arguments(args.boundaries), buildings=args.buildings,
                                 sensors=args.sensors, orders=args.orders)
@@ -1002,6 +1072,17 @@ def main(argv: list[str] | None = None) -> int:
     print(report.render())
     if not args.dry_run:
         print(f"imported into {store.engine.url}")  # a URL object prints its password as ***
+    return 0
+
+
+def _print_layers(path: str) -> int:
+    layers = _layers_of(Path(path)) if Path(path).exists() else None
+    if not layers:
+        print(f"error: {path}: {'no such file' if not Path(path).exists() else 'no layers GDAL can list'}",
+              file=sys.stderr)
+        return 2
+    for description in _describe_layers(Path(path), layers):
+        print(description)
     return 0
 
 

@@ -435,6 +435,30 @@ def write_buildings_in_the_wrong_assumed_crs(tmp_path: Path) -> list[str]:
             "--assume-crs", "EPSG:32632"]
 
 
+def write_city_geopackage(path: Path) -> Path:
+    """One GeoPackage with four layers, as a city's GIS team keeps them: a tessellation first, then buildings,
+    streets (lines) and districts."""
+    tessellation = gpd.GeoDataFrame({"tess_id": range(8)}, geometry=[cell(i, j) for i in range(4) for j in range(2)],
+                                    crs="EPSG:4326")
+    tessellation.to_file(path, layer="tessellation")
+    buildings_frame().to_file(path, layer="buildings")
+    gpd.GeoDataFrame({"street": ["Rue A"]}, geometry=[LineString([(WEST, SOUTH), (WEST + 0.03, SOUTH + 0.01)])],
+                     crs="EPSG:4326").to_file(path, layer="streets")
+    districts_frame().to_file(path, layer="districts")
+    return path
+
+
+def write_multi_layer_buildings(tmp_path: Path) -> list[str]:
+    grid = tmp_path / "grid.gpkg"
+    grid_frame().to_file(grid)
+    return ["--boundaries", f"grid={grid}", "--code-column", "grid_id",
+            "--buildings", str(write_city_geopackage(tmp_path / "city.gpkg"))]
+
+
+def write_unknown_layer(tmp_path: Path) -> list[str]:
+    return [*write_multi_layer_buildings(tmp_path)[:-1], f"{tmp_path / 'city.gpkg'}:houses"]
+
+
 BAD_INPUTS = {
     "missing file": (lambda tmp_path: ["--buildings", str(tmp_path / "nowhere.geojson")],
                      "nowhere.geojson: no such file"),
@@ -460,6 +484,12 @@ BAD_INPUTS = {
     "bad --assume-crs": (lambda tmp_path: ["--buildings", "b.gpkg", "--assume-crs", "EPSG:nope"],
                          "--assume-crs 'EPSG:nope' is not a CRS"),
     "nothing to import": (lambda tmp_path: [], "nothing to import"),
+    "several layers, none named": (
+        write_multi_layer_buildings,
+        "city.gpkg: the file holds 4 layers, say which to read as city.gpkg:LAYER; its layers: tessellation (Polygon, "
+        "8 rows), buildings (Polygon, 6 rows), streets (LineString, 1 row), districts (Polygon, 2 rows)"),
+    "a layer that is not there": (write_unknown_layer, "city.gpkg:houses: no layer 'houses' in city.gpkg; its layers: "
+                                                       "tessellation (Polygon, 8 rows), buildings"),
     "degrees assumed to be UTM metres": (
         lambda tmp_path: [*write_file_without_crs(tmp_path), "--assume-crs", "EPSG:32631"],
         "grid.shp: the coordinates (x 4.8 … 4.84, y 45.74 … 45.76) are impossible in EPSG:32631: there they would "
@@ -487,6 +517,25 @@ def test_bad_input_is_one_error_line_and_changes_nothing(case, tmp_path, sample_
     assert len(error_lines) == 1, result.stderr
     assert expected in error_lines[0]
     assert stored_state(sample_database) == before
+
+
+def test_one_layer_of_a_geopackage_is_named_with_file_colon_layer(sqlite_url, tmp_path):
+    package = write_city_geopackage(tmp_path / "city.gpkg")
+    listed = subprocess.run([sys.executable, "-m", "layers.importer", "--list-layers", str(package)], cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines() == ["tessellation (Polygon, 8 rows)", "buildings (Polygon, 6 rows)",
+                                          "streets (LineString, 1 row)", "districts (Polygon, 2 rows)"]
+
+    store = Store(sqlite_url)
+    report = import_city(ImportSources(boundaries={"district": f"{package}:districts"},
+                                       buildings=f"{package}:buildings"), store)
+
+    buildings = load_layer(store, "buildings")
+    assert sorted(buildings["building_id"]) == sorted(BUILDINGS)  # the buildings, not the 8 tessellation cells
+    assert f"{package}:buildings: 6 buildings, EPSG:4326" in report.read
+    assert sorted(load_layer(store, "units").query("level == 'district'")["code"]) == ["D1", "D2"]
+    store.engine.dispose()
 
 
 def test_a_file_without_crs_imports_with_assume_crs(sqlite_url, tmp_path):
