@@ -114,6 +114,7 @@ class UnitView:
     score: float                 # composite vital-sign score, 0–100 (NaN without any judged indicator)
     score_explanation: pd.DataFrame  # what pulls the score down, costliest first (metrics.score.explain_score)
     sparklines: dict             # headline indicator id → its values over the window's steps, oldest first
+    score_count: int = 0         # how many judged indicators the score rests on (0: no data, no score)
 
 
 class Services:
@@ -307,12 +308,14 @@ class Services:
         lineage = [dict(code=c, level=city.units.at[c, "level"], name=city.units.at[c, "name"],
                         name_zh=city.units.at[c, "name_zh"]) for c in city.lineage(code)]
         shown = children_units if len(children_units) else city.units.loc[[code]]
+        scores = vital_scores(rows)
         return UnitView(
             code=code, level=unit["level"], name=unit["name"], name_zh=unit["name_zh"], lineage=lineage,
             child_level=child_level, kpis=kpis, children=children,
             children_geojson=self._geojson_of(gen, code),
             bounds=tuple(shown.total_bounds), as_of=city.as_of,
-            score=float(vital_scores(rows)["score"].iloc[0]),
+            score=float(scores["score"].iloc[0]),
+            score_count=int(scores["indicators"].iloc[0]),
             score_explanation=explain_score(rows, code),
             sparklines=self._series(gen, window).loc[code].to_dict())
 

@@ -741,7 +741,7 @@ def build_buildings(path: str | Path, cells: gpd.GeoDataFrame, *, assume_crs: st
         "floors": floors.astype("int64"),
         "use": _text_or_default(source, columns["use"], "use", UNKNOWN, report),
         "year_built": year_built,
-        "residents": _whole_or_default(source, columns["residents"], "residents", 0, report),
+        "residents": _whole_or_unknown(source, columns["residents"], "residents", "buildings", report),
         "high_rise_100m": height >= HIGH_RISE_M,
     }, geometry=frame.geometry, crs=CRS)
 
@@ -914,6 +914,17 @@ def _text_or_default(source: _Input, column: str | None, name: str, default: str
     values = (_as_text(source.frame[column]) if column is not None
               else pd.Series(None, index=source.frame.index, dtype=object))
     return _default_text(values, source, name, default, report)
+
+
+def _whole_or_unknown(source: _Input, column: str | None, name: str, what: str, report: ImportReport) -> pd.Series:
+    """Whole numbers, empty where the file has none: a figure nobody measured is unknown, not a default (a 0 for
+    residents was judged as a measured, "good" population density)."""
+    values = (_parse_numbers(source, column, name) if column is not None
+              else pd.Series(np.nan, index=source.frame.index))
+    if values.isna().any():
+        report.filled.append(f"{source.path}: {name} unknown, left empty (not judged): "
+                             f"{int(values.isna().sum()):,} {what}")
+    return _whole_numbers(values)
 
 
 def _whole_or_default(source: _Input, column: str | None, name: str, default: int,

@@ -240,6 +240,7 @@ class Store:
                 conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
         METADATA.create_all(self.engine)
         self._add_missing_columns()
+        self._allow_empty_where_declared()
 
     def _add_missing_columns(self) -> None:
         """Bring a database written by an older release up to the registry: add the columns a layer gained since
@@ -262,6 +263,38 @@ class Store:
                     conn.execute(text(clause))
                 for index in table.indexes:
                     index.create(conn, checkfirst=True)
+
+    def _allow_empty_where_declared(self) -> None:
+        """Drop NOT NULL from the columns the registry now declares nullable (``buildings.residents`` became
+        "empty = unknown"), so that a database written by an older release takes an import that leaves them empty.
+        PostgreSQL alters the column; SQLite cannot, so its table is rebuilt once, rows and indexes kept."""
+        with self.engine.begin() as conn:
+            for spec in LAYERS.values():
+                nullable = {column.name for column in spec.columns if column.nullable}
+                if self.dialect == "postgresql":
+                    stale = [name for (name,) in conn.execute(text(
+                        "SELECT column_name FROM information_schema.columns WHERE table_name = :table "
+                        "AND table_schema = current_schema() AND is_nullable = 'NO'"), {"table": spec.table})
+                        if name in nullable]
+                    for name in stale:
+                        conn.execute(text(f'ALTER TABLE "{spec.table}" ALTER COLUMN "{name}" DROP NOT NULL'))
+                elif self.dialect == "sqlite":
+                    info = conn.execute(text(f'PRAGMA table_info("{spec.table}")')).fetchall()
+                    if any(row[1] in nullable and row[3] and not row[5] for row in info):
+                        self._rebuild_sqlite_table(conn, spec.table, [row[1] for row in info])
+
+    @staticmethod
+    def _rebuild_sqlite_table(conn, table_name: str, columns: list[str]) -> None:
+        old = f"{table_name}__before_rebuild"
+        conn.execute(text(f'ALTER TABLE "{table_name}" RENAME TO "{old}"'))
+        # The indexes move with the renamed table under their names; drop them so the new table can have them.
+        for (index,) in conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = :t "
+                                          "AND sql IS NOT NULL"), {"t": old}).fetchall():
+            conn.execute(text(f'DROP INDEX "{index}"'))
+        METADATA.tables[table_name].create(conn)
+        kept = ", ".join(f'"{name}"' for name in columns)
+        conn.execute(text(f'INSERT INTO "{table_name}" ({kept}) SELECT {kept} FROM "{old}"'))
+        conn.execute(text(f'DROP TABLE "{old}"'))
 
     def is_built(self) -> bool:
         """True when the schema exists and the units layer has rows."""

@@ -192,7 +192,7 @@ def test_another_city_imports_with_the_documented_command(request, database, cit
         else:
             assert (row["height_m"], row["floors"]) == (floors * METRES_PER_FLOOR, floors)
         assert row["high_rise_100m"] == (row["height_m"] >= 100)
-        assert row["use"] == "unknown" and row["residents"] == 0 and pd.isna(row["year_built"])
+        assert row["use"] == "unknown" and pd.isna(row["residents"]) and pd.isna(row["year_built"])
     assert buildings.loc["b3", "height_m"] == 120.0 and buildings.loc["b3", "high_rise_100m"]
     assert "height_m = floors × 3 m: 4 buildings" in out
     assert "no height nor floors: height_m 9 m and floors 3 (default): 2 buildings" in out
@@ -548,3 +548,67 @@ def test_a_file_without_crs_imports_with_assume_crs(sqlite_url, tmp_path):
 def test_python_api_raises_importer_error(sqlite_url, tmp_path):
     with pytest.raises(ImporterError, match="no such file"):
         import_city(ImportSources(buildings=tmp_path / "nowhere.gpkg"), Store(sqlite_url))
+
+
+# --- defaults are not measurements (issue 15 item 4) ------------------------------------------------------------
+
+def test_a_city_without_measurements_has_no_score_not_a_good_one(sqlite_url, tmp_path):
+    """Boundaries and low buildings without residents, no orders, no sensors: nothing was measured, so no indicator
+    is judged and the score is "no data" (a default of 0 residents used to be judged a good population density)."""
+    from metrics.engine import compare
+    from metrics.score import vital_scores
+    from metrics.spec import named_window
+
+    districts, buildings = tmp_path / "districts.gpkg", tmp_path / "buildings.gpkg"
+    districts_frame().to_file(districts)
+    buildings_frame().assign(floors=pd.array([4, None, 8, None, 2, 1], dtype="Int64")).to_file(buildings)
+    store = Store(sqlite_url)
+    report = import_city(ImportSources(boundaries={"district": districts}, buildings=buildings), store)
+    assert f"{buildings}: residents unknown, left empty (not judged): 6 buildings" in report.filled
+
+    city = load_city(store)
+    assert city["buildings"]["residents"].isna().all()
+    table = compare(city, named_window("7d", city.as_of))
+    scores = vital_scores(table).set_index("code")
+    assert scores.loc["city", "indicators"] == 0 and pd.isna(scores.loc["city", "score"])
+    judged = table[table["state"].isin(["good", "watch", "warning", "critical"])]
+    assert judged.empty, judged[["code", "indicator", "state"]]
+    density = table[(table["code"] == "city") & (table["indicator"] == "population_density")]
+    assert density["value"].isna().all()
+    store.engine.dispose()
+
+
+def test_a_database_of_an_older_release_takes_buildings_without_residents(sqlite_url, tmp_path):
+    """Before residents could be unknown the column was NOT NULL: the store relaxes it (rows and indexes kept)."""
+    import sqlite3
+
+    store = build_sample("test", sqlite_url, progress=False)
+    path = sqlite_url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as connection:
+        (ddl,) = connection.execute("SELECT sql FROM sqlite_master WHERE name = 'buildings'").fetchone()
+        indexes = [sql for (sql,) in connection.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'buildings' AND sql IS NOT NULL")]
+        old_ddl = ddl.replace("residents BIGINT,", "residents BIGINT NOT NULL,")
+        assert old_ddl != ddl
+        connection.executescript(f"ALTER TABLE buildings RENAME TO b_old; {old_ddl};"
+                                 f"INSERT INTO buildings SELECT * FROM b_old; DROP TABLE b_old;"
+                                 + "".join(f"{sql};" for sql in indexes))
+    rows_before = store.count("buildings")
+    grids = load_layer(store, "units", where=lambda t: t.c.level == "grid").head(2)
+    path_buildings = tmp_path / "buildings.gpkg"
+    gpd.GeoDataFrame({"id": ["n1", "n2"]}, geometry=[footprint(p, 0.00005) for p in
+                                                     grids.geometry.representative_point()],
+                     crs="EPSG:4326").to_file(path_buildings)
+    assert rows_before > 2
+
+    import_city(ImportSources(buildings=path_buildings), store)
+
+    buildings = load_layer(store, "buildings")
+    assert sorted(buildings["building_id"]) == ["n1", "n2"] and buildings["residents"].isna().all()
+    with sqlite3.connect(path) as connection:
+        info = {row[1]: row[3] for row in connection.execute("PRAGMA table_info(buildings)")}
+        kept_indexes = {name for (name,) in connection.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'buildings' AND sql IS NOT NULL")}
+    assert info["residents"] == 0
+    assert kept_indexes and all("__before_rebuild" not in name for name in kept_indexes)
+    store.engine.dispose()

@@ -57,7 +57,7 @@ def building_card(card, close_href: str, lang: str = "en") -> html.Div:
             _fact(t("card.height", lang), t("card.height_value", lang, metres=f"{b['height_m']:.0f}",
                                             floors=b["floors"])),
             _fact(t("card.built", lang), "—" if _is_missing(b["year_built"]) else str(b["year_built"])),
-            _fact(t("card.residents", lang), f"{b['residents']:,}"),
+            _fact(t("card.residents", lang), "—" if _is_missing(b["residents"]) else f"{b['residents']:,}"),
         ]),
         html.Div(className=f"fire-status state-{fire['state']}", id="fire-status", children=[
             html.Span(t("card.fire", lang), className="muted"),
