@@ -54,6 +54,10 @@ def test_order_links_keep_ids_with_brackets_slashes_and_hashes(serve_app, city_w
     assert order_id.endswith(HOSTILE_SUFFIX), order_id
     link.click()
     order_page_shows(page, order_id)
+    # What the citizen said (issue 15 item 13): the sample's generated text, not "—".
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as connection:
+        (said,) = connection.execute("SELECT description FROM orders WHERE order_id = ?", (order_id,)).fetchone()
+    assert said and page.locator("#order-description").inner_text() == said
     page.reload(wait_until="networkidle")  # the encoded URL opens the same order on its own
     order_page_shows(page, order_id)
 
