@@ -628,11 +628,16 @@ def _filler_level(parents: gpd.GeoDataFrame, level: str, report: ImportReport) -
 
 
 def build_units(boundaries: Mapping[str, str | Path], *, city_name: str, city_code: str,
-                columns: Mapping[str, str | None], assume_crs: str | None, report: ImportReport) -> gpd.GeoDataFrame:
-    """The ``units`` layer from one boundary file per level, with every level of the hierarchy present."""
+                columns: Mapping[str, str | None], assume_crs: str | None, report: ImportReport,
+                derived: Mapping[str, gpd.GeoDataFrame] | None = None) -> gpd.GeoDataFrame:
+    """The ``units`` layer from one boundary file per level, with every level of the hierarchy present.
+    ``derived`` gives levels made here rather than read (:func:`derive_boundaries`), with a ``code`` column."""
     files: dict[str, _BoundaryFile] = {}
     for level in LEVELS:
-        if level in boundaries:
+        if derived and level in derived:
+            source = _Input(f"{level} derived from the buildings", derived[level].reset_index(drop=True))
+            files[level] = _read_boundaries(source, level, {}, report)
+        elif level in boundaries:
             source = _read_input(boundaries[level], f"{level} boundaries", assume_crs, report)
             files[level] = _read_boundaries(source, level, columns, report)
 
@@ -691,6 +696,65 @@ def _note_childless_units(units: pd.DataFrame, report: ImportReport) -> None:
             listed = ", ".join(childless["code"].head(5)) + (", ..." if len(childless) > 5 else "")
             report.notes.append(f"{len(childless):,} {level} units have no {child_level} inside them and so no "
                                 f"grid cell: nothing can be placed in them ({listed})")
+
+
+# --- boundaries derived from the buildings -----------------------------------------------------------------------
+
+# How far around the buildings the derived city outline reaches, and how much of its outline's detail is kept.
+OUTLINE_BUFFER_M = 250.0
+OUTLINE_SIMPLIFY_M = 25.0
+
+
+def derive_boundaries(buildings: str | Path, cell_m: float, *, outline: str | Path | None, city_code: str,
+                      city_name: str, assume_crs: str | None,
+                      report: ImportReport) -> dict[str, gpd.GeoDataFrame]:
+    """A city outline and a grid of square cells for a city that has building footprints but no boundaries.
+
+    The outline is the file ``outline`` (one polygon layer, its parts united) or else the footprints, each widened
+    by :data:`OUTLINE_BUFFER_M`, united and simplified. The grid is the squares of ``cell_m`` metres (in the
+    city's UTM zone, aligned on whole multiples of ``cell_m``) that meet the outline, each cut to the outline;
+    codes ``G<row>_<column>`` from the south-west. Every building's representative point lies in one cell.
+    """
+    if not cell_m > 0:
+        raise ImporterError(f"--grid-from-buildings {cell_m!r}: the cell side must be a positive number of metres")
+    footprints = _read_input(buildings, "buildings", assume_crs, report).frame
+    footprints = footprints[footprints.geometry.notna() & ~footprints.geometry.is_empty]
+    metric = footprints.estimate_utm_crs()
+    if outline is not None:
+        given = _read_input(outline, "city outline", assume_crs, report).frame.to_crs(metric)
+        area = shapely.union_all(shapely.make_valid(given.geometry.to_numpy()))
+        how = f"the outline in {outline}"
+    else:
+        widened = shapely.buffer(footprints.to_crs(metric).geometry.to_numpy(), OUTLINE_BUFFER_M)
+        area = shapely.union_all(widened).simplify(OUTLINE_SIMPLIFY_M)
+        how = f"its {len(footprints):,} buildings, each widened by {OUTLINE_BUFFER_M:g} m"
+    area = normalise_polygonal(polygonal_parts(area))
+    if area.is_empty:
+        raise ImporterError(f"{outline or buildings}: no area to make a city outline of")
+    west, south, east, north = area.bounds
+    columns = np.arange(np.floor(west / cell_m), np.ceil(east / cell_m))
+    rows = np.arange(np.floor(south / cell_m), np.ceil(north / cell_m))
+    if len(columns) * len(rows) > MAX_DERIVED_CELLS:
+        raise ImporterError(f"--grid-from-buildings {cell_m:g}: {len(columns) * len(rows):,} cells over the city's "
+                            f"extent; at most {MAX_DERIVED_CELLS:,}: choose larger cells")
+    column_grid, row_grid = np.meshgrid(columns, rows)
+    squares = shapely.box(column_grid.ravel() * cell_m, row_grid.ravel() * cell_m,
+                          (column_grid.ravel() + 1) * cell_m, (row_grid.ravel() + 1) * cell_m)
+    cells = shapely.intersection(squares, area)
+    kept = ~shapely.is_empty(cells) & (shapely.area(cells) > 0)
+    kept_rows, kept_columns = (row_grid.ravel()[kept] - rows[0]).astype(int), \
+        (column_grid.ravel()[kept] - columns[0]).astype(int)
+    grid = gpd.GeoDataFrame(
+        {"code": [f"G{row:04d}_{column:04d}" for row, column in zip(kept_rows, kept_columns)]},
+        geometry=[normalise_polygonal(polygonal_parts(cell)) for cell in cells[kept]], crs=metric).to_crs(CRS)
+    city = gpd.GeoDataFrame({"code": [city_code], "name": [city_name]}, geometry=[area], crs=metric).to_crs(CRS)
+    report.notes.append(f"city: outline derived from {how}; grid: {len(grid):,} cells of {cell_m:g} m × "
+                        f"{cell_m:g} m cut to it (--grid-from-buildings)")
+    return {"city": city, "grid": grid}
+
+
+# A derived grid larger than this is refused: it would be a mistake in the cell size (metres, not kilometres).
+MAX_DERIVED_CELLS = 200_000
 
 
 # --- buildings --------------------------------------------------------------------------------------------------
@@ -951,7 +1015,7 @@ DEPENDENT_LAYERS = {
 def import_city(sources: ImportSources, store: Store, *, city_name: str = DEFAULT_CITY_NAME,
                 city_code: str = DEFAULT_CITY_CODE, code_column: str | None = None, name_column: str | None = None,
                 parent_column: str | None = None, assume_crs: str | None = None,
-                dry_run: bool = False) -> ImportReport:
+                grid_from_buildings: float | None = None, dry_run: bool = False) -> ImportReport:
     """Read, check and clean the files of ``sources``, then replace the layers they give in ``store``.
 
     Nothing is written unless every file passed its checks; the write is one transaction. Layers that depend on a
@@ -964,17 +1028,27 @@ def import_city(sources: ImportSources, store: Store, *, city_name: str = DEFAUL
     # Asking an SQLite store whether it holds a city creates its file: a dry run into a new file must leave none.
     database_exists = _database_exists(store)
     layers: dict[str, gpd.GeoDataFrame] = {}
-    if sources.boundaries:
+    derived = None
+    if grid_from_buildings is not None:
+        if not sources.buildings:
+            raise ImporterError("--grid-from-buildings needs --buildings: the grid is derived from them")
+        if set(sources.boundaries) - {"city"}:
+            raise ImporterError("--grid-from-buildings makes the grid: give no --boundaries but city=OUTLINE")
+        derived = derive_boundaries(sources.buildings, grid_from_buildings, outline=sources.boundaries.get("city"),
+                                    city_code=city_code, city_name=city_name, assume_crs=assume_crs, report=report)
+    if sources.boundaries or derived:
         layers["units"] = build_units(
-            sources.boundaries, city_name=city_name, city_code=city_code, assume_crs=assume_crs, report=report,
-            columns={"code": code_column, "name": name_column, "parent_code": parent_column})
+            {} if derived else sources.boundaries, city_name=city_name, city_code=city_code, assume_crs=assume_crs,
+            report=report, columns={"code": code_column, "name": name_column, "parent_code": parent_column},
+            derived=derived)
     stored = database_exists and store.is_built()
     if sources.buildings or sources.sensors or sources.orders:
         cells = (layers["units"] if "units" in layers
                  else load_layer(store, "units", where=lambda t: t.c.level == "grid") if stored else None)
         if cells is None or not (cells["level"] == "grid").any():
             raise ImporterError("there are no grid cells to place buildings, sensors or orders in: give "
-                                "--boundaries too, or import into a database that has them")
+                                "--boundaries too, or --grid-from-buildings METRES to derive a city outline and "
+                                "grid from the buildings, or import into a database that has them")
         cells = cells[cells["level"] == "grid"]
         if sources.buildings:
             layers["buildings"] = build_buildings(sources.buildings, cells, assume_crs=assume_crs, report=report)
@@ -1058,6 +1132,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--code-column", help="column holding the unit codes in the boundary files")
     parser.add_argument("--name-column", help="column holding the unit names in the boundary files")
     parser.add_argument("--parent-column", help="column holding the parent unit's code in the boundary files")
+    parser.add_argument("--grid-from-buildings", metavar="METRES", type=float,
+                        help="no boundaries? derive the city's outline from the buildings (or from "
+                             "--boundaries city=OUTLINE) and a grid of square cells of this side over it")
     parser.add_argument("--assume-crs", metavar="CRS",
                         help="CRS of files that do not say theirs, e.g. EPSG:4547 (files that do are reprojected)")
     parser.add_argument("--database-url", default=None, help=f"SQLAlchemy URL (default: {default_database_url()})")
@@ -1073,7 +1150,8 @@ def main(argv: list[str] | None = None) -> int:
         store = Store(args.database_url)
         report = import_city(sources, store, city_name=args.city_name, city_code=args.city_code,
                              code_column=args.code_column, name_column=args.name_column,
-                             parent_column=args.parent_column, assume_crs=args.assume_crs, dry_run=args.dry_run)
+                             parent_column=args.parent_column, assume_crs=args.assume_crs,
+                             grid_from_buildings=args.grid_from_buildings, dry_run=args.dry_run)
     except ImporterError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -612,3 +612,56 @@ def test_a_database_of_an_older_release_takes_buildings_without_residents(sqlite
     assert info["residents"] == 0
     assert kept_indexes and all("__before_rebuild" not in name for name in kept_indexes)
     store.engine.dispose()
+
+
+# --- buildings without boundaries (issue 15 item 2) -------------------------------------------------------------
+
+def test_buildings_alone_make_a_city_with_a_derived_outline_and_grid(tmp_path):
+    """A team with only footprints: the documented command derives the outline and a grid, and the city loads."""
+    buildings = tmp_path / "buildings.geojson"
+    buildings_frame().to_crs("EPSG:3857").to_file(buildings)
+    database_url = f"sqlite:///{tmp_path / 'new-city.sqlite'}"
+
+    refused = run_importer("--buildings", str(buildings), database_url=database_url)
+    assert refused.returncode == 2 and "--grid-from-buildings METRES" in refused.stderr
+
+    result = run_importer("--buildings", str(buildings), "--grid-from-buildings", "500", "--city-name", "Lyon",
+                          database_url=database_url)
+    assert result.returncode == 0, result.stderr
+    assert "grid: " in result.stdout and "cells of 500 m × 500 m cut to it" in result.stdout
+
+    store = Store(database_url)
+    city = load_city(store)
+    units = city.units
+    grid = units[units["level"] == "grid"]
+    assert units.loc["city", "name"] == "Lyon"
+    assert units["level"].value_counts().to_dict() == {"city": 1, "district": 1, "street": 1, "community": 1,
+                                                       "grid": len(grid)}
+    assert sorted(city["buildings"]["building_id"]) == sorted(BUILDINGS)  # every building placed
+    # The outline holds every footprint with room around it; the cells tile it without overlapping.
+    outline = units.loc["city"].geometry
+    assert all(outline.contains(shape) for shape in city["buildings"].geometry)
+    metric = grid.to_crs(grid.estimate_utm_crs())
+    assert abs(metric.area.sum() - gpd.GeoSeries([outline], crs="EPSG:4326").to_crs(metric.crs).area.iloc[0]) < 1.0
+    assert metric.area.max() <= 500 * 500 + 1.0
+    store.engine.dispose()
+
+
+def test_a_given_outline_is_cut_into_the_derived_grid(sqlite_url, tmp_path):
+    outline, buildings = tmp_path / "outline.gpkg", tmp_path / "buildings.gpkg"
+    gpd.GeoDataFrame({"name": ["Lyon"]}, geometry=[box(WEST, SOUTH, WEST + 4 * STEP, SOUTH + 2 * STEP)],
+                     crs="EPSG:4326").to_file(outline)
+    buildings_frame().to_file(buildings)
+    store = Store(sqlite_url)
+
+    report = import_city(ImportSources(boundaries={"city": outline}, buildings=buildings), store,
+                         grid_from_buildings=1000)
+
+    units = load_layer(store, "units").set_index("code")
+    city = units.loc["city"].geometry
+    assert city.symmetric_difference(box(WEST, SOUTH, WEST + 4 * STEP, SOUTH + 2 * STEP)).area < 1e-12
+    assert any(f"outline derived from the outline in {outline}" in note for note in report.notes)
+    assert len(load_layer(store, "buildings")) == len(BUILDINGS)
+    with pytest.raises(ImporterError, match="cells over the city's extent"):
+        import_city(ImportSources(boundaries={"city": outline}, buildings=buildings), store, grid_from_buildings=1)
+    store.engine.dispose()
