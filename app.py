@@ -20,7 +20,7 @@ from dashboard import exports, ids, open311, services
 from dashboard.components import tour
 from dashboard.maps import routes as map_routes
 from dashboard.theme import css_variables
-from layers.specs import CITY_TIMEZONE
+from layers.city_settings import timezone as city_timezone
 from metrics.clocks import escalate_overdue
 
 
@@ -57,7 +57,7 @@ def escalate_every(service, minutes: float) -> None:
     while True:
         time.sleep(minutes * 60)
         try:
-            escalated = escalate_overdue(service.work_orders(), pd.Timestamp.now(tz=CITY_TIMEZONE),
+            escalated = escalate_overdue(service.work_orders(), pd.Timestamp.now(tz=city_timezone()),
                                          actor="supervision sweep")
         except Exception as error:  # noqa: BLE001 — a failed sweep is reported; the next one still runs
             print(f"citytwin: the escalation sweep failed: {error!r}", file=sys.stderr, flush=True)

@@ -16,9 +16,9 @@ from urllib.parse import parse_qs, quote, urlencode
 import pandas as pd
 
 from dashboard.i18n import DEFAULT_LANGUAGE, department_name, normalise_language, pick, t
+from layers.city_settings import timezone as city_timezone
 from layers.lifecycle import STATUSES
 from layers.reference import CHANNELS
-from layers.specs import CITY_TIMEZONE
 from layers.workorders import SORTABLE, Order, OrderPage, OrderQuery, ResponsibilityList
 from metrics.clocks import order_clocks
 
@@ -102,7 +102,7 @@ def orders_frame(orders: list[Order]) -> pd.DataFrame:
                "version", "description"]
     frame = pd.DataFrame([{c: getattr(o, c) for c in columns} for o in orders], columns=columns)
     for name in ("received_at", "dispatched_at", "handled_at", "evaluated_at", "supervised_at", "deadline_at"):
-        frame[name] = pd.to_datetime(frame[name], utc=True).dt.tz_convert(CITY_TIMEZONE)
+        frame[name] = pd.to_datetime(frame[name], utc=True).dt.tz_convert(city_timezone())
     return frame
 
 

@@ -19,7 +19,9 @@ import shapely
 
 from layers.city import City, load_city, with_orders_read_again
 from dashboard.maps.sources import order_cells, sensor_states
-from layers.specs import CITY_TIMEZONE, LAYERS, LEVELS, METRIC_CRS
+from layers import city_settings
+from layers.city_settings import timezone as city_timezone
+from layers.specs import LAYERS, LEVELS, METRIC_CRS
 from layers.store import Store
 from layers.workorders import WorkOrders
 from metrics.engine import compare, rank_among_siblings, series
@@ -233,7 +235,7 @@ class Services:
         now = time.monotonic()
         if cached is not None and not fresh and (cached[0] == version or now - cached[1] < VERSION_CHECK_SECONDS):
             return cached[2], cached[3]
-        read_at = pd.Timestamp.now(tz=CITY_TIMEZONE)
+        read_at = pd.Timestamp.now(tz=city_timezone())
         orders = self.work_orders().open_orders_frame()
         orders = orders.assign(district=self.directory().ancestor(orders["grid_code"], "district").to_numpy())
         with self._lock:
@@ -438,7 +440,7 @@ def layer_freshness(city: City, versions: dict[str, dict]) -> dict[str, pd.Times
         if spec is not None and spec.time_column and frame is not None and len(frame):
             freshness[layer_id] = frame[spec.time_column].max()
         else:
-            freshness[layer_id] = pd.Timestamp(version["written_at"], unit="s", tz="UTC").tz_convert(CITY_TIMEZONE)
+            freshness[layer_id] = pd.Timestamp(version["written_at"], unit="s", tz="UTC").tz_convert(city_timezone())
     return freshness
 
 
@@ -543,7 +545,12 @@ _services: Services | None = None
 
 def configure(database_url: str | None = None, progress: bool = False) -> Services:
     global _services
-    _services = Services(Store(database_url), progress=progress)
+    store = Store(database_url)
+    try:  # the city's time zone and calendar are in force before any page asks for a clock
+        city_settings.activate(city_settings.checked(store.city_settings()))
+    except ValueError as error:
+        raise SystemExit(f"error: the city's stored settings: {error}") from None
+    _services = Services(store, progress=progress)
     return _services
 
 

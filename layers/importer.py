@@ -36,9 +36,11 @@ import pyproj
 import shapely
 
 from layers.city import build_hierarchy
+from layers import city_settings
+from layers.city_settings import timezone as city_timezone
 from layers.geometry import normalise_polygonal, polygonal_parts, repair_polygons
 from layers.load import empty_frame, encode_frame, load_layer
-from layers.specs import CITY_TIMEZONE, CRS, LEVELS, ORDER_STAGES, STATUS_AFTER_STAGE
+from layers.specs import CRS, LEVELS, ORDER_STAGES, STATUS_AFTER_STAGE
 from layers.store import Store, default_database_url
 
 # --- documented defaults (docs/importing.md) ---------------------------------------------------------------------
@@ -412,8 +414,8 @@ def _parse_times(source: _Input, column: str, name: str) -> pd.Series:
             # Mixed formats or offsets, or a bad value: go row by row, which names the bad row.
             parsed = _parse_times_one_by_one(source, text, name)
     if parsed.dt.tz is None:
-        parsed = parsed.dt.tz_localize(CITY_TIMEZONE)
-    return parsed.dt.tz_convert(CITY_TIMEZONE)
+        parsed = parsed.dt.tz_localize(city_timezone())
+    return parsed.dt.tz_convert(city_timezone())
 
 
 def _parse_times_one_by_one(source: _Input, text: pd.Series, name: str) -> pd.Series:
@@ -426,8 +428,9 @@ def _parse_times_one_by_one(source: _Input, text: pd.Series, name: str) -> pd.Se
             stamp = pd.Timestamp(value)
         except (ValueError, TypeError, OverflowError):
             raise source.error(f"{name} {value!r} is not a time", label) from None
-        stamps.append(stamp.tz_localize(CITY_TIMEZONE) if stamp.tzinfo is None else stamp.tz_convert(CITY_TIMEZONE))
-    return pd.Series(stamps, index=text.index, dtype=f"datetime64[ns, {CITY_TIMEZONE}]")
+        zone = city_timezone()
+        stamps.append(stamp.tz_localize(zone) if stamp.tzinfo is None else stamp.tz_convert(zone))
+    return pd.Series(stamps, index=text.index, dtype=f"datetime64[ns, {city_timezone()}]")
 
 
 def _parse_bools(source: _Input, column: str, name: str) -> pd.Series:
@@ -1015,7 +1018,8 @@ DEPENDENT_LAYERS = {
 def import_city(sources: ImportSources, store: Store, *, city_name: str = DEFAULT_CITY_NAME,
                 city_code: str = DEFAULT_CITY_CODE, code_column: str | None = None, name_column: str | None = None,
                 parent_column: str | None = None, assume_crs: str | None = None,
-                grid_from_buildings: float | None = None, dry_run: bool = False) -> ImportReport:
+                grid_from_buildings: float | None = None, settings: Mapping[str, str] | None = None,
+                dry_run: bool = False) -> ImportReport:
     """Read, check and clean the files of ``sources``, then replace the layers they give in ``store``.
 
     Nothing is written unless every file passed its checks; the write is one transaction. Layers that depend on a
@@ -1027,6 +1031,24 @@ def import_city(sources: ImportSources, store: Store, *, city_name: str = DEFAUL
     _check_arguments(sources, assume_crs)
     # Asking an SQLite store whether it holds a city creates its file: a dry run into a new file must leave none.
     database_exists = _database_exists(store)
+    # The city's settings: those stored, with the ones given here; a new city (its boundaries imported) is named.
+    given = {key: value for key, value in (settings or {}).items() if value is not None}
+    if sources.boundaries or grid_from_buildings is not None:
+        given.setdefault("name", city_name)
+    try:
+        city = city_settings.checked(given, city_settings.checked(store.city_settings() if database_exists else {}))
+    except ValueError as error:
+        raise ImporterError(str(error)) from None
+    with city_settings.activated(city):  # naive times in the files are the city's local time
+        return _import(sources, store, report, database_exists, given, city_name=city_name, city_code=city_code,
+                       code_column=code_column, name_column=name_column, parent_column=parent_column,
+                       assume_crs=assume_crs, grid_from_buildings=grid_from_buildings, dry_run=dry_run)
+
+
+def _import(sources: ImportSources, store: Store, report: ImportReport, database_exists: bool,
+            settings: Mapping[str, str], *, city_name: str, city_code: str, code_column: str | None,
+            name_column: str | None, parent_column: str | None, assume_crs: str | None,
+            grid_from_buildings: float | None, dry_run: bool) -> ImportReport:
     layers: dict[str, gpd.GeoDataFrame] = {}
     derived = None
     if grid_from_buildings is not None:
@@ -1069,8 +1091,13 @@ def import_city(sources: ImportSources, store: Store, *, city_name: str = DEFAUL
                     report.notes.append(f"{dependent}: emptied ({stored_rows:,} stored rows), its rows refer to "
                                         f"the {replaced} this import replaces and it was not given")
     report.written = {layer_id: len(frame) for layer_id, frame in frames.items()}
+    if settings:
+        stored = city_settings.active().as_rows()
+        report.notes.append("city settings: " + ", ".join(f"{key} {stored[key]}" for key in settings))
     if not dry_run:
-        store.replace_layers(frames, source=f"layers.importer {sources.describe()}")
+        stored = city_settings.active().as_rows()
+        store.replace_layers(frames, source=f"layers.importer {sources.describe()}",
+                             settings={key: stored[key] for key in settings})
     return report
 
 
@@ -1137,6 +1164,11 @@ def main(argv: list[str] | None = None) -> int:
                              "--boundaries city=OUTLINE) and a grid of square cells of this side over it")
     parser.add_argument("--assume-crs", metavar="CRS",
                         help="CRS of files that do not say theirs, e.g. EPSG:4547 (files that do are reprojected)")
+    parser.add_argument("--timezone", metavar="ZONE", help="the city's IANA time zone, e.g. Europe/Paris (stored with "
+                                                           "the city; default for a new one: Asia/Shanghai)")
+    parser.add_argument("--holidays", choices=city_settings.HOLIDAY_CALENDARS,
+                        help="the city's public-holiday calendar for working days (CN, or none: weekends only)")
+    parser.add_argument("--languages", metavar="LIST", help="the city's languages, a comma list of en, zh")
     parser.add_argument("--database-url", default=None, help=f"SQLAlchemy URL (default: {default_database_url()})")
     parser.add_argument("--dry-run", action="store_true", help="read and check everything, report, write nothing")
     parser.add_argument("--list-layers", metavar="FILE", help="list the layers of FILE (a GeoPackage, say) and stop; "
@@ -1151,7 +1183,9 @@ def main(argv: list[str] | None = None) -> int:
         report = import_city(sources, store, city_name=args.city_name, city_code=args.city_code,
                              code_column=args.code_column, name_column=args.name_column,
                              parent_column=args.parent_column, assume_crs=args.assume_crs,
-                             grid_from_buildings=args.grid_from_buildings, dry_run=args.dry_run)
+                             grid_from_buildings=args.grid_from_buildings, dry_run=args.dry_run,
+                             settings={"timezone": args.timezone, "holidays": args.holidays,
+                                       "languages": args.languages})
     except ImporterError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -155,6 +155,9 @@ def _build_metadata() -> MetaData:
         Column("source", Text, nullable=False),
     )
     _work_order_tables(metadata)
+    # The city's own settings (layers.city_settings): name, time zone, holiday calendar, languages; key → text.
+    Table("city_settings", metadata, Column("key", String(64), primary_key=True),
+          Column("value", Text, nullable=False))
     return metadata
 
 
@@ -308,15 +311,30 @@ class Store:
 
     # --- writing ------------------------------------------------------------------------------------------------
 
-    def replace_layers(self, frames: Mapping[str, pd.DataFrame], source: str, progress=None) -> None:
+    def city_settings(self) -> dict[str, str]:
+        """The city's stored settings (key → text; empty for a city stored without them), read without creating
+        anything."""
+        try:
+            with self.engine.connect() as conn:
+                return dict(conn.execute(select(METADATA.tables["city_settings"])).all())
+        except Exception:  # no such table yet: a city written by an older release has the default settings
+            return {}
+
+    def replace_layers(self, frames: Mapping[str, pd.DataFrame], source: str, progress=None,
+                       settings: Mapping[str, str] | None = None) -> None:
         """Replace the rows of several layers in one transaction (all or nothing).
 
         ``frames`` maps a layer id to a frame holding the spec's columns, already encoded by :func:`encode_frame`
-        (polygons as WKB bytes, times as epoch seconds).
+        (polygons as WKB bytes, times as epoch seconds). ``settings`` (the city's, key → text) are written in the
+        same transaction, each replacing the stored one.
         """
         self.create_schema()
         versions = METADATA.tables["layer_versions"]
         with self.engine.begin() as conn:
+            if settings:
+                table = METADATA.tables["city_settings"]
+                conn.execute(delete(table).where(table.c.key.in_(list(settings))))
+                conn.execute(insert(table), [{"key": key, "value": str(value)} for key, value in settings.items()])
             if "orders" in frames:
                 # The log belongs to the orders it describes: replacing every order (a new city) starts it anew.
                 conn.execute(delete(METADATA.tables["order_transitions"]))

@@ -665,3 +665,49 @@ def test_a_given_outline_is_cut_into_the_derived_grid(sqlite_url, tmp_path):
     with pytest.raises(ImporterError, match="cells over the city's extent"):
         import_city(ImportSources(boundaries={"city": outline}, buildings=buildings), store, grid_from_buildings=1)
     store.engine.dispose()
+
+
+# --- the city's own settings (issue 15 item 3) -----------------------------------------------------------------
+
+def test_a_city_keeps_its_own_time_zone_calendar_and_name(tmp_path, city_files):
+    """Lyon imported with its time zone and no Chinese holidays: naive times are Lyon's local time, the city loads
+    in its zone, its windows start at its midnight and its working days skip no Chinese holiday."""
+    from layers import city_settings
+    from metrics.spec import named_window
+    from metrics.workdays import working_days_between
+
+    database_url = f"sqlite:///{tmp_path / 'lyon.sqlite'}"
+    result = run_importer(*documented_command(city_files), "--timezone", "Europe/Paris", "--holidays", "none",
+                          "--languages", "en", database_url=database_url)
+    assert result.returncode == 0, result.stderr
+    assert "city settings: timezone Europe/Paris, holidays none, languages en, name Lyon" in result.stdout
+
+    store = Store(database_url)
+    assert store.city_settings() == {"name": "Lyon", "timezone": "Europe/Paris", "holidays": "none",
+                                     "languages": "en"}
+    try:
+        city = load_city(store)
+        orders = city["orders"].set_index("order_id")
+        assert str(orders["received_at"].dt.tz) == "Europe/Paris"
+        assert orders.loc["o1", "received_at"] == pd.Timestamp("2024-05-01 08:00", tz="Europe/Paris")  # naive: local
+        assert orders.loc["o2", "received_at"] == pd.Timestamp("2024-05-01 09:00", tz="UTC")  # with an offset
+        today = named_window("today", city.as_of)
+        assert today.start == city.as_of.normalize() and str(today.start.tz) == "Europe/Paris"
+        # 1 May 2026 is a Chinese holiday (and a French one, absent from the "none" calendar): counted as work here.
+        may = pd.Series([pd.Timestamp("2026-04-30 12:00", tz="Europe/Paris")])
+        assert working_days_between(may, may + pd.Timedelta(days=1)).tolist() == [1.0]
+        # Buildings imported later into the same city keep its settings.
+        rerun = run_importer("--buildings", str(city_files["buildings"]), database_url=database_url)
+        assert rerun.returncode == 0, rerun.stderr
+        assert Store(database_url).city_settings()["timezone"] == "Europe/Paris"
+    finally:
+        city_settings.activate(city_settings.DEFAULT)
+        store.engine.dispose()
+
+
+def test_a_bad_setting_is_one_error_line(tmp_path, city_files):
+    result = run_importer(*documented_command(city_files), "--timezone", "Europe/Lyon",
+                          database_url=f"sqlite:///{tmp_path / 'x.sqlite'}")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == ("error: timezone 'Europe/Lyon' is not an IANA time zone (e.g. Asia/Shanghai, "
+                                     "Europe/Paris, America/New_York)")

@@ -10,11 +10,7 @@ from urllib.parse import urlencode
 from dash import html
 
 from dashboard.i18n import t
-from layers.specs import CITY_TIMEZONE
-
-
-def city_timezone() -> str:
-    return CITY_TIMEZONE
+from layers.city_settings import timezone as city_timezone
 
 
 def export_controls(view: dict) -> html.Details:

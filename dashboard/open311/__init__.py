@@ -39,8 +39,8 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from dashboard.open311 import openapi, records
 from dashboard.open311.formats import FORMATS, error_response, render
 from layers import reference
+from layers.city_settings import timezone as city_timezone
 from layers.lifecycle import FINAL_STATUSES, OPEN_STATUSES, TransitionRefused
-from layers.specs import CITY_TIMEZONE
 from layers.workorders import (
     MAX_NOTE_CHARS,
     MAX_PAGE_ROWS,
@@ -111,7 +111,7 @@ class Open311:
         self._workorders = workorders
         self._lock = threading.Lock()
         self.keys = dict(keys)
-        self.clock = clock or (lambda: pd.Timestamp.now(tz=CITY_TIMEZONE))
+        self.clock = clock or (lambda: pd.Timestamp.now(tz=city_timezone()))
 
     @property
     def workorders(self) -> WorkOrders:
@@ -318,7 +318,7 @@ def parse_instant(name: str, text: str) -> pd.Timestamp:
     except ValueError:
         raise Problem(400, f"{name}: {text!r} is not an ISO 8601 date-time (e.g. 2026-11-01T00:00:00+08:00 "
                            "or 2026-11-01T00:00:00Z)") from None
-    return value.tz_localize(CITY_TIMEZONE) if value.tzinfo is None else value.tz_convert(CITY_TIMEZONE)
+    return value.tz_localize(city_timezone()) if value.tzinfo is None else value.tz_convert(city_timezone())
 
 
 def comma_list(text: str | None) -> list[str]:
