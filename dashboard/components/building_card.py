@@ -44,7 +44,8 @@ def building_card(card, close_href: str, lang: str = "en") -> html.Div:
         html.Td(_time(s.last_at)),
         html.Td(s.alarm or s.status),
     ]) for s in card.sensors.itertuples()]
-    order_rows = [html.Tr([html.Td(dcc.Link(o.order_id, href=order_href(o.order_id, lang))), html.Td(str(o.event_type).replace("_", " ")), html.Td(o.status),
+    order_rows = [html.Tr([html.Td(dcc.Link(o.order_id, href=order_href(o.order_id, lang))),
+                           html.Td(str(o.event_type).replace("_", " ")), html.Td(o.status),
                            html.Td(_time(o.received_at)), html.Td(f"{o.distance_m:.0f} m")])
                   for o in card.open_orders.head(MAX_ORDERS_LISTED).itertuples()]
     return html.Div(className="building-card", id="building-card", **{"data-building": b["building_id"]}, children=[
