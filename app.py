@@ -28,7 +28,7 @@ from dashboard.components import tour
 from dashboard.maps import routes as map_routes
 from dashboard.settings import Settings
 from dashboard.theme import css_variables
-from layers.specs import CITY_TIMEZONE
+from layers.city_settings import timezone as city_timezone
 from metrics.clocks import ESCALATION
 
 
@@ -39,6 +39,10 @@ def create_app(database_url: str | None = None, progress: bool = False, settings
     they share what was computed) instead of in a background thread."""
     settings = settings or Settings.from_environ()  # a bad setting stops the start before the city is loaded
     sweep_minutes = settings.escalation_minutes
+    try:
+        open311_keys = open311.keys_from_env()
+    except ValueError as error:  # one line naming the variable, not a traceback
+        raise SystemExit(f"error: {error}") from None
     service = services.configure(database_url, progress=progress, settings=settings)
     if not service.store.is_built():
         raise SystemExit(f"error: no city in {service.store.url}; build the sample with "
@@ -51,7 +55,7 @@ def create_app(database_url: str | None = None, progress: bool = False, settings
                                    *tour.shell_components(), *live.shell_components()], id="shell")
     map_routes.register(app.server)
     exports.register_routes(app.server)
-    open311.register(app.server)
+    open311.register(app.server, keys=open311_keys)
     live.register(app.server)
     health.register(app.server)
     delivery.register(app.server)  # compressed, cached and timed answers (after every route is registered)
@@ -96,7 +100,7 @@ def escalate_every(service, minutes: float) -> None:
     while True:
         time.sleep(minutes * 60)
         try:
-            escalated = service.work_orders().escalate_overdue(pd.Timestamp.now(tz=CITY_TIMEZONE),
+            escalated = service.work_orders().escalate_overdue(pd.Timestamp.now(tz=city_timezone()),
                                                                actor="supervision sweep", **ESCALATION)
         except Exception as error:  # noqa: BLE001 — a failed sweep is reported; the next one still runs
             print(f"citytwin: the escalation sweep failed: {error!r}", file=sys.stderr, flush=True)

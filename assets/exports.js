@@ -10,10 +10,19 @@
     return new Promise(function (resolve) { requestAnimationFrame(function () { requestAnimationFrame(resolve); }); });
   }
 
-  function fileName() {
+  // YYYYMMDD-HHMM in the city's time zone (the button's data-timezone), as the server names its CSV and HTML files.
+  function cityStamp(timeZone) {
+    var parts = {};
+    new Intl.DateTimeFormat("en-GB", {timeZone: timeZone || "UTC", year: "numeric", month: "2-digit",
+                                      day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23"})
+      .formatToParts(new Date()).forEach(function (part) { parts[part.type] = part.value; });
+    return parts.year + parts.month + parts.day + "-" + parts.hour + parts.minute;
+  }
+
+  function fileName(timeZone) {
     var view = (location.pathname.replace(/\//g, "-").replace(/^-|-$/g, "") || "map");
     var unit = new URLSearchParams(location.search).get("unit");
-    var stamp = new Date().toISOString().slice(0, 16).replace(/[-:]/g, "").replace("T", "-");
+    var stamp = cityStamp(timeZone);
     return ["citytwin", view, unit, stamp].filter(Boolean).join("-").replace(/[^A-Za-z0-9_.-]/g, "") + ".png";
   }
 
@@ -31,7 +40,7 @@
       });
       var link = document.createElement("a");
       link.href = URL.createObjectURL(blob);
-      link.download = fileName();
+      link.download = fileName(button.dataset.timezone);
       document.body.appendChild(link);
       link.click();
       link.remove();

@@ -10,14 +10,15 @@ orders in one language. No Dash here: the pages in ``dashboard/pages/orders.py``
 """
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlencode
+import re
+from urllib.parse import parse_qs, quote, urlencode
 
 import pandas as pd
 
 from dashboard.i18n import DEFAULT_LANGUAGE, department_name, normalise_language, pick, t
+from layers.city_settings import timezone as city_timezone
 from layers.lifecycle import STATUSES
 from layers.reference import CHANNELS
-from layers.specs import CITY_TIMEZONE
 from layers.workorders import SORTABLE, Order, OrderPage, OrderQuery, ResponsibilityList
 from metrics.clocks import order_clocks
 
@@ -101,7 +102,7 @@ def orders_frame(orders: list[Order]) -> pd.DataFrame:
                "version", "description"]
     frame = pd.DataFrame([{c: getattr(o, c) for c in columns} for o in orders], columns=columns)
     for name in ("received_at", "dispatched_at", "handled_at", "evaluated_at", "supervised_at", "deadline_at"):
-        frame[name] = pd.to_datetime(frame[name], utc=True).dt.tz_convert(CITY_TIMEZONE)
+        frame[name] = pd.to_datetime(frame[name], utc=True).dt.tz_convert(city_timezone())
     return frame
 
 
@@ -133,7 +134,7 @@ def grid_rows(page: OrderPage, rules: ResponsibilityList, places: dict[str, str]
         description = order.description or ""
         rows.append({
             "order_id": order.order_id,
-            "order_link": f"[{order.order_id}]({order_href(order.order_id, lang)})",
+            "order_link": order_markdown_link(order.order_id, lang),
             "received_at": order.received_at.strftime("%Y-%m-%d %H:%M"),
             "status": status_label(order.status, lang),
             "status_code": order.status,
@@ -158,7 +159,27 @@ def channel_label(code: str, lang: str) -> str:
 
 
 def order_href(order_id: str, lang: str = DEFAULT_LANGUAGE) -> str:
-    return f"/orders/{order_id}" + ("?lang=zh" if normalise_language(lang) == "zh" else "")
+    """The order page's path, the id percent-encoded whole: imported ids may hold ``/ # ? [ ] ( )`` or spaces.
+
+    >>> order_href("A/1#2?x")
+    '/orders/A%2F1%232%3Fx'
+    """
+    return f"/orders/{quote(order_id, safe='')}" + ("?lang=zh" if normalise_language(lang) == "zh" else "")
+
+
+# CommonMark lets a backslash escape any ASCII punctuation; escaping all of it keeps an id's ``[ ] ( ) * _ ` < >``
+# from being read as Markdown in the grid's link text.
+_MARKDOWN_PUNCTUATION = re.compile(r"""([!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~])""")
+
+
+def order_markdown_link(order_id: str, lang: str = DEFAULT_LANGUAGE) -> str:
+    r"""The grid's Order cell: a Markdown link whose text is the id as written and whose target is encoded.
+
+    >>> order_markdown_link("A[1](x)")
+    '[A\\[1\\]\\(x\\)](/orders/A%5B1%5D%28x%29)'
+    """
+    text = _MARKDOWN_PUNCTUATION.sub(r"\\\1", order_id)
+    return f"[{text}]({order_href(order_id, lang)})"
 
 
 def status_label(status: str, lang: str) -> str:

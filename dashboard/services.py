@@ -21,7 +21,9 @@ from dashboard.settings import Settings
 from layers.city import (EVENT_LAYERS, SENSOR_LAYERS, City, load_city, with_clock, with_orders_read_again,
                          with_sensor_layers_read_again)
 from dashboard.maps.sources import order_cells, sensor_states
-from layers.specs import CITY_TIMEZONE, LAYERS, LEVELS, METRIC_CRS
+from layers import city_settings
+from layers.city_settings import timezone as city_timezone
+from layers.specs import LAYERS, LEVELS, METRIC_CRS
 from layers.snapshot import read_snapshot, write_snapshot
 from layers.store import Store
 from layers.store_health import is_unavailability
@@ -124,6 +126,7 @@ class UnitView:
     score: float                 # composite vital-sign score, 0–100 (NaN without any judged indicator)
     score_explanation: pd.DataFrame  # what pulls the score down, costliest first (metrics.score.explain_score)
     sparklines: dict             # headline indicator id → its values over the window's steps, oldest first
+    score_count: int = 0         # how many judged indicators the score rests on (0: no data, no score)
 
 
 class Services:
@@ -169,7 +172,7 @@ class Services:
         return self._current()
 
     def _now(self) -> pd.Timestamp:
-        return pd.Timestamp.now(tz=CITY_TIMEZONE).floor("s")
+        return pd.Timestamp.now(tz=city_timezone()).floor("s")
 
     def _current(self) -> Generation:
         interval = self.settings.version_check_seconds
@@ -399,7 +402,7 @@ class Services:
         if cached is not None and not fresh and (cached[0] == version
                                                  or now - cached[1] < self.settings.version_check_seconds):
             return cached[2], cached[3]
-        read_at = pd.Timestamp.now(tz=CITY_TIMEZONE)
+        read_at = pd.Timestamp.now(tz=city_timezone())
         orders = self.work_orders().open_orders_frame()
         orders = orders.assign(district=self.directory().ancestor(orders["grid_code"], "district").to_numpy())
         with self._lock:
@@ -474,12 +477,14 @@ class Services:
         lineage = [dict(code=c, level=city.units.at[c, "level"], name=city.units.at[c, "name"],
                         name_zh=city.units.at[c, "name_zh"]) for c in city.lineage(code)]
         shown = children_units if len(children_units) else city.units.loc[[code]]
+        scores = vital_scores(rows)
         return UnitView(
             code=code, level=unit["level"], name=unit["name"], name_zh=unit["name_zh"], lineage=lineage,
             child_level=child_level, kpis=kpis, children=children,
             children_geojson=self._geojson_of(gen, code),
             bounds=tuple(shown.total_bounds), as_of=city.as_of,
-            score=float(vital_scores(rows)["score"].iloc[0]),
+            score=float(scores["score"].iloc[0]),
+            score_count=int(scores["indicators"].iloc[0]),
             score_explanation=explain_score(rows, code),
             sparklines=self._series(gen, window).loc[code].to_dict())
 
@@ -625,7 +630,7 @@ def layer_freshness(city: City, versions: dict[str, dict]) -> dict[str, pd.Times
         if spec is not None and spec.time_column and frame is not None and len(frame):
             freshness[layer_id] = frame[spec.time_column].max()
         else:
-            freshness[layer_id] = pd.Timestamp(version["written_at"], unit="s", tz="UTC").tz_convert(CITY_TIMEZONE)
+            freshness[layer_id] = pd.Timestamp(version["written_at"], unit="s", tz="UTC").tz_convert(city_timezone())
     return freshness
 
 
@@ -732,7 +737,12 @@ def configure(database_url: str | None = None, progress: bool = False,
               settings: Settings | None = None) -> Services:
     global _services
     settings = settings or Settings.from_environ()
-    _services = Services(Store(database_url or settings.database_url), progress=progress, settings=settings)
+    store = Store(database_url or settings.database_url)
+    try:  # the city's time zone and calendar are in force before any page asks for a clock
+        city_settings.activate(city_settings.checked(store.city_settings()))
+    except ValueError as error:
+        raise SystemExit(f"error: the city's stored settings: {error}") from None
+    _services = Services(store, progress=progress, settings=settings)
     return _services
 
 

@@ -14,9 +14,11 @@ import geopandas as gpd
 import pandas as pd
 from tqdm import tqdm
 
+from layers.city_settings import activate, checked
+from layers.city_settings import timezone as city_timezone
 from layers.load import load_layer
 from layers.retention import hourly_readings
-from layers.specs import CITY_TIMEZONE, LEVELS, ORDER_STAGES
+from layers.specs import LEVELS, ORDER_STAGES
 from layers.store import Store
 
 
@@ -101,7 +103,7 @@ class City:
             return max(candidates)
         if self.written_at is not None:
             return self.written_at
-        return pd.Timestamp.now(tz=CITY_TIMEZONE).floor("s")
+        return pd.Timestamp.now(tz=city_timezone()).floor("s")
 
     @property
     def starts_at(self) -> pd.Timestamp | None:
@@ -173,6 +175,9 @@ def load_city(store: Store, layer_ids=EVENT_LAYERS, progress: bool = False) -> C
     # A database written before a layer was added to the registry lacks its table: create it (empty, so that
     # layer has no data) instead of failing on a city the user already has.
     store.create_schema()
+    # The city's own settings (time zone, holiday calendar) are in force while it is served: its times load in
+    # its zone, and its clocks and working days follow it.
+    activate(checked(store.city_settings()))
     started = time.perf_counter()
     units = load_layer(store, "units").set_index("code", drop=False)
     timings["units"] = time.perf_counter() - started
@@ -188,7 +193,7 @@ def load_city(store: Store, layer_ids=EVENT_LAYERS, progress: bool = False) -> C
     written_at = max((info["written_at"] for info in stored.values()), default=None)
     return City(units=units, hierarchy=hierarchy, layers=layers, versions=versions, load_seconds=timings,
                 written_at=None if written_at is None else
-                pd.Timestamp(written_at, unit="s", tz="UTC").tz_convert(CITY_TIMEZONE))
+                pd.Timestamp(written_at, unit="s", tz="UTC").tz_convert(city_timezone()))
 
 
 def with_orders_read_again(city: City, store: Store, order_ids, versions: dict[str, int]) -> City:

@@ -200,9 +200,11 @@ def repair_polygons(
 
 
 def _row_name(gdf: gpd.GeoDataFrame, position: int, label: Hashable, id_column: str | None) -> str:
+    """'row 3', or 'row 3 (code=G00)': the row (the index label, the file order for the importer) always, so that
+    a message can be traced to the file even when ids repeat or are empty."""
     if id_column is None:
         return f"row {label}"
-    return f"{id_column}={gdf[id_column].iloc[position]}"
+    return f"row {label} ({id_column}={gdf[id_column].iloc[position]})"
 
 
 def _non_polygonal_summary(geometry: BaseGeometry) -> str:

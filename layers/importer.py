@@ -31,13 +31,16 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyarrow.parquet
+import pyogrio
 import pyproj
 import shapely
 
 from layers.city import build_hierarchy
+from layers import city_settings
+from layers.city_settings import timezone as city_timezone
 from layers.geometry import normalise_polygonal, polygonal_parts, repair_polygons
 from layers.load import empty_frame, encode_frame, load_layer
-from layers.specs import CITY_TIMEZONE, CRS, LEVELS, ORDER_STAGES, STATUS_AFTER_STAGE
+from layers.specs import CRS, LEVELS, ORDER_STAGES, STATUS_AFTER_STAGE
 from layers.store import Store, default_database_url
 
 # --- documented defaults (docs/importing.md) ---------------------------------------------------------------------
@@ -167,6 +170,7 @@ class _Input:
     path: str
     frame: gpd.GeoDataFrame
     id_column: str | None = None
+    assumed_crs: str | None = None  # the CRS given by --assume-crs, when the file said none
 
     def where(self, label) -> str:
         """'row 3' or 'row 3 (building_id=b-17)': rows are the features in file order, counted from 0."""
@@ -192,29 +196,134 @@ class _Input:
 def _read_input(path: str | Path, what: str, assume_crs: str | None, report: ImportReport) -> _Input:
     """Read one file into EPSG:4326; refuse it (ImporterError) if unreadable, without geometry or CRS."""
     shown = str(path)
-    path = Path(path)
+    path, layer = split_layer(path)
+    layer = _chosen_layer(shown, path, layer)
     try:
-        frame = _read_any(path)
+        frame = _read_any(path, layer)
     except Exception as exc:  # GDAL, Arrow and pandas each raise their own kinds for an unreadable file
         raise ImporterError(f"{shown}: cannot read it ({_first_line(exc)})") from exc
     if not isinstance(frame, gpd.GeoDataFrame) or frame.geometry.name not in frame:
         frame = _points_from_lon_lat(shown, frame)
     if len(frame) == 0:
         raise ImporterError(f"{shown}: the file has no rows")
-    if frame.crs is None:
+    assumed = frame.crs is None
+    if assumed:
         if assume_crs is None:
             raise ImporterError(f"{shown}: the file has no CRS; say which it is with --assume-crs EPSG:xxxx")
         frame = frame.set_crs(assume_crs)
+        _check_possible_in(shown, frame)
     source_crs = _crs_name(frame.crs)
     if frame.crs != pyproj.CRS(CRS):
         frame = frame.to_crs(CRS)
     # Rows are named by their position in the file in every message.
     frame = frame.reset_index(drop=True)
-    report.read.append(f"{shown}: {len(frame):,} {what}, {source_crs}")
-    return _Input(shown, frame)
+    report.read.append(f"{shown}: {len(frame):,} {what}, {source_crs}" + (" (assumed)" if assumed else ""))
+    return _Input(shown, frame, assumed_crs=source_crs if assumed else None)
 
 
-def _read_any(path: Path) -> pd.DataFrame:
+# How far (degrees) data may reach past the area of use its CRS declares before the CRS is called impossible for them:
+# a city on the edge of a UTM zone is often drawn in that zone.
+AREA_OF_USE_MARGIN_DEG = 1.0
+
+
+def _check_possible_in(shown: str, frame: gpd.GeoDataFrame) -> None:
+    """Refuse coordinates that cannot be in the CRS the user assumed for them (--assume-crs), saying why: degrees
+    outside ±180/±90, or a place outside the area where the CRS is used (often: degrees read as metres)."""
+    crs = frame.crs
+    bounds = frame.geometry.dropna().total_bounds
+    if not np.isfinite(bounds).all():
+        return
+    minx, miny, maxx, maxy = (float(value) for value in bounds)
+    name = _crs_name(crs)
+    extent = f"x {minx:,.6g} … {maxx:,.6g}, y {miny:,.6g} … {maxy:,.6g}"
+    if crs.is_geographic:
+        if not (-180 <= minx and maxx <= 180 and -90 <= miny and maxy <= 90):
+            raise ImporterError(f"{shown}: the coordinates ({extent}) are impossible in {name}, whose coordinates "
+                                f"are longitudes (±180) and latitudes (±90): the file is in another CRS; check "
+                                f"--assume-crs")
+        return
+    area = crs.area_of_use
+    lon_lat = pyproj.Transformer.from_crs(crs, CRS, always_xy=True).transform_bounds(minx, miny, maxx, maxy)
+    west, south, east, north = lon_lat
+    if not np.isfinite(lon_lat).all():
+        raise ImporterError(f"{shown}: the coordinates ({extent}) are impossible in {name}: they lie on no place on "
+                            f"Earth in it; check --assume-crs")
+    if area is not None and (west < area.west - AREA_OF_USE_MARGIN_DEG or east > area.east + AREA_OF_USE_MARGIN_DEG
+                             or south < area.south - AREA_OF_USE_MARGIN_DEG
+                             or north > area.north + AREA_OF_USE_MARGIN_DEG):
+        hint = (" (they look like longitudes and latitudes: try --assume-crs EPSG:4326)"
+                if -180 <= minx and maxx <= 180 and -90 <= miny and maxy <= 90 else "")
+        raise ImporterError(
+            f"{shown}: the coordinates ({extent}) are impossible in {name}: there they would be at longitude "
+            f"{west:.3f} … {east:.3f}, latitude {south:.3f} … {north:.3f}, outside the area {name} is made for "
+            f"({area.name}: longitude {area.west:g} … {area.east:g}, latitude {area.south:g} … {area.north:g})"
+            f"{hint}; check --assume-crs")
+
+
+def split_layer(path: str | Path) -> tuple[Path, str | None]:
+    """``"city.gpkg:buildings"`` → ``(Path("city.gpkg"), "buildings")``; a path that names a file as it is (even
+    with a colon in it) has no layer.
+
+    >>> split_layer("city.gpkg:buildings")
+    (PosixPath('city.gpkg'), 'buildings')
+    """
+    text = str(path)
+    base, separator, layer = text.rpartition(":")
+    if Path(text).exists() or not separator or not base or not layer or "/" in layer:
+        return Path(text), None
+    return Path(base), layer
+
+
+def _layers_of(path: Path) -> list[tuple[str, str | None]] | None:
+    """The (name, geometry type) of each layer of a multi-layer format, or None for a table format or a file GDAL
+    cannot list (reading it then says why)."""
+    if path.suffix.lower() in TABLE_SUFFIXES:
+        return None
+    try:
+        return [(str(name), None if kind is None else str(kind)) for name, kind in pyogrio.list_layers(path)]
+    except Exception:  # an unreadable file: _read_any names the problem
+        return None
+
+
+def _chosen_layer(shown: str, path: Path, layer: str | None) -> str | None:
+    """The layer to read: the one named (``file.gpkg:layer``), else the file's only layer with geometry (or only
+    layer). A file with several, none named, is refused with the list: reading the first silently once imported a
+    tessellation as buildings."""
+    layers = _layers_of(path)
+    if layers is None:
+        if layer is not None:
+            raise ImporterError(f"{shown}: {path.name} has no layers to choose from; give the file without ':{layer}'")
+        return None
+    names = [name for name, _kind in layers]
+    if layer is not None:
+        if layer not in names:
+            raise ImporterError(f"{shown}: no layer {layer!r} in {path.name}; its layers: "
+                                f"{', '.join(_describe_layers(path, layers))}")
+        return layer
+    spatial = [name for name, kind in layers if kind is not None] or names
+    if len(spatial) > 1:
+        raise ImporterError(f"{shown}: the file holds {len(spatial)} layers, say which to read as "
+                            f"{path.name}:LAYER; its layers: {', '.join(_describe_layers(path, layers))}")
+    return spatial[0] if spatial and len(names) > 1 else None
+
+
+def _describe_layers(path: Path, layers: list[tuple[str, str | None]]) -> list[str]:
+    """['buildings (Polygon, 6 rows)', 'streets (LineString, 3 rows)']."""
+    described = []
+    for name, kind in layers:
+        try:
+            count = pyogrio.read_info(path, layer=name)["features"]
+            rows = f", {count:,} row{'' if count == 1 else 's'}"
+        except Exception:  # the count is a courtesy; the name is what the user needs
+            rows = ""
+        described.append(f"{name} ({kind or 'no geometry'}{rows})")
+    return described
+
+
+TABLE_SUFFIXES = (".parquet", ".geoparquet", ".csv", ".tsv")
+
+
+def _read_any(path: Path, layer: str | None = None) -> pd.DataFrame:
     suffix = path.suffix.lower()
     if suffix in (".parquet", ".geoparquet"):
         # GeoParquet carries its geometry and CRS in the "geo" metadata; a plain Parquet table may have lon/lat.
@@ -223,7 +332,7 @@ def _read_any(path: Path) -> pd.DataFrame:
     if suffix in (".csv", ".tsv"):
         # As text, so that codes and ids keep their leading zeros; every column is parsed for its kind later.
         return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", dtype=str)
-    return gpd.read_file(path, engine="pyogrio")
+    return gpd.read_file(path, engine="pyogrio", layer=layer)
 
 
 def _points_from_lon_lat(shown: str, table: pd.DataFrame) -> gpd.GeoDataFrame:
@@ -305,8 +414,8 @@ def _parse_times(source: _Input, column: str, name: str) -> pd.Series:
             # Mixed formats or offsets, or a bad value: go row by row, which names the bad row.
             parsed = _parse_times_one_by_one(source, text, name)
     if parsed.dt.tz is None:
-        parsed = parsed.dt.tz_localize(CITY_TIMEZONE)
-    return parsed.dt.tz_convert(CITY_TIMEZONE)
+        parsed = parsed.dt.tz_localize(city_timezone())
+    return parsed.dt.tz_convert(city_timezone())
 
 
 def _parse_times_one_by_one(source: _Input, text: pd.Series, name: str) -> pd.Series:
@@ -319,8 +428,9 @@ def _parse_times_one_by_one(source: _Input, text: pd.Series, name: str) -> pd.Se
             stamp = pd.Timestamp(value)
         except (ValueError, TypeError, OverflowError):
             raise source.error(f"{name} {value!r} is not a time", label) from None
-        stamps.append(stamp.tz_localize(CITY_TIMEZONE) if stamp.tzinfo is None else stamp.tz_convert(CITY_TIMEZONE))
-    return pd.Series(stamps, index=text.index, dtype=f"datetime64[ns, {CITY_TIMEZONE}]")
+        zone = city_timezone()
+        stamps.append(stamp.tz_localize(zone) if stamp.tzinfo is None else stamp.tz_convert(zone))
+    return pd.Series(stamps, index=text.index, dtype=f"datetime64[ns, {city_timezone()}]")
 
 
 def _parse_bools(source: _Input, column: str, name: str) -> pd.Series:
@@ -393,8 +503,15 @@ def _place_in_cells(source: _Input, anchors: gpd.GeoSeries, cells: gpd.GeoDataFr
     for label in source.frame.index[outside]:
         report.refused.append(f"{source.path}: {source.where(label)}: refused, outside every grid cell")
     if outside.all():
-        raise source.error(f"every row was refused (no {what} lies in a grid cell)")
+        raise source.error(f"every row was refused (no {what} lies in a grid cell: they lie at "
+                           f"{_lon_lat_extent(anchors)}, the grid cells at {_lon_lat_extent(cells.geometry)}"
+                           + (f"; is --assume-crs {source.assumed_crs} right?)" if source.assumed_crs else ")"))
     return source.frame[~outside].assign(grid_code=grid_codes[~outside])
+
+
+def _lon_lat_extent(shapes: gpd.GeoSeries) -> str:
+    west, south, east, north = shapes.total_bounds
+    return f"longitude {west:.3f} … {east:.3f}, latitude {south:.3f} … {north:.3f}"
 
 
 # --- boundaries → units -----------------------------------------------------------------------------------------
@@ -514,11 +631,16 @@ def _filler_level(parents: gpd.GeoDataFrame, level: str, report: ImportReport) -
 
 
 def build_units(boundaries: Mapping[str, str | Path], *, city_name: str, city_code: str,
-                columns: Mapping[str, str | None], assume_crs: str | None, report: ImportReport) -> gpd.GeoDataFrame:
-    """The ``units`` layer from one boundary file per level, with every level of the hierarchy present."""
+                columns: Mapping[str, str | None], assume_crs: str | None, report: ImportReport,
+                derived: Mapping[str, gpd.GeoDataFrame] | None = None) -> gpd.GeoDataFrame:
+    """The ``units`` layer from one boundary file per level, with every level of the hierarchy present.
+    ``derived`` gives levels made here rather than read (:func:`derive_boundaries`), with a ``code`` column."""
     files: dict[str, _BoundaryFile] = {}
     for level in LEVELS:
-        if level in boundaries:
+        if derived and level in derived:
+            source = _Input(f"{level} derived from the buildings", derived[level].reset_index(drop=True))
+            files[level] = _read_boundaries(source, level, {}, report)
+        elif level in boundaries:
             source = _read_input(boundaries[level], f"{level} boundaries", assume_crs, report)
             files[level] = _read_boundaries(source, level, columns, report)
 
@@ -579,6 +701,65 @@ def _note_childless_units(units: pd.DataFrame, report: ImportReport) -> None:
                                 f"grid cell: nothing can be placed in them ({listed})")
 
 
+# --- boundaries derived from the buildings -----------------------------------------------------------------------
+
+# How far around the buildings the derived city outline reaches, and how much of its outline's detail is kept.
+OUTLINE_BUFFER_M = 250.0
+OUTLINE_SIMPLIFY_M = 25.0
+
+
+def derive_boundaries(buildings: str | Path, cell_m: float, *, outline: str | Path | None, city_code: str,
+                      city_name: str, assume_crs: str | None,
+                      report: ImportReport) -> dict[str, gpd.GeoDataFrame]:
+    """A city outline and a grid of square cells for a city that has building footprints but no boundaries.
+
+    The outline is the file ``outline`` (one polygon layer, its parts united) or else the footprints, each widened
+    by :data:`OUTLINE_BUFFER_M`, united and simplified. The grid is the squares of ``cell_m`` metres (in the
+    city's UTM zone, aligned on whole multiples of ``cell_m``) that meet the outline, each cut to the outline;
+    codes ``G<row>_<column>`` from the south-west. Every building's representative point lies in one cell.
+    """
+    if not cell_m > 0:
+        raise ImporterError(f"--grid-from-buildings {cell_m!r}: the cell side must be a positive number of metres")
+    footprints = _read_input(buildings, "buildings", assume_crs, report).frame
+    footprints = footprints[footprints.geometry.notna() & ~footprints.geometry.is_empty]
+    metric = footprints.estimate_utm_crs()
+    if outline is not None:
+        given = _read_input(outline, "city outline", assume_crs, report).frame.to_crs(metric)
+        area = shapely.union_all(shapely.make_valid(given.geometry.to_numpy()))
+        how = f"the outline in {outline}"
+    else:
+        widened = shapely.buffer(footprints.to_crs(metric).geometry.to_numpy(), OUTLINE_BUFFER_M)
+        area = shapely.union_all(widened).simplify(OUTLINE_SIMPLIFY_M)
+        how = f"its {len(footprints):,} buildings, each widened by {OUTLINE_BUFFER_M:g} m"
+    area = normalise_polygonal(polygonal_parts(area))
+    if area.is_empty:
+        raise ImporterError(f"{outline or buildings}: no area to make a city outline of")
+    west, south, east, north = area.bounds
+    columns = np.arange(np.floor(west / cell_m), np.ceil(east / cell_m))
+    rows = np.arange(np.floor(south / cell_m), np.ceil(north / cell_m))
+    if len(columns) * len(rows) > MAX_DERIVED_CELLS:
+        raise ImporterError(f"--grid-from-buildings {cell_m:g}: {len(columns) * len(rows):,} cells over the city's "
+                            f"extent; at most {MAX_DERIVED_CELLS:,}: choose larger cells")
+    column_grid, row_grid = np.meshgrid(columns, rows)
+    squares = shapely.box(column_grid.ravel() * cell_m, row_grid.ravel() * cell_m,
+                          (column_grid.ravel() + 1) * cell_m, (row_grid.ravel() + 1) * cell_m)
+    cells = shapely.intersection(squares, area)
+    kept = ~shapely.is_empty(cells) & (shapely.area(cells) > 0)
+    kept_rows, kept_columns = (row_grid.ravel()[kept] - rows[0]).astype(int), \
+        (column_grid.ravel()[kept] - columns[0]).astype(int)
+    grid = gpd.GeoDataFrame(
+        {"code": [f"G{row:04d}_{column:04d}" for row, column in zip(kept_rows, kept_columns)]},
+        geometry=[normalise_polygonal(polygonal_parts(cell)) for cell in cells[kept]], crs=metric).to_crs(CRS)
+    city = gpd.GeoDataFrame({"code": [city_code], "name": [city_name]}, geometry=[area], crs=metric).to_crs(CRS)
+    report.notes.append(f"city: outline derived from {how}; grid: {len(grid):,} cells of {cell_m:g} m × "
+                        f"{cell_m:g} m cut to it (--grid-from-buildings)")
+    return {"city": city, "grid": grid}
+
+
+# A derived grid larger than this is refused: it would be a mistake in the cell size (metres, not kilometres).
+MAX_DERIVED_CELLS = 200_000
+
+
 # --- buildings --------------------------------------------------------------------------------------------------
 
 def build_buildings(path: str | Path, cells: gpd.GeoDataFrame, *, assume_crs: str | None,
@@ -627,7 +808,7 @@ def build_buildings(path: str | Path, cells: gpd.GeoDataFrame, *, assume_crs: st
         "floors": floors.astype("int64"),
         "use": _text_or_default(source, columns["use"], "use", UNKNOWN, report),
         "year_built": year_built,
-        "residents": _whole_or_default(source, columns["residents"], "residents", 0, report),
+        "residents": _whole_or_unknown(source, columns["residents"], "residents", "buildings", report),
         "high_rise_100m": height >= HIGH_RISE_M,
     }, geometry=frame.geometry, crs=CRS)
 
@@ -802,6 +983,17 @@ def _text_or_default(source: _Input, column: str | None, name: str, default: str
     return _default_text(values, source, name, default, report)
 
 
+def _whole_or_unknown(source: _Input, column: str | None, name: str, what: str, report: ImportReport) -> pd.Series:
+    """Whole numbers, empty where the file has none: a figure nobody measured is unknown, not a default (a 0 for
+    residents was judged as a measured, "good" population density)."""
+    values = (_parse_numbers(source, column, name) if column is not None
+              else pd.Series(np.nan, index=source.frame.index))
+    if values.isna().any():
+        report.filled.append(f"{source.path}: {name} unknown, left empty (not judged): "
+                             f"{int(values.isna().sum()):,} {what}")
+    return _whole_numbers(values)
+
+
 def _whole_or_default(source: _Input, column: str | None, name: str, default: int,
                       report: ImportReport) -> pd.Series:
     values = (_parse_numbers(source, column, name) if column is not None
@@ -826,6 +1018,7 @@ DEPENDENT_LAYERS = {
 def import_city(sources: ImportSources, store: Store, *, city_name: str = DEFAULT_CITY_NAME,
                 city_code: str = DEFAULT_CITY_CODE, code_column: str | None = None, name_column: str | None = None,
                 parent_column: str | None = None, assume_crs: str | None = None,
+                grid_from_buildings: float | None = None, settings: Mapping[str, str] | None = None,
                 dry_run: bool = False) -> ImportReport:
     """Read, check and clean the files of ``sources``, then replace the layers they give in ``store``.
 
@@ -836,18 +1029,48 @@ def import_city(sources: ImportSources, store: Store, *, city_name: str = DEFAUL
     """
     report = ImportReport(dry_run=dry_run)
     _check_arguments(sources, assume_crs)
+    # Asking an SQLite store whether it holds a city creates its file: a dry run into a new file must leave none.
+    database_exists = _database_exists(store)
+    # The city's settings: those stored, with the ones given here; a new city (its boundaries imported) is named.
+    given = {key: value for key, value in (settings or {}).items() if value is not None}
+    if sources.boundaries or grid_from_buildings is not None:
+        given.setdefault("name", city_name)
+    try:
+        city = city_settings.checked(given, city_settings.checked(store.city_settings() if database_exists else {}))
+    except ValueError as error:
+        raise ImporterError(str(error)) from None
+    with city_settings.activated(city):  # naive times in the files are the city's local time
+        return _import(sources, store, report, database_exists, given, city_name=city_name, city_code=city_code,
+                       code_column=code_column, name_column=name_column, parent_column=parent_column,
+                       assume_crs=assume_crs, grid_from_buildings=grid_from_buildings, dry_run=dry_run)
+
+
+def _import(sources: ImportSources, store: Store, report: ImportReport, database_exists: bool,
+            settings: Mapping[str, str], *, city_name: str, city_code: str, code_column: str | None,
+            name_column: str | None, parent_column: str | None, assume_crs: str | None,
+            grid_from_buildings: float | None, dry_run: bool) -> ImportReport:
     layers: dict[str, gpd.GeoDataFrame] = {}
-    if sources.boundaries:
+    derived = None
+    if grid_from_buildings is not None:
+        if not sources.buildings:
+            raise ImporterError("--grid-from-buildings needs --buildings: the grid is derived from them")
+        if set(sources.boundaries) - {"city"}:
+            raise ImporterError("--grid-from-buildings makes the grid: give no --boundaries but city=OUTLINE")
+        derived = derive_boundaries(sources.buildings, grid_from_buildings, outline=sources.boundaries.get("city"),
+                                    city_code=city_code, city_name=city_name, assume_crs=assume_crs, report=report)
+    if sources.boundaries or derived:
         layers["units"] = build_units(
-            sources.boundaries, city_name=city_name, city_code=city_code, assume_crs=assume_crs, report=report,
-            columns={"code": code_column, "name": name_column, "parent_code": parent_column})
-    stored = store.is_built()
+            {} if derived else sources.boundaries, city_name=city_name, city_code=city_code, assume_crs=assume_crs,
+            report=report, columns={"code": code_column, "name": name_column, "parent_code": parent_column},
+            derived=derived)
+    stored = database_exists and store.is_built()
     if sources.buildings or sources.sensors or sources.orders:
         cells = (layers["units"] if "units" in layers
                  else load_layer(store, "units", where=lambda t: t.c.level == "grid") if stored else None)
         if cells is None or not (cells["level"] == "grid").any():
             raise ImporterError("there are no grid cells to place buildings, sensors or orders in: give "
-                                "--boundaries too, or import into a database that has them")
+                                "--boundaries too, or --grid-from-buildings METRES to derive a city outline and "
+                                "grid from the buildings, or import into a database that has them")
         cells = cells[cells["level"] == "grid"]
         if sources.buildings:
             layers["buildings"] = build_buildings(sources.buildings, cells, assume_crs=assume_crs, report=report)
@@ -868,9 +1091,22 @@ def import_city(sources: ImportSources, store: Store, *, city_name: str = DEFAUL
                     report.notes.append(f"{dependent}: emptied ({stored_rows:,} stored rows), its rows refer to "
                                         f"the {replaced} this import replaces and it was not given")
     report.written = {layer_id: len(frame) for layer_id, frame in frames.items()}
+    if settings:
+        stored = city_settings.active().as_rows()
+        report.notes.append("city settings: " + ", ".join(f"{key} {stored[key]}" for key in settings))
     if not dry_run:
-        store.replace_layers(frames, source=f"layers.importer {sources.describe()}")
+        stored = city_settings.active().as_rows()
+        store.replace_layers(frames, source=f"layers.importer {sources.describe()}",
+                             settings={key: stored[key] for key in settings})
     return report
+
+
+def _database_exists(store: Store) -> bool:
+    """False for an SQLite file that is not there (checked without connecting, which would create it)."""
+    url = store.engine.url
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        return Path(url.database).is_file()
+    return True
 
 
 def _check_arguments(sources: ImportSources, assume_crs: str | None) -> None:
@@ -885,7 +1121,7 @@ def _check_arguments(sources: ImportSources, assume_crs: str | None) -> None:
         except pyproj.exceptions.CRSError:
             raise ImporterError(f"--assume-crs {assume_crs!r} is not a CRS (try EPSG:4326 or EPSG:32650)") from None
     for path in (*sources.boundaries.values(), sources.buildings, sources.sensors, sources.orders):
-        if path is not None and not Path(path).is_file():
+        if path is not None and not split_layer(path)[0].exists():
             raise ImporterError(f"{path}: no such file")
 
 
@@ -912,7 +1148,8 @@ def main(argv: list[str] | None = None) -> int:
                     "city. See docs/importing.md.")
     parser.add_argument("--boundaries", action="append", default=[], metavar="LEVEL=FILE",
                         help=f"boundaries of one level ({', '.join(LEVELS)}); repeat for each level you have")
-    parser.add_argument("--buildings", metavar="FILE", help="building footprints (polygons)")
+    parser.add_argument("--buildings", metavar="FILE", help="building footprints (polygons); FILE:LAYER reads one "
+                                                             "layer of a multi-layer file (GeoPackage)")
     parser.add_argument("--sensors", metavar="FILE", help="IoT sensors (points, or a table with lon/lat)")
     parser.add_argument("--orders", metavar="FILE", help="work orders (points, or a table with lon/lat)")
     parser.add_argument("--city-name", default=DEFAULT_CITY_NAME,
@@ -922,18 +1159,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--code-column", help="column holding the unit codes in the boundary files")
     parser.add_argument("--name-column", help="column holding the unit names in the boundary files")
     parser.add_argument("--parent-column", help="column holding the parent unit's code in the boundary files")
+    parser.add_argument("--grid-from-buildings", metavar="METRES", type=float,
+                        help="no boundaries? derive the city's outline from the buildings (or from "
+                             "--boundaries city=OUTLINE) and a grid of square cells of this side over it")
     parser.add_argument("--assume-crs", metavar="CRS",
                         help="CRS of files that do not say theirs, e.g. EPSG:4547 (files that do are reprojected)")
+    parser.add_argument("--timezone", metavar="ZONE", help="the city's IANA time zone, e.g. Europe/Paris (stored with "
+                                                           "the city; default for a new one: Asia/Shanghai)")
+    parser.add_argument("--holidays", choices=city_settings.HOLIDAY_CALENDARS,
+                        help="the city's public-holiday calendar for working days (CN, or none: weekends only)")
+    parser.add_argument("--languages", metavar="LIST", help="the city's languages, a comma list of en, zh")
     parser.add_argument("--database-url", default=None, help=f"SQLAlchemy URL (default: {default_database_url()})")
     parser.add_argument("--dry-run", action="store_true", help="read and check everything, report, write nothing")
+    parser.add_argument("--list-layers", metavar="FILE", help="list the layers of FILE (a GeoPackage, say) and stop; "
+                                                               "name one as FILE:LAYER in the options above")
     args = parser.parse_args(argv)
+    if args.list_layers:
+        return _print_layers(args.list_layers)
     try:
         sources = ImportSources(boundaries=parse_boundary_arguments(args.boundaries), buildings=args.buildings,
                                 sensors=args.sensors, orders=args.orders)
         store = Store(args.database_url)
         report = import_city(sources, store, city_name=args.city_name, city_code=args.city_code,
                              code_column=args.code_column, name_column=args.name_column,
-                             parent_column=args.parent_column, assume_crs=args.assume_crs, dry_run=args.dry_run)
+                             parent_column=args.parent_column, assume_crs=args.assume_crs,
+                             grid_from_buildings=args.grid_from_buildings, dry_run=args.dry_run,
+                             settings={"timezone": args.timezone, "holidays": args.holidays,
+                                       "languages": args.languages})
     except ImporterError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -943,6 +1195,17 @@ def main(argv: list[str] | None = None) -> int:
     print(report.render())
     if not args.dry_run:
         print(f"imported into {store.engine.url}")  # a URL object prints its password as ***
+    return 0
+
+
+def _print_layers(path: str) -> int:
+    layers = _layers_of(Path(path)) if Path(path).exists() else None
+    if not layers:
+        print(f"error: {path}: {'no such file' if not Path(path).exists() else 'no layers GDAL can list'}",
+              file=sys.stderr)
+        return 2
+    for description in _describe_layers(Path(path), layers):
+        print(description)
     return 0
 
 

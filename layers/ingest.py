@@ -42,7 +42,8 @@ from sqlalchemy import exc, func, insert, select, text, update
 
 from layers import fiware
 from layers.retention import ensure_day_partitions
-from layers.specs import CITY_TIMEZONE, LAYERS
+from layers.city_settings import timezone as city_timezone
+from layers.specs import LAYERS
 from layers.store import METADATA, Store, insert_ignoring_duplicates
 
 log = logging.getLogger("citytwin.ingest")
@@ -60,7 +61,6 @@ EARLIEST_TS = 946_684_800       # 2000-01-01: older observation times are a sens
 FUTURE_TOLERANCE_S = 24 * 3600  # a clock a day ahead is wrong, not early
 HOUR_SECONDS = 3600
 COUNTERS = ("received", "stored", "duplicates", "dead_lettered", "batches", "last_commit_at")
-_CITY_ZONE = ZoneInfo(CITY_TIMEZONE)
 
 
 # --- records ----------------------------------------------------------------------------------------------------
@@ -113,7 +113,7 @@ def parse_instant(value) -> int:
         except ValueError:
             raise Rejected(f"time {value[:40]!r} is not ISO 8601") from None
         if instant.tzinfo is None:
-            instant = instant.replace(tzinfo=_CITY_ZONE)
+            instant = instant.replace(tzinfo=ZoneInfo(city_timezone()))  # the city's own zone
         seconds = instant.timestamp()
     else:
         raise Rejected(f"time has type {type(value).__name__}, expected an ISO 8601 string or epoch seconds")
@@ -470,7 +470,7 @@ def status(store: Store, recent: int = 20) -> dict:
                                  .order_by(func.count().desc()).limit(recent)).all()
         latest = conn.execute(select(letters).order_by(letters.c.letter_id.desc()).limit(recent)).mappings().all()
     counters["last_commit_at"] = (pd.Timestamp(counters["last_commit_at"], unit="s", tz="UTC")
-                                  .tz_convert(CITY_TIMEZONE) if counters["last_commit_at"] else None)
+                                  .tz_convert(city_timezone()) if counters["last_commit_at"] else None)
     counters["dead_letters_by_reason"] = {reason: n for reason, n in by_reason}
     counters["recent_dead_letters"] = [dict(row) for row in latest]
     return counters

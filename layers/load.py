@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from layers.specs import CITY_TIMEZONE, CRS, LAYERS, LayerSpec
+from layers.city_settings import timezone as city_timezone
+from layers.specs import CRS, LAYERS, LayerSpec
 from layers.store import Store
 
 
@@ -57,7 +58,7 @@ def encode_frame(layer_id: str, frame: pd.DataFrame) -> pd.DataFrame:
 def _to_epoch_seconds(values: pd.Series) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(values):
         if values.dt.tz is None:
-            values = values.dt.tz_localize(CITY_TIMEZONE)
+            values = values.dt.tz_localize(city_timezone())
         seconds = values.dt.tz_convert("UTC").astype("datetime64[s, UTC]").astype("int64")
         return pd.Series(seconds.where(values.notna()), index=values.index).astype("Int64")
     return pd.to_numeric(values).astype("Int64")
@@ -75,7 +76,7 @@ def decode_frame(spec: LayerSpec, raw: pd.DataFrame) -> pd.DataFrame:
         if column.kind == "time":
             seconds = pd.to_numeric(values).astype("Int64")
             stamps = pd.to_datetime(seconds.astype("float64"), unit="s", utc=True)
-            out[column.name] = stamps.dt.tz_convert(CITY_TIMEZONE)
+            out[column.name] = stamps.dt.tz_convert(city_timezone())
         elif column.kind == "int":
             out[column.name] = values.astype("Int64" if column.nullable else "int64")
         elif column.kind == "float":

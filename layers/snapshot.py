@@ -28,7 +28,8 @@ from sqlalchemy.engine import make_url
 
 from layers.city import City, build_hierarchy
 from layers.load import decode_frame, encode_frame, load_layer
-from layers.specs import CITY_TIMEZONE, LAYERS
+from layers.city_settings import timezone as city_timezone
+from layers.specs import LAYERS
 from layers.store import DEFAULT_DATABASE, Store
 
 SNAPSHOT_DIR_ENV = "CITYTWIN_SNAPSHOT_DIR"
@@ -106,5 +107,5 @@ def read_snapshot(store: Store, layer_ids) -> tuple[City, int] | None:
     written_at = max((info[1] for info in current.values()), default=None)
     city = City(units=units, hierarchy=build_hierarchy(units), layers=frames, versions=versions,
                 written_at=None if written_at is None else
-                pd.Timestamp(written_at, unit="s", tz="UTC").tz_convert(CITY_TIMEZONE))
+                pd.Timestamp(written_at, unit="s", tz="UTC").tz_convert(city_timezone()))
     return city, int(manifest.get("log_mark", 0))

@@ -106,7 +106,7 @@ BUILDINGS = LayerSpec(
         ("floors", "int"),
         ("use", "str"),
         ("year_built", "int", True),
-        ("residents", "int"),
+        ("residents", "int", True, "people living in it; empty: unknown (an import without the figure), never 0"),
         ("high_rise_100m", "bool"),
         ("geometry", "polygon"),
     ),

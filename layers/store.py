@@ -165,6 +165,9 @@ def _build_metadata() -> MetaData:
     )
     _work_order_tables(metadata)
     _ingest_tables(metadata)
+    # The city's own settings (layers.city_settings): name, time zone, holiday calendar, languages; key → text.
+    Table("city_settings", metadata, Column("key", String(64), primary_key=True),
+          Column("value", Text, nullable=False))
     return metadata
 
 
@@ -357,6 +360,7 @@ class Store:
                 if partitioned:  # rows of a day without its own partition (a bulk load, a late reading) land here
                     conn.execute(text("CREATE TABLE IF NOT EXISTS readings_default PARTITION OF readings DEFAULT"))
         self._add_missing_columns()
+        self._allow_empty_where_declared()
 
     def _add_missing_columns(self) -> None:
         """Bring a database written by an older release up to the registry: add the columns a layer gained since
@@ -387,6 +391,38 @@ class Store:
                 for index in table.indexes:
                     index.create(conn, checkfirst=True)
 
+    def _allow_empty_where_declared(self) -> None:
+        """Drop NOT NULL from the columns the registry now declares nullable (``buildings.residents`` became
+        "empty = unknown"), so that a database written by an older release takes an import that leaves them empty.
+        PostgreSQL alters the column; SQLite cannot, so its table is rebuilt once, rows and indexes kept."""
+        with self.engine.begin() as conn:
+            for spec in LAYERS.values():
+                nullable = {column.name for column in spec.columns if column.nullable}
+                if self.dialect == "postgresql":
+                    stale = [name for (name,) in conn.execute(text(
+                        "SELECT column_name FROM information_schema.columns WHERE table_name = :table "
+                        "AND table_schema = current_schema() AND is_nullable = 'NO'"), {"table": spec.table})
+                        if name in nullable]
+                    for name in stale:
+                        conn.execute(text(f'ALTER TABLE "{spec.table}" ALTER COLUMN "{name}" DROP NOT NULL'))
+                elif self.dialect == "sqlite":
+                    info = conn.execute(text(f'PRAGMA table_info("{spec.table}")')).fetchall()
+                    if any(row[1] in nullable and row[3] and not row[5] for row in info):
+                        self._rebuild_sqlite_table(conn, spec.table, [row[1] for row in info])
+
+    @staticmethod
+    def _rebuild_sqlite_table(conn, table_name: str, columns: list[str]) -> None:
+        old = f"{table_name}__before_rebuild"
+        conn.execute(text(f'ALTER TABLE "{table_name}" RENAME TO "{old}"'))
+        # The indexes move with the renamed table under their names; drop them so the new table can have them.
+        for (index,) in conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = :t "
+                                          "AND sql IS NOT NULL"), {"t": old}).fetchall():
+            conn.execute(text(f'DROP INDEX "{index}"'))
+        METADATA.tables[table_name].create(conn)
+        kept = ", ".join(f'"{name}"' for name in columns)
+        conn.execute(text(f'INSERT INTO "{table_name}" ({kept}) SELECT {kept} FROM "{old}"'))
+        conn.execute(text(f'DROP TABLE "{old}"'))
+
     def is_built(self) -> bool:
         """True when the schema exists and the units layer has rows."""
         try:
@@ -399,15 +435,30 @@ class Store:
 
     # --- writing ------------------------------------------------------------------------------------------------
 
-    def replace_layers(self, frames: Mapping[str, pd.DataFrame], source: str, progress=None) -> None:
+    def city_settings(self) -> dict[str, str]:
+        """The city's stored settings (key → text; empty for a city stored without them), read without creating
+        anything."""
+        try:
+            with self.engine.connect() as conn:
+                return dict(conn.execute(select(METADATA.tables["city_settings"])).all())
+        except Exception:  # no such table yet: a city written by an older release has the default settings
+            return {}
+
+    def replace_layers(self, frames: Mapping[str, pd.DataFrame], source: str, progress=None,
+                       settings: Mapping[str, str] | None = None) -> None:
         """Replace the rows of several layers in one transaction (all or nothing).
 
         ``frames`` maps a layer id to a frame holding the spec's columns, already encoded by :func:`encode_frame`
-        (polygons as WKB bytes, times as epoch seconds).
+        (polygons as WKB bytes, times as epoch seconds). ``settings`` (the city's, key → text) are written in the
+        same transaction, each replacing the stored one.
         """
         self.create_schema()
         versions = METADATA.tables["layer_versions"]
         with self.engine.begin() as conn:
+            if settings:
+                table = METADATA.tables["city_settings"]
+                conn.execute(delete(table).where(table.c.key.in_(list(settings))))
+                conn.execute(insert(table), [{"key": key, "value": str(value)} for key, value in settings.items()])
             if "orders" in frames:
                 # The log belongs to the orders it describes: replacing every order (a new city) starts it anew.
                 conn.execute(delete(METADATA.tables["order_transitions"]))

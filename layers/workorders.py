@@ -64,8 +64,9 @@ from sqlalchemy import and_, delete, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from layers import lifecycle, reference, store_health
+from layers.city_settings import timezone as city_timezone
 from layers.lifecycle import ACTIONS, MAX_REOPENS, OPEN_STATUSES, STATUSES, TransitionRefused
-from layers.specs import CITY_TIMEZONE, ORDER_STAGES, ORDERS
+from layers.specs import ORDER_STAGES, ORDERS
 from layers.store import METADATA, Store
 from layers.store_health import StoreUnavailable
 
@@ -135,13 +136,13 @@ class VersionConflict(WorkOrderError):
 def _from_epoch(seconds) -> pd.Timestamp | None:
     if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
         return None
-    return pd.Timestamp(int(seconds), unit="s", tz="UTC").tz_convert(CITY_TIMEZONE)
+    return pd.Timestamp(int(seconds), unit="s", tz="UTC").tz_convert(city_timezone())
 
 
 def _to_epoch(instant) -> int:
     stamp = pd.Timestamp(instant)
     if stamp.tzinfo is None:
-        stamp = stamp.tz_localize(CITY_TIMEZONE)
+        stamp = stamp.tz_localize(city_timezone())
     return int(stamp.tz_convert("UTC").timestamp())
 
 
@@ -326,7 +327,7 @@ class WorkOrders:
 
     def __init__(self, store: Store, clock: Callable[[], pd.Timestamp] | None = None):
         self.store = store
-        self.clock = clock or (lambda: pd.Timestamp.now(tz=CITY_TIMEZONE))
+        self.clock = clock or (lambda: pd.Timestamp.now(tz=city_timezone()))
         self.orders = METADATA.tables["orders"]
         self.transitions = METADATA.tables["order_transitions"]
         self.rules = METADATA.tables["responsibility_rules"]

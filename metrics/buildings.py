@@ -29,12 +29,32 @@ def _count(buildings: pd.DataFrame, mask) -> Contributions:
     return Contributions(buildings["grid_index"].to_numpy()[mask], np.ones(int(np.sum(mask))))
 
 
+def with_known_residents(buildings: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The buildings whose residents are known, or None when none is. An import without the figure leaves it empty:
+    a default is not a measurement, so it must not count as zero people (that made a city with no data "good")."""
+    if buildings is None:
+        return None
+    known = buildings[buildings["residents"].notna().to_numpy()]
+    return known if len(known) else None
+
+
+def resident_counts(buildings: pd.DataFrame) -> np.ndarray:
+    """The residents of buildings already narrowed by :func:`with_known_residents`, as floats."""
+    return buildings["residents"].to_numpy(dtype=float)
+
+
+def _covered_by(buildings: pd.DataFrame) -> np.ndarray:
+    """The grid cells with at least one building whose residents are known: only they have a population figure."""
+    return np.unique(buildings["grid_index"].to_numpy())
+
+
 def residents(data, window: Window, where=None) -> Contributions:
-    """Residents living in the unit's buildings."""
-    buildings = _buildings(data)
+    """Residents living in the unit's buildings (no data where no building's residents are known)."""
+    buildings = with_known_residents(_buildings(data))
     if buildings is None:
         return _NO_DATA
-    return Contributions(buildings["grid_index"].to_numpy(), buildings["residents"].to_numpy(dtype=float))
+    return Contributions(buildings["grid_index"].to_numpy(), resident_counts(buildings),
+                         covered=_covered_by(buildings))
 
 
 def grid_area_km2(data) -> np.ndarray:
@@ -47,22 +67,22 @@ def grid_area_km2(data) -> np.ndarray:
 
 def population_density(data, window: Window, where=None) -> Contributions:
     """Residents per km² of the unit's area."""
-    buildings = _buildings(data)
+    buildings = with_known_residents(_buildings(data))
     if buildings is None or "geometry" not in data.units:
         return _NO_DATA
     area = grid_area_km2(data)
     cells = np.arange(len(area))
     return Contributions(
         np.concatenate([buildings["grid_index"].to_numpy(), cells]),
-        np.concatenate([buildings["residents"].to_numpy(dtype=float), np.zeros(len(cells))]),
-        np.concatenate([np.zeros(len(buildings)), area]))
+        np.concatenate([resident_counts(buildings), np.zeros(len(cells))]),
+        np.concatenate([np.zeros(len(buildings)), area]), covered=_covered_by(buildings))
 
 
 def orders_per_10k_residents(data, window: Window, where=None) -> Contributions:
     """Orders received in the window per 10,000 residents per day."""
     # Without buildings the orders still count (their denominators come with the buildings): contributions stay
     # additive over rows, so new orders can be added to a table without the buildings (metrics.incremental).
-    buildings = _buildings(data)
+    buildings = with_known_residents(_buildings(data))
     if buildings is None:
         buildings = pd.DataFrame({"grid_index": np.array([], dtype=np.int64), "residents": np.array([])})
     facts = order_facts(data, window)
@@ -71,7 +91,7 @@ def orders_per_10k_residents(data, window: Window, where=None) -> Contributions:
         np.concatenate([facts.grid[received], buildings["grid_index"].to_numpy()]),
         # Per day, so that one threshold fits today, 7 days and 30 days.
         np.concatenate([np.full(len(received), 10_000.0 / window.days), np.zeros(len(buildings))]),
-        np.concatenate([np.zeros(len(received)), buildings["residents"].to_numpy(dtype=float)]))
+        np.concatenate([np.zeros(len(received)), resident_counts(buildings)]))
 
 
 def building_count(data, window: Window, where=None) -> Contributions:

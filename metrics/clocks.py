@@ -31,9 +31,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from layers.city_settings import timezone as city_timezone
 from layers.lifecycle import UNHANDLED_STATUSES
-from layers.specs import CITY_TIMEZONE
-from metrics.workdays import HOLIDAYS, working_days_between
+from metrics.workdays import working_days_between
 from metrics.workorders import RESPONSE_HOURS
 
 YELLOW_SHARE = 0.8
@@ -50,7 +50,7 @@ REASONS = {
 """Why an order has a card: reason → (card, explanation)."""
 
 
-def order_clocks(orders: pd.DataFrame, now: pd.Timestamp, holidays: np.ndarray = HOLIDAYS) -> pd.DataFrame:
+def order_clocks(orders: pd.DataFrame, now: pd.Timestamp, holidays: np.ndarray | None = None) -> pd.DataFrame:
     """The clocks of each order at ``now``, on the orders' index.
 
     Columns: ``running`` (the deadline clock runs: unhandled), ``clock_started_at`` (intake, or the reopen),
@@ -61,7 +61,7 @@ def order_clocks(orders: pd.DataFrame, now: pd.Timestamp, holidays: np.ndarray =
     """
     now = pd.Timestamp(now)
     if now.tzinfo is None:
-        now = now.tz_localize(CITY_TIMEZONE)
+        now = now.tz_localize(city_timezone())
     orders = orders.assign(**{name: _instants(orders[name]) for name in
                               ("received_at", "handled_at", "evaluated_at", "supervised_at", "deadline_at")})
     status = orders["status"].astype(str)
@@ -100,10 +100,10 @@ def order_clocks(orders: pd.DataFrame, now: pd.Timestamp, holidays: np.ndarray =
 
 def _instants(values: pd.Series) -> pd.Series:
     """Tz-aware instants in the city's time zone (an all-empty column may come as plain objects)."""
-    return pd.to_datetime(values, utc=True).dt.tz_convert(CITY_TIMEZONE)
+    return pd.to_datetime(values, utc=True).dt.tz_convert(city_timezone())
 
 
-def carded_orders(orders: pd.DataFrame, now: pd.Timestamp, holidays: np.ndarray = HOLIDAYS,
+def carded_orders(orders: pd.DataFrame, now: pd.Timestamp, holidays: np.ndarray | None = None,
                   clocks: pd.DataFrame | None = None) -> pd.DataFrame:
     """The orders with a card at ``now`` (the supervision board's list), red first, most overdue first: the
     order's columns joined with its clocks (``clocks``: :func:`order_clocks` of the same orders and instant, when
@@ -115,7 +115,7 @@ def carded_orders(orders: pd.DataFrame, now: pd.Timestamp, holidays: np.ndarray 
 
 
 def card_counts(orders: pd.DataFrame, now: pd.Timestamp, by: str = "department",
-                holidays: np.ndarray = HOLIDAYS, clocks: pd.DataFrame | None = None) -> pd.DataFrame:
+                holidays: np.ndarray | None = None, clocks: pd.DataFrame | None = None) -> pd.DataFrame:
     """Yellow and red cards per ``by`` (a column of the orders: department, grid_code, event_type, …), with the
     open orders and the escalated ones: columns ``open``, ``yellow``, ``red``, ``escalated``, ``to_escalate``,
     sorted by red then yellow cards (the supervision board). ``clocks`` as for :func:`carded_orders`."""

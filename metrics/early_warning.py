@@ -123,7 +123,7 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
-from metrics.workdays import HOLIDAYS
+from metrics.workdays import active_holidays
 
 SERIES_COLUMNS = ["unit_code", "ts", "value"]
 ANOMALY_COLUMNS = ["unit_code", "ts", "value", "baseline", "scale", "score", "anomaly"]
@@ -435,7 +435,7 @@ class DayHourCube:
         values = np.full((len(units), days, 24), np.nan)
         values[unit_position, day_position, hour_position] = series["value"].to_numpy(float)
         calendar = first_day + np.arange(days)
-        rest = ~np.is_busday(calendar, holidays=HOLIDAYS)
+        rest = ~np.is_busday(calendar, holidays=active_holidays())
         return cls(units, first_day, values, rest, (unit_position, day_position, hour_position))
 
     @property

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from metrics.buildings import resident_counts, with_known_residents
 from metrics.optional import NO_DATA_COUNT, NO_DATA_SHARE, known_by, optional_layer
 from metrics.spec import Contributions, Window
 
@@ -64,11 +65,11 @@ def incidents_per_100k_residents(data, window: Window, where=None) -> Contributi
     """Incidents reported in the window per 100,000 residents and per day (divided by the window's length in days,
     so that the thresholds hold for a day, a week or a month alike)."""
     incidents = optional_layer(data, "incidents")
-    buildings = optional_layer(data, "buildings")
+    buildings = with_known_residents(optional_layer(data, "buildings"))
     if incidents is None or buildings is None or window.days <= 0:
         return NO_DATA_SHARE
     reported = np.flatnonzero(window.contains(incidents["reported_at"]).to_numpy())
     return Contributions(
         np.concatenate([incidents["grid_index"].to_numpy()[reported], buildings["grid_index"].to_numpy()]),
         np.concatenate([np.full(len(reported), PER_RESIDENTS / window.days), np.zeros(len(buildings))]),
-        np.concatenate([np.zeros(len(reported)), buildings["residents"].to_numpy(dtype=float)]))
+        np.concatenate([np.zeros(len(reported)), resident_counts(buildings)]))

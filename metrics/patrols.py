@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from metrics.buildings import resident_counts, with_known_residents
 from metrics.optional import NO_DATA_SHARE, known_by, optional_layer
 from metrics.spec import Contributions, Window
 
@@ -43,10 +44,10 @@ def residents_per_grid_worker(data, window: Window, where=None) -> Contributions
     """Residents of the unit ÷ grid workers assigned to it (a cell with residents and no worker has no value; its
     residents still count in the units above it)."""
     workers = optional_layer(data, "grid_workers")
-    buildings = optional_layer(data, "buildings")
+    buildings = with_known_residents(optional_layer(data, "buildings"))
     if workers is None or buildings is None:
         return NO_DATA_SHARE
     return Contributions(
         np.concatenate([buildings["grid_index"].to_numpy(), workers["grid_index"].to_numpy()]),
-        np.concatenate([buildings["residents"].to_numpy(dtype=float), np.zeros(len(workers))]),
+        np.concatenate([resident_counts(buildings), np.zeros(len(workers))]),
         np.concatenate([np.zeros(len(buildings)), np.ones(len(workers))]))

@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from layers.city_settings import holiday_calendar
+
 # Public holidays of the configured calendar that fall on weekdays (mainland China, 2026, as published by the
 # State Council). Make-up working Saturdays/Sundays are left out: they are rare and never change a figure by much.
 HOLIDAYS = np.array([
@@ -17,8 +19,18 @@ HOLIDAYS = np.array([
 ], dtype="datetime64[D]")
 
 
-def working_days_between(start: pd.Series, end: pd.Series, holidays: np.ndarray = HOLIDAYS) -> np.ndarray:
-    """Working days elapsed from ``start`` to ``end`` (fractional; NaN where either is missing).
+# The calendars a city can choose (layers.city_settings.HOLIDAY_CALENDARS): its setting picks one.
+CALENDARS = {"CN": HOLIDAYS, "none": np.array([], dtype="datetime64[D]")}
+
+
+def active_holidays() -> np.ndarray:
+    """The public holidays of the city in force (its ``holidays`` setting)."""
+    return CALENDARS[holiday_calendar()]
+
+
+def working_days_between(start: pd.Series, end: pd.Series, holidays: np.ndarray | None = None) -> np.ndarray:
+    """Working days elapsed from ``start`` to ``end`` (fractional; NaN where either is missing); ``holidays``
+    defaults to the city's calendar.
 
     A working day counts as a whole 24 hours; time on weekends and holidays does not count.
 
@@ -27,6 +39,7 @@ def working_days_between(start: pd.Series, end: pd.Series, holidays: np.ndarray 
     >>> working_days_between(s, e).tolist()
     [1.0]
     """
+    holidays = active_holidays() if holidays is None else holidays
     start = _local_naive(start)
     end = _local_naive(end)
     valid = (start.notna() & end.notna()).to_numpy()

@@ -31,6 +31,7 @@ from tqdm import tqdm
 from layers.geometry import normalise_polygonal, polygonal_parts
 from layers.specs import CITY_TIMEZONE, CRS, METRIC_CRS, ORDER_STAGES, STATUS_AFTER_STAGE
 from layers import reference
+from sample_data.citizen_text import citizen_requests
 
 DISTRICTS_FILE = Path(__file__).resolve().parent / "shenzhen" / "districts.geojson"
 CITY_CODE = "440300"
@@ -651,8 +652,10 @@ def build_orders(units, buildings, event_types, scale: Scale, rng, end: pd.Times
         "on_time": on_time,
         "lon": points[:, 0].round(6),
         "lat": points[:, 1].round(6),
-        # Generated orders carry no citizen's words: a description would be invented text.
-        "description": None,
+        # What the citizen said, by event type, in Chinese or English (sample_data/citizen_text.py). From a stream
+        # of its own, so that the text left every other draw of the city as it was.
+        "description": citizen_requests(type_codes[type_index],
+                                        np.random.default_rng(rng.bit_generator.seed_seq.spawn(1)[0])),
         "address": None,
         "version": 1,
         "rules_version": rules_version,

@@ -49,7 +49,7 @@ import shapely
 
 from layers.ingest import MEASURING_KINDS, Batch, BatchWriter
 from layers.reference import READING_ALARM_LIMITS
-from layers.specs import CITY_TIMEZONE
+from layers.city_settings import timezone as city_timezone
 from layers.store import Store
 
 log = logging.getLogger("citytwin.simulate")
@@ -238,7 +238,7 @@ class Simulator:
 
     def values(self, rows: np.ndarray, instants: np.ndarray) -> np.ndarray:
         """The readings of sensors ``rows`` at ``instants``: the generator's daily shapes, plus the incidents."""
-        local = pd.to_datetime(instants, unit="s", utc=True).tz_convert(CITY_TIMEZONE)
+        local = pd.to_datetime(instants, unit="s", utc=True).tz_convert(city_timezone())
         hour = (local.hour + local.minute / 60).to_numpy()
         day = instants / 86400.0
         kind = self.kinds[rows]

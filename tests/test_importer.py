@@ -162,7 +162,7 @@ def test_another_city_imports_with_the_documented_command(request, database, cit
     out = result.stdout
     assert f"{city_files['buildings']}: 6 buildings, EPSG:3857" in out
     assert f"{city_files['grid']}: 8 grid boundaries, EPSG:32631" in out
-    assert "code=G00: invalid (Self-intersection" in out
+    assert f"{city_files['grid']}: row 0 (code=G00): invalid (Self-intersection" in out  # every row message: its row
     assert "b3" not in out.split("refused:")[-1].split("filled by default:")[0]
     assert "readings: emptied" in out and "planted_hotspots: emptied" in out
 
@@ -192,7 +192,7 @@ def test_another_city_imports_with_the_documented_command(request, database, cit
         else:
             assert (row["height_m"], row["floors"]) == (floors * METRES_PER_FLOOR, floors)
         assert row["high_rise_100m"] == (row["height_m"] >= 100)
-        assert row["use"] == "unknown" and row["residents"] == 0 and pd.isna(row["year_built"])
+        assert row["use"] == "unknown" and pd.isna(row["residents"]) and pd.isna(row["year_built"])
     assert buildings.loc["b3", "height_m"] == 120.0 and buildings.loc["b3", "high_rise_100m"]
     assert "height_m = floors × 3 m: 4 buildings" in out
     assert "no height nor floors: height_m 9 m and floors 3 (default): 2 buildings" in out
@@ -228,6 +228,14 @@ def test_dry_run_reports_and_writes_nothing(sqlite_url, city_files):
     assert "would write (dry run, nothing written):" in result.stdout
     assert "buildings: 6 rows" in result.stdout
     assert stored_state(sqlite_url) == before
+
+
+def test_a_dry_run_into_a_new_database_leaves_no_file(tmp_path, city_files):
+    database = tmp_path / "new" / "city.sqlite"
+    result = run_importer(*documented_command(city_files), "--dry-run", database_url=f"sqlite:///{database}")
+    assert result.returncode == 0, result.stderr
+    assert "would write (dry run, nothing written):" in result.stdout
+    assert not database.exists()
 
 
 # --- the hierarchy ----------------------------------------------------------------------------------------------
@@ -294,7 +302,7 @@ def test_unrepairable_boundaries_are_refused_and_their_children_with_them(sqlite
 
     report = import_city(ImportSources(boundaries={"district": districts, "grid": grid}), Store(sqlite_url))
 
-    assert any(line.startswith(f"{districts}: code=D2: refused") for line in report.refused)
+    assert any(line.startswith(f"{districts}: row 1 (code=D2): refused") for line in report.refused)
     assert f"{grid}: row 1 (code=G2): refused, its district 'D2' was refused" in report.refused
     assert report.written["units"] == 1 + 1 + 1 + 1 + 1
 
@@ -408,6 +416,49 @@ def write_unrepairable_buildings(tmp_path: Path) -> list[str]:
     return ["--boundaries", f"grid={grid}", "--code-column", "grid_id", "--buildings", str(buildings)]
 
 
+def write_utm_file_without_crs(tmp_path: Path) -> list[str]:
+    path = tmp_path / "grid.shp"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        grid_frame().to_crs("EPSG:32631").set_crs(None, allow_override=True).to_file(path)
+    return ["--boundaries", f"grid={path}", "--code-column", "grid_id"]
+
+
+def write_buildings_in_the_wrong_assumed_crs(tmp_path: Path) -> list[str]:
+    """Lyon's buildings in UTM zone 31N, without a CRS, said to be in zone 32N: possible there, but 300 km east."""
+    grid, buildings = tmp_path / "grid.gpkg", tmp_path / "buildings.shp"
+    grid_frame().to_file(grid)
+    with warnings.catch_warnings():  # no CRS, and Shapefile's 10-letter field names: both expected here
+        warnings.simplefilter("ignore")
+        buildings_frame().to_crs("EPSG:32631").set_crs(None, allow_override=True).to_file(buildings)
+    return ["--boundaries", f"grid={grid}", "--code-column", "grid_id", "--buildings", str(buildings),
+            "--assume-crs", "EPSG:32632"]
+
+
+def write_city_geopackage(path: Path) -> Path:
+    """One GeoPackage with four layers, as a city's GIS team keeps them: a tessellation first, then buildings,
+    streets (lines) and districts."""
+    tessellation = gpd.GeoDataFrame({"tess_id": range(8)}, geometry=[cell(i, j) for i in range(4) for j in range(2)],
+                                    crs="EPSG:4326")
+    tessellation.to_file(path, layer="tessellation")
+    buildings_frame().to_file(path, layer="buildings")
+    gpd.GeoDataFrame({"street": ["Rue A"]}, geometry=[LineString([(WEST, SOUTH), (WEST + 0.03, SOUTH + 0.01)])],
+                     crs="EPSG:4326").to_file(path, layer="streets")
+    districts_frame().to_file(path, layer="districts")
+    return path
+
+
+def write_multi_layer_buildings(tmp_path: Path) -> list[str]:
+    grid = tmp_path / "grid.gpkg"
+    grid_frame().to_file(grid)
+    return ["--boundaries", f"grid={grid}", "--code-column", "grid_id",
+            "--buildings", str(write_city_geopackage(tmp_path / "city.gpkg"))]
+
+
+def write_unknown_layer(tmp_path: Path) -> list[str]:
+    return [*write_multi_layer_buildings(tmp_path)[:-1], f"{tmp_path / 'city.gpkg'}:houses"]
+
+
 BAD_INPUTS = {
     "missing file": (lambda tmp_path: ["--buildings", str(tmp_path / "nowhere.geojson")],
                      "nowhere.geojson: no such file"),
@@ -423,15 +474,32 @@ BAD_INPUTS = {
     "non-numeric height": (write_non_numeric_height,
                            "buildings.gpkg: row 2 (building_id=b3): height 'tall' is not a number"),
     "every building outside": (write_buildings_outside_the_city,
-                               "buildings.gpkg: every row was refused (no building lies in a grid cell)"),
+                               "buildings.gpkg: every row was refused (no building lies in a grid cell: they lie at "
+                               "longitude 4.815 … 4.835, latitude 45.745 … 45.755, the grid cells at longitude 113."),
     "every building unrepairable": (write_unrepairable_buildings,
-                                    "buildings.geojson: every row was refused (building_id=x: invalid ("),
+                                    "buildings.geojson: every row was refused (row 0 (building_id=x): invalid ("),
     "no received time": (write_orders_without_received_time, "orders.csv: no received_at column"),
     "bad time": (write_orders_with_a_bad_time, "orders.csv: row 1 (order_id=o2): received_at 'yesterday' is not "
                                                "a time"),
     "bad --assume-crs": (lambda tmp_path: ["--buildings", "b.gpkg", "--assume-crs", "EPSG:nope"],
                          "--assume-crs 'EPSG:nope' is not a CRS"),
     "nothing to import": (lambda tmp_path: [], "nothing to import"),
+    "several layers, none named": (
+        write_multi_layer_buildings,
+        "city.gpkg: the file holds 4 layers, say which to read as city.gpkg:LAYER; its layers: tessellation (Polygon, "
+        "8 rows), buildings (Polygon, 6 rows), streets (LineString, 1 row), districts (Polygon, 2 rows)"),
+    "a layer that is not there": (write_unknown_layer, "city.gpkg:houses: no layer 'houses' in city.gpkg; its layers: "
+                                                       "tessellation (Polygon, 8 rows), buildings"),
+    "degrees assumed to be UTM metres": (
+        lambda tmp_path: [*write_file_without_crs(tmp_path), "--assume-crs", "EPSG:32631"],
+        "grid.shp: the coordinates (x 4.8 … 4.84, y 45.74 … 45.76) are impossible in EPSG:32631: there they would "
+        "be at longitude"),
+    "metres assumed to be degrees": (
+        lambda tmp_path: [*write_utm_file_without_crs(tmp_path), "--assume-crs", "EPSG:4326"],
+        "are impossible in EPSG:4326, whose coordinates are longitudes (±180) and latitudes (±90)"),
+    "a plausible but wrong --assume-crs": (
+        write_buildings_in_the_wrong_assumed_crs,
+        "buildings.shp: every row was refused (no building lies in a grid cell: they lie at longitude "),
 }
 
 
@@ -451,6 +519,25 @@ def test_bad_input_is_one_error_line_and_changes_nothing(case, tmp_path, sample_
     assert stored_state(sample_database) == before
 
 
+def test_one_layer_of_a_geopackage_is_named_with_file_colon_layer(sqlite_url, tmp_path):
+    package = write_city_geopackage(tmp_path / "city.gpkg")
+    listed = subprocess.run([sys.executable, "-m", "layers.importer", "--list-layers", str(package)], cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines() == ["tessellation (Polygon, 8 rows)", "buildings (Polygon, 6 rows)",
+                                          "streets (LineString, 1 row)", "districts (Polygon, 2 rows)"]
+
+    store = Store(sqlite_url)
+    report = import_city(ImportSources(boundaries={"district": f"{package}:districts"},
+                                       buildings=f"{package}:buildings"), store)
+
+    buildings = load_layer(store, "buildings")
+    assert sorted(buildings["building_id"]) == sorted(BUILDINGS)  # the buildings, not the 8 tessellation cells
+    assert f"{package}:buildings: 6 buildings, EPSG:4326" in report.read
+    assert sorted(load_layer(store, "units").query("level == 'district'")["code"]) == ["D1", "D2"]
+    store.engine.dispose()
+
+
 def test_a_file_without_crs_imports_with_assume_crs(sqlite_url, tmp_path):
     arguments = write_file_without_crs(tmp_path)
     result = run_importer(*arguments, "--assume-crs", "EPSG:4326", database_url=sqlite_url)
@@ -461,3 +548,166 @@ def test_a_file_without_crs_imports_with_assume_crs(sqlite_url, tmp_path):
 def test_python_api_raises_importer_error(sqlite_url, tmp_path):
     with pytest.raises(ImporterError, match="no such file"):
         import_city(ImportSources(buildings=tmp_path / "nowhere.gpkg"), Store(sqlite_url))
+
+
+# --- defaults are not measurements (issue 15 item 4) ------------------------------------------------------------
+
+def test_a_city_without_measurements_has_no_score_not_a_good_one(sqlite_url, tmp_path):
+    """Boundaries and low buildings without residents, no orders, no sensors: nothing was measured, so no indicator
+    is judged and the score is "no data" (a default of 0 residents used to be judged a good population density)."""
+    from metrics.engine import compare
+    from metrics.score import vital_scores
+    from metrics.spec import named_window
+
+    districts, buildings = tmp_path / "districts.gpkg", tmp_path / "buildings.gpkg"
+    districts_frame().to_file(districts)
+    buildings_frame().assign(floors=pd.array([4, None, 8, None, 2, 1], dtype="Int64")).to_file(buildings)
+    store = Store(sqlite_url)
+    report = import_city(ImportSources(boundaries={"district": districts}, buildings=buildings), store)
+    assert f"{buildings}: residents unknown, left empty (not judged): 6 buildings" in report.filled
+
+    city = load_city(store)
+    assert city["buildings"]["residents"].isna().all()
+    table = compare(city, named_window("7d", city.as_of))
+    scores = vital_scores(table).set_index("code")
+    assert scores.loc["city", "indicators"] == 0 and pd.isna(scores.loc["city", "score"])
+    judged = table[table["state"].isin(["good", "watch", "warning", "critical"])]
+    assert judged.empty, judged[["code", "indicator", "state"]]
+    density = table[(table["code"] == "city") & (table["indicator"] == "population_density")]
+    assert density["value"].isna().all()
+    store.engine.dispose()
+
+
+def test_a_database_of_an_older_release_takes_buildings_without_residents(sqlite_url, tmp_path):
+    """Before residents could be unknown the column was NOT NULL: the store relaxes it (rows and indexes kept)."""
+    import sqlite3
+
+    store = build_sample("test", sqlite_url, progress=False)
+    path = sqlite_url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as connection:
+        (ddl,) = connection.execute("SELECT sql FROM sqlite_master WHERE name = 'buildings'").fetchone()
+        indexes = [sql for (sql,) in connection.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'buildings' AND sql IS NOT NULL")]
+        old_ddl = ddl.replace("residents BIGINT,", "residents BIGINT NOT NULL,")
+        assert old_ddl != ddl
+        connection.executescript(f"ALTER TABLE buildings RENAME TO b_old; {old_ddl};"
+                                 f"INSERT INTO buildings SELECT * FROM b_old; DROP TABLE b_old;"
+                                 + "".join(f"{sql};" for sql in indexes))
+    rows_before = store.count("buildings")
+    grids = load_layer(store, "units", where=lambda t: t.c.level == "grid").head(2)
+    path_buildings = tmp_path / "buildings.gpkg"
+    gpd.GeoDataFrame({"id": ["n1", "n2"]}, geometry=[footprint(p, 0.00005) for p in
+                                                     grids.geometry.representative_point()],
+                     crs="EPSG:4326").to_file(path_buildings)
+    assert rows_before > 2
+
+    import_city(ImportSources(buildings=path_buildings), store)
+
+    buildings = load_layer(store, "buildings")
+    assert sorted(buildings["building_id"]) == ["n1", "n2"] and buildings["residents"].isna().all()
+    with sqlite3.connect(path) as connection:
+        info = {row[1]: row[3] for row in connection.execute("PRAGMA table_info(buildings)")}
+        kept_indexes = {name for (name,) in connection.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'buildings' AND sql IS NOT NULL")}
+    assert info["residents"] == 0
+    assert kept_indexes and all("__before_rebuild" not in name for name in kept_indexes)
+    store.engine.dispose()
+
+
+# --- buildings without boundaries (issue 15 item 2) -------------------------------------------------------------
+
+def test_buildings_alone_make_a_city_with_a_derived_outline_and_grid(tmp_path):
+    """A team with only footprints: the documented command derives the outline and a grid, and the city loads."""
+    buildings = tmp_path / "buildings.geojson"
+    buildings_frame().to_crs("EPSG:3857").to_file(buildings)
+    database_url = f"sqlite:///{tmp_path / 'new-city.sqlite'}"
+
+    refused = run_importer("--buildings", str(buildings), database_url=database_url)
+    assert refused.returncode == 2 and "--grid-from-buildings METRES" in refused.stderr
+
+    result = run_importer("--buildings", str(buildings), "--grid-from-buildings", "500", "--city-name", "Lyon",
+                          database_url=database_url)
+    assert result.returncode == 0, result.stderr
+    assert "grid: " in result.stdout and "cells of 500 m × 500 m cut to it" in result.stdout
+
+    store = Store(database_url)
+    city = load_city(store)
+    units = city.units
+    grid = units[units["level"] == "grid"]
+    assert units.loc["city", "name"] == "Lyon"
+    assert units["level"].value_counts().to_dict() == {"city": 1, "district": 1, "street": 1, "community": 1,
+                                                       "grid": len(grid)}
+    assert sorted(city["buildings"]["building_id"]) == sorted(BUILDINGS)  # every building placed
+    # The outline holds every footprint with room around it; the cells tile it without overlapping.
+    outline = units.loc["city"].geometry
+    assert all(outline.contains(shape) for shape in city["buildings"].geometry)
+    metric = grid.to_crs(grid.estimate_utm_crs())
+    assert abs(metric.area.sum() - gpd.GeoSeries([outline], crs="EPSG:4326").to_crs(metric.crs).area.iloc[0]) < 1.0
+    assert metric.area.max() <= 500 * 500 + 1.0
+    store.engine.dispose()
+
+
+def test_a_given_outline_is_cut_into_the_derived_grid(sqlite_url, tmp_path):
+    outline, buildings = tmp_path / "outline.gpkg", tmp_path / "buildings.gpkg"
+    gpd.GeoDataFrame({"name": ["Lyon"]}, geometry=[box(WEST, SOUTH, WEST + 4 * STEP, SOUTH + 2 * STEP)],
+                     crs="EPSG:4326").to_file(outline)
+    buildings_frame().to_file(buildings)
+    store = Store(sqlite_url)
+
+    report = import_city(ImportSources(boundaries={"city": outline}, buildings=buildings), store,
+                         grid_from_buildings=1000)
+
+    units = load_layer(store, "units").set_index("code")
+    city = units.loc["city"].geometry
+    assert city.symmetric_difference(box(WEST, SOUTH, WEST + 4 * STEP, SOUTH + 2 * STEP)).area < 1e-12
+    assert any(f"outline derived from the outline in {outline}" in note for note in report.notes)
+    assert len(load_layer(store, "buildings")) == len(BUILDINGS)
+    with pytest.raises(ImporterError, match="cells over the city's extent"):
+        import_city(ImportSources(boundaries={"city": outline}, buildings=buildings), store, grid_from_buildings=1)
+    store.engine.dispose()
+
+
+# --- the city's own settings (issue 15 item 3) -----------------------------------------------------------------
+
+def test_a_city_keeps_its_own_time_zone_calendar_and_name(tmp_path, city_files):
+    """Lyon imported with its time zone and no Chinese holidays: naive times are Lyon's local time, the city loads
+    in its zone, its windows start at its midnight and its working days skip no Chinese holiday."""
+    from layers import city_settings
+    from metrics.spec import named_window
+    from metrics.workdays import working_days_between
+
+    database_url = f"sqlite:///{tmp_path / 'lyon.sqlite'}"
+    result = run_importer(*documented_command(city_files), "--timezone", "Europe/Paris", "--holidays", "none",
+                          "--languages", "en", database_url=database_url)
+    assert result.returncode == 0, result.stderr
+    assert "city settings: timezone Europe/Paris, holidays none, languages en, name Lyon" in result.stdout
+
+    store = Store(database_url)
+    assert store.city_settings() == {"name": "Lyon", "timezone": "Europe/Paris", "holidays": "none",
+                                     "languages": "en"}
+    try:
+        city = load_city(store)
+        orders = city["orders"].set_index("order_id")
+        assert str(orders["received_at"].dt.tz) == "Europe/Paris"
+        assert orders.loc["o1", "received_at"] == pd.Timestamp("2024-05-01 08:00", tz="Europe/Paris")  # naive: local
+        assert orders.loc["o2", "received_at"] == pd.Timestamp("2024-05-01 09:00", tz="UTC")  # with an offset
+        today = named_window("today", city.as_of)
+        assert today.start == city.as_of.normalize() and str(today.start.tz) == "Europe/Paris"
+        # 1 May 2026 is a Chinese holiday (and a French one, absent from the "none" calendar): counted as work here.
+        may = pd.Series([pd.Timestamp("2026-04-30 12:00", tz="Europe/Paris")])
+        assert working_days_between(may, may + pd.Timedelta(days=1)).tolist() == [1.0]
+        # Buildings imported later into the same city keep its settings.
+        rerun = run_importer("--buildings", str(city_files["buildings"]), database_url=database_url)
+        assert rerun.returncode == 0, rerun.stderr
+        assert Store(database_url).city_settings()["timezone"] == "Europe/Paris"
+    finally:
+        city_settings.activate(city_settings.DEFAULT)
+        store.engine.dispose()
+
+
+def test_a_bad_setting_is_one_error_line(tmp_path, city_files):
+    result = run_importer(*documented_command(city_files), "--timezone", "Europe/Lyon",
+                          database_url=f"sqlite:///{tmp_path / 'x.sqlite'}")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == ("error: timezone 'Europe/Lyon' is not an IANA time zone (e.g. Asia/Shanghai, "
+                                     "Europe/Paris, America/New_York)")

@@ -6,6 +6,7 @@ from dash import dcc, html
 
 from dashboard.i18n import pair, state_label, t
 from dashboard.maps.sources import SENSOR_KIND_NAMES, USE_NAMES
+from dashboard.order_screens import order_href
 
 MAX_ORDERS_LISTED = 8
 
@@ -14,8 +15,12 @@ def _fact(label: str, value) -> html.Div:
     return html.Div(className="fact", children=[html.Span(label, className="muted"), html.Span(value)])
 
 
+def _is_missing(value) -> bool:
+    return value is None or bool(pd.isna(value))
+
+
 def _time(value) -> str:
-    return "—" if value is None or pd.isna(value) else f"{value:%m-%d %H:%M}"
+    return "—" if _is_missing(value) else f"{value:%m-%d %H:%M}"
 
 
 def _table(lang: str, columns: tuple[str, ...], rows: list) -> html.Table:
@@ -39,7 +44,8 @@ def building_card(card, close_href: str, lang: str = "en") -> html.Div:
         html.Td(_time(s.last_at)),
         html.Td(s.alarm or s.status),
     ]) for s in card.sensors.itertuples()]
-    order_rows = [html.Tr([html.Td(o.order_id), html.Td(str(o.event_type).replace("_", " ")), html.Td(o.status),
+    order_rows = [html.Tr([html.Td(dcc.Link(o.order_id, href=order_href(o.order_id, lang))),
+                           html.Td(str(o.event_type).replace("_", " ")), html.Td(o.status),
                            html.Td(_time(o.received_at)), html.Td(f"{o.distance_m:.0f} m")])
                   for o in card.open_orders.head(MAX_ORDERS_LISTED).itertuples()]
     return html.Div(className="building-card", id="building-card", **{"data-building": b["building_id"]}, children=[
@@ -51,8 +57,8 @@ def building_card(card, close_href: str, lang: str = "en") -> html.Div:
             _fact(t("card.use", lang), pair(USE_NAMES.get(b["use"], (b["use"], b["use"])), lang)),
             _fact(t("card.height", lang), t("card.height_value", lang, metres=f"{b['height_m']:.0f}",
                                             floors=b["floors"])),
-            _fact(t("card.built", lang), str(b["year_built"])),
-            _fact(t("card.residents", lang), f"{b['residents']:,}"),
+            _fact(t("card.built", lang), "—" if _is_missing(b["year_built"]) else str(b["year_built"])),
+            _fact(t("card.residents", lang), "—" if _is_missing(b["residents"]) else f"{b['residents']:,}"),
         ]),
         html.Div(className=f"fire-status state-{fire['state']}", id="fire-status", children=[
             html.Span(t("card.fire", lang), className="muted"),

@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 from dash import html
 
 from dashboard.i18n import t
+from layers.city_settings import timezone as city_timezone
 
 
 def export_controls(view: dict) -> html.Details:
@@ -20,7 +21,9 @@ def export_controls(view: dict) -> html.Details:
     return html.Details(className="export-menu menu", id="export-menu", children=[
         html.Summary(t("export.menu", lang), className="menu-button"),
         html.Div(className="menu-items", children=[
-            html.Button(t("export.png", lang), id="export-png", className="menu-item", **{"data-export": "png"}),
+            # The PNG's name carries the time in the city's time zone, as the CSV's and HTML's do.
+            html.Button(t("export.png", lang), id="export-png", className="menu-item",
+                        **{"data-export": "png", "data-timezone": city_timezone()}),
             html.A(t("export.csv", lang), id="export-csv", className="menu-item",
                    href="/export/kpis.csv" + suffix, download="citytwin-kpis.csv"),
             html.A(t("export.scene", lang), id="export-scene",

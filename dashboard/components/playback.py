@@ -19,7 +19,7 @@ from dashboard.maps import deck, sources
 from dashboard.maps.registry import build_layers, normalise_layers
 from dashboard.theme import STATE_COLORS, rgba
 from dashboard.view import map_view, parse_view
-from layers.specs import CITY_TIMEZONE
+from layers.city_settings import timezone as city_timezone
 from metrics.registry import INDICATORS
 
 SPEEDS = {"slow": 900, "normal": 3600, "fast": 3 * 3600}
@@ -41,7 +41,7 @@ def playback_bar(lang: str = "en") -> html.Div:
         html.Span("", id=ids.PLAY_NOTE, className="play-note", title="orders drawn: thinned to stay under 2 MB"),
         html.Span(t("play.live", lang), id=ids.PLAY_CLOCK, className="play-clock"),
         dcc.Store(id=ids.PLAY_HOUR, data=None),  # the hour whose figures the KPI cards show
-        dcc.Store(id=ids.PLAY_START, data={"epoch_ms": int(start.timestamp() * 1000), "tz": CITY_TIMEZONE}),
+        dcc.Store(id=ids.PLAY_START, data={"epoch_ms": int(start.timestamp() * 1000), "tz": city_timezone()}),
     ])
 
 

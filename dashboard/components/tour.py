@@ -7,6 +7,8 @@ does a button of :func:`tour_control`; Stop ends it and leaves the user on the c
 """
 from __future__ import annotations
 
+import os
+
 from urllib.parse import parse_qs
 
 import dash
@@ -69,7 +71,8 @@ def started(name: str, search: str | None) -> dict:
         if problems:
             raise tours.TourError("; ".join(problems))
     except tours.TourError as error:
-        return {"error": str(error)}
+        # Shown in the browser: name the tour's file, never the server's folder.
+        return {"error": str(error).replace(f"{tours.tours_folder()}{os.sep}", "")}
     language = query_value(search, "lang")
     return tours.start(tour, language)
 

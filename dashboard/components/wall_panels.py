@@ -223,12 +223,13 @@ def score_panel(score: float, explanation: pd.DataFrame, lang: str = DEFAULT_LAN
             ]),
             html.Div(className="wall-score-words", children=[
                 html.Div(state_label(state, lang), className=f"wall-score-state state-{state}"),
-                html.Div(t("wall.composite", lang, count=judged), className="muted wall-score-note"),
+                html.Div(t("score.no_data", lang) if score != score else t("wall.composite", lang, count=judged),
+                         className="muted wall-score-note"),
             ]),
         ]),
         html.Div(className="wall-costs", children=[html.Div(t("wall.pulled_down_by", lang),
                                                             className="muted wall-costs-h"), *rows] if rows else
-                 [html.Div(t("wall.all_good", lang), className="muted")]),
+                 [html.Div(t("wall.all_good", lang), className="muted")] if score == score else []),
     ]
 
 

@@ -32,6 +32,7 @@ import re
 import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from urllib.parse import unquote_to_bytes
 
 import pandas as pd
 from flask import Blueprint, Flask, current_app, request
@@ -40,8 +41,8 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from dashboard.open311 import openapi, records
 from dashboard.open311.formats import FORMATS, error_response, render
 from layers import reference, store_health
+from layers.city_settings import timezone as city_timezone
 from layers.lifecycle import FINAL_STATUSES, OPEN_STATUSES, TransitionRefused
-from layers.specs import CITY_TIMEZONE
 from layers.store_health import is_unavailability
 from layers.workorders import (
     MAX_NOTE_CHARS,
@@ -70,6 +71,8 @@ CONTACT_FIELDS = {"email": 254, "first_name": 100, "last_name": 100, "phone": 40
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 ATTRIBUTE_KEY = re.compile(r"attribute\[([^\[\]]*)\](\[\])?")
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+# Characters XML 1.0 cannot carry (its Char production), which no citizen's text needs.
+NOT_XML_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 PHONE = re.compile(r"[0-9+()\- ]+")
 IDEMPOTENCY_HEADER = "Idempotency-Key"    # the IETF draft's header: the same key again returns the same request
 MAX_IDEMPOTENCY_KEY_CHARS = 255
@@ -113,7 +116,7 @@ class Open311:
         self._workorders = workorders
         self._lock = threading.Lock()
         self.keys = dict(keys)
-        self.clock = clock or (lambda: pd.Timestamp.now(tz=CITY_TIMEZONE))
+        self.clock = clock or (lambda: pd.Timestamp.now(tz=city_timezone()))
 
     @property
     def workorders(self) -> WorkOrders:
@@ -267,14 +270,13 @@ def create_request(fmt: str):
 
 @blueprint.get("/openapi.json")
 def openapi_document():
-    return render("json", "openapi", openapi.document(request.host_url.rstrip("/") + blueprint.url_prefix))
+    codes = sorted(_api().workorders.responsibility_list().rules)
+    return render("json", "openapi", openapi.document(request.host_url.rstrip("/") + blueprint.url_prefix,
+                                                      service_codes=codes))
 
 
-@blueprint.route("/", defaults={"rest": ""}, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-@blueprint.route("/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-def unknown(rest: str):
-    """Anything else under the prefix: the spec's 404 (or 405 for a known path with another method)."""
-    fmt = "xml" if rest.endswith(".xml") else "json"
+def _allowed_methods() -> list[str]:
+    """The methods the request's path answers (GET, POST), not counting the catch-all below, which only refuses."""
     adapter = current_app.url_map.bind_to_environ(request.environ)
     allowed = []
     for method in ("GET", "POST"):
@@ -284,6 +286,56 @@ def unknown(rest: str):
             continue
         if endpoint_name != f"{blueprint.name}.unknown":
             allowed.append(method)
+    return allowed
+
+
+@blueprint.before_request
+def answer_options_and_refuse_bad_encoding():
+    """OPTIONS answers with the methods the path allows (Flask's own answer also listed the catch-all's PUT, PATCH
+    and DELETE, which are refused); a query or form that is not UTF-8 is refused, not stored with U+FFFD."""
+    fmt = "xml" if request.path.rsplit("?", 1)[0].endswith(".xml") else "json"
+    if request.method == "OPTIONS":
+        allowed = _allowed_methods()
+        if not allowed:
+            return error_response(fmt, 404, f"no Open311 resource {request.path}; see "
+                                            f"{blueprint.url_prefix}/openapi.json")
+        response = current_app.response_class(status=204)
+        response.headers["Allow"] = ", ".join(allowed + (["HEAD"] if "GET" in allowed else []) + ["OPTIONS"])
+        return response
+    raw_parts = [request.query_string]
+    if request.method == "POST" and request.mimetype == FORM_TYPES[0]:
+        raw_parts.append(request.get_data(cache=True))  # cached: request.form parses it afterwards
+    for raw in raw_parts:
+        name = _not_utf8(raw)
+        if name is not None:
+            return error_response(fmt, 400, f"{name}: not valid UTF-8; send every parameter as UTF-8 text "
+                                            "(percent-encoded)")
+    if request.method == "POST" and request.mimetype == FORM_TYPES[1]:
+        # Multipart parts are decoded by the form parser, which replaces bytes that are not UTF-8 with U+FFFD.
+        for name, value in request.form.items(multi=True):
+            if "\ufffd" in value:
+                return error_response(fmt, 400, f"{name}: not valid UTF-8 (or holds U+FFFD); send UTF-8 text")
+    return None
+
+
+def _not_utf8(raw: bytes) -> str | None:
+    """The name of the first parameter of a query string or form body that is not UTF-8 once percent-decoded."""
+    for pair in raw.split(b"&"):
+        name, _separator, value = pair.partition(b"=")
+        for part in (name, value):
+            try:
+                unquote_to_bytes(part.replace(b"+", b" ")).decode("utf-8")
+            except UnicodeDecodeError:
+                return unquote_to_bytes(name.replace(b"+", b" ")).decode("utf-8", "replace")
+    return None
+
+
+@blueprint.route("/", defaults={"rest": ""}, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+@blueprint.route("/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+def unknown(rest: str):
+    """Anything else under the prefix: the spec's 404 (or 405 for a known path with another method)."""
+    fmt = "xml" if rest.endswith(".xml") else "json"
+    allowed = _allowed_methods()
     if allowed:
         response = error_response(fmt, 405, f"{request.method} is not allowed on {request.path}; allowed: "
                                             f"{', '.join(allowed)}")
@@ -301,7 +353,7 @@ def parse_instant(name: str, text: str) -> pd.Timestamp:
     except ValueError:
         raise Problem(400, f"{name}: {text!r} is not an ISO 8601 date-time (e.g. 2026-11-01T00:00:00+08:00 "
                            "or 2026-11-01T00:00:00Z)") from None
-    return value.tz_localize(CITY_TIMEZONE) if value.tzinfo is None else value.tz_convert(CITY_TIMEZONE)
+    return value.tz_localize(city_timezone()) if value.tzinfo is None else value.tz_convert(city_timezone())
 
 
 def comma_list(text: str | None) -> list[str]:
@@ -311,28 +363,32 @@ def comma_list(text: str | None) -> list[str]:
 def requests_query(args: Mapping[str, str], rules: Mapping, now: pd.Timestamp) -> OrderQuery:
     """The OrderQuery of GET requests' parameters (:class:`Problem` 400 naming every bad one)."""
     ids = comma_list(args.get("service_request_id"))
-    if ids:  # the spec: a list of ids overrides every other parameter
-        if len(ids) > MAX_IDS:
-            raise Problem(400, f"service_request_id: {len(ids):,} ids; at most {MAX_IDS:,} at once")
-        return OrderQuery(order_ids=ids, sort="received_at", descending=True, limit=MAX_RESULTS)
+    if len(ids) > MAX_IDS:
+        raise Problem(400, f"service_request_id: {len(ids):,} ids; at most {MAX_IDS:,} at once")
     problems = []
     statuses: list[str] = []
-    for status in comma_list(args.get("status")):
+    # The list the OpenAPI document states (STATUS_LIST): open and/or closed, comma separated, spaces allowed.
+    status_text = args.get("status")
+    for status in ([] if status_text is None else [part.strip(" ") for part in status_text.split(",")]):
         if status == "open":
             statuses += sorted(OPEN_STATUSES)
         elif status == "closed":
             statuses += sorted(FINAL_STATUSES)
+        elif not status:
+            problems.append(f"status: {status_text!r} has an empty item; use open, closed or open,closed")
         else:
             problems.append(f"status: unknown status {status!r}; use open, closed or both (comma separated)")
     codes = comma_list(args.get("service_code"))
-    unknown_codes = [c for c in codes if c not in rules]
+    unknown_codes = [c for c in codes if c not in rules] if not ids else []
     if unknown_codes:
         problems.append(f"service_code: unknown service code(s) {', '.join(map(repr, unknown_codes))}; "
                         "GET services.json lists them")
     start = end = None
     for name in ("start_date", "end_date"):
         text = args.get(name)
-        if text is not None and text.strip():
+        if text is not None and not text.strip():
+            problems.append(f"{name}: empty; give an ISO 8601 date-time or leave {name} out")
+        elif text is not None:
             try:
                 if name == "start_date":
                     start = parse_instant(name, text)
@@ -342,6 +398,8 @@ def requests_query(args: Mapping[str, str], rules: Mapping, now: pd.Timestamp) -
                 problems += problem.descriptions
     if problems:
         raise Problem(400, *problems)
+    if ids:  # the spec: a list of ids overrides every other filter (which must still be well formed)
+        return OrderQuery(order_ids=ids, sort="received_at", descending=True, limit=MAX_RESULTS)
     if start is None and end is None:
         end = now
     if start is None:
@@ -429,9 +487,32 @@ def checked_intake(form, rules: Mapping, service: WorkOrders) -> dict:
         if len(description) > records.MAX_DESCRIPTION_CHARS:
             problems.append(f"description: with the attribute values appended it is {len(description):,} "
                             f"characters long; at most {records.MAX_DESCRIPTION_CHARS:,} are allowed")
+    for name in form.keys():
+        if name == "api_key":
+            continue
+        for value in form.getlist(name):
+            problem = control_character_problem(name, value)
+            if problem:
+                problems.append(problem)
+                break
     if problems:
         raise Problem(400, *problems)
     return dict(event_type=code, lon=lon, lat=lat, description=description, address=address or None)
+
+
+def control_character_problem(name: str, text: str) -> str | None:
+    """Why ``text`` cannot be stored, or None: it must be text XML can carry (no control character but tab, line
+    feed and carriage return; no U+FFFE, U+FFFF or lone surrogate). Such a character once made every later
+    requests.xml unparseable; a citizen's app never means to send one, so it is refused, not silently dropped.
+
+    >>> control_character_problem("description", "pothole\x1b[31m")
+    'description: holds the control character U+001B at position 8; remove it (tab and line breaks are allowed)'
+    """
+    match = NOT_XML_TEXT.search(text)
+    if match is None:
+        return None
+    return (f"{name}: holds the control character U+{ord(match.group()):04X} at position {match.start() + 1}; "
+            "remove it (tab and line breaks are allowed)")
 
 
 def _attributes(form, problems: list[str]) -> dict[str, str]:

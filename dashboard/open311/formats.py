@@ -8,6 +8,7 @@ child per item (``services``/``service``, ``service_requests``/``request``, ``at
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 
 from flask import Response
@@ -30,12 +31,28 @@ def _tag(key: str) -> str:
     return key
 
 
+# What XML 1.0 cannot carry, even escaped (outside its Char production): control characters but tab, line feed and
+# carriage return; lone surrogates; U+FFFE and U+FFFF. Intake refuses them, but text stored before that (or
+# imported) may hold them, and one such character makes the whole document unparseable.
+NOT_XML_CHAR = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+REPLACEMENT = "\ufffd"
+
+
+def xml_safe(text: str) -> str:
+    """``text`` with every character XML cannot carry replaced by U+FFFD, so that the document always parses.
+
+    >>> xml_safe("pothole\x1b[31m")
+    'pothole\ufffd[31m'
+    """
+    return NOT_XML_CHAR.sub(REPLACEMENT, text)
+
+
 def _text(value) -> str | None:
     if value is None:
         return None
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value)
+    return xml_safe(str(value))
 
 
 def _fill(element: ET.Element, value) -> None:

@@ -10,6 +10,12 @@ from dashboard.open311 import records
 _FORMAT = {"name": "format", "in": "path", "required": True, "description": "json or xml",
            "schema": {"type": "string", "enum": ["json", "xml"]}}
 _NULLABLE_TEXT = {"type": "string", "nullable": True}
+# Rules the server enforces, stated so that clients (and schemathesis) see the same contract.
+STATUS_LIST = "^ *(open|closed) *(, *(open|closed) *)*$"
+# Citizens' text: no control character but tab, line feed and carriage return (XML cannot carry them).
+PLAIN_TEXT = "^[^\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]*$"
+INSIDE_THE_CITY = ("the point must lie inside the city (in one of its grid cells); a point outside is refused "
+                   "with 400")
 
 
 def _content(schema_ref: str) -> dict:
@@ -22,18 +28,26 @@ def _error(description: str) -> dict:
     return {"description": description, "content": _content("#/components/schemas/Errors")}
 
 
-def document(base_url: str) -> dict:
+def document(base_url: str, service_codes: list[str] | None = None) -> dict:
+    """The document; ``service_codes`` (the current responsibility list) become the POST's enum of codes."""
     from dashboard.open311 import (CONTACT_FIELDS, DEFAULT_WINDOW, DEV_KEY, DEV_KEY_ENV, KEYS_ENV, MAX_IDS,
                                    MAX_RESULTS)
 
     attribute_params = {
         f"attribute[{a.code}]": ({"type": "string", "enum": [k for k, _n in a.values], "description": a.description}
                                  if a.values else
-                                 {"type": "string", "maxLength": a.max_chars, "description": a.description})
+                                 {"type": "string", "maxLength": a.max_chars, "pattern": PLAIN_TEXT,
+                                  "description": a.description})
         for a in records.ATTRIBUTES}
-    contact = {name: {"type": "string", "maxLength": limit,
+    contact = {name: {"type": "string", "maxLength": limit, "pattern": PLAIN_TEXT,
                       "description": "accepted and checked, not stored (the order has no private field)"}
                for name, limit in CONTACT_FIELDS.items() if name not in ("address_id", "jurisdiction_id")}
+    contact["email"] = {**contact["email"], "format": "email",
+                        "description": "an e-mail address (name@domain.tld); accepted and checked, not stored"}
+    contact["phone"] = {**contact["phone"], "pattern": "^[0-9+()\\- ]*$",
+                        "description": "digits, spaces, +, - and parentheses; accepted and checked, not stored"}
+    contact["media_url"] = {**contact["media_url"], "pattern": "^(https?://[^\\s]+)?$",
+                            "description": "an http(s) URL; accepted and checked, not stored"}
     extension_props = {f"{records.PREFIX}:{name}": schema for name, schema in (
         ("stage", {"type": "string", "enum": ["received", "dispatched", "accepted", "handled", "feedback",
                                               "evaluated", "closed", "cancelled"]}),
@@ -79,7 +93,8 @@ def document(base_url: str) -> dict:
                 "get": {
                     "summary": f"Requests, newest first, at most {MAX_RESULTS:,}",
                     "description": (
-                        "service_request_id overrides every other filter. Without dates the window is the last "
+                        "service_request_id overrides every other filter (the others must still be well "
+                        "formed). Without dates the window is the last "
                         f"{DEFAULT_WINDOW.days} days; with one date it is {DEFAULT_WINDOW.days} days from (or up to) "
                         f"it; a window wider than {DEFAULT_WINDOW.days} days is refused. The header "
                         "X-Citytwin-Total-Count gives how many requests match (all pages)."),
@@ -89,12 +104,16 @@ def document(base_url: str) -> dict:
                          "description": f"comma list of ids (at most {MAX_IDS:,})"},
                         {"name": "service_code", "in": "query", "schema": {"type": "string"},
                          "description": "comma list of service codes"},
-                        {"name": "start_date", "in": "query", "schema": {"type": "string", "format": "date-time"},
-                         "description": "earliest requested_datetime (ISO 8601; no offset: Shenzhen time)"},
-                        {"name": "end_date", "in": "query", "schema": {"type": "string", "format": "date-time"},
-                         "description": "latest requested_datetime, included"},
-                        {"name": "status", "in": "query", "schema": {"type": "string"},
-                         "description": "open, closed, or open,closed"},
+                        {"name": "start_date", "in": "query",
+                         "schema": {"type": "string", "format": "date-time", "minLength": 1},
+                         "description": "earliest requested_datetime (ISO 8601; a date alone is its midnight; no "
+                                        "offset: the city's time); empty is refused: leave it out instead"},
+                        {"name": "end_date", "in": "query",
+                         "schema": {"type": "string", "format": "date-time", "minLength": 1},
+                         "description": "latest requested_datetime, included; empty is refused"},
+                        {"name": "status", "in": "query", "schema": {"type": "string", "pattern": STATUS_LIST},
+                         "description": "open, closed, or both as a comma list (open,closed); any other word or an "
+                                        "empty item is refused"},
                         {"name": "jurisdiction_id", "in": "query", "schema": {"type": "string"},
                          "description": "accepted, ignored"},
                     ],
@@ -111,14 +130,17 @@ def document(base_url: str) -> dict:
                         "properties": {
                             "api_key": {"type": "string"},
                             "jurisdiction_id": {"type": "string", "description": "accepted, ignored"},
-                            "service_code": {"type": "string"},
-                            "lat": {"type": "number", "minimum": -90, "maximum": 90},
-                            "long": {"type": "number", "minimum": -180, "maximum": 180},
-                            "address_string": {"type": "string", "maxLength": 4000,
+                            "service_code": {"type": "string", **({"enum": service_codes} if service_codes else {}),
+                                             "description": "one of the codes GET services lists"},
+                            "lat": {"type": "number", "minimum": -90, "maximum": 90, "description": INSIDE_THE_CITY},
+                            "long": {"type": "number", "minimum": -180, "maximum": 180,
+                                     "description": INSIDE_THE_CITY},
+                            "address_string": {"type": "string", "maxLength": 4000, "pattern": PLAIN_TEXT,
                                                "description": "stored with the order; alone it is refused (no "
                                                               "geocoder)"},
                             "address_id": {"type": "string", "description": "accepted, not stored"},
                             "description": {"type": "string", "maxLength": records.MAX_DESCRIPTION_CHARS,
+                                            "pattern": PLAIN_TEXT,
                                             "description": "stored as written (shown as text everywhere); the "
                                                            "attribute values are appended to it, one line each"},
                             **contact,

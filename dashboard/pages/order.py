@@ -20,8 +20,8 @@ from dashboard.components.topbar import topbar
 from dashboard.i18n import HTML_LANG, department_name, normalise_language, t
 from dashboard.order_screens import orders_frame, status_label
 from dashboard.view import DEFAULT_INDICATOR, DEFAULT_WINDOW
+from layers.city_settings import timezone as city_timezone
 from layers.lifecycle import TransitionRefused
-from layers.specs import CITY_TIMEZONE
 from layers.store_health import is_unavailability
 from layers.workorders import InvalidRequest, UnknownOrder, VersionConflict
 from metrics.clocks import order_clocks
@@ -34,7 +34,7 @@ def layout(order_id: str | None = None, lang: str | None = None, **_ignored):
     order_id = unquote(order_id or "")  # Dash passes the path segment as the browser sent it, percent-encoded
     service = services.get()
     directory = service.directory()
-    now = pd.Timestamp.now(tz=CITY_TIMEZONE)
+    now = pd.Timestamp.now(tz=city_timezone())
     body, state = order_body(order_id, lang)
     return html.Div(className="screen order-screen", lang=HTML_LANG[lang], children=[
         topbar([directory.city], DEFAULT_INDICATOR, DEFAULT_WINDOW, now, controls=[
@@ -59,7 +59,7 @@ def order_body(order_id: str | None, lang: str) -> tuple[list, dict]:
         return [html.H1(t("order.unknown", lang), id="order-id"),
                 html.P(t("order.unknown_detail", lang, order_id=order_id or ""), className="muted")], \
             {"order_id": order_id, "version": None, "lang": lang}
-    now = pd.Timestamp.now(tz=CITY_TIMEZONE)
+    now = pd.Timestamp.now(tz=city_timezone())
     clock = order_clocks(orders_frame([order]), now).iloc[0].to_dict()
     place = service.directory().lineage(order.grid_code)
     rules = work_orders.responsibility_list()

@@ -16,8 +16,8 @@ from dashboard.i18n import HTML_LANG, department_name, pick, t, unit_name
 from dashboard.order_screens import (BLOCK_ROWS, LIST_FILTERS, channel_label, filters_search, grid_rows,
                                      normalise_filters, order_query, status_label)
 from dashboard.view import DEFAULT_INDICATOR, DEFAULT_WINDOW
+from layers.city_settings import timezone as city_timezone
 from layers.lifecycle import STATUSES
-from layers.specs import CITY_TIMEZONE
 from layers.workorders import InvalidRequest
 
 dash.register_page(__name__, path="/orders", title="citytwin · work orders", name="Orders")
@@ -40,7 +40,7 @@ def layout(lang: str | None = None, **query):
     service = services.get()
     directory = service.directory()
     rules = service.work_orders().responsibility_list()
-    now = pd.Timestamp.now(tz=CITY_TIMEZONE)
+    now = pd.Timestamp.now(tz=city_timezone())
     districts = directory.of_level("district")
     city = directory.city
     if filters["unit"] == city["code"]:  # the top bar's links name the city: every order
@@ -109,7 +109,7 @@ def serve_block(request, filters):
     lang = filters["lang"]
     service = services.get()
     work_orders = service.work_orders()
-    now = pd.Timestamp.now(tz=CITY_TIMEZONE)
+    now = pd.Timestamp.now(tz=city_timezone())
     try:
         page = work_orders.list_orders(order_query(filters, request, now))
     except InvalidRequest as refused:

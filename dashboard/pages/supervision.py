@@ -16,8 +16,8 @@ from dashboard.components.topbar import topbar
 from dashboard.i18n import HTML_LANG, department_name, normalise_language, pick, t, unit_name
 from dashboard.order_screens import filters_search, normalise_filters
 from dashboard.view import DEFAULT_INDICATOR, DEFAULT_WINDOW
+from layers.city_settings import timezone as city_timezone
 from layers.lifecycle import OPEN_STATUSES, STATUSES
-from layers.specs import CITY_TIMEZONE
 from metrics.clocks import ESCALATION, card_counts, carded_orders, order_clocks
 
 dash.register_page(__name__, path="/supervision", title="citytwin · supervision", name="Supervision")
@@ -29,7 +29,7 @@ OPEN_IN_ORDER = [s for s in STATUSES if s in OPEN_STATUSES]
 def layout(lang: str | None = None, **_ignored):
     lang = normalise_language(lang)
     directory = services.get().directory()
-    now = pd.Timestamp.now(tz=CITY_TIMEZONE)
+    now = pd.Timestamp.now(tz=city_timezone())
     return html.Div(className="screen supervision-screen", lang=HTML_LANG[lang], children=[
         topbar([directory.city], DEFAULT_INDICATOR, DEFAULT_WINDOW, now, page="supervision",
                here="/supervision", lang=lang, controls=[]),
@@ -112,7 +112,7 @@ def escalate_red_cards(clicks, lang, actor):
     """The sweep: every red card never escalated is escalated, in one set-based write (each logged)."""
     if not clicks:
         return no_update
-    now = pd.Timestamp.now(tz=CITY_TIMEZONE)
+    now = pd.Timestamp.now(tz=city_timezone())
     actor = (actor or "").strip() or t("supervision.actor", lang)
     escalated = services.get().work_orders().escalate_overdue(now, actor=actor, **ESCALATION)
     return board(now, lang, t("supervision.escalated", lang, count=f"{escalated:,}"), fresh=True)

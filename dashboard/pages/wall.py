@@ -34,7 +34,7 @@ from dashboard.components.wall_playlist import PLAYLIST, lead_indicator, playlis
 from dashboard.components.wall_ticker import active_alarms, ticker, ticker_items
 from dashboard.i18n import (HTML_LANG, language_query, localise_hotspots, messages, normalise_language,
                             t, unit_name, window_label)
-from layers.specs import CITY_TIMEZONE
+from layers.city_settings import timezone as city_timezone
 from metrics.registry import INDICATORS
 from metrics.spec import WINDOWS, named_window
 
@@ -82,7 +82,7 @@ def parse_config(kiosk=None, rotate=None, window=None, topic=None, refresh=None,
         "refresh": min(max(_seconds(refresh, REFRESH_SECONDS), MIN_REFRESH_SECONDS), 3600),
         "window": window if window in WINDOWS else DEFAULT_WINDOW,
         "topic": topic if topic in PLAYLIST else PLAYLIST[0],
-        "timezone": CITY_TIMEZONE,
+        "timezone": city_timezone(),
     }
 
 

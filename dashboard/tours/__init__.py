@@ -182,7 +182,9 @@ def tour_path(name: str, folder: Path | None = None) -> Path:
     path = folder / f"{name}.json"
     if not path.is_file():
         known = ", ".join(sorted(p.stem for p in folder.glob("*.json"))) or "none"
-        raise TourError(f"tour {name!r}: no file {path} (tours: {known})")
+        # The file's name, not its path: the message is shown in the browser, which has no business knowing where
+        # the server keeps its files.
+        raise TourError(f"tour {name!r}: no file {path.name} (tours: {known})")
     return path
 
 
