@@ -140,8 +140,8 @@ class Services:
         self._made = 0
         self._gen: Generation | None = None
         self._checked_at = 0.0
-        # A refresh waits at least as long as the last one took: with a live stream changing the store every
-        # second, the background work then takes at most about half of a core, never all of it.
+        # In live mode a refresh waits at least as long as the last one took: with a stream changing the store
+        # every second, the background work then takes at most about half of a core, never all of it.
         self._last_refresh_seconds = 0.0
         self._refreshing: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -182,8 +182,9 @@ class Services:
                 self._gen = self._generation(self._clocked(self._first_city()))
                 self._checked_at = now
                 return self._gen
-            due = (now - self._checked_at >= max(interval, self._last_refresh_seconds)
-                   and self._refreshing is None)
+            # Live mode: a refresh waits as long as the last one took (a stream changes the store every second).
+            wait = max(interval, self._last_refresh_seconds) if self.settings.live else interval
+            due = now - self._checked_at >= wait and self._refreshing is None
             if due:
                 self._checked_at = now
             gen = self._gen
