@@ -118,6 +118,12 @@ class History:
         return json.loads(path.read_text())
 
     @property
+    def as_of(self) -> pd.Timestamp | None:
+        """The latest instant the history holds (when it was written or generated)."""
+        value = self.manifest.get("as_of")
+        return None if value is None else pd.Timestamp(value).tz_convert(CITY_TIMEZONE)
+
+    @property
     def cities(self) -> list[str]:
         return list(self.manifest.get("cities", []))
 
@@ -327,7 +333,7 @@ def write_history(store: Store, root: str | os.PathLike, rebuild: bool = False, 
             if progress:
                 print(f"  {layer} {month}: {len(frame):,} rows")
     history.write_context(city, {layer: load_layer(store, layer) for layer in CONTEXT_LAYERS})
-    history.set(transition_cursor=cursor, open_month=open_month,
+    history.set(transition_cursor=cursor, open_month=open_month, as_of=str(max(ends)) if ends else None,
                 store_versions={k: v["version"] for k, v in store.layer_versions().items()})
     return SyncReport(written, kept, removed, open_month, time.perf_counter() - started)
 

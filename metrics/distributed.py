@@ -44,6 +44,7 @@ from layers.history import HISTORY_LAYERS, History, HistoryError, Partition
 from layers.load import empty_frame
 from layers.specs import LEVELS
 from metrics.engine import COLUMNS, grid_matrices, roll_up
+from metrics.engine import compute as engine_compute
 from metrics.registry import INDICATORS
 from metrics.spec import Window
 
@@ -249,6 +250,16 @@ def dask_client(workers: int = 2, memory_limit: str = "4GiB", address: str | Non
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit=memory_limit,
                       host="127.0.0.1", dashboard_address=None) as cluster, Client(cluster) as client:
         yield client
+
+
+def compute_window(city: City, window: Window, history: History | None = None,
+                   indicator_ids: Iterable[str] | None = None, levels: Iterable[str] = LEVELS) -> pd.DataFrame:
+    """The engine for the window: in memory when the city holds it, else over ``history`` on the cluster of
+    :func:`dask_client` (``$CITYTWIN_DASK_SCHEDULER``, or a LocalCluster started for the call)."""
+    if history is None or not needs_history(window, city):
+        return engine_compute(city, window, indicator_ids, levels)
+    with dask_client() as client:
+        return compute(history, window, city, indicator_ids, levels, client=client)
 
 
 def needs_history(window: Window, city: City) -> bool:

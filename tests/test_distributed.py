@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from distributed import Client, LocalCluster
+from distributed import Client, LocalCluster, get_task_stream
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from layers.city import load_city
@@ -115,6 +115,23 @@ def test_a_history_of_another_city_is_refused(sample, tmp_path):
     other = build("test", f"sqlite:///{tmp_path / 'other.sqlite'}", progress=False, end=END, seed=7)
     with pytest.raises(HistoryError, match="another unit hierarchy"):
         distributed.compute(history, named_window("7d", city.as_of), load_city(other), ["order_volume"])
+
+
+def test_big_windows_go_to_the_scheduler_named_by_the_environment(sample, client, monkeypatch):
+    """A window the city in memory does not hold runs on the cluster of $CITYTWIN_DASK_SCHEDULER (here the
+    module's LocalCluster: its task log shows the partitions); one it holds is computed in memory."""
+    city, history = sample
+    monkeypatch.setenv(distributed.SCHEDULER_VARIABLE, client.scheduler.address)
+    year = named_window("12m", city.as_of)
+    assert distributed.needs_history(year, city)
+    with get_task_stream(client) as stream:
+        table = distributed.compute_window(city, year, history, ["order_volume"], ["city"])
+    assert any(str(t["key"]).startswith("partition_sums") for t in stream.data)
+    assert table["value"].iloc[0] == len(city["orders"])
+    week = named_window("7d", city.as_of)
+    assert not distributed.needs_history(week, city)
+    assert_same_table(engine.compute(city, week, ["on_time_rate"]),
+                      distributed.compute_window(city, week, history, ["on_time_rate"]))
 
 
 def test_a_scheduler_address_that_is_not_one_is_named():
