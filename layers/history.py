@@ -44,8 +44,12 @@ HISTORY_LAYERS = {"orders": "received_at", "readings": "ts", "alarms": "raised_a
 # place readings and alarms on the grid, the event types that give orders their category, and the buildings the
 # per-resident figures divide by. Small next to the history, copied whole at every run.
 CONTEXT_LAYERS = ("units", "sensors", "event_types", "buildings")
-# Columns no indicator reads: left out when a partition is read for the metrics (the citizen's words, the point).
-NOT_FOR_METRICS = ("geometry", "description", "address", "lon", "lat")
+# Columns no indicator reads: left out when a partition is read for the metrics (the citizen's words, the point,
+# the rows' unique ids: the costliest columns to read). A formula that needs one fails on its absence, loudly.
+NOT_FOR_METRICS = ("geometry", "description", "address", "lon", "lat", "order_id", "alarm_id", "message")
+# Columns of few distinct values, read as categoricals (dictionary-encoded in the files): a month's three million
+# grid codes and event types are then integer codes, cheap to read and to split families by.
+CATEGORICAL = ("event_type", "channel", "department", "grid_code", "status", "sensor_id", "kind", "severity")
 MANIFEST = "manifest.json"
 PART = "part.parquet"
 
@@ -74,9 +78,13 @@ class Partition:
     def overlaps(self, start: pd.Timestamp, end: pd.Timestamp) -> bool:
         return self.start < end and self.end > start
 
-    def read(self, columns: list[str] | None = None) -> pd.DataFrame:
-        """The partition as a pandas frame (no geometry: see :meth:`History.read_geo` for the points)."""
-        return pd.read_parquet(self.path, columns=columns)
+    def read(self, columns: list[str] | None = None, categorical: bool = False) -> pd.DataFrame:
+        """The partition as a pandas frame (no geometry: see :meth:`History.read_geo` for the points); with
+        ``categorical``, the :data:`CATEGORICAL` columns as pandas categoricals."""
+        if not categorical:
+            return pd.read_parquet(self.path, columns=columns)
+        names = columns or pq.read_schema(self.path).names
+        return pd.read_parquet(self.path, columns=columns, read_dictionary=[c for c in CATEGORICAL if c in names])
 
     def metric_columns(self) -> list[str]:
         names = pq.read_schema(self.path).names
@@ -165,15 +173,22 @@ class History:
         import dask.dataframe as dd
         return dd.read_parquet(str(self.root / layer), columns=columns)
 
-    def context(self, city: str | None = None) -> dict[str, pd.DataFrame]:
-        """The context layers of ``city`` (units and buildings as GeoDataFrames)."""
+    def context(self, city: str | None = None, shapes: bool = True) -> dict[str, pd.DataFrame]:
+        """The context layers of ``city`` (units, buildings and sensors as GeoDataFrames; without ``shapes`` only
+        the units: decoding 640,000 building outlines no partition needs takes seconds)."""
         city = city or self.city()
         frames = {}
         for layer in CONTEXT_LAYERS:
             path = self.context_path(city, layer)
             if not path.exists():
                 raise HistoryError(f"{path} is missing (run write_history)")
-            frames[layer] = (gpd.read_parquet(path) if LAYERS[layer].geometry != "none" else pd.read_parquet(path))
+            if LAYERS[layer].geometry == "none":
+                frames[layer] = pd.read_parquet(path)
+            elif shapes or layer == "units":
+                frames[layer] = gpd.read_parquet(path)
+            else:
+                frames[layer] = pd.read_parquet(path, columns=[n for n in pq.read_schema(path).names
+                                                               if n != "geometry"])
         frames["units"] = frames["units"].set_index("code", drop=False)
         return frames
 

@@ -97,7 +97,7 @@ def add(a: PartialSums, b: PartialSums) -> PartialSums:
 def _context(root: str, city: str, stamp: float) -> City:
     """The context layers as a city (hierarchy built, grid positions given), once per worker process and history
     version (``stamp``: the manifest's modification time)."""
-    frames = History(root).context(city)
+    frames = History(root).context(city, shapes=False)
     units = frames.pop("units")
     return City(units=units, hierarchy=build_hierarchy(units), layers=frames)
 
@@ -118,7 +118,7 @@ def partition_sums(root: str, stamp: float, partition: Partition, rows: list[int
     size = len(context.hierarchy)
     wanted = [ids[r] for r in rows]
     columns = partition.metric_columns()
-    frame = partition.read(columns)
+    frame = partition.read(columns, categorical=True)
     numerator, denominator, covered = grid_matrices(_with_layer(context, partition.layer, frame), window, wanted)
     result = _zeros(len(ids), size)
     result.numerator[rows], result.denominator[rows], result.covered[rows] = numerator, denominator, covered
