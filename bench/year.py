@@ -140,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-separate", action="store_true", help="skip the scheduler + workers as processes")
     parser.add_argument("--json", default=None, help="also write the figures to this file")
     args = parser.parse_args(argv)
+    sys.stdout.reconfigure(line_buffering=True)  # progress shows as it comes when the output goes to a file
 
     history = History(args.history)
     if history.as_of is None:
