@@ -141,22 +141,40 @@ class Window:
         length = self.end - self.start
         return Window(self.start - length, self.start, f"before {self.name}".strip())
 
+    def a_year_before(self) -> "Window":
+        """The same calendar window one year earlier (29 February falls on the 28th): year-on-year comparison."""
+        year = pd.DateOffset(years=1)
+        return Window(self.start - year, self.end - year, f"{self.name} last year".strip())
+
     def contains(self, times: pd.Series) -> pd.Series:
         return (times >= self.start) & (times < self.end)
 
 
 WINDOWS = {"today": "Today", "7d": "Last 7 days", "30d": "Last 30 days"}
 WINDOWS_ZH = {"today": "今日", "7d": "近7天", "30d": "近30天"}
+# Windows over the history files (layers.history), computed by metrics.distributed: a year, and year-on-year. Kept
+# apart from WINDOWS, the dashboard's picker, whose city in memory holds 30 days.
+HISTORY_WINDOWS = {"12m": "Last 12 months", "today_last_year": "Same day last year",
+                   "7d_last_year": "Same 7 days last year", "30d_last_year": "Same 30 days last year"}
+HISTORY_WINDOWS_ZH = {"12m": "近12个月", "today_last_year": "去年同日", "7d_last_year": "去年同期7天",
+                      "30d_last_year": "去年同期30天"}
+LAST_YEAR = "_last_year"
 
 
 def named_window(name: str, as_of: pd.Timestamp) -> Window:
-    """``today`` runs from local midnight to the data's as-of instant; ``7d`` and ``30d`` end there."""
+    """``today`` runs from local midnight to the data's as-of instant; ``7d``, ``30d`` and ``12m`` end there;
+    ``<window>_last_year`` is that window a year earlier (:meth:`Window.a_year_before`)."""
     end = as_of + pd.Timedelta(microseconds=1)  # include the as-of instant itself
     if name == "today":
         return Window(as_of.normalize(), end, name)
     if name in ("7d", "30d"):
         return Window(end - pd.Timedelta(days=int(name[:-1])), end, name)
-    raise ValueError(f"unknown window {name!r}; windows are {', '.join(WINDOWS)}")
+    if name == "12m":
+        return Window(end - pd.DateOffset(years=1), end, name)
+    if name.endswith(LAST_YEAR) and name[:-len(LAST_YEAR)] in ("today", "7d", "30d", "12m"):
+        shifted = named_window(name[:-len(LAST_YEAR)], as_of).a_year_before()
+        return Window(shifted.start, shifted.end, name)
+    raise ValueError(f"unknown window {name!r}; windows are {', '.join([*WINDOWS, *HISTORY_WINDOWS])}")
 
 
 @dataclass(frozen=True)

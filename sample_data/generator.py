@@ -502,7 +502,10 @@ def _local(utc: np.ndarray) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(utc).tz_localize("UTC").tz_convert(CITY_TIMEZONE)
 
 
-def build_orders(units, buildings, event_types, scale: Scale, rng, end: pd.Timestamp):
+def build_orders(units, buildings, event_types, scale: Scale, rng, end: pd.Timestamp,
+                 known_until: pd.Timestamp | None = None):
+    """Orders received up to ``end``; their later stages are known up to ``known_until`` (default ``end``: a
+    month of a year's history is generated with the year's end there, so its orders go on after the month)."""
     grids = grids_of(units)
     people = buildings.groupby("grid_code")["residents"].sum().reindex(grids["code"]).fillna(0).to_numpy()
     places = buildings.groupby("grid_code").size().reindex(grids["code"]).fillna(0).to_numpy()
@@ -570,7 +573,7 @@ def build_orders(units, buildings, event_types, scale: Scale, rng, end: pd.Times
     # Stage times are computed on plain UTC datetime64 arrays: millions of tz-aware objects would be slow.
     hours = _hours
     start = received.tz_convert("UTC").tz_localize(None).to_numpy()
-    end_utc = np.datetime64(end.tz_convert("UTC").tz_localize(None))
+    end_utc = np.datetime64((end if known_until is None else known_until).tz_convert("UTC").tz_localize(None))
     limit_h = limits[type_index]
     dispatched = start + hours(rng.exponential(0.35, n))
     # A few orders wait over a day for their first response (a backlog after a storm of requests).
