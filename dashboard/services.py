@@ -6,6 +6,7 @@ shows the children of one unit, simplified as a coverage so that shared edges st
 """
 from __future__ import annotations
 
+import copy
 import sys
 import threading
 import time
@@ -18,7 +19,7 @@ import pandas as pd
 import shapely
 
 from dashboard.settings import Settings
-from layers.city import (EVENT_LAYERS, SENSOR_LAYERS, City, load_city, with_clock, with_orders_read_again,
+from layers.city import (EVENT_LAYERS, READINGS_OVERLAP, SENSOR_LAYERS, City, load_city, with_clock, with_orders_read_again,
                          with_sensor_layers_read_again)
 from dashboard.maps.sources import order_cells, sensor_states
 from layers import city_settings
@@ -28,7 +29,7 @@ from layers.snapshot import read_snapshot, write_snapshot
 from layers.store import Store
 from layers.store_health import is_unavailability
 from layers.workorders import WorkOrders
-from metrics.engine import by_clock, compare, compare_named, rank_among_siblings, series
+from metrics.engine import by_clock, compare, compare_named, compute, rank_among_siblings, series
 from metrics.hotspots import detect_hotspots
 from metrics.score import explain_score, vital_scores
 from metrics.registry import INDICATORS
@@ -296,7 +297,8 @@ class Services:
                                       with_rows_recomputed(old.tables[window], new.city, window, affected))
             for window in list(old.series):
                 new.series[window] = (window_series(new.city, window) if affected is None else
-                                      with_series_recomputed(old.series[window], new.city, window, affected))
+                                      with_series_recomputed(old.series[window], new.city, window, affected,
+                                                             since=old.city.sensors_as_of - READINGS_OVERLAP))
             with self._lock:
                 self._gen = new
         except Exception as error:  # noqa: BLE001 — the old city goes on being served; the next check tries again
@@ -591,23 +593,56 @@ def window_table(city: City, window: str) -> pd.DataFrame:
 
 
 def with_rows_recomputed(table: pd.DataFrame, city: City, window: str, indicator_ids: list[str]) -> pd.DataFrame:
-    """``table`` (a :func:`window_table`) with the rows of ``indicator_ids`` computed again on ``city``."""
+    """``table`` (a :func:`window_table`) with the rows of ``indicator_ids`` computed again on ``city``: written into
+    a copy in place, by position (the same units and indicators have the same rows), not concatenated and sorted
+    again (sorting 200,000 string pairs cost more than the computation)."""
     if not indicator_ids:
         return table
     fresh = rank_among_siblings(compare_named(city, window, indicator_ids), city.units)
-    kept = table[~table["indicator"].isin(indicator_ids).to_numpy()]
-    return (pd.concat([kept.reset_index(drop=True), fresh[list(kept.columns)]], ignore_index=True)
-            .set_index(["code", "indicator"], drop=False).sort_index())
+    positions = table.index.get_indexer(pd.MultiIndex.from_arrays([fresh["code"], fresh["indicator"]]))
+    if (positions < 0).any():  # a unit or indicator the table does not have: the slow, general way
+        kept = table[~table["indicator"].isin(indicator_ids).to_numpy()]
+        return (pd.concat([kept.reset_index(drop=True), fresh[list(kept.columns)]], ignore_index=True)
+                .set_index(["code", "indicator"], drop=False).sort_index())
+    columns = {}
+    for name in table.columns:
+        if name in ("code", "indicator") or name not in fresh:
+            columns[name] = table[name]
+            continue
+        values = table[name].to_numpy(copy=True)
+        values[positions] = fresh[name].to_numpy(dtype=values.dtype)
+        columns[name] = values
+    return pd.DataFrame(columns, index=table.index)
 
 
-def with_series_recomputed(points: pd.Series, city: City, window: str, indicator_ids: list[str]) -> pd.Series:
-    """``points`` (a :func:`window_series`) with the headline indicators among ``indicator_ids`` computed again."""
+def with_series_recomputed(points: pd.Series, city: City, window: str, indicator_ids: list[str],
+                           since: pd.Timestamp) -> pd.Series:
+    """``points`` (a :func:`window_series`) with the steps from ``since`` on of the headline indicators among
+    ``indicator_ids`` computed again (new readings fall in the newest hours; older steps keep their values), the
+    same as computing every step again while the window's steps stay where they were (replay mode; in live mode
+    the clock's step recomputes them all)."""
     wanted = [i for i in indicator_ids if INDICATORS[i].headline]
     if not wanted:
         return points
-    fresh = window_series(city, window, wanted)
-    kept = points[~points.index.get_level_values("indicator").isin(wanted)]
-    return pd.concat([kept, fresh]).sort_index()
+    values = points.to_numpy(copy=True)
+    for as_of, ids in by_clock(city, wanted).items():
+        named = named_window(window, as_of)
+        steps = max(1, int(np.ceil(named.days * 24))) if window == "today" else int(round(named.days))
+        length = (named.end - named.start) / steps
+        for step in range(steps):
+            sub = Window(named.start + step * length, named.start + (step + 1) * length, f"{window}[{step}]")
+            if sub.end <= since:
+                continue
+            scratch = copy.copy(city)
+            scratch.memo = {}
+            fresh = compute(scratch, sub, ids)
+            positions = points.index.get_indexer(pd.MultiIndex.from_arrays([fresh["code"], fresh["indicator"]]))
+            for position, value in zip(positions, fresh["value"].to_numpy()):
+                if position >= 0 and len(values[position]) == steps:
+                    changed = list(values[position])
+                    changed[step] = value
+                    values[position] = changed
+    return pd.Series(values, index=points.index, name=points.name)
 
 
 def window_series(city: City, window: str, indicator_ids: list[str] | None = None) -> pd.DataFrame:
