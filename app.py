@@ -16,7 +16,7 @@ import pandas as pd
 import waitress
 from dash import Dash, dcc, html
 
-from dashboard import exports, ids, open311, services
+from dashboard import auth, exports, ids, open311, services
 from dashboard.components import tour
 from dashboard.maps import routes as map_routes
 from dashboard.theme import css_variables
@@ -38,6 +38,7 @@ def create_app(database_url: str | None = None, progress: bool = False) -> Dash:
     map_routes.register(app.server)
     exports.register_routes(app.server)
     open311.register(app.server)
+    auth.setup(app)  # sign-in, the gate on every request, hardened answers, the audit trail (docs/access.md)
     service.warm()
     # The other windows are ready before anyone asks for them (at the city scale they take seconds each).
     threading.Thread(target=warm_in_background, args=(service,), daemon=True, name="warm-windows").start()
@@ -86,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         app.run(host=args.host, port=args.port, debug=True)
     else:
         # A wall screen runs all day: a production WSGI server, not Flask's development one.
-        waitress.serve(app.server, host=args.host, port=args.port, threads=8, ident="citytwin")
+        waitress.serve(app.server, host=args.host, port=args.port, threads=8, ident="",
+                      max_request_header_size=32 * 1024, max_request_body_size=auth.MAX_REQUEST_BYTES)
     return 0
 
 
