@@ -151,8 +151,38 @@ def in_scope(code: str | None) -> bool:
 
 
 def scope_unit() -> str | None:
+    """The unit the asker is bound to (None: the whole city)."""
     principal = current()
     return principal.scope if principal else None
+
+
+def default_unit(unit: str | None) -> str | None:
+    """The unit a page shows when the URL names none: the asker's scope (a district's manager starts in the
+    district), else the city."""
+    return unit or scope_unit()
+
+
+class OutOfScope(ValueError):
+    """A request for something outside the asker's scope (the message says so, without naming what exists)."""
+
+
+def scoped_filters(filters: dict) -> dict:
+    """The order list's filters narrowed to the asker's scope (unit) and departments (a handler's)."""
+    principal = current()
+    if principal is None:
+        raise OutOfScope("not signed in")
+    filters = dict(filters)
+    if principal.scope:
+        if filters.get("unit") and not in_scope(filters["unit"]):
+            raise OutOfScope("that place is outside your area")
+        filters["unit"] = filters.get("unit") or principal.scope
+    if principal.departments and not principal.roles & {"dispatcher", "supervisor", "admin", "intake"}:
+        asked = filters.get("department") or []
+        filters["department"] = [d for d in asked if d in principal.departments] if asked \
+            else sorted(principal.departments)
+        if not filters["department"]:
+            raise OutOfScope("those departments are not yours")
+    return filters
 
 
 def may_act_on(order, action: str) -> str | None:
@@ -251,7 +281,10 @@ def error_page(status: int, reason: str):
     return flask.Response(body, status=status, mimetype="text/html")
 
 
-PAGE_PATTERNS = [(re.compile("^" + re.sub(r"<[^>]+>", "[^/]+", path) + "$"), path) for path in rules.PAGES]
+# A template's variable matches one segment, or the rest of the path when it ends the template (the server sees
+# an order id's %2F decoded; the browser's router does not).
+PAGE_PATTERNS = [(re.compile("^" + re.sub(r"<[^>]+>$", ".+", re.sub(r"<[^>]+>(?=/)", "[^/]+", path)) + "$"), path)
+                 for path in rules.PAGES]
 
 
 def page_of(path: str) -> str | None:
@@ -280,7 +313,7 @@ def check_page(principal: Principal, path: str, query: dict) -> tuple[int, str] 
     if page == "/orders/<order_id>":
         from urllib.parse import unquote
         from layers.workorders import UnknownOrder
-        order_id = unquote(path.rsplit("/", 1)[-1])
+        order_id = unquote(path.split("/orders/", 1)[1])
         try:
             order = services.get().work_orders().get(order_id)
         except (UnknownOrder, Exception):  # noqa: BLE001 — an unknown id is shown as such by the page

@@ -10,7 +10,7 @@ import dash_ag_grid as dag
 import pandas as pd
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
-from dashboard import ids, services
+from dashboard import auth, ids, services
 from dashboard.components.topbar import topbar
 from dashboard.i18n import HTML_LANG, department_name, pick, t, unit_name
 from dashboard.order_screens import (BLOCK_ROWS, LIST_FILTERS, channel_label, filters_search, grid_rows,
@@ -106,13 +106,17 @@ def serve_block(request, filters):
     """One block of rows for the grid, and the count of orders that match the filters."""
     if not request:
         return no_update, no_update
+    if not isinstance(request, dict) or not isinstance(filters, dict):
+        raise dash.exceptions.PreventUpdate  # not what the grid sends
+    filters = normalise_filters(**{k: v for k, v in filters.items() if isinstance(k, str)})
     lang = filters["lang"]
     service = services.get()
     work_orders = service.work_orders()
     now = pd.Timestamp.now(tz=CITY_TIMEZONE)
     try:
+        filters = auth.scoped_filters(filters)
         page = work_orders.list_orders(order_query(filters, request, now))
-    except InvalidRequest as refused:
+    except (InvalidRequest, auth.OutOfScope) as refused:
         return {"rowData": [], "rowCount": 0}, t("orders.refused", lang, reason=str(refused))
     directory = service.directory()
     codes = pd.Series(sorted({o.grid_code for o in page.orders}), dtype=object)

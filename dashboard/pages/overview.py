@@ -10,7 +10,7 @@ import dash
 import pandas as pd
 from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
-from dashboard import ids, services
+from dashboard import auth, ids, services
 from dashboard.components.breadcrumb import breadcrumb
 from dashboard.components.exports import export_controls
 from dashboard.components.tour import tour_control
@@ -41,7 +41,7 @@ BUILDING_PITCH = 55
 def layout(unit: str | None = None, indicator: str | None = None, window: str | None = None,
            layers: str | None = None, color: str | None = None, building: str | None = None,
            lang: str | None = None, **_ignored):
-    view = normalise_view(unit, indicator, window, layers, color, building, lang)
+    view = normalise_view(auth.default_unit(unit), indicator, window, layers, color, building, lang)
     lang = view["lang"]
     service = services.get()
     card = service.building_card(view["building"])

@@ -25,7 +25,7 @@ import dash
 import pandas as pd
 from dash import Input, Output, State, callback, clientside_callback, dcc, html
 
-from dashboard import services
+from dashboard import auth, services
 from dashboard.components.topbar import topbar
 from dashboard.components.wall_map import nominal_view, paint, repaint, wall_layers, wall_map, NOMINAL_MAP_SIZE
 from dashboard.components.wall_panels import (district_ranking, map_caption, score_panel, situation, topic_cards,
@@ -102,9 +102,9 @@ def topic_panels(config: dict, step: int) -> dict:
     topic = playlist_topic(step, config["topic"])
     lang = normalise_language(config.get("lang"))
     service = services.get()
-    city_kpis = service.unit_view(None, PLAYLIST_KPI_INDICATOR, config["window"]).kpis
+    city_kpis = service.unit_view(auth.scope_unit(), PLAYLIST_KPI_INDICATOR, config["window"]).kpis
     lead = lead_indicator(topic, city_kpis)
-    data = service.unit_view(None, lead.id, config["window"])
+    data = service.unit_view(auth.scope_unit(), lead.id, config["window"])
     painted = paint(data.children_geojson, data.children, lead, lang)
     return {
         "data": data, "painted": painted,
@@ -121,7 +121,7 @@ def status_panels(config: dict) -> dict:
     lang = normalise_language(config.get("lang"))
     service = services.get()
     city = service.city()
-    data = service.unit_view(None, "overdue_orders", config["window"])
+    data = service.unit_view(auth.scope_unit(), "overdue_orders", config["window"])
     kpis = data.kpis
     end = named_window(config["window"], data.as_of).end
     names = city.units["name_zh"].where(city.units["name_zh"].notna(), city.units["name"]) if lang == "zh" \
