@@ -289,7 +289,7 @@ PAGE_PATTERNS = [(re.compile("^" + re.sub(r"<[^>]+>$", ".+", re.sub(r"<[^>]+>(?=
 
 def page_of(path: str) -> str | None:
     for pattern, page in PAGE_PATTERNS:
-        if pattern.match(path or "/"):
+        if pattern.fullmatch(path or "/"):
             return page
     return None
 

@@ -134,13 +134,20 @@ def serve_block(request, filters):
 )
 def apply_filters(values, filters):
     """A changed filter is a new URL: the page reloads the list with it (and the link can be shared)."""
-    if not ctx.triggered_id:
+    if not ctx.triggered_id or not isinstance(filters, dict):
         return no_update
-    chosen = {item["id"]["name"]: item["value"] for item in ctx.inputs_list[0]}
+    names = (*LIST_FILTERS, "unit", "q", "flags")
+    chosen = {item["id"]["name"]: item.get("value") for item in ctx.inputs_list[0]
+              if isinstance(item, dict) and isinstance(item.get("id"), dict) and item["id"].get("name") in names}
+    chosen = {name: (value if isinstance(value, str) or value is None else
+                     [v for v in value if isinstance(v, str)] if isinstance(value, list) else None)
+              for name, value in chosen.items()}
     flags = chosen.pop("flags", None) or []
+    flags = flags if isinstance(flags, list) else []
     changed = normalise_filters(**{name: chosen.get(name) for name in (*LIST_FILTERS, "unit", "q")},
                                 overdue="1" if "overdue" in flags else None,
-                                escalated="1" if "escalated" in flags else None, lang=filters["lang"])
+                                escalated="1" if "escalated" in flags else None,
+                                lang=filters.get("lang") if isinstance(filters.get("lang"), str) else None)
     if changed == filters:
         return no_update
     return filters_search(changed) or "?"

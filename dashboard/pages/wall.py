@@ -116,6 +116,14 @@ def topic_panels(config: dict, step: int) -> dict:
     }
 
 
+def checked_config(config) -> dict:
+    """The wall's settings as a callback receives them from the browser, made again from the fields the UI
+    sends (anything else: the defaults)."""
+    config = config if isinstance(config, dict) else {}
+    fields = {k: config.get(k) for k in ("kiosk", "rotate", "window", "topic", "refresh", "lang")}
+    return parse_config(**{k: (v if isinstance(v, (str, int, float, bool)) else None) for k, v in fields.items()})
+
+
 def status_panels(config: dict) -> dict:
     """Everything that follows the data only: freshness, score, situation and the ticker."""
     lang = normalise_language(config.get("lang"))
@@ -258,7 +266,9 @@ def layout(kiosk=None, rotate=None, window=None, topic=None, refresh=None, lang=
 def show_topic(step, _refreshed, config):
     """The next topic of the playlist (or the same one with fresh data): cards, caption, ranking, and the map
     repainted in place."""
-    panels = topic_panels(config, step or 0)
+    config = checked_config(config)
+    step = step if type(step) is int and step >= 0 else 0
+    panels = topic_panels(config, step)
     return (panels["heading"], panels["strip"], panels["cards"], panels["caption"], panels["ranking"],
             repaint(panels["data"].children_geojson, panels["painted"]))
 
@@ -274,7 +284,7 @@ def show_topic(step, _refreshed, config):
     prevent_initial_call=True,
 )
 def refresh_status(_refreshed, config):
-    status = status_panels(config)
+    status = status_panels(checked_config(config))
     return (status["as_of"].isoformat(), _as_of_text(status["as_of"]), status["score"], status["situation"],
             status["ticker"])
 
