@@ -47,7 +47,7 @@ def text(key: str, lang: str) -> str:
 
 HEAD = """<!doctype html><html lang="{{ 'zh-CN' if lang == 'zh' else 'en' }}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>citytwin · {{ title }}</title>
-<link rel="stylesheet" href="/assets/theme.css"><link rel="stylesheet" href="/assets/access.css">
+<link rel="icon" href="/_favicon.ico"><link rel="stylesheet" href="/assets/theme.css"><link rel="stylesheet" href="/assets/access.css">
 <style>""" + css_variables() + """</style></head><body class="access-page">"""
 
 SIGN_IN_PAGE = HEAD.replace("{{ title }}", "{{ t('title') }}") + """
