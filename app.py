@@ -23,7 +23,7 @@ import pandas as pd
 import waitress
 from dash import Dash, dcc, html
 
-from dashboard import delivery, exports, health, ids, live, open311, services
+from dashboard import auth, delivery, exports, health, ids, live, open311, services
 from dashboard.components import tour
 from dashboard.maps import routes as map_routes
 from dashboard.settings import Settings
@@ -58,6 +58,7 @@ def create_app(database_url: str | None = None, progress: bool = False, settings
     open311.register(app.server, keys=open311_keys)
     live.register(app.server)
     health.register(app.server)
+    auth.setup(app)  # sign-in, the gate on every request, hardened answers, the audit trail (docs/access.md)
     delivery.register(app.server)  # compressed, cached and timed answers (after every route is registered)
     service.warm()
     if warm_now:
@@ -171,8 +172,9 @@ def main(argv: list[str] | None = None) -> int:
         # A wall screen runs all day: a production WSGI server, not Flask's development one.
         # Browsers keep up to 6 connections each alive between steps: room for hundreds of screens, and idle ones
         # closed after 30 s instead of 120 (at 25 users the default 100 connections ran out, bench/load.py).
-        waitress.serve(app.server, host=args.host, port=args.port, threads=settings.threads, ident="citytwin",
-                       connection_limit=1000, channel_timeout=30)
+        waitress.serve(app.server, host=args.host, port=args.port, threads=settings.threads, ident="",
+                       connection_limit=1000, channel_timeout=30,
+                       max_request_header_size=32 * 1024, max_request_body_size=auth.MAX_REQUEST_BYTES)
     return 0
 
 

@@ -23,7 +23,7 @@ import re
 import flask
 import pydeck
 
-from dashboard import services
+from dashboard import auth, services
 from dashboard.maps.deck import fit_view
 from dashboard.theme import PALETTE, STATE_COLORS, STATE_LABELS, rgba
 from metrics.registry import INDICATORS, TOPICS
@@ -48,7 +48,7 @@ class ExportError(ValueError):
 def export_view(args) -> dict:
     """The unit, indicator and window of an export request (defaults as on the map page; unknown ones refused)."""
     service = services.get()
-    unit = args.get("unit") or None
+    unit = args.get("unit") or auth.scope_unit()  # without a unit: the asker's area (the city for most)
     if unit is not None and unit not in service.city().units.index:
         raise ExportError(f"unknown unit {unit!r}")
     indicator = args.get("indicator") or DEFAULT_INDICATOR

@@ -19,7 +19,8 @@ DEFAULT_WINDOW = "7d"
 
 def parse_view(search: str | None) -> dict:
     """The view named by a query string, with defaults for what is missing or unknown."""
-    query = {k: v[-1] for k, v in parse_qs((search or "").lstrip("?"), keep_blank_values=True).items()}
+    search = search if isinstance(search, str) else ""  # a callback's input: whatever the client sent
+    query = {k: v[-1] for k, v in parse_qs(search.lstrip("?"), keep_blank_values=True).items()}
     return normalise_view(query.get("unit"), query.get("indicator"), query.get("window"), query.get("layers"),
                           query.get("color"), query.get("building"), query.get("lang"))
 

@@ -21,6 +21,16 @@ serve_app (function)
     ``serve_app(database_url) -> "http://127.0.0.1:PORT"``: runs ``app.py``
     in a subprocess until the end of the test.  ``run_app_server(url)`` is the
     same thing as a context manager (for module-scoped fixtures).
+    Both sign in by themselves (docs/access.md): an account is added to the
+    database before the start (an admin with the whole city unless
+    ``roles=``, ``scope=``, ``departments=`` say otherwise) and signed in over
+    HTTP; every browser context of the test gets its session cookie, and the
+    URL returned carries ``.cookie``, ``.account`` and ``.http`` (a
+    ``requests.Session`` signed in, with the Origin header of the app).
+    ``add_account(database_url, name, roles=…)`` adds another one and returns
+    its password; ``sign_in(base_url, name, password)`` returns a session.
+In-process Flask test clients of an app with the access layer
+(``create_app(...).server.test_client()``) are signed in as an admin too.
 
 In CI (``$CI`` set) a skipped test counts as a failure: everything the tests
 need is installed by ``make test``.
@@ -306,15 +316,43 @@ def sqlite_url(tmp_path: Path) -> str:
 # --------------------------------------------------------------------------
 
 
+# Session cookies of the servers signed in now (base URL → Playwright cookie), given to every browser context.
+_SIGNED_IN: dict[str, dict] = {}
+_OPEN_CONTEXTS: list = []
+
+
+def _give_cookies(context) -> None:
+    if _SIGNED_IN:
+        context.add_cookies(list(_SIGNED_IN.values()))
+
+
 @pytest.fixture(scope="session")
 def browser():
-    """Headless Chromium (/usr/bin/chromium) driven by Playwright."""
+    """Headless Chromium (/usr/bin/chromium) driven by Playwright. Every context it opens (``new_context``,
+    ``new_page``) carries the session cookies of the app servers that the test runs (signed in by themselves)."""
     if not os.access(CHROMIUM, os.X_OK):
         _missing(f"{CHROMIUM} not found (Debian package: chromium).")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        new_context = b.new_context
+
+        def signed_in_context(*args, **kwargs):
+            context = new_context(*args, **kwargs)
+            _give_cookies(context)
+            _OPEN_CONTEXTS.append(context)
+            context.on("close", lambda c: _OPEN_CONTEXTS.remove(c) if c in _OPEN_CONTEXTS else None)
+            return context
+
+        def signed_in_page(*args, **kwargs):
+            context = signed_in_context(*args, **kwargs)
+            page = context.new_page()
+            page.on("close", lambda _p: context.close())
+            return page
+
+        b.new_context = signed_in_context
+        b.new_page = signed_in_page
         try:
             yield b
         finally:
@@ -369,8 +407,10 @@ def page(browser):
 # --------------------------------------------------------------------------
 
 
-def _wait_for_http_200(url: str, proc: subprocess.Popen, log_path: str, timeout: float) -> None:
+def _wait_for_http_200(url: str, proc: subprocess.Popen, log_path: str, timeout: float, session=None) -> None:
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
+    if session is not None:
+        opener.addheaders.append(("Cookie", "; ".join(f"{k}={v}" for k, v in session.cookies.items())))
     deadline = time.monotonic() + timeout
     last = "no answer yet"
     while time.monotonic() < deadline:
@@ -416,9 +456,54 @@ APP_LOGS: dict[str, str] = {}
 """base URL → the output file of the app.py serving it, while it runs (a test can read the server's log)."""
 
 
+TEST_ADMIN = "test-admin"
+
+
+class AppURL(str):
+    """The base URL of a running app (a plain string), with the session of the account it signed in as."""
+
+    cookie: dict
+    account: str
+    http: "object"
+
+
+def add_account(database_url: str, name: str, *, roles=("admin",), scope: str | None = None,
+                departments=(), password: str | None = None) -> str:
+    """Add an account to the city's database (replacing one of that name); returns its password."""
+    from layers.accounts import ACCOUNTS, Accounts
+    from layers.store import Store
+
+    password = password or f"pw-{uuid.uuid4().hex}"
+    store = Store(database_url)
+    accounts = Accounts(store)
+    with store.engine.begin() as conn:
+        conn.execute(ACCOUNTS.delete().where(ACCOUNTS.c.name == name))
+    accounts.add(name, password, roles=set(roles), scope=scope, departments=departments)
+    store.engine.dispose()
+    return password
+
+
+def sign_in(base_url: str, name: str, password: str):
+    """A ``requests.Session`` signed in to the app at ``base_url`` (with the app's Origin on every request)."""
+    import requests
+
+    http = requests.Session()
+    http.trust_env = False  # never through a proxy
+    http.headers["Origin"] = base_url
+    answer = http.post(f"{base_url}/login", data={"name": name, "password": password}, allow_redirects=False,
+                       timeout=30)
+    if answer.status_code != 302 or "citytwin_session" not in http.cookies:
+        pytest.fail(f"could not sign in to {base_url} as {name}: HTTP {answer.status_code}", pytrace=False)
+    return http
+
+
 @contextlib.contextmanager
-def run_app_server(database_url: str, *, timeout: float = 90.0, extra_args: tuple[str, ...] = ()) -> Iterator[str]:
-    """Run ``app.py --port PORT --database-url URL``; yield ``http://127.0.0.1:PORT``."""
+def run_app_server(database_url: str, *, timeout: float = 90.0, extra_args: tuple[str, ...] = (),
+                   roles=("admin",), scope: str | None = None, departments=(),
+                   account: str = TEST_ADMIN) -> Iterator[AppURL]:
+    """Run ``app.py --port PORT --database-url URL`` signed in as ``account`` (added with ``roles``, ``scope``,
+    ``departments``); yield ``http://127.0.0.1:PORT`` (an :class:`AppURL`)."""
+    password = add_account(database_url, account, roles=roles, scope=scope, departments=departments)
     port = _free_port()
     env = dict(os.environ, CITYTWIN_DATABASE_URL=database_url, PYTHONUNBUFFERED="1")
     log_fd, log_path = tempfile.mkstemp(prefix="citytwin-app-", suffix=".log")
@@ -432,12 +517,21 @@ def run_app_server(database_url: str, *, timeout: float = 90.0, extra_args: tupl
         start_new_session=True,
     )
     os.close(log_fd)
-    base_url = f"http://127.0.0.1:{port}"
+    base_url = AppURL(f"http://127.0.0.1:{port}")
     APP_LOGS[base_url] = log_path
     try:
-        _wait_for_http_200(base_url + "/", proc, log_path, timeout)
+        _wait_for_http_200(base_url + "/login", proc, log_path, timeout)
+        base_url.http = sign_in(base_url, account, password)
+        base_url.account = account
+        base_url.cookie = {"name": "citytwin_session", "value": base_url.http.cookies["citytwin_session"],
+                           "url": base_url}
+        _SIGNED_IN[base_url] = base_url.cookie
+        for context in list(_OPEN_CONTEXTS):
+            context.add_cookies([base_url.cookie])
+        _wait_for_http_200(base_url + "/", proc, log_path, timeout, base_url.http)
         yield base_url
     finally:
+        _SIGNED_IN.pop(base_url, None)
         _stop(proc)
         APP_LOGS.pop(base_url, None)
         with contextlib.suppress(OSError):
@@ -446,8 +540,8 @@ def run_app_server(database_url: str, *, timeout: float = 90.0, extra_args: tupl
 
 @pytest.fixture
 def serve_app() -> Iterator[Callable[[str], str]]:
-    """Factory: ``base_url = serve_app(database_url)`` starts the dashboard;
-    every server started is stopped at the end of the test."""
+    """Factory: ``base_url = serve_app(database_url)`` starts the dashboard, signed in (``roles=``,
+    ``scope=``, ``departments=`` choose the account); every server started is stopped at the end of the test."""
     with contextlib.ExitStack() as stack:
 
         def start(database_url: str, **kwargs) -> str:
@@ -475,3 +569,35 @@ def work_order_snapshot(store) -> tuple:
             counts[name] = len(rows)
             digest.update(repr(rows).encode())
     return counts, digest.hexdigest()
+
+
+# --------------------------------------------------------------------------
+# In-process test clients sign in by themselves
+# --------------------------------------------------------------------------
+
+
+def _install_signed_in_test_client() -> None:
+    """``app.server.test_client()`` of an app with the access layer (dashboard/auth) starts signed in as an
+    admin of the whole city, so that tests of routes need not know about sign-in; tests of the access layer
+    itself sign out (``client.delete_cookie("citytwin_session")``) or sign in as someone else."""
+    import flask
+    from flask.testing import FlaskClient
+
+    class SignedInClient(FlaskClient):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            access = self.application.extensions.get("citytwin.auth")
+            if access is None:
+                return
+            principal = access.accounts.get(TEST_ADMIN, cached=False)
+            if principal is None:
+                access.accounts.add(TEST_ADMIN, f"pw-{uuid.uuid4().hex}", roles={"admin"})
+                principal = access.accounts.get(TEST_ADMIN, cached=False)
+            with self.session_transaction() as session:
+                session.update(u=principal.name, g=principal.generation, t=time.time())
+            self.environ_base["HTTP_ORIGIN"] = "http://localhost"
+
+    flask.Flask.test_client_class = SignedInClient
+
+
+_install_signed_in_test_client()

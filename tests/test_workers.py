@@ -6,8 +6,6 @@ import json
 import os
 import signal
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 
@@ -23,9 +21,11 @@ def city_url(tmp_path_factory):
     return url
 
 
-def ask(base: str) -> dict:
-    with urllib.request.urlopen(base + "/api/generation", timeout=60) as answer:
-        return json.load(answer)
+def ask(base) -> dict:
+    """The generation a worker serves (``base`` is the signed-in AppURL that serve_app returns)."""
+    answer = base.http.get(base + "/api/generation", timeout=60)
+    answer.raise_for_status()
+    return answer.json()
 
 
 def answers_until(base: str, wanted, tries: int = 400) -> dict[int, str]:
@@ -69,7 +69,7 @@ def test_a_killed_worker_is_replaced_while_the_other_serves(serve_app, city_url,
     while time.monotonic() < deadline:
         try:
             seen.add(ask(base)["worker"])
-        except (urllib.error.URLError, OSError):
+        except (OSError, ValueError):  # requests' connection errors are OSErrors; a cut answer is not JSON
             failures += 1
         if seen - set(first):
             break

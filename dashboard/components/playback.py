@@ -73,6 +73,13 @@ def time_filter(current: float, playing: bool, speed: str) -> dict:
             "layerIds": ["playback-orders", "playback-alarms"]}
 
 
+def _number(value, low: float, high: float) -> float:
+    """A number the UI could have sent, held within [low, high]; anything else is ``low``."""
+    if type(value) not in (int, float) or value != value:
+        return low
+    return min(max(float(value), low), high)
+
+
 @callback(
     Output(ids.MAP, "layers", allow_duplicate=True),
     Output(ids.MAP, "timeFilter"),
@@ -90,6 +97,12 @@ def time_filter(current: float, playing: bool, speed: str) -> dict:
 def control_playback(clicks, slider_hours, speed, current, search, layers, color):
     """Play/pause, scrub or change speed: the layers of the day join the map the first time, and the GPU time
     filter takes the play head."""
+    clicks = clicks if type(clicks) is int and clicks >= 0 else 0  # inputs from the network: only what the UI sends
+    slider_hours = _number(slider_hours, 0, services.PLAYBACK_HOURS)
+    current = _number(current, 0, services.PLAYBACK_HOURS * 3600) if current is not None else None
+    speed = speed if isinstance(speed, str) else None
+    color = color if isinstance(color, str) else None
+    layers = [layer for layer in layers if isinstance(layer, str)] if isinstance(layers, list) else []
     view = {**parse_view(search), "color": color or "use"}
     drawn = map_view(view)
     service, data = drawn.services, drawn.data
@@ -143,7 +156,7 @@ clientside_callback(
 )
 def follow_play_head(hour, search):
     """The KPI cards follow the play head hour by hour: the day's figures up to the end of that hour."""
-    if hour is None:
+    if type(hour) not in (int, float) or not 0 <= hour <= services.PLAYBACK_HOURS:
         return no_update
     service = services.get()
     view = parse_view(search)

@@ -78,8 +78,27 @@ def started(name: str, search: str | None) -> dict:
 
 
 def query_value(search: str | None, key: str) -> str | None:
-    values = parse_qs((search or "").lstrip("?")).get(key)
+    values = parse_qs((search if isinstance(search, str) else "").lstrip("?")).get(key)
     return values[-1] if values else None
+
+
+def _texts(value) -> bool:
+    return isinstance(value, dict) and all(isinstance(value.get(lang), str) for lang in ("en", "zh"))
+
+
+def well_formed(state) -> bool:
+    """Whether ``state`` (kept by the browser) has the shape :func:`dashboard.tours.start` gives it."""
+    if not isinstance(state, dict):
+        return False
+    if "error" in state:
+        return isinstance(state["error"], str)
+    steps, step = state.get("steps"), state.get("step")
+    return (isinstance(steps, list) and bool(steps) and type(step) is int and 0 <= step < len(steps)
+            and _texts(state.get("title")) and isinstance(state.get("name"), str)
+            and state.get("language") in (None, "en", "zh")
+            and all(isinstance(s, dict) and _texts(s.get("caption")) and isinstance(s.get("path"), str)
+                    and s["path"].startswith("/") and not s["path"].startswith("//")
+                    and type(s.get("seconds")) in (int, float) and 0 < s["seconds"] <= 3600 for s in steps))
 
 
 @callback(
@@ -97,9 +116,10 @@ def query_value(search: str | None, key: str) -> str | None:
 def drive(search, _start_clicks, _ticks, _previous, _next, _stop, state):
     """Start, move on, go back or stop; a step's view is opened by setting the URL."""
     trigger = dash.ctx.triggered_id
+    state = state if well_formed(state) else None  # the browser keeps it: only a state this module made is used
     if isinstance(trigger, dict) and trigger.get("type") == START:
-        if not dash.ctx.triggered[0]["value"]:  # a start button drawn by a new page, not clicked
-            return no_update, no_update
+        if not dash.ctx.triggered[0]["value"] or not isinstance(trigger.get("tour"), str):
+            return no_update, no_update  # a start button drawn by a new page, not clicked
         state = started(trigger["tour"], search)
     elif trigger == STOP:
         return None, no_update
@@ -126,7 +146,7 @@ def drive(search, _start_clicks, _ticks, _previous, _next, _stop, state):
 )
 def show(state):
     """The caption overlay and the timer of the current step (hidden and stopped without a tour)."""
-    if not state:
+    if not well_formed(state):
         return [], "tour-overlay hidden", no_update, True
     if "error" in state:
         return [html.Div(["Tour cannot start", html.Span("导览无法启动", className="zh")], className="tour-title"),

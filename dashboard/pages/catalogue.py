@@ -5,7 +5,7 @@ from __future__ import annotations
 import dash
 from dash import dcc, html
 
-from dashboard import services
+from dashboard import auth, services
 from dashboard.components.breadcrumb import view_href
 from dashboard.components.kpi import change_badge
 from dashboard.components.topbar import topbar
@@ -22,7 +22,7 @@ HEADERS = ["indicator", "value", "change", "state", "formula", "thresholds", "di
 
 def layout(unit: str | None = None, indicator: str | None = None, window: str | None = None, lang: str | None = None,
            **_ignored):
-    view = normalise_view(unit, indicator, window, lang=lang)
+    view = normalise_view(auth.default_unit(unit), indicator, window, lang=lang)
     lang = view["lang"]
     data = services.get().unit_view(view["unit"], view["indicator"], view["window"])
     window_links = [dcc.Link(window_label(w, lang), className="window-link" + (

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dash
 from dash import dcc, html
 
-from dashboard import services
+from dashboard import auth, services
 from dashboard.components.breadcrumb import view_href
 from dashboard.components.topbar import topbar
 from dashboard.i18n import HTML_LANG, hotspot_evidence, localise_hotspots, t, window_label
@@ -23,7 +23,7 @@ def layout(unit: str | None = None, indicator: str | None = None, window: str | 
     view = normalise_view(unit, indicator, window, lang=lang)
     lang = view["lang"]
     service = services.get()
-    data = service.unit_view(None, view["indicator"], view["window"])
+    data = service.unit_view(auth.scope_unit(), view["indicator"], view["window"])
     found = localise_hotspots(service.hotspots(view["window"]), service.city(), lang)
     window_links = [dcc.Link(window_label(w, lang), className="window-link" + (
         " current" if w == view["window"] else ""), href=view_href(data.code, view["indicator"], w, "/hotspots", lang))

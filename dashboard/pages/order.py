@@ -3,7 +3,8 @@ lifecycle allows now. ``/orders/SZ2026112200042?lang=zh``.
 
 An action is sent with the version of the order this page showed. If someone acted in between, the store refuses
 it (:class:`layers.workorders.VersionConflict`): the page says who did what, shows the order as it is now, and keeps
-what the operator typed. The operator's name is free text (there is no login yet), remembered by the browser.
+what the operator typed. The actor in the order's log is the signed-in person (dashboard/auth), never text from the
+browser; each action is allowed to the roles of dashboard/auth/rules.ORDER_ACTIONS, in the person's scope.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import dash
 import pandas as pd
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
-from dashboard import ids, services
+from dashboard import auth, ids, services
 from dashboard.components.order_views import (ACTION_BUTTON, action_buttons, action_label, order_facts,
                                               swim_lanes)
 from dashboard.components.topbar import topbar
@@ -73,9 +74,8 @@ def action_form(state: dict, lang: str) -> list:
     departments = service.work_orders().responsibility_list().departments
     return [
         html.H3(t("order.act", lang), className="topic"),
-        html.Label(t("order.actor", lang), htmlFor=ids.ORDER_ACTOR, className="form-label"),
-        dcc.Input(id=ids.ORDER_ACTOR, type="text", maxLength=200, placeholder=t("order.actor_hint", lang),
-                  persistence=True, persistence_type="local", className="form-input", debounce=False),
+        html.Div([t("order.actor", lang), ": ", html.Strong(auth.actor(), id=ids.ORDER_ACTOR)],
+                 className="form-label"),
         html.Label(t("order.note", lang), htmlFor=ids.ORDER_NOTE, className="form-label"),
         dcc.Textarea(id=ids.ORDER_NOTE, maxLength=4000, placeholder=t("order.note_hint", lang),
                      className="form-input form-note"),
@@ -97,19 +97,35 @@ def action_buttons_for(state: dict, lang: str):
     Output(ids.ORDER_BODY, "children"), Output(ids.ORDER_STATE, "data"), Output("order-actions", "children"),
     Output(ids.ORDER_MESSAGE, "children"), Output(ids.ORDER_MESSAGE, "className"), Output(ids.ORDER_NOTE, "value"),
     Input({"type": ACTION_BUTTON, "action": ALL}, "n_clicks"),
-    State(ids.ORDER_STATE, "data"), State(ids.ORDER_ACTOR, "value"), State(ids.ORDER_NOTE, "value"),
+    State(ids.ORDER_STATE, "data"), State(ids.ORDER_NOTE, "value"),
     State(ids.ORDER_DEPARTMENT, "value"),
     prevent_initial_call=True,
 )
-def act_on_order(clicks, state, actor, note, department):
-    """One click, one action, with the version this page showed. Thin: the rules are the store's."""
+def act_on_order(clicks, state, note, department):
+    """One click, one action, with the version this page showed, as the signed-in person. Thin: the rules are
+    the store's (what the lifecycle allows) and the access layer's (who may)."""
     if not ctx.triggered_id or not any(c for c in clicks or []) or not ctx.triggered[0]["value"]:
         return (no_update,) * 6  # buttons re-rendered, nothing clicked
-    lang = state["lang"]
+    if not isinstance(state, dict) or not isinstance(state.get("order_id"), str) \
+            or not isinstance(state.get("version"), int) or not isinstance(note or "", str) \
+            or not isinstance(department or "", str) or not isinstance(ctx.triggered_id, dict) \
+            or not isinstance(ctx.triggered_id.get("action"), str):
+        raise dash.exceptions.PreventUpdate  # not what this page sends
+    lang = normalise_language(state.get("lang"))
     button = ctx.triggered_id["action"]
     action, _, answer = button.partition(":")
     work_orders = services.get().work_orders()
-    arguments = dict(expected_version=state["version"], actor=(actor or "").strip(), note=note or "")
+    try:
+        current = work_orders.get(state["order_id"])
+    except UnknownOrder as refused:
+        return no_update, no_update, no_update, t("order.refused", lang, reason=str(refused)), \
+            "order-message refused", no_update
+    why_not = auth.may_act_on(current, "reopen" if button == "evaluate:unsatisfied" else action)
+    if why_not:
+        auth.record(f"order.{action}", state["order_id"], outcome="refused", detail=why_not)
+        return no_update, no_update, no_update, t("order.refused", lang, reason=why_not), \
+            "order-message refused", no_update
+    arguments = dict(expected_version=state["version"], actor=auth.actor(), note=note or "")
     if action in ("dispatch", "redispatch"):
         arguments["department"] = department or None
     if action == "evaluate":
@@ -119,6 +135,7 @@ def act_on_order(clicks, state, actor, note, department):
             raise InvalidRequest("actor", t("order.actor_missing", lang))
         order = work_orders.act(state["order_id"], action, **arguments)
     except VersionConflict as conflict:
+        auth.record(f"order.{action}", state["order_id"], outcome="refused", detail="version conflict")
         body, fresh = order_body(state["order_id"], lang)
         last = conflict.last
         message = t("order.conflict", lang, order_id=state["order_id"], version=conflict.actual,
@@ -127,6 +144,7 @@ def act_on_order(clicks, state, actor, note, department):
                     status=status_label(last.to_status, lang) if last else "?")
         return body, fresh, action_buttons_for(fresh, lang), message, "order-message conflict", no_update
     except (InvalidRequest, TransitionRefused, UnknownOrder) as refused:
+        auth.record(f"order.{action}", state["order_id"], outcome="refused", detail=str(refused))
         return no_update, no_update, no_update, t("order.refused", lang, reason=str(refused)), \
             "order-message refused", no_update
     except Exception as error:

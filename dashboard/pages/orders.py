@@ -10,7 +10,7 @@ import dash_ag_grid as dag
 import pandas as pd
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
-from dashboard import ids, services
+from dashboard import auth, ids, services
 from dashboard.components.topbar import topbar
 from dashboard.i18n import HTML_LANG, department_name, pick, t, unit_name
 from dashboard.order_screens import (BLOCK_ROWS, LIST_FILTERS, channel_label, filters_search, grid_rows,
@@ -106,13 +106,17 @@ def serve_block(request, filters):
     """One block of rows for the grid, and the count of orders that match the filters."""
     if not request:
         return no_update, no_update
+    if not isinstance(request, dict) or not isinstance(filters, dict):
+        raise dash.exceptions.PreventUpdate  # not what the grid sends
+    filters = normalise_filters(**{k: v for k, v in filters.items() if isinstance(k, str)})
     lang = filters["lang"]
     service = services.get()
     work_orders = service.work_orders()
     now = pd.Timestamp.now(tz=city_timezone())
     try:
+        filters = auth.scoped_filters(filters)
         page = work_orders.list_orders(order_query(filters, request, now))
-    except InvalidRequest as refused:
+    except (InvalidRequest, auth.OutOfScope) as refused:
         return {"rowData": [], "rowCount": 0}, t("orders.refused", lang, reason=str(refused))
     directory = service.directory()
     codes = pd.Series(sorted({o.grid_code for o in page.orders}), dtype=object)
@@ -130,13 +134,20 @@ def serve_block(request, filters):
 )
 def apply_filters(values, filters):
     """A changed filter is a new URL: the page reloads the list with it (and the link can be shared)."""
-    if not ctx.triggered_id:
+    if not ctx.triggered_id or not isinstance(filters, dict):
         return no_update
-    chosen = {item["id"]["name"]: item["value"] for item in ctx.inputs_list[0]}
+    names = (*LIST_FILTERS, "unit", "q", "flags")
+    chosen = {item["id"]["name"]: item.get("value") for item in ctx.inputs_list[0]
+              if isinstance(item, dict) and isinstance(item.get("id"), dict) and item["id"].get("name") in names}
+    chosen = {name: (value if isinstance(value, str) or value is None else
+                     [v for v in value if isinstance(v, str)] if isinstance(value, list) else None)
+              for name, value in chosen.items()}
     flags = chosen.pop("flags", None) or []
+    flags = flags if isinstance(flags, list) else []
     changed = normalise_filters(**{name: chosen.get(name) for name in (*LIST_FILTERS, "unit", "q")},
                                 overdue="1" if "overdue" in flags else None,
-                                escalated="1" if "escalated" in flags else None, lang=filters["lang"])
+                                escalated="1" if "escalated" in flags else None,
+                                lang=filters.get("lang") if isinstance(filters.get("lang"), str) else None)
     if changed == filters:
         return no_update
     return filters_search(changed) or "?"

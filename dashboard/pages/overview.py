@@ -10,7 +10,7 @@ import dash
 import pandas as pd
 from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
-from dashboard import ids, live, services
+from dashboard import auth, ids, live, services
 from dashboard.components.breadcrumb import breadcrumb
 from dashboard.components.exports import export_controls
 from dashboard.components.tour import tour_control
@@ -41,7 +41,7 @@ BUILDING_PITCH = 55
 def layout(unit: str | None = None, indicator: str | None = None, window: str | None = None,
            layers: str | None = None, color: str | None = None, building: str | None = None,
            lang: str | None = None, **_ignored):
-    view = normalise_view(unit, indicator, window, layers, color, building, lang)
+    view = normalise_view(auth.default_unit(unit), indicator, window, layers, color, building, lang)
     lang = view["lang"]
     service = services.get()
     card = service.building_card(view["building"])
@@ -187,11 +187,16 @@ def navigate(click_info, indicator, window, search, layers, color):
     the unit. All change only the URL, and the page follows the URL, so every view can be linked to and
     back/forward work. The layer toggles rewrite the URL without Dash knowing, hence they are read here."""
     current = parse_view(search)
-    current.update(layers=",".join(normalise_layers(",".join(layers or []))), color=color or current["color"])
+    layers = [layer for layer in layers if isinstance(layer, str)] if isinstance(layers, list) else []
+    color = color if isinstance(color, str) else None
+    current.update(layers=",".join(normalise_layers(",".join(layers))), color=color or current["color"])
     wanted = dict(current)
     if dash.ctx.triggered_id == ids.MAP:
-        properties = (click_info or {}).get("properties") or (click_info or {}).get("object", {}).get(
-            "properties") or {}
+        click_info = click_info if isinstance(click_info, dict) else {}
+        picked = click_info.get("object") if isinstance(click_info.get("object"), dict) else {}
+        properties = click_info.get("properties") or picked.get("properties") or {}
+        properties = {k: v for k, v in properties.items() if isinstance(v, str)} if isinstance(properties, dict) \
+            else {}
         if properties.get("building_id"):
             wanted["building"] = properties["building_id"]
         else:
@@ -215,8 +220,9 @@ def navigate(click_info, indicator, window, search, layers, color):
 def restyle_map(layers, color, search):
     """Toggling a layer or the buildings' colouring redraws the map's layers in place: the camera stays where the
     user put it."""
-    enabled = normalise_layers(",".join(layers or []))
-    drawn = map_view({**parse_view(search), "color": color or "use"})
+    layers = [layer for layer in layers if isinstance(layer, str)] if isinstance(layers, list) else []
+    enabled = normalise_layers(",".join(layers))
+    drawn = map_view({**parse_view(search), "color": color if isinstance(color, str) and color else "use"})
     return build_layers(drawn, enabled), legends(drawn, enabled)
 
 

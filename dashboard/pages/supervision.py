@@ -10,7 +10,7 @@ import dash
 import pandas as pd
 from dash import Input, Output, State, callback, dcc, html, no_update
 
-from dashboard import ids, services
+from dashboard import auth, ids, services
 from dashboard.components.order_views import board_table, carded_rows
 from dashboard.components.topbar import topbar
 from dashboard.i18n import HTML_LANG, department_name, normalise_language, pick, t, unit_name
@@ -73,8 +73,7 @@ def board(now: pd.Timestamp, lang: str, message: str | None = None, fresh: bool 
                        read=read_at.strftime("%H:%M:%S")), className="map-subtitle"),
             html.Div(tiles, className="board-tiles"),
             html.Div(className="board-sweep", children=[
-                dcc.Input(id=ids.ORDER_ACTOR, type="text", maxLength=200, placeholder=t("order.actor_hint", lang),
-                          persistence=True, persistence_type="local", className="form-input"),
+                html.Span(auth.actor(), id=ids.ORDER_ACTOR, className="muted"),
                 html.Button(t("supervision.escalate_all", lang, count=f"{int(totals['to_escalate']):,}"),
                             id=ids.ESCALATE_ALL, n_clicks=0, className="action-button action-escalate",
                             disabled=not int(totals["to_escalate"])),
@@ -105,14 +104,19 @@ def board(now: pd.Timestamp, lang: str, message: str | None = None, fresh: bool 
 
 @callback(
     Output("supervision-board", "children"),
-    Input(ids.ESCALATE_ALL, "n_clicks"), State("supervision-lang", "data"), State(ids.ORDER_ACTOR, "value"),
+    Input(ids.ESCALATE_ALL, "n_clicks"), State("supervision-lang", "data"),
     prevent_initial_call=True,
 )
-def escalate_red_cards(clicks, lang, actor):
-    """The sweep: every red card never escalated is escalated, in one set-based write (each logged)."""
+def escalate_red_cards(clicks, lang):
+    """The sweep: every red card never escalated is escalated, in one set-based write (each logged), as the
+    signed-in supervisor."""
     if not clicks:
         return no_update
+    lang = normalise_language(lang if isinstance(lang, str) else None)
     now = pd.Timestamp.now(tz=city_timezone())
-    actor = (actor or "").strip() or t("supervision.actor", lang)
-    escalated = services.get().work_orders().escalate_overdue(now, actor=actor, **ESCALATION)
+    if auth.scope_unit():  # the sweep reaches every red card of the city: not for an account bound to a part
+        auth.record("order.escalate_all", "supervision", outcome="refused", detail="scoped account")
+        return board(now, lang, t("order.refused", lang, reason="the city-wide sweep is for city-wide supervisors"))
+    escalated = services.get().work_orders().escalate_overdue(now, actor=auth.actor(), **ESCALATION)
+    auth.record("order.escalate_all", "supervision", detail=f"{escalated} orders escalated")
     return board(now, lang, t("supervision.escalated", lang, count=f"{escalated:,}"), fresh=True)

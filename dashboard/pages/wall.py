@@ -25,7 +25,7 @@ import dash
 import pandas as pd
 from dash import Input, Output, State, callback, clientside_callback, dcc, html
 
-from dashboard import live, services
+from dashboard import auth, live, services
 from dashboard.components.topbar import topbar
 from dashboard.components.wall_map import nominal_view, paint, repaint, wall_layers, wall_map, NOMINAL_MAP_SIZE
 from dashboard.components.wall_panels import (district_ranking, map_caption, score_panel, situation, topic_cards,
@@ -102,9 +102,9 @@ def topic_panels(config: dict, step: int) -> dict:
     topic = playlist_topic(step, config["topic"])
     lang = normalise_language(config.get("lang"))
     service = services.get()
-    city_kpis = service.unit_view(None, PLAYLIST_KPI_INDICATOR, config["window"]).kpis
+    city_kpis = service.unit_view(auth.scope_unit(), PLAYLIST_KPI_INDICATOR, config["window"]).kpis
     lead = lead_indicator(topic, city_kpis)
-    data = service.unit_view(None, lead.id, config["window"])
+    data = service.unit_view(auth.scope_unit(), lead.id, config["window"])
     painted = paint(data.children_geojson, data.children, lead, lang)
     return {
         "data": data, "painted": painted,
@@ -116,12 +116,20 @@ def topic_panels(config: dict, step: int) -> dict:
     }
 
 
+def checked_config(config) -> dict:
+    """The wall's settings as a callback receives them from the browser, made again from the fields the UI
+    sends (anything else: the defaults)."""
+    config = config if isinstance(config, dict) else {}
+    fields = {k: config.get(k) for k in ("kiosk", "rotate", "window", "topic", "refresh", "lang")}
+    return parse_config(**{k: (v if isinstance(v, (str, int, float, bool)) else None) for k, v in fields.items()})
+
+
 def status_panels(config: dict) -> dict:
     """Everything that follows the data only: freshness, score, situation and the ticker."""
     lang = normalise_language(config.get("lang"))
     service = services.get()
     city = service.city()
-    data = service.unit_view(None, "overdue_orders", config["window"])
+    data = service.unit_view(auth.scope_unit(), "overdue_orders", config["window"])
     kpis = data.kpis
     end = named_window(config["window"], data.as_of).end
     names = city.units["name_zh"].where(city.units["name_zh"].notna(), city.units["name"]) if lang == "zh" \
@@ -259,7 +267,9 @@ def layout(kiosk=None, rotate=None, window=None, topic=None, refresh=None, lang=
 def show_topic(step, _refreshed, _generation, config):
     """The next topic of the playlist (or the same one with fresh data): cards, caption, ranking, and the map
     repainted in place."""
-    panels = topic_panels(config, step or 0)
+    config = checked_config(config)
+    step = step if type(step) is int and step >= 0 else 0
+    panels = topic_panels(config, step)
     return (panels["heading"], panels["strip"], panels["cards"], panels["caption"], panels["ranking"],
             repaint(panels["data"].children_geojson, panels["painted"]))
 
@@ -276,7 +286,7 @@ def show_topic(step, _refreshed, _generation, config):
     prevent_initial_call=True,
 )
 def refresh_status(_refreshed, _generation, config):
-    status = status_panels(config)
+    status = status_panels(checked_config(config))
     return (status["as_of"].isoformat(), _as_of_text(status["as_of"]), status["score"], status["situation"],
             status["ticker"])
 

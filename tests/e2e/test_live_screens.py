@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.request
 
 import pandas as pd
 import pytest
@@ -41,9 +40,8 @@ def write_readings(store: Store, sensor_ids: list[str], value: float) -> None:
                      .values(version=current + 1, written_at=now))
 
 
-def generation(base: str) -> dict:
-    with urllib.request.urlopen(base + "/api/generation", timeout=10) as answer:
-        return json.load(answer)
+def generation(base) -> dict:
+    return base.http.get(base + "/api/generation", timeout=30).json()
 
 
 def test_readings_published_over_mqtt_redraw_the_map_and_cards_in_place(serve_app, live_city, page, monkeypatch,
@@ -99,7 +97,7 @@ def test_readings_published_over_mqtt_redraw_the_map_and_cards_in_place(serve_ap
     assert page.evaluate("document.querySelector('#unit-title').dataset.kept") == "yes"
     assert page.evaluate("document.querySelector('.side-panel').scrollTop === window.__sideScroll")
     # The camera is the operator's: the refresh sends map layers, never a view state.
-    dependencies = json.loads(urllib.request.urlopen(base + "/_dash-dependencies", timeout=10).read())
+    dependencies = base.http.get(base + "/_dash-dependencies", timeout=30).json()
     refresh = [d for d in dependencies if any(i["id"] == "live-generation" for i in d["inputs"])
                and "city-map." in d["output"]]
     assert refresh and all("viewState" not in d["output"] and "initialViewState" not in d["output"]

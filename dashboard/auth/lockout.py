@@ -1,0 +1,94 @@
+"""Failed sign-ins counted per account name and per client address; too many in a window locks sign-in for a
+while. Redis-backed when ``CITYTWIN_REDIS_URL`` is set (every worker and server of a deployment sees the same
+counts), in this process otherwise.
+
+``CITYTWIN_SIGNIN_ATTEMPTS`` (default 5) failures within ``CITYTWIN_LOCKOUT_SECONDS`` (default 900) lock the
+name (and, at four times as many, the address) until that many seconds after the last failure.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+
+def _int_setting(name: str, default: int) -> int:
+    text = os.environ.get(name, str(default))
+    try:
+        value = int(text)
+    except ValueError:
+        raise SystemExit(f"error: {name}={text!r} is not a whole number") from None
+    if value <= 0:
+        raise SystemExit(f"error: {name}={text!r} must be above 0")
+    return value
+
+
+class Lockout:
+    """``failed(keys)`` counts a failure for each key; ``locked(keys)`` says how many seconds are left (0: not
+    locked); ``clear(keys)`` forgets them (after a good sign-in)."""
+
+    def __init__(self, attempts: int | None = None, seconds: int | None = None, redis_url: str | None = None):
+        self.attempts = attempts or _int_setting("CITYTWIN_SIGNIN_ATTEMPTS", 5)
+        self.seconds = seconds or _int_setting("CITYTWIN_LOCKOUT_SECONDS", 900)
+        redis_url = redis_url if redis_url is not None else os.environ.get("CITYTWIN_REDIS_URL", "")
+        self._redis = None
+        if redis_url:
+            import redis
+            self._redis = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
+        self._counts: dict[str, tuple[int, float]] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def backend(self) -> str:
+        return "redis" if self._redis is not None else "process"
+
+    def limit(self, key: str) -> int:
+        return self.attempts * (4 if key.startswith("addr:") else 1)
+
+    def failed(self, keys) -> None:
+        if self._redis is not None:
+            pipe = self._redis.pipeline()
+            for key in keys:
+                pipe.incr("citytwin:signin:" + key)
+                pipe.expire("citytwin:signin:" + key, self.seconds)
+            pipe.execute()
+            return
+        now = time.monotonic()
+        with self._lock:
+            for key in keys:
+                count, last = self._counts.get(key, (0, now))
+                if now - last > self.seconds:
+                    count = 0
+                self._counts[key] = (count + 1, now)
+            if len(self._counts) > 100_000:  # a flood of made-up names: forget the oldest half
+                for key, _ in sorted(self._counts.items(), key=lambda kv: kv[1][1])[:50_000]:
+                    del self._counts[key]
+
+    def locked(self, keys) -> int:
+        if self._redis is not None:
+            pipe = self._redis.pipeline()
+            for key in keys:
+                pipe.get("citytwin:signin:" + key)
+                pipe.ttl("citytwin:signin:" + key)
+            answers = pipe.execute()
+            left = 0
+            for key, count, ttl in zip(keys, answers[::2], answers[1::2]):
+                if count is not None and int(count) >= self.limit(key):
+                    left = max(left, int(ttl) if ttl and ttl > 0 else self.seconds)
+            return left
+        now = time.monotonic()
+        left = 0
+        with self._lock:
+            for key in keys:
+                count, last = self._counts.get(key, (0, now))
+                if count >= self.limit(key) and now - last < self.seconds:
+                    left = max(left, int(self.seconds - (now - last)) + 1)
+        return left
+
+    def clear(self, keys) -> None:
+        if self._redis is not None:
+            self._redis.delete(*["citytwin:signin:" + key for key in keys])
+            return
+        with self._lock:
+            for key in keys:
+                self._counts.pop(key, None)
