@@ -261,11 +261,13 @@ class Load:
                 self.base + "/_dash-update-component", json=body, timeout=REQUEST_TIMEOUT))
             answer.order_id, answer.tag = order_id, actor
             if response is not None and response.status_code == 200:
-                message = json.dumps(response.json()["response"][ids.ORDER_MESSAGE]["children"])
+                shown = response.json()["response"][ids.ORDER_MESSAGE]
+                message = json.dumps(shown["children"])
                 answer.outcome = ("acked" if message.startswith('"Done') else
                                   "unknown" if "may have been saved" in message else
                                   "not_stored" if "Not saved" in message else
-                                  "conflict" if "changed since" in message else f"refused: {message[:200]}")
+                                  "conflict" if "conflict" in (shown.get("className") or "") else
+                                  f"refused: {message[:200]}")
                 if answer.outcome in ("acked", "conflict"):
                     done.add(order_id)  # a conflict: dispatched already (an earlier answer was "unknown")
             elif response is not None and response.status_code == 503:
