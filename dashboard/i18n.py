@@ -164,7 +164,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "age.days": ("{days} d {hours} h ago", "{days}天{hours}小时前"),
     "fresh.good": ("live", "实时"),
     "fresh.watch": ("delayed", "延迟"),
-    "fresh.critical": ("stale", "过期"),
+    "fresh.warning": ("stale", "过期"),
+    "fresh.critical": ("no longer updated", "已停止更新"),
     # The map page's layer panel, building card and playback bar
     "layers.title": ("Layers", "图层"),
     "layers.buildings_by": ("Buildings by", "建筑着色"),

@@ -22,7 +22,7 @@ from dashboard.maps import deck, sources
 from dashboard.maps.tiles import INDEX_ZOOM, MIN_ZOOM
 from dashboard.theme import PALETTE, STATE_COLORS, STATE_LABELS, rgba
 from metrics.registry import INDICATORS
-from metrics.spec import named_window
+from metrics.spec import NEUTRAL, NO_DATA, STATES, named_window
 
 MAX_ORDER_POINTS = 100_000
 """Above this many orders in view, the points layer steps aside for the hexagons (2 MB budget per interaction)."""
@@ -76,7 +76,7 @@ class MapLayer:
 
 def _state_legend(states) -> list[LegendEntry]:
     return [LegendEntry(STATE_COLORS[s], *STATE_LABELS[s]) for s in
-            ("critical", "warning", "watch", "good", "neutral", "no_data") if s in states]
+            (*reversed(STATES), NEUTRAL, NO_DATA) if s in states]
 
 
 # --- base map ------------------------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from dashboard.maps.deck import MAP_PAGE_INSETS, city_map, fit_view
 from dashboard.maps.registry import build_layers, normalise_layers
 from dashboard.maps.sources import USE_NAMES
 from dashboard.view import map_view, normalise_view, parse_view, view_search
+from metrics.score import SCORE_STATES
 from metrics.registry import INDICATORS
 from metrics.spec import WINDOWS
 
@@ -109,8 +110,7 @@ def _around(bounds, metres: float = 120.0) -> tuple[float, float, float, float]:
 def score_badge(data: services.UnitView, lang: str = DEFAULT_LANGUAGE) -> html.Details:
     """The unit's composite vital-sign score; opening it shows which indicators pull it down, with their weights."""
     score = data.score
-    state = "no_data" if score != score else (
-        "good" if score >= 90 else "watch" if score >= 75 else "warning" if score >= 50 else "critical")
+    state = SCORE_STATES.state(score)
     costs = data.score_explanation[data.score_explanation["lost"] > 0].head(6)
     rows = [html.Tr([html.Td(indicator_name(INDICATORS[r.indicator], lang)),
                      html.Td(state_label(r.state, lang), className=f"kpi-state state-{r.state}"),

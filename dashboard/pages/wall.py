@@ -36,7 +36,7 @@ from dashboard.i18n import (HTML_LANG, language_query, localise_hotspots, messag
                             t, unit_name, window_label)
 from layers.specs import CITY_TIMEZONE
 from metrics.registry import INDICATORS
-from metrics.spec import WINDOWS, named_window
+from metrics.spec import FRESHNESS_MINUTES, WINDOWS, named_window
 
 dash.register_page(__name__, path="/wall", title="citytwin · wall", name="Wall")
 
@@ -83,6 +83,8 @@ def parse_config(kiosk=None, rotate=None, window=None, topic=None, refresh=None,
         "window": window if window in WINDOWS else DEFAULT_WINDOW,
         "topic": topic if topic in PLAYLIST else PLAYLIST[0],
         "timezone": CITY_TIMEZONE,
+        # The freshness steps (metrics.spec.FRESHNESS_MINUTES) as data: the browser judges the age as the map does.
+        "freshness_steps": FRESHNESS_MINUTES.as_json(),
     }
 
 
@@ -302,7 +304,9 @@ clientside_callback(
             const days = Math.floor(minutes / 1440), hours = Math.floor((minutes % 1440) / 60);
             const text = minutes < 1 ? say("age.just_now", {}) : minutes < 60 ? say("age.minutes", {minutes})
                 : days < 1 ? say("age.hours", {hours, minutes: minutes % 60}) : say("age.days", {days, hours});
-            state = minutes <= 60 ? "good" : minutes <= 1440 ? "watch" : "critical";
+            const steps = (config && config.freshness_steps) || [[null, "no_data"]];
+            state = steps.reduce((found, step) => step[0] === null || minutes >= step[0] ? step[1] : found,
+                                 steps[0][1]);
             age = text + " · " + say("fresh." + state, {});
         }
         return [time, date, age, "wall-freshness state-" + state];
