@@ -26,6 +26,7 @@ from metrics.clocks import escalate_overdue
 
 def create_app(database_url: str | None = None, progress: bool = False) -> Dash:
     sweep_minutes = services.escalation_minutes()  # a bad setting stops the start before the city is loaded
+    alert_seconds = services.alert_seconds()
     service = services.configure(database_url, progress=progress)
     if not service.store.is_built():
         raise SystemExit(f"error: no city in {service.store.url}; build the sample with "
@@ -44,7 +45,20 @@ def create_app(database_url: str | None = None, progress: bool = False) -> Dash:
     if sweep_minutes:
         threading.Thread(target=escalate_every, args=(service, sweep_minutes), daemon=True,
                          name="escalation").start()
+    if alert_seconds:
+        threading.Thread(target=evaluate_alerts_every, args=(service, alert_seconds), daemon=True,
+                         name="alerts").start()
     return app
+
+
+def evaluate_alerts_every(service, seconds: float) -> None:
+    """The alert rules, evaluated every ``seconds`` in their own thread (until the engine does it)."""
+    while True:
+        try:
+            service.evaluate_alerts()
+        except Exception as error:  # noqa: BLE001 — a failed evaluation is reported; the next one still runs
+            print(f"citytwin: the alert evaluation failed: {error!r}", file=sys.stderr, flush=True)
+        time.sleep(seconds)
 
 
 def escalate_every(service, minutes: float) -> None:
