@@ -226,4 +226,4 @@ def roll_up(alerts: pd.DataFrame, city) -> pd.DataFrame:
 
 def severity_order(severities: pd.Series) -> np.ndarray:
     """Sort key: the most severe first."""
-    return -severities.map(STATE_RANK).fillna(0).to_numpy()
+    return -severities.map(STATE_RANK).astype("float64").fillna(0).to_numpy()

@@ -361,3 +361,30 @@ def test_rules_are_seeded_from_the_file_and_every_change_is_a_version(city_url, 
     assert history[0]["body"]["above"] == 75.0  # the first version is kept as it was
     with pytest.raises(RuleError, match="unknown severity"):
         save_rule(book, {**changed, "severity": "apocalyptic"}, changed_by="admin", note="")
+
+
+# --- the wall's cue and ticker (render functions, without a browser) ------------------------------------------------
+
+def _alerts_frame(rows):
+    columns = ["alert_id", "severity", "status", "title", "title_zh", "unit_code", "grid_code", "evidence",
+               "fired_at"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+@pytest.mark.parametrize("rows, on", [
+    ([], False),
+    ([("AL1", "critical", "acknowledged", "Fire", "火警", "G1", "G1", "smoke", T0)], False),
+    ([("AL1", "warning", "firing", "PM2.5", "PM2.5", "G1", "G1", "80", T0)], False),
+    ([("AL1", "watch", "firing", "Noise", "噪声", "G1", "G1", "72", T0),
+      ("AL2", "critical", "firing", "Fire", "火警", "G1", "G1", "smoke", T0)], True),
+])
+def test_the_cue_is_on_only_while_a_critical_alert_is_unacknowledged(rows, on):
+    from dashboard.components.wall_alerts import alert_cue, alert_ticker_items
+    frame = _alerts_frame(rows).astype({"severity": "str", "status": "str"})
+    children, class_name = alert_cue(frame, {"G1": "Grid 1"}, "en")
+    assert (class_name == "wall-alert-cue on") == on and bool(children) == on
+    items = alert_ticker_items(frame, {"G1": "Grid 1"}, "zh")
+    assert len(items) == len(rows)
+    if on:
+        assert "AL2" in str(children) and "Grid 1" in str(children)
+        assert items[0].critical and "火警" in items[0].text  # the critical one first, in the wall's language

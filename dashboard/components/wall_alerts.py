@@ -18,7 +18,8 @@ MAX_ANOMALIES = 2
 
 
 def _sorted(alerts: pd.DataFrame) -> pd.DataFrame:
-    rank = -alerts["severity"].map(STATE_RANK).fillna(0) * 2 - (alerts["status"] == "firing")
+    rank = -alerts["severity"].map(STATE_RANK).astype("float64").fillna(0) * 2 \
+        - (alerts["status"] == "firing").astype("float64")
     return alerts.assign(_rank=rank.to_numpy()).sort_values(["_rank", "fired_at"], ascending=[True, False])
 
 

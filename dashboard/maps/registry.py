@@ -288,7 +288,8 @@ def _alerts(view: MapView) -> list[dict]:
         places = open_alerts["unit_code"].where(open_alerts["unit_code"].notna(), open_alerts["grid_code"])
         inside = view.services.directory().ancestor(places, view.data.level).to_numpy() == view.data.code
         open_alerts = open_alerts[inside | (places.to_numpy() == view.data.code)]
-    open_alerts = open_alerts.assign(rank=open_alerts["severity"].map(STATE_RANK)).sort_values("rank")
+    rank = open_alerts["severity"].map(STATE_RANK).astype("float64")
+    open_alerts = open_alerts.assign(rank=rank).sort_values("rank")
     points = [{"position": [round(a.lon, 6), round(a.lat, 6)], "fill": rgba(STATE_COLORS[a.severity], 240),
                "radius": ALERT_RADIUS.get(a.severity, 9), "alert_id": a.alert_id, "severity": a.severity,
                "tip_name": escape(f"{a.alert_id} · {pick(a.title, a.title_zh, view.lang)}"), "tip_name_zh": "",

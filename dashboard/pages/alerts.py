@@ -134,7 +134,8 @@ def filtered_alerts(filters: dict) -> pd.DataFrame:
     if filters["unit"] and len(frame):
         places = frame["unit_code"].where(frame["unit_code"].notna(), frame["grid_code"])
         frame = frame[service.directory().ancestor(places, "district").to_numpy() == filters["unit"]]
-    rank = -frame["severity"].map(STATE_RANK).fillna(0) * 2 - (frame["status"] == "firing")
+    rank = -frame["severity"].map(STATE_RANK).astype("float64").fillna(0) * 2 \
+        - (frame["status"] == "firing").astype("float64")
     return frame.assign(_rank=rank.to_numpy()).sort_values(["_rank", "fired_at"], ascending=[True, False]) \
         .drop(columns="_rank")
 
