@@ -405,6 +405,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "wall.anomaly": ("{unit}: {value} requests in the hour from {hour}, usually {baseline}",
                      "{unit}：{hour}起一小时诉求{value}件，通常{baseline}件"),
     "wall.no_anomaly": ("No unusual hour in any district", "各区诉求量均正常"),
+    "wall.no_anomaly_here": ("The last hour's requests were as usual", "上一小时诉求量正常"),
+    "alerts.here": ("Open alerts here: {count} ({critical} critical)", "本区域未关闭告警：{count}条（严重{critical}条）"),
 }
 
 # Indicator units, in the words a Chinese dashboard uses; symbols (%, µg/m³, dB(A)) are the same in both.

@@ -83,7 +83,7 @@ def early_warning_facts(city, level: str = "district") -> dict:
     return {"forecast": total, "anomalies": flagged}
 
 
-def early_warning_block(facts: dict, names: dict, lang: str = DEFAULT_LANGUAGE) -> html.Div:
+def early_warning_block(facts: dict, names: dict, lang: str = DEFAULT_LANGUAGE, one_unit: bool = False) -> html.Div:
     rows = []
     total = facts["forecast"]
     if total is not None:
@@ -96,6 +96,53 @@ def early_warning_block(facts: dict, names: dict, lang: str = DEFAULT_LANGUAGE) 
                                baseline=f"{row.baseline:,.0f}"), className="wall-early-row anomaly",
                              title=f"score {row.score:+.1f}"))
     if not len(anomalies):
-        rows.append(html.Div(t("wall.no_anomaly", lang), className="wall-early-row muted"))
+        rows.append(html.Div(t("wall.no_anomaly_here" if one_unit else "wall.no_anomaly", lang),
+                             className="wall-early-row muted"))
     return html.Div(className="wall-early", id="wall-early", children=[
         html.Div(t("wall.early_warning", lang), className="wall-early-title"), *rows])
+
+
+def unit_early_warning(service, code: str, level: str, lang: str = DEFAULT_LANGUAGE) -> html.Div | None:
+    """The district view's (and the city's) early warning: the unit's next 24 hours of orders with their range, its
+    last hour if it was unusual, and its open alerts rolled up from the places inside it (a link to them)."""
+    from urllib.parse import urlencode
+
+    from dash import dcc
+
+    from dashboard.i18n import language_query
+    from layers.alerts import OPEN_STATUSES
+    from metrics.alert_runner import roll_up
+    if level not in ("city", "district"):
+        return None
+    city = service.city()
+    facts = service.memo("wall_early_warning", lambda: early_warning_facts(city))
+    names = {c: (n if lang != "zh" or not isinstance(z, str) else z)
+             for c, n, z in zip(city.units.index, city.units["name"], city.units["name_zh"])}
+    rows = []
+    if level == "city":
+        total = facts["forecast"]
+        anomalies = facts["anomalies"]
+    else:
+        forecast = service.memo(("district_forecast",), lambda: _district_forecast(city))
+        mine = forecast[forecast["unit_code"] == code]
+        total = None if mine.empty else {"orders": float(mine["forecast"].sum()), "low": float(mine["lower"].sum()),
+                                         "high": float(mine["upper"].sum())}
+        anomalies = facts["anomalies"][facts["anomalies"]["unit_code"] == code]
+    block = early_warning_block({"forecast": total, "anomalies": anomalies}, names, lang, one_unit=level != "city")
+    rolled = roll_up(service.alerts().frame(OPEN_STATUSES), city)
+    here = rolled[rolled["code"] == code]
+    count = int(here["open"].iloc[0]) if len(here) else 0
+    critical = int(here["critical"].iloc[0]) if len(here) else 0
+    query = urlencode({**({"unit": code} if level == "district" else {}), **language_query(lang)})
+    block.children.append(dcc.Link(t("alerts.here", lang, count=count, critical=critical),
+                                   href="/alerts" + (f"?{query}" if query else ""),
+                                   className="wall-early-row alerts-here" + (" critical" if critical else "")))
+    block.id = "unit-early-warning"
+    return block
+
+
+def _district_forecast(city) -> pd.DataFrame:
+    from metrics.early_warning import forecast_orders
+    if "orders" not in city.layers or not len(city["orders"]):
+        return pd.DataFrame(columns=["unit_code", "forecast", "lower", "upper"])
+    return forecast_orders(city, level="district")

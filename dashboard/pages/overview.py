@@ -20,6 +20,7 @@ from dashboard.components.building_card import building_card
 from dashboard.components.layer_panel import layer_panel, legends
 from dashboard.components.playback import playback_bar
 from dashboard.components.topbar import topbar
+from dashboard.components.wall_alerts import unit_early_warning
 from dashboard.i18n import (DEFAULT_LANGUAGE, HTML_LANG, indicator_name, level_label, pair, state_label,
                             t, unit_name, unit_of_measure, window_label)
 from dashboard.maps.deck import MAP_PAGE_INSETS, city_map, fit_view
@@ -91,6 +92,7 @@ def layout(unit: str | None = None, indicator: str | None = None, window: str | 
                 playback_bar(lang),
             ]),
             html.Aside(className="side-panel", children=[
+                unit_early_warning(service, data.code, data.level, lang),
                 html.Div(id=ids.KPI_PANEL, className="kpi-panel",
                          children=kpi_panel(list(INDICATORS.values()), data.kpis, view["indicator"],
                                             data.sparklines, lang)),
