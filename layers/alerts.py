@@ -135,6 +135,7 @@ class Alert:
     lat: float | None
     value: float | None
     evidence: str
+    evidence_zh: str
     status: str
     condition: str
     fired_at: pd.Timestamp
@@ -190,6 +191,21 @@ class AlertBook:
         self.instances = METADATA.tables["alert_instances"]
         for table in (self.alerts, self.log, self.rules, self.instances):
             table.create(store.engine, checkfirst=True)
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        """A database whose alert tables an earlier release made gets the columns added since (text columns empty,
+        others null), so that reading it never fails on a column it lacks."""
+        from sqlalchemy import text
+        with self.store.engine.begin() as conn:
+            for table in (self.alerts, self.log, self.rules, self.instances):
+                present = set(conn.execute(text(f'SELECT * FROM "{table.name}" LIMIT 0')).keys())
+                for column in table.columns:
+                    if column.name in present:
+                        continue
+                    sql_type = column.type.compile(dialect=self.store.engine.dialect)
+                    default = " NOT NULL DEFAULT ''" if sql_type.upper() == "TEXT" and not column.nullable else ""
+                    conn.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {sql_type}{default}'))
 
     @property
     def work_orders(self):
@@ -282,6 +298,7 @@ class AlertBook:
                    sensor_id=place.get("sensor_id"), building_id=place.get("building_id"),
                    grid_code=place.get("grid_code"), unit_code=place.get("unit_code"), lon=place.get("lon"),
                    lat=place.get("lat"), value=place.get("value"), evidence=place.get("evidence") or "",
+                   evidence_zh=place.get("evidence_zh") or place.get("evidence") or "",
                    status="firing", condition="active", fired_at=when, acknowledged_at=None,
                    acknowledged_by=None, assigned_at=None, department=None, order_id=None, resolved_at=None,
                    resolved_by=None, version=1)

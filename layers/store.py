@@ -248,6 +248,7 @@ def _alert_tables(metadata: MetaData) -> None:
         Column("lat", Float, nullable=True),
         Column("value", Float, nullable=True),
         Column("evidence", Text, nullable=False),
+        Column("evidence_zh", Text, nullable=False),
         Column("status", String(16), nullable=False),      # firing | acknowledged | assigned | resolved
         Column("condition", String(16), nullable=False),   # active | clearing | clear
         Column("fired_at", BigInteger, nullable=False),

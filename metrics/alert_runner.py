@@ -171,7 +171,7 @@ def evaluate(store: Store, now: pd.Timestamp | None = None, *, city=None, table_
                     alert_id = book.fire(conn, rule=body, place=dict(
                         place=obs.place, sensor_id=obs.sensor_id, building_id=obs.building_id,
                         grid_code=obs.grid_code, unit_code=obs.unit_code, lon=lon, lat=lat, value=obs.value,
-                        evidence=obs.evidence), at=now)
+                        evidence=obs.evidence, evidence_zh=obs.evidence_zh), at=now)
                 elif change.event in ("clearing", "recur") and alert_id:
                     book.condition_event(conn, alert_id, change.event, now, obs.evidence)
                 elif change.event == "resolve" and alert_id:

@@ -23,7 +23,11 @@ import numpy as np
 import pandas as pd
 
 from metrics.alert_rules import Rule
-from metrics.spec import STATE_RANK
+from layers.reference import EVENT_TYPES
+from metrics.registry import INDICATORS
+from metrics.spec import STATE_RANK, WINDOWS, WINDOWS_ZH
+
+EVENT_NAMES = {code: (name, name_zh) for code, _category, name, name_zh, *_ in EVENT_TYPES}
 
 EVAL_STATES = ("normal", "pending", "alerting", "recovering")
 ACTIVE_STATES = frozenset({"pending", "alerting", "recovering"})
@@ -37,6 +41,7 @@ class Observation:
     breaching: bool
     value: float | None = None
     evidence: str = ""
+    evidence_zh: str = ""  # the same in Chinese (the wall and the pages show the one of their language)
     sensor_id: str | None = None
     building_id: str | None = None
     grid_code: str | None = None
@@ -92,11 +97,12 @@ class Facts:
 # --- conditions ---------------------------------------------------------------------------------------------------
 
 def _sensor_observations(rows: pd.DataFrame, breaching, values, evidence) -> list[Observation]:
+    """``evidence``: (English, Chinese) per row."""
     out = []
-    for row, breach, value, text in zip(rows.itertuples(), breaching, values, evidence):
+    for row, breach, value, (text, text_zh) in zip(rows.itertuples(), breaching, values, evidence):
         out.append(Observation(
             place=f"sensor:{row.sensor_id}", breaching=bool(breach),
-            value=None if value is None or value != value else float(value), evidence=text,
+            value=None if value is None or value != value else float(value), evidence=text, evidence_zh=text_zh,
             sensor_id=row.sensor_id, building_id=row.building_id if isinstance(row.building_id, str) else None,
             grid_code=row.grid_code, unit_code=row.grid_code, lon=float(row.lon), lat=float(row.lat)))
     return out
@@ -121,7 +127,8 @@ def _reading_threshold(rule: Rule, facts: Facts, active: set[str]) -> list[Obser
         limit = rule.param("below")
         breaching = np.where(was_active, values < limit + band, values <= limit)
         word = "≤"
-    evidence = [f"{v:g} at {pd.Timestamp(ts):%m-%d %H:%M} (limit {word} {limit:g})"
+    evidence = [(f"{v:g} at {pd.Timestamp(ts):%m-%d %H:%M} (limit {word} {limit:g})",
+                 f"{pd.Timestamp(ts):%m-%d %H:%M} 读数 {v:g}（限值 {word} {limit:g}）")
                 for v, ts in zip(values, rows["ts"])]
     return _sensor_observations(rows, breaching, values, evidence)
 
@@ -140,7 +147,8 @@ def _sensor_silent(rule: Rule, facts: Facts, active: set[str]) -> list[Observati
     silent_for = (facts.now - seen).dt.total_seconds() / 60
     offline = sensors["status"].isin(["offline", "fault"]).to_numpy()
     breaching = offline | (silent_for.fillna(np.inf).to_numpy() >= rule.param("silent_minutes"))
-    evidence = [f"status {status}, last seen {when:%m-%d %H:%M}" if when == when else f"status {status}, never seen"
+    evidence = [(f"status {status}, last seen {when:%m-%d %H:%M}", f"状态 {status}，最后上报 {when:%m-%d %H:%M}")
+                if when == when else (f"status {status}, never seen", f"状态 {status}，从未上报")
                 for status, when in zip(sensors["status"], seen)]
     return _sensor_observations(sensors, breaching, silent_for.to_numpy(), evidence)
 
@@ -155,7 +163,8 @@ def _fire_alarm(rule: Rule, facts: Facts, active: set[str]) -> list[Observation]
         else pd.Series(np.nan, index=smoke.index)
     values = newest.to_numpy(dtype=float)
     breaching = smoke["sensor_id"].isin(alarmed).to_numpy() | (np.nan_to_num(values) >= 1)
-    evidence = ["smoke detector reports fire" if b else "no fire reported" for b in breaching]
+    evidence = [("smoke detector reports fire", "烟感探测器报火警") if b else ("no fire reported", "无火警")
+                for b in breaching]
     return [o for o in _sensor_observations(smoke, breaching, values, evidence)
             if o.breaching or o.place in active]
 
@@ -177,14 +186,18 @@ def _order_burst(rule: Rule, facts: Facts, active: set[str]) -> list[Observation
         seen.add(place)
         breach = int(row.count) >= rule.param("min_orders")
         if breach or place in active:
+            name, name_zh = EVENT_NAMES.get(row.event_type, (row.event_type, row.event_type))
+            minutes, least = f"{rule.param('window_minutes'):g}", rule.param("min_orders")
             out.append(Observation(place, breach, float(row.count),
-                                   f"{int(row.count)} {row.event_type} orders in {rule.param('window_minutes'):g} "
-                                   f"min (from {rule.param('min_orders')})", grid_code=row.grid_code,
-                                   unit_code=row.grid_code, lon=float(row.lon), lat=float(row.lat)))
+                                   f"{int(row.count)} × {name} in {minutes} min (alert from {least})",
+                                   f"{minutes}分钟内{int(row.count)}件{name_zh}（{least}件起报警）",
+                                   grid_code=row.grid_code, unit_code=row.grid_code, lon=float(row.lon),
+                                   lat=float(row.lat)))
     for place in active - seen:  # no such order any more in the window: clear
         if place.startswith("grid:"):
             _, grid, _event = place.split(":", 2)
-            out.append(Observation(place, False, 0.0, "no order in the window", grid_code=grid, unit_code=grid))
+            out.append(Observation(place, False, 0.0, "no order in the window", "时段内无诉求", grid_code=grid,
+                                   unit_code=grid))
     return out
 
 
@@ -198,9 +211,13 @@ def _indicator_state(rule: Rule, facts: Facts, active: set[str]) -> list[Observa
     for row in rows.itertuples(index=False):
         rank = STATE_RANK.get(row.state, 0)
         value = None if row.value != row.value else float(row.value)
+        indicator = INDICATORS.get(rule.param("indicator"))
+        name, name_zh = (indicator.name, indicator.name_zh) if indicator else (rule.param("indicator"),) * 2
+        window, window_zh = WINDOWS.get(rule.param("window"), ""), WINDOWS_ZH.get(rule.param("window"), "")
         out.append(Observation(f"unit:{row.code}", rank >= floor, value,
-                               f"{rule.param('indicator')} = {value:g} ({row.state}) over {rule.param('window')}"
-                               if value is not None else f"{rule.param('indicator')}: no data",
+                               f"{name}: {value:g} ({row.state}), {window.lower()}" if value is not None
+                               else f"{name}: no data",
+                               f"{name_zh}：{value:g}（{window_zh}）" if value is not None else f"{name_zh}：无数据",
                                unit_code=str(row.code)))
     return out
 
@@ -214,10 +231,13 @@ def _anomaly(rule: Rule, facts: Facts, active: set[str]) -> list[Observation]:
         score = float(row.score) if row.score == row.score else None
         breach = score is not None and score > rule.param("min_score")
         if breach or f"unit:{row.unit_code}" in active:
+            hour = f"{pd.Timestamp(row.ts):%m-%d %H:00}"
             out.append(Observation(
                 f"unit:{row.unit_code}", breach, float(row.value),
-                f"{row.value:g} in the hour from {pd.Timestamp(row.ts):%m-%d %H:00}, usually {row.baseline:g} "
-                f"(score {score:+.1f})" if score is not None else "not judged", unit_code=str(row.unit_code)))
+                f"{row.value:g} in the hour from {hour}, usually {row.baseline:g} (score {score:+.1f})"
+                if score is not None else "not judged",
+                f"{hour}起一小时{row.value:g}，通常{row.baseline:g}（异常分数{score:+.1f}）"
+                if score is not None else "未评判", unit_code=str(row.unit_code)))
     return out
 
 
@@ -283,7 +303,7 @@ def evaluate_rules(rules, facts: Facts, instances: dict[tuple[str, str], Instanc
         active = {place for place, inst in mine.items() if inst.state in ACTIVE_STATES}
         observed = {o.place: o for o in observe(rule, facts, active)} if rule.enabled else {}
         for place in sorted(set(observed) | active):
-            observation = observed.get(place) or Observation(place, False, None, "no data")
+            observation = observed.get(place) or Observation(place, False, None, "no data", "无数据")
             before = mine.get(place) or Instance(rule.id, place)
             after, event = step(rule, before, observation.breaching, now)
             if after != before or event:

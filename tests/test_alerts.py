@@ -368,7 +368,8 @@ def test_rules_are_seeded_from_the_file_and_every_change_is_a_version(city_url, 
 def _alerts_frame(rows):
     columns = ["alert_id", "severity", "status", "title", "title_zh", "unit_code", "grid_code", "evidence",
                "fired_at"]
-    return pd.DataFrame(rows, columns=columns)
+    frame = pd.DataFrame(rows, columns=columns)
+    return frame.assign(evidence_zh=frame["evidence"] + "（中文）")
 
 
 @pytest.mark.parametrize("rows, on", [
@@ -387,4 +388,15 @@ def test_the_cue_is_on_only_while_a_critical_alert_is_unacknowledged(rows, on):
     assert len(items) == len(rows)
     if on:
         assert "AL2" in str(children) and "Grid 1" in str(children)
-        assert items[0].critical and "火警" in items[0].text  # the critical one first, in the wall's language
+        # The critical one first, in the wall's language (title and evidence).
+        assert items[0].critical and "火警" in items[0].text and "smoke（中文）" in items[0].text
+
+
+def test_alert_tables_of_an_earlier_release_get_the_columns_added_since(tmp_path):
+    from sqlalchemy import text
+    store = Store(f"sqlite:///{tmp_path / 'old.sqlite'}")
+    with store.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE alerts (alert_id VARCHAR(32) PRIMARY KEY, rule_id VARCHAR(64) NOT NULL, "
+                          "evidence TEXT NOT NULL)"))
+    book = AlertBook(store)
+    assert book.frame().empty and "evidence_zh" in book.frame().columns

@@ -34,7 +34,8 @@ def alert_ticker_items(alerts: pd.DataFrame, names: dict, lang: str = DEFAULT_LA
     items = []
     for alert in _sorted(alerts).head(MAX_ALERT_ITEMS).itertuples():
         items.append(TickerItem("alert", t("ticker.alert", lang, title=pick(alert.title, alert.title_zh, lang),
-                                           where=place_name(alert, names), evidence=alert.evidence,
+                                           where=place_name(alert, names),
+                                           evidence=pick(alert.evidence, alert.evidence_zh, lang),
                                            status=t(f"alerts.status.{alert.status}", lang)),
                                 critical=alert.severity == "critical"))
     return items
@@ -54,7 +55,7 @@ def alert_cue(alerts: pd.DataFrame, names: dict, lang: str = DEFAULT_LANGUAGE) -
     children = [
         html.Span(t("wall.cue", lang), className="wall-cue-title"),
         html.Span(f"{first['alert_id']} · {pick(first['title'], first['title_zh'], lang)} · "
-                  f"{_place_of_row(first, names)} · {first['evidence']} · "
+                  f"{_place_of_row(first, names)} · {pick(first['evidence'], first['evidence_zh'], lang)} · "
                   + t("wall.cue_since", lang, since=f"{first['fired_at']:%H:%M}"), className="wall-cue-text"),
     ]
     if len(waiting) > 1:

@@ -293,7 +293,9 @@ def _alerts(view: MapView) -> list[dict]:
     points = [{"position": [round(a.lon, 6), round(a.lat, 6)], "fill": rgba(STATE_COLORS[a.severity], 240),
                "radius": ALERT_RADIUS.get(a.severity, 9), "alert_id": a.alert_id, "severity": a.severity,
                "tip_name": escape(f"{a.alert_id} · {pick(a.title, a.title_zh, view.lang)}"), "tip_name_zh": "",
-               "tip_value": escape(f"{t(f'alerts.status.{a.status}', view.lang)} · {a.evidence}")} for a in open_alerts.itertuples()]
+               "tip_value": escape(f"{t(f'alerts.status.{a.status}', view.lang)} · "
+                                   f"{pick(a.evidence, a.evidence_zh, view.lang)}")}
+              for a in open_alerts.itertuples()]
     return [deck.points_layer("alerts", points)] if points else []
 
 
