@@ -51,14 +51,17 @@ def create_app(database_url: str | None = None, progress: bool = False) -> Dash:
     return app
 
 
-def evaluate_alerts_every(service, seconds: float) -> None:
-    """The alert rules, evaluated every ``seconds`` in their own thread (until the engine does it)."""
-    while True:
+def evaluate_alerts_every(service, seconds: float, stop: threading.Event | None = None) -> None:
+    """The alert rules, evaluated every ``seconds`` in their own thread (until the engine does it); ``stop`` ends
+    the loop. It waits on an event, not ``time.sleep``, so a test that replaces ``time.sleep`` (the escalation
+    sweep's) never steers this thread."""
+    stop = stop or threading.Event()
+    while not stop.is_set():
         try:
             service.evaluate_alerts()
         except Exception as error:  # noqa: BLE001 — a failed evaluation is reported; the next one still runs
             print(f"citytwin: the alert evaluation failed: {error!r}", file=sys.stderr, flush=True)
-        time.sleep(seconds)
+        stop.wait(seconds)
 
 
 def escalate_every(service, minutes: float) -> None:

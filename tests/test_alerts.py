@@ -400,3 +400,37 @@ def test_alert_tables_of_an_earlier_release_get_the_columns_added_since(tmp_path
                           "evidence TEXT NOT NULL)"))
     book = AlertBook(store)
     assert book.frame().empty and "evidence_zh" in book.frame().columns
+
+
+@pytest.mark.parametrize("text, seconds", [(None, 15), ("0", 0), ("2.5", 2.5)])
+def test_the_evaluation_interval_comes_from_the_environment(text, seconds):
+    from dashboard import services
+    assert services.alert_seconds({} if text is None else {"CITYTWIN_ALERT_SECONDS": text}) == seconds
+
+
+@pytest.mark.parametrize("text", ["often", "-1", "nan", "inf"])
+def test_a_bad_evaluation_interval_is_refused_with_its_name(text):
+    from dashboard import services
+    with pytest.raises(SystemExit, match="CITYTWIN_ALERT_SECONDS"):
+        services.alert_seconds({"CITYTWIN_ALERT_SECONDS": text})
+
+
+def test_the_background_evaluation_runs_until_stopped_and_survives_a_failure(monkeypatch):
+    import threading
+    import time as time_module
+
+    import app
+    calls = []
+    stop = threading.Event()
+
+    class FailingOnce:
+        def evaluate_alerts(self):
+            calls.append(1)
+            if len(calls) == 1:
+                raise RuntimeError("database away")
+            if len(calls) == 3:
+                stop.set()
+    # A test elsewhere replaces time.sleep: this loop must not depend on it.
+    monkeypatch.setattr(time_module, "sleep", lambda _s: (_ for _ in ()).throw(AssertionError("time.sleep used")))
+    app.evaluate_alerts_every(FailingOnce(), 0.01, stop)
+    assert len(calls) == 3
