@@ -39,6 +39,7 @@ def create_app(database_url: str | None = None, progress: bool = False, settings
     they share what was computed) instead of in a background thread."""
     settings = settings or Settings.from_environ()  # a bad setting stops the start before the city is loaded
     sweep_minutes = settings.escalation_minutes
+    services.alert_seconds()  # CITYTWIN_ALERT_SECONDS checked before the city is loaded
     try:
         open311_keys = open311.keys_from_env()
     except ValueError as error:  # one line naming the variable, not a traceback
@@ -78,6 +79,10 @@ def start_jobs(service, settings: Settings) -> list[threading.Thread]:
     if settings.escalation_minutes:
         threads.append(threading.Thread(target=escalate_every, args=(service, settings.escalation_minutes),
                                         daemon=True, name="escalation"))
+    alert_seconds = services.alert_seconds()
+    if alert_seconds:
+        threads.append(threading.Thread(target=evaluate_alerts_every, args=(service, alert_seconds), daemon=True,
+                                        name="alerts"))
     if settings.mqtt_broker:
         from layers.ingest import IngestService
 
@@ -92,6 +97,19 @@ def start_jobs(service, settings: Settings) -> list[threading.Thread]:
     for thread in threads:
         thread.start()
     return threads
+
+
+def evaluate_alerts_every(service, seconds: float, stop: threading.Event | None = None) -> None:
+    """The alert rules, evaluated every ``seconds`` in their own thread (until the engine does it); ``stop`` ends
+    the loop. It waits on an event, not ``time.sleep``, so a test that replaces ``time.sleep`` (the escalation
+    sweep's) never steers this thread."""
+    stop = stop or threading.Event()
+    while not stop.is_set():
+        try:
+            service.evaluate_alerts()
+        except Exception as error:  # noqa: BLE001 — a failed evaluation is reported; the next one still runs
+            print(f"citytwin: the alert evaluation failed: {error!r}", file=sys.stderr, flush=True)
+        stop.wait(seconds)
 
 
 def escalate_every(service, minutes: float) -> None:

@@ -76,6 +76,19 @@ def escalation_minutes(environ=None) -> float:
     return Settings.from_environ(environ).escalation_minutes
 
 
+def alert_seconds(environ=None) -> float:
+    """How often the alert rules are evaluated: ``CITYTWIN_ALERT_SECONDS`` (default 15; 0 turns it off)."""
+    text = (os.environ if environ is None else environ).get("CITYTWIN_ALERT_SECONDS", "15")
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise SystemExit(f"error: CITYTWIN_ALERT_SECONDS={text!r} is not a number of seconds") from None
+    if seconds < 0 or seconds != seconds or seconds == float("inf"):
+        raise SystemExit(f"error: CITYTWIN_ALERT_SECONDS={text!r} must be a number of seconds, 0 or more; "
+                         "0 turns the evaluation off")
+    return seconds
+
+
 @dataclass(frozen=True)
 class UnitDirectory:
     """Every administrative unit's code, level, names and parent (no geometry)."""
@@ -369,6 +382,20 @@ class Services:
         if self._work_orders is None:
             self._work_orders = WorkOrders(self.store)
         return self._work_orders
+
+    def alerts(self):
+        """The alert book over this store (layers.alerts.AlertBook), filing its work orders through the same
+        work-order service as the screens."""
+        from layers.alerts import AlertBook
+        with self._lock:
+            if getattr(self, "_alerts", None) is None:
+                self._alerts = AlertBook(self.store, self._work_orders_unlocked())
+            return self._alerts
+
+    def evaluate_alerts(self, now: pd.Timestamp | None = None) -> list:
+        """One evaluation of the alert rules against the store and the loaded city (metrics.alert_runner)."""
+        from metrics.alert_runner import evaluate
+        return evaluate(self.store, now, city=self.city(), table_of=self.table, book=self.alerts())
 
     def directory(self) -> UnitDirectory:
         """Names and parents of every unit, read again only when the units layer changes. The work-order screens

@@ -168,6 +168,7 @@ def _build_metadata() -> MetaData:
     # The city's own settings (layers.city_settings): name, time zone, holiday calendar, languages; key → text.
     Table("city_settings", metadata, Column("key", String(64), primary_key=True),
           Column("value", Text, nullable=False))
+    _alert_tables(metadata)
     return metadata
 
 
@@ -280,6 +281,83 @@ def _work_order_tables(metadata: MetaData) -> None:
         Column("order_id", Text, nullable=False),
         Column("created_at", BigInteger, nullable=False),
     )
+
+
+def _alert_tables(metadata: MetaData) -> None:
+    """The tables of :mod:`layers.alerts`, like the work orders': the versioned alert rules (a change is a new
+    version, never an update), each rule's evaluation state per place, the alerts, and the append-only log of every
+    transition of an alert."""
+    Table(
+        "alert_rule_versions",
+        metadata,
+        Column("rule_id", String(64), primary_key=True),
+        Column("version", Integer, primary_key=True, autoincrement=False),
+        Column("body", Text, nullable=False),              # the rule as JSON (metrics.alert_rules.Rule.to_json)
+        Column("enabled", Boolean, nullable=False),
+        Column("changed_at", BigInteger, nullable=False),  # UTC epoch seconds
+        Column("changed_by", Text, nullable=False),
+        Column("note", Text, nullable=False),
+    )
+    Table(
+        "alert_instances",
+        metadata,
+        Column("rule_id", String(64), primary_key=True),
+        Column("place", String(256), primary_key=True),
+        Column("state", String(16), nullable=False),       # normal | pending | alerting | recovering
+        Column("since", BigInteger, nullable=True),
+        Column("alert_id", String(32), nullable=True),
+    )
+    alerts = Table(
+        "alerts",
+        metadata,
+        Column("alert_id", String(32), primary_key=True),
+        Column("rule_id", String(64), nullable=False),
+        Column("rule_version", Integer, nullable=False),
+        Column("kind", String(32), nullable=False),
+        Column("severity", String(16), nullable=False),
+        Column("title", Text, nullable=False),
+        Column("title_zh", Text, nullable=False),
+        Column("place", String(256), nullable=False),
+        Column("sensor_id", Text, nullable=True),
+        Column("building_id", Text, nullable=True),
+        Column("grid_code", Text, nullable=True),
+        Column("unit_code", Text, nullable=True),
+        Column("lon", Float, nullable=True),
+        Column("lat", Float, nullable=True),
+        Column("value", Float, nullable=True),
+        Column("evidence", Text, nullable=False),
+        Column("evidence_zh", Text, nullable=False),
+        Column("status", String(16), nullable=False),      # firing | acknowledged | assigned | resolved
+        Column("condition", String(16), nullable=False),   # active | clearing | clear
+        Column("fired_at", BigInteger, nullable=False),
+        Column("acknowledged_at", BigInteger, nullable=True),
+        Column("acknowledged_by", Text, nullable=True),
+        Column("assigned_at", BigInteger, nullable=True),
+        Column("department", Text, nullable=True),
+        Column("order_id", Text, nullable=True),
+        Column("resolved_at", BigInteger, nullable=True),
+        Column("resolved_by", Text, nullable=True),
+        Column("version", Integer, nullable=False),
+    )
+    Index("ix_alerts_status", alerts.c.status)
+    Index("ix_alerts_rule_place", alerts.c.rule_id, alerts.c.place)
+    Index("ix_alerts_order_id", alerts.c.order_id)
+    log = Table(
+        "alert_transitions",
+        metadata,
+        Column("transition_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+        Column("alert_id", String(32), nullable=False),
+        Column("seq", Integer, nullable=False),
+        Column("at", BigInteger, nullable=False),
+        Column("actor", Text, nullable=False),
+        Column("action", String(32), nullable=False),
+        Column("from_status", String(16), nullable=True),  # empty when the alert fires
+        Column("to_status", String(16), nullable=False),
+        Column("note", Text, nullable=False),
+        Column("department", Text, nullable=True),
+        Column("order_id", Text, nullable=True),
+    )
+    Index("ux_alert_transitions_alert_seq", log.c.alert_id, log.c.seq, unique=True)
 
 
 METADATA = _build_metadata()

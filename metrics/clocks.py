@@ -34,10 +34,16 @@ import pandas as pd
 from layers.city_settings import timezone as city_timezone
 from layers.lifecycle import UNHANDLED_STATUSES
 from metrics.workdays import working_days_between
+from metrics.spec import Thresholds
 from metrics.workorders import RESPONSE_HOURS
 
 YELLOW_SHARE = 0.8
 """A yellow card once this share of the allowed time (or of the 24 response hours) has passed."""
+
+CLOCK_STATES = Thresholds.of("good", (YELLOW_SHARE, "warning"), (1.0, "critical"))
+"""The state of an order's clock by the share of its allowed time used (the same shape and words as an indicator's):
+warning is a yellow card, critical (the time is up) a red one."""
+CARD_OF_STATE = {"warning": "yellow", "critical": "red"}
 
 CARDS = ("yellow", "red")
 REASONS = {
@@ -75,12 +81,15 @@ def order_clocks(orders: pd.DataFrame, now: pd.Timestamp, holidays: np.ndarray |
     response_due = orders["received_at"] + pd.Timedelta(hours=RESPONSE_HOURS)
     response_used = ((now - orders["received_at"]).dt.total_seconds() / (RESPONSE_HOURS * 3600)).to_numpy()
 
+    deadline_state = CLOCK_STATES.state_of(np.where(np.isfinite(used), used, np.nan))
+    deadline_state = np.where(np.isinf(used), "critical", deadline_state)  # no allowed time at all: up at once
+    response_state = CLOCK_STATES.state_of(response_used)
     reason = np.full(len(orders), None, dtype=object)
     # Lowest rank first, so the more serious reason overwrites it.
-    reason[awaiting & (response_used >= YELLOW_SHARE)] = "first_response_due"
-    reason[running & (used >= YELLOW_SHARE)] = "near_deadline"
-    reason[awaiting & (response_used > 1.0)] = "no_first_response"
-    reason[running & (remaining < 0)] = "overdue"
+    reason[awaiting & (response_state == "warning")] = "first_response_due"
+    reason[running & (deadline_state == "warning")] = "near_deadline"
+    reason[awaiting & (response_state == "critical")] = "no_first_response"
+    reason[running & (deadline_state == "critical")] = "overdue"
     card = np.array([REASONS[r][0] if r is not None else None for r in reason], dtype=object)
     end = orders["handled_at"].where(orders["handled_at"].notna(), now)
     return pd.DataFrame({

@@ -16,8 +16,13 @@ import numpy as np
 import pandas as pd
 
 from metrics.registry import INDICATORS
+from metrics.spec import STATES, Thresholds
 
 STATE_POINTS = {"good": 100.0, "watch": 75.0, "warning": 40.0, "critical": 0.0}
+assert tuple(STATE_POINTS) == STATES  # one point value per state of the vocabulary
+
+SCORE_STATES = Thresholds.of("critical", (50, "warning"), (75, "watch"), (90, "good"))
+"""The state of a vital-sign score (0–100): judged once here for the map page's badge, the wall's ring and the API."""
 
 
 def _scored(table: pd.DataFrame) -> pd.DataFrame:

@@ -18,8 +18,24 @@ import numpy as np
 import pandas as pd
 
 STATES = ("good", "watch", "warning", "critical")
+"""The one state vocabulary of everything citytwin judges — indicators, the vital-sign score, the freshness of data,
+the clocks of work orders, alerts' severities — from best to worst."""
 NO_DATA = "no_data"
 NEUTRAL = "neutral"  # an indicator without thresholds (a volume to know, not to judge)
+STATE_RANK = {NO_DATA: 0, NEUTRAL: 0, **{state: rank for rank, state in enumerate(STATES, start=1)}}
+"""How bad a state is (0 for a state that is not a judgement): the worst of several is the one of highest rank."""
+SEVERITIES = ("watch", "warning", "critical")
+"""An alert's severity: a state worse than good (the same words, so an alert and the state it reports agree)."""
+
+
+def worst_state(states) -> str:
+    """The worst of ``states`` (``no_data`` when none is a judgement).
+
+    >>> worst_state(["good", "critical", "watch"])
+    'critical'
+    """
+    ranked = [s for s in states if STATE_RANK.get(s, 0) > 0]
+    return max(ranked, key=STATE_RANK.__getitem__) if ranked else NO_DATA
 
 
 @dataclass(frozen=True)
@@ -59,6 +75,17 @@ class Thresholds:
             else:
                 parts.append(f"{number_format.format(step.value)} to {number_format.format(upper)} {step.state}")
         return " · ".join(parts)
+
+    def state(self, value) -> str:
+        """The state of one value (``no_data`` for None or NaN)."""
+        if value is None:
+            return NO_DATA
+        return str(self.state_of([value])[0])
+
+    def as_json(self) -> list[list]:
+        """The steps as ``[[value, state], …]`` for the browser (the first value, −∞, as null): a page's script
+        judges with the same steps as the server (see :data:`FRESHNESS_MINUTES` and the wall's clock)."""
+        return [[None if step.value == -math.inf else step.value, step.state] for step in self.steps]
 
     def state_of(self, values) -> np.ndarray:
         """The state of each value (``no_data`` for NaN)."""
@@ -106,6 +133,11 @@ def rows_where(data, layer: str, where: dict | None) -> np.ndarray | None:
         codes, code_of = column_codes(data, layer, column)
         mask &= codes == code_of.get(value, -2)  # a value the data never have: no row
     return mask
+
+
+FRESHNESS_MINUTES = Thresholds.of("good", (60, "watch"), (24 * 60, "warning"), (7 * 24 * 60, "critical"))
+"""The state of data by their age in minutes — for a command center an hour is live, a day is stale, a week is dead:
+the map's layer badges and the wall's clock (which gets these steps as data, :meth:`Thresholds.as_json`)."""
 
 
 SURGE = Thresholds.of("good", (2.0, "watch"), (3.0, "warning"), (5.0, "critical"))

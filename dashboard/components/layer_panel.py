@@ -9,10 +9,8 @@ from dashboard import ids
 from dashboard.i18n import pick, t
 from dashboard.maps.registry import MAP_LAYERS, MapView
 from dashboard.maps.sources import BUILDING_COLOR_MODES
+from metrics.spec import FRESHNESS_MINUTES
 
-# Data age → badge state: an hour is live for a command center, a day is stale, a week is dead.
-FRESHNESS_STEPS = ((pd.Timedelta(hours=1), "good"), (pd.Timedelta(days=1), "watch"), (pd.Timedelta(days=7),
-                                                                                       "warning"))
 
 
 def age_text(age: pd.Timedelta, lang: str = "en") -> str:
@@ -28,7 +26,7 @@ def freshness_badge(newest: pd.Timestamp | None, now: pd.Timestamp, lang: str = 
     if newest is None or pd.isna(newest):
         return html.Span(t("layers.no_data", lang), className="fresh-badge state-no_data")
     age = now - newest
-    state = next((s for limit, s in FRESHNESS_STEPS if age <= limit), "critical")
+    state = FRESHNESS_MINUTES.state(age.total_seconds() / 60)
     return html.Span(age_text(age, lang), className=f"fresh-badge state-{state}",
                      title=t("layers.newest", lang, when=f"{newest:%Y-%m-%d %H:%M}"))
 

@@ -10,7 +10,7 @@ from dashboard.components.language import language_switch
 from dashboard.i18n import DEFAULT_LANGUAGE, t, unit_name
 
 PAGES = (("map", "/"), ("hotspots", "/hotspots"), ("catalogue", "/catalogue"), ("orders", "/orders"),
-         ("supervision", "/supervision"), ("wall", "/wall"))
+         ("supervision", "/supervision"), ("alerts", "/alerts"), ("wall", "/wall"))
 
 
 def topbar(lineage: list[dict], indicator: str, window: str, as_of, controls: list, page: str, here: str = "/",

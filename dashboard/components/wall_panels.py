@@ -14,6 +14,7 @@ from dashboard.i18n import (DEFAULT_LANGUAGE, indicator_name, normalise_language
                             unit_name, unit_of_measure, window_label)
 from dashboard.theme import STATE_COLORS
 from metrics.registry import INDICATORS
+from metrics.score import SCORE_STATES
 from metrics.spec import Indicator
 
 
@@ -195,9 +196,7 @@ def district_ranking(indicator: Indicator, children: pd.DataFrame, lang: str = D
 # --- score and situation ------------------------------------------------------------------------------------
 
 def score_state(score: float) -> str:
-    if score != score:
-        return "no_data"
-    return "good" if score >= 90 else "watch" if score >= 75 else "warning" if score >= 50 else "critical"
+    return SCORE_STATES.state(score)
 
 
 def score_panel(score: float, explanation: pd.DataFrame, lang: str = DEFAULT_LANGUAGE) -> list:

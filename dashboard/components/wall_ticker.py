@@ -17,7 +17,7 @@ from layers.reference import SENSOR_KINDS
 
 KIND_NAMES = {code: (name, name_zh) for code, name, name_zh, *_ in SENSOR_KINDS}
 SEVERITY_ORDER = {"critical": 0, "warning": 1}
-TAGS = ("critical", "warning", "red_card", "hotspot")
+TAGS = ("critical", "warning", "red_card", "hotspot", "alert")
 MAX_ALARMS = 16          # the ticker is read in passing: the most urgent, then "+ N more"
 MAX_HOTSPOTS = 6
 SECONDS_PER_CHARACTER = 0.16  # scrolling speed: about 6 rem a second, whatever the wall's size
@@ -25,7 +25,7 @@ SECONDS_PER_CHARACTER = 0.16  # scrolling speed: about 6 rem a second, whatever 
 
 @dataclass(frozen=True)
 class TickerItem:
-    kind: str        # critical | warning | red_card | hotspot | more
+    kind: str        # critical | warning | red_card | hotspot | alert | more
     text: str
     critical: bool = False  # pulses
 

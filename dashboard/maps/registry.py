@@ -17,12 +17,12 @@ import numpy as np
 import pandas as pd
 from deckgl_dash.binary import binary_data
 
-from dashboard.i18n import both, indicator_name, t, unit_of_measure
+from dashboard.i18n import both, indicator_name, pick, t, unit_of_measure
 from dashboard.maps import deck, sources
 from dashboard.maps.tiles import INDEX_ZOOM, MIN_ZOOM
 from dashboard.theme import PALETTE, STATE_COLORS, STATE_LABELS, rgba
 from metrics.registry import INDICATORS
-from metrics.spec import named_window
+from metrics.spec import NEUTRAL, NO_DATA, SEVERITIES, STATE_RANK, STATES, named_window
 
 MAX_ORDER_POINTS = 100_000
 """Above this many orders in view, the points layer steps aside for the hexagons (2 MB budget per interaction)."""
@@ -76,7 +76,7 @@ class MapLayer:
 
 def _state_legend(states) -> list[LegendEntry]:
     return [LegendEntry(STATE_COLORS[s], *STATE_LABELS[s]) for s in
-            ("critical", "warning", "watch", "good", "neutral", "no_data") if s in states]
+            (*reversed(STATES), NEUTRAL, NO_DATA) if s in states]
 
 
 # --- base map ------------------------------------------------------------------------------------------------------
@@ -273,6 +273,36 @@ def _hotspots_legend(view: MapView) -> list[LegendEntry]:
     return [LegendEntry(STATE_COLORS["critical"], *both("legend.hotspot"))]
 
 
+# --- alerts ----------------------------------------------------------------------------------------------------------
+
+ALERT_RADIUS = {"critical": 16, "warning": 12, "watch": 9}
+
+
+def _alerts(view: MapView) -> list[dict]:
+    """Open alerts with a point, pinned where they are, in the unit in view (a grid cell's alert shows from the
+    city down), sized and coloured by severity; the most severe drawn last, on top."""
+    from layers.alerts import OPEN_STATUSES
+    open_alerts = view.services.alerts().frame(OPEN_STATUSES)
+    open_alerts = open_alerts[open_alerts["lon"].notna() & open_alerts["lat"].notna()]
+    if view.data.level != "city" and len(open_alerts):
+        places = open_alerts["unit_code"].where(open_alerts["unit_code"].notna(), open_alerts["grid_code"])
+        inside = view.services.directory().ancestor(places, view.data.level).to_numpy() == view.data.code
+        open_alerts = open_alerts[inside | (places.to_numpy() == view.data.code)]
+    rank = open_alerts["severity"].map(STATE_RANK).astype("float64")
+    open_alerts = open_alerts.assign(rank=rank).sort_values("rank")
+    points = [{"position": [round(a.lon, 6), round(a.lat, 6)], "fill": rgba(STATE_COLORS[a.severity], 240),
+               "radius": ALERT_RADIUS.get(a.severity, 9), "alert_id": a.alert_id, "severity": a.severity,
+               "tip_name": escape(f"{a.alert_id} · {pick(a.title, a.title_zh, view.lang)}"), "tip_name_zh": "",
+               "tip_value": escape(f"{t(f'alerts.status.{a.status}', view.lang)} · "
+                                   f"{pick(a.evidence, a.evidence_zh, view.lang)}")}
+              for a in open_alerts.itertuples()]
+    return [deck.points_layer("alerts", points)] if points else []
+
+
+def _alerts_legend(view: MapView) -> list[LegendEntry]:
+    return _state_legend(SEVERITIES)
+
+
 MAP_LAYERS: dict[str, MapLayer] = {layer.id: layer for layer in (
     MapLayer("base", "Base map", "底图", ("units",), True, _base, _base_legend,
              "Land and water from the city's own boundaries, district outlines for orientation; a deployment's own "
@@ -292,6 +322,8 @@ MAP_LAYERS: dict[str, MapLayer] = {layer.id: layer for layer in (
              _order_points_legend, f"Each order received in the window (up to {MAX_ORDER_POINTS:,})."),
     MapLayer("hotspots", "Hotspots", "热点", ("orders",), False, _hotspots, _hotspots_legend,
              "Recurring hotspots found by the space-time scan (see the Hotspots page)."),
+    MapLayer("alerts", "Alerts", "告警", ("readings", "orders"), True, _alerts, _alerts_legend,
+             "Open alerts of the rules (see the Alerts page), pinned at their sensor or unit, by severity."),
 )}
 DEFAULT_LAYERS = tuple(layer.id for layer in MAP_LAYERS.values() if layer.default)
 

@@ -18,6 +18,7 @@ import shapely
 import shapely.geometry
 
 from dashboard.theme import PALETTE, STATE_COLORS, rgba
+from metrics.spec import STATE_RANK
 from layers.city import City
 from layers.reference import BUILDING_USES, SENSOR_KINDS
 
@@ -27,7 +28,6 @@ HEX_RESOLUTION = {"city": 7, "district": 8, "street": 9, "community": 10, "grid"
 BASE_HEX_RESOLUTION = 10
 SENSOR_CLUSTER_RESOLUTION = {"city": 6, "district": 7, "street": 8}
 """Sensors are drawn one by one from the community level down; above it, in H3 clusters of this resolution."""
-STATE_RANK = {"no_data": 0, "neutral": 0, "good": 1, "watch": 2, "warning": 3, "critical": 4}
 RANKED_STATES = {rank: state for state, rank in STATE_RANK.items() if state not in ("no_data",)}
 
 USE_COLORS = {

@@ -8,7 +8,7 @@ browser; each action is allowed to the roles of dashboard/auth/rules.ORDER_ACTIO
 """
 from __future__ import annotations
 
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, urlencode
 
 import dash
 import pandas as pd
@@ -18,7 +18,7 @@ from dashboard import auth, ids, services
 from dashboard.components.order_views import (ACTION_BUTTON, action_buttons, action_label, order_facts,
                                               swim_lanes)
 from dashboard.components.topbar import topbar
-from dashboard.i18n import HTML_LANG, department_name, normalise_language, t
+from dashboard.i18n import HTML_LANG, department_name, language_query, normalise_language, t
 from dashboard.order_screens import orders_frame, status_label
 from dashboard.view import DEFAULT_INDICATOR, DEFAULT_WINDOW
 from layers.city_settings import timezone as city_timezone
@@ -65,6 +65,11 @@ def order_body(order_id: str | None, lang: str) -> tuple[list, dict]:
     place = service.directory().lineage(order.grid_code)
     rules = work_orders.responsibility_list()
     body = [order_facts(order, rules, place, clock, lang), swim_lanes(work_orders.timeline(order.order_id), lang)]
+    alert = service.alerts().for_order(order.order_id)
+    if alert is not None:  # filed by assigning an alert: the way back to it
+        query = urlencode({"status": "all", "alert": alert.alert_id, **language_query(lang)})
+        body.insert(1, dcc.Link(t("alerts.from_alert", lang, alert=alert.alert_id), href=f"/alerts?{query}",
+                                id="order-alert-link", className="alert-order-link"))
     return body, {"order_id": order.order_id, "version": order.version, "lang": lang, "status": order.status,
                   "department": order.department}
 

@@ -20,12 +20,14 @@ from dashboard.components.building_card import building_card
 from dashboard.components.layer_panel import layer_panel, legends
 from dashboard.components.playback import playback_bar
 from dashboard.components.topbar import as_of_text, topbar
+from dashboard.components.wall_alerts import unit_early_warning
 from dashboard.i18n import (DEFAULT_LANGUAGE, HTML_LANG, indicator_name, level_label, pair, state_label,
                             t, unit_name, unit_of_measure, window_label)
 from dashboard.maps.deck import MAP_PAGE_INSETS, city_map, fit_view
 from dashboard.maps.registry import build_layers, normalise_layers
 from dashboard.maps.sources import USE_NAMES
 from dashboard.view import map_view, normalise_view, parse_view, view_search
+from metrics.score import SCORE_STATES
 from metrics.registry import INDICATORS
 from metrics.spec import WINDOWS
 
@@ -90,6 +92,7 @@ def layout(unit: str | None = None, indicator: str | None = None, window: str | 
                 playback_bar(lang),
             ]),
             html.Aside(className="side-panel", children=[
+                unit_early_warning(service, data.code, data.level, lang),
                 html.Div(id=ids.KPI_PANEL, className="kpi-panel",
                          children=kpi_panel(list(INDICATORS.values()), data.kpis, view["indicator"],
                                             data.sparklines, lang)),
@@ -109,8 +112,7 @@ def _around(bounds, metres: float = 120.0) -> tuple[float, float, float, float]:
 def score_badge(data: services.UnitView, lang: str = DEFAULT_LANGUAGE) -> html.Details:
     """The unit's composite vital-sign score; opening it shows which indicators pull it down, with their weights."""
     score = data.score
-    state = "no_data" if score != score else (
-        "good" if score >= 90 else "watch" if score >= 75 else "warning" if score >= 50 else "critical")
+    state = SCORE_STATES.state(score)
     costs = data.score_explanation[data.score_explanation["lost"] > 0].head(6)
     rows = [html.Tr([html.Td(indicator_name(INDICATORS[r.indicator], lang)),
                      html.Td(state_label(r.state, lang), className=f"kpi-state state-{r.state}"),

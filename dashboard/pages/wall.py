@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 
 import dash
 import pandas as pd
-from dash import Input, Output, State, callback, clientside_callback, dcc, html
+from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from dashboard import auth, live, services
 from dashboard.components.topbar import topbar
@@ -31,12 +31,15 @@ from dashboard.components.wall_map import nominal_view, paint, repaint, wall_lay
 from dashboard.components.wall_panels import (district_ranking, map_caption, score_panel, situation, topic_cards,
                                               topic_heading, topic_strip)
 from dashboard.components.wall_playlist import PLAYLIST, lead_indicator, playlist_topic, topic_state
+from dashboard.components.refresh import screen_refresh
+from dashboard.components.wall_alerts import alert_cue, alert_ticker_items, early_warning_block, early_warning_facts
 from dashboard.components.wall_ticker import active_alarms, ticker, ticker_items
 from dashboard.i18n import (HTML_LANG, language_query, localise_hotspots, messages, normalise_language,
                             t, unit_name, window_label)
+from layers.alerts import OPEN_STATUSES
 from layers.city_settings import timezone as city_timezone
 from metrics.registry import INDICATORS
-from metrics.spec import WINDOWS, named_window
+from metrics.spec import FRESHNESS_MINUTES, WINDOWS, named_window
 
 dash.register_page(__name__, path="/wall", title="citytwin · wall", name="Wall")
 
@@ -49,6 +52,7 @@ WALL_IDS = {
     "heading": "wall-heading", "strip": "wall-strip", "cards": "wall-cards",
     "map": "wall-map", "map_frame": "wall-map-frame", "caption": "wall-caption", "ranking": "wall-ranking",
     "score": "wall-score", "situation": "wall-situation", "ticker": "wall-ticker",
+    "cue": "wall-alert-cue", "alerts_refresh": "wall-alerts-refresh", "alerts_mark": "wall-alerts-mark",
 }
 DEFAULT_ROTATE_SECONDS = 20
 MIN_ROTATE_SECONDS = 2
@@ -83,6 +87,8 @@ def parse_config(kiosk=None, rotate=None, window=None, topic=None, refresh=None,
         "window": window if window in WINDOWS else DEFAULT_WINDOW,
         "topic": topic if topic in PLAYLIST else PLAYLIST[0],
         "timezone": city_timezone(),
+        # The freshness steps (metrics.spec.FRESHNESS_MINUTES) as data: the browser judges the age as the map does.
+        "freshness_steps": FRESHNESS_MINUTES.as_json(),
     }
 
 
@@ -155,12 +161,34 @@ def status_panels(config: dict) -> dict:
          "note": _most_in(hotspots["district"], lang) if len(hotspots) else t("wall.note.none_recurring", lang)},
     ]
     items = ticker_items(alarms if alarms is not None else _no_alarms(), data.children, hotspots, lang)
+    alerts = alert_panels(lang)
+    early = early_warning_block(service.memo("wall_early_warning", lambda: early_warning_facts(city)),
+                                _unit_names(city, lang), lang)
     return {
         "as_of": data.as_of,
         "score": score_panel(data.score, data.score_explanation, lang),
-        "situation": situation(tiles, lang),
-        "ticker": ticker(items, kpis.at["active_alarms", "value"], critical, lang),
+        "situation": situation(tiles, lang) + [early],
+        "ticker": ticker(alerts["items"] + items, kpis.at["active_alarms", "value"], critical, lang),
+        "cue": alerts["cue"], "cue_class": alerts["cue_class"], "alerts_mark": alerts["mark"],
     }
+
+
+def _unit_names(city, lang: str) -> dict:
+    names = city.units["name_zh"].where(city.units["name_zh"].notna(), city.units["name"]) if lang == "zh" \
+        else city.units["name"]
+    return dict(zip(city.units.index, names))
+
+
+def alert_panels(lang: str) -> dict:
+    """The open alerts for the ticker and the cue (read from the store at each call: they change by the second)."""
+    service = services.get()
+    book = service.alerts()
+    mark = book.mark()
+    open_alerts = book.frame(OPEN_STATUSES)
+    names = _unit_names(service.city(), lang)
+    cue, cue_class = alert_cue(open_alerts, names, lang)
+    return {"items": alert_ticker_items(open_alerts, names, lang), "cue": cue, "cue_class": cue_class,
+            "mark": mark}
 
 
 def _most_in(districts: pd.Series, lang: str) -> str:
@@ -223,6 +251,9 @@ def layout(kiosk=None, rotate=None, window=None, topic=None, refresh=None, lang=
         dcc.Interval(id=WALL_IDS["tick"], interval=1000),
         dcc.Interval(id=WALL_IDS["rotate"], interval=max(config["rotate"], 1) * 1000, disabled=not config["rotate"]),
         dcc.Interval(id=WALL_IDS["refresh"], interval=config["refresh"] * 1000),
+        screen_refresh(WALL_IDS["alerts_refresh"]),
+        dcc.Store(id=WALL_IDS["alerts_mark"], data=status["alerts_mark"]),
+        html.Div(status["cue"], id=WALL_IDS["cue"], className=status["cue_class"], role="alert"),
         shared_bar,
         header(data.lineage, status["as_of"], lang),
         html.Main(className="wall-main", children=[
@@ -291,6 +322,25 @@ def refresh_status(_refreshed, _generation, config):
             status["ticker"])
 
 
+@callback(
+    Output(WALL_IDS["cue"], "children"),
+    Output(WALL_IDS["cue"], "className"),
+    Output(WALL_IDS["ticker"], "children", allow_duplicate=True),
+    Output(WALL_IDS["alerts_mark"], "data"),
+    Input(WALL_IDS["alerts_refresh"], "n_intervals"),
+    State(WALL_IDS["alerts_mark"], "data"),
+    State(WALL_IDS["config"], "data"),
+    prevent_initial_call=True,
+)
+def follow_alerts(_tick, shown_mark, config):
+    """Alerts change by the second: the cue and the ticker follow them without waiting for the data's refresh, and
+    only when the alerts' log moved on."""
+    if services.get().alerts().mark() == shown_mark:
+        return no_update, no_update, no_update, no_update
+    status = status_panels(config)
+    return status["cue"], status["cue_class"], status["ticker"], status["alerts_mark"]
+
+
 # The clock ticks in the browser (no request a second): city time, and the data's age against it.
 clientside_callback(
     """
@@ -314,7 +364,9 @@ clientside_callback(
             const days = Math.floor(minutes / 1440), hours = Math.floor((minutes % 1440) / 60);
             const text = minutes < 1 ? say("age.just_now", {}) : minutes < 60 ? say("age.minutes", {minutes})
                 : days < 1 ? say("age.hours", {hours, minutes: minutes % 60}) : say("age.days", {days, hours});
-            state = minutes <= 60 ? "good" : minutes <= 1440 ? "watch" : "critical";
+            const steps = (config && config.freshness_steps) || [[null, "no_data"]];
+            state = steps.reduce((found, step) => step[0] === null || minutes >= step[0] ? step[1] : found,
+                                 steps[0][1]);
             age = text + " · " + say("fresh." + state, {});
         }
         return [time, date, age, "wall-freshness state-" + state];

@@ -89,7 +89,7 @@ def test_layer_toggles_come_from_the_registry_and_keep_the_camera(serve_app, cit
     page.goto(page.url, wait_until="networkidle")
     checked = page.locator("#layer-toggles input:checked")
     values = sorted(checked.nth(i).get_attribute("value") for i in range(checked.count()))
-    assert values == sorted(["base", "units", "buildings", "order_hexes", "sensors"])
+    assert values == sorted(["base", "units", "buildings", "order_hexes", "sensors", "alerts"])
     assert page.external_requests == []
     assert page.console_errors == []
 
