@@ -22,9 +22,14 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 LANGUAGES = ("en", "zh")
 DEFAULT_LANGUAGE = "en"
 HTML_LANG = {"en": "en", "zh": "zh-CN"}
-# The fonts that draw each language (Debian: fonts-noto-cjk, fonts-dejavu); assets/theme.css uses the same stacks.
-FONT_FAMILY = {"en": '"Noto Sans CJK SC", "Noto Sans", "DejaVu Sans", sans-serif',
-               "zh": '"Noto Sans CJK SC", "Noto Sans SC", "Noto Sans CJK", sans-serif'}
+# The fonts that draw each language (Debian: fonts-noto-cjk, fonts-liberation — Chromium's recommended font —,
+# fonts-dejavu); assets/theme.css uses the same stacks. Liberation Sans before DejaVu Sans: its figures are as wide
+# as Noto's, for which the wall's tiles are sized (DejaVu's are far wider).
+# Latin first, CJK as the fallback: the CJK fonts lack Latin letters with diacritics (č, ž, ő, ł), so with a CJK font
+# first a name like "Győr" is drawn in two fonts, and a decomposed "č" as a "c" with a loose caron. Chinese
+# characters, missing from the Latin fonts, fall through to Noto Sans CJK SC (the Simplified Chinese cut).
+FONT_FAMILY = {"en": '"Noto Sans", "Liberation Sans", "DejaVu Sans", "Noto Sans CJK SC", sans-serif',
+               "zh": '"Noto Sans", "Liberation Sans", "DejaVu Sans", "Noto Sans CJK SC", "Noto Sans SC", sans-serif'}
 
 # key → (English, 中文). One place, both columns side by side, for translators. ``{name}`` fields are filled by t().
 MESSAGES: dict[str, tuple[str, str]] = {
