@@ -33,6 +33,7 @@ from metrics.spec import WINDOWS
 
 dash.register_page(__name__, path="/", title="citytwin · city vital signs", name="Overview")
 
+MAP_CAMERA = "map-camera"  # the camera fitted on the server for a 1920×1080 screen (scaled in the browser)
 # Levels shown in 3D: the camera tilts where buildings are the subject.
 TILTED_LEVELS = {"community": 45, "grid": 50}
 BUILDING_PITCH = 55
@@ -74,6 +75,7 @@ def layout(unit: str | None = None, indicator: str | None = None, window: str | 
         html.Main(className="main", children=[
             html.Section(className="map-panel", children=[
                 city_map(ids.MAP, deck_layers, camera),
+                dcc.Store(id=MAP_CAMERA, data=camera),
                 html.Div(className="map-title", children=[
                     breadcrumb(data.lineage, view["indicator"], view["window"], lang=lang),
                     html.H1(unit_name({"name": data.name, "name_zh": data.name_zh}, lang), id=ids.UNIT_TITLE,
@@ -215,6 +217,24 @@ def restyle_map(layers, color, search):
     enabled = normalise_layers(",".join(layers or []))
     drawn = map_view({**parse_view(search), "color": color or "use"})
     return build_layers(drawn, enabled), legends(drawn, enabled)
+
+
+# The camera was fitted on the server for the map's size on a 1920×1080 screen. The page is sized in rem (the root
+# font follows the screen: assets/theme.css), so on any other screen the map is that much larger or smaller, and the
+# browser adds log2(root font / 16 px) to the zoom: a 3840×2160 screen shows the same view, twice as large.
+clientside_callback(
+    """function(camera) {
+        if (!camera) { return window.dash_clientside.no_update; }
+        const scale = parseFloat(getComputedStyle(document.documentElement).fontSize) / 16 || 1;
+        const zoom = Math.round((camera.zoom + Math.log2(scale)) * 1000) / 1000;
+        const panel = document.querySelector(".map-panel");
+        if (panel) { panel.dataset.zoom = zoom; }  // the camera the screen got (tests/e2e/test_scaling.py)
+        if (Math.abs(scale - 1) < 0.001) { return window.dash_clientside.no_update; }
+        return Object.assign({}, camera, {zoom: zoom});
+    }""",
+    Output(ids.MAP, "initialViewState"),
+    Input(MAP_CAMERA, "data"),
+)
 
 
 # The URL keeps the layers and colouring (a link reopens the same map) without a new history entry or a redraw.
