@@ -17,6 +17,7 @@ data (units, event types) have their own Chinese column, and fall back to Englis
 from __future__ import annotations
 
 import math
+import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 LANGUAGES = ("en", "zh")
@@ -156,6 +157,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "ticker.tag.warning": ("WARNING", "预警"),
     "ticker.tag.red_card": ("RED CARD", "红牌"),
     "ticker.tag.hotspot": ("HOTSPOT", "热点"),
+    "alarm.over_limit": ("{kind} {value} over limit {limit}", "{kind} {value}，超过限值 {limit}"),
+    "alarm.smoke detected": ("smoke detected", "探测到烟雾"),
+    "alarm.cover displaced": ("cover displaced", "井盖移位"),
+    "alarm.lamp failure": ("lamp failure", "路灯故障"),
+    "alarm.overload / leakage current": ("overload / leakage current", "过载 / 漏电流"),
+    "play.speed.slow": ("15 min/s", "15分钟/秒"),
+    "play.speed.normal": ("1 h/s", "1小时/秒"),
+    "play.speed.fast": ("3 h/s", "3小时/秒"),
     "ticker.alarm": ("{kind} · {where} · {message} · since {since}", "{kind} · {where} · {message} · {since}起"),
     "ticker.more": ("+ {count} more active alarms", "另有{count}条在途告警"),
     "ticker.red_card": ("{district}: {count} overdue order{plural}", "{district}：{count}件超期工单"),
@@ -543,3 +552,26 @@ def hotspot_evidence(row, lang: str) -> str:
     return t("hotspots.evidence_text", lang, orders=f"{row.orders:,}", event=row.event_name, grid=row.grid_code,
              start=f"{row.start_hour:02d}:00", end=f"{row.end_hour:02d}:00", seen=row.days_seen, days=row.days,
              day_word=day_word, expected=shown)
+
+
+_OVER_LIMIT = re.compile(r"(?P<kind>[a-z_0-9]+) (?P<value>-?[\d.]+) over limit (?P<limit>-?[\d.]+)")
+
+
+def alarm_message(message, lang: str, kind_names: dict[str, tuple[str, str]] | None = None) -> str:
+    """An alarm's text in ``lang``: the sensor systems' known messages ("noise 72.23 over limit 70", "lamp
+    failure") have message ids with both languages; any other text is the system's own and is shown as it came.
+
+    >>> alarm_message("noise 72.23 over limit 70", "zh", {"noise": ("Noise", "噪声")})
+    '噪声 72.23，超过限值 70'
+    >>> alarm_message("lamp failure", "zh")
+    '路灯故障'
+    """
+    text = "" if message is None else str(message)
+    if normalise_language(lang) == "en":
+        return text
+    known = _OVER_LIMIT.fullmatch(text)
+    if known:
+        kind = known["kind"]
+        name = pair((kind_names or {}).get(kind, (kind, kind)), lang)
+        return t("alarm.over_limit", lang, kind=name, value=known["value"], limit=known["limit"])
+    return t(f"alarm.{text}", lang) if f"alarm.{text}" in MESSAGES else text

@@ -8,6 +8,8 @@ import re
 
 import pytest
 
+from tests.e2e.conftest import wait_for_frames
+
 from dashboard.components.wall_playlist import PLAYLIST, lead_indicator, topic_indicators
 from dashboard.i18n import state_label, t, topic_title, unit_name
 from dashboard.maps.deck import MAP_PAGE_INSETS, NOMINAL_MAP_SIZE, fit_view, project
@@ -107,7 +109,7 @@ def test_switch_changes_the_map_page_and_survives_drilling_down(serve_app, city_
     x, y = project(fit_view(city.bounds, NOMINAL_MAP_SIZE, **MAP_PAGE_INSETS), *futian["properties"]["label_point"],
                    (canvas["width"], canvas["height"]))
     page.mouse.move(canvas["x"] + x - 5, canvas["y"] + y - 5)  # hover, then click, as a hand does
-    page.wait_for_timeout(300)
+    wait_for_frames(page)
     page.mouse.click(canvas["x"] + x, canvas["y"] + y)
     _wait_for_unit(page, FUTIAN)
     assert "lang=zh" in page.url
