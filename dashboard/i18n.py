@@ -307,6 +307,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "order.step_to": ("→ {status}", "转为{status}"),
     "order.from_stage_times": ("from the stage times", "据各环节时间"),
     "order.timeline": ("Timeline, {count} steps", "办理过程（{count}步）"),
+    "map.no_such_unit": ("This city has no unit “{unit}”: showing the whole city instead.",
+                         "本市没有编号为“{unit}”的单元，以下显示全市。"),
     "order.timeline_scroll": ("← earlier steps: scroll left", "← 更早的步骤：向左滚动"),
     "order.lane.intake": ("Intake", "受理"),
     "order.lane.dispatch": ("Dispatch center", "分拨中心"),

@@ -76,6 +76,10 @@ def layout(unit: str | None = None, indicator: str | None = None, window: str | 
             html.Section(className="map-panel", children=[
                 city_map(ids.MAP, deck_layers, camera),
                 dcc.Store(id=MAP_CAMERA, data=camera),
+                # A link to a unit the city does not have says so, rather than silently showing the city.
+                html.Div(t("map.no_such_unit", lang, unit=str(view["unit"])), id="unit-missing",
+                         className="unit-missing", role="alert")
+                if view["unit"] and card is None and data.code != view["unit"] else None,
                 html.Div(className="map-title", children=[
                     breadcrumb(data.lineage, view["indicator"], view["window"], lang=lang),
                     html.H1(unit_name({"name": data.name, "name_zh": data.name_zh}, lang), id=ids.UNIT_TITLE,
