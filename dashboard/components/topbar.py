@@ -32,8 +32,19 @@ def topbar(lineage: list[dict], indicator: str, window: str, as_of, controls: li
                      className=f"page-link page-{name}" + (" current" if name == page else ""))
             for name, path in PAGES]),
         language_switch(here, lang),
-        html.Div(id=ids.AS_OF, className="as-of", children=[
-            html.Span(t("topbar.as_of", lang), className="muted"),
+        # One definition each, stated where shown: the map pages show the data's time (the newest record the figures
+        # rest on); the order pages, which judge deadlines against the clock, show the clock's time.
+        html.Div(id=ids.AS_OF, className="as-of", title=t(f"topbar.{_time_kind(page)}_title", lang),
+                 **{"data-time": _time_kind(page)}, children=[
+            html.Span(t(f"topbar.{_time_kind(page)}", lang), className="muted"),
             html.Span(as_of.strftime("%Y-%m-%d %H:%M"), className="as-of-time"),
         ]),
     ])
+
+
+CLOCK_PAGES = frozenset({"orders", "order", "supervision"})
+
+
+def _time_kind(page: str) -> str:
+    """``"now"`` on the pages whose cards and clocks run on the clock, ``"as_of"`` on those showing the data."""
+    return "now" if page in CLOCK_PAGES else "as_of"

@@ -141,8 +141,14 @@ def ranking(data: services.UnitView, view: dict) -> html.Div:
     children = data.children.copy()
     ascending = indicator.good_direction == "up"
     children = children.sort_values("value", ascending=ascending, na_position="last")
+    # The number is the rank with #1 the best, as on the KPI cards, though the list starts with the worst.
+    judged = indicator.good_direction in ("up", "down")
+    ranks = children["value"].rank(ascending=not ascending, method="min") if judged else None
     rows = []
     for position, child in enumerate(children.itertuples(), start=1):
+        if judged:
+            rank = ranks.iloc[position - 1]
+            position = "—" if rank != rank else int(rank)
         href = "/" + view_search({**view, "unit": child.code})
         name = unit_name(child._asdict(), lang)
         rows.append(dcc.Link(className=f"rank-row state-{child.state}", href=href, children=[
@@ -153,6 +159,8 @@ def ranking(data: services.UnitView, view: dict) -> html.Div:
         ]))
     title = t("map.ranking", lang, children=level_label(data.child_level, lang),
               indicator=indicator_name(indicator, lang)) if data.child_level else t("map.lowest_level", lang)
+    if judged:
+        title += t("map.ranking_order", lang)
     return html.Div(className="ranking", id=ids.RANKING, children=[html.H3(title, className="topic"),
                                                                   html.Div(rows, className="rank-rows")])
 
