@@ -37,3 +37,14 @@ def wait_for_ticks(page, selector: str, ticks: int = 2, timeout: float = 60_000)
         before = page.locator(selector).inner_text()
         page.wait_for_function("([s, t]) => document.querySelector(s)?.innerText !== t", arg=[selector, before],
                                timeout=timeout)
+
+
+@pytest.fixture(autouse=True)
+def patient_page(request):
+    """On a loaded machine (two cores shared by many processes, or a CPU hog on both) a page can take more than
+    Playwright's default 30 s to settle: the browser tests wait for their conditions up to two minutes."""
+    if "page" in request.fixturenames:
+        page = request.getfixturevalue("page")
+        page.set_default_timeout(120_000)
+        page.set_default_navigation_timeout(120_000)
+    yield
