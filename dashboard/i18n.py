@@ -162,7 +162,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "ticker.tag.warning": ("WARNING", "预警"),
     "ticker.tag.red_card": ("RED CARD", "红牌"),
     "ticker.tag.hotspot": ("HOTSPOT", "热点"),
-    "alarm.over_limit": ("{kind} {value} over limit {limit}", "{kind} {value}，超过限值 {limit}"),
+    # (the ticker names the sensor's kind just before: the Chinese does not repeat it)
+    "alarm.over_limit": ("{kind} {value} over limit {limit}", "{value}，超过限值 {limit}"),
     "alarm.smoke detected": ("smoke detected", "探测到烟雾"),
     "alarm.cover displaced": ("cover displaced", "井盖移位"),
     "alarm.lamp failure": ("lamp failure", "路灯故障"),
@@ -570,7 +571,7 @@ def alarm_message(message, lang: str, kind_names: dict[str, tuple[str, str]] | N
     failure") have message ids with both languages; any other text is the system's own and is shown as it came.
 
     >>> alarm_message("noise 72.23 over limit 70", "zh", {"noise": ("Noise", "噪声")})
-    '噪声 72.23，超过限值 70'
+    '72.23，超过限值 70'
     >>> alarm_message("lamp failure", "zh")
     '路灯故障'
     """
