@@ -45,7 +45,7 @@ def test_no_english_is_left_on_the_chinese_pages(serve_app, city_db, page, pages
         page.wait_for_function("document.documentElement.lang === 'zh-CN' && document.querySelector('.topbar, "
                                ".wall-screen') && !document.querySelector('._dash-loading')", timeout=60_000)
         if path.startswith("/wall"):
-            page.wait_for_selector(".wall-tick", state="attached", timeout=60_000)
+            page.wait_for_selector(".wall-tick-item", state="attached", timeout=60_000)
         english = [text for text in page.evaluate(ENGLISH_LEFT) if not ALLOWED.match(text)]
         if english:
             left[path] = english

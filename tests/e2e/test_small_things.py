@@ -29,7 +29,7 @@ def test_ranks_and_times_mean_one_thing_each(serve_app, city_db, page):
     values = [float(v.replace(",", "")) for v in page.locator(".rank-value").all_inner_texts()]
     assert values == sorted(values)  # on-time completion: the lowest (worst) first
     assert positions[0] == len(positions) and positions[-1] == 1  # … and the best is #1
-    assert "#1 is best" in page.locator("#ranking .topic").inner_text()
+    assert "#1 is best" in page.locator("#ranking .topic").text_content()  # (shown upper-cased)
     assert page.locator("#as-of").get_attribute("data-time") == "as_of"
     assert "data as of" in page.locator("#as-of").inner_text()
     page.goto(f"{base}/orders", wait_until="networkidle")
