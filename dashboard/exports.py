@@ -140,7 +140,8 @@ def scene_description(view: services.UnitView, indicator_id: str, window: str) -
         f'<div><span style="display:inline-block;width:12px;height:12px;border-radius:2px;margin-right:6px;'
         f'background:{STATE_COLORS[state]}"></span>{label} {label_zh} · {int(counts[state])}</div>'
         for state, (label, label_zh) in STATE_LABELS.items() if counts.get(state))
-    return (f'<div style="font-family:\'Noto Sans CJK SC\',\'Noto Sans\',sans-serif;color:{PALETTE["text"]};'
+    return (f'<div style="font-family:\'Noto Sans\',\'Liberation Sans\',\'DejaVu Sans\',\'Noto Sans CJK SC\','
+            f'sans-serif;color:{PALETTE["text"]};'
             f'background:{PALETTE["panel"]}e6;padding:12px 16px;border-radius:6px;max-width:420px;'
             f'border:1px solid {PALETTE["panel-edge"]}">'
             f'<div style="font-size:22px;font-weight:700">{html.escape(view.name)} '

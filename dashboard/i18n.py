@@ -17,14 +17,20 @@ data (units, event types) have their own Chinese column, and fall back to Englis
 from __future__ import annotations
 
 import math
+import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 LANGUAGES = ("en", "zh")
 DEFAULT_LANGUAGE = "en"
 HTML_LANG = {"en": "en", "zh": "zh-CN"}
-# The fonts that draw each language (Debian: fonts-noto-cjk, fonts-dejavu); assets/theme.css uses the same stacks.
-FONT_FAMILY = {"en": '"Noto Sans CJK SC", "Noto Sans", "DejaVu Sans", sans-serif',
-               "zh": '"Noto Sans CJK SC", "Noto Sans SC", "Noto Sans CJK", sans-serif'}
+# The fonts that draw each language (Debian: fonts-noto-cjk, fonts-liberation — Chromium's recommended font —,
+# fonts-dejavu); assets/theme.css uses the same stacks. Liberation Sans before DejaVu Sans: its figures are as wide
+# as Noto's, for which the wall's tiles are sized (DejaVu's are far wider).
+# Latin first, CJK as the fallback: the CJK fonts lack Latin letters with diacritics (č, ž, ő, ł), so with a CJK font
+# first a name like "Győr" is drawn in two fonts, and a decomposed "č" as a "c" with a loose caron. Chinese
+# characters, missing from the Latin fonts, fall through to Noto Sans CJK SC (the Simplified Chinese cut).
+FONT_FAMILY = {"en": '"Noto Sans", "Liberation Sans", "DejaVu Sans", "Noto Sans CJK SC", sans-serif',
+               "zh": '"Noto Sans", "Liberation Sans", "DejaVu Sans", "Noto Sans CJK SC", "Noto Sans SC", sans-serif'}
 
 # key → (English, 中文). One place, both columns side by side, for translators. ``{name}`` fields are filled by t().
 MESSAGES: dict[str, tuple[str, str]] = {
@@ -43,6 +49,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "order.store_unknown": ("The store stopped answering while this was being saved: it may have been saved. "
                             "Reload the order before acting again.",
                             "保存时数据库停止响应：可能已保存。请先刷新工单再办理。"),
+    "topbar.as_of_title": ("The time of the newest data these figures rest on (not the clock)",
+                           "这些数字所依据的最新数据的时间（不是当前时钟）"),
+    "topbar.now": ("time now", "当前时间"),
+    "topbar.now_title": ("The clock's time, against which deadlines and cards are judged on this page",
+                         "当前时钟时间：本页的期限与红黄牌按此判断"),
     "language.switch": ("Language", "语言"),
     "language.en": ("EN", "EN"),
     "language.zh": ("中文", "中文"),
@@ -160,6 +171,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "ticker.tag.warning": ("WARNING", "预警"),
     "ticker.tag.red_card": ("RED CARD", "红牌"),
     "ticker.tag.hotspot": ("HOTSPOT", "热点"),
+    # (the ticker names the sensor's kind just before: the Chinese does not repeat it)
+    "alarm.over_limit": ("{kind} {value} over limit {limit}", "{value}，超过限值 {limit}"),
+    "alarm.smoke detected": ("smoke detected", "探测到烟雾"),
+    "alarm.cover displaced": ("cover displaced", "井盖移位"),
+    "alarm.lamp failure": ("lamp failure", "路灯故障"),
+    "alarm.overload / leakage current": ("overload / leakage current", "过载 / 漏电流"),
+    "play.speed.slow": ("15 min/s", "15分钟/秒"),
+    "play.speed.normal": ("1 h/s", "1小时/秒"),
+    "play.speed.fast": ("3 h/s", "3小时/秒"),
     "ticker.alarm": ("{kind} · {where} · {message} · since {since}", "{kind} · {where} · {message} · {since}起"),
     "ticker.more": ("+ {count} more active alarms", "另有{count}条在途告警"),
     "ticker.red_card": ("{district}: {count} overdue order{plural}", "{district}：{count}件超期工单"),
@@ -303,6 +323,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "order.step_to": ("→ {status}", "转为{status}"),
     "order.from_stage_times": ("from the stage times", "据各环节时间"),
     "order.timeline": ("Timeline, {count} steps", "办理过程（{count}步）"),
+    "map.ranking_order": (" · worst first, #1 is best", " · 最差在前，第1名最好"),
+    "map.no_such_unit": ("This city has no unit “{unit}”: showing the whole city instead.",
+                         "本市没有编号为“{unit}”的单元，以下显示全市。"),
+    "order.timeline_scroll": ("← earlier steps: scroll left", "← 更早的步骤：向左滚动"),
     "order.lane.intake": ("Intake", "受理"),
     "order.lane.dispatch": ("Dispatch center", "分拨中心"),
     "order.lane.citizen": ("Citizen", "市民"),
@@ -610,3 +634,26 @@ def hotspot_evidence(row, lang: str) -> str:
     return t("hotspots.evidence_text", lang, orders=f"{row.orders:,}", event=row.event_name, grid=row.grid_code,
              start=f"{row.start_hour:02d}:00", end=f"{row.end_hour:02d}:00", seen=row.days_seen, days=row.days,
              day_word=day_word, expected=shown)
+
+
+_OVER_LIMIT = re.compile(r"(?P<kind>[a-z_0-9]+) (?P<value>-?[\d.]+) over limit (?P<limit>-?[\d.]+)")
+
+
+def alarm_message(message, lang: str, kind_names: dict[str, tuple[str, str]] | None = None) -> str:
+    """An alarm's text in ``lang``: the sensor systems' known messages ("noise 72.23 over limit 70", "lamp
+    failure") have message ids with both languages; any other text is the system's own and is shown as it came.
+
+    >>> alarm_message("noise 72.23 over limit 70", "zh", {"noise": ("Noise", "噪声")})
+    '72.23，超过限值 70'
+    >>> alarm_message("lamp failure", "zh")
+    '路灯故障'
+    """
+    text = "" if message is None else str(message)
+    if normalise_language(lang) == "en":
+        return text
+    known = _OVER_LIMIT.fullmatch(text)
+    if known:
+        kind = known["kind"]
+        name = pair((kind_names or {}).get(kind, (kind, kind)), lang)
+        return t("alarm.over_limit", lang, kind=name, value=known["value"], limit=known["limit"])
+    return t(f"alarm.{text}", lang) if f"alarm.{text}" in MESSAGES else text

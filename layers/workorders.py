@@ -55,7 +55,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
 import pandas as pd
@@ -491,9 +491,25 @@ class WorkOrders:
             raise _StaleVersion()
         seq = conn.execute(select(func.coalesce(func.max(self.transitions.c.seq), 0) + 1)
                            .where(self.transitions.c.order_id == current["order_id"])).scalar_one()
+        history = []
+        if seq == 1:
+            # An order generated or imported without a log: its history so far (intake included) goes into the
+            # log first, from its stage times, so that the log tells the whole story and replays to the order.
+            history = _synthesised_timeline(Order.from_row(current))
+            if history[-1].to_status != current["status"]:  # the stage times do not tell (a reopen clears them)
+                history[-1] = replace(history[-1], to_status=current["status"])
+            for entry in history:
+                conn.execute(insert(self.transitions), dict(
+                    order_id=current["order_id"], seq=entry.seq, at=_to_epoch(entry.at), actor=entry.actor,
+                    action=entry.action, from_status=entry.from_status, to_status=entry.to_status,
+                    note=entry.note, department=entry.department, rules_version=entry.rules_version,
+                    satisfied=entry.satisfied, deadline_at=current["deadline_at"],
+                    order_version=current["version"]))
+            seq += len(history)
         self._log(conn, after, seq=seq, at=when, actor=actor, action=action, from_status=current["status"],
                   note=note)
-        self._bump_orders_version(conn)
+        # One version step per log row: changed_since() counts on it to reload only the orders touched.
+        self._bump_orders_version(conn, steps=1 + len(history))
 
     def escalate_overdue(self, now, *, actor: str, response_hours: float, notes: dict[str, str]) -> int:
         """The supervision sweep (督办) as one set-based write: every unhandled order never escalated that is past
@@ -659,9 +675,14 @@ class WorkOrders:
         with self.store.engine.connect() as conn:
             rows = conn.execute(select(self.transitions).where(self.transitions.c.order_id == order_id)
                                 .order_by(self.transitions.c.seq)).mappings().all()
-        if rows:
-            return [_entry(r) for r in rows]
-        return _synthesised_timeline(self.get(order_id))
+        if not rows:
+            return _synthesised_timeline(self.get(order_id))
+        logged = [_entry(r) for r in rows]
+        if logged[0].action != "file":
+            # Logged before its history was written with the first action (see _write_transition): what came
+            # before the first logged action, from the stage times, so that the timeline keeps its start.
+            logged = _history_before(self.get(order_id), logged[0]) + logged
+        return logged
 
     def rebuilt_order(self, order_id: str) -> dict:
         """The order's lifecycle columns rebuilt from its log alone (:func:`replay`): equal to what is stored."""
@@ -953,8 +974,11 @@ class WorkOrders:
 def replay(entries: Sequence[TimelineEntry]) -> dict:
     """The lifecycle columns of an order rebuilt from its transitions alone: status, stage times, supervised_at,
     department, rules_version, satisfied, reopen_count, on_time, deadline_at, version."""
-    if not entries or entries[0].action != "file":
-        raise ValueError("a log starts with the intake (file)")
+    if not entries:
+        raise ValueError("an empty log: an order's log starts with its intake (file)")
+    if entries[0].action != "file":
+        raise ValueError(f"the log starts with {entries[0].action!r}, not with the intake (file): take the "
+                         f"entries from WorkOrders.timeline(), which completes such a log from the stage times")
     state: dict = {c: None for c in STAGE_COLUMNS + ("supervised_at",)}
     state.update(status=None, department=None, rules_version=None, satisfied=None, reopen_count=0, on_time=None,
                  deadline_at=None, version=None)
@@ -1004,6 +1028,17 @@ def _synthesised_timeline(order: Order) -> list[TimelineEntry]:
                                      order.deadline_at, None, source="row"))
         status = after
     return entries
+
+
+def _history_before(order: Order, first: TimelineEntry) -> list[TimelineEntry]:
+    """The stage-time entries of ``order`` before the ``first`` logged one, ending in the status it started from
+    (an order whose log lacks its intake: the intake, then what the stage times say happened before the log)."""
+    earlier = [e for e in _synthesised_timeline(order) if e.at < first.at or e.action == "file"]
+    if earlier and earlier[-1].to_status != first.from_status:
+        # The stage times do not say how the order got there (a reopen clears them): the last known step is
+        # taken to have led to the status the log starts from.
+        earlier[-1] = replace(earlier[-1], to_status=first.from_status)
+    return earlier
 
 
 def _rules_version(row) -> RulesVersion:

@@ -78,7 +78,7 @@ def test_page_records_console_errors(page):
 @pytest.mark.browser
 def test_page_records_external_requests(page):
     page.route("http://tiles.example.invalid/**", lambda route: route.abort())
-    page.goto('data:text/html,<img src="http://tiles.example.invalid/0/0/0.png"><p>x</p>')
+    with page.expect_event("requestfailed", timeout=30_000):  # the blocked request was seen
+        page.goto('data:text/html,<img src="http://tiles.example.invalid/0/0/0.png"><p>x</p>')
     page.wait_for_selector("p")
-    page.wait_for_timeout(200)
     assert page.external_requests == ["http://tiles.example.invalid/0/0/0.png"]

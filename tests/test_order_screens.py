@@ -200,6 +200,11 @@ def test_an_import_that_replaces_the_orders_loads_the_city_again(tmp_path, monke
     assert len(service.city()["orders"]) == 500
 
 
+def make_the_check_due(service, services_module) -> None:
+    """The check interval has passed, without waiting for it: the last check is moved one interval back."""
+    service._checked_at -= services_module.VERSION_CHECK_SECONDS
+
+
 def test_with_a_check_interval_the_change_is_read_in_the_background(tmp_path, monkeypatch, capsys):
     """Requests go on with the city as it was while the change is read; then the new city comes in whole, with the
     tables and sparklines that were in use already computed on it."""
@@ -224,7 +229,7 @@ def test_with_a_check_interval_the_change_is_read_in_the_background(tmp_path, mo
         return reloaded(*args, **kwargs)
 
     monkeypatch.setattr(services_module, "with_orders_read_again", slow_read)
-    time.sleep(0.02)
+    make_the_check_due(service, services_module)
     assert service.city() is before  # the check starts the refresh and answers at once
     assert reading.wait(30)
     assert service.city() is before and service.table("today") is table_before  # still the old one, whole
@@ -242,13 +247,13 @@ def test_with_a_check_interval_the_change_is_read_in_the_background(tmp_path, mo
         raise OSError("disk unplugged")
 
     monkeypatch.setattr(services_module, "with_orders_read_again", broken)
-    time.sleep(0.02)
+    make_the_check_due(service, services_module)
     assert service.city() is after
     service.wait_for_refresh(60)
     assert service.city() is after
     assert "disk unplugged" in capsys.readouterr().err
     monkeypatch.setattr(services_module, "with_orders_read_again", reloaded)
-    time.sleep(0.02)
+    make_the_check_due(service, services_module)
     service.city()
     service.wait_for_refresh(60)
     assert len(service.city()["orders"]) == len(after["orders"]) + 1

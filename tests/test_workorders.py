@@ -24,6 +24,7 @@ from layers.workorders import (
     UnknownOrder,
     VersionConflict,
     WorkOrders,
+    replay,
 )
 from metrics.clocks import ESCALATION
 from sample_data.generator import DEFAULT_END, generate
@@ -385,6 +386,46 @@ def test_generated_orders_get_a_timeline_from_their_stage_times(sqlite_store, ci
     assert all(e.source == "row" for e in timeline)
     assert timeline[3].at == closed["handled_at"].floor("s")  # stored to the second
 
+
+
+def test_acting_on_a_generated_order_keeps_its_history_and_replays(sqlite_store, city_layers, clock):
+    """Issue 15 item 9: a generated order has no log; its first action writes its history (intake first) before
+    the action, so the timeline keeps its start, the log replays to the row, and the orders' version moves by the
+    rows written (an incremental reload stays exact)."""
+    service = WorkOrders(sqlite_store, clock=clock)
+    orders = city_layers["orders"]
+    waiting = orders[orders["status"] == "dispatched"].iloc[0]
+    order_id = waiting["order_id"]
+    assert _log_count(sqlite_store, order_id) == 0
+    mark, version = service.last_transition(), sqlite_store.layer_versions()["orders"]["version"]
+    order = service.get(order_id)
+    service.accept(order_id, expected_version=order.version, actor="operator")
+    timeline = service.timeline(order_id)
+    assert [e.action for e in timeline] == ["file", "dispatch", "accept"]
+    assert [e.source for e in timeline] == ["log", "log", "log"]
+    assert timeline[0].at == waiting["received_at"].floor("s") and timeline[-1].actor == "operator"
+    _assert_row_is_its_log(service, order_id)
+    changed, _new_mark, rows = service.changed_since(mark)
+    assert changed == [order_id] and rows == 3
+    assert sqlite_store.layer_versions()["orders"]["version"] == version + rows
+
+
+def test_a_log_that_lacks_its_intake_is_completed_from_the_stage_times(sqlite_store, city_layers, clock):
+    """A log written before that fix starts with the first action: the timeline puts the intake (and what the stage
+    times say came before) in front, and replaying it works instead of raising."""
+    service = WorkOrders(sqlite_store, clock=clock)
+    orders = city_layers["orders"]
+    order_id = orders[orders["status"] == "dispatched"].iloc[1]["order_id"]
+    service.accept(order_id, expected_version=service.get(order_id).version, actor="operator")
+    table = METADATA.tables["order_transitions"]
+    with sqlite_store.engine.begin() as conn:  # as the old code left it: the accept alone
+        conn.execute(table.delete().where(table.c.order_id == order_id, table.c.action != "accept"))
+    timeline = service.timeline(order_id)
+    assert [e.action for e in timeline] == ["file", "dispatch", "accept"]
+    assert [e.source for e in timeline] == ["row", "row", "log"]
+    assert service.rebuilt_order(order_id)["status"] == "accepted"
+    with pytest.raises(ValueError, match="starts with 'accept'"):
+        replay(timeline[2:])
 
 # --- clocks against the store ---------------------------------------------------------------------------------------
 

@@ -6,6 +6,8 @@ as it is; a Chinese name loses its parent's name where it starts with it.
 """
 from __future__ import annotations
 
+import unicodedata
+
 
 def short_name(name: str, parent_name: str | None = None) -> str:
     """``Futian 01 Street · Community 1`` → ``Community 1``; ``福田第1街道1号社区`` under ``福田第1街道`` → ``1号社区``;
@@ -18,3 +20,17 @@ def short_name(name: str, parent_name: str | None = None) -> str:
     if rest and not rest[0].isspace():
         return rest
     return name
+
+
+def map_text(text: str) -> str:
+    """Text for deck.gl's TextLayer, which draws each code point from its font atlas side by side: a decomposed
+    name ("c" + combining caron, as some GIS files store "č") would show a loose "ˇ" after the "c". NFC composes
+    what Unicode can (``"Dvor\u030cák"`` → ``"Dvořák"``)."""
+    return unicodedata.normalize("NFC", str(text))
+
+
+def atlas_characters(texts, base: list[str]) -> list[str]:
+    """deck.gl's font atlas holds only the characters it is given (ASCII by default): ``base`` and every character
+    of ``texts`` (already :func:`map_text`), so that "Łódź" is not drawn as "ód"."""
+    extra = {c for text in texts for c in text if c not in ("\n",)}
+    return list(base) + sorted(c for c in extra if c not in set(base))

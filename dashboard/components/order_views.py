@@ -17,9 +17,11 @@ ACTION_BUTTON = "order-action"
 two buttons, ``evaluate:satisfied`` and ``evaluate:unsatisfied`` (the latter reopens the order)."""
 
 # Who does an action, for its swim-lane. Unit actions go in the lane of the department that held the order then.
+# Closing (办结归档) is the dispatch center's filing of a finished order, done by its operators: their lane. Only an
+# escalation (督办) is supervision's.
 LANE_OF_ACTION = {"file": "intake", "dispatch": "dispatch", "redispatch": "dispatch", "cancel": "dispatch",
                   "reject": "unit", "accept": "unit", "handle": "unit", "reply": "unit",
-                  "evaluate": "citizen", "reopen": "citizen", "escalate": "supervision", "close": "supervision"}
+                  "evaluate": "citizen", "reopen": "citizen", "escalate": "supervision", "close": "dispatch"}
 FIXED_LANES_BEFORE = ("intake", "dispatch")
 FIXED_LANES_AFTER = ("citizen", "supervision")
 
@@ -118,10 +120,13 @@ def swim_lanes(entries: list[TimelineEntry], lang: str = DEFAULT_LANGUAGE) -> ht
                      className="step-actor muted"),
             html.Div(entry.note, className="step-note") if entry.note else None,
         ]))
-    return html.Section(className="order-lanes", children=[
-        html.H3(t("order.timeline", lang, count=len(entries)), className="topic"),
+    # The steps share the width (a nine-step timeline fits a 1920×1080 screen); a longer one scrolls sideways, opens
+    # on its newest step and says that earlier ones are to the left (the clientside callback in pages/order.py).
+    return html.Section(className="order-lanes", id="order-lanes-section", children=[
+        html.H3([t("order.timeline", lang, count=len(entries)),
+                 html.Span(t("order.timeline_scroll", lang), className="lanes-cue")], className="topic"),
         html.Div(cells, className="lanes", id="order-lanes",
-                 style={"gridTemplateColumns": f"150px repeat({len(entries)}, minmax(128px, 1fr))",
+                 style={"gridTemplateColumns": f"9.375rem repeat({len(entries)}, minmax(6.5rem, 1fr))",
                         "gridTemplateRows": f"repeat({len(lanes)}, auto)"}),
     ])
 

@@ -34,8 +34,7 @@ def playback_bar(lang: str = "en") -> html.Div:
     return html.Div(className="playback", id=ids.PLAYBACK, children=[
         html.Button(t("play.replay", lang), id=ids.PLAY, n_clicks=0, className="play-button"),
         dcc.RadioItems(id=ids.PLAY_SPEED, value="normal", inline=True, className="play-speed", options=[
-            {"label": "15 min/s", "value": "slow"}, {"label": "1 h/s", "value": "normal"},
-            {"label": "3 h/s", "value": "fast"}]),
+            {"label": t(f"play.speed.{speed}", lang), "value": speed} for speed in ("slow", "normal", "fast")]),
         dcc.Slider(id=ids.PLAY_SLIDER, min=0, max=hours, step=0.25, value=hours, updatemode="mouseup",
                    marks={h: f"{h}h" for h in range(0, hours + 1, 6)}, className="play-slider"),
         html.Span("", id=ids.PLAY_NOTE, className="play-note", title="orders drawn: thinned to stay under 2 MB"),

@@ -32,14 +32,25 @@ def topbar(lineage: list[dict], indicator: str, window: str, as_of, controls: li
                      className=f"page-link page-{name}" + (" current" if name == page else ""))
             for name, path in PAGES]),
         language_switch(here, lang),
-        html.Div(id=ids.AS_OF, className="as-of", children=as_of_text(as_of, lang)),
+        # One definition each, stated where shown: the map pages show the data's time (the newest record the figures
+        # rest on); the order pages, which judge deadlines against the clock, show the clock's time.
+        html.Div(id=ids.AS_OF, className="as-of", title=t(f"topbar.{_time_kind(page)}_title", lang),
+                 **{"data-time": _time_kind(page)}, children=as_of_text(as_of, lang, _time_kind(page))),
     ])
 
 
-def as_of_text(as_of, lang: str = DEFAULT_LANGUAGE) -> list:
-    """The top bar's "data as of" (refreshed in place when the city moves on, see dashboard.live), and
+CLOCK_PAGES = frozenset({"orders", "order", "supervision"})
+
+
+def _time_kind(page: str) -> str:
+    """``"now"`` on the pages whose cards and clocks run on the clock, ``"as_of"`` on those showing the data."""
+    return "now" if page in CLOCK_PAGES else "as_of"
+
+
+def as_of_text(as_of, lang: str = DEFAULT_LANGUAGE, kind: str = "as_of") -> list:
+    """The top bar's time (refreshed in place when the city moves on, see dashboard.live), and
     "(store unavailable)" beside it while the store does not answer."""
-    return [html.Span(t("topbar.as_of", lang), className="muted"),
+    return [html.Span(t(f"topbar.{kind}", lang), className="muted"),
             html.Span(as_of.strftime("%Y-%m-%d %H:%M"), className="as-of-time"),
             *store_notice(lang)]
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import pandas as pd
 from dash import Patch
 
+from dashboard.components.labels import atlas_characters, map_text
 from dashboard.components.numbers import number_or_none
 from dashboard.i18n import DEFAULT_LANGUAGE, FONT_FAMILY, indicator_name, normalise_language, unit_name, unit_of_measure
 from dashboard.maps.deck import choropleth_layer, city_map, fit_view, label_layer
@@ -58,7 +59,7 @@ def paint(geojson: dict, children: pd.DataFrame, indicator: Indicator, lang: str
             figure + ("%" if indicator.unit == "%" else "")
         painted.append({"code": code, "state": state, "fill": fill,
                         "tip_value": f"{indicator_name(indicator, lang)}: {figure} {unit_of_measure(indicator.unit, lang)}",
-                        "label": f"{unit_name(props, lang)}\n{label_value}"})
+                        "label": map_text(f"{unit_name(props, lang)}\n{label_value}")})
     return painted
 
 
@@ -68,11 +69,12 @@ def _labels(geojson: dict, painted: list[dict]) -> list[dict]:
 
 
 def label_characters(geojson: dict, lang: str) -> list[str]:
-    """The characters the labels can hold: ASCII, and in Chinese every district's name and the no-value word."""
-    if normalise_language(lang) != "zh":
-        return ASCII
-    extra = {c for f in geojson["features"] for c in unit_name(f["properties"], lang)} | set(NO_VALUE_LABEL["zh"])
-    return ASCII + sorted(c for c in extra if c not in ASCII)
+    """The characters the labels can hold: ASCII, every district's name (an imported city's "Łódź" too) and, in
+    Chinese, the no-value word."""
+    names = [map_text(unit_name(f["properties"], lang)) for f in geojson["features"]]
+    if normalise_language(lang) == "zh":
+        names.append(NO_VALUE_LABEL["zh"])
+    return atlas_characters(names, ASCII)
 
 
 def wall_layers(geojson: dict, painted: list[dict], zoom: float, lang: str = DEFAULT_LANGUAGE) -> list[dict]:
@@ -87,8 +89,7 @@ def wall_layers(geojson: dict, painted: list[dict], zoom: float, lang: str = DEF
     labels = label_layer(LABELS_LAYER, geojson)
     labels.update(data=_labels(geojson, painted), getSize=LABEL_PX / common, sizeUnits="common",
                   fontWeight=700, lineHeight=1.15, outlineWidth=4)
-    if normalise_language(lang) == "zh":
-        labels.update(characterSet=label_characters(geojson, lang), fontFamily=FONT_FAMILY["zh"])
+    labels.update(characterSet=label_characters(geojson, lang), fontFamily=FONT_FAMILY[normalise_language(lang)])
     return [districts, labels]
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pandas as pd
 from dash import html
 
-from dashboard.i18n import DEFAULT_LANGUAGE, pair, pick, t
+from dashboard.i18n import DEFAULT_LANGUAGE, alarm_message, pair, pick, t
 from layers.reference import SENSOR_KINDS
 
 KIND_NAMES = {code: (name, name_zh) for code, name, name_zh, *_ in SENSOR_KINDS}
@@ -47,13 +47,14 @@ def ticker_items(alarms: pd.DataFrame, overdue_by_district: pd.DataFrame, hotspo
                  lang: str = DEFAULT_LANGUAGE) -> list[TickerItem]:
     """Critical alarms, warnings, red cards by district (most first), then the strongest recurring hotspots.
     Names in ``lang`` (``alarms``' district and ``hotspots``' names come in the language the caller chose); an
-    alarm's message is the sensor system's own text and is shown as it came."""
+    alarm's message is the sensor system's own text: known ones are translated (i18n.alarm_message), others
+    shown as they came."""
     items = []
     for alarm in alarms.head(MAX_ALARMS).itertuples():
         kind = pair(KIND_NAMES.get(alarm.kind, (str(alarm.kind).replace("_", " ").capitalize(), "")), lang)
         severity = alarm.severity if alarm.severity in SEVERITY_ORDER else "warning"
         where = alarm.district if isinstance(alarm.district, str) else alarm.grid_code
-        items.append(TickerItem(severity, t("ticker.alarm", lang, kind=kind, where=where, message=alarm.message,
+        items.append(TickerItem(severity, t("ticker.alarm", lang, kind=kind, where=where, message=alarm_message(alarm.message, lang, KIND_NAMES),
                                             since=f"{alarm.raised_at:%m-%d %H:%M}"), critical=severity == "critical"))
     if len(alarms) > MAX_ALARMS:
         items.append(TickerItem("more", t("ticker.more", lang, count=f"{len(alarms) - MAX_ALARMS:,}")))

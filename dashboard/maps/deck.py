@@ -12,7 +12,7 @@ from pathlib import Path
 
 from deckgl_dash import DeckGL
 
-from dashboard.components.labels import short_name
+from dashboard.components.labels import atlas_characters, map_text, short_name
 from dashboard.i18n import FONT_FAMILY, normalise_language, unit_name
 from dashboard.theme import PALETTE, STATE_COLORS, rgba
 
@@ -125,9 +125,9 @@ def label_layer(layer_id: str, geojson: dict, lang: str = "en") -> dict:
     """Unit names at their representative points, in the page's language. deck.gl draws text from a font atlas of
     the characters it is given: ASCII by default, so in Chinese the names' own characters are added."""
     labels = [{"position": f["properties"]["label_point"],
-               "text": short_name(unit_name(f["properties"], lang))}
+               "text": map_text(short_name(unit_name(f["properties"], lang)))}
               for f in geojson["features"] if f["properties"].get("label_point")]
-    characters = sorted({c for label in labels for c in label["text"]} | set(ASCII_CHARACTERS))
+    characters = atlas_characters((label["text"] for label in labels), ASCII_CHARACTERS)
     return {
         "@@type": "TextLayer",
         "id": layer_id,

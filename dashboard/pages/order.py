@@ -12,7 +12,7 @@ from urllib.parse import quote, unquote, urlencode
 
 import dash
 import pandas as pd
-from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
+from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 
 from dashboard import auth, ids, services
 from dashboard.components.order_views import (ACTION_BUTTON, action_buttons, action_label, order_facts,
@@ -168,3 +168,19 @@ def act_on_order(clicks, state, note, department):
         return no_update, dict(state, version=order.version, status=order.status), no_update, message, \
             "order-message done", ""
     return body, fresh, action_buttons_for(fresh, lang), message, "order-message done", ""
+
+
+# A timeline wider than the page opens on its newest step, with the cue that earlier steps are to the left.
+clientside_callback(
+    """function(_children) {
+        const lanes = document.getElementById("order-lanes");
+        const section = document.getElementById("order-lanes-section");
+        if (!lanes || !section) { return window.dash_clientside.no_update; }
+        const overflowing = lanes.scrollWidth > lanes.clientWidth + 1;
+        lanes.scrollLeft = lanes.scrollWidth;
+        section.classList.toggle("overflowing", overflowing);
+        return overflowing ? "overflowing" : "fits";
+    }""",
+    Output("order-lanes", "data-fit"),
+    Input("order-lanes", "children"),
+)

@@ -24,7 +24,8 @@ dash.register_page(__name__, path="/orders", title="citytwin · work orders", na
 
 GRID_THEME = ("themeQuartz.withParams({backgroundColor: '#0b1220', foregroundColor: '#e2e8f0', "
               "headerBackgroundColor: '#111a2e', borderColor: '#1e2a44', accentColor: '#38bdf8', "
-              "oddRowBackgroundColor: '#0f1829', fontSize: 14, headerFontSize: 14, spacing: 6})")
+              "oddRowBackgroundColor: '#0f1829', fontSize: '0.875rem', headerFontSize: '0.875rem', "
+              "spacing: '0.375rem', rowHeight: '2.25rem', headerHeight: '2.5rem'})")  # in rem: the grid scales with the screen like the page (assets/theme.css)
 COLUMNS = (  # (column id, field, width, sortable)
     ("order_id", "order_link", 170, True), ("received_at", "received_at", 140, True),
     ("status", "status", 110, True), ("card", "card", 80, False), ("clock", "clock", 130, False),
@@ -72,7 +73,9 @@ def layout(lang: str | None = None, **query):
             dag.AgGrid(
                 id=ids.ORDER_GRID, rowModelType="infinite", className="order-grid",
                 columnDefs=[{"colId": col, "field": field, "headerName": t(f"orders.column.{col}", lang),
-                             "width": width, "sortable": sortable,
+                             # Widths as shares of the grid (which is sized in rem), so that the columns
+                             # fill a 3840×2160 screen as they fill a 1920×1080 one.
+                             "flex": width, "minWidth": 60, "sortable": sortable,
                              **({"cellRenderer": "markdown"} if col == "order_id" else {}),
                              **({"cellClassRules": {"card-red": "params.data && params.data.card_code == 'red'",
                                                     "card-yellow": "params.data && params.data.card_code == 'yellow'"}}

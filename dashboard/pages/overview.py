@@ -35,6 +35,7 @@ from metrics.spec import WINDOWS
 
 dash.register_page(__name__, path="/", title="citytwin · city vital signs", name="Overview")
 
+MAP_CAMERA = "map-camera"  # the camera fitted on the server for a 1920×1080 screen (scaled in the browser)
 # Levels shown in 3D: the camera tilts where buildings are the subject.
 TILTED_LEVELS = {"community": 45, "grid": 50}
 BUILDING_PITCH = 55
@@ -76,6 +77,11 @@ def layout(unit: str | None = None, indicator: str | None = None, window: str | 
         html.Main(className="main", children=[
             html.Section(className="map-panel", children=[
                 city_map(ids.MAP, deck_layers, camera),
+                dcc.Store(id=MAP_CAMERA, data=camera),
+                # A link to a unit the city does not have says so, rather than silently showing the city.
+                html.Div(t("map.no_such_unit", lang, unit=str(view["unit"])), id="unit-missing",
+                         className="unit-missing", role="alert")
+                if view["unit"] and card is None and data.code != view["unit"] else None,
                 html.Div(className="map-title", children=[
                     breadcrumb(data.lineage, view["indicator"], view["window"], lang=lang),
                     html.H1(unit_name({"name": data.name, "name_zh": data.name_zh}, lang), id=ids.UNIT_TITLE,
@@ -140,8 +146,14 @@ def ranking(data: services.UnitView, view: dict) -> html.Div:
     children = data.children.copy()
     ascending = indicator.good_direction == "up"
     children = children.sort_values("value", ascending=ascending, na_position="last")
+    # The number is the rank with #1 the best, as on the KPI cards, though the list starts with the worst.
+    judged = indicator.good_direction in ("up", "down")
+    ranks = children["value"].rank(ascending=not ascending, method="min") if judged else None
     rows = []
     for position, child in enumerate(children.itertuples(), start=1):
+        if judged:
+            rank = ranks.iloc[position - 1]
+            position = "—" if rank != rank else int(rank)
         href = "/" + view_search({**view, "unit": child.code})
         name = unit_name(child._asdict(), lang)
         rows.append(dcc.Link(className=f"rank-row state-{child.state}", href=href, children=[
@@ -152,6 +164,8 @@ def ranking(data: services.UnitView, view: dict) -> html.Div:
         ]))
     title = t("map.ranking", lang, children=level_label(data.child_level, lang),
               indicator=indicator_name(indicator, lang)) if data.child_level else t("map.lowest_level", lang)
+    if judged:
+        title += t("map.ranking_order", lang)
     return html.Div(className="ranking", id=ids.RANKING, children=[html.H3(title, className="topic"),
                                                                   html.Div(rows, className="rank-rows")])
 
@@ -258,6 +272,24 @@ def follow_the_city(_generation, search, layers, color, replayed_hour):
             kpi_panel(list(INDICATORS.values()), data.kpis, view["indicator"], data.sparklines, lang),
             ranking(data, view).children, badge.children, badge.className,
             as_of_text(data.as_of, lang))
+
+
+# The camera was fitted on the server for the map's size on a 1920×1080 screen. The page is sized in rem (the root
+# font follows the screen: assets/theme.css), so on any other screen the map is that much larger or smaller, and the
+# browser adds log2(root font / 16 px) to the zoom: a 3840×2160 screen shows the same view, twice as large.
+clientside_callback(
+    """function(camera) {
+        if (!camera) { return window.dash_clientside.no_update; }
+        const scale = parseFloat(getComputedStyle(document.documentElement).fontSize) / 16 || 1;
+        const zoom = Math.round((camera.zoom + Math.log2(scale)) * 1000) / 1000;
+        const panel = document.querySelector(".map-panel");
+        if (panel) { panel.dataset.zoom = zoom; }  // the camera the screen got (tests/e2e/test_scaling.py)
+        if (Math.abs(scale - 1) < 0.001) { return window.dash_clientside.no_update; }
+        return Object.assign({}, camera, {zoom: zoom});
+    }""",
+    Output(ids.MAP, "initialViewState"),
+    Input(MAP_CAMERA, "data"),
+)
 
 
 # The URL keeps the layers and colouring (a link reopens the same map) without a new history entry or a redraw.

@@ -12,3 +12,39 @@ def city_db(tmp_path_factory):
     url = f"sqlite:///{path}"
     build("test", url, progress=False)
     return url
+
+
+# deck.gl draws on animation frames after its data arrive: a test that looks at the map waits for frames to have been
+# drawn since the canvas exists (a condition that holds as soon as the browser has drawn, on an idle machine or a
+# busy one), never for a fixed time.
+FRAMES_DRAWN = """(frames) => new Promise(resolve => {
+    const canvas = document.querySelector('canvas');
+    if (!canvas || !canvas.width || !canvas.height) { resolve(false); return; }
+    let left = frames;
+    const step = () => (--left <= 0 ? resolve(true) : requestAnimationFrame(step));
+    requestAnimationFrame(step);
+})"""
+
+
+def wait_for_frames(page, frames: int = 3, timeout: float = 60_000) -> None:
+    """Wait until the map's canvas exists and ``frames`` animation frames have been drawn since."""
+    page.wait_for_function(FRAMES_DRAWN, arg=frames, timeout=timeout)
+
+
+def wait_for_ticks(page, selector: str, ticks: int = 2, timeout: float = 60_000) -> None:
+    """Wait until the text of ``selector`` (a clock) has changed ``ticks`` times: time has passed on the page."""
+    for _ in range(ticks):
+        before = page.locator(selector).inner_text()
+        page.wait_for_function("([s, t]) => document.querySelector(s)?.innerText !== t", arg=[selector, before],
+                               timeout=timeout)
+
+
+@pytest.fixture(autouse=True)
+def patient_page(request):
+    """On a loaded machine (two cores shared by many processes, or a CPU hog on both) a page can take more than
+    Playwright's default 30 s to settle: the browser tests wait for their conditions up to two minutes."""
+    if "page" in request.fixturenames:
+        page = request.getfixturevalue("page")
+        page.set_default_timeout(120_000)
+        page.set_default_navigation_timeout(120_000)
+    yield

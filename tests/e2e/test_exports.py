@@ -11,6 +11,8 @@ import time
 
 import pytest
 
+from tests.e2e.conftest import wait_for_frames
+
 from dashboard.maps.registry import LAND_COLOR
 from dashboard.theme import STATE_COLORS, rgba
 from metrics.registry import INDICATORS
@@ -80,7 +82,7 @@ def open_view(page, base: str) -> None:
     page.goto(base + VIEW, wait_until="networkidle")
     page.wait_for_selector("canvas")
     page.wait_for_function("document.querySelector('#unit-title')?.dataset.unit === '440304'")
-    page.wait_for_timeout(1500)  # deck.gl draws on the next animation frames
+    wait_for_frames(page)  # deck.gl draws on the next animation frames
 
 
 def test_kpi_csv_matches_the_cards(serve_app, city_db, page):
@@ -142,7 +144,7 @@ def test_scene_html_opens_offline_and_draws(serve_app, city_db, page, browser, t
         offline.on("pageerror", lambda error: errors.append(str(error)))
         offline.goto(scene.as_uri(), wait_until="load")
         offline.wait_for_selector("canvas", timeout=30_000)
-        offline.wait_for_timeout(2500)
+        wait_for_frames(offline, 10)
         assert leaving == [] and failed == [] and errors == []
         assert offline.evaluate("!!document.querySelector('canvas').getContext('webgl2')")
         # Drawn: the canvas holds the districts' streets in their state colours, not an empty frame.

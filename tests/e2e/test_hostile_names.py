@@ -7,6 +7,8 @@ from pathlib import Path
 
 import geopandas as gpd
 import pytest
+
+from tests.e2e.conftest import wait_for_frames
 from shapely.geometry import box
 
 pytestmark = pytest.mark.browser
@@ -36,7 +38,7 @@ def test_imported_names_are_shown_as_text(serve_app, page, tmp_path):
     canvas = page.locator("canvas").first.bounding_box()
     for x in (0.3, 0.5, 0.7):
         page.mouse.move(canvas["x"] + canvas["width"] * x, canvas["y"] + canvas["height"] * 0.5)
-        page.wait_for_timeout(300)
+        wait_for_frames(page)
     assert page.locator("img[src='x']").count() == 0
     assert page.evaluate("window.__pwned === undefined")
     # In Chinese too: an imported city without Chinese names shows its own, as text.
@@ -47,7 +49,8 @@ def test_imported_names_are_shown_as_text(serve_app, page, tmp_path):
     for path in ("/catalogue", "/hotspots", "/wall?kiosk=1", "/catalogue?lang=zh", "/hotspots?lang=zh",
                  "/wall?kiosk=1&lang=zh", "/wall?lang=zh"):
         page.goto(base + path, wait_until="networkidle")
-        page.wait_for_timeout(500)
+        page.wait_for_selector(".topbar, .wall-screen")
+        wait_for_frames(page)
         assert page.locator("img[src='x']").count() == 0, path
         assert page.evaluate("window.__pwned === undefined"), path
     assert dialogs == []

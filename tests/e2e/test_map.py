@@ -6,6 +6,8 @@ import re
 
 import pytest
 
+from tests.e2e.conftest import wait_for_frames
+
 from dashboard.maps.registry import MAP_LAYERS
 
 pytestmark = pytest.mark.browser
@@ -36,7 +38,8 @@ def test_drill_down_to_a_building_card_and_back(serve_app, city_db, page):
         assert unit_of(page) == (level, code)
         path.append((level, code))
     # In a grid cell the ranking lists its buildings; the map shows them in 3D from the app's tiles.
-    page.wait_for_timeout(1500)
+    if not tile_requests:
+        page.wait_for_event("request", predicate=lambda r: "/tiles/buildings/" in r.url, timeout=60_000)
     assert tile_requests, "the 3D buildings asked for no tile"
     assert all(url.startswith(base) for url in tile_requests)
     building_row = page.locator(".building-row").first
@@ -102,7 +105,7 @@ def map_pixels(page) -> str:
 def test_playback_moves_the_clock_the_map_and_the_kpis(serve_app, city_db, page):
     base = serve_app(city_db)
     page.goto(base + "/?layers=units", wait_until="networkidle")
-    page.wait_for_timeout(1000)
+    wait_for_frames(page)
     live_volume = page.locator(".kpi-card").first.locator(".kpi-value").inner_text()
     assert page.locator("#play-clock").inner_text().startswith("live")
     # Play: the clock runs, the cards follow hour by hour, the day's points appear on the map.
@@ -110,7 +113,8 @@ def test_playback_moves_the_clock_the_map_and_the_kpis(serve_app, city_db, page)
     page.locator("#play-button").click()
     page.wait_for_function("!document.querySelector('#play-clock').innerText.startsWith('live')", timeout=20_000)
     first = page.locator("#play-clock").inner_text()
-    page.wait_for_timeout(2500)
+    page.wait_for_function("t => document.querySelector('#play-clock').innerText !== t", arg=first,
+                           timeout=30_000)
     second = page.locator("#play-clock").inner_text()
     assert re.fullmatch(r"\d\d-\d\d \d\d:\d\d", first) and first != second
     page.wait_for_function(
@@ -179,6 +183,7 @@ def test_base_map_is_drawn_offline_or_from_the_deployments_own_tile_server(serve
     monkeypatch.setenv("CITYTWIN_BASEMAP_URL", tiles_url + "/tiles/{z}/{x}/{y}.png")
     base = serve_app(city_db)
     page.goto(base + "/?unit=440304", wait_until="networkidle")
-    page.wait_for_timeout(1500)
+    if not served:
+        page.wait_for_event("requestfinished", predicate=lambda r: r.url.startswith(tiles_url), timeout=60_000)
     assert served and all(re.fullmatch(r"/tiles/\d+/\d+/\d+\.png", path) for path in served)
     assert page.console_errors == []

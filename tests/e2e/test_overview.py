@@ -7,6 +7,8 @@ import re
 import numpy as np
 import pytest
 
+from tests.e2e.conftest import wait_for_frames
+
 from dashboard.maps.deck import MAP_PAGE_INSETS, NOMINAL_MAP_SIZE, fit_view, project
 from dashboard.services import Services
 from layers.store import Store
@@ -37,8 +39,7 @@ def formatted(view, indicator_id: str) -> str:
 def test_read_kpi_click_district_and_come_back(serve_app, city_db, expected, page):
     base = serve_app(city_db)
     page.goto(base + "/", wait_until="networkidle")
-    page.wait_for_selector("canvas")
-    page.wait_for_timeout(1500)  # deck.gl draws on the next animation frames
+    wait_for_frames(page)  # deck.gl draws on the next animation frames
 
     # The city's figures, as the engine computes them.
     assert page.locator("#unit-title").inner_text().startswith("Shenzhen")
@@ -67,7 +68,7 @@ def test_read_kpi_click_district_and_come_back(serve_app, city_db, expected, pag
     x, y = project(view, *futian["properties"]["label_point"], (canvas["width"], canvas["height"]))
     # As a hand does: hover, then click (deck.gl picks what is under the pointer as it moves).
     page.mouse.move(canvas["x"] + x - 5, canvas["y"] + y - 5)
-    page.wait_for_timeout(300)
+    wait_for_frames(page)
     page.mouse.click(canvas["x"] + x, canvas["y"] + y)
 
     page.wait_for_url(re.compile(rf"unit={FUTIAN}"), timeout=15_000)

@@ -8,6 +8,8 @@ import re
 
 import pytest
 
+from tests.e2e.conftest import wait_for_frames
+
 pytestmark = pytest.mark.browser
 
 # Long enough that a click on Next or Back lands within the step it was meant for on a loaded 2-core CI machine
@@ -94,7 +96,10 @@ def test_tour_from_the_url_advances_by_itself_and_stops(serve_app, city_db, tour
     page.locator("#tour-stop").click()
     page.wait_for_selector("#tour-overlay.hidden", state="attached")
     url = page.url
-    page.wait_for_timeout(SECONDS * 1000 * 2)
+    # Stopped: the tour's state is gone from the tab, so no step can come (its timer is driven by that state).
+    page.wait_for_function("() => { const s = sessionStorage.getItem('tour-state'); return s === null || "
+                           "s === 'null'; }", timeout=30_000)
+    wait_for_frames(page)
     assert page.url == url and "/hotspots" in url
     assert not page.locator("#tour-overlay").is_visible()
     assert page.external_requests == []

@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import pytest
 
+from tests.e2e.conftest import wait_for_frames, wait_for_ticks
+
 from dashboard.components.wall_map import NOMINAL_MAP_SIZE, paint, repaint
 from dashboard.components.wall_playlist import PLAYLIST, lead_indicator, playlist_topic, topic_indicators
 from dashboard.components.wall_ticker import MAX_ALARMS, MAX_HOTSPOTS, active_alarms, ticker, ticker_items
@@ -59,7 +61,7 @@ def _open(page, url: str):
     page.goto(url, wait_until="networkidle")
     page.wait_for_selector("canvas")
     page.wait_for_function("/\\d\\d:\\d\\d:\\d\\d/.test(document.querySelector('#wall-clock').innerText)")
-    page.wait_for_timeout(800)  # deck.gl draws on the next animation frames
+    wait_for_frames(page)  # deck.gl draws on the next animation frames
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +128,7 @@ def test_clock_ticks_in_city_time_and_freshness_is_judged(serve_app, city_db, ex
     posts = []
     page.on("request", lambda r: posts.append(r.url) if "_dash-update-component" in r.url
             and "wall-clock" in (r.post_data or "") else None)
-    page.wait_for_timeout(2_500)
+    wait_for_ticks(page, "#wall-clock", 2)  # two seconds ticked by on the wall, with no request
     assert posts == []
     assert page.external_requests == []
     assert page.console_errors == []
@@ -173,7 +175,7 @@ def test_playlist_rotates_and_repaints_the_map_without_geometry(serve_app, city_
 def test_a_pinned_topic_stays(serve_app, city_db, page):
     base = serve_app(city_db)
     _open(page, base + "/wall?kiosk=1&rotate=0&topic=sensors")
-    page.wait_for_timeout(2_500)
+    wait_for_ticks(page, "#wall-clock", 2)  # the wall's timers have run
     assert page.locator(".wall-topic-title").get_attribute("data-topic") == "sensors"
     assert page.locator(".wall-seg.current").evaluate("e => [...e.parentNode.children].indexOf(e)") == \
         PLAYLIST.index("sensors")
@@ -206,8 +208,8 @@ def test_ticker_counts_the_active_alarms_and_scrolls(serve_app, city_db, expecte
     track = page.locator(".wall-tick-track")
     assert track.evaluate("e => getComputedStyle(e).animationName") == "wall-scroll"
     before = track.evaluate("e => getComputedStyle(e).transform")
-    page.wait_for_timeout(700)
-    assert track.evaluate("e => getComputedStyle(e).transform") != before
+    page.wait_for_function("([e, b]) => getComputedStyle(e).transform !== b",
+                           arg=[track.element_handle(), before], timeout=30_000)
     assert page.external_requests == []
     assert page.console_errors == []
 
@@ -237,10 +239,8 @@ def test_data_refresh_without_reloading_the_page(serve_app, city_db, expected, p
     refreshed = []
     page.on("response", lambda r: refreshed.append(r) if "_dash-update-component" in r.url
             and "wall-refresh" in (r.request.post_data or "") else None)
-    for _ in range(60):  # the interval fires after 5 s; both the status and the topic follow it
-        page.wait_for_timeout(250)
-        if len(refreshed) >= 2:
-            break
+    while len(refreshed) < 2:  # the interval fires after 5 s; both the status and the topic follow it
+        page.wait_for_event("response", predicate=lambda r: "_dash-update-component" in r.url, timeout=60_000)
     assert len(refreshed) >= 2 and all(r.ok for r in refreshed)
     outputs = set().union(*(json.loads(r.text())["response"] for r in refreshed))
     assert {"wall-ticker", "wall-score", "wall-as-of-store", "wall-cards", "wall-map"} <= outputs

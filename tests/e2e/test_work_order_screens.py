@@ -190,7 +190,7 @@ def test_citizens_and_operators_text_is_shown_as_text(server, live_city, page):
     for path in (f"/orders?q={order_id}", "/supervision", f"/orders/{order_id}?lang=zh", "/orders/" +
                  urllib.parse.quote(HOSTILE, safe="")):
         page.goto(server + path, wait_until="networkidle")
-        page.wait_for_timeout(700)
+        page.wait_for_selector(".topbar")
         assert page.locator("img[src='x']").count() == 0, path
         assert page.evaluate("window.__pwned === undefined"), path
     assert HOSTILE in page.locator(".order-body").inner_text()  # the unknown id, as text

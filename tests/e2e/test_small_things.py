@@ -1,0 +1,38 @@
+"""Small things users notice (issue 15 item 13, the screens' part)."""
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.mark.parametrize("lang,words", [("en", "has no unit"), ("zh", "没有编号为")])
+def test_an_unknown_unit_says_so_instead_of_silently_showing_the_city(serve_app, city_db, page, lang, words):
+    base = serve_app(city_db)
+    page.goto(f"{base}/?unit=999999&lang={lang}", wait_until="networkidle")
+    notice = page.locator("#unit-missing")
+    notice.wait_for(timeout=60_000)
+    assert words in notice.inner_text() and "999999" in notice.inner_text()
+    # A known unit has no such notice.
+    page.goto(f"{base}/?unit=440304&lang={lang}", wait_until="networkidle")
+    page.wait_for_function("document.querySelector('#unit-title')?.dataset.unit === '440304'", timeout=60_000)
+    assert page.locator("#unit-missing").count() == 0
+
+
+def test_ranks_and_times_mean_one_thing_each(serve_app, city_db, page):
+    """Issue 15 item 10: the ranking lists the worst first but numbers by rank with #1 the best (as the KPI cards'
+    "#1 of 8"); the top bar's time is the data's on the map pages and the clock's on the order pages, and says so."""
+    base = serve_app(city_db)
+    page.goto(f"{base}/?indicator=on_time_rate", wait_until="networkidle")
+    page.wait_for_selector(".rank-row")
+    positions = [int(p) for p in page.locator(".rank-pos").all_inner_texts()]
+    values = [float(v.replace(",", "")) for v in page.locator(".rank-value").all_inner_texts()]
+    assert values == sorted(values)  # on-time completion: the lowest (worst) first
+    assert positions[0] == len(positions) and positions[-1] == 1  # … and the best is #1
+    assert "#1 is best" in page.locator("#ranking .topic").text_content()  # (shown upper-cased)
+    assert page.locator("#as-of").get_attribute("data-time") == "as_of"
+    assert "data as of" in page.locator("#as-of").inner_text()
+    page.goto(f"{base}/orders", wait_until="networkidle")
+    page.wait_for_selector("#as-of")
+    assert page.locator("#as-of").get_attribute("data-time") == "now"
+    assert "time now" in page.locator("#as-of").inner_text()
