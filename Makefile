@@ -33,7 +33,7 @@ END   ?= now
 # Debian packages needed by the test suite (browser tests, PostGIS tests, CJK
 # glyphs in screenshots, the MQTT broker and Redis that the live-city and
 # many-workers tests start on free ports).
-APT_PACKAGES := chromium chromium-driver postgresql postgresql-15-postgis-3 fonts-noto-cjk mosquitto redis-server
+APT_PACKAGES := chromium chromium-driver postgresql postgresql-15-postgis-3 fonts-noto-cjk fonts-liberation mosquitto redis-server
 
 .PHONY: help venv georeport system-deps sample run test bench clean
 
@@ -98,6 +98,7 @@ system-deps:
 	[ -x /usr/bin/chromedriver ] || missing="$$missing chromium-driver"; \
 	[ -x /usr/lib/postgresql/15/bin/initdb ] || missing="$$missing postgresql"; \
 	[ -f /usr/share/postgresql/15/extension/postgis.control ] || missing="$$missing postgresql-15-postgis-3"; \
+	[ -d /usr/share/fonts/truetype/liberation ] || missing="$$missing fonts-liberation"; \
 	[ -x /usr/sbin/mosquitto ] || missing="$$missing mosquitto"; \
 	[ -x /usr/bin/redis-server ] || missing="$$missing redis-server"; \
 	if ! { command -v fc-list >/dev/null && fc-list | grep -qi "Noto Sans CJK"; } \

@@ -7,6 +7,7 @@ shows the children of one unit, simplified as a coverage so that shared edges st
 from __future__ import annotations
 
 import copy
+import os
 import sys
 import threading
 import time

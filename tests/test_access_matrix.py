@@ -106,6 +106,8 @@ ROUTE_SAMPLES = {
     "auth.devices": ("GET", "/admin/devices", None),
     "auth.audit_page": ("GET", "/admin/audit", None),
     "auth.audit_csv": ("GET", "/admin/audit.csv", None),
+    "generation": ("GET", "/api/generation", None),
+    "health": ("GET", "/health", None),
 }
 
 

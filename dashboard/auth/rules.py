@@ -24,6 +24,7 @@ PAGES = {
     "/orders": OPERATORS,
     "/orders/<order_id>": OPERATORS,
     "/supervision": EVERYONE,   # leaders watch the board; only supervisors escalate (callback rule)
+    "/alerts": EVERYONE,        # everyone signed in watches alerts; only operators act on them (callback rule)
 }
 
 CALLBACKS = {
@@ -37,11 +38,15 @@ CALLBACKS = {
     "dashboard.components.tour.show": WATCHERS,
     "dashboard.pages.wall.show_topic": WATCHERS,
     "dashboard.pages.wall.refresh_status": WATCHERS,
+    "dashboard.pages.wall.follow_alerts": WATCHERS,        # the wall's alert cue and ticker
     "dashboard.pages.overview.follow_the_city": WATCHERS,   # a new generation redraws the map page's data
     "dashboard.pages.orders.serve_block": OPERATORS,
     "dashboard.pages.orders.apply_filters": OPERATORS,
     "dashboard.pages.order.act_on_order": OPERATORS,   # and each action has its own roles (ORDER_ACTIONS)
     "dashboard.pages.supervision.escalate_red_cards": frozenset({"supervisor", "admin"}),
+    "dashboard.pages.alerts.render": EVERYONE,
+    # acknowledge, assign (files a work order), resolve: the dispatch center's and supervision's work
+    "dashboard.pages.alerts.act": frozenset({"dispatcher", "supervisor", "admin"}),
 }
 
 ORDER_ACTIONS = {
