@@ -63,14 +63,29 @@ def main(argv=None) -> int:
                               env=env, stdout=open(work / "app.log", "w"), stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: _answers(base + "/api/generation"), 600, "the app")
+        import requests
+
+        from layers.accounts import Accounts
+
+        wait_for(lambda: _answers(base + "/login"), 600, "the app")
+        Accounts(Store(url)).add("bench", "bench-password-1", roles={"admin"})
+        http = requests.Session()
+        http.trust_env = False
+        http.headers["Origin"] = base
+        http.post(base + "/login", data={"name": "bench", "password": "bench-password-1"}, allow_redirects=False)
+        cookie = {"name": "citytwin_session", "value": http.cookies["citytwin_session"], "url": base}
+        global _http
+        _http = http
+        wait_for(lambda: _answers(base + "/api/generation"), 600, "the city")
         pm25 = Store(url).read_frame("sensors", ["sensor_id", "kind"]).query("kind == 'pm25'")["sensor_id"].tolist()
         publisher = Publisher(broker.port)
         latencies = []
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path="/usr/bin/chromium",
                                                  args=["--no-sandbox", "--disable-gpu"])
-            page = browser.new_page(viewport={"width": 1920, "height": 1080})
+            context = browser.new_context(viewport={"width": 1920, "height": 1080})
+            context.add_cookies([cookie])
+            page = context.new_page()
             page.goto(base + "/?indicator=pm25_mean&window=today", wait_until="networkidle", timeout=300_000)
             card = page.locator(".kpi-value[data-indicator=pm25_mean]").first
             card.wait_for(timeout=300_000)
@@ -128,8 +143,13 @@ def main(argv=None) -> int:
     return 0
 
 
+_http = None  # the signed-in session, once there is one
+
+
 def _answers(url: str) -> bool:
     try:
+        if _http is not None:
+            return _http.get(url, timeout=30).status_code == 200
         with urllib.request.urlopen(url, timeout=30) as answer:
             return answer.status == 200
     except OSError:

@@ -167,8 +167,11 @@ class Load:
                 self.acked_orders.append(answer.order_id)
 
     def session(self) -> requests.Session:
+        """A browser of its own, signed in as the test's account (the access layer gates every page)."""
         session = requests.Session()
         session.trust_env = False  # never through a proxy
+        session.cookies.update(self.base.http.cookies)
+        session.headers["Origin"] = str(self.base)
         return session
 
     def timed(self, kind: str, call) -> tuple[Answer, requests.Response | None]:
@@ -305,11 +308,11 @@ def test_the_database_killed_stopped_and_frozen_while_people_work(postgres):
         for name, value in settings.items():
             patch.setenv(name, value)
         with run_app_server(postgres.url, timeout=240) as base:
-            dependencies = requests.get(base + "/_dash-dependencies", timeout=60).json()
+            dependencies = base.http.get(base + "/_dash-dependencies", timeout=60).json()
             act_output = next(d["output"] for d in dependencies if f"{ids.ORDER_BODY}.children" in d["output"])
             load = Load(base)
             # The map page once, so that its first computation (seconds on a busy machine) is not in the counts.
-            requests.post(base + "/_dash-update-component", timeout=120, json={
+            base.http.post(base + "/_dash-update-component", timeout=120, json={
                 "output": ".._pages_content.children..._pages_store.data..",
                 "outputs": [{"id": "_pages_content", "property": "children"},
                             {"id": "_pages_store", "property": "data"}],

@@ -23,7 +23,8 @@ def city_url(tmp_path_factory):
 
 def ask(base) -> dict:
     """The generation a worker serves (``base`` is the signed-in AppURL that serve_app returns)."""
-    answer = base.http.get(base + "/api/generation", timeout=60)
+    # A new connection each time (a kept-alive one would stay with one worker).
+    answer = base.http.get(base + "/api/generation", timeout=60, headers={"Connection": "close"})
     answer.raise_for_status()
     return answer.json()
 
