@@ -656,4 +656,5 @@ def alarm_message(message, lang: str, kind_names: dict[str, tuple[str, str]] | N
         kind = known["kind"]
         name = pair((kind_names or {}).get(kind, (kind, kind)), lang)
         return t("alarm.over_limit", lang, kind=name, value=known["value"], limit=known["limit"])
-    return t(f"alarm.{text}", lang) if f"alarm.{text}" in MESSAGES else text
+    key = f"alarm.{text}"  # a known alarm text (checked against MESSAGES first; over_limit, with fields, is above)
+    return t(key, lang) if key in MESSAGES else text

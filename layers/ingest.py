@@ -42,6 +42,7 @@ from sqlalchemy import exc, func, insert, select, text, update
 
 from layers import fiware
 from layers.retention import ensure_day_partitions
+from layers import store_health
 from layers.city_settings import timezone as city_timezone
 from layers.specs import LAYERS
 from layers.store import METADATA, Store, insert_ignoring_duplicates
@@ -509,7 +510,7 @@ class _Inbound:
 def _is_transient(error: Exception) -> bool:
     """A database that is down, locked or read-only (retry later) as opposed to a batch it refuses."""
     return isinstance(error, (exc.OperationalError, exc.InterfaceError, exc.DisconnectionError, exc.TimeoutError)) \
-        or getattr(error, "connection_invalidated", False)
+        or getattr(error, "connection_invalidated", False) or store_health.is_unavailability(error)
 
 
 class IngestService:
@@ -698,7 +699,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             built = store.layer_version("units") > 0
             break
-        except exc.OperationalError as error:
+        except (exc.OperationalError, store_health.StoreUnavailable) as error:
             log.warning("database unavailable (%s); retrying in %.1f s", str(error).splitlines()[0][:200], backoff)
             if stopping.wait(backoff):
                 return 1

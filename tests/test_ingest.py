@@ -6,6 +6,7 @@ Every wait is on a condition with a deadline (tests/mqtt_harness.wait_for), neve
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import threading
 import time
@@ -269,10 +270,19 @@ def test_fiware_examples_are_ingested_in_both_forms(model, form, city_url):
     store = Store(city_url)
     layer, expected = FIWARE_CASES[model]
     text = (FIXTURES / f"{model}.{form}.json").read_text()
-    # The examples are dated in the past; today's date keeps them inside the ingest's sanity window.
+    # The examples are dated in the past; today's date keeps them inside the ingest's sanity window. Their times
+    # become a few minutes ago, off the hour: the sample city already has each sensor's reading on the hour, and a
+    # second reading at the same instant is (rightly) not stored twice.
     today = pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%d")
     payload = text.replace("2016-12-07", today).replace("2020-03-17", today).replace("2017-01-31", today) \
-        .replace("2018-08-07", today).encode()
+        .replace("2018-08-07", today)
+    recent = (pd.Timestamp.now(tz="UTC") - pd.Timedelta(minutes=7)).floor("min") + pd.Timedelta(seconds=37)
+    pattern = rf"{today}T\d{{2}}:\d{{2}}:\d{{2}}(\.\d+)?Z"
+    found = [pd.Timestamp(m.group(0)) for m in re.finditer(pattern, payload)]
+    shift = recent - min(found) if found else pd.Timedelta(0)  # intervals (from/to) keep their length
+    payload = re.sub(pattern, lambda m: (pd.Timestamp(m.group(0)) + shift).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                     payload).encode()
+    today = recent.strftime("%Y-%m-%d")
     sensors = store.read_frame("sensors", ["sensor_id", "kind"]).set_index("sensor_id")["kind"]
     assert expected[0] in sensors.index, "the fixture's sensor is not in the sample city"
     batch = decode_message(f"citytwin/fiware/{model}", payload, SensorDirectory(store), time.time())
