@@ -79,7 +79,7 @@ def action_form(state: dict, lang: str) -> list:
     departments = service.work_orders().responsibility_list().departments
     return [
         html.H3(t("order.act", lang), className="topic"),
-        html.Div([t("order.actor", lang), ": ", html.Strong(auth.actor(), id=ids.ORDER_ACTOR)],
+        html.Div([t("order.actor", lang), ": ", html.Strong(auth.actor(), id=ids.ORDER_ACTOR, className="data-text")],
                  className="form-label"),
         html.Label(t("order.note", lang), htmlFor=ids.ORDER_NOTE, className="form-label"),
         dcc.Textarea(id=ids.ORDER_NOTE, maxLength=4000, placeholder=t("order.note_hint", lang),

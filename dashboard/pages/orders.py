@@ -77,6 +77,8 @@ def layout(lang: str | None = None, **query):
                              # fill a 3840×2160 screen as they fill a 1920×1080 one.
                              "flex": width, "minWidth": 60, "sortable": sortable,
                              **({"cellRenderer": "markdown"} if col == "order_id" else {}),
+                             # The citizen's words are data, in the language they were said in.
+                             **({"cellClass": "data-text"} if col == "description" else {}),
                              **({"cellClassRules": {"card-red": "params.data && params.data.card_code == 'red'",
                                                     "card-yellow": "params.data && params.data.card_code == 'yellow'"}}
                                 if col == "card" else {})}

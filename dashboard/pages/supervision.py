@@ -73,7 +73,7 @@ def board(now: pd.Timestamp, lang: str, message: str | None = None, fresh: bool 
                        read=read_at.strftime("%H:%M:%S")), className="map-subtitle"),
             html.Div(tiles, className="board-tiles"),
             html.Div(className="board-sweep", children=[
-                html.Span(auth.actor(), id=ids.ORDER_ACTOR, className="muted"),
+                html.Span(auth.actor(), id=ids.ORDER_ACTOR, className="muted data-text"),
                 html.Button(t("supervision.escalate_all", lang, count=f"{int(totals['to_escalate']):,}"),
                             id=ids.ESCALATE_ALL, n_clicks=0, className="action-button action-escalate",
                             disabled=not int(totals["to_escalate"])),
