@@ -48,7 +48,7 @@ SHOWN = """() => {
 }"""
 
 
-@pytest.mark.parametrize("width,height,fit", [(1920, 1080, "fits"), (3840, 2160, "fits"), (1100, 800, "overflowing")])
+@pytest.mark.parametrize("width,height,fit", [(1920, 1080, "fits"), (3840, 2160, "fits"), (640, 800, "overflowing")])
 def test_the_newest_step_is_on_screen_and_close_is_the_dispatch_centers(serve_app, browser, nine_step_order,
                                                                         width, height, fit):
     url, order_id = nine_step_order
