@@ -50,6 +50,7 @@ def create_app(database_url: str | None = None, progress: bool = False, settings
                          f"`make sample` (or `python -m sample_data build`), or import your own (docs/importing.md)")
     app = Dash(__name__, use_pages=True, pages_folder="dashboard/pages", title="citytwin",
                suppress_callback_exceptions=True, serve_locally=True, update_title=None)
+    _every_app_gets_every_callback()
     app.index_string = app.index_string.replace("</head>", f"<style>{css_variables()}</style></head>")
     # A function: each page load starts from the generation it was drawn from (dashboard.live follows it on).
     app.layout = lambda: html.Div([dcc.Location(id=ids.URL, refresh="callback-nav"), dash.page_container,
@@ -70,6 +71,27 @@ def create_app(database_url: str | None = None, progress: bool = False, settings
     if jobs:
         start_jobs(service, settings)
     return app
+
+
+_REGISTERED: tuple | None = None
+
+
+def _every_app_gets_every_callback() -> None:
+    """Dash moves the callbacks that page modules register (at their first import) into the first app that serves
+    a request, and empties its global registry; a second app in the same process (tests, benches) would get only
+    some. The first call keeps a copy, and every later app starts from it."""
+    from dash import _callback
+
+    global _REGISTERED
+    if _REGISTERED is None:
+        _REGISTERED = (dict(_callback.GLOBAL_CALLBACK_MAP), list(_callback.GLOBAL_CALLBACK_LIST),
+                       list(_callback.GLOBAL_INLINE_SCRIPTS))
+        return
+    callback_map, callback_list, inline_scripts = _REGISTERED
+    _callback.GLOBAL_CALLBACK_MAP.clear()
+    _callback.GLOBAL_CALLBACK_MAP.update(callback_map)
+    _callback.GLOBAL_CALLBACK_LIST[:] = callback_list
+    _callback.GLOBAL_INLINE_SCRIPTS[:] = inline_scripts
 
 
 def start_jobs(service, settings: Settings) -> list[threading.Thread]:

@@ -82,7 +82,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "score.weight": ("weight", "权重"),
     "score.points": ("points", "扣分"),
     "score.all_good": ("every judged indicator is good", "所有评价指标均正常"),
-    "score.rests_on": ("rests on {count} judged indicators", "基于{count}项评价指标"),
+    "score_basis.rests_on": ("rests on {count} judged indicators", "基于{count}项评价指标"),
     "score.no_data": ("no data: no indicator with thresholds has data here, so there is no score",
                       "无数据：此处没有任何带阈值的指标有数据，无法评分"),
     # the catalogue

@@ -255,8 +255,8 @@ class Load:
                     {"id": ids.ORDER_STATE, "property": "data",
                      "value": {"order_id": order_id, "version": 1, "lang": "en", "status": "received",
                                "department": ""}},
-                    {"id": ids.ORDER_ACTOR, "property": "value", "value": actor},
-                    {"id": ids.ORDER_NOTE, "property": "value", "value": ""},
+                    # the actor is the signed-in account (the access layer): the note tells the writes apart
+                    {"id": ids.ORDER_NOTE, "property": "value", "value": actor},
                     {"id": ids.ORDER_DEPARTMENT, "property": "value", "value": None},
                 ],
             }
@@ -405,8 +405,8 @@ def check(load: Load, outages, url: str) -> None:
                                      .where(orders.c.description.like("fault-test post %"))).all())
         logged = dict(conn.execute(select(log.c.order_id, func.count()).where(log.c.order_id.in_(list(versions)))
                                    .group_by(log.c.order_id)).all())
-        dispatchers = set(conn.execute(select(log.c.actor).where(log.c.action == "dispatch",
-                                                                 log.c.actor.like("operator %"))).scalars())
+        dispatchers = set(conn.execute(select(log.c.note).where(log.c.action == "dispatch",
+                                                                log.c.note.like("operator %"))).scalars())
     store.engine.dispose()
     posts = [a for a in answers if a.kind == "post"]
     acked = {a.tag: a.order_id for a in posts if a.outcome == "acked"}

@@ -202,7 +202,7 @@ def test_an_import_that_replaces_the_orders_loads_the_city_again(tmp_path, monke
 
 def make_the_check_due(service, services_module) -> None:
     """The check interval has passed, without waiting for it: the last check is moved one interval back."""
-    service._checked_at -= services_module.VERSION_CHECK_SECONDS
+    service._checked_at -= service.settings.version_check_seconds
 
 
 def test_with_a_check_interval_the_change_is_read_in_the_background(tmp_path, monkeypatch, capsys):

@@ -128,7 +128,8 @@ def score_badge(data: services.UnitView, lang: str = DEFAULT_LANGUAGE) -> html.D
                       html.Span("—" if score != score else f"{score:.0f}", className="score-value"),
                       html.Span("/ 100", className="muted")]),
         # Nothing judged is "no data", never "all good"; a score says how many indicators it rests on.
-        html.Div(t("score.no_data", lang) if score != score else t("score.rests_on", lang, count=data.score_count),
+        html.Div(t("score.no_data", lang) if score != score else
+                 t("score_basis.rests_on", lang, count=data.score_count),
                  className="muted score-basis", id="vital-score-basis"),
         html.Table([html.Thead(html.Tr([html.Th(t(f"score.{key}", lang))
                                         for key in ("pulled_down_by", "state", "weight", "points")])),
