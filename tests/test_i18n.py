@@ -77,6 +77,8 @@ def test_every_key_the_code_uses_exists_with_the_fields_it_fills():
             assert wanted <= keywords, f"{where}: {key} needs {sorted(wanted - keywords)}"
     # The browser-side words of the wall's clock are used through their prefix (dashboard/pages/wall.py).
     used |= {k for k in MESSAGES if k.startswith(("age.", "fresh."))}
+    # The wall ticker's known alarm texts are looked up by the alarm's own message (dashboard/i18n.py).
+    used |= {k for k in MESSAGES if k.startswith("alarm.")}
     # frequency_label looks the registry's update frequencies up by name: each has its message.
     frequencies = {f"frequency.{i.frequency}" for i in INDICATORS.values()}
     assert frequencies <= set(MESSAGES)
