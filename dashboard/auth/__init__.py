@@ -28,6 +28,8 @@ from urllib.parse import urlencode, urlparse
 
 import dash
 import flask
+
+from layers import store_health
 from flask import Blueprint, g, redirect, render_template_string, request, session
 from werkzeug.exceptions import HTTPException, NotFound
 
@@ -666,6 +668,8 @@ def _guard_callbacks(app: dash.Dash) -> None:
         except (HTTPException, dash.exceptions.PreventUpdate):
             raise
         except Exception as error:  # noqa: BLE001
+            if store_health.is_unavailability(error):
+                raise  # the store did not answer: a 503 with Retry-After (dashboard/health.py), not the request's fault
             log.warning("citytwin: refused a callback request to %s: %s", g.get("callback", "?"),
                         type(error).__name__)
             response = flask.jsonify({"status": 400, "message": "refused: the request's values are not ones "
