@@ -217,11 +217,27 @@ def may_read_order(order) -> bool:
 
 # --- the gate ---------------------------------------------------------------------------------------------------
 
+_LAST_READ: dict = {}
+"""What the store last said of an account or a device token: while the store does not answer, a signed-in person
+goes on seeing the city as last loaded (writes are refused with 503 by the store itself)."""
+
+
+def _as_last_read(key, read):
+    try:
+        value = read()
+    except Exception as error:
+        if store_health.is_unavailability(error) and key in _LAST_READ:
+            return _LAST_READ[key]
+        raise
+    _LAST_READ[key] = value
+    return value
+
+
 def _principal_of_session(access: Access) -> Principal | None:
     now = time.time()
     if "d" in session:  # a wall screen: no idle timeout, ends when its token is revoked
         token_id = session["d"]
-        if access.accounts.device_active(token_id):
+        if _as_last_read(("device", token_id), lambda: access.accounts.device_active(token_id)):
             return Principal(name=token_id, roles=frozenset({"device"}), scope=session.get("s") or None,
                              device=True)
         session.clear()
@@ -233,7 +249,7 @@ def _principal_of_session(access: Access) -> Principal | None:
         session.clear()
         g.session_expired = True
         return None
-    principal = access.accounts.get(name)
+    principal = _as_last_read(("account", name), lambda: access.accounts.get(name))
     if principal is None or principal.generation != session.get("g"):
         session.clear()
         return None
