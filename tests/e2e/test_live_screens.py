@@ -116,10 +116,9 @@ def test_an_idle_screen_asks_for_a_few_bytes_and_nothing_else(serve_app, live_ci
     page.goto(base + "/?layers=base,units", wait_until="networkidle")
     seen = []
     page.on("request", lambda request: seen.append(request.url + " " + (request.post_data or "")))
-    page.wait_for_function("() => true")
-    deadline = time.monotonic() + 30
-    while sum("/api/generation" in u for u in seen) < 3 and time.monotonic() < deadline:
-        page.wait_for_timeout(250)  # lets Playwright deliver the request events; the condition is the count
+    for _ in range(3):  # three polls seen: the condition, not a length of time
+        with page.expect_request(lambda request: "/api/generation" in request.url, timeout=60_000):
+            pass
     polls = [u for u in seen if "/api/generation" in u]
     assert len(polls) >= 3
     # No refresh ran (other widgets, e.g. the tour's timer, have callbacks of their own).
