@@ -57,6 +57,8 @@ from urllib.parse import urlparse
 
 import pytest
 
+from tests.redis_harness import redis_server  # noqa: E402,F401  (a fixture: a Redis of the test's own)
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
-import shutil
 import subprocess
 import sys
-import tempfile
-import time
 
 import pytest
 from sqlalchemy import text
 
-from conftest import REPO_ROOT, _free_port
+from conftest import REPO_ROOT
 from dashboard.auth import first_admin
 from dashboard.auth.lockout import Lockout
 from layers.accounts import AccountError, Accounts
@@ -119,32 +115,8 @@ def test_lockout_in_process():
 
 
 @pytest.fixture
-def redis_url():
-    server = shutil.which("redis-server") or "/usr/bin/redis-server"
-    if not os.access(server, os.X_OK):
-        pytest.fail("redis-server not found (Debian package: redis-server)")
-    port = _free_port()
-    folder = tempfile.mkdtemp(prefix="citytwin-redis-")
-    proc = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--dir", folder], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    import redis
-    client = redis.Redis(port=port)
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail("redis-server did not start")
-            time.sleep(0.1)
-    try:
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        shutil.rmtree(folder, ignore_errors=True)
+def redis_url(redis_server):
+    return redis_server.url
 
 
 def test_lockout_in_redis_is_shared_between_processes(redis_url):

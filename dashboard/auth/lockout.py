@@ -4,12 +4,18 @@ counts), in this process otherwise.
 
 ``CITYTWIN_SIGNIN_ATTEMPTS`` (default 5) failures within ``CITYTWIN_LOCKOUT_SECONDS`` (default 900) lock the
 name (and, at four times as many, the address) until that many seconds after the last failure.
+
+Redis is shared state, not a dependency: while it does not answer, each process counts on its own (a lockout then
+needs the failures to reach one process, which is weaker, not open) and goes back to Redis when it answers again.
 """
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
+
+REDIS_RETRY_SECONDS = 5.0  # after Redis failed, how long the process counts on its own before asking Redis again
 
 
 def _int_setting(name: str, default: int) -> int:
@@ -37,22 +43,57 @@ class Lockout:
             self._redis = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
         self._counts: dict[str, tuple[int, float]] = {}
         self._lock = threading.Lock()
+        self._redis_failed_at: float | None = None
 
     @property
     def backend(self) -> str:
-        return "redis" if self._redis is not None else "process"
+        return "redis" if self._redis_now() is not None else "process"
+
+    def _redis_now(self):
+        """The Redis client, unless Redis failed less than :data:`REDIS_RETRY_SECONDS` ago."""
+        if self._redis is None:
+            return None
+        failed_at = self._redis_failed_at
+        if failed_at is not None and time.monotonic() - failed_at < REDIS_RETRY_SECONDS:
+            return None
+        return self._redis
+
+    def _shared(self, work, fallback):
+        """``work(redis)`` when Redis answers, else ``fallback()`` (the process's own counts)."""
+        import redis
+
+        client = self._redis_now()
+        if client is None:
+            return fallback()
+        try:
+            answer = work(client)
+        except redis.RedisError as error:
+            if self._redis_failed_at is None:
+                print(f"citytwin: Redis does not answer ({error}); sign-in failures are counted in this process "
+                      "until it does", file=sys.stderr, flush=True)
+            self._redis_failed_at = time.monotonic()
+            return fallback()
+        if self._redis_failed_at is not None:
+            print("citytwin: Redis answers again; sign-in failures are counted there", file=sys.stderr, flush=True)
+            self._redis_failed_at = None
+        return answer
 
     def limit(self, key: str) -> int:
         return self.attempts * (4 if key.startswith("addr:") else 1)
 
     def failed(self, keys) -> None:
-        if self._redis is not None:
-            pipe = self._redis.pipeline()
+        keys = list(keys)
+
+        def in_redis(client):
+            pipe = client.pipeline()
             for key in keys:
                 pipe.incr("citytwin:signin:" + key)
                 pipe.expire("citytwin:signin:" + key, self.seconds)
             pipe.execute()
-            return
+
+        self._shared(in_redis, lambda: self._failed_here(keys))
+
+    def _failed_here(self, keys) -> None:
         now = time.monotonic()
         with self._lock:
             for key in keys:
@@ -65,8 +106,10 @@ class Lockout:
                     del self._counts[key]
 
     def locked(self, keys) -> int:
-        if self._redis is not None:
-            pipe = self._redis.pipeline()
+        keys = list(keys)
+
+        def in_redis(client):
+            pipe = client.pipeline()
             for key in keys:
                 pipe.get("citytwin:signin:" + key)
                 pipe.ttl("citytwin:signin:" + key)
@@ -76,6 +119,12 @@ class Lockout:
                 if count is not None and int(count) >= self.limit(key):
                     left = max(left, int(ttl) if ttl and ttl > 0 else self.seconds)
             return left
+
+        # While Redis is down, a lockout counted here still holds (and one counted in Redis before holds again
+        # when it is back).
+        return self._shared(in_redis, lambda: self._locked_here(keys))
+
+    def _locked_here(self, keys) -> int:
         now = time.monotonic()
         left = 0
         with self._lock:
@@ -86,9 +135,8 @@ class Lockout:
         return left
 
     def clear(self, keys) -> None:
-        if self._redis is not None:
-            self._redis.delete(*["citytwin:signin:" + key for key in keys])
-            return
+        keys = list(keys)
+        self._shared(lambda client: client.delete(*["citytwin:signin:" + key for key in keys]), lambda: None)
         with self._lock:
             for key in keys:
                 self._counts.pop(key, None)
