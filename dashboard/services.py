@@ -43,6 +43,8 @@ MEMO_LAYERS = {
     "buildings_by_grid": ("buildings",),
     "building_tiles": ("buildings",),
     "base_roads": ("roads",),
+    "building_properties:use": ("buildings",),
+    "building_colouring_version:use": ("buildings",),
 }
 """The layers each generation memo is computed from alone (not the clock): it carries over to the next generation
 while they are unchanged. Memos not named here are computed again in every generation."""
@@ -167,6 +169,7 @@ class Services:
         self._snapshotting: threading.Thread | None = None
         self.simulator = None  # the built-in simulator, when this process runs it (app.simulate_every_second)
         self._versions_read: dict | None = None
+        self.last_refresh_phases: dict[str, float] = {}  # seconds of the last background refresh (bench/refresh.py)
 
     def reset_after_fork(self) -> None:
         """In a forked worker process: new locks, and no refresh thread (it stayed in the parent)."""
@@ -299,8 +302,10 @@ class Services:
         first request after the swap does not compute them either. When only the sensor layers changed (the live
         stream), only the indicators that read them are computed again; the others keep their rows."""
         started = time.monotonic()
+        phases = {}
         try:
             new = self._next_generation(old, self._reloaded(old.city, versions))
+            phases["read"] = time.monotonic() - started
             changed = {k for k in versions.keys() | old.city.versions.keys()
                        if versions.get(k) != old.city.versions.get(k)}
             affected = None
@@ -309,12 +314,15 @@ class Services:
             for window in list(old.tables):
                 new.tables[window] = (window_table(new.city, window) if affected is None else
                                       with_rows_recomputed(old.tables[window], new.city, window, affected))
+            phases["tables"] = time.monotonic() - started - sum(phases.values())
             for window in list(old.series):
                 new.series[window] = (window_series(new.city, window) if affected is None else
                                       with_series_recomputed(old.series[window], new.city, window, affected,
                                                              since=old.city.sensors_as_of - READINGS_OVERLAP))
+            phases["series"] = time.monotonic() - started - sum(phases.values())
             with self._lock:
                 self._gen = new
+                self.last_refresh_phases = phases
         except Exception as error:  # noqa: BLE001 — the old city goes on being served; the next check tries again
             print(f"citytwin: reading the store's changes failed, still serving the city as of "
                   f"{old.city.as_of}: {error!r}", file=sys.stderr, flush=True)
@@ -445,8 +453,11 @@ class Services:
         return self._table(self._current(), window)
 
     @staticmethod
-    def _table(gen: Generation, window: str) -> pd.DataFrame:
+    def table_of(gen: Generation, window: str) -> pd.DataFrame:
+        """:meth:`table` of a given generation (an answer that must not mix two)."""
         return remembered(gen.tables, window, lambda: window_table(gen.city, window))
+
+    _table = table_of
 
     def hotspots(self, window: str) -> pd.DataFrame:
         """Recurring hotspots of the window (metrics.hotspots), with the names of their type and place."""
@@ -526,7 +537,11 @@ class Services:
 
     def sensor_states(self) -> pd.DataFrame:
         """Every sensor with its state at the data's now (dashboard.maps.sources.sensor_states)."""
-        return self.memo("sensor_states", lambda: sensor_states(self.city()))
+        return self.sensor_states_of(self._current())
+
+    @staticmethod
+    def sensor_states_of(gen: Generation) -> pd.DataFrame:
+        return remembered(gen.memo, "sensor_states", lambda: sensor_states(gen.city))
 
     def order_cells(self) -> np.ndarray:
         """The H3 cell of every order (dashboard.maps.sources.order_cells): 2.4 s at the city scale, once."""

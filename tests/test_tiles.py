@@ -2,6 +2,8 @@
 independent decoder (mapbox-vector-tile), and the route's answers to bad requests."""
 from __future__ import annotations
 
+import json
+
 import geopandas as gpd
 import mapbox_vector_tile
 import numpy as np
@@ -166,3 +168,64 @@ def test_the_mvt_worker_is_served_locally(client):
     response = client.get("/_citytwin/workers/mvt-worker.js")
     assert response.status_code == 200
     assert b"loaders.gl" in response.data or b"mvt" in response.data
+
+
+def test_a_tile_made_for_one_generation_is_never_served_for_another(tmp_path):
+    """A sensor in a building reports a fault: the next generation colours that building as "sensor down", so the
+    "alarms" tiles get a new version (URL ``v`` and ETag): the old ETag no longer revalidates and the tile holds the
+    new colour. The "use" colouring did not change, so its tiles keep their version (and stay cached)."""
+    from app import create_app
+    from dashboard import services
+    from dashboard.maps.routes import colouring_version
+    from dashboard.settings import Settings
+    from layers.ingest import Batch, BatchWriter
+    from layers.store import Store
+    from sample_data.__main__ import build
+
+    url = f"sqlite:///{tmp_path / 'city.sqlite'}"
+    build("test", url, progress=False)
+    client = create_app(url, settings=Settings(version_check_seconds=0)).server.test_client()
+    service = services.get()
+    gen = service.generation()
+    sensors = service.sensor_states()
+    healthy = sensors[sensors["building_id"].fillna("").ne("") & sensors["status"].eq("online")]
+    sensor = healthy.iloc[0]
+    building = service.city()["buildings"].set_index("building_id").loc[sensor["building_id"]]
+    centre = building.geometry.representative_point()
+    z, x, y = tile_containing(centre.x, centre.y, 15)
+
+    def tile(color, etag=None):
+        answer = client.get(f"/tiles/buildings/{z}/{x}/{y}.pbf?color={color}&indicator=on_time_rate&window=7d",
+                            headers={"If-None-Match": etag} if etag else {})
+        colour = None
+        if answer.status_code == 200:
+            features = mapbox_vector_tile.decode(answer.data)["buildings"]["features"]
+            colour = next((f["properties"]["r"], f["properties"]["g"], f["properties"]["b"]) for f in features
+                          if f["properties"]["building_id"] == sensor["building_id"])
+        return answer, colour
+
+    def layer_url():
+        from dashboard.maps.registry import MAP_LAYERS, MapView
+        view = service.unit_view(None, "on_time_rate", "7d")
+        layer = MAP_LAYERS["buildings"].build(MapView(service, view, "on_time_rate", "7d", "alarms"))[0]
+        return json.dumps(layer)
+
+    url_before = layer_url()
+    before, colour_before = tile("alarms")
+    use_before, _ = tile("use")
+    assert before.headers["ETag"].strip('"') == colouring_version(gen, "alarms", "on_time_rate", "7d")
+    assert tile("alarms", before.headers["ETag"])[0].status_code == 304  # same generation: revalidated
+
+    reported = int(service.city()["sensors"]["last_seen_at"].max().timestamp()) + 60
+    BatchWriter(Store(url), source="test").write(Batch(statuses=[(sensor["sensor_id"], reported, "fault")]))
+    new = service.generation()
+    assert new is not gen and new.key != gen.key
+
+    after, colour_after = tile("alarms", before.headers["ETag"])
+    assert after.status_code == 200  # the old generation's ETag is not this generation's
+    assert after.headers["ETag"] != before.headers["ETag"]
+    assert colour_after != colour_before
+    # The map's building layer asks for the new tiles (deck.gl keeps tiles by URL: the same URL would show the
+    # old colours until a reload).
+    assert layer_url() != url_before and after.headers["ETag"].strip('"') in layer_url()
+    assert tile("use", use_before.headers["ETag"])[0].status_code == 304  # nothing about the use changed

@@ -19,6 +19,7 @@ from deckgl_dash.binary import binary_data
 
 from dashboard.i18n import both, indicator_name, pick, t, unit_of_measure
 from dashboard.maps import deck, sources
+from dashboard.maps.routes import colouring_version
 from dashboard.maps.tiles import INDEX_ZOOM, MIN_ZOOM
 from dashboard.theme import PALETTE, STATE_COLORS, STATE_LABELS, rgba
 from metrics.registry import INDICATORS
@@ -133,17 +134,20 @@ def _units_legend(view: MapView) -> list[LegendEntry]:
 
 # --- buildings -----------------------------------------------------------------------------------------------------
 
-def building_tile_url(color: str, indicator: str, window: str) -> str:
+def building_tile_url(color: str, indicator: str, window: str, version: str = "") -> str:
+    """The tiles' URL template; ``version`` (routes.colouring_version) changes when the generation recoloured the
+    buildings, so the map asks for new tiles then and only then."""
     return "/tiles/buildings/{z}/{x}/{y}.pbf?" + urlencode({"color": color, "indicator": indicator,
-                                                            "window": window})
+                                                            "window": window, "v": version})
 
 
 def _buildings(view: MapView) -> list[dict]:
     if "buildings" not in view.city.layers or not len(view.city["buildings"]):
         view.notes.append(t("layers.no_buildings", view.lang))
         return []
+    version = colouring_version(view.services.generation(), view.building_color, view.indicator, view.window)
     return [deck.building_tiles_layer("buildings", building_tile_url(view.building_color, view.indicator,
-                                                                     view.window), MIN_ZOOM, INDEX_ZOOM,
+                                                                     view.window, version), MIN_ZOOM, INDEX_ZOOM,
                                         selected=view.building)]
 
 

@@ -3,7 +3,8 @@
 ``GET /tiles/buildings/{z}/{x}/{y}.pbf?color=use|state|alarms&indicator=…&window=…`` returns one Mapbox Vector
 Tile (layer ``buildings``; properties ``building_id``, ``height``, ``use``, ``r``, ``g``, ``b``). Tiles below
 :data:`~dashboard.maps.tiles.MIN_ZOOM` are empty: the map shows aggregates there. A tile is cached until the city
-is reloaded; its ETag is the city's version so that a browser revalidates cheaply.
+changes its colours; its ETag (and the ``v`` in its URL) names the buildings' version and colours, so that a browser
+revalidates cheaply and a new generation that recoloured the buildings is asked for again.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import numpy as np
 from flask import Flask, Response, abort, request, send_file
 
 from dashboard import services
+from dashboard.services import remembered
 from dashboard.maps import sources
 from dashboard.maps.tiles import MIN_ZOOM, BuildingTiles
 from metrics.registry import INDICATORS
@@ -26,7 +28,7 @@ MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
 
 
 class TileCache:
-    """The last few thousand tiles served, by (city version, tile, colouring)."""
+    """The last few thousand tiles served, by (colouring version, tile)."""
 
     def __init__(self, size: int = TILE_CACHE_SIZE):
         self.size = size
@@ -47,32 +49,53 @@ class TileCache:
 _cache = TileCache()
 
 
-def building_tile(service, z: int, x: int, y: int, color: str, indicator: str, window: str) -> bytes:
-    """The MVT bytes of one building tile (see the module docstring)."""
-    return tile_index(service).encode(z, x, y, tile_properties(service, color, indicator, window))
+def building_tile(gen, z: int, x: int, y: int, color: str, indicator: str, window: str) -> bytes:
+    """The MVT bytes of one building tile of generation ``gen`` (see the module docstring)."""
+    return tile_index(gen).encode(z, x, y, tile_properties(gen, color, indicator, window))
 
 
-def tile_index(service) -> BuildingTiles:
-    return service.memo("building_tiles", lambda: BuildingTiles.build(service.city()["buildings"]))
+def tile_index(gen) -> BuildingTiles:
+    return remembered(gen.memo, "building_tiles", lambda: BuildingTiles.build(gen.city["buildings"]))
 
 
-def tile_properties(service, color: str, indicator: str, window: str) -> dict[str, np.ndarray]:
-    """The tiles' properties for a colouring, remembered (only "state" depends on the indicator and window)."""
-    key = ("building_properties", color) + ((indicator, window) if color == "state" else ())
-    return service.memo(key, lambda: building_properties(service, color, indicator, window))
+def _colouring_key(name: str, color: str, indicator: str, window: str) -> tuple:
+    # Only "state" depends on the indicator and window; "use" depends on the buildings alone, so its memos carry
+    # over to the next generation while the buildings are unchanged (services.MEMO_LAYERS).
+    return (f"{name}:{color}",) + ((indicator, window) if color == "state" else ())
 
 
-def building_properties(service, color: str, indicator: str, window: str) -> dict[str, np.ndarray]:
-    city = service.city()
+def tile_properties(gen, color: str, indicator: str, window: str) -> dict[str, np.ndarray]:
+    """The tiles' properties for a colouring in generation ``gen``, remembered there."""
+    return remembered(gen.memo, _colouring_key("building_properties", color, indicator, window),
+                      lambda: building_properties(gen, color, indicator, window))
+
+
+def colouring_version(gen, color: str, indicator: str, window: str) -> str:
+    """A short name for what the tiles of a colouring hold in ``gen``: the buildings' version and the colours
+    themselves. It is in the tiles' URL and ETag, so a new generation that recoloured the buildings (an alarm, an
+    indicator's state at the clock) makes the map ask for new tiles, and one that did not keeps them cached."""
+    def compute() -> str:
+        props = tile_properties(gen, color, indicator, window)
+        digest = hashlib.sha1(repr((gen.city.versions.get("buildings"), color, indicator if color == "state" else
+                                    None, window if color == "state" else None)).encode())
+        for name in ("r", "g", "b"):
+            digest.update(np.ascontiguousarray(props[name]).tobytes())
+        return digest.hexdigest()[:16]
+
+    return remembered(gen.memo, _colouring_key("building_colouring_version", color, indicator, window), compute)
+
+
+def building_properties(gen, color: str, indicator: str, window: str) -> dict[str, np.ndarray]:
+    city = gen.city
     buildings = city["buildings"]
     grid_states = None
     states = None
     if color == "state":
-        table = service.table(window)
+        table = services.Services.table_of(gen, window)
         rows = table[(table["indicator"] == indicator) & (table["level"] == "grid")]
         grid_states = rows.set_index("code")["state"]
     elif color == "alarms":
-        states = service.sensor_states()
+        states = services.Services.sensor_states_of(gen)
     colors = sources.building_colors(city, color, grid_states=grid_states, states=states)
     return {"building_id": buildings["building_id"].to_numpy(), "height": buildings["height_m"].round(1).to_numpy(),
             "use": buildings["use"].to_numpy(), "r": colors[:, 0], "g": colors[:, 1], "b": colors[:, 2]}
@@ -81,10 +104,11 @@ def building_properties(service, color: str, indicator: str, window: str) -> dic
 def warm(service, indicator: str = "on_time_rate", window: str = "7d") -> None:
     """Build the tile index, the three colourings (the default indicator's for "state") and the order cells, so
     that the first tile and the first hexagons do not wait for them (2–4 s each at the city scale)."""
-    tile_index(service)
+    gen = service.generation()
+    tile_index(gen)
     for color in sources.BUILDING_COLOR_MODES:
-        tile_properties(service, color, indicator, window)
-    if "orders" in service.city().layers:
+        colouring_version(gen, color, indicator, window)
+    if "orders" in gen.city.layers:
         service.order_cells()
     service.sensor_states()
 
@@ -103,16 +127,17 @@ def register(server: Flask) -> None:
             abort(400, f"unknown window {window!r}; expected one of {', '.join(WINDOWS)}")
         if not (0 <= z <= 24 and 0 <= x < 2 ** z and 0 <= y < 2 ** z):
             abort(404, f"no tile {z}/{x}/{y}")
-        service = services.get()
-        city = service.city()
-        etag = '"' + hashlib.sha1(repr((city.version_key, color, indicator, window)).encode()).hexdigest()[:16] + '"'
-        if request.if_none_match and etag.strip('"') in request.if_none_match:
+        # One generation for the whole answer: the ETag names what the tile holds in it, so an answer made for one
+        # generation is never taken for another's (the URL's ``v`` is the same name, see registry.building_tile_url).
+        gen = services.get().generation()
+        version = colouring_version(gen, color, indicator, window)
+        etag = f'"{version}"'
+        if request.if_none_match and version in request.if_none_match:
             return Response(status=304, headers={"ETag": etag})
-        key = (city.version_key, z, x, y, color, indicator if color == "state" else None,
-               window if color == "state" else None)
+        key = (version, z, x, y)
         tile = _cache.get(key)
         if tile is None:
-            tile = b"" if z < MIN_ZOOM else building_tile(service, z, x, y, color, indicator, window)
+            tile = b"" if z < MIN_ZOOM else building_tile(gen, z, x, y, color, indicator, window)
             _cache.put(key, tile)
         return Response(tile, mimetype=MVT_MEDIA_TYPE, headers={"ETag": etag, "Cache-Control": "no-cache"})
 
