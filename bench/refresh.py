@@ -78,8 +78,11 @@ def main(argv=None) -> int:
         started = time.perf_counter()
         if profiler:
             profiler.enable()
-        services.generation()
-        services.wait_for_refresh()
+        if profiler:  # the refresh itself, in this thread (a profile sees only its own thread)
+            services._refresh(old, {k: v["version"] for k, v in store.layer_versions().items()})
+        else:
+            services.generation()
+            services.wait_for_refresh()
         if profiler:
             profiler.disable()
         seconds = time.perf_counter() - started

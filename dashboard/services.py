@@ -17,7 +17,10 @@ from dataclasses import dataclass, field
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
+from pandas.arrays import ArrowStringArray
 
 from dashboard.settings import Settings
 from layers.city import (EVENT_LAYERS, READINGS_OVERLAP, SENSOR_LAYERS, City, load_city, with_clock, with_orders_read_again,
@@ -649,13 +652,30 @@ def with_rows_recomputed(table: pd.DataFrame, city: City, window: str, indicator
                 .set_index(["code", "indicator"], drop=False).sort_index())
     columns = {}
     for name in table.columns:
-        if name in ("code", "indicator") or name not in fresh:
+        if name in ("code", "indicator", "level") or name not in fresh:  # the same units and indicators
             columns[name] = table[name]
-            continue
-        values = table[name].to_numpy(copy=True)
-        values[positions] = fresh[name].to_numpy(dtype=values.dtype)
-        columns[name] = values
-    return pd.DataFrame(columns, index=table.index)
+        elif isinstance(table[name].array, ArrowStringArray):
+            columns[name] = _strings_replaced(table[name], positions, fresh[name])
+        else:
+            values = table[name].to_numpy(copy=True)
+            values[positions] = fresh[name].to_numpy(dtype=values.dtype)
+            columns[name] = values
+    return pd.DataFrame(columns, index=table.index, copy=False)
+
+
+def _strings_replaced(column: pd.Series, positions: np.ndarray, values: pd.Series) -> pd.Series:
+    """``column`` with ``values`` at ``positions``, in Arrow (a round trip through Python strings costs ~1 s per
+    million rows: most of a partial recompute's time)."""
+    order = np.argsort(positions)
+    mask = np.zeros(len(column), dtype=bool)
+    mask[positions] = True
+    arrow = column.array._pa_array.combine_chunks()
+    if isinstance(values.array, ArrowStringArray):
+        replacements = values.array._pa_array.combine_chunks().take(pa.array(order)).cast(arrow.type)
+    else:
+        replacements = pa.array(values.to_numpy(dtype=object)[order], type=arrow.type, from_pandas=True)
+    replaced = pc.replace_with_mask(arrow, pa.array(mask), replacements)
+    return pd.Series(ArrowStringArray(replaced, dtype=column.dtype), index=column.index, copy=False)
 
 
 def with_series_recomputed(points: pd.Series, city: City, window: str, indicator_ids: list[str],
