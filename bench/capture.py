@@ -209,6 +209,9 @@ def new_page(browser):
     context = browser.new_context(viewport=VIEWPORT)
     context.add_init_script(FRAME_CLOCK)
     page = context.new_page()
+    # Playwright's own 30 s default (a locator's bounding box, a click) is shorter than a cold city-scale map page
+    # on a busy machine: every wait gets the step's budget.
+    page.set_default_timeout(STEP_TIMEOUT_S * 1000)
     return context, page, Recorder(page)
 
 
