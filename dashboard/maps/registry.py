@@ -7,7 +7,6 @@ unit, and buildings as vector tiles that the browser asks for by itself.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from html import escape
 from typing import Callable
@@ -82,23 +81,55 @@ def _state_legend(states) -> list[LegendEntry]:
 # --- base map ------------------------------------------------------------------------------------------------------
 
 BASEMAP_URL_VARIABLE = "CITYTWIN_BASEMAP_URL"
-"""An XYZ raster tile URL ({z}/{x}/{y}) of a tile server the deployment has on its own network; unset, the base map is
-drawn from the city's own data only."""
+"""An XYZ raster tile URL ({z}/{x}/{y}) of a tile server the deployment has on its own network."""
+BASEMAP_PMTILES_VARIABLE = "CITYTWIN_BASEMAP_PMTILES"
+"""A PMTiles file of vector tiles the city made itself (docs/basemap.md), served by this server. With neither, the
+base map is drawn from the city's own data only."""
 LAND_COLOR = "#16233a"
 ROAD_COLOR = "#3b4f6e"
 WATER_COLOR = PALETTE["bg"]
+PARK_COLOR = "#17302f"
+BASE_BUILDING_COLOR = "#1e2c45"
+BOUNDARY_COLOR = PALETTE["muted"]
+# The vector base map's layers, by the names of the usual schemas (Protomaps basemaps, OpenMapTiles as planetiler
+# and tippecanoe users name them): dark, low-contrast fills, so that the data stays in front. A layer of another
+# name is drawn as land (polygons) or road (lines).
+BASEMAP_FILLS = {
+    **dict.fromkeys(("earth", "land"), LAND_COLOR),
+    **dict.fromkeys(("water", "ocean", "waterway"), WATER_COLOR),
+    **dict.fromkeys(("park", "landcover", "landuse", "natural"), PARK_COLOR),
+    **dict.fromkeys(("building", "buildings"), BASE_BUILDING_COLOR),
+}
+BASEMAP_LINES = {
+    **dict.fromkeys(("water", "waterway"), "#1d3552"),
+    **dict.fromkeys(("boundary", "boundaries"), BOUNDARY_COLOR),
+}
+
+
+def basemap_tile_url(version: str) -> str:
+    return "/basemap/{z}/{x}/{y}.mvt?" + urlencode({"v": version})
 
 
 def _base(view: MapView) -> list[dict]:
     layers = []
-    tiles = os.environ.get(BASEMAP_URL_VARIABLE, "").strip()
-    if tiles:
-        layers.append({"@@type": "TileLayer", "id": "basemap-tiles", "data": tiles, "minZoom": 0, "maxZoom": 19,
+    settings = view.services.settings
+    vector = view.services.basemap()
+    raster = settings.basemap_url
+    if vector is not None:
+        layers.append(deck.vector_basemap_layer(
+            "basemap-vector", basemap_tile_url(vector.version), vector.min_zoom, vector.max_zoom, vector.bounds,
+            {name: rgba(color) for name, color in BASEMAP_FILLS.items()},
+            {name: rgba(color, 200) for name, color in BASEMAP_LINES.items()},
+            rgba(LAND_COLOR), rgba(ROAD_COLOR, 220)))
+    elif raster:
+        layers.append({"@@type": "TileLayer", "id": "basemap-tiles", "data": raster, "minZoom": 0, "maxZoom": 19,
                        "tileSize": 256, "pickable": False})
+    drawn_land = vector is None and not raster
     districts = view.services.base_geojson()
-    layers.append(deck.land_layer("base-land", districts, rgba(LAND_COLOR, 0 if tiles else 255),
+    # Over another base map the districts stay as outlines, for orientation.
+    layers.append(deck.land_layer("base-land", districts, rgba(LAND_COLOR, 255 if drawn_land else 0),
                                   rgba(PALETTE["muted"], 90)))
-    if not tiles and "roads" in view.city.layers:
+    if drawn_land and "roads" in view.city.layers:
         layers.append(deck.roads_layer("base-roads", view.services.memo(
             ("base_roads", view.data.code), lambda: sources.roads_geojson(view.city, view.data.level,
                                                                           view.data.bounds)),
@@ -107,6 +138,10 @@ def _base(view: MapView) -> list[dict]:
 
 
 def _base_legend(view: MapView) -> list[LegendEntry]:
+    if view.services.basemap() is not None:
+        return [LegendEntry(LAND_COLOR, *both("legend.basemap_land")),
+                LegendEntry(ROAD_COLOR, *both("legend.basemap_roads")), LegendEntry(WATER_COLOR, *both("legend.water")),
+                LegendEntry(PARK_COLOR, *both("legend.green"))]
     return [LegendEntry(LAND_COLOR, *both("legend.land")), LegendEntry(ROAD_COLOR, *both("legend.roads")),
             LegendEntry(WATER_COLOR, *both("legend.water"))]
 
@@ -305,8 +340,10 @@ def _alerts_legend(view: MapView) -> list[LegendEntry]:
 
 MAP_LAYERS: dict[str, MapLayer] = {layer.id: layer for layer in (
     MapLayer("base", "Base map", "底图", ("units",), True, _base, _base_legend,
-             "Land and water from the city's own boundaries, district outlines for orientation; a deployment's own "
-             f"tile server instead if {BASEMAP_URL_VARIABLE} names one. Nothing is fetched from the internet."),
+             "Land and water from the city's own boundaries, district outlines for orientation; instead, the city's "
+             f"own vector base map if {BASEMAP_PMTILES_VARIABLE} names a PMTiles file (served by this server), or a "
+             f"deployment's own raster tile server if {BASEMAP_URL_VARIABLE} names one. Nothing is fetched from the "
+             "internet."),
     MapLayer("units", "Admin units by indicator", "行政区划指标", ("units",), True, _units, _units_legend,
              "The children of the unit in view, coloured by the selected indicator's state."),
     MapLayer("buildings", "3D buildings", "三维建筑", ("buildings", "sensors", "alarms"), True, _buildings,
