@@ -338,6 +338,49 @@ def _alerts_legend(view: MapView) -> list[LegendEntry]:
     return _state_legend(SEVERITIES)
 
 
+# --- incidents, enterprises, cameras, patrols ------------------------------------------------------------------------
+
+def _mark_layer(layer_id: str, stored: str, prepare: Callable[[MapView], pd.DataFrame],
+                classes: dict[str, sources.MarkClass], noun: tuple[str, str], by_window: bool):
+    """The build and legend of a point layer of marks (sources.MarkClass): one by one from the community level
+    down, H3 clusters above it (as the sensors), never more than a unit's records through a callback. A city
+    without the stored layer has neither."""
+
+    def build(view: MapView) -> list[dict]:
+        if stored not in view.city.layers:
+            return []
+        marks = view.services.memo((layer_id, view.data.code) + ((view.window,) if by_window else ()),
+                                   lambda: prepare(view))
+        resolution = sources.SENSOR_CLUSTER_RESOLUTION.get(view.data.level)
+        if resolution is None:
+            return [deck.points_layer(layer_id, sources.mark_points(marks, classes, view.lang))]
+        clusters = sources.mark_clusters(marks, classes, resolution, noun, view.lang)
+        return [deck.points_layer(layer_id, clusters), deck.count_labels_layer(f"{layer_id}-counts", clusters)]
+
+    def legend(view: MapView) -> list[LegendEntry]:
+        if stored not in view.city.layers:
+            return []
+        return [LegendEntry(c.color, c.label, c.label_zh) for c in classes.values()]
+
+    return build, legend
+
+
+_incidents, _incidents_legend = _mark_layer(
+    "incidents", "incidents", lambda view: sources.incident_marks(view.city, view.data.code, *view.period),
+    sources.INCIDENT_CLASSES, ("incidents", "起事件"), by_window=True)
+_enterprises, _enterprises_legend = _mark_layer(
+    "enterprises", "enterprises", lambda view: sources.enterprise_marks(view.city, view.data.code),
+    sources.ENTERPRISE_CLASSES, ("enterprises", "家企业"), by_window=False)
+_cameras, _cameras_legend = _mark_layer(
+    "cameras", "cameras", lambda view: sources.camera_marks(view.city, view.data.code),
+    sources.CAMERA_CLASSES, ("cameras", "路视频"), by_window=False)
+_patrols, _patrols_legend = _mark_layer(
+    "patrols", "patrols", lambda view: sources.patrol_marks(
+        view.city, view.data.code, *view.period, view.services.memo("grid_points",
+                                                                    lambda: sources.grid_points(view.city))),
+    sources.PATROL_CLASSES, ("patrols", "次巡查"), by_window=True)
+
+
 MAP_LAYERS: dict[str, MapLayer] = {layer.id: layer for layer in (
     MapLayer("base", "Base map", "底图", ("units",), True, _base, _base_legend,
              "Land and water from the city's own boundaries, district outlines for orientation; instead, the city's "
@@ -361,6 +404,17 @@ MAP_LAYERS: dict[str, MapLayer] = {layer.id: layer for layer in (
              "Recurring hotspots found by the space-time scan (see the Hotspots page)."),
     MapLayer("alerts", "Alerts", "告警", ("readings", "orders"), True, _alerts, _alerts_legend,
              "Open alerts of the rules (see the Alerts page), pinned at their sensor or unit, by severity."),
+    MapLayer("incidents", "Emergency incidents", "突发事件", ("incidents",), False, _incidents, _incidents_legend,
+             "Emergencies reported in the window; open ones by their level, resolved ones grey. Clustered above "
+             "the community level, showing the worst inside."),
+    MapLayer("enterprises", "Enterprises · work safety", "安全生产企业", ("enterprises",), False, _enterprises,
+             _enterprises_legend, "Enterprises on the work-safety register, by risk class; clustered above the "
+                                  "community level."),
+    MapLayer("cameras", "Video cameras", "视频监控", ("cameras",), False, _cameras, _cameras_legend,
+             "Public video cameras by status, AI video analysis apart; clustered above the community level."),
+    MapLayer("patrols", "Grid patrols", "网格巡查", ("patrols", "grid_workers"), False, _patrols, _patrols_legend,
+             "Grid workers' patrols in the window, per grid cell, with the issues they found; cells not patrolled "
+             "stand out. Clustered above the community level (the number: patrols)."),
 )}
 DEFAULT_LAYERS = tuple(layer.id for layer in MAP_LAYERS.values() if layer.default)
 
