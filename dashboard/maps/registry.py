@@ -381,6 +381,7 @@ _patrols, _patrols_legend = _mark_layer(
     sources.PATROL_CLASSES, ("patrols", "次巡查"), by_window=True)
 
 
+# In drawing order (the toggles' order too): what needs attention most, incidents and alerts, is drawn last, on top.
 MAP_LAYERS: dict[str, MapLayer] = {layer.id: layer for layer in (
     MapLayer("base", "Base map", "底图", ("units",), True, _base, _base_legend,
              "Land and water from the city's own boundaries, district outlines for orientation; instead, the city's "
@@ -402,11 +403,6 @@ MAP_LAYERS: dict[str, MapLayer] = {layer.id: layer for layer in (
              _order_points_legend, f"Each order received in the window (up to {MAX_ORDER_POINTS:,})."),
     MapLayer("hotspots", "Hotspots", "热点", ("orders",), False, _hotspots, _hotspots_legend,
              "Recurring hotspots found by the space-time scan (see the Hotspots page)."),
-    MapLayer("alerts", "Alerts", "告警", ("readings", "orders"), True, _alerts, _alerts_legend,
-             "Open alerts of the rules (see the Alerts page), pinned at their sensor or unit, by severity."),
-    MapLayer("incidents", "Emergency incidents", "突发事件", ("incidents",), False, _incidents, _incidents_legend,
-             "Emergencies reported in the window; open ones by their level, resolved ones grey. Clustered above "
-             "the community level, showing the worst inside."),
     MapLayer("enterprises", "Enterprises · work safety", "安全生产企业", ("enterprises",), False, _enterprises,
              _enterprises_legend, "Enterprises on the work-safety register, by risk class; clustered above the "
                                   "community level."),
@@ -415,6 +411,11 @@ MAP_LAYERS: dict[str, MapLayer] = {layer.id: layer for layer in (
     MapLayer("patrols", "Grid patrols", "网格巡查", ("patrols", "grid_workers"), False, _patrols, _patrols_legend,
              "Grid workers' patrols in the window, per grid cell, with the issues they found; cells not patrolled "
              "stand out. Clustered above the community level (the number: patrols)."),
+    MapLayer("incidents", "Emergency incidents", "突发事件", ("incidents",), False, _incidents, _incidents_legend,
+             "Emergencies reported in the window; open ones by their level, resolved ones grey. Clustered above "
+             "the community level, showing the worst inside."),
+    MapLayer("alerts", "Alerts", "告警", ("readings", "orders"), True, _alerts, _alerts_legend,
+             "Open alerts of the rules (see the Alerts page), pinned at their sensor or unit, by severity."),
 )}
 DEFAULT_LAYERS = tuple(layer.id for layer in MAP_LAYERS.values() if layer.default)
 
