@@ -173,6 +173,7 @@ class Services:
         self.simulator = None  # the built-in simulator, when this process runs it (app.simulate_every_second)
         self._versions_read: dict | None = None
         self.last_refresh_phases: dict[str, float] = {}  # seconds of the last background refresh (bench/refresh.py)
+        self._basemap = None  # the city's own PMTiles base map, opened when first asked for (settings.basemap_pmtiles)
 
     def reset_after_fork(self) -> None:
         """In a forked worker process: new locks, and no refresh thread (it stayed in the parent)."""
@@ -600,6 +601,15 @@ class Services:
         background work at the city scale, 1 s a hour; an indicator off the headline is computed when asked)."""
         for hour in range(1, PLAYBACK_HOURS + 1):
             self.playback_table(hour)
+
+    def basemap(self):
+        """The vector base map of ``CITYTWIN_BASEMAP_PMTILES`` (a :class:`dashboard.maps.basemap.PMTilesBaseMap`,
+        memory-mapped, shared by every thread), or None when the deployment has none."""
+        if self._basemap is None and self.settings.basemap_pmtiles:
+            from dashboard.maps.basemap import PMTilesBaseMap
+
+            self._basemap = PMTilesBaseMap.open(self.settings.basemap_pmtiles)
+        return self._basemap
 
     def layer_freshness(self) -> dict[str, pd.Timestamp]:
         """The newest record of each stored layer (its time column's latest value, else when it was written)."""

@@ -10,6 +10,10 @@ a :class:`Settings` instead of patching module globals.
 Traceback (most recent call last):
 ...
 SystemExit: error: CITYTWIN_WORKERS='many' is not a whole number
+>>> Settings.from_environ({"CITYTWIN_BASEMAP_PMTILES": "/nowhere/city.pmtiles"})
+Traceback (most recent call last):
+...
+SystemExit: error: CITYTWIN_BASEMAP_PMTILES='/nowhere/city.pmtiles': /nowhere/city.pmtiles does not exist or is not a file
 """
 from __future__ import annotations
 
@@ -52,6 +56,13 @@ class Settings:
     snapshots: bool = False
     """``CITYTWIN_SNAPSHOTS``: keep a columnar snapshot of the loaded city beside the store, so a restart reads
     Parquet instead of the database (layers/snapshot.py). On for the server (app.py), off for library use."""
+    basemap_url: str | None = None
+    """``CITYTWIN_BASEMAP_URL``: an XYZ raster tile URL (``…/{z}/{x}/{y}.png``) of a tile server on the
+    deployment's own network, drawn under the layers. Unset: no raster base map."""
+    basemap_pmtiles: str | None = None
+    """``CITYTWIN_BASEMAP_PMTILES``: a PMTiles file of vector tiles the city made itself (docs/basemap.md), served
+    by this server at ``/basemap/{z}/{x}/{y}.mvt`` and drawn dark under the layers. Unset: the land is drawn from
+    the city's own boundaries."""
 
     @classmethod
     def from_environ(cls, environ=None, **overrides) -> "Settings":
@@ -70,6 +81,8 @@ class Settings:
             threads=_whole(environ, "CITYTWIN_THREADS", cls.threads),
             redis_url=environ.get("CITYTWIN_REDIS_URL") or None,
             snapshots=_choice(environ, "CITYTWIN_SNAPSHOTS", "on", ("on", "off")) == "on",
+            basemap_url=_tile_url(environ, "CITYTWIN_BASEMAP_URL"),
+            basemap_pmtiles=_pmtiles(environ, "CITYTWIN_BASEMAP_PMTILES"),
         )
         if values["mode"] == "live" and not (environ.get("CITYTWIN_VERSION_CHECK_SECONDS") or "").strip():
             # Live screens promise a change on the wall within 5 s: the store's versions are compared every second
@@ -110,6 +123,30 @@ def _broker(environ, name: str) -> str | None:
         return None
     if not text.startswith("mqtt://") or ":" not in text[len("mqtt://"):]:
         raise SystemExit(f"error: {name}={text!r} is not mqtt://host:port")
+    return text
+
+
+def _tile_url(environ, name: str) -> str | None:
+    text = (environ.get(name) or "").strip()
+    if not text:
+        return None
+    if not text.startswith(("http://", "https://", "/")) or not all(f"{{{p}}}" in text for p in "zxy"):
+        raise SystemExit(f"error: {name}={text!r} is not a tile URL with {{z}}, {{x}} and {{y}} "
+                         "(e.g. http://tiles.city.local/{z}/{x}/{y}.png)")
+    return text
+
+
+def _pmtiles(environ, name: str) -> str | None:
+    """The path of a PMTiles file of vector tiles, opened once to check it (its header: a few bytes)."""
+    text = (environ.get(name) or "").strip()
+    if not text:
+        return None
+    from dashboard.maps.basemap import PMTilesBaseMap
+
+    try:
+        PMTilesBaseMap.open(text)
+    except (ValueError, OSError) as error:
+        raise SystemExit(f"error: {name}={text!r}: {error}") from None
     return text
 
 

@@ -87,6 +87,7 @@ ROUTE_SAMPLES = {
     "/": ("GET", "/", None),
     "/<path:path>": None,  # every page, below
     "buildings_tile": ("GET", "/tiles/buildings/15/26716/14240.pbf", None),
+    "basemap_tile": ("GET", "/basemap/12/3346/1784.mvt", None),
     "mvt_worker": ("GET", "/_citytwin/workers/mvt-worker.js", None),
     "export_kpis_csv": ("GET", "/export/kpis.csv", None),
     "export_scene_html": ("GET", "/export/scene.html", None),

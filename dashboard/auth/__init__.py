@@ -71,7 +71,9 @@ class Access:
 
     def csp(self) -> str:
         if self._csp is None:
-            basemap = os.environ.get("CITYTWIN_BASEMAP_URL", "")
+            from dashboard import services
+
+            basemap = services.get().settings.basemap_url or ""  # the raster tile server's origin, if any
             tile_origin = ""
             if basemap:
                 parsed = urlparse(basemap.replace("{", "").replace("}", ""))

@@ -82,6 +82,7 @@ ROUTES = {
     "/": WATCHERS,                          # then PAGES
     "/<path:path>": WATCHERS,               # then PAGES
     "buildings_tile": WATCHERS,
+    "basemap_tile": WATCHERS,               # the city's own vector base map (CITYTWIN_BASEMAP_PMTILES)
     "generation": WATCHERS,                 # the key every open screen polls (dashboard/live.py)
     "health": PUBLIC,                       # which parts are up, for a load balancer (dashboard/health.py)
     "mvt_worker": PUBLIC,                   # a static script (the map's tile decoder)

@@ -14,11 +14,11 @@ from deckgl_dash.binary import binary_data
 
 from dashboard import ids, services
 from dashboard.components.kpi import kpi_panel
+from dashboard.components.layer_panel import redraw
 from dashboard.i18n import t
 from dashboard.maps import deck, sources
-from dashboard.maps.registry import build_layers, normalise_layers
 from dashboard.theme import STATE_COLORS, rgba
-from dashboard.view import map_view, parse_view
+from dashboard.view import parse_view
 from layers.city_settings import timezone as city_timezone
 from metrics.registry import INDICATORS
 
@@ -100,13 +100,10 @@ def control_playback(clicks, slider_hours, speed, current, search, layers, color
     slider_hours = _number(slider_hours, 0, services.PLAYBACK_HOURS)
     current = _number(current, 0, services.PLAYBACK_HOURS * 3600) if current is not None else None
     speed = speed if isinstance(speed, str) else None
-    color = color if isinstance(color, str) else None
-    layers = [layer for layer in layers if isinstance(layer, str)] if isinstance(layers, list) else []
-    view = {**parse_view(search), "color": color or "use"}
-    drawn = map_view(view)
-    service, data = drawn.services, drawn.data
+    view = parse_view(search)
+    redrawn = redraw(view, layers, color)
+    service, data, base = redrawn.view.services, redrawn.view.data, redrawn.layers
     start, _ = service.playback_period()
-    base = build_layers(drawn, normalise_layers(",".join(layers or [])))
     day, note = service.memo(("playback_layers", data.code),
                              lambda: playback_layers(service.city(), data.code, start))
     playing = bool(clicks) and clicks % 2 == 1

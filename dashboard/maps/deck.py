@@ -202,6 +202,44 @@ def building_tiles_layer(layer_id: str, url_template: str, min_zoom: int, max_zo
     }
 
 
+def _by_layer_name(colors: dict[str, list[int]], default: list[int]) -> str:
+    """A deck.gl accessor choosing a colour by the feature's vector layer (loaders.gl names it ``layerName``)."""
+    expression = str(default)
+    for name, color in colors.items():
+        expression = f"properties.layerName === '{name}' ? {color} : ({expression})"
+    return "@@=" + expression
+
+
+def vector_basemap_layer(layer_id: str, url_template: str, min_zoom: int, max_zoom: int,
+                         bounds: tuple[float, float, float, float], fills: dict[str, list[int]],
+                         lines: dict[str, list[int]], fill: list[int], line: list[int]) -> dict:
+    """The city's own vector base map (a PMTiles file served as MVT by the app), drawn flat and dark under the
+    data: polygons filled by their layer's colour, lines thin; points (labels, POIs) are not drawn (the map's own
+    labels name the units). Tiles are asked for only within the file's bounds and zooms; deeper zooms reuse the
+    deepest tiles (deck.gl over-zooms them)."""
+    return {
+        "@@type": "MVTLayer",
+        "id": layer_id,
+        "data": url_template,
+        "minZoom": min_zoom,
+        "maxZoom": max_zoom,
+        "extent": list(bounds),
+        "binary": False,
+        "filled": True,
+        "stroked": False,
+        "extruded": False,
+        "getFillColor": _by_layer_name(fills, fill),
+        "getLineColor": _by_layer_name(lines, line),
+        "getLineWidth": 1.2,
+        "lineWidthUnits": "pixels",
+        "getPointRadius": 0,
+        "pointRadiusMinPixels": 0,
+        "pickable": False,
+        "loadOptions": {"mvt": {"workerUrl": MVT_WORKER_URL}},
+        "maxRequests": 0,
+    }
+
+
 def points_layer(layer_id: str, points: list[dict], stroked: bool = True) -> dict:
     """Small data (clusters, a unit's sensors, hotspots): one object per point with position, fill and radius."""
     return {

@@ -7,7 +7,6 @@ unit, and buildings as vector tiles that the browser asks for by itself.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from html import escape
 from typing import Callable
@@ -83,23 +82,55 @@ def _state_legend(states) -> list[LegendEntry]:
 # --- base map ------------------------------------------------------------------------------------------------------
 
 BASEMAP_URL_VARIABLE = "CITYTWIN_BASEMAP_URL"
-"""An XYZ raster tile URL ({z}/{x}/{y}) of a tile server the deployment has on its own network; unset, the base map is
-drawn from the city's own data only."""
+"""An XYZ raster tile URL ({z}/{x}/{y}) of a tile server the deployment has on its own network."""
+BASEMAP_PMTILES_VARIABLE = "CITYTWIN_BASEMAP_PMTILES"
+"""A PMTiles file of vector tiles the city made itself (docs/basemap.md), served by this server. With neither, the
+base map is drawn from the city's own data only."""
 LAND_COLOR = "#16233a"
 ROAD_COLOR = "#3b4f6e"
 WATER_COLOR = PALETTE["bg"]
+PARK_COLOR = "#17302f"
+BASE_BUILDING_COLOR = "#1e2c45"
+BOUNDARY_COLOR = PALETTE["muted"]
+# The vector base map's layers, by the names of the usual schemas (Protomaps basemaps, OpenMapTiles as planetiler
+# and tippecanoe users name them): dark, low-contrast fills, so that the data stays in front. A layer of another
+# name is drawn as land (polygons) or road (lines).
+BASEMAP_FILLS = {
+    **dict.fromkeys(("earth", "land"), LAND_COLOR),
+    **dict.fromkeys(("water", "ocean", "waterway"), WATER_COLOR),
+    **dict.fromkeys(("park", "landcover", "landuse", "natural"), PARK_COLOR),
+    **dict.fromkeys(("building", "buildings"), BASE_BUILDING_COLOR),
+}
+BASEMAP_LINES = {
+    **dict.fromkeys(("water", "waterway"), "#1d3552"),
+    **dict.fromkeys(("boundary", "boundaries"), BOUNDARY_COLOR),
+}
+
+
+def basemap_tile_url(version: str) -> str:
+    return "/basemap/{z}/{x}/{y}.mvt?" + urlencode({"v": version})
 
 
 def _base(view: MapView) -> list[dict]:
     layers = []
-    tiles = os.environ.get(BASEMAP_URL_VARIABLE, "").strip()
-    if tiles:
-        layers.append({"@@type": "TileLayer", "id": "basemap-tiles", "data": tiles, "minZoom": 0, "maxZoom": 19,
+    settings = view.services.settings
+    vector = view.services.basemap()
+    raster = settings.basemap_url
+    if vector is not None:
+        layers.append(deck.vector_basemap_layer(
+            "basemap-vector", basemap_tile_url(vector.version), vector.min_zoom, vector.max_zoom, vector.bounds,
+            {name: rgba(color) for name, color in BASEMAP_FILLS.items()},
+            {name: rgba(color, 200) for name, color in BASEMAP_LINES.items()},
+            rgba(LAND_COLOR), rgba(ROAD_COLOR, 220)))
+    elif raster:
+        layers.append({"@@type": "TileLayer", "id": "basemap-tiles", "data": raster, "minZoom": 0, "maxZoom": 19,
                        "tileSize": 256, "pickable": False})
+    drawn_land = vector is None and not raster
     districts = view.services.base_geojson()
-    layers.append(deck.land_layer("base-land", districts, rgba(LAND_COLOR, 0 if tiles else 255),
+    # Over another base map the districts stay as outlines, for orientation.
+    layers.append(deck.land_layer("base-land", districts, rgba(LAND_COLOR, 255 if drawn_land else 0),
                                   rgba(PALETTE["muted"], 90)))
-    if not tiles and "roads" in view.city.layers:
+    if drawn_land and "roads" in view.city.layers:
         layers.append(deck.roads_layer("base-roads", view.services.memo(
             ("base_roads", view.data.code), lambda: sources.roads_geojson(view.city, view.data.level,
                                                                           view.data.bounds)),
@@ -108,6 +139,10 @@ def _base(view: MapView) -> list[dict]:
 
 
 def _base_legend(view: MapView) -> list[LegendEntry]:
+    if view.services.basemap() is not None:
+        return [LegendEntry(LAND_COLOR, *both("legend.basemap_land")),
+                LegendEntry(ROAD_COLOR, *both("legend.basemap_roads")), LegendEntry(WATER_COLOR, *both("legend.water")),
+                LegendEntry(PARK_COLOR, *both("legend.green"))]
     return [LegendEntry(LAND_COLOR, *both("legend.land")), LegendEntry(ROAD_COLOR, *both("legend.roads")),
             LegendEntry(WATER_COLOR, *both("legend.water"))]
 
@@ -307,10 +342,56 @@ def _alerts_legend(view: MapView) -> list[LegendEntry]:
     return _state_legend(SEVERITIES)
 
 
+# --- incidents, enterprises, cameras, patrols ------------------------------------------------------------------------
+
+def _mark_layer(layer_id: str, stored: str, prepare: Callable[[MapView], pd.DataFrame],
+                classes: dict[str, sources.MarkClass], noun: tuple[str, str], by_window: bool):
+    """The build and legend of a point layer of marks (sources.MarkClass): one by one from the community level
+    down, H3 clusters above it (as the sensors), never more than a unit's records through a callback. A city
+    without the stored layer has neither."""
+
+    def build(view: MapView) -> list[dict]:
+        if stored not in view.city.layers:
+            return []
+        marks = view.services.memo((layer_id, view.data.code) + ((view.window,) if by_window else ()),
+                                   lambda: prepare(view))
+        resolution = sources.SENSOR_CLUSTER_RESOLUTION.get(view.data.level)
+        if resolution is None:
+            return [deck.points_layer(layer_id, sources.mark_points(marks, classes, view.lang))]
+        clusters = sources.mark_clusters(marks, classes, resolution, noun, view.lang)
+        return [deck.points_layer(layer_id, clusters), deck.count_labels_layer(f"{layer_id}-counts", clusters)]
+
+    def legend(view: MapView) -> list[LegendEntry]:
+        if stored not in view.city.layers:
+            return []
+        return [LegendEntry(c.color, c.label, c.label_zh) for c in classes.values()]
+
+    return build, legend
+
+
+_incidents, _incidents_legend = _mark_layer(
+    "incidents", "incidents", lambda view: sources.incident_marks(view.city, view.data.code, *view.period),
+    sources.INCIDENT_CLASSES, ("incidents", "起事件"), by_window=True)
+_enterprises, _enterprises_legend = _mark_layer(
+    "enterprises", "enterprises", lambda view: sources.enterprise_marks(view.city, view.data.code),
+    sources.ENTERPRISE_CLASSES, ("enterprises", "家企业"), by_window=False)
+_cameras, _cameras_legend = _mark_layer(
+    "cameras", "cameras", lambda view: sources.camera_marks(view.city, view.data.code),
+    sources.CAMERA_CLASSES, ("cameras", "路视频"), by_window=False)
+_patrols, _patrols_legend = _mark_layer(
+    "patrols", "patrols", lambda view: sources.patrol_marks(
+        view.city, view.data.code, *view.period, view.services.memo("grid_points",
+                                                                    lambda: sources.grid_points(view.city))),
+    sources.PATROL_CLASSES, ("patrols", "次巡查"), by_window=True)
+
+
+# In drawing order (the toggles' order too): what needs attention most, incidents and alerts, is drawn last, on top.
 MAP_LAYERS: dict[str, MapLayer] = {layer.id: layer for layer in (
     MapLayer("base", "Base map", "底图", ("units",), True, _base, _base_legend,
-             "Land and water from the city's own boundaries, district outlines for orientation; a deployment's own "
-             f"tile server instead if {BASEMAP_URL_VARIABLE} names one. Nothing is fetched from the internet."),
+             "Land and water from the city's own boundaries, district outlines for orientation; instead, the city's "
+             f"own vector base map if {BASEMAP_PMTILES_VARIABLE} names a PMTiles file (served by this server), or a "
+             f"deployment's own raster tile server if {BASEMAP_URL_VARIABLE} names one. Nothing is fetched from the "
+             "internet."),
     MapLayer("units", "Admin units by indicator", "行政区划指标", ("units",), True, _units, _units_legend,
              "The children of the unit in view, coloured by the selected indicator's state."),
     MapLayer("buildings", "3D buildings", "三维建筑", ("buildings", "sensors", "alarms"), True, _buildings,
@@ -326,6 +407,17 @@ MAP_LAYERS: dict[str, MapLayer] = {layer.id: layer for layer in (
              _order_points_legend, f"Each order received in the window (up to {MAX_ORDER_POINTS:,})."),
     MapLayer("hotspots", "Hotspots", "热点", ("orders",), False, _hotspots, _hotspots_legend,
              "Recurring hotspots found by the space-time scan (see the Hotspots page)."),
+    MapLayer("enterprises", "Enterprises · work safety", "安全生产企业", ("enterprises",), False, _enterprises,
+             _enterprises_legend, "Enterprises on the work-safety register, by risk class; clustered above the "
+                                  "community level."),
+    MapLayer("cameras", "Video cameras", "视频监控", ("cameras",), False, _cameras, _cameras_legend,
+             "Public video cameras by status, AI video analysis apart; clustered above the community level."),
+    MapLayer("patrols", "Grid patrols", "网格巡查", ("patrols", "grid_workers"), False, _patrols, _patrols_legend,
+             "Grid workers' patrols in the window, per grid cell, with the issues they found; cells not patrolled "
+             "stand out. Clustered above the community level (the number: patrols)."),
+    MapLayer("incidents", "Emergency incidents", "突发事件", ("incidents",), False, _incidents, _incidents_legend,
+             "Emergencies reported in the window; open ones by their level, resolved ones grey. Clustered above "
+             "the community level, showing the worst inside."),
     MapLayer("alerts", "Alerts", "告警", ("readings", "orders"), True, _alerts, _alerts_legend,
              "Open alerts of the rules (see the Alerts page), pinned at their sensor or unit, by severity."),
 )}

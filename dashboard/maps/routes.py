@@ -1,10 +1,17 @@
-"""HTTP routes the map needs beside Dash's callbacks: building vector tiles, and the MVT worker served locally.
+"""HTTP routes the map needs beside Dash's callbacks: building vector tiles, the city's own vector base map, and the
+MVT worker served locally.
 
 ``GET /tiles/buildings/{z}/{x}/{y}.pbf?color=use|state|alarms&indicator=…&window=…`` returns one Mapbox Vector
 Tile (layer ``buildings``; properties ``building_id``, ``height``, ``use``, ``r``, ``g``, ``b``). Tiles below
 :data:`~dashboard.maps.tiles.MIN_ZOOM` are empty: the map shows aggregates there. A tile is cached until the city
 changes its colours; its ETag (and the ``v`` in its URL) names the buildings' version and colours, so that a browser
 revalidates cheaply and a new generation that recoloured the buildings is asked for again.
+
+``GET /basemap/{z}/{x}/{y}.mvt`` returns one tile of the PMTiles file named by ``CITYTWIN_BASEMAP_PMTILES``
+(dashboard/maps/basemap.py), as stored (gzip-compressed tiles go out with ``Content-Encoding: gzip``); a tile the
+file does not have is an empty tile (200, no body), an address outside the tile pyramid a 404 that names it, and
+without a base map file every tile is a 404 that says so. Tiles of a file do not change: a browser keeps them a
+day, and the layer's URL names the file's version.
 """
 from __future__ import annotations
 
@@ -14,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 from flask import Flask, Response, abort, request, send_file
+from werkzeug.exceptions import NotFound
 
 from dashboard import services
 from dashboard.services import remembered
@@ -141,6 +149,31 @@ def register(server: Flask) -> None:
             _cache.put(key, tile)
         return Response(tile, mimetype=MVT_MEDIA_TYPE, headers={"ETag": etag, "Cache-Control": "no-cache"})
 
+    @server.get("/basemap/<int:z>/<int:x>/<int:y>.mvt")
+    def basemap_tile(z: int, x: int, y: int):
+        return basemap_answer(services.get().basemap(), z, x, y, request.accept_encodings)
+
     @server.get("/_citytwin/workers/mvt-worker.js")
     def mvt_worker():
         return send_file(STATIC / "mvt-worker.js", mimetype="text/javascript", max_age=86400)
+
+
+BASEMAP_CACHE = "public, max-age=86400"
+
+
+def basemap_answer(basemap, z: int, x: int, y: int, accept_encodings) -> Response:
+    """The answer to ``/basemap/z/x/y.mvt`` (see the module docstring)."""
+    if basemap is None:
+        raise NotFound("no base map: CITYTWIN_BASEMAP_PMTILES names no PMTiles file (docs/basemap.md)")
+    try:
+        data = basemap.tile(z, x, y)
+    except ValueError as error:  # outside the pyramid: x or y beyond 2**z, or z beyond any archive's
+        raise NotFound(str(error)) from None
+    headers = {"Cache-Control": BASEMAP_CACHE, "ETag": f'"{basemap.version}-{z}-{x}-{y}"', "Vary": "Accept-Encoding"}
+    if data is None:
+        return Response(b"", mimetype=MVT_MEDIA_TYPE, headers=headers)
+    if basemap.encoding and accept_encodings[basemap.encoding]:
+        headers["Content-Encoding"] = basemap.encoding  # as stored: no work for the server
+    else:
+        data = basemap.decoded(data)
+    return Response(data, mimetype=MVT_MEDIA_TYPE, headers=headers)

@@ -20,7 +20,8 @@ import shapely.geometry
 from dashboard.theme import PALETTE, STATE_COLORS, rgba
 from metrics.spec import STATE_RANK
 from layers.city import City
-from layers.reference import BUILDING_USES, SENSOR_KINDS
+from layers.reference import (BUILDING_USES, INCIDENT_KINDS, INCIDENT_SEVERITIES, INDUSTRIES, RISK_CLASSES,
+                              SENSOR_KINDS)
 
 # H3 resolution of order bins by the level whose children the map shows (cells of ~5 km² at the city, ~0.1 km² in
 # a street, ~0.015 km² in a community or grid cell).
@@ -227,3 +228,164 @@ def roads_geojson(city: City, level: str, bounds) -> dict:
         {"type": "Feature", "geometry": shapely.geometry.mapping(shapely.set_precision(g, 1e-5)),
          "properties": {"width": ROAD_WIDTH_PX.get(c, 1.0)}}
         for c, g in zip(roads["road_class"], roads.geometry)]}
+
+
+# --- safety and grid-management layers: incidents, enterprises, cameras, patrols ----------------------------------
+
+@dataclass(frozen=True)
+class MarkClass:
+    """A class of a point layer's marks: its colour and its names (the legend's entries)."""
+    color: str
+    label: str
+    label_zh: str
+
+
+MARK_COLUMNS = ["lon", "lat", "cls", "weight", "name", "name_zh", "detail", "detail_zh"]
+"""Marks of a point layer, one row per record (a grid cell for patrols): place, class, weight (records it stands
+for), and its tooltip in both languages (HTML-escaped here: names come from imported data)."""
+
+INCIDENT_KIND_NAMES = {code: (en, zh) for code, en, zh, *_ in INCIDENT_KINDS}
+INCIDENT_SEVERITY_NAMES = {code: (en, zh) for code, en, zh, _ in INCIDENT_SEVERITIES}
+INDUSTRY_NAMES = {code: (en, zh) for code, en, zh, *_ in INDUSTRIES}
+INCIDENT_CLASSES = {
+    "open_major": MarkClass(STATE_COLORS["critical"], "Open, level III or above", "未处置 · III级及以上"),
+    "open": MarkClass(STATE_COLORS["warning"], "Open", "未处置"),
+    "resolved": MarkClass("#6b7a90", "Resolved", "已处置"),
+}
+ENTERPRISE_CLASSES = {code: MarkClass(color, en, zh) for code, color, (en, zh) in (
+    ("major_hazard", STATE_COLORS["critical"], RISK_CLASSES["major_hazard"]),
+    ("key", STATE_COLORS["warning"], RISK_CLASSES["key"]),
+    ("ordinary", "#7c8aa0", RISK_CLASSES["ordinary"]))}
+CAMERA_CLASSES = {
+    "offline": MarkClass(STATE_COLORS["watch"], "Offline", "离线"),
+    "ai": MarkClass("#4fb5c8", "Online, AI video analysis", "在线 · AI视频分析"),
+    "online": MarkClass("#5f7ea6", "Online", "在线"),
+}
+PATROL_CLASSES = {
+    "unpatrolled": MarkClass(STATE_COLORS["warning"], "Grid cell not patrolled in the window", "窗口内未巡查网格"),
+    "issues": MarkClass(STATE_COLORS["watch"], "Patrolled, issues found", "已巡查 · 发现问题"),
+    "patrolled": MarkClass(STATE_COLORS["good"], "Patrolled, nothing found", "已巡查 · 未发现问题"),
+}
+"""Each layer's classes, worst first: a cluster shows the worst class inside it."""
+
+
+def _names(codes: pd.Series, names: dict[str, tuple[str, str]]) -> tuple[pd.Series, pd.Series]:
+    english = codes.map(lambda c: names.get(c, (c, c))[0]).astype(str)
+    chinese = codes.map(lambda c: names.get(c, (c, c))[1]).astype(str)
+    return english.map(escape), chinese.map(escape)
+
+
+def _marks(rows: pd.DataFrame, **columns) -> pd.DataFrame:
+    frame = pd.DataFrame({"lon": rows["lon"].to_numpy(float), "lat": rows["lat"].to_numpy(float)})
+    for name, values in columns.items():
+        frame[name] = np.asarray(values)
+    return frame[MARK_COLUMNS].dropna(subset=["lon", "lat"]).reset_index(drop=True)
+
+
+def incident_marks(city: City, code: str, start, end) -> pd.DataFrame:
+    """Emergency incidents reported in [start, end) in a unit: open ones (not resolved by ``end``) by their level,
+    resolved ones grey."""
+    incidents = city["incidents"]
+    reported = incidents["reported_at"]
+    rows = incidents[unit_grid_mask(city, code, incidents) & (reported >= start).to_numpy()
+                     & (reported < end).to_numpy()]
+    open_ = (rows["resolved_at"].isna() | (rows["resolved_at"] >= end)).to_numpy()
+    major = rows["severity"].isin(["relatively_major", "major", "especially_major"]).to_numpy()
+    kind, kind_zh = _names(rows["kind"], INCIDENT_KIND_NAMES)
+    level, level_zh = _names(rows["severity"], INCIDENT_SEVERITY_NAMES)
+    when = rows["reported_at"].dt.strftime("%m-%d %H:%M")
+    state = np.where(open_, "open", "resolved")
+    return _marks(rows, cls=np.where(open_ & major, "open_major", np.where(open_, "open", "resolved")), weight=1,
+                  name=kind + " · " + rows["incident_id"].astype(str).map(escape), name_zh=kind_zh,
+                  detail=level + " · reported " + when + " · " + state,
+                  detail_zh=level_zh + " · 报告于 " + when + np.where(open_, " · 未处置", " · 已处置"))
+
+
+def enterprise_marks(city: City, code: str) -> pd.DataFrame:
+    """Enterprises on the work-safety register in a unit, by risk class."""
+    enterprises = city["enterprises"]
+    rows = enterprises[unit_grid_mask(city, code, enterprises)]
+    industry, industry_zh = _names(rows["industry"], INDUSTRY_NAMES)
+    hazards = rows["open_hazards"].fillna(0).astype(int).astype(str)
+    employees = rows["employees"].fillna(0).astype(int).astype(str)
+    risk = rows["risk_class"].where(rows["risk_class"].isin(list(ENTERPRISE_CLASSES)), "ordinary")
+    return _marks(rows, cls=risk.to_numpy(), weight=1,
+                  name=industry + " · " + rows["enterprise_id"].astype(str).map(escape), name_zh=industry_zh,
+                  detail=employees + " employees · " + hazards + " open hazards",
+                  detail_zh="员工 " + employees + " 人 · 未整改隐患 " + hazards + " 项")
+
+
+def camera_marks(city: City, code: str) -> pd.DataFrame:
+    """Video cameras in a unit: offline ones first, AI-enabled ones apart."""
+    cameras = city["cameras"]
+    rows = cameras[unit_grid_mask(city, code, cameras)]
+    offline = (rows["status"] != "online").to_numpy()
+    ai = rows["ai_enabled"].fillna(False).astype(bool).to_numpy()
+    seen = rows["last_seen_at"].dt.strftime("%m-%d %H:%M").fillna("—")
+    return _marks(rows, cls=np.where(offline, "offline", np.where(ai, "ai", "online")), weight=1,
+                  name=rows["camera_id"].astype(str).map(escape), name_zh=np.where(ai, "AI视频", "视频监控"),
+                  detail=np.where(offline, "offline", "online") + " · last seen " + seen,
+                  detail_zh=np.where(offline, "离线", "在线") + " · 最近在线 " + seen)
+
+
+def grid_points(city: City) -> pd.DataFrame:
+    """A point inside each grid cell (lon, lat), indexed by the cell's code."""
+    grids = city.units[city.units["level"] == "grid"]
+    points = shapely.point_on_surface(grids.geometry.to_numpy())
+    return pd.DataFrame({"lon": shapely.get_x(points), "lat": shapely.get_y(points)}, index=grids.index)
+
+
+def patrol_marks(city: City, code: str, start, end, points: pd.DataFrame) -> pd.DataFrame:
+    """The grid cells of a unit with the patrols that started in [start, end) and the issues they found (a patrol
+    has no place of its own: it goes through its cell), cells never patrolled in the window included."""
+    level = city.units.at[code, "level"]
+    cells = city.hierarchy.index if level == "city" else city.hierarchy.index[city.hierarchy[level] == code]
+    patrols = city["patrols"]
+    started = patrols["started_at"]
+    inside = patrols[unit_grid_mask(city, code, patrols) & (started >= start).to_numpy() & (started < end).to_numpy()]
+    counts = inside.groupby("grid_code").agg(patrols=("patrol_id", "size"), issues=("issues_found", "sum"))
+    rows = points.reindex(cells).join(counts).fillna({"patrols": 0, "issues": 0})
+    names = city.units["name"].reindex(rows.index).astype(str).map(escape)
+    names_zh = city.units["name_zh"].reindex(rows.index).astype(str).map(escape)
+    patrolled, issues = rows["patrols"].astype(int), rows["issues"].astype(int)
+    cls = np.where(patrolled == 0, "unpatrolled", np.where(issues > 0, "issues", "patrolled"))
+    return _marks(rows, cls=cls, weight=patrolled.to_numpy(), name=names.to_numpy(), name_zh=names_zh.to_numpy(),
+                  detail=(patrolled.astype(str) + " patrols · " + issues.astype(str) + " issues found").to_numpy(),
+                  detail_zh=("巡查 " + patrolled.astype(str) + " 次 · 发现问题 " + issues.astype(str) + " 个")
+                  .to_numpy())
+
+
+def mark_points(marks: pd.DataFrame, classes: dict[str, MarkClass], lang: str) -> list[dict]:
+    """Marks one by one (a community or smaller), coloured by class; the worst class is drawn last, on top."""
+    order = {cls: rank for rank, cls in enumerate(classes)}
+    marks = marks.assign(rank=marks["cls"].map(order)).sort_values("rank", ascending=False, kind="stable")
+    english = lang != "zh"
+    return [{"position": [round(m.lon, 6), round(m.lat, 6)], "fill": rgba(classes[m.cls].color, 230),
+             "radius": 7 if m.rank == 0 else 5, "cls": m.cls,
+             "tip_name": m.name if english else m.name_zh, "tip_name_zh": "",
+             "tip_value": m.detail if english else m.detail_zh} for m in marks.itertuples()]
+
+
+def mark_clusters(marks: pd.DataFrame, classes: dict[str, MarkClass], resolution: int, noun: tuple[str, str],
+                  lang: str) -> list[dict]:
+    """Marks binned into H3 cells (above the community level): each cluster shows how many records it holds
+    (the weights' sum) and takes the colour of the worst class inside."""
+    if not len(marks):
+        return []
+    order = {cls: rank for rank, cls in enumerate(classes)}
+    cells = _cells(marks["lat"].to_numpy(), marks["lon"].to_numpy(), resolution)
+    grouped = (marks.assign(cell=cells, rank=marks["cls"].map(order))
+               .groupby("cell").agg(count=("weight", "sum"), rank=("rank", "min"), marks=("rank", "size")))
+    names = list(classes)
+    clusters = []
+    for cell, row in grouped.iterrows():
+        lat, lon = h3_int.cell_to_latlng(int(cell))
+        worst = classes[names[int(row["rank"])]]
+        count = int(row["count"])
+        clusters.append({"position": [round(lon, 6), round(lat, 6)], "count": count, "label": f"{count:,}",
+                         "fill": rgba(worst.color, 220), "cls": names[int(row["rank"])],
+                         "radius": float(8 + 4 * np.log2(count + 1)),
+                         "tip_name": f"{count:,} {noun[0]}" if lang != "zh" else f"{count:,} {noun[1]}",
+                         "tip_name_zh": "",
+                         "tip_value": f"worst inside: {worst.label}" if lang != "zh" else f"最需关注：{worst.label_zh}"})
+    return clusters

@@ -7,7 +7,6 @@ the map in place (the camera stays) and rewrites the URL without a new history e
 from __future__ import annotations
 
 import dash
-import pandas as pd
 from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from dashboard import auth, ids, live, services
@@ -17,7 +16,7 @@ from dashboard.components.tour import tour_control
 from dashboard.components.kpi import kpi_panel
 from dashboard.components.labels import short_name
 from dashboard.components.building_card import building_card
-from dashboard.components.layer_panel import layer_panel, legends
+from dashboard.components.layer_panel import layer_panel, redraw
 from dashboard.components.playback import playback_bar
 from dashboard.components.topbar import as_of_text, topbar
 from dashboard.components.wall_alerts import unit_early_warning
@@ -92,7 +91,7 @@ def layout(unit: str | None = None, indicator: str | None = None, window: str | 
                              className="map-subtitle"),
                 ]),
                 score_badge(data, lang),
-                layer_panel(drawn, enabled, service.layer_freshness(), pd.Timestamp.now(tz=data.as_of.tz)),
+                layer_panel(drawn, enabled),
                 building_card(card, "/" + view_search({**view, "building": None}), lang) if card is not None
                 else None,
                 playback_bar(lang),
@@ -237,15 +236,14 @@ def navigate(click_info, indicator, window, search, layers, color):
 def restyle_map(layers, color, search):
     """Toggling a layer or the buildings' colouring redraws the map's layers in place: the camera stays where the
     user put it."""
-    layers = [layer for layer in layers if isinstance(layer, str)] if isinstance(layers, list) else []
-    enabled = normalise_layers(",".join(layers))
-    drawn = map_view({**parse_view(search), "color": color if isinstance(color, str) and color else "use"})
-    return build_layers(drawn, enabled), legends(drawn, enabled)
+    redrawn = redraw(parse_view(search), layers, color)
+    return redrawn.layers, redrawn.legends
 
 
 @callback(
     Output(ids.MAP, "layers", allow_duplicate=True),
     Output(ids.LAYER_LEGENDS, "children", allow_duplicate=True),
+    Output(ids.LAYER_TOGGLES, "options"),
     Output(ids.KPI_PANEL, "children"),
     Output(ids.RANKING, "children"),
     Output("vital-score", "children"),
@@ -260,16 +258,16 @@ def restyle_map(layers, color, search):
 )
 def follow_the_city(_generation, search, layers, color, replayed_hour):
     """A new generation (readings, alarms, orders arrived; the clock moved on in live mode) redraws the map's data
-    layers, the KPI cards, the ranking, the score and the as-of time in place: the camera, the unit, the building
-    and the scroll stay. While playback shows a past hour, the replay keeps the screen."""
+    layers, their legends and freshness badges, the KPI cards, the ranking, the score and the as-of time in place:
+    the camera, the unit, the building, the toggles and the scroll stay. While playback shows a past hour, the
+    replay keeps the screen."""
     if replayed_hour is not None:
-        return (no_update,) * 7
-    view = {**parse_view(search), "color": color or "use"}
-    enabled = normalise_layers(",".join(layers or []))
-    drawn = map_view(view)
-    data, lang = drawn.data, view["lang"]
+        return (no_update,) * 8
+    view = parse_view(search)
+    redrawn = redraw(view, layers, color)
+    data, lang = redrawn.view.data, view["lang"]
     badge = score_badge(data, lang)
-    return (build_layers(drawn, enabled), legends(drawn, enabled),
+    return (redrawn.layers, redrawn.legends, redrawn.toggles,
             kpi_panel(list(INDICATORS.values()), data.kpis, view["indicator"], data.sparklines, lang),
             ranking(data, view).children, badge.children, badge.className,
             as_of_text(data.as_of, lang))

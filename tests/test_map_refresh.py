@@ -1,0 +1,87 @@
+"""The map page's redraws share one helper (dashboard/components/layer_panel.redraw): a restyle, playback and the
+live refresh draw the same layers for a view, and the live refresh on a new generation redraws the layer panel's
+freshness badges too (issue 11: they stayed as the page was first drawn while the as-of moved on)."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from dashboard import ids, services
+from tests.callback_requests import body, callback_name, server_callbacks
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    from app import create_app
+    from sample_data.__main__ import build
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('refresh') / 'city.sqlite'}"
+    build("test", url, progress=False)
+    app = create_app(url, jobs=False)
+    app.server.test_client().get("/login")  # Dash moves its callbacks into the app on the first request
+    return app
+
+
+def call(app, name: str, values: list) -> dict:
+    key, entry = next((k, e) for k, e in server_callbacks(app).items() if callback_name(e) == name)
+    response = app.server.test_client().post("/_dash-update-component", json=body(key, entry, values))
+    assert response.status_code == 200, response.get_data(as_text=True)[:500]
+    return response.get_json()["response"]
+
+
+def badges(options: list[dict]) -> dict[str, str]:
+    """Layer id → the text of its freshness badge, from the toggles' options as Dash sends them."""
+    found = {}
+    for option in options:
+        title, badge = option["label"]["props"]["children"]
+        found[option["value"]] = badge["props"]["children"]
+    return found
+
+
+def test_a_new_generation_redraws_the_freshness_badges(app, monkeypatch):
+    service = services.get()
+    drawn_at_start = service.layer_freshness()
+    # Later, in live mode: every layer's newest record is three hours old (the clock moved on, nothing came in).
+    now = pd.Timestamp.now(tz=service.city().as_of.tz)
+    monkeypatch.setattr(type(service), "layer_freshness",
+                        lambda self: {layer: now - pd.Timedelta(hours=3) for layer in drawn_at_start})
+    answer = call(app, "dashboard.pages.overview.follow_the_city",
+                  ["a-new-generation", "?unit=440304", ["base", "units", "sensors"], "use", None])
+    toggles = answer[ids.LAYER_TOGGLES]["options"]
+    assert set(badges(toggles).values()) == {"3 h"}
+    assert [o["value"] for o in toggles][:3] == ["base", "units", "buildings"]
+    # and the rest of the screen, as before
+    assert {ids.MAP, ids.LAYER_LEGENDS, ids.KPI_PANEL, ids.RANKING, ids.AS_OF} <= set(answer)
+
+
+def test_while_playback_shows_a_past_hour_the_refresh_keeps_the_screen(app):
+    key, entry = next((k, e) for k, e in server_callbacks(app).items()
+                      if callback_name(e) == "dashboard.pages.overview.follow_the_city")
+    response = app.server.test_client().post("/_dash-update-component", json=body(
+        key, entry, ["a-new-generation", "?unit=440304", ["units"], "use", 5]))
+    assert response.status_code in (200, 204)
+    assert not (response.get_json(silent=True) or {}).get("response")  # nothing to update
+
+
+def test_restyle_playback_and_refresh_draw_the_same_layers(app):
+    values = ["?unit=440304", ["base", "units", "incidents"], "state"]
+    restyled = call(app, "dashboard.pages.overview.restyle_map", [values[1], values[2], values[0]])
+    refreshed = call(app, "dashboard.pages.overview.follow_the_city", ["next", values[0], values[1], values[2], None])
+    played = call(app, "dashboard.components.playback.control_playback", [1, 24, "normal", None, *values])
+    layer_ids = [layer["id"] for layer in restyled[ids.MAP]["layers"]]
+    assert layer_ids == [layer["id"] for layer in refreshed[ids.MAP]["layers"]]
+    assert layer_ids == [layer["id"] for layer in played[ids.MAP]["layers"]][:len(layer_ids)]
+    assert "incidents" in layer_ids and "units" in layer_ids
+    assert json.dumps(restyled[ids.LAYER_LEGENDS]) == json.dumps(refreshed[ids.LAYER_LEGENDS])
+
+
+@pytest.mark.parametrize("layers, color", [("units", ["use"]), ([None, 3, {"a": 1}], {"x": []}),
+                                           (["units", "no-such-layer"], "height")])
+def test_hostile_toggles_and_colours_are_left_out(app, layers, color):
+    answer = call(app, "dashboard.pages.overview.restyle_map", [layers, color, "?unit=440304"])
+    drawn = [layer["id"] for layer in answer[ids.MAP]["layers"]]
+    assert all("color=use" in layer.get("data", "") for layer in answer[ids.MAP]["layers"]
+               if layer["id"] == "buildings")
+    assert "no-such-layer" not in drawn
