@@ -101,6 +101,8 @@ ROUTE_SAMPLES = {
     "auth.sign_in": ("GET", "/login", None),
     "auth.sign_out": ("POST", "/logout", {}),
     "auth.device_sign_in": ("GET", "/device/not.a-token", None),
+    "auth.sso_start": ("GET", "/login/sso", None),              # 404 here: no single sign-on is set up
+    "auth.sso_callback": ("GET", "/login/sso/callback?state=forged&code=x", None),
     "auth.accounts": ("GET", "/admin/accounts", None),
     "auth.account_change": ("POST", "/admin/accounts/nobody-at-all", {"active": "0"}),
     "auth.devices": ("GET", "/admin/devices", None),

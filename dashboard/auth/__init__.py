@@ -59,6 +59,7 @@ class Access:
         self.frame_ancestors = os.environ.get("CITYTWIN_FRAME_ANCESTORS", "'self'").strip() or "'self'"
         self.extra_origins = {o.strip().rstrip("/") for o in os.environ.get("CITYTWIN_ORIGINS", "").split(",")
                               if o.strip()}
+        self.sso = None  # dashboard.auth.sso.SingleSignOn when CITYTWIN_OIDC_ISSUER is set
         self._csp: str | None = None
         self._callbacks: dict[str, str] | None = None
 
@@ -476,8 +477,45 @@ def sign_in():
                 record("sign_in", principal.name)
                 return redirect(target)
     body = render_template_string(SIGN_IN_PAGE, lang=lang, t=lambda k: text(k, lang), message=message,
-                                  next=target, sso=False)
+                                  next=target, sso=access.sso is not None)
     return flask.Response(body, status=status, mimetype="text/html")
+
+
+@blueprint.get("/login/sso")
+def sso_start():
+    """Single sign-on: off to the OpenID Connect provider (dashboard/auth/sso.py)."""
+    from dashboard.auth.sso import SsoRefused
+    access = _access()
+    if access.sso is None:
+        return refuse(404, "single sign-on is not set up on this server", audit=False)
+    session.clear()
+    session.update(sso_next=_safe_next(request.args.get("next")), lang=_language())
+    try:
+        return access.sso.redirect(flask.url_for("auth.sso_callback", _external=True))
+    except SsoRefused as refused:
+        record("sign_in_failed", "sso", outcome="refused", detail=str(refused), who="anonymous")
+        return error_page(502, str(refused))
+
+
+@blueprint.get("/login/sso/callback")
+def sso_callback():
+    """The provider's answer: a signed-in person, or a refusal (a forged or replayed state included)."""
+    from dashboard.auth.sso import SsoRefused
+    access = _access()
+    if access.sso is None:
+        return refuse(404, "single sign-on is not set up on this server", audit=False)
+    target, lang = _safe_next(session.get("sso_next")), session.get("lang") or "en"
+    try:
+        principal = access.sso.finish()
+    except SsoRefused as refused:
+        session.clear()
+        record("sign_in_failed", "sso", outcome="refused", detail=str(refused), who="anonymous")
+        return error_page(403, str(refused))
+    session.clear()
+    session.update(u=principal.name, g=principal.generation, t=time.time(), lang=lang)
+    g.principal = principal
+    record("sign_in", principal.name, detail="single sign-on")
+    return redirect(target)
 
 
 @blueprint.post("/logout")
@@ -639,6 +677,10 @@ def setup(app: dash.Dash, accounts: Accounts | None = None) -> Access:
     server = app.server
     accounts = accounts or Accounts(services.get().store)
     access = Access(app, accounts, Lockout())
+    settings = services.get().settings
+    if settings.single_sign_on:
+        from dashboard.auth.sso import SingleSignOn
+        access.sso = SingleSignOn(server, settings, accounts)
     server.extensions[EXTENSION] = access
     server.secret_key = os.environ.get("CITYTWIN_SECRET_KEY") or accounts.secret("session-signing-key")
     secure = os.environ.get("CITYTWIN_SECURE_COOKIES", "").strip() in ("1", "true", "yes")

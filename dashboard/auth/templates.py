@@ -14,6 +14,8 @@ TEXT = {
     "expired": ("Your session ended after a time without use; sign in again.", "会话因长时间未操作已结束，请重新登录。"),
     "device_refused": ("This device token is unknown or was revoked.", "设备令牌无效或已吊销。"),
     "refused": ("Refused", "拒绝访问"),
+    "sso": ("Sign in with the city's single sign-on", "使用统一身份认证登录"),
+    "or": ("or with an account of this dashboard:", "或使用本系统账号："),
     "not_found": ("Not found", "未找到"),
     "back": ("Back to the map", "返回地图"),
     "sign_out": ("Sign out", "退出登录"),
@@ -57,6 +59,8 @@ SIGN_IN_PAGE = HEAD.replace("{{ title }}", "{{ t('title') }}") + """
   <nav class="access-lang"><a href="/login?lang=en&amp;next={{ next|urlencode }}">EN</a> |
     <a href="/login?lang=zh&amp;next={{ next|urlencode }}">中文</a></nav>
   {% if message %}<p class="access-message" id="sign-in-message" role="alert">{{ message }}</p>{% endif %}
+  {% if sso %}<p><a class="action-button" id="sso-button" href="/login/sso?lang={{ lang }}&amp;next={{ next|urlencode }}">
+    {{ t('sso') }}</a></p><p class="muted">{{ t('or') }}</p>{% endif %}
   <form method="post" action="/login" class="access-form">
     <input type="hidden" name="next" value="{{ next }}"><input type="hidden" name="lang" value="{{ lang }}">
     <label for="name">{{ t('name') }}</label>
