@@ -106,6 +106,7 @@ ROUTE_SAMPLES = {
     "auth.accounts": ("GET", "/admin/accounts", None),
     "auth.account_change": ("POST", "/admin/accounts/nobody-at-all", {"active": "0"}),
     "auth.devices": ("GET", "/admin/devices", None),
+    "auth.api_keys": ("GET", "/admin/api-keys", None),
     "auth.audit_page": ("GET", "/admin/audit", None),
     "auth.audit_csv": ("GET", "/admin/audit.csv", None),
     "generation": ("GET", "/api/generation", None),

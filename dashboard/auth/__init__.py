@@ -35,7 +35,8 @@ from werkzeug.exceptions import HTTPException, NotFound
 
 from dashboard.auth import rules
 from dashboard.auth.lockout import Lockout
-from dashboard.auth.templates import ERROR_PAGE, SIGN_IN_PAGE, ACCOUNTS_PAGE, AUDIT_PAGE, DEVICES_PAGE, text
+from dashboard.auth.templates import (ACCOUNTS_PAGE, API_KEYS_PAGE, AUDIT_PAGE, DEVICES_PAGE, ERROR_PAGE, SIGN_IN_PAGE,
+                                      text)
 from layers.accounts import ROLES, AccountError, Accounts, Principal
 
 log = logging.getLogger("citytwin.access")
@@ -615,6 +616,43 @@ def devices():
     body = render_template_string(DEVICES_PAGE, lang=lang, t=lambda k: text(k, lang), rows=access.accounts.devices(),
                                   message=message, token=token, host=request.host_url.rstrip("/"))
     return flask.Response(body, mimetype="text/html")
+
+
+@blueprint.route("/admin/api-keys", methods=["GET", "POST"])
+def api_keys():
+    """Open311 API keys: create (the key shown once), list, revoke; each change in the audit trail."""
+    from dashboard import services
+    from layers.reference import CHANNELS
+    access = _access()
+    lang = _language()
+    default = services.get().settings.open311_posts_per_minute
+    message, key, status = None, None, 200
+    if request.method == "POST":
+        form = request.form
+        try:
+            if form.get("revoke"):
+                access.accounts.revoke_api_key(form["revoke"])
+                record("api_key.revoke", form["revoke"])
+                message = text("key_revoked", lang)
+            else:
+                limit_text = (form.get("posts_per_minute") or "").strip()
+                if limit_text and not limit_text.isdigit():
+                    raise AccountError(f"posts per minute: {limit_text[:20]!r} is not a whole number")
+                key_id, key = access.accounts.add_api_key(
+                    form.get("name", ""), channel=form.get("channel") or "website", created_by=actor(),
+                    posts_per_minute=int(limit_text) if limit_text else None,
+                    channels={code for code, *_ in CHANNELS})
+                record("api_key.create", key_id, detail=f"name={form.get('name', '').strip()[:200]} "
+                                                        f"channel={form.get('channel') or 'website'} "
+                                                        f"per_minute={limit_text or default}")
+        except AccountError as error:
+            record("api_key.change", (form.get("revoke") or form.get("name") or "")[:64], outcome="refused",
+                   detail=str(error))
+            message, status = str(error), 400
+    channels = [(code, english if lang == "en" else chinese) for code, english, chinese, _share in CHANNELS]
+    body = render_template_string(API_KEYS_PAGE, lang=lang, t=lambda k: text(k, lang), rows=access.accounts.api_keys(),
+                                  message=message, key=key, channels=channels, default=default)
+    return flask.Response(body, status=status, mimetype="text/html")
 
 
 def _audit_rows():

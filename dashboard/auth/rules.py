@@ -105,6 +105,7 @@ ROUTES = {
     "auth.accounts": ADMIN,
     "auth.account_change": ADMIN,
     "auth.devices": ADMIN,
+    "auth.api_keys": ADMIN,                 # Open311 API keys: create, list, revoke
     "auth.audit_page": ADMIN,
     "auth.audit_csv": ADMIN,
 }
