@@ -160,6 +160,37 @@ def scope_unit() -> str | None:
     return principal.scope if principal else None
 
 
+def scope_codes() -> frozenset | None:
+    """Every unit code inside the asker's scope (its unit and all below it), remembered per generation and scope;
+    None: the whole city (nothing to cut)."""
+    scope = scope_unit()
+    if scope is None:
+        return None
+    from dashboard import services
+    service = services.get()
+    return service.memo(("scope_codes", scope), lambda: service.city().units_within(scope))
+
+
+def within_scope(frame, *columns: str):
+    """The rows of ``frame`` whose place is inside the asker's scope: the first of ``columns`` that is filled names
+    the place (a unit or grid code). The frame itself for a city-wide asker."""
+    codes = scope_codes()
+    if codes is None or not len(frame):
+        return frame
+    place = frame[columns[0]]
+    for column in columns[1:]:
+        place = place.where(place.notna(), frame[column])
+    return frame[place.isin(codes).to_numpy()]
+
+
+def department_bound() -> frozenset:
+    """The departments a handler-only account is bound to (it sees those departments' orders only); empty: any."""
+    principal = current()
+    if principal is None or not principal.departments or principal.roles - {"handler", "viewer"}:
+        return frozenset()
+    return principal.departments
+
+
 def default_unit(unit: str | None) -> str | None:
     """The unit a page shows when the URL names none: the asker's scope (a district's manager starts in the
     district), else the city."""

@@ -4,6 +4,10 @@
 Tile (layer ``buildings``; properties ``building_id``, ``height``, ``use``, ``r``, ``g``, ``b``). Tiles below
 :data:`~dashboard.maps.tiles.MIN_ZOOM` are empty: the map shows aggregates there. A tile is cached until the city
 is reloaded; its ETag is the city's version so that a browser revalidates cheaply.
+
+An account bound to a unit gets only the buildings of that unit, also in a tile that straddles its edge: its tiles
+come from an index of its own buildings, and the tile cache and the ETag are keyed by the scope, so a tile cut for
+one scope is never served to another (nor the city's to a district).
 """
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from flask import Flask, Response, abort, request, send_file
 
-from dashboard import services
+from dashboard import auth, services
 from dashboard.maps import sources
 from dashboard.maps.tiles import MIN_ZOOM, BuildingTiles
 from metrics.registry import INDICATORS
@@ -47,19 +51,37 @@ class TileCache:
 _cache = TileCache()
 
 
-def building_tile(service, z: int, x: int, y: int, color: str, indicator: str, window: str) -> bytes:
-    """The MVT bytes of one building tile (see the module docstring)."""
-    return tile_index(service).encode(z, x, y, tile_properties(service, color, indicator, window))
+def building_tile(service, z: int, x: int, y: int, color: str, indicator: str, window: str,
+                  scope: str | None = None) -> bytes:
+    """The MVT bytes of one building tile (see the module docstring); ``scope``: only that unit's buildings."""
+    return tile_index(service, scope).encode(z, x, y, tile_properties(service, color, indicator, window, scope))
 
 
-def tile_index(service) -> BuildingTiles:
-    return service.memo("building_tiles", lambda: BuildingTiles.build(service.city()["buildings"]))
+def scope_rows(service, scope: str) -> np.ndarray:
+    """The positions of the buildings inside unit ``scope`` (in the city's building frame)."""
+    def compute():
+        grid_codes = service.city()["buildings"]["grid_code"]
+        return np.flatnonzero(grid_codes.isin(service.city().units_within(scope)).to_numpy())
+    return service.memo(("building_scope_rows", scope), compute)
 
 
-def tile_properties(service, color: str, indicator: str, window: str) -> dict[str, np.ndarray]:
-    """The tiles' properties for a colouring, remembered (only "state" depends on the indicator and window)."""
+def tile_index(service, scope: str | None = None) -> BuildingTiles:
+    if scope is None:
+        return service.memo("building_tiles", lambda: BuildingTiles.build(service.city()["buildings"]))
+    return service.memo(("building_tiles", scope), lambda: BuildingTiles.build(
+        service.city()["buildings"].iloc[scope_rows(service, scope)]))
+
+
+def tile_properties(service, color: str, indicator: str, window: str,
+                    scope: str | None = None) -> dict[str, np.ndarray]:
+    """The tiles' properties for a colouring, remembered (only "state" depends on the indicator and window); for a
+    scope, aligned with its own buildings."""
     key = ("building_properties", color) + ((indicator, window) if color == "state" else ())
-    return service.memo(key, lambda: building_properties(service, color, indicator, window))
+    city_wide = service.memo(key, lambda: building_properties(service, color, indicator, window))
+    if scope is None:
+        return city_wide
+    rows = scope_rows(service, scope)
+    return service.memo(key + ("scope", scope), lambda: {name: values[rows] for name, values in city_wide.items()})
 
 
 def building_properties(service, color: str, indicator: str, window: str) -> dict[str, np.ndarray]:
@@ -105,16 +127,18 @@ def register(server: Flask) -> None:
             abort(404, f"no tile {z}/{x}/{y}")
         service = services.get()
         city = service.city()
-        etag = '"' + hashlib.sha1(repr((city.version_key, color, indicator, window)).encode()).hexdigest()[:16] + '"'
+        scope = auth.scope_unit()  # the gate refused a unit outside it; here the tile is cut at its edge
+        etag = '"' + hashlib.sha1(repr((city.version_key, color, indicator, window, scope)).encode()
+                                  ).hexdigest()[:16] + '"'
         if request.if_none_match and etag.strip('"') in request.if_none_match:
             return Response(status=304, headers={"ETag": etag})
-        key = (city.version_key, z, x, y, color, indicator if color == "state" else None,
+        key = (city.version_key, scope, z, x, y, color, indicator if color == "state" else None,
                window if color == "state" else None)
         tile = _cache.get(key)
         if tile is None:
-            tile = b"" if z < MIN_ZOOM else building_tile(service, z, x, y, color, indicator, window)
+            tile = b"" if z < MIN_ZOOM else building_tile(service, z, x, y, color, indicator, window, scope)
             _cache.put(key, tile)
-        return Response(tile, mimetype=MVT_MEDIA_TYPE, headers={"ETag": etag, "Cache-Control": "no-cache"})
+        return Response(tile, mimetype=MVT_MEDIA_TYPE, headers={"ETag": etag, "Cache-Control": "private, no-cache"})
 
     @server.get("/_citytwin/workers/mvt-worker.js")
     def mvt_worker():
