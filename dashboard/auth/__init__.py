@@ -81,9 +81,11 @@ class Access:
             hashes = " ".join(self.app.csp_hashes())  # each already quoted: 'sha256-…'
             self._csp = "; ".join([
                 "default-src 'self'",
-                # 'unsafe-eval': deck.gl's JSON layers compile their "@@=" accessor expressions with Function();
-                # no inline script runs but Dash's own (by hash), and no script from another origin.
-                f"script-src 'self' 'unsafe-eval' {hashes}",
+                # No 'unsafe-eval': the map's accessors are property paths (dashboard/maps/deck.py), which deckgl-dash
+                # reads without Function(); no inline script runs but Dash's own (by hash); nothing from elsewhere.
+                # 'wasm-unsafe-eval' lets the deck.gl bundle compile WebAssembly (long.js probes it at load) and
+                # nothing else: no JavaScript from text.
+                f"script-src 'self' 'wasm-unsafe-eval' {hashes}",
                 "style-src 'self' 'unsafe-inline'",      # AG Grid and React write style elements at run time
                 f"img-src 'self' data: blob:{tile_origin}",
                 f"connect-src 'self' data: blob:{tile_origin}",

@@ -87,6 +87,14 @@ def test_a_futian_manager_sees_only_futian(serve_app, city_db, page):
     assert page.external_requests == []
     csp = page.evaluate("window.__csp || []")
     assert csp == [], csp
+    # a grid cell of Futian: its 3D buildings drawn from the tiles under the CSP (no 'unsafe-eval'), no violation
+    units = Store(city_db).read_frame("units", ["code", "level"])
+    grid = units[(units["level"] == "grid") & units["code"].str.startswith(FUTIAN)]["code"].iloc[0]
+    with page.expect_request(lambda r: "/tiles/buildings/" in r.url, timeout=60_000):
+        page.goto(f"{base}/?unit={grid}", wait_until="domcontentloaded")
+    page.wait_for_load_state("networkidle")
+    csp = page.evaluate("window.__csp || []")
+    assert csp == [], csp
 
 
 def test_the_wall_runs_from_a_device_token_and_can_only_watch(serve_app, city_db, page):
