@@ -34,8 +34,15 @@ END   ?= now
 # glyphs in screenshots, the MQTT broker and Redis that the live-city and
 # many-workers tests start on free ports).
 APT_PACKAGES := chromium chromium-driver postgresql postgresql-15-postgis-3 fonts-noto-cjk fonts-liberation mosquitto redis-server
+# Node.js and npm (for the OpenID Connect provider of the single sign-on tests) are installed only when missing: a
+# machine may have a newer Node.js than Debian's.
+NODE_PACKAGES := nodejs npm
 
-.PHONY: help venv georeport system-deps sample run test bench clean
+# The single sign-on tests start a real OpenID Connect provider (the certified npm package oidc-provider, pinned by
+# tests/oidc_provider/package-lock.json) with Node.js.
+OIDC_PROVIDER := tests/oidc_provider
+
+.PHONY: help venv georeport oidc-provider system-deps sample run test bench clean
 
 # help: list the targets.
 help:
@@ -45,6 +52,7 @@ help:
 	@echo "make sample       build the sample city if missing (SCALE=$(SCALE) DB=$(DB))"
 	@echo "make venv         create/update .venv from requirements*.txt"
 	@echo "make georeport    create/update .venv-georeport (the independent Open311 client the tests use)"
+	@echo "make oidc-provider  npm ci the OpenID Connect provider of the single sign-on tests ($(OIDC_PROVIDER))"
 	@echo "make system-deps  apt-get install $(APT_PACKAGES) if missing"
 	@echo "make clean        remove .venv, caches and the generated sample data"
 
@@ -90,6 +98,13 @@ $(GEOREPORT_VENV)/.installed: requirements-georeport.txt
 	$(GEOREPORT_VENV)/bin/python -m pip install -r requirements-georeport.txt
 	touch $@
 
+# oidc-provider: install the OpenID Connect provider the single sign-on tests run (npm ci: exactly the lock file).
+oidc-provider: $(OIDC_PROVIDER)/node_modules/.installed
+
+$(OIDC_PROVIDER)/node_modules/.installed: $(OIDC_PROVIDER)/package.json $(OIDC_PROVIDER)/package-lock.json | system-deps
+	npm ci --prefix $(OIDC_PROVIDER) --no-audit --no-fund
+	touch $@
+
 # system-deps: make sure Chromium + chromedriver, PostgreSQL 15 with PostGIS
 # and the Noto CJK fonts are installed (apt-get as root, else explain & fail).
 system-deps:
@@ -101,13 +116,15 @@ system-deps:
 	[ -d /usr/share/fonts/truetype/liberation ] || missing="$$missing fonts-liberation"; \
 	[ -x /usr/sbin/mosquitto ] || missing="$$missing mosquitto"; \
 	[ -x /usr/bin/redis-server ] || missing="$$missing redis-server"; \
+	command -v node >/dev/null && command -v npm >/dev/null || missing="$$missing nodejs npm"; \
 	if ! { command -v fc-list >/dev/null && fc-list | grep -qi "Noto Sans CJK"; } \
 	   && [ ! -d /usr/share/fonts/opentype/noto ]; then missing="$$missing fonts-noto-cjk"; fi; \
 	if [ -z "$$missing" ]; then echo "system-deps: all present"; exit 0; fi; \
 	echo "system-deps: missing:$$missing"; \
 	if [ "$$(id -u)" = 0 ]; then \
 	  apt-get update; \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y $(APT_PACKAGES); \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y $(APT_PACKAGES) \
+	    $$(command -v node >/dev/null && command -v npm >/dev/null || echo $(NODE_PACKAGES)); \
 	else \
 	  echo "error: the test suite needs these Debian packages:$$missing" >&2; \
 	  echo "       install them as root with:" >&2; \
@@ -133,7 +150,7 @@ run: venv sample
 
 # test: set up .venv and system packages, then run the whole suite (fails if
 # any test fails).
-test: venv georeport system-deps
+test: venv georeport system-deps oidc-provider
 	$(PY) -m pytest -q
 
 # bench: run the benchmark on the city-scale sample (BENCH_DB: an existing one, e.g.
@@ -149,6 +166,6 @@ bench: venv
 
 # clean: remove the venv, caches and the generated sample database.
 clean:
-	rm -rf $(VENV) $(GEOREPORT_VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) $(GEOREPORT_VENV) $(OIDC_PROVIDER)/node_modules .pytest_cache .hypothesis
 	rm -f $(DB)
 	find . -name __pycache__ -type d -prune -not -path './.git/*' -exec rm -rf {} +

@@ -57,7 +57,7 @@ def create_app(database_url: str | None = None, progress: bool = False, settings
                                    *tour.shell_components(), *live.shell_components()], id="shell")
     map_routes.register(app.server)
     exports.register_routes(app.server)
-    open311.register(app.server, keys=open311_keys)
+    open311.register(app.server, keys=open311_keys, settings=settings)
     live.register(app.server)
     health.register(app.server)
     auth.setup(app)  # sign-in, the gate on every request, hardened answers, the audit trail (docs/access.md)

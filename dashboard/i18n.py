@@ -427,7 +427,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "alerts.final": ("This alert is resolved: nothing more can be done to it.", "告警已解除，不能再操作。"),
     "alerts.done": ("Done: {action}. The alert is now {status}.", "已办理：{action}。告警当前状态：{status}。"),
     "alerts.refused": ("Refused: {reason}", "不能办理：{reason}"),
-    "alerts.actor_missing": ("enter your name first", "请先填写处置人"),
     "alerts.from_alert": ("Filed from alert {alert}", "由告警 {alert} 生成"),
     "wall.cue": ("CRITICAL ALERT — NOT ACKNOWLEDGED", "严重告警 — 尚未确认"),
     "wall.cue_more": ("+ {count} more critical", "另有{count}条严重告警"),

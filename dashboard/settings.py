@@ -63,6 +63,23 @@ class Settings:
     """``CITYTWIN_BASEMAP_PMTILES``: a PMTiles file of vector tiles the city made itself (docs/basemap.md), served
     by this server at ``/basemap/{z}/{x}/{y}.mvt`` and drawn dark under the layers. Unset: the land is drawn from
     the city's own boundaries."""
+    oidc_issuer: str | None = None
+    """``CITYTWIN_OIDC_ISSUER``: the OpenID Connect provider's issuer URL (its ``/.well-known/openid-configuration``
+    is read on the first single sign-on); unset, there is no single sign-on (docs/access.md)."""
+    oidc_client_id: str | None = None
+    """``CITYTWIN_OIDC_CLIENT_ID``: this dashboard's client id at the provider (needed with an issuer)."""
+    oidc_client_secret: str | None = None
+    """``CITYTWIN_OIDC_CLIENT_SECRET``: its client secret (needed with an issuer)."""
+    oidc_name_claim: str = "preferred_username"
+    """``CITYTWIN_OIDC_NAME_CLAIM``: the claim whose value is the local account's name (Grafana's
+    ``login_attribute_path``)."""
+    oidc_unknown: str = "refuse"
+    """``CITYTWIN_OIDC_UNKNOWN``: a person the provider vouches for who has no local account: ``refuse`` (no access,
+    an admin creates the account first) or ``viewer`` (an account with the viewer role over the whole city is made
+    at the first sign-in, as Grafana's ``allow_sign_up`` with ``auto_assign_org_role = Viewer`` does)."""
+    open311_posts_per_minute: int = 60
+    """``CITYTWIN_OPEN311_POSTS_PER_MINUTE``: how many POSTs one Open311 API key may make in a minute (a key created
+    by an admin may have its own limit); shared through Redis when ``CITYTWIN_REDIS_URL`` is set."""
 
     @classmethod
     def from_environ(cls, environ=None, **overrides) -> "Settings":
@@ -83,7 +100,19 @@ class Settings:
             snapshots=_choice(environ, "CITYTWIN_SNAPSHOTS", "on", ("on", "off")) == "on",
             basemap_url=_tile_url(environ, "CITYTWIN_BASEMAP_URL"),
             basemap_pmtiles=_pmtiles(environ, "CITYTWIN_BASEMAP_PMTILES"),
+            oidc_issuer=_url(environ, "CITYTWIN_OIDC_ISSUER"),
+            oidc_client_id=(environ.get("CITYTWIN_OIDC_CLIENT_ID") or "").strip() or None,
+            oidc_client_secret=environ.get("CITYTWIN_OIDC_CLIENT_SECRET") or None,
+            oidc_name_claim=(environ.get("CITYTWIN_OIDC_NAME_CLAIM") or "").strip() or cls.oidc_name_claim,
+            oidc_unknown=_choice(environ, "CITYTWIN_OIDC_UNKNOWN", cls.oidc_unknown, ("refuse", "viewer")),
+            open311_posts_per_minute=_whole(environ, "CITYTWIN_OPEN311_POSTS_PER_MINUTE",
+                                            cls.open311_posts_per_minute),
         )
+        if values["oidc_issuer"]:
+            for name, key in (("CITYTWIN_OIDC_CLIENT_ID", "oidc_client_id"),
+                              ("CITYTWIN_OIDC_CLIENT_SECRET", "oidc_client_secret")):
+                if not values[key]:
+                    raise SystemExit(f"error: {name} is not set; single sign-on (CITYTWIN_OIDC_ISSUER) needs it")
         if values["mode"] == "live" and not (environ.get("CITYTWIN_VERSION_CHECK_SECONDS") or "").strip():
             # Live screens promise a change on the wall within 5 s: the store's versions are compared every second
             # (one small query; the change itself is still read in the background).
@@ -99,8 +128,13 @@ class Settings:
     def live(self) -> bool:
         return self.mode == "live"
 
+    @property
+    def single_sign_on(self) -> bool:
+        return bool(self.oidc_issuer and self.oidc_client_id and self.oidc_client_secret)
+
     def describe(self) -> str:
-        return ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.name != "database_url")
+        return ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self)
+                         if f.name not in ("database_url", "oidc_client_secret"))
 
 
 def _number(environ, name: str, default: float, minimum: float = 0, off: str | None = None) -> float:
@@ -148,6 +182,13 @@ def _pmtiles(environ, name: str) -> str | None:
     except (ValueError, OSError) as error:
         raise SystemExit(f"error: {name}={text!r}: {error}") from None
     return text
+def _url(environ, name: str) -> str | None:
+    text = (environ.get(name) or "").strip()
+    if not text:
+        return None
+    if not text.startswith(("https://", "http://")) or len(text.split("://", 1)[1]) < 1:
+        raise SystemExit(f"error: {name}={text!r} is not an http(s) URL")
+    return text.rstrip("/")
 
 
 def _whole(environ, name: str, default: int) -> int:

@@ -63,6 +63,19 @@ DEVICE_TOKENS = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("revoked_at", BigInteger, nullable=True),
 )
+API_KEYS = Table(
+    "open311_api_keys", ACCESS_METADATA,
+    Column("key_id", String(32), primary_key=True),      # public part, shown in lists and the audit trail
+    Column("secret_hash", String(64), nullable=False),   # sha256 of the secret (a random 256-bit secret)
+    Column("name", Text, nullable=False),                # whose application
+    Column("channel", String(32), nullable=False),       # the intake channel its requests are filed under
+    Column("posts_per_minute", Integer, nullable=True),  # empty: the server's default
+    Column("created_by", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("revoked_at", BigInteger, nullable=True),
+)
+API_KEY_PREFIX = "o311"
+"""Keys made here read ``o311.<key id>.<secret>``: a key from ``CITYTWIN_OPEN311_KEYS`` never looks like one."""
 AUDIT = Table(
     "audit_trail", ACCESS_METADATA,
     Column("entry_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
@@ -322,6 +335,54 @@ class Accounts:
     def devices(self) -> list[dict]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(DEVICE_TOKENS).order_by(DEVICE_TOKENS.c.created_at)).mappings().all()
+        return [{k: v for k, v in row.items() if k != "secret_hash"} for row in rows]
+
+    # --- Open311 API keys ------------------------------------------------------------------------------------
+
+    def add_api_key(self, name: str, *, channel: str, created_by: str, posts_per_minute: int | None = None,
+                    channels=None) -> tuple[str, str]:
+        """A new Open311 API key: (key id, the key to give the application, shown once; only its hash is kept)."""
+        name = (name or "").strip()[:200]
+        if not name:
+            raise AccountError("an API key needs a name (whose application it is)")
+        if channels is not None and channel not in channels:
+            raise AccountError(f"channel {channel!r}: no such intake channel; channels: {', '.join(sorted(channels))}")
+        if posts_per_minute is not None and not 1 <= int(posts_per_minute) <= 100_000:
+            raise AccountError("posts per minute: a whole number from 1 to 100,000 (empty: the server's default)")
+        key_id = secrets.token_hex(8)
+        secret = secrets.token_urlsafe(32)
+        with self.engine.begin() as conn:
+            conn.execute(insert(API_KEYS).values(
+                key_id=key_id, secret_hash=hashlib.sha256(secret.encode()).hexdigest(), name=name, channel=channel,
+                posts_per_minute=None if posts_per_minute is None else int(posts_per_minute),
+                created_by=created_by, created_at=_now_ms() // 1000, revoked_at=None))
+        return key_id, f"{API_KEY_PREFIX}.{key_id}.{secret}"
+
+    def api_key(self, key: str) -> dict | None:
+        """The stored key ``key`` is (its id, name, channel and limit), or None for an unknown or revoked one."""
+        prefix, _, rest = (key or "").partition(".")
+        key_id, _, secret = rest.partition(".")
+        if prefix != API_KEY_PREFIX or not key_id or not secret or len(key) > 200:
+            return None
+        with self.engine.connect() as conn:
+            row = conn.execute(select(API_KEYS).where(API_KEYS.c.key_id == key_id)).mappings().first()
+        if row is None or row["revoked_at"] is not None:
+            return None
+        if not secrets.compare_digest(row["secret_hash"], hashlib.sha256(secret.encode()).hexdigest()):
+            return None
+        return {k: v for k, v in row.items() if k != "secret_hash"}
+
+    def revoke_api_key(self, key_id: str) -> None:
+        with self.engine.begin() as conn:
+            done = conn.execute(update(API_KEYS).where(and_(API_KEYS.c.key_id == key_id,
+                                                            API_KEYS.c.revoked_at.is_(None)))
+                                .values(revoked_at=_now_ms() // 1000))
+        if not done.rowcount:
+            raise AccountError(f"no active API key {key_id[:40]!r}")
+
+    def api_keys(self) -> list[dict]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(API_KEYS).order_by(API_KEYS.c.created_at)).mappings().all()
         return [{k: v for k, v in row.items() if k != "secret_hash"} for row in rows]
 
     # --- the audit trail --------------------------------------------------------------------------------------

@@ -124,6 +124,16 @@ class City:
     def children(self, code: str) -> gpd.GeoDataFrame:
         return self.units[self.units["parent_code"] == code]
 
+    def units_within(self, code: str) -> frozenset:
+        """``code`` and every unit below it (its streets, communities and grid cells, for a district): what an
+        account bound to ``code`` may see. Empty for an unknown code."""
+        if code not in self.units.index:
+            return frozenset()
+        levels = list(self.hierarchy.columns)
+        below = levels[levels.index(self.units.at[code, "level"]):]
+        rows = self.hierarchy[(self.hierarchy[below[0]] == code).to_numpy()]
+        return frozenset(code for level in below for code in rows[level].unique())
+
     def lineage(self, code: str) -> list[str]:
         """The codes from the city down to ``code``."""
         chain = []

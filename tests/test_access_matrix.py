@@ -102,9 +102,12 @@ ROUTE_SAMPLES = {
     "auth.sign_in": ("GET", "/login", None),
     "auth.sign_out": ("POST", "/logout", {}),
     "auth.device_sign_in": ("GET", "/device/not.a-token", None),
+    "auth.sso_start": ("GET", "/login/sso", None),              # 404 here: no single sign-on is set up
+    "auth.sso_callback": ("GET", "/login/sso/callback?state=forged&code=x", None),
     "auth.accounts": ("GET", "/admin/accounts", None),
     "auth.account_change": ("POST", "/admin/accounts/nobody-at-all", {"active": "0"}),
     "auth.devices": ("GET", "/admin/devices", None),
+    "auth.api_keys": ("GET", "/admin/api-keys", None),
     "auth.audit_page": ("GET", "/admin/audit", None),
     "auth.audit_csv": ("GET", "/admin/audit.csv", None),
     "generation": ("GET", "/api/generation", None),
@@ -209,6 +212,7 @@ def test_headers_csrf_and_size_limits(app):
     page = client.get("/wall", headers={"Accept": "text/html"})
     csp = page.headers["Content-Security-Policy"]
     assert "default-src 'self'" in csp and "frame-ancestors 'self'" in csp and "https:" not in csp
+    assert "'unsafe-eval'" not in csp and "'unsafe-inline'" not in csp.split("style-src")[0]
     assert all(f"'{h.strip(chr(39))}'" in csp for h in app.csp_hashes())
     assert page.headers["X-Content-Type-Options"] == "nosniff" and page.headers["Referrer-Policy"]
     assert "Server" not in page.headers
@@ -312,3 +316,263 @@ def test_a_viewer_replaying_a_captured_action_changes_nothing(app, city_url):
     assert "order-message done" in answer.get_data(as_text=True)
     assert work_order_snapshot(store) != before
     assert WorkOrders(store).timeline(order.order_id)[-1].actor == "only-intake"
+
+
+# --- scope everywhere: the tile edge, the supervision board, the wall, hotspots, alerts -------------------------
+
+def as_principal(app, who: str):
+    """A request context of the app in which ``who`` is the one asking (for the pages' own functions)."""
+    from flask import g
+
+    context = app.server.test_request_context("/")
+    context.push()
+    g.principal = app.server.extensions["citytwin.auth"].accounts.get(who, cached=False)
+    return context
+
+
+def straddling_tile(z: int = 15):
+    """A tile holding buildings of Futian and of another district (the densest such), and that district."""
+    import numpy as np
+
+    from dashboard import services
+    from dashboard.maps.tiles import BuildingTiles
+    city = services.get().city()
+    buildings = city["buildings"]
+    district = buildings["grid_code"].map(city.hierarchy["district"]).to_numpy()
+    index = BuildingTiles.build(buildings)
+    bounds = buildings.geometry.bounds
+    best = None
+    for lon, lat in zip((bounds["minx"] + bounds["maxx"]) / 2, (bounds["miny"] + bounds["maxy"]) / 2):
+        x, y = BuildingTiles.tile_of(lon, lat, z)
+        rows = index.rows_in(z, x, y)
+        districts = set(district[rows])
+        if FUTIAN in districts and len(districts) > 1 and (best is None or len(rows) > best[3]):
+            best = (x, y, sorted(districts - {FUTIAN})[0], len(rows))
+    assert best is not None, "the test city has no tile across Futian's edge"
+    ids_of = lambda d: set(buildings["building_id"][district == d])  # noqa: E731
+    return z, best[0], best[1], ids_of(FUTIAN), ids_of(best[2]), best[2]
+
+
+def tile_ids(client, z, x, y, **headers) -> tuple[set, str]:
+    import mapbox_vector_tile
+
+    answer = client.get(f"/tiles/buildings/{z}/{x}/{y}.pbf?color=use", headers=headers)
+    assert answer.status_code == 200, answer.status_code
+    layers = mapbox_vector_tile.decode(answer.data) if answer.data else {}
+    return {f["properties"]["building_id"] for f in layers.get("buildings", {}).get("features", [])}, \
+        answer.headers["ETag"]
+
+
+def test_a_tile_across_the_scope_edge_holds_only_the_scope_and_is_never_served_to_another(app):
+    z, x, y, futian_ids, other_ids, other = straddling_tile()
+    accounts = app.server.extensions["citytwin.auth"].accounts
+    if accounts.get("other-district-viewer", cached=False) is None:
+        accounts.add("other-district-viewer", "a password long enough", roles={"viewer"}, scope=other)
+    admin, futian = client_as(app, "only-admin"), client_as(app, "futian-viewer")
+    neighbour = client_as(app, "other-district-viewer")
+    # the city's tile first (and so cached), then the scopes': each gets its own buildings only
+    everything, city_tag = tile_ids(admin, z, x, y)
+    assert everything & futian_ids and everything & other_ids      # the tile straddles the edge
+    in_futian, futian_tag = tile_ids(futian, z, x, y)
+    assert in_futian == everything & futian_ids
+    in_other, other_tag = tile_ids(neighbour, z, x, y)
+    assert in_other == everything & other_ids
+    assert len({city_tag, futian_tag, other_tag}) == 3
+    # a scope's tile first, then the city's: the cut tile is not what the city gets
+    z2, x2, y2 = z + 1, 2 * x, 2 * y
+    first, _ = tile_ids(futian, z2, x2, y2)
+    assert first <= futian_ids
+    assert tile_ids(admin, z2, x2, y2)[0] >= first
+    # a browser's revalidation with another scope's ETag gets its own tile, not a 304 for the other's
+    revalidated = futian.get(f"/tiles/buildings/{z}/{x}/{y}.pbf?color=use", headers={"If-None-Match": city_tag})
+    assert revalidated.status_code == 200
+
+
+def find(component, component_id):
+    """The component with ``id`` in a Dash layout (depth first), or None."""
+    if getattr(component, "id", None) == component_id:
+        return component
+    children = getattr(component, "children", None)
+    for child in children if isinstance(children, (list, tuple)) else [children]:
+        if child is not None and not isinstance(child, (str, int, float)):
+            found = find(child, component_id)
+            if found is not None:
+                return found
+    return None
+
+
+def test_the_supervision_board_counts_only_the_scope(app):
+    from dash import html
+
+    from dashboard import services
+    from dashboard.pages import supervision
+    from metrics.clocks import card_counts
+
+    now = pd.Timestamp.now(tz="Asia/Shanghai")
+    orders, _ = services.get().open_orders(fresh=True)
+
+    def board_of(who):
+        context = as_principal(app, who)
+        try:
+            return html.Div(supervision.board(now, "en"))
+        finally:
+            context.pop()
+
+    def tile(board, name):
+        return int(find(board, f"board-{name}").children[0].children.replace(",", ""))
+
+    expected = card_counts(orders[orders["district"] == FUTIAN], now, by="district").iloc[0]
+    city = card_counts(orders, now, by="district")[["open", "red"]].sum()
+    futian_board, city_board = board_of("futian-viewer"), board_of("only-admin")
+    assert (tile(futian_board, "open"), tile(futian_board, "red")) == (expected["open"], expected["red"])
+    assert tile(city_board, "open") == city["open"] > expected["open"]
+    districts = find(futian_board, "board-districts")
+    assert FUTIAN in str(districts) and LUOHU not in str(districts)
+    # a handler sees its department's cards only
+    handler_board = board_of("urban-handler")
+    ours = orders[orders["department"] == DEPARTMENT]
+    assert tile(handler_board, "open") == card_counts(ours, now, by="department")["open"].sum() < city["open"]
+
+
+def test_the_wall_ticker_hotspots_alerts_and_early_warning_follow_the_scope(app, monkeypatch):
+    from dashboard import services
+    from dashboard.pages import wall
+
+    seen = {}
+    real_ticker, real_alerts, real_early = wall.ticker_items, wall.alert_ticker_items, wall.early_warning_block
+    monkeypatch.setattr(wall, "ticker_items", lambda alarms, children, hotspots, lang: seen.update(
+        alarms=alarms, hotspots=hotspots) or real_ticker(alarms, children, hotspots, lang))
+    monkeypatch.setattr(wall, "alert_ticker_items", lambda alerts, names, lang: seen.update(alerts=alerts) or
+                        real_alerts(alerts, names, lang))
+    monkeypatch.setattr(wall, "early_warning_block", lambda facts, names, lang: seen.update(early=facts) or
+                        real_early(facts, names, lang))
+    city = services.get().city()
+    accounts = app.server.extensions["citytwin.auth"].accounts
+    if accounts.get("luohu-viewer", cached=False) is None:
+        accounts.add("luohu-viewer", "a password long enough", roles={"viewer"}, scope=LUOHU)
+
+    def panels(who):
+        context = as_principal(app, who)
+        try:
+            wall.status_panels(wall.parse_config(lang="en"))
+            return dict(seen)
+        finally:
+            context.pop()
+
+    everything = panels("only-admin")            # the city's first: what is remembered must not leak below
+    cut_somewhere = set()
+    for who, scope in (("futian-viewer", FUTIAN), ("luohu-viewer", LUOHU)):
+        codes = city.units_within(scope)
+        shown = panels(who)
+        for name in ("alarms", "hotspots"):
+            assert set(shown[name]["grid_code"]) <= codes, (who, name)
+            assert len(shown[name]) == int(everything[name]["grid_code"].isin(codes).sum()), (who, name)
+            if len(shown[name]) < len(everything[name]):
+                cut_somewhere.add(name)
+        assert set(shown["early"]["anomalies"]["unit_code"]) <= codes
+        alerts = shown["alerts"]
+        assert set(alerts["unit_code"].where(alerts["unit_code"].notna(), alerts["grid_code"])) <= codes
+    assert cut_somewhere == {"alarms", "hotspots"}   # the city has alarms and hotspots outside each scope
+    assert len(panels("only-admin")["hotspots"]) == len(everything["hotspots"])  # and the city's again, whole
+
+
+def test_the_hotspots_page_lists_only_the_scope(app):
+    from dashboard import services
+    from dashboard.pages import hotspots
+
+    found = services.get().hotspots("30d")
+    in_futian = found["grid_code"].isin(services.get().city().units_within(FUTIAN))
+    assert in_futian.any() and not in_futian.all()
+
+    def count(who):
+        context = as_principal(app, who)
+        try:
+            return int(find(hotspots.layout(window="30d"), "hotspots-title").to_plotly_json()["props"]["data-count"])
+        finally:
+            context.pop()
+
+    assert count("only-admin") == len(found)
+    assert count("futian-viewer") == int(in_futian.sum())
+
+
+def test_alerts_outside_the_scope_are_not_listed_shown_or_acted_on(app, city_url):
+    from dashboard import services
+    from dashboard.pages import alerts as alerts_page
+    from metrics.alert_rules import KINDS
+
+    city = services.get().city()
+    book = services.get().alerts()
+    grids = city.hierarchy
+
+    def fire(district):
+        grid = grids.index[grids["district"] == district][0]
+        with book.store.engine.begin() as conn:
+            return book.fire(conn, rule={"id": f"scope-test-{district}", "kind": next(iter(KINDS)), "severity": "critical",
+                                         "title": "scope test"},
+                             place={"place": f"grid:{grid}", "grid_code": grid, "evidence": "test"},
+                             at=pd.Timestamp.now(tz="Asia/Shanghai"))
+
+    in_futian, in_luohu = fire(FUTIAN), fire(LUOHU)
+
+    def listed(who):
+        context = as_principal(app, who)
+        try:
+            return set(alerts_page.filtered_alerts(alerts_page.normalise_filters(status="all"))["alert_id"]), \
+                str(alerts_page.alert_detail(in_luohu, "en")[0])
+        finally:
+            context.pop()
+
+    futian_ids, futian_detail = listed("futian-dispatcher")
+    city_ids, city_detail = listed("only-admin")
+    assert in_futian in futian_ids and in_luohu not in futian_ids and {in_futian, in_luohu} <= city_ids
+    assert "alert-detail-id" not in futian_detail and "alert-detail-id" in city_detail
+    # acting on the Luohu alert by replaying the page's callback is refused, audited, and changes nothing
+    key = next(k for k, e in server_callbacks(app).items() if callback_name(e) == "dashboard.pages.alerts.act")
+    before = book.get(in_luohu).version
+    for alert_id, outcome in ((in_luohu, "refused"), (in_futian, "done")):
+        answer = client_as(app, "futian-dispatcher").post("/_dash-update-component", json=body(
+            key, app.callback_map[key], [[1], alert_id, "someone else", "", None, {"lang": "en"}, 0],
+            wildcard="acknowledge"))
+        assert answer.status_code == 200 and f"order-message {outcome}" in answer.get_data(as_text=True), \
+            answer.get_data(as_text=True)[:300]
+    assert book.get(in_luohu).version == before and book.get(in_luohu).status == "firing"
+    # the actor is the signed-in account, whatever the request's "actor" field says
+    assert book.get(in_futian).acknowledged_by == "futian-dispatcher"
+    audit = app.server.extensions["citytwin.auth"].accounts.audit(actor="futian-dispatcher", action="alert.")
+    assert {(e["target"], e["outcome"]) for e in audit} >= {(in_luohu, "refused"), (in_futian, "ok")}
+
+
+def test_every_inline_script_a_page_runs_is_allowed_by_its_csp(app):
+    """The CSP names every inline script a page runs by its hash (Dash's clientside callbacks, the renderer): no
+    page works by 'unsafe-inline'."""
+    import base64
+    import hashlib
+    import re
+
+    admin = client_as(app, "only-admin")
+    for path in ("/login", "/catalogue", "/wall", "/"):
+        answer = admin.get(path, headers={"Accept": "text/html"}, follow_redirects=True)
+        assert answer.status_code == 200, path
+        policy = answer.headers["Content-Security-Policy"]
+        scripts = re.findall(r"<script(?![^>]*\b(?:src|type)=)[^>]*>(.*?)</script>", answer.get_data(as_text=True),
+                             re.S)
+        for script in scripts:
+            if "does not support Internet Explorer" in script:  # inside <!--[if IE]>: never runs
+                continue
+            digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+            assert f"'sha256-{digest}'" in policy, (path, script[:120])
+
+
+def test_no_map_accessor_needs_eval():
+    """deckgl-dash compiles an "@@=" accessor that holds an operator with Function(), which the CSP forbids (no
+    'unsafe-eval'); a property path it reads without. Every accessor the dashboard writes is a path."""
+    import re
+    from pathlib import Path
+
+    import dashboard
+
+    accessors = [(path.name, text) for path in Path(dashboard.__file__).parent.rglob("*.py")
+                 for text in re.findall(r'"@@=([^"]*)"', path.read_text())]
+    assert ("deck.py", "properties.fill") in accessors
+    compiled = [(name, text) for name, text in accessors if re.search(r"[?:<>=!&|+\-*/%\[\]()]", text)]
+    assert compiled == [], compiled

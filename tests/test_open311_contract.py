@@ -24,6 +24,7 @@ def test_the_server_keeps_what_its_openapi_document_says(tmp_path, monkeypatch):
     build("test", url, progress=False)
     monkeypatch.setenv(open311.KEYS_ENV, API_KEY)
     monkeypatch.setenv("CITYTWIN_ESCALATION_MINUTES", "0")
+    monkeypatch.setenv("CITYTWIN_OPEN311_POSTS_PER_MINUTE", "100000")  # the contract, not the rate limit
     with run_app_server(url) as base_url:
         env = dict(os.environ, SCHEMATHESIS_HOOKS="open311_contract_hooks", CITYTWIN_CONTRACT_API_KEY=API_KEY,
                    PYTHONPATH=str(TESTS), NO_COLOR="1")

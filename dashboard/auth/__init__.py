@@ -35,7 +35,8 @@ from werkzeug.exceptions import HTTPException, NotFound
 
 from dashboard.auth import rules
 from dashboard.auth.lockout import Lockout
-from dashboard.auth.templates import ERROR_PAGE, SIGN_IN_PAGE, ACCOUNTS_PAGE, AUDIT_PAGE, DEVICES_PAGE, text
+from dashboard.auth.templates import (ACCOUNTS_PAGE, API_KEYS_PAGE, AUDIT_PAGE, DEVICES_PAGE, ERROR_PAGE, SIGN_IN_PAGE,
+                                      text)
 from layers.accounts import ROLES, AccountError, Accounts, Principal
 
 log = logging.getLogger("citytwin.access")
@@ -59,6 +60,7 @@ class Access:
         self.frame_ancestors = os.environ.get("CITYTWIN_FRAME_ANCESTORS", "'self'").strip() or "'self'"
         self.extra_origins = {o.strip().rstrip("/") for o in os.environ.get("CITYTWIN_ORIGINS", "").split(",")
                               if o.strip()}
+        self.sso = None  # dashboard.auth.sso.SingleSignOn when CITYTWIN_OIDC_ISSUER is set
         self._csp: str | None = None
         self._callbacks: dict[str, str] | None = None
 
@@ -81,9 +83,11 @@ class Access:
             hashes = " ".join(self.app.csp_hashes())  # each already quoted: 'sha256-…'
             self._csp = "; ".join([
                 "default-src 'self'",
-                # 'unsafe-eval': deck.gl's JSON layers compile their "@@=" accessor expressions with Function();
-                # no inline script runs but Dash's own (by hash), and no script from another origin.
-                f"script-src 'self' 'unsafe-eval' {hashes}",
+                # No 'unsafe-eval': the map's accessors are property paths (dashboard/maps/deck.py), which deckgl-dash
+                # reads without Function(); no inline script runs but Dash's own (by hash); nothing from elsewhere.
+                # 'wasm-unsafe-eval' lets the deck.gl bundle compile WebAssembly (long.js probes it at load) and
+                # nothing else: no JavaScript from text.
+                f"script-src 'self' 'wasm-unsafe-eval' {hashes}",
                 "style-src 'self' 'unsafe-inline'",      # AG Grid and React write style elements at run time
                 f"img-src 'self' data: blob:{tile_origin}",
                 f"connect-src 'self' data: blob:{tile_origin}",
@@ -158,6 +162,37 @@ def scope_unit() -> str | None:
     """The unit the asker is bound to (None: the whole city)."""
     principal = current()
     return principal.scope if principal else None
+
+
+def scope_codes() -> frozenset | None:
+    """Every unit code inside the asker's scope (its unit and all below it), remembered per generation and scope;
+    None: the whole city (nothing to cut)."""
+    scope = scope_unit()
+    if scope is None:
+        return None
+    from dashboard import services
+    service = services.get()
+    return service.memo(("scope_codes", scope), lambda: service.city().units_within(scope))
+
+
+def within_scope(frame, *columns: str):
+    """The rows of ``frame`` whose place is inside the asker's scope: the first of ``columns`` that is filled names
+    the place (a unit or grid code). The frame itself for a city-wide asker."""
+    codes = scope_codes()
+    if codes is None or not len(frame):
+        return frame
+    place = frame[columns[0]]
+    for column in columns[1:]:
+        place = place.where(place.notna(), frame[column])
+    return frame[place.isin(codes).to_numpy()]
+
+
+def department_bound() -> frozenset:
+    """The departments a handler-only account is bound to (it sees those departments' orders only); empty: any."""
+    principal = current()
+    if principal is None or not principal.departments or principal.roles - {"handler", "viewer"}:
+        return frozenset()
+    return principal.departments
 
 
 def default_unit(unit: str | None) -> str | None:
@@ -478,8 +513,45 @@ def sign_in():
                 record("sign_in", principal.name)
                 return redirect(target)
     body = render_template_string(SIGN_IN_PAGE, lang=lang, t=lambda k: text(k, lang), message=message,
-                                  next=target, sso=False)
+                                  next=target, sso=access.sso is not None)
     return flask.Response(body, status=status, mimetype="text/html")
+
+
+@blueprint.get("/login/sso")
+def sso_start():
+    """Single sign-on: off to the OpenID Connect provider (dashboard/auth/sso.py)."""
+    from dashboard.auth.sso import SsoRefused
+    access = _access()
+    if access.sso is None:
+        return refuse(404, "single sign-on is not set up on this server", audit=False)
+    session.clear()
+    session.update(sso_next=_safe_next(request.args.get("next")), lang=_language())
+    try:
+        return access.sso.redirect(flask.url_for("auth.sso_callback", _external=True))
+    except SsoRefused as refused:
+        record("sign_in_failed", "sso", outcome="refused", detail=str(refused), who="anonymous")
+        return error_page(502, str(refused))
+
+
+@blueprint.get("/login/sso/callback")
+def sso_callback():
+    """The provider's answer: a signed-in person, or a refusal (a forged or replayed state included)."""
+    from dashboard.auth.sso import SsoRefused
+    access = _access()
+    if access.sso is None:
+        return refuse(404, "single sign-on is not set up on this server", audit=False)
+    target, lang = _safe_next(session.get("sso_next")), session.get("lang") or "en"
+    try:
+        principal = access.sso.finish()
+    except SsoRefused as refused:
+        session.clear()
+        record("sign_in_failed", "sso", outcome="refused", detail=str(refused), who="anonymous")
+        return error_page(403, str(refused))
+    session.clear()
+    session.update(u=principal.name, g=principal.generation, t=time.time(), lang=lang)
+    g.principal = principal
+    record("sign_in", principal.name, detail="single sign-on")
+    return redirect(target)
 
 
 @blueprint.post("/logout")
@@ -581,6 +653,43 @@ def devices():
     return flask.Response(body, mimetype="text/html")
 
 
+@blueprint.route("/admin/api-keys", methods=["GET", "POST"])
+def api_keys():
+    """Open311 API keys: create (the key shown once), list, revoke; each change in the audit trail."""
+    from dashboard import services
+    from layers.reference import CHANNELS
+    access = _access()
+    lang = _language()
+    default = services.get().settings.open311_posts_per_minute
+    message, key, status = None, None, 200
+    if request.method == "POST":
+        form = request.form
+        try:
+            if form.get("revoke"):
+                access.accounts.revoke_api_key(form["revoke"])
+                record("api_key.revoke", form["revoke"])
+                message = text("key_revoked", lang)
+            else:
+                limit_text = (form.get("posts_per_minute") or "").strip()
+                if limit_text and not limit_text.isdigit():
+                    raise AccountError(f"posts per minute: {limit_text[:20]!r} is not a whole number")
+                key_id, key = access.accounts.add_api_key(
+                    form.get("name", ""), channel=form.get("channel") or "website", created_by=actor(),
+                    posts_per_minute=int(limit_text) if limit_text else None,
+                    channels={code for code, *_ in CHANNELS})
+                record("api_key.create", key_id, detail=f"name={form.get('name', '').strip()[:200]} "
+                                                        f"channel={form.get('channel') or 'website'} "
+                                                        f"per_minute={limit_text or default}")
+        except AccountError as error:
+            record("api_key.change", (form.get("revoke") or form.get("name") or "")[:64], outcome="refused",
+                   detail=str(error))
+            message, status = str(error), 400
+    channels = [(code, english if lang == "en" else chinese) for code, english, chinese, _share in CHANNELS]
+    body = render_template_string(API_KEYS_PAGE, lang=lang, t=lambda k: text(k, lang), rows=access.accounts.api_keys(),
+                                  message=message, key=key, channels=channels, default=default)
+    return flask.Response(body, status=status, mimetype="text/html")
+
+
 def _audit_rows():
     args = request.args
     return _access().accounts.audit(actor=args.get("actor") or None, action=args.get("action") or None,
@@ -641,6 +750,10 @@ def setup(app: dash.Dash, accounts: Accounts | None = None) -> Access:
     server = app.server
     accounts = accounts or Accounts(services.get().store)
     access = Access(app, accounts, Lockout())
+    settings = services.get().settings
+    if settings.single_sign_on:
+        from dashboard.auth.sso import SingleSignOn
+        access.sso = SingleSignOn(server, settings, accounts)
     server.extensions[EXTENSION] = access
     server.secret_key = os.environ.get("CITYTWIN_SECRET_KEY") or accounts.secret("session-signing-key")
     secure = os.environ.get("CITYTWIN_SECURE_COOKIES", "").strip() in ("1", "true", "yes")

@@ -7,6 +7,9 @@
     python -m dashboard.auth list
     python -m dashboard.auth add-device NAME [--scope 440304]      # prints the screen's sign-in link path, once
     python -m dashboard.auth revoke-device TOKEN_ID
+    python -m dashboard.auth add-api-key NAME [--channel website] [--posts-per-minute 30]   # prints the key, once
+    python -m dashboard.auth list-api-keys
+    python -m dashboard.auth revoke-api-key KEY_ID
 
 The database is ``--database-url``, else CITYTWIN_DATABASE_URL, else data/citytwin.sqlite. Without
 ``--password-stdin`` a random password is made and printed once.
@@ -18,6 +21,7 @@ import secrets
 import sys
 
 from layers.accounts import ROLES, AccountError, Accounts
+from layers.reference import CHANNELS
 from layers.store import Store
 
 
@@ -42,6 +46,13 @@ def main(argv: list[str] | None = None) -> int:
     device.add_argument("name")
     device.add_argument("--scope", default=None)
     commands.add_parser("revoke-device").add_argument("token_id")
+    api_key = commands.add_parser("add-api-key", help="an Open311 API key for an application")
+    api_key.add_argument("name", help="whose application")
+    api_key.add_argument("--channel", default="website", choices=[code for code, *_ in CHANNELS])
+    api_key.add_argument("--posts-per-minute", type=int, default=None,
+                         help="its own rate limit (default: CITYTWIN_OPEN311_POSTS_PER_MINUTE)")
+    commands.add_parser("list-api-keys")
+    commands.add_parser("revoke-api-key").add_argument("key_id")
     args = parser.parse_args(argv)
 
     store = Store(args.database_url)
@@ -87,6 +98,22 @@ def main(argv: list[str] | None = None) -> int:
             accounts.revoke_device(args.token_id)
             accounts.record("command line", "device.revoke", args.token_id)
             print(f"device {args.token_id} revoked")
+        elif args.command == "add-api-key":
+            key_id, key = accounts.add_api_key(args.name, channel=args.channel, created_by="command line",
+                                               posts_per_minute=args.posts_per_minute)
+            accounts.record("command line", "api_key.create", key_id,
+                            detail=f"name={args.name} channel={args.channel} "
+                                   f"per_minute={args.posts_per_minute or 'default'}")
+            print(f"API key {key_id} for {args.name}: {key} (shown once)")
+        elif args.command == "list-api-keys":
+            for row in accounts.api_keys():
+                print(f"{row['key_id']:18} {row['name'][:30]:30} {row['channel']:20} "
+                      f"{row['posts_per_minute'] or 'default'!s:>8}/min "
+                      f"{'revoked' if row['revoked_at'] else 'active'}")
+        elif args.command == "revoke-api-key":
+            accounts.revoke_api_key(args.key_id)
+            accounts.record("command line", "api_key.revoke", args.key_id)
+            print(f"API key {args.key_id} revoked")
     except AccountError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -140,3 +140,50 @@ class Lockout:
         with self._lock:
             for key in keys:
                 self._counts.pop(key, None)
+
+
+class RateLimit:
+    """At most ``limit`` uses of a name in each minute (a fixed window on the clock's minutes), counted in Redis when
+    ``redis_url`` is given (every worker and server of a deployment shares the counts), in this process otherwise.
+
+    ``use(name, limit)`` counts one use and answers 0 when it is allowed, else the seconds until the next minute
+    starts (for ``Retry-After``); a refused use is counted too, so a client that keeps knocking stays refused.
+
+    >>> limit = RateLimit(redis_url="", clock=lambda: 120.5)
+    >>> [limit.use("key", 2) for _ in range(3)]
+    [0, 0, 60]
+    """
+
+    WINDOW_SECONDS = 60
+
+    def __init__(self, redis_url: str | None = None, clock=time.time):
+        self.clock = clock
+        self._redis = None
+        if redis_url:
+            import redis
+            self._redis = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
+        self._counts: dict[str, tuple[int, int]] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def backend(self) -> str:
+        return "redis" if self._redis is not None else "process"
+
+    def use(self, name: str, limit: int) -> int:
+        now = self.clock()
+        window = int(now // self.WINDOW_SECONDS)
+        retry_after = max(1, int(self.WINDOW_SECONDS * (window + 1) - now + 0.999))
+        if self._redis is not None:
+            key = f"citytwin:rate:{name}:{window}"
+            pipe = self._redis.pipeline()
+            pipe.incr(key)
+            pipe.expire(key, 2 * self.WINDOW_SECONDS)
+            count = int(pipe.execute()[0])
+        else:
+            with self._lock:
+                seen_window, count = self._counts.get(name, (window, 0))
+                count = count + 1 if seen_window == window else 1
+                self._counts[name] = (window, count)
+                if len(self._counts) > 100_000:  # keys of past minutes: forget them
+                    self._counts = {k: v for k, v in self._counts.items() if v[0] == window}
+        return 0 if count <= limit else retry_after

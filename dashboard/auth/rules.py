@@ -101,9 +101,12 @@ ROUTES = {
     "auth.sign_in": PUBLIC,
     "auth.sign_out": PUBLIC,
     "auth.device_sign_in": PUBLIC,
+    "auth.sso_start": PUBLIC,               # single sign-on (404 unless CITYTWIN_OIDC_ISSUER is set)
+    "auth.sso_callback": PUBLIC,
     "auth.accounts": ADMIN,
     "auth.account_change": ADMIN,
     "auth.devices": ADMIN,
+    "auth.api_keys": ADMIN,                 # Open311 API keys: create, list, revoke
     "auth.audit_page": ADMIN,
     "auth.audit_csv": ADMIN,
 }

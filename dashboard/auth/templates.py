@@ -14,6 +14,8 @@ TEXT = {
     "expired": ("Your session ended after a time without use; sign in again.", "会话因长时间未操作已结束，请重新登录。"),
     "device_refused": ("This device token is unknown or was revoked.", "设备令牌无效或已吊销。"),
     "refused": ("Refused", "拒绝访问"),
+    "sso": ("Sign in with the city's single sign-on", "使用统一身份认证登录"),
+    "or": ("or with an account of this dashboard:", "或使用本系统账号："),
     "not_found": ("Not found", "未找到"),
     "back": ("Back to the map", "返回地图"),
     "sign_out": ("Sign out", "退出登录"),
@@ -33,6 +35,13 @@ TEXT = {
     "token": ("Give this link to the screen (shown once):", "请将此链接配置到大屏（仅显示一次）："),
     "revoke": ("Revoke", "吊销"),
     "revoked": ("Token revoked.", "令牌已吊销。"),
+    "api_keys": ("Open311 API keys", "Open311 接口密钥"),
+    "key_name": ("Application (whose key)", "应用（密钥持有方）"),
+    "channel": ("Intake channel", "受理渠道"),
+    "per_minute": ("POSTs a minute (empty: the server's default, {default})",
+                   "每分钟提交次数（空：服务器默认值 {default}）"),
+    "key_shown": ("Give this key to the application (shown once):", "请将此密钥交给应用（仅显示一次）："),
+    "key_revoked": ("Key revoked.", "密钥已吊销。"),
     "search": ("Search", "搜索"),
     "csv": ("CSV", "导出 CSV"),
     "when": ("When", "时间"), "who": ("Who", "操作人"), "from": ("From", "来源"), "what": ("Action", "操作"),
@@ -57,6 +66,8 @@ SIGN_IN_PAGE = HEAD.replace("{{ title }}", "{{ t('title') }}") + """
   <nav class="access-lang"><a href="/login?lang=en&amp;next={{ next|urlencode }}">EN</a> |
     <a href="/login?lang=zh&amp;next={{ next|urlencode }}">中文</a></nav>
   {% if message %}<p class="access-message" id="sign-in-message" role="alert">{{ message }}</p>{% endif %}
+  {% if sso %}<p><a class="action-button" id="sso-button" href="/login/sso?lang={{ lang }}&amp;next={{ next|urlencode }}">
+    {{ t('sso') }}</a></p><p class="muted">{{ t('or') }}</p>{% endif %}
   <form method="post" action="/login" class="access-form">
     <input type="hidden" name="next" value="{{ next }}"><input type="hidden" name="lang" value="{{ lang }}">
     <label for="name">{{ t('name') }}</label>
@@ -78,6 +89,7 @@ ERROR_PAGE = HEAD.replace("{{ title }}", "{{ status }}") + """
 
 ADMIN_NAV = """<nav class="access-nav"><span class="brand-name">citytwin</span>
   <a href="/admin/accounts">{{ t('accounts') }}</a> <a href="/admin/devices">{{ t('devices') }}</a>
+  <a href="/admin/api-keys">{{ t('api_keys') }}</a>
   <a href="/admin/audit">{{ t('audit') }}</a> <a href="/">{{ t('back') }}</a>
   <form method="post" action="/logout" class="access-inline"><button class="action-button">{{ t('sign_out') }}</button>
   </form></nav>"""
@@ -121,6 +133,28 @@ DEVICES_PAGE = HEAD.replace("{{ title }}", "{{ t('devices') }}") + ADMIN_NAV + "
   <form method="post" class="access-form" id="create-device">
     <label for="device-name">{{ t('device_name') }}</label><input id="device-name" name="name" maxlength="200" class="form-input">
     <label for="device-scope">{{ t('scope') }}</label><input id="device-scope" name="scope" maxlength="64" class="form-input">
+    <button type="submit" class="action-button">{{ t('create') }}</button></form></main></body></html>"""
+
+API_KEYS_PAGE = HEAD.replace("{{ title }}", "{{ t('api_keys') }}") + ADMIN_NAV + """
+<main class="access-wide" id="api-keys-page"><h1>{{ t('api_keys') }}</h1>
+  {% if message %}<p class="access-message" id="api-keys-message" role="status">{{ message }}</p>{% endif %}
+  {% if key %}<p>{{ t('key_shown') }} <code id="new-api-key">{{ key }}</code></p>{% endif %}
+  <table class="access-table" id="api-keys-table"><thead><tr><th>id</th><th>{{ t('key_name') }}</th>
+    <th>{{ t('channel') }}</th><th>{{ t('per_minute').split(' (')[0].split('（')[0] }}</th><th>{{ t('who') }}</th>
+    <th></th></tr></thead><tbody>
+  {% for row in rows %}<tr data-key="{{ row.key_id }}"><td>{{ row.key_id }}</td><td>{{ row.name }}</td>
+    <td>{{ row.channel }}</td><td>{{ row.posts_per_minute or default }}</td><td>{{ row.created_by }}</td>
+    <td>{% if row.revoked_at %}{{ t('revoked') }}{% else %}<form method="post" class="access-inline">
+      <input type="hidden" name="revoke" value="{{ row.key_id }}"><button class="action-button">{{ t('revoke') }}</button>
+      </form>{% endif %}</td></tr>{% endfor %}</tbody></table>
+  <h2>{{ t('create') }}</h2>
+  <form method="post" class="access-form" id="create-api-key">
+    <label for="key-name">{{ t('key_name') }}</label><input id="key-name" name="name" required maxlength="200" class="form-input">
+    <label for="key-channel">{{ t('channel') }}</label><select id="key-channel" name="channel" class="form-input">
+      {% for code, label in channels %}<option value="{{ code }}"{% if code == 'website' %} selected{% endif %}>{{ label }}</option>{% endfor %}
+    </select>
+    <label for="key-limit">{{ t('per_minute').format(default=default) }}</label>
+    <input id="key-limit" name="posts_per_minute" inputmode="numeric" maxlength="6" class="form-input">
     <button type="submit" class="action-button">{{ t('create') }}</button></form></main></body></html>"""
 
 AUDIT_PAGE = HEAD.replace("{{ title }}", "{{ t('audit') }}") + ADMIN_NAV + """

@@ -68,14 +68,18 @@ def _place_of_row(row: pd.Series, names: dict) -> str:
     return names.get(code, code or "")
 
 
-def early_warning_facts(city, level: str = "district") -> dict:
+def early_warning_facts(city, level: str = "district", units=None) -> dict:
     """The next 24 hours' orders (the city's sum of the units' forecasts and of their 90 % ranges) and the units
-    whose last complete hour was an anomaly (metrics.early_warning), most unusual first."""
+    whose last complete hour was an anomaly (metrics.early_warning), most unusual first. ``units``: only these
+    units' (a scoped wall: its own districts; none when the scope lies below ``level``)."""
     from metrics.early_warning import forecast_orders, order_anomalies
     if "orders" not in city.layers or not len(city["orders"]):
         return {"forecast": None, "anomalies": pd.DataFrame(columns=["unit_code", "ts", "value", "baseline", "score"])}
     forecast = forecast_orders(city, level=level)
     rows = order_anomalies(city, level, end=city.as_of.floor("h"))
+    if units is not None:
+        forecast = forecast[forecast["unit_code"].isin(units).to_numpy()]
+        rows = rows[rows["unit_code"].isin(units).to_numpy()]
     last = rows[rows["ts"] == rows["ts"].max()] if len(rows) else rows
     flagged = last[last["anomaly"].astype(bool)].sort_values("score", ascending=False, key=abs)
     total = None if forecast.empty else {"orders": float(forecast["forecast"].sum()),

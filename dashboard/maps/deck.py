@@ -185,9 +185,10 @@ def building_tiles_layer(layer_id: str, url_template: str, min_zoom: int, max_zo
         "extruded": True,
         "stroked": False,
         "wireframe": False,
-        # deckgl-dash compiles an accessor to a function only when it holds an operator ("+ 0"); without one it
-        # would read the text as a property path.
-        "getFillColor": "@@=[properties.r + 0, properties.g + 0, properties.b + 0, 235]",
+        # A property path, never an expression: deckgl-dash compiles an accessor holding an operator with
+        # Function(), which the CSP forbids (no 'unsafe-eval'). Our tile worker (static/mvt-worker.js) joins each
+        # building's r, g, b into the array "fill".
+        "getFillColor": "@@=properties.fill",
         "getElevation": "@@=properties.height",
         "pickable": True,
         "autoHighlight": True,

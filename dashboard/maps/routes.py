@@ -12,6 +12,10 @@ revalidates cheaply and a new generation that recoloured the buildings is asked 
 file does not have is an empty tile (200, no body), an address outside the tile pyramid a 404 that names it, and
 without a base map file every tile is a 404 that says so. Tiles of a file do not change: a browser keeps them a
 day, and the layer's URL names the file's version.
+
+An account bound to a unit gets only the buildings of that unit, also in a tile that straddles its edge: its tiles
+come from an index of its own buildings, and the tile cache and the ETag are keyed by the scope too, so a tile cut for
+one scope is never served to another (nor the city's to a district).
 """
 from __future__ import annotations
 
@@ -23,7 +27,7 @@ import numpy as np
 from flask import Flask, Response, abort, request, send_file
 from werkzeug.exceptions import NotFound
 
-from dashboard import services
+from dashboard import auth, services
 from dashboard.services import remembered
 from dashboard.maps import sources
 from dashboard.maps.tiles import MIN_ZOOM, BuildingTiles
@@ -57,13 +61,26 @@ class TileCache:
 _cache = TileCache()
 
 
-def building_tile(gen, z: int, x: int, y: int, color: str, indicator: str, window: str) -> bytes:
-    """The MVT bytes of one building tile of generation ``gen`` (see the module docstring)."""
-    return tile_index(gen).encode(z, x, y, tile_properties(gen, color, indicator, window))
+def building_tile(gen, z: int, x: int, y: int, color: str, indicator: str, window: str,
+                  scope: str | None = None) -> bytes:
+    """The MVT bytes of one building tile of generation ``gen`` (see the module docstring); ``scope``: only that
+    unit's buildings."""
+    return tile_index(gen, scope).encode(z, x, y, tile_properties(gen, color, indicator, window, scope))
 
 
-def tile_index(gen) -> BuildingTiles:
-    return remembered(gen.memo, "building_tiles", lambda: BuildingTiles.build(gen.city["buildings"]))
+def scope_rows(gen, scope: str) -> np.ndarray:
+    """The positions of the buildings inside unit ``scope`` (in the city's building frame)."""
+    def compute():
+        grid_codes = gen.city["buildings"]["grid_code"]
+        return np.flatnonzero(grid_codes.isin(gen.city.units_within(scope)).to_numpy())
+    return remembered(gen.memo, ("building_scope_rows", scope), compute)
+
+
+def tile_index(gen, scope: str | None = None) -> BuildingTiles:
+    if scope is None:
+        return remembered(gen.memo, "building_tiles", lambda: BuildingTiles.build(gen.city["buildings"]))
+    return remembered(gen.memo, ("building_tiles", scope), lambda: BuildingTiles.build(
+        gen.city["buildings"].iloc[scope_rows(gen, scope)]))
 
 
 def _colouring_key(name: str, color: str, indicator: str, window: str) -> tuple:
@@ -72,10 +89,17 @@ def _colouring_key(name: str, color: str, indicator: str, window: str) -> tuple:
     return (f"{name}:{color}",) + ((indicator, window) if color == "state" else ())
 
 
-def tile_properties(gen, color: str, indicator: str, window: str) -> dict[str, np.ndarray]:
-    """The tiles' properties for a colouring in generation ``gen``, remembered there."""
-    return remembered(gen.memo, _colouring_key("building_properties", color, indicator, window),
-                      lambda: building_properties(gen, color, indicator, window))
+def tile_properties(gen, color: str, indicator: str, window: str,
+                    scope: str | None = None) -> dict[str, np.ndarray]:
+    """The tiles' properties for a colouring in generation ``gen``, remembered there; for a scope, aligned with its
+    own buildings."""
+    key = _colouring_key("building_properties", color, indicator, window)
+    city_wide = remembered(gen.memo, key, lambda: building_properties(gen, color, indicator, window))
+    if scope is None:
+        return city_wide
+    rows = scope_rows(gen, scope)
+    return remembered(gen.memo, key + ("scope", scope),
+                      lambda: {name: values[rows] for name, values in city_wide.items()})
 
 
 def colouring_version(gen, color: str, indicator: str, window: str) -> str:
@@ -135,19 +159,22 @@ def register(server: Flask) -> None:
             abort(400, f"unknown window {window!r}; expected one of {', '.join(WINDOWS)}")
         if not (0 <= z <= 24 and 0 <= x < 2 ** z and 0 <= y < 2 ** z):
             abort(404, f"no tile {z}/{x}/{y}")
-        # One generation for the whole answer: the ETag names what the tile holds in it, so an answer made for one
-        # generation is never taken for another's (the URL's ``v`` is the same name, see registry.building_tile_url).
+        # One generation for the whole answer: the ETag names what the tile holds in it (and for whom), so an
+        # answer made for one generation or scope is never taken for another's (the URL's ``v`` is the colouring's
+        # name, see registry.building_tile_url).
         gen = services.get().generation()
+        scope = auth.scope_unit()  # the gate refused a unit outside it; here the tile is cut at its edge
         version = colouring_version(gen, color, indicator, window)
-        etag = f'"{version}"'
-        if request.if_none_match and version in request.if_none_match:
+        etag = '"' + (version if scope is None else
+                      hashlib.sha1(repr((version, scope)).encode()).hexdigest()[:16]) + '"'
+        if request.if_none_match and etag.strip('"') in request.if_none_match:
             return Response(status=304, headers={"ETag": etag})
-        key = (version, z, x, y)
+        key = (version, scope, z, x, y)
         tile = _cache.get(key)
         if tile is None:
-            tile = b"" if z < MIN_ZOOM else building_tile(gen, z, x, y, color, indicator, window)
+            tile = b"" if z < MIN_ZOOM else building_tile(gen, z, x, y, color, indicator, window, scope)
             _cache.put(key, tile)
-        return Response(tile, mimetype=MVT_MEDIA_TYPE, headers={"ETag": etag, "Cache-Control": "no-cache"})
+        return Response(tile, mimetype=MVT_MEDIA_TYPE, headers={"ETag": etag, "Cache-Control": "private, no-cache"})
 
     @server.get("/basemap/<int:z>/<int:x>/<int:y>.mvt")
     def basemap_tile(z: int, x: int, y: int):

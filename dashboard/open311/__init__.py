@@ -17,13 +17,17 @@ with Retry-After (the store unavailable; ``X-Citytwin-Outcome`` says whether a P
 stored changes on any other error: every check runs before the one write. A POST with an ``Idempotency-Key`` header
 files one order however often it is sent (the same key again answers 200 with the order filed the first time).
 
-API keys: ``CITYTWIN_OPEN311_KEYS`` is a comma list of keys, each optionally ``key=channel`` (the intake channel its
-requests are filed under, default :data:`DEFAULT_CHANNEL`). With no keys configured nobody can post, unless
-``CITYTWIN_OPEN311_DEV_KEY=1`` explicitly enables the development key :data:`DEV_KEY` (never in production).
+API keys: an admin creates, lists and revokes them (``/admin/api-keys`` or ``python -m dashboard.auth add-api-key``);
+only their sha256 is kept, in the store (:class:`layers.accounts.Accounts`). ``CITYTWIN_OPEN311_KEYS`` still works, to
+bootstrap: a comma list of keys, each optionally ``key=channel`` (the intake channel its requests are filed under,
+default :data:`DEFAULT_CHANNEL`). ``CITYTWIN_OPEN311_DEV_KEY=1`` explicitly enables the development key
+:data:`DEV_KEY` (never in production). Each key may make ``CITYTWIN_OPEN311_POSTS_PER_MINUTE`` POSTs a minute (or
+its own limit, set when an admin made it): past that, 429 with Retry-After in the spec's error format, nothing stored.
 """
 from __future__ import annotations
 
 import functools
+import hashlib
 import hmac
 import logging
 import math
@@ -38,6 +42,7 @@ import pandas as pd
 from flask import Blueprint, Flask, current_app, request
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
+from dashboard.auth.lockout import RateLimit
 from dashboard.open311 import openapi, records
 from dashboard.open311.formats import FORMATS, error_response, render
 from layers import reference, store_health
@@ -83,8 +88,8 @@ blueprint = Blueprint("open311", __name__, url_prefix="/open311/v2")
 class Problem(Exception):
     """An HTTP error in the spec's format; ``descriptions`` name every problem found."""
 
-    def __init__(self, status: int, *descriptions: str):
-        self.status, self.descriptions = status, descriptions
+    def __init__(self, status: int, *descriptions: str, headers: dict | None = None):
+        self.status, self.descriptions, self.headers = status, descriptions, headers or {}
         super().__init__("; ".join(descriptions))
 
 
@@ -109,13 +114,20 @@ def keys_from_env(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
 
 
 class Open311:
-    """What the views need: the work orders (made on first use), the API keys and the clock."""
+    """What the views need: the work orders (made on first use), the API keys (the environment's, and the store's
+    through ``stored_key``), their rate limit and the clock."""
 
     def __init__(self, workorders: WorkOrders | Callable[[], WorkOrders], keys: Mapping[str, str],
-                 clock: Callable[[], pd.Timestamp] | None = None):
+                 clock: Callable[[], pd.Timestamp] | None = None,
+                 stored_key: Callable[[str], dict | None] | None = None, posts_per_minute: int = 60,
+                 rate_limit: RateLimit | None = None):
         self._workorders = workorders
         self._lock = threading.Lock()
         self.keys = dict(keys)
+        self.stored_key = stored_key or (lambda key: None)
+        """``stored_key(key)``: the store's key (a dict) or None; ``stored_key(None)``: whether the store has any."""
+        self.posts_per_minute = posts_per_minute
+        self.rate_limit = rate_limit or RateLimit()
         self.clock = clock or (lambda: pd.Timestamp.now(tz=city_timezone()))
 
     @property
@@ -127,27 +139,59 @@ class Open311:
 
     def channel_of(self, api_key: str | None) -> str:
         """The channel of a valid key, else :class:`Problem` 403 (a missing key is refused as an invalid one)."""
+        return self.client_of(api_key)[0]
+
+    def client_of(self, api_key: str | None) -> tuple[str, str, int]:
+        """(channel, the key's name for the rate limit, its posts per minute) of a valid key, else
+        :class:`Problem` 403."""
         if not api_key:
             raise Problem(403, "api_key: missing; every POST needs the api_key the city issued to your application")
-        if not self.keys:
-            raise Problem(403, f"api_key: not accepted: no API keys are configured on this server ({KEYS_ENV})")
         for key, channel in self.keys.items():
             if hmac.compare_digest(key.encode(), api_key.encode()):
-                return channel
+                # The environment's keys are named by a hash: the key itself is never a Redis key or a log line.
+                return channel, "env:" + hashlib.sha256(key.encode()).hexdigest()[:16], self.posts_per_minute
+        stored = self.stored_key(api_key)
+        if stored is not None:
+            return stored["channel"], "key:" + stored["key_id"], stored["posts_per_minute"] or self.posts_per_minute
+        if not self.keys and not self.stored_key(None):
+            raise Problem(403, f"api_key: not accepted: no API keys are configured on this server ({KEYS_ENV}, or "
+                               f"an admin's /admin/api-keys)")
         raise Problem(403, "api_key: invalid api_key received; ask the city's operators for one")
+
+    def count_post(self, api_key: str | None) -> str:
+        """The channel of a valid key that is within its rate limit; else 403, or 429 with Retry-After."""
+        channel, name, limit = self.client_of(api_key)
+        retry_after = self.rate_limit.use("open311:" + name, limit)
+        if retry_after:
+            raise Problem(429, f"api_key: this key may make {limit} POST requests a minute; try again in "
+                               f"{retry_after} s", headers={"Retry-After": str(retry_after)})
+        return channel
 
 
 def register(server: Flask, workorders: WorkOrders | None = None, keys: Mapping[str, str] | None = None,
-             clock: Callable[[], pd.Timestamp] | None = None) -> None:
+             clock: Callable[[], pd.Timestamp] | None = None, settings=None) -> None:
     """Serve Open311 GeoReport v2 under ``/open311/v2`` on ``server``. By default over the dashboard's store
-    (:func:`dashboard.services.get`) with the keys of the environment (:func:`keys_from_env`)."""
+    (:func:`dashboard.services.get`) with the keys of the environment (:func:`keys_from_env`) and those an admin
+    made (kept by the access layer, when the app has one); ``settings`` (dashboard/settings.py) give the rate
+    limit and where it is counted."""
     if workorders is None:
         def workorders():
             # The dashboard's own service: its schema check and grid index are made at the start, not in the
             # first citizen's request (where a slow store would cut them off, again and again).
             from dashboard import services
             return services.get().work_orders()
-    server.extensions["citytwin.open311"] = Open311(workorders, keys_from_env() if keys is None else keys, clock)
+    def stored_key(key: str | None):
+        access = current_app.extensions.get("citytwin.auth")
+        if access is None:
+            return None
+        if key is None:
+            return any(row["revoked_at"] is None for row in access.accounts.api_keys())
+        return access.accounts.api_key(key)
+
+    limit = settings.open311_posts_per_minute if settings is not None else 60
+    server.extensions["citytwin.open311"] = Open311(
+        workorders, keys_from_env() if keys is None else keys, clock, stored_key=stored_key, posts_per_minute=limit,
+        rate_limit=RateLimit(settings.redis_url if settings is not None else None))
     server.register_blueprint(blueprint)
 
 
@@ -166,7 +210,9 @@ def endpoint(view):
         try:
             return view(*args, fmt=fmt, **kwargs)
         except Problem as problem:
-            return error_response(fmt, problem.status, *problem.descriptions)
+            response = error_response(fmt, problem.status, *problem.descriptions)
+            response.headers.update(problem.headers)
+            return response
         except InvalidRequest as exc:
             return error_response(fmt, 400, str(exc))
         except UnknownOrder as exc:
@@ -248,7 +294,7 @@ def create_request(fmt: str):
         raise Problem(400, f"the parameters must be form-encoded (application/x-www-form-urlencoded), not "
                            f"{request.mimetype or 'an empty content type'!r}")
     form = request.form
-    channel = api.channel_of(form.get("api_key"))
+    channel = api.count_post(form.get("api_key"))
     service = api.workorders
     rules = service.responsibility_list()
     intake = checked_intake(form, rules.rules, service)

@@ -64,8 +64,9 @@ def document(base_url: str, service_codes: list[str] | None = None) -> dict:
                 "Every path ends in .json or .xml. Errors are a list of {code, description}. "
                 "Statuses: every stage before closed is 'open', closed and cancelled are 'closed'; the stage is "
                 "in status_notes and in the extension fields citytwin:* (XML namespace " + records.NAMESPACE
-                + "). POST needs an api_key from " + KEYS_ENV + " (comma list of key or key=channel); a missing "
-                "or unknown key is 403. " + DEV_KEY_ENV + "=1 enables the development key '" + DEV_KEY + "'."),
+                + "). POST needs an api_key: one an admin created (/admin/api-keys), or from " + KEYS_ENV
+                + " (comma list of key or key=channel); a missing or unknown key is 403; a key past its POSTs a "
+                "minute is 429 with Retry-After. " + DEV_KEY_ENV + "=1 enables the development key '" + DEV_KEY + "'."),
         },
         "servers": [{"url": base_url}],
         "paths": {
@@ -151,7 +152,11 @@ def document(base_url: str, service_codes: list[str] | None = None) -> dict:
                                           "content": _content("#/components/schemas/Created")},
                                   "400": _error("bad input (each problem named); nothing stored"),
                                   "403": _error("missing or unknown api_key; nothing stored"),
-                                  "404": _error("unknown format")}}},
+                                  "404": _error("unknown format"),
+                                  "429": {**_error("this api_key made its POSTs for the minute; nothing stored"),
+                                          "headers": {"Retry-After": {
+                                              "description": "seconds until the key may post again",
+                                              "schema": {"type": "integer", "minimum": 1}}}}}}},
             "/requests/{service_request_id}.{format}": {"get": {
                 "summary": "One request",
                 "parameters": [{"name": "service_request_id", "in": "path", "required": True,

@@ -209,7 +209,7 @@ def discovery_record(base_url: str) -> dict:
     return {
         "changeset": CHANGESET,
         "contact": "The city's 12345 citizen hotline operators (citytwin).",
-        "key_service": "API keys are issued by the city's operators (CITYTWIN_OPEN311_KEYS on the server).",
+        "key_service": "API keys are issued by the city's operators (an admin of the dashboard, /admin/api-keys).",
         "endpoints": [{"specification": SPECIFICATION, "url": base_url, "changeset": CHANGESET,
                        "type": "production", "formats": ["text/xml", "application/json"]}],
     }

@@ -14,7 +14,7 @@ import dash
 import pandas as pd
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
-from dashboard import services
+from dashboard import auth, services
 from dashboard.components.refresh import screen_refresh
 from dashboard.components.topbar import topbar
 from dashboard.i18n import HTML_LANG, department_name, language_query, normalise_language, pick, state_label, t, \
@@ -65,6 +65,9 @@ def layout(status=None, severity=None, kind=None, unit=None, alert=None, lang=No
     departments = service.work_orders().responsibility_list().departments
     now = pd.Timestamp.now(tz=CITY_TIMEZONE)
     districts = directory.of_level("district")
+    codes = auth.scope_codes()
+    if codes is not None:  # nothing beside the asker's area in the filter either
+        districts = districts[districts["code"].isin(codes).to_numpy()]
     return html.Div(className="screen orders-screen alerts-screen", lang=HTML_LANG[lang], children=[
         topbar([directory.city], DEFAULT_INDICATOR, DEFAULT_WINDOW, now, page="alerts", here=page_href(filters),
                lang=lang, controls=[]),
@@ -91,8 +94,9 @@ def layout(status=None, severity=None, kind=None, unit=None, alert=None, lang=No
             html.Aside(className="order-act side-panel alert-panel", children=[
                 html.Div(id=IDS["detail"], className="alert-detail"),
                 html.Label(t("alerts.actor", lang), htmlFor=IDS["actor"], className="form-label"),
-                dcc.Input(id=IDS["actor"], type="text", maxLength=200, persistence=True, persistence_type="local",
-                          className="form-input"),
+                # Who acts is the signed-in account, shown here; nothing typed in the browser names the actor.
+                dcc.Input(id=IDS["actor"], type="text", value=auth.actor(), readOnly=True,
+                          className="form-input data-text"),
                 html.Label(t("alerts.note", lang), htmlFor=IDS["note"], className="form-label"),
                 dcc.Textarea(id=IDS["note"], maxLength=2000, placeholder=t("alerts.note_hint", lang),
                              className="form-input form-note"),
@@ -126,7 +130,7 @@ def filtered_alerts(filters: dict) -> pd.DataFrame:
     book = service.alerts()
     status = filters["status"]
     statuses = OPEN_STATUSES if status == "open" else None if status == "all" else {status}
-    frame = book.frame(statuses)
+    frame = auth.within_scope(book.frame(statuses), "unit_code", "grid_code")  # the asker's area only
     if filters["severity"]:
         frame = frame[frame["severity"] == filters["severity"]]
     if filters["kind"]:
@@ -201,6 +205,8 @@ def alert_detail(alert_id: str | None, lang: str) -> tuple[list, list]:
     try:
         alert = book.get(alert_id)
     except UnknownAlert:
+        alert = None
+    if alert is None or not auth.in_scope(_place(alert)):  # outside: as if it did not exist
         return [html.P(t("alerts.unknown", lang, alert=alert_id), className="muted")], []
     links = []
     href = map_href(alert, lang)
@@ -259,7 +265,7 @@ def render(_tick, values, _acted, filters, shown_mark):
     if triggered == {IDS["refresh"]} and shown_mark == [mark, filters]:
         return (no_update,) * 5
     frame = filtered_alerts(filters)
-    open_alerts = book.frame(OPEN_STATUSES)
+    open_alerts = auth.within_scope(book.frame(OPEN_STATUSES), "unit_code", "grid_code")
     critical = int(((open_alerts["severity"] == "critical") & (open_alerts["status"] == "firing")).sum())
     detail, buttons = alert_detail(filters["alert"], filters["lang"])
     return (alert_rows(frame, filters), t("alerts.count", filters["lang"], count=f"{len(frame):,}",
@@ -282,13 +288,13 @@ def act(clicks, alert_id, actor, note, department, filters, acted):
     lang = normalise_language((filters or {}).get("lang"))
     action = ctx.triggered_id.get("action")
     book = services.get().alerts()
-    actor = actor.strip() if isinstance(actor, str) else ""
+    actor = auth.actor()  # the signed-in account, whatever the request's "actor" field says
     note = note if isinstance(note, str) else ""
-    if not actor:
-        return t("alerts.refused", lang, reason=t("alerts.actor_missing", lang)), "order-message refused", \
-            no_update, no_update
+    target = alert_id if isinstance(alert_id, str) else ""
     try:
-        alert = book.get(alert_id if isinstance(alert_id, str) else "")
+        alert = book.get(target)
+        if not auth.in_scope(_place(alert)):
+            raise UnknownAlert(f"no alert {target!r}")  # outside the asker's area: as if it did not exist
         if action == "acknowledge":
             alert = book.acknowledge(alert.alert_id, actor=actor, note=note, expected_version=alert.version)
         elif action == "assign":
@@ -300,9 +306,16 @@ def act(clicks, alert_id, actor, note, department, filters, acted):
         else:
             return no_update, no_update, no_update, no_update
     except (AlertError, WorkOrderError) as refused:
+        auth.record(f"alert.{action}", target[:100], outcome="refused", detail=str(refused))
         return t("alerts.refused", lang, reason=str(refused)), "order-message refused", no_update, (acted or 0) + 1
+    auth.record(f"alert.{action}", alert.alert_id, detail=f"status={alert.status}")
     return (t("alerts.done", lang, action=t(f"alerts.action.{action}", lang),
               status=t(f"alerts.status.{alert.status}", lang)), "order-message done", "", (acted or 0) + 1)
+
+
+def _place(alert) -> str | None:
+    """The unit (or else the grid cell) an alert is about."""
+    return alert.unit_code if isinstance(alert.unit_code, str) else alert.grid_code
 
 
 def _department_for(alert) -> str | None:

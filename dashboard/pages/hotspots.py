@@ -24,7 +24,8 @@ def layout(unit: str | None = None, indicator: str | None = None, window: str | 
     lang = view["lang"]
     service = services.get()
     data = service.unit_view(auth.scope_unit(), view["indicator"], view["window"])
-    found = localise_hotspots(service.hotspots(view["window"]), service.city(), lang)
+    # The asker's area only (the detection runs city-wide once per window; what is cut is cut per request).
+    found = localise_hotspots(auth.within_scope(service.hotspots(view["window"]), "grid_code"), service.city(), lang)
     window_links = [dcc.Link(window_label(w, lang), className="window-link" + (
         " current" if w == view["window"] else ""), href=view_href(data.code, view["indicator"], w, "/hotspots", lang))
         for w in WINDOWS]

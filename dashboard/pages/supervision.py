@@ -43,6 +43,12 @@ def board(now: pd.Timestamp, lang: str, message: str | None = None, fresh: bool 
     work_orders = service.work_orders()
     directory = service.directory()
     orders, read_at = service.open_orders(fresh)
+    # The asker's orders only: those in its area (a district's board counts its district), and a handler's
+    # department's (the cached frame is the city's; what is cut here is cut at each request).
+    orders = auth.within_scope(orders, "grid_code")
+    departments = auth.department_bound()
+    if departments:
+        orders = orders[orders["department"].isin(departments).to_numpy()]
     clocks = order_clocks(orders, now)
     sweep_minutes = services.get().settings.escalation_minutes
     by_department = card_counts(orders, now, by="department", clocks=clocks)
@@ -52,6 +58,9 @@ def board(now: pd.Timestamp, lang: str, message: str | None = None, fresh: bool 
     rules = work_orders.responsibility_list()
     event_names = {code: pick(r.name, r.name_zh, lang) for code, r in rules.rules.items()}
     district_names = {row["code"]: unit_name(row, lang) for row in directory.of_level("district").to_dict("records")}
+    codes = auth.scope_codes()
+    if codes is not None:  # a district's board lists its own district only, even with no card in it
+        by_district = by_district[by_district["district"].isin(codes).to_numpy()]
     department_names = {d: department_name(d, lang) for d in by_department["department"]}
 
     def department_href(department, red):

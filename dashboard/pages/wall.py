@@ -140,9 +140,10 @@ def status_panels(config: dict) -> dict:
     end = named_window(config["window"], data.as_of).end
     names = city.units["name_zh"].where(city.units["name_zh"].notna(), city.units["name"]) if lang == "zh" \
         else city.units["name"]
-    alarms = active_alarms(city["alarms"], city.hierarchy["district"], names, end) \
+    # A scoped wall (a district's lobby) shows its own alarms, hotspots, alerts and early warning only.
+    alarms = active_alarms(auth.within_scope(city["alarms"], "grid_code"), city.hierarchy["district"], names, end) \
         if "alarms" in city.layers else None
-    hotspots = localise_hotspots(service.hotspots(HOTSPOT_WINDOW), city, lang)
+    hotspots = localise_hotspots(auth.within_scope(service.hotspots(HOTSPOT_WINDOW), "grid_code"), city, lang)
     critical = 0 if alarms is None else int((alarms["severity"] == "critical").sum())
     red_districts = int((data.children["value"].fillna(0) > 0).sum())
 
@@ -162,7 +163,9 @@ def status_panels(config: dict) -> dict:
     ]
     items = ticker_items(alarms if alarms is not None else _no_alarms(), data.children, hotspots, lang)
     alerts = alert_panels(lang)
-    early = early_warning_block(service.memo("wall_early_warning", lambda: early_warning_facts(city)),
+    codes = auth.scope_codes()
+    early = early_warning_block(service.memo(("wall_early_warning", auth.scope_unit()),
+                                             lambda: early_warning_facts(city, units=codes)),
                                 _unit_names(city, lang), lang)
     return {
         "as_of": data.as_of,
@@ -184,7 +187,7 @@ def alert_panels(lang: str) -> dict:
     service = services.get()
     book = service.alerts()
     mark = book.mark()
-    open_alerts = book.frame(OPEN_STATUSES)
+    open_alerts = auth.within_scope(book.frame(OPEN_STATUSES), "unit_code", "grid_code")
     names = _unit_names(service.city(), lang)
     cue, cue_class = alert_cue(open_alerts, names, lang)
     return {"items": alert_ticker_items(open_alerts, names, lang), "cue": cue, "cue_class": cue_class,

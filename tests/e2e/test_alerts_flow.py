@@ -79,11 +79,14 @@ def test_an_incident_from_reading_to_resolution(city_db, tmp_path, monkeypatch, 
     expect(row).to_have_class(re.compile("unacknowledged-critical"))
     row.locator("a.alert-link").click()
     expect(alerts_page.locator("#alert-detail-id")).to_have_text(alert_id, timeout=WAIT_MS)
-    alerts_page.fill("#alert-actor", "operator 7")
+    # the actor is the signed-in account, shown and not typed
+    expect(alerts_page.locator("#alert-actor")).to_have_value(base.account)
+    expect(alerts_page.locator("#alert-actor")).not_to_be_editable()
     alerts_page.fill("#alert-note", "crew on the way")
     alerts_page.locator("button.alert-acknowledge").click()
     expect(alerts_page.locator("#alert-detail-status")).to_have_attribute("data-status", "acknowledged",
                                                                           timeout=WAIT_MS)
+    assert book.get(alert_id).acknowledged_by == base.account
     # Acknowledged: the wall's cue goes (the alert stays in the ticker). The wall in front, as on the wall's PC
     # (a browser slows the timers of a tab in the background).
     page.bring_to_front()

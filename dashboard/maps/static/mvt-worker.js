@@ -2903,6 +2903,12 @@
       for (let i = 0; i < vectorTileLayer.length; i++) {
         const vectorTileFeature = vectorTileLayer.getBinaryFeature(i, geometryInfo);
         const decodedFeature = getDecodedFeatureBinary(vectorTileFeature, options, layerName);
+        // citytwin: a building's colour as one array property ("fill"), so that the map reads it by a property
+        // path; an accessor expression would be compiled with Function() and need 'unsafe-eval' in the CSP.
+        const props = decodedFeature.properties;
+        if (props && props.r !== undefined && props.g !== undefined && props.b !== undefined) {
+          props.fill = [props.r, props.g, props.b, 235];
+        }
         features.push(decodedFeature);
       }
     });
