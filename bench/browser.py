@@ -42,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("CITYTWIN_ESCALATION_MINUTES", "0")  # a bench never writes to the city it measures
 
 import capture  # noqa: E402  (bench/ is on the path as the script's folder)
+from signin import bench_account  # noqa: E402
 
 
 @dataclass
@@ -170,11 +171,12 @@ def serve_folder(folder: Path) -> tuple[str, http.server.ThreadingHTTPServer]:
     return f"http://127.0.0.1:{server.server_address[1]}", server
 
 
-def measure(browser, pages, repeat: int) -> dict[str, dict[str, list[Visit]]]:
+def measure(browser, pages, repeat: int, account: tuple[str, str]) -> dict[str, dict[str, list[Visit]]]:
     results: dict[str, dict[str, list[Visit]]] = {name: {"cold": [], "warm": []} for name, _, _ in pages}
     for run in range(repeat):
         for name, url, kind in pages:
-            context, page, recorder = capture.new_page(browser)
+            origin = "{0.scheme}://{0.netloc}".format(urlparse(url))
+            context, page, recorder = capture.new_page(browser, origin, account)
             try:
                 for state in ("cold", "warm"):
                     result = visit(page, recorder, url, kind)
@@ -263,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
         with sync_playwright() as playwright:
             browser = capture.launch(playwright)
             try:
-                results = measure(browser, pages, args.repeat)
+                from layers.store import Store
+                results = measure(browser, pages, args.repeat, bench_account(Store(args.database_url)))
             finally:
                 browser.close()
         naive_server.shutdown()

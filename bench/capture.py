@@ -33,6 +33,8 @@ from urllib.parse import parse_qs, urlparse
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from signin import bench_account, sign_in_browser  # noqa: E402  (bench/ is on the path as the script's folder)
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic", "--disable-dev-shm-usage"]
@@ -205,8 +207,11 @@ def launch(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
 
 
-def new_page(browser):
+def new_page(browser, base_url: str | None = None, account: tuple[str, str] | None = None):
+    """A page in a new context, signed in to ``base_url`` as ``account`` when given (bench/signin.py)."""
     context = browser.new_context(viewport=VIEWPORT)
+    if account is not None:
+        sign_in_browser(context, base_url, account)
     context.add_init_script(FRAME_CLOCK)
     page = context.new_page()
     # Playwright's own 30 s default (a locator's bounding box, a click) is shorter than a cold city-scale map page
@@ -319,7 +324,7 @@ def capture(base_url: str, service) -> list[Step]:
     with sync_playwright() as playwright:
         browser = launch(playwright)
         try:
-            context, page, recorder = new_page(browser)
+            context, page, recorder = new_page(browser, base_url, bench_account(service.store))
             steps = walk(page, recorder, base_url, service)
             context.close()
         finally:

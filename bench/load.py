@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import capture  # noqa: E402  (bench/ is on the path as the script's folder)
+from signin import bench_account, signed_in_session  # noqa: E402
 
 PER_HOST = 6  # Chromium's connections per host
 STATIC_TYPES = {"script", "stylesheet", "image", "font", "other"}
@@ -80,13 +81,14 @@ def plan(steps: list[capture.Step]) -> tuple[list[list[list[capture.Recorded]]],
 
 class User(threading.Thread):
     def __init__(self, base_url: str, first, again, pause: float, delay: float, stop: threading.Event,
-                 samples: list, steps: list):
+                 samples: list, steps: list, account: tuple[str, str]):
         super().__init__(daemon=True)
         self.base_url, self.first, self.again, self.pause, self.delay = base_url, first, again, pause, delay
         self.stop, self.samples, self.steps = stop, samples, steps
         self.session = requests.Session()
         adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=PER_HOST)
         self.session.mount("http://", adapter)
+        self.account = account  # each user signs in once, as a person does, before the first step
         self.pool = ThreadPoolExecutor(PER_HOST)
 
     def send(self, recorded: capture.Recorded) -> Sample:
@@ -106,6 +108,7 @@ class User(threading.Thread):
     def run(self):
         if self.stop.wait(self.delay):
             return
+        signed_in_session(self.base_url, self.account, self.session)
         walk = self.first
         while not self.stop.is_set():
             for step in walk:
@@ -126,12 +129,14 @@ def percentile(values, q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
-def level(base_url: str, first, again, users: int, pause: float, duration: float) -> dict:
+def level(base_url: str, first, again, users: int, pause: float, duration: float,
+          account: tuple[str, str]) -> dict:
     stop = threading.Event()
     samples: list[Sample] = []
     steps: list[float] = []
     spread = pause or 1.0
-    crowd = [User(base_url, first, again, pause, spread * i / users, stop, samples, steps) for i in range(users)]
+    crowd = [User(base_url, first, again, pause, spread * i / users, stop, samples, steps, account)
+             for i in range(users)]
     started = time.perf_counter()
     for user in crowd:
         user.start()
@@ -171,7 +176,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=90.0, help="seconds per level")
     parser.add_argument("--closed-users", type=int, default=8, help="users of the closed loop (0: none)")
     parser.add_argument("--closed-duration", type=float, default=45.0)
+    parser.add_argument("--database-url", help="the served city's store: the bench makes its own admin account there "
+                                               "(bench/signin.py) and every simulated user signs in with it")
+    parser.add_argument("--account", help="NAME:PASSWORD of an existing account instead")
     args = parser.parse_args(argv)
+    if args.account and ":" in args.account:
+        account = tuple(args.account.split(":", 1))
+    elif args.database_url:
+        from layers.store import Store
+        account = bench_account(Store(args.database_url))
+    else:
+        raise SystemExit("error: the users must sign in: give --database-url (of the served city) or "
+                         "--account NAME:PASSWORD")
     if not args.capture.exists():
         raise SystemExit(f"error: no {args.capture}; capture the browser's requests first: "
                          f".venv/bin/python bench/capture.py --base-url {args.base_url} --database-url … "
@@ -183,10 +199,10 @@ def main(argv: list[str] | None = None) -> int:
           f"{sum(len(w) for s in again for w in s)} after", flush=True)
     results = []
     for users in [int(u) for u in args.users.split(",") if u.strip()]:
-        results.append(level(base_url, first, again, users, args.pause, args.duration))
+        results.append(level(base_url, first, again, users, args.pause, args.duration, account))
         show(results[-1])
     if args.closed_users:
-        results.append(level(base_url, first, again, args.closed_users, 0.0, args.closed_duration))
+        results.append(level(base_url, first, again, args.closed_users, 0.0, args.closed_duration, account))
         print("  closed loop (no pause): the ceiling", flush=True)
         show(results[-1])
     print("\nMarkdown (README):\n")

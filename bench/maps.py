@@ -50,6 +50,7 @@ from dashboard import ids  # noqa: E402
 from dashboard.maps import routes, sources  # noqa: E402
 from dashboard.maps.registry import DEFAULT_LAYERS, MAP_LAYERS  # noqa: E402
 from dashboard.maps.tiles import INDEX_ZOOM, BuildingTiles  # noqa: E402
+from signin import signed_in_client  # noqa: E402
 from timing import median_seconds  # noqa: E402  (bench/ is on the path as the script's folder)
 
 os.environ.setdefault("CITYTWIN_ESCALATION_MINUTES", "0")  # a bench never writes to the city it measures
@@ -196,7 +197,7 @@ def interactions(app, repeat: int, add) -> str:
     from dashboard import services
     service = services.get()
     city = service.city()
-    client = app.server.test_client()
+    client = signed_in_client(app)
     callbacks = Callbacks(client)
 
     def measure(name: str, body: dict, section: str = "interaction") -> dict:
@@ -298,7 +299,7 @@ def tiles(app, repeat: int, add) -> None:
     from dashboard import services
     service = services.get()
     city = service.city()
-    client = app.server.test_client()
+    client = signed_in_client(app)
     buildings = city["buildings"]
 
     def url(z, x, y, color):
@@ -335,7 +336,7 @@ def tiles(app, repeat: int, add) -> None:
     properties = {}
     for color in COLORS:
         first, median, properties[color] = first_and_median(
-            lambda: routes.building_properties(service, color, INDICATOR, WINDOW), max(2, repeat // 2))
+            lambda: routes.building_properties(service.generation(), color, INDICATOR, WINDOW), max(2, repeat // 2))
         add(Row("tile", f"building_properties, color={color}", median, first, None))
 
     for z in TILE_ZOOMS:

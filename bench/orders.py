@@ -36,6 +36,7 @@ os.environ.setdefault("CITYTWIN_ESCALATION_MINUTES", "0")  # the sweep is measur
 
 from maps import INTERACTION_BYTES, INTERACTION_MS, Callbacks, Row, first_and_median, ms, print_table  # noqa: E402
 from capture import captured_for, pages_request  # noqa: E402
+from signin import signed_in_client  # noqa: E402
 
 DEFAULT_DATABASE = ROOT / "data" / "bench-city.sqlite"
 
@@ -51,8 +52,8 @@ def action_body(callbacks: Callbacks, action: str, state: dict, actor: str) -> d
     return {
         "output": dependency["output"], "outputs": outputs,
         "inputs": [[{"id": button, "property": "n_clicks", "value": 1}]],
+        # The actor is the signed-in account (the bench's own), no longer a field of the form.
         "state": [{"id": "order-state", "property": "data", "value": state},
-                  {"id": "order-actor", "property": "value", "value": actor},
                   {"id": "order-note", "property": "value", "value": "bench"},
                   {"id": "order-department-select", "property": "value", "value": None}],
         "changedPropIds": [json.dumps(button, separators=(",", ":"), sort_keys=True) + ".n_clicks"],
@@ -70,7 +71,7 @@ def run(app, repeat: int) -> list[Row]:
             started = time.perf_counter()
             thread.join()
             print(f"  (waited {time.perf_counter() - started:.1f} s for the app's warm-up)", flush=True)
-    client = app.server.test_client()
+    client = signed_in_client(app)
     callbacks = Callbacks(client)
     service = services.get()
     work_orders = service.work_orders()

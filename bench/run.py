@@ -39,6 +39,7 @@ from metrics.registry import INDICATORS  # noqa: E402
 from metrics.spec import WINDOWS, named_window  # noqa: E402
 from sample_data.__main__ import build  # noqa: E402
 from capture import captured_for, map_click, pages_request, summary as capture_summary  # noqa: E402,F401  (bench/ is on the path as the
+from signin import signed_in_client  # noqa: E402
 from timing import median_seconds  # noqa: E402                        script's folder; pages_request: orders.py)
 
 
@@ -154,7 +155,7 @@ def main(argv=None) -> int:
            f"{time.perf_counter() - started:.1f} s, {sum(len(s.requests) for s in steps)} requests → {args.capture}")
     print(capture_summary(steps), flush=True)
     city = services.get().city()
-    client = app.server.test_client()
+    client = signed_in_client(app)
     seconds, html = median_seconds(lambda: client.get("/"), args.repeat)
     report("first screen: GET / (page shell)", f"{seconds * 1000:.0f} ms, {len(html.data):,} B")
     timings = [post(client, pages_request("")) for _ in range(args.repeat)]
