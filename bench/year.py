@@ -167,6 +167,15 @@ def main(argv: list[str] | None = None) -> int:
         with separate_processes(2, args.memory_limit) as client:
             results["runs"].append({"cluster": "processes", **recompute(client, history, city, windows,
                                                                          args.memory_limit)})
+    local = {run["workers"]: run for run in results["runs"] if run["cluster"] == "local"}
+    for window in windows:
+        if 1 in local and len(local) > 1:
+            one = local[1]["windows"][window]["seconds"]
+            print(f"scaling, {window}: " + ", ".join(
+                f"1 → {n} workers {one / run['windows'][window]['seconds']:.2f}× ({one} s → "
+                f"{run['windows'][window]['seconds']} s)" for n, run in sorted(local.items()) if n > 1))
+    results["load_average"] = os.getloadavg()  # the machine is shared: say how busy it was at the end
+    print(f"load average at the end: {' '.join(f'{v:.1f}' for v in results['load_average'])}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     return 0

@@ -67,7 +67,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "kpi.spark_title": ("from {low} to {high} over the window", "本时段内 {low} 至 {high}"),
     "kpi.on_the_map": ("On the map", "地图指标"),
     # the map page
-    "level.city": ("City", "市"),
+    "level.city": ("Cities", "各市"),
     "level.district": ("Districts", "各区"),
     "level.street": ("Streets", "各街道"),
     "level.community": ("Communities", "各社区"),

@@ -28,7 +28,7 @@ from layers.city import (EVENT_LAYERS, READINGS_OVERLAP, SENSOR_LAYERS, City, lo
 from dashboard.maps.sources import order_cells, sensor_states
 from layers import city_settings
 from layers.city_settings import timezone as city_timezone
-from layers.specs import LAYERS, LEVELS, METRIC_CRS
+from layers.specs import ALL_LEVELS, LAYERS, METRIC_CRS
 from layers.snapshot import read_snapshot, write_snapshot
 from layers.store import Store
 from layers.store_health import is_unavailability
@@ -40,7 +40,7 @@ from metrics.registry import INDICATORS
 from metrics.spec import WINDOWS, Window, named_window
 
 # Simplification tolerance (degrees) by the level of the units drawn: about 80 m for districts down to 5 m for grids.
-SIMPLIFY = {"city": 0.001, "district": 0.0008, "street": 0.0003, "community": 0.00012, "grid": 0.00005}
+SIMPLIFY = {"province": 0.003, "city": 0.001, "district": 0.0008, "street": 0.0003, "community": 0.00012, "grid": 0.00005}
 MEMO_LAYERS = {
     "order_cells": ("orders",),
     "buildings_by_grid": ("buildings",),
@@ -104,14 +104,15 @@ class UnitDirectory:
 
     @property
     def city(self) -> dict:
-        return self.units[self.units["level"] == "city"].iloc[0].to_dict()
+        """The top unit: the city, or the province of a province store (what a page's top bar starts from)."""
+        return self.units.loc[top_unit(self.units)].to_dict()
 
     def ancestor(self, codes: pd.Series, level: str) -> pd.Series:
         """The unit at ``level`` above (or at) each code; None where there is none."""
         found = pd.Series(np.where(self.units.reindex(codes)["level"].to_numpy() == level, codes, None),
                           index=codes.index, dtype=object)
         current = codes.astype(object)
-        for _ in range(len(LEVELS)):
+        for _ in range(len(ALL_LEVELS)):
             current = self.units["parent_code"].reindex(current).set_axis(codes.index)
             at_level = self.units["level"].reindex(current).set_axis(codes.index).to_numpy() == level
             found = found.where(~at_level, current)
@@ -120,7 +121,7 @@ class UnitDirectory:
     def lineage(self, code: str | None) -> list[dict]:
         """The units from the city down to ``code`` (code, level, name, name_zh); empty for an unknown code."""
         chain = []
-        while code is not None and code in self.units.index and len(chain) <= len(LEVELS):
+        while code is not None and code in self.units.index and len(chain) <= len(ALL_LEVELS):
             unit = self.units.loc[code]
             chain.append({k: unit[k] for k in ("code", "level", "name", "name_zh")})
             code = unit["parent_code"]
@@ -511,8 +512,8 @@ class Services:
         table = self._table(gen, window)
         rows = table.loc[code].reset_index(drop=True)
         kpis = rows.set_index("indicator").reindex(list(INDICATORS))
-        level_index = LEVELS.index(unit["level"])
-        child_level = LEVELS[level_index + 1] if level_index + 1 < len(LEVELS) else None
+        level_index = ALL_LEVELS.index(unit["level"])
+        child_level = ALL_LEVELS[level_index + 1] if level_index + 1 < len(ALL_LEVELS) else None
         children_units = city.children(code)
         keys = [(child, indicator_id) for child in children_units.index]
         values = table.reindex(keys).reset_index(drop=True).assign(code=pd.Series(children_units.index,
@@ -632,11 +633,20 @@ def remembered(memo: dict, key, compute):
 
 
 def resolved_unit(city: City, code: str | None) -> str:
-    """``code`` if the city has that unit, else the city's own code."""
+    """``code`` if the city has that unit, else the top unit's code (the city's, or its province's)."""
     units = city.units
     if code and code in units.index:
         return code
-    return units.index[units["level"] == "city"][0]
+    return top_unit(units)
+
+
+def top_unit(units: pd.DataFrame) -> str:
+    """The code of the unit at the top of the hierarchy: the province of a province store, else the city."""
+    for level in ALL_LEVELS:
+        codes = units.loc[units["level"] == level, "code"]
+        if len(codes):
+            return codes.iloc[0]
+    raise ValueError("the store holds no administrative units")
 
 
 def window_table(city: City, window: str) -> pd.DataFrame:

@@ -18,7 +18,7 @@ from layers.city_settings import activate, checked
 from layers.city_settings import timezone as city_timezone
 from layers.load import load_layer
 from layers.retention import hourly_readings
-from layers.specs import LEVELS, ORDER_STAGES
+from layers.specs import ALL_LEVELS, LEVELS, ORDER_STAGES, PROVINCE
 from layers.store import Store
 
 
@@ -172,7 +172,19 @@ def build_hierarchy(units: pd.DataFrame) -> pd.DataFrame:
         if wrong.any():
             raise ValueError(f"unit hierarchy: {current[wrong].iloc[0]} is not a {lvl} but sits where one should")
         table[lvl] = current.to_numpy()
-    return pd.DataFrame(table, columns=list(LEVELS)).set_index("grid", drop=False)
+    # A province store: every city's parent is the province (the optional level above cities, see ALL_LEVELS).
+    above = current.map(parent)
+    if above.notna().any():
+        if above.isna().any() or (above.map(level) != PROVINCE).any():
+            odd = current[above.isna() | (above.map(level) != PROVINCE)].iloc[0]
+            raise ValueError(f"unit hierarchy: city {odd} has no province above it while other cities have one")
+        table[PROVINCE] = above.to_numpy()
+    return pd.DataFrame(table, columns=[lvl for lvl in ALL_LEVELS if lvl in table]).set_index("grid", drop=False)
+
+
+def levels_of(hierarchy: pd.DataFrame) -> tuple[str, ...]:
+    """The levels a hierarchy table has, from the top: a province's six, a city's five."""
+    return tuple(lvl for lvl in ALL_LEVELS if lvl in hierarchy.columns)
 
 
 EVENT_LAYERS = ("sensors", "readings", "alarms", "orders", "buildings", "event_types", "channels", "planted_hotspots",

@@ -66,6 +66,7 @@ class Partition:
     city: str
     month: str  # "YYYY-MM", local time
     path: Path
+    context: str = ""  # whose context it is computed against: the city's, or its province's ("" = the city's)
 
     @property
     def start(self) -> pd.Timestamp:
@@ -135,6 +136,11 @@ class History:
     def cities(self) -> list[str]:
         return list(self.manifest.get("cities", []))
 
+    @property
+    def context_key(self) -> str:
+        """Under which unit the context was written: the one city, or a province history's province."""
+        return self.manifest.get("context") or self.city()
+
     def city(self) -> str:
         """The one city of this history (a province's history has several: name one)."""
         cities = self.cities
@@ -144,12 +150,15 @@ class History:
         return cities[0]
 
     def partitions(self, layer: str, city: str | None = None) -> list[Partition]:
-        """The layer's monthly partitions, oldest first."""
+        """The layer's monthly partitions (of ``city``, or of every city), oldest first."""
         if layer not in HISTORY_LAYERS:
             raise HistoryError(f"{layer!r} is not a history layer; they are {', '.join(HISTORY_LAYERS)}")
-        city = city or self.city()
-        months = self.manifest["layers"].get(layer, {}).get(city, {})
-        return [Partition(layer, city, month, self.partition_path(layer, city, month)) for month in sorted(months)]
+        manifest = self.manifest
+        context = manifest.get("context", "")
+        by_city = manifest["layers"].get(layer, {})
+        chosen = [city] if city else sorted(by_city) if context else [self.city()]
+        return sorted((Partition(layer, c, month, self.partition_path(layer, c, month), context)
+                       for c in chosen for month in by_city.get(c, {})), key=lambda p: (p.month, p.city))
 
     def partition_path(self, layer: str, city: str, month: str) -> Path:
         return self.root / layer / f"city={city}" / f"month={month}" / PART
@@ -176,7 +185,7 @@ class History:
     def context(self, city: str | None = None, shapes: bool = True) -> dict[str, pd.DataFrame]:
         """The context layers of ``city`` (units, buildings and sensors as GeoDataFrames; without ``shapes`` only
         the units: decoding 640,000 building outlines no partition needs takes seconds)."""
-        city = city or self.city()
+        city = city or self.context_key
         frames = {}
         for layer in CONTEXT_LAYERS:
             path = self.context_path(city, layer)
@@ -310,10 +319,13 @@ def write_history(store: Store, root: str | os.PathLike, rebuild: bool = False, 
     started = time.perf_counter()
     history = History(root)
     units = load_layer(store, "units")
-    cities = units.loc[units["level"] == "city", "code"].tolist()
-    if len(cities) != 1:
-        raise HistoryError(f"the store holds {len(cities)} cities ({cities}); write_history writes one city's")
-    city = cities[0]
+    cities = sorted(units.loc[units["level"] == "city", "code"])
+    if not cities:
+        raise HistoryError("the store holds no city: nothing to write a history of")
+    # The context is the whole hierarchy, written once under the top unit (the city, or a province store's
+    # province): every partition of every city is computed against it, so that their grid sums add up.
+    top = units.loc[units["parent_code"].isna(), "code"]
+    context_key = top.iloc[0] if len(top) == 1 else cities[0]
     if rebuild and history.root.exists():
         for layer in HISTORY_LAYERS:
             shutil.rmtree(history.root / layer, ignore_errors=True)
@@ -325,32 +337,53 @@ def write_history(store: Store, root: str | os.PathLike, rebuild: bool = False, 
 
     touched, cursor, replaced = _touched_order_months(store, int(manifest.get("transition_cursor", 0)))
     written, kept, removed = [], [], []
+    city_of_grid = _city_of_grid(units) if len(cities) > 1 else None
+    sensor_grid = (load_layer(store, "sensors").set_index("sensor_id")["grid_code"]
+                   if city_of_grid is not None else None)
     for layer, span in ranges.items():
-        recorded = manifest["layers"].get(layer, {}).get(city, {})
+        recorded = {city: manifest["layers"].get(layer, {}).get(city, {}) for city in cities}
         months = months_between(*span) if span is not None else []
-        for month in sorted(set(recorded) - set(months)):
-            history.remove_partition(layer, city, month)
-            removed.append((layer, month))
+        for city in cities:
+            for month in sorted(set(recorded[city]) - set(months)):
+                history.remove_partition(layer, city, month)
+                removed.append((layer, month))
         for month in months:
             start = pd.Timestamp(f"{month}-01").tz_localize(CITY_TIMEZONE)
             end = start + pd.DateOffset(months=1)
-            entry = recorded.get(month)
+            entries = [recorded[city].get(month) for city in cities]
             closed = month != open_month
-            if closed and entry is not None and not (layer == "orders" and (replaced or month in touched)):
-                if _count_in(store, layer, start, end) == entry["rows"]:
+            if closed and None not in entries and not (layer == "orders" and (replaced or month in touched)):
+                if _count_in(store, layer, start, end) == sum(entry["rows"] for entry in entries):
                     kept.append((layer, month))
                     continue
             column = HISTORY_LAYERS[layer]
             frame = load_layer(store, layer, where=lambda table, c=column, s=_epoch(start), e=_epoch(end):
                                (table.c[c] >= s) & (table.c[c] < e))
-            history.write_partition(layer, city, month, frame)
+            if city_of_grid is None:
+                history.write_partition(layer, cities[0], month, frame)
+            else:  # a province: each city's rows in a partition of their own (by their grid cell's city)
+                grid = frame["grid_code"] if "grid_code" in frame else frame["sensor_id"].map(sensor_grid)
+                city_of_row = grid.map(city_of_grid).to_numpy()
+                for city in cities:
+                    history.write_partition(layer, city, month, frame[city_of_row == city])
             written.append((layer, month))
             if progress:
                 print(f"  {layer} {month}: {len(frame):,} rows")
-    history.write_context(city, {layer: load_layer(store, layer) for layer in CONTEXT_LAYERS})
-    history.set(transition_cursor=cursor, open_month=open_month, as_of=str(max(ends)) if ends else None,
+    history.write_context(context_key, {layer: load_layer(store, layer) for layer in CONTEXT_LAYERS})
+    history.set(context=context_key, transition_cursor=cursor, open_month=open_month, as_of=str(max(ends)) if ends else None,
                 store_versions={k: v["version"] for k, v in store.layer_versions().items()})
     return SyncReport(written, kept, removed, open_month, time.perf_counter() - started)
+
+
+def _city_of_grid(units: pd.DataFrame) -> pd.Series:
+    """Grid code → the code of its city, by the units' parents."""
+    parent = units.set_index("code")["parent_code"]
+    level = units.set_index("code")["level"]
+    grids = units.loc[units["level"] == "grid", "code"]
+    current = pd.Series(grids.to_numpy(), index=grids.to_numpy())
+    while (current.map(level) != "city").any():
+        current = current.where(current.map(level) == "city", current.map(parent))
+    return current
 
 
 def main(argv: list[str] | None = None) -> int:

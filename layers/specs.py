@@ -28,7 +28,13 @@ CRS = "EPSG:4326"
 METRIC_CRS = "EPSG:32649"
 
 LEVELS = ("city", "district", "street", "community", "grid")
-"""The administrative hierarchy, from the top. Each unit's parent is on the level before it."""
+"""The administrative hierarchy of a city, from the top. Each unit's parent is on the level before it."""
+PROVINCE = "province"
+ALL_LEVELS = (PROVINCE, *LEVELS)
+"""The levels a store may hold: a province store (``make sample SCALE=province``) has one unit of level
+``province`` above its cities (each city's parent); a single-city store has none, its city has no parent, and
+nothing about it changes. The province is optional above the city rather than a level every store must have,
+so that every city already imported, and every city to come, keeps its five levels as they are."""
 
 
 @dataclass(frozen=True)

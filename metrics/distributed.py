@@ -42,7 +42,7 @@ import pandas as pd
 from layers.city import City, build_hierarchy
 from layers.history import HISTORY_LAYERS, History, HistoryError, Partition
 from layers.load import empty_frame
-from layers.specs import LEVELS
+from layers.specs import ALL_LEVELS
 from metrics.engine import COLUMNS, grid_matrices, roll_up
 from metrics.engine import compute as engine_compute
 from metrics.registry import INDICATORS
@@ -119,7 +119,7 @@ def partition_sums(root: str, stamp: float, partition: Partition, rows: list[int
                    window: Window) -> PartialSums:
     """One Dask task: the grid sums of the indicators ``ids[r] for r in rows`` over one partition's rows, in a
     result whose rows are all of ``ids`` (zero elsewhere), so that results of any partitions add up."""
-    context = _context(root, partition.city, stamp)
+    context = _context(root, partition.context or partition.city, stamp)
     size = len(context.hierarchy)
     wanted = [ids[r] for r in rows]
     columns = partition.metric_columns()
@@ -173,7 +173,7 @@ class Run:
 
 
 def compute(history: History, window: Window, city: City, indicator_ids: Iterable[str] | None = None,
-            levels: Iterable[str] = LEVELS, client=None, run: Run | None = None) -> pd.DataFrame:
+            levels: Iterable[str] = ALL_LEVELS, client=None, run: Run | None = None) -> pd.DataFrame:
     """:func:`metrics.engine.compute` over the history files: the same tidy table, computed by Dask tasks.
 
     ``city`` gives the unit hierarchy and the layers that are not history (it may hold history layers too: they
@@ -258,7 +258,7 @@ def dask_client(workers: int = 2, memory_limit: str = "4GiB", address: str | Non
 
 
 def compute_window(city: City, window: Window, history: History | None = None,
-                   indicator_ids: Iterable[str] | None = None, levels: Iterable[str] = LEVELS) -> pd.DataFrame:
+                   indicator_ids: Iterable[str] | None = None, levels: Iterable[str] = ALL_LEVELS) -> pd.DataFrame:
     """The engine for the window: in memory when the city holds it, else over ``history`` on the cluster of
     :func:`dask_client` (``$CITYTWIN_DASK_SCHEDULER``, or a LocalCluster started for the call)."""
     if history is None or not needs_history(window, city):

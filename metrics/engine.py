@@ -15,7 +15,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from layers.specs import LEVELS
+from layers.specs import ALL_LEVELS
 from metrics.registry import INDICATORS
 from metrics.spec import SURGE, Contributions, Indicator, Window, column_codes, named_window, surge_scores
 
@@ -90,11 +90,11 @@ def grid_matrices(data, window: Window, ids: list[str]) -> tuple[np.ndarray, np.
 
 
 def roll_up(ids: list[str], numerator: np.ndarray, denominator: np.ndarray, covered: np.ndarray,
-            hierarchy: pd.DataFrame, levels: Iterable[str] = LEVELS) -> pd.DataFrame:
+            hierarchy: pd.DataFrame, levels: Iterable[str] = ALL_LEVELS) -> pd.DataFrame:
     """Sum grid matrices up each level, then divide: the tidy table of ``compute``."""
     aggregation = np.array([INDICATORS[i].aggregation for i in ids])[:, None]
     frames = []
-    for level in levels:
+    for level in [lvl for lvl in levels if lvl in hierarchy.columns]:  # a single city has no province level
         codes, units = pd.factorize(hierarchy[level].to_numpy())
         order = np.argsort(codes, kind="stable")
         starts = np.flatnonzero(np.r_[True, np.diff(codes[order]) != 0])
@@ -117,7 +117,7 @@ def roll_up(ids: list[str], numerator: np.ndarray, denominator: np.ndarray, cove
 
 
 def compute(data, window: Window, indicator_ids: Iterable[str] | None = None,
-            levels: Iterable[str] = LEVELS) -> pd.DataFrame:
+            levels: Iterable[str] = ALL_LEVELS) -> pd.DataFrame:
     """Every requested indicator for every unit of the requested levels: a tidy table (see ``COLUMNS``).
 
     All indicators are rolled up together as matrices (indicators × grid cells → indicators × units), then
@@ -130,7 +130,7 @@ def compute(data, window: Window, indicator_ids: Iterable[str] | None = None,
 
 
 def compare(data, window: Window, indicator_ids: Iterable[str] | None = None,
-            levels: Iterable[str] = LEVELS) -> pd.DataFrame:
+            levels: Iterable[str] = ALL_LEVELS) -> pd.DataFrame:
     """``compute`` for the window and the one before it, with ``previous`` and ``change`` columns.
 
     When the previous window begins before the data do (the 30 days before a 30-day sample), it has no data: a
@@ -168,7 +168,7 @@ def by_clock(data, indicator_ids: Iterable[str]) -> dict[pd.Timestamp, list[str]
 
 
 def compare_named(data, window_name: str, indicator_ids: Iterable[str] | None = None,
-                  levels: Iterable[str] = LEVELS) -> pd.DataFrame:
+                  levels: Iterable[str] = ALL_LEVELS) -> pd.DataFrame:
     """``compare`` for a named window (``today``, ``7d``, …), each indicator's window ending at its own layers'
     as-of instant (see :func:`by_clock`)."""
     frames = [compare(data, named_window(window_name, as_of), ids, levels)
@@ -194,7 +194,7 @@ def rank_among_siblings(table: pd.DataFrame, units: pd.DataFrame) -> pd.DataFram
 
 
 def series(data, window: Window, indicator_ids: Iterable[str], steps: int,
-           levels: Iterable[str] = LEVELS) -> pd.DataFrame:
+           levels: Iterable[str] = ALL_LEVELS) -> pd.DataFrame:
     """The indicators over ``steps`` equal sub-windows of ``window`` (a sparkline's points): ``compute`` for each,
     with a ``step`` column (0 = the oldest).
 

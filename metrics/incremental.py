@@ -19,7 +19,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from layers.specs import LEVELS
+from layers.specs import ALL_LEVELS
 from metrics.engine import grid_matrices, roll_up
 from metrics.registry import INDICATORS
 from metrics.spec import Window
@@ -45,7 +45,7 @@ class LiveTable:
         self.covered[self.order_rows] = np.maximum(self.covered[self.order_rows], covered)
         self.added += len(orders)
 
-    def table(self, levels=LEVELS) -> pd.DataFrame:
+    def table(self, levels=ALL_LEVELS) -> pd.DataFrame:
         return roll_up(self.ids, self.numerator, self.denominator, self.covered, self.city.hierarchy, levels)
 
     def _city_of(self, orders: pd.DataFrame):

@@ -252,7 +252,7 @@ class Indicator:
     good_direction: str  # "up" | "down" | "none"
     owner: str
     frequency: str
-    levels: tuple[str, ...] = ("city", "district", "street", "community", "grid")
+    levels: tuple[str, ...] = ("province", "city", "district", "street", "community", "grid")
     format: str = "{:,.0f}"
     weight: float = 1.0  # in the composite vital-sign score (metrics/score.py)
     headline: bool = True  # shown on the KPI cards (the catalogue lists every indicator)

@@ -4,6 +4,7 @@
     python -m sample_data build --scale city --database-url sqlite:///data/city.sqlite
     python -m sample_data build --scale test --database-url postgresql+psycopg://user@host/db
     python -m sample_data build --scale year --db data/year.sqlite      # + data/year-history/ (sample_data.year)
+    python -m sample_data build --scale province --db data/province.sqlite   # Guangdong (sample_data.province)
 """
 from __future__ import annotations
 
@@ -27,7 +28,11 @@ def build(scale: str, database_url: str | None = None, seed: int = 20231, progre
     """Generate the sample city at ``scale`` and replace what the store holds with it (one transaction). The data
     end at ``end`` (tests that act on orders "now" build a city ending now)."""
     started = time.perf_counter()
-    layers = generate(scale, seed=seed, end=end, progress=progress)
+    if scale == "province":  # Guangdong's 21 cities under one province unit (sample_data.province)
+        from sample_data import province
+        layers = province.generate(seed=seed, end=end, progress=progress)
+    else:
+        layers = generate(scale, seed=seed, end=end, progress=progress)
     generated = time.perf_counter()
     frames = {layer_id: encode_frame(layer_id, frame) for layer_id, frame in layers.items()}
     store = Store(database_url)
@@ -92,8 +97,9 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="generate the sample city and store it")
-    b.add_argument("--scale", choices=sorted([*SCALES, "year"]), default="demo",
-                   help="year: the city scale's city and a year of 37 million orders as history files")
+    b.add_argument("--scale", choices=sorted([*SCALES, "year", "province"]), default="demo",
+                   help="year: the city scale's city and a year of 37 million orders as history files; "
+                   "province: Guangdong's 21 cities on their district boundaries (sample_data.province)")
     b.add_argument("--database-url", default=None, help=f"SQLAlchemy URL (default: {default_database_url()})")
     b.add_argument("--db", default=None, help="path of an SQLite file (shorthand for --database-url sqlite:///PATH)")
     b.add_argument("--seed", type=int, default=20231)

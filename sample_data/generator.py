@@ -104,6 +104,14 @@ def generate(scale: str | Scale = "demo", seed: int = 20231, end: pd.Timestamp =
 
     units = build_units(scale, rng)
     step("units")
+    layers = generate_layers(units, scale, rng, seed, end, step)
+    steps.close()
+    return layers
+
+
+def generate_layers(units: gpd.GeoDataFrame, scale: Scale, rng: np.random.Generator, seed: int, end: pd.Timestamp,
+                    step=lambda label: None) -> dict[str, pd.DataFrame]:
+    """Every layer of a city whose units are given (Shenzhen's, or one city of the province sample)."""
     buildings = build_buildings(units, scale, rng)
     step("buildings")
     sensors = build_sensors(units, buildings, scale, rng, end)
@@ -117,7 +125,6 @@ def generate(scale: str | Scale = "demo", seed: int = 20231, end: pd.Timestamp =
     step("orders")
     safety = build_safety_layers(units, buildings, scale, seed, end)
     step("incidents, enterprises, grid patrols, cameras, roads")
-    steps.close()
     return {
         "units": units, "buildings": buildings, "sensors": sensors, "readings": readings, "alarms": alarms,
         "event_types": event_types, "channels": channels, "orders": orders, "planted_hotspots": hotspots,
@@ -937,8 +944,11 @@ def build_cameras(units, buildings, scale: Scale, rng, end: pd.Timestamp) -> gpd
     weight = people + 60 * places + 200  # streets and squares have cameras, not only homes
     # Bao'an's own count fixes its share (131,000 of the 380,000 feeds); the other districts share the rest.
     in_baoan = (grids["district_code"] == BAOAN).to_numpy()
-    p = np.where(in_baoan, BAOAN_CAMERA_SHARE * weight / weight[in_baoan].sum(),
-                 (1 - BAOAN_CAMERA_SHARE) * weight / weight[~in_baoan].sum())
+    if in_baoan.any() and (~in_baoan).any():
+        p = np.where(in_baoan, BAOAN_CAMERA_SHARE * weight / weight[in_baoan].sum(),
+                     (1 - BAOAN_CAMERA_SHARE) * weight / weight[~in_baoan].sum())
+    else:  # a city without Bao'an (the province sample's other cities): by weight alone
+        p = weight
     n = scale.cameras
     grid_index = rng.choice(len(grids), n, p=p / p.sum())
     district = grids["district_code"].to_numpy()[grid_index]

@@ -12,6 +12,8 @@ postgis_db_url (function)
     is the same thing as a context manager (for module-scoped fixtures).
 sqlite_url (function)
     ``sqlite:///<tmp_path>/citytwin.sqlite``.
+province_db (session)
+    URL of the province sample (``make sample SCALE=province``), built once.
 browser (session) / page (function)
     Playwright Chromium using Debian's ``/usr/bin/chromium`` (never
     ``playwright install``).  ``page.external_requests`` lists the URLs of
@@ -311,6 +313,22 @@ def postgis_db_url(postgis_url: str) -> Iterator[str]:
 def sqlite_url(tmp_path: Path) -> str:
     """SQLAlchemy URL of a (not yet existing) SQLite file in tmp_path."""
     return f"sqlite:///{tmp_path}/citytwin.sqlite"
+
+
+# The province sample ends here: its 7 days of orders span November (closed) and December.
+PROVINCE_END = "2026-12-03 16:00"
+
+
+@pytest.fixture(scope="session")
+def province_db(tmp_path_factory) -> str:
+    """SQLAlchemy URL of the province sample (Guangdong's 21 cities, sample_data.province), built once a session."""
+    import pandas as pd
+
+    from layers.specs import CITY_TIMEZONE
+    from sample_data.__main__ import build
+    url = f"sqlite:///{tmp_path_factory.mktemp('province') / 'province.sqlite'}"
+    build("province", url, progress=False, end=pd.Timestamp(PROVINCE_END, tz=CITY_TIMEZONE))
+    return url
 
 
 # --------------------------------------------------------------------------

@@ -296,7 +296,7 @@ def _hotspots(view: MapView) -> list[dict]:
     found = view.services.hotspots(view.window)
     city = view.city
     level = view.data.level
-    if level != "city":
+    if level != city.hierarchy.columns[0]:  # below the top unit: the hotspots inside the unit in view
         found = found[found["grid_code"].map(city.hierarchy[level]) == view.data.code]
     points = []
     for row in found.itertuples():
@@ -323,7 +323,7 @@ def _alerts(view: MapView) -> list[dict]:
     from layers.alerts import OPEN_STATUSES
     open_alerts = view.services.alerts().frame(OPEN_STATUSES)
     open_alerts = open_alerts[open_alerts["lon"].notna() & open_alerts["lat"].notna()]
-    if view.data.level != "city" and len(open_alerts):
+    if view.data.level != view.city.hierarchy.columns[0] and len(open_alerts):
         places = open_alerts["unit_code"].where(open_alerts["unit_code"].notna(), open_alerts["grid_code"])
         inside = view.services.directory().ancestor(places, view.data.level).to_numpy() == view.data.code
         open_alerts = open_alerts[inside | (places.to_numpy() == view.data.code)]

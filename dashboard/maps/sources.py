@@ -25,9 +25,9 @@ from layers.reference import (BUILDING_USES, INCIDENT_KINDS, INCIDENT_SEVERITIES
 
 # H3 resolution of order bins by the level whose children the map shows (cells of ~5 km² at the city, ~0.1 km² in
 # a street, ~0.015 km² in a community or grid cell).
-HEX_RESOLUTION = {"city": 7, "district": 8, "street": 9, "community": 10, "grid": 10}
+HEX_RESOLUTION = {"province": 6, "city": 7, "district": 8, "street": 9, "community": 10, "grid": 10}
 BASE_HEX_RESOLUTION = 10
-SENSOR_CLUSTER_RESOLUTION = {"city": 6, "district": 7, "street": 8}
+SENSOR_CLUSTER_RESOLUTION = {"province": 5, "city": 6, "district": 7, "street": 8}
 """Sensors are drawn one by one from the community level down; above it, in H3 clusters of this resolution."""
 RANKED_STATES = {rank: state for state, rank in STATE_RANK.items() if state not in ("no_data",)}
 
@@ -42,7 +42,7 @@ SENSOR_KIND_NAMES = {code: (en, zh) for code, en, zh, *_ in SENSOR_KINDS}
 def unit_grid_mask(city: City, code: str, frame: pd.DataFrame) -> np.ndarray:
     """Rows of a layer (with ``grid_index``) that lie in a unit."""
     level = city.units.at[code, "level"]
-    if level == "city":
+    if level == city.hierarchy.columns[0]:  # the top unit (the city, or a province store's province) holds all
         return np.ones(len(frame), dtype=bool)
     grids = city.hierarchy.index[city.hierarchy[level] == code]
     wanted = np.zeros(len(city.hierarchy) + 1, dtype=bool)
