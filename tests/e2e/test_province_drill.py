@@ -57,14 +57,10 @@ def test_drill_from_the_province_to_a_city_and_a_district(serve_app, province_db
     drill(serve_app, province_db, expected, page, lambda view, child: click_in_ranking(page, child))
 
 
-@pytest.mark.xfail(reason="on the province's map a click is not picked up in headless Chromium on this loaded "
-                          "machine: hovering picks Guangzhou (its tooltip shows) but no clickInfo reaches Dash, "
-                          "while the same click on Shenzhen's districts works (tests/e2e/test_overview.py); "
-                          "not understood yet (deck.gl's tap recogniser and the province's heavier drawing are "
-                          "the first suspects)", strict=False)
-def test_drill_from_the_province_to_a_city_and_a_district_by_clicks_on_the_map(serve_app, province_db, expected,
-                                                                                 page):
-    drill(serve_app, province_db, expected, page, lambda view, child: click_on_map(page, view, child))
+# Not yet a test: the same drill by clicks on the province's map. In headless Chromium hovering picks Guangzhou
+# (its tooltip shows) but no clickInfo reaches Dash, while the same click on Shenzhen works
+# (tests/e2e/test_overview.py); an expected failure would be a test that cannot fail, so it stays out until the
+# cause is found (click_on_map above is kept for it).
 
 
 def drill(serve_app, province_db, expected, page, open_child) -> None:
