@@ -434,3 +434,80 @@ def test_the_background_evaluation_runs_until_stopped_and_survives_a_failure(mon
     monkeypatch.setattr(time_module, "sleep", lambda _s: (_ for _ in ()).throw(AssertionError("time.sleep used")))
     app.evaluate_alerts_every(FailingOnce(), 0.01, stop)
     assert len(calls) == 3
+
+
+# --- the screens read alerts once per generation, and keep the last read while the store is away ---------------------
+
+def test_the_map_and_the_district_view_read_alerts_once_per_generation_and_keep_them_while_the_store_is_away(
+        tmp_path, monkeypatch):
+    """The map's alerts layer and the district view's "open alerts here" used to read the store at every draw, so a
+    database outage made the map page answer 503. Now an alert's change makes a new generation (nothing of the city
+    read or computed again), the generation reads its alerts once, and while the store does not answer the screens
+    draw the last alerts read."""
+    import re
+
+    from sqlalchemy import event
+
+    from dashboard.components.wall_alerts import unit_early_warning
+    from dashboard.maps.registry import MAP_LAYERS, MapView
+    from dashboard.services import Services
+    from dashboard.settings import Settings
+    from layers import store_health
+    from layers.store_health import StoreUnavailable
+    from sample_data.__main__ import build
+
+    store = build("test", f"sqlite:///{tmp_path / 'city.sqlite'}", progress=False)
+    service = Services(store, settings=Settings(version_check_seconds=0))
+    city = service.city()
+    service.table("7d")
+    before = service.generation()
+    gauge = city["sensors"][city["sensors"]["kind"] == "water_level"].iloc[0]
+    district = city.hierarchy.at[gauge.grid_code, "district"]
+    now = pd.Timestamp.now(tz=CITY_TIMEZONE).floor("min")
+    write_reading(store, gauge.sensor_id, now, 3.4)
+    service.evaluate_alerts(now)
+    fired = service.alerts().frame(lifecycle.OPEN_STATUSES).query("place == @place",
+                                                                  local_dict={"place": f"sensor:{gauge.sensor_id}"})
+    assert len(fired) == 1
+    alert_id = fired.iloc[0]["alert_id"]
+
+    after = service.generation()
+    assert after.key != before.key  # the alerts' version is in the key: every screen following the city redraws
+    assert after.city.layers is city.layers and after.tables["7d"] is before.tables["7d"]  # nothing read again
+
+    reads = []
+
+    def count(_conn, _cursor, statement, *_args):
+        if re.search(r'FROM "?alerts"?(\s|$)', statement):
+            reads.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", count)
+
+    def draw():
+        view = MapView(service, service.unit_view(district, "on_time_rate", "7d"), "on_time_rate", "7d")
+        points = [p for layer in MAP_LAYERS["alerts"].build(view) for p in layer["data"]]
+        here = unit_early_warning(service, district, "district", "en")
+        return {p["alert_id"]: p["tip_value"] for p in points}, str(here)
+
+    for _ in range(3):
+        points, here = draw()
+        assert alert_id in points and points[alert_id].startswith("firing") and "1 critical" in here
+    assert len(reads) == 1, reads  # three draws, one read
+
+    mark = service.read_alerts("mark")  # what the alerts page and the wall's cue read by the second
+    service.alerts().acknowledge(alert_id, actor="operator 7")  # a change: a new generation, not yet drawn
+    newer = service.generation()
+    assert newer.key != after.key and "open_alerts" not in newer.memo
+    # The store stops answering (the circuit is open; no probe gets through during the test).
+    monkeypatch.setattr(store_health, "PROBE_SECONDS", 3600.0)
+    store.health.failed("stopped by the test")
+    with pytest.raises(StoreUnavailable):
+        store.layer_versions()
+    points, here = draw()  # the map and the district view draw the last alerts read, not a 503
+    assert points[alert_id].startswith("firing") and "1 critical" in here
+    assert service.read_alerts("mark") == mark  # the last read, not the acknowledgement it could not see
+    assert "open_alerts" not in service.generation().memo  # an old read is not taken for this generation's
+
+    store.health.succeeded()  # the store answers again: the generation reads its own alerts
+    points, _ = draw()
+    assert points[alert_id].startswith("acknowledged")

@@ -123,10 +123,9 @@ def _filter(name: str, filters: dict, lang: str, options: list, clearable: bool 
 def filtered_alerts(filters: dict) -> pd.DataFrame:
     """The alerts the filters select, the most urgent first (unacknowledged critical on top), newest first."""
     service = services.get()
-    book = service.alerts()
     status = filters["status"]
-    statuses = OPEN_STATUSES if status == "open" else None if status == "all" else {status}
-    frame = book.frame(statuses)
+    statuses = OPEN_STATUSES if status == "open" else None if status == "all" else frozenset({status})
+    frame = service.read_alerts("frame", statuses)
     if filters["severity"]:
         frame = frame[frame["severity"] == filters["severity"]]
     if filters["kind"]:
@@ -160,7 +159,7 @@ def map_href(alert, lang: str) -> str | None:
 def status_text(alert, lang: str) -> str:
     text = t(f"alerts.status.{alert.status}", lang)
     if alert.condition == "clearing":
-        rule = next((r for r in services.get().alerts().rule_bodies() if r["id"] == alert.rule_id), {})
+        rule = next((r for r in services.get().read_alerts("rule_bodies") if r["id"] == alert.rule_id), {})
         text += " · " + t("alerts.condition.clearing", lang, minutes=f"{rule.get('keep_firing_minutes', 0):g}")
     elif alert.condition == "clear" and alert.status != "resolved":
         text += " · " + t("alerts.condition.clear", lang)
@@ -197,9 +196,9 @@ def alert_detail(alert_id: str | None, lang: str) -> tuple[list, list]:
     """The selected alert's facts and history, and the buttons the lifecycle allows now."""
     if not alert_id:
         return [html.P(t("alerts.pick", lang), className="muted")], []
-    book = services.get().alerts()
+    service = services.get()
     try:
-        alert = book.get(alert_id)
+        alert = service.read_alerts("get", alert_id)
     except UnknownAlert:
         return [html.P(t("alerts.unknown", lang, alert=alert_id), className="muted")], []
     links = []
@@ -217,7 +216,7 @@ def alert_detail(alert_id: str | None, lang: str) -> tuple[list, list]:
     history = [html.Li([html.Span(f"{e.at:%m-%d %H:%M:%S}", className="muted"), " ",
                         html.B(t(f"alerts.action.{e.action}", lang)), f" · {e.actor}",
                         (f" · {department_name(e.department, lang)}" if e.department else ""),
-                        (f" — {e.note}" if e.note else "")]) for e in book.timeline(alert.alert_id)]
+                        (f" — {e.note}" if e.note else "")]) for e in service.read_alerts("timeline", alert.alert_id)]
     body = [
         html.H2([html.Span(state_label(alert.severity, lang), className=f"alert-severity state-{alert.severity}"),
                  " ", html.Span(alert.alert_id, id="alert-detail-id")], className="alert-heading"),
@@ -250,8 +249,8 @@ def alert_detail(alert_id: str | None, lang: str) -> tuple[list, list]:
 def render(_tick, values, _acted, filters, shown_mark):
     """The list and the selected alert, rendered again when a filter changes, after an action, or when the alerts'
     log moved on since the last rendering."""
-    book = services.get().alerts()
-    mark = book.mark()
+    service = services.get()
+    mark = service.read_alerts("mark")
     chosen = {item["id"]["name"]: item["value"] for item in ctx.inputs_list[1]}
     filters = normalise_filters(**{**{k: filters.get(k) for k in ("status", "severity", "kind", "unit", "alert",
                                                                    "lang")}, **chosen})
@@ -259,7 +258,7 @@ def render(_tick, values, _acted, filters, shown_mark):
     if triggered == {IDS["refresh"]} and shown_mark == [mark, filters]:
         return (no_update,) * 5
     frame = filtered_alerts(filters)
-    open_alerts = book.frame(OPEN_STATUSES)
+    open_alerts = service.read_alerts("frame", OPEN_STATUSES)
     critical = int(((open_alerts["severity"] == "critical") & (open_alerts["status"] == "firing")).sum())
     detail, buttons = alert_detail(filters["alert"], filters["lang"])
     return (alert_rows(frame, filters), t("alerts.count", filters["lang"], count=f"{len(frame):,}",

@@ -180,11 +180,11 @@ def _unit_names(city, lang: str) -> dict:
 
 
 def alert_panels(lang: str) -> dict:
-    """The open alerts for the ticker and the cue (read from the store at each call: they change by the second)."""
+    """The open alerts for the ticker and the cue (read from the store at each call: they change by the second;
+    while it does not answer, as last read)."""
     service = services.get()
-    book = service.alerts()
-    mark = book.mark()
-    open_alerts = book.frame(OPEN_STATUSES)
+    mark = service.read_alerts("mark")
+    open_alerts = service.read_alerts("frame", OPEN_STATUSES)
     names = _unit_names(service.city(), lang)
     cue, cue_class = alert_cue(open_alerts, names, lang)
     return {"items": alert_ticker_items(open_alerts, names, lang), "cue": cue, "cue_class": cue_class,
@@ -335,7 +335,7 @@ def refresh_status(_refreshed, _generation, config):
 def follow_alerts(_tick, shown_mark, config):
     """Alerts change by the second: the cue and the ticker follow them without waiting for the data's refresh, and
     only when the alerts' log moved on."""
-    if services.get().alerts().mark() == shown_mark:
+    if services.get().read_alerts("mark") == shown_mark:
         return no_update, no_update, no_update, no_update
     status = status_panels(config)
     return status["cue"], status["cue_class"], status["ticker"], status["alerts_mark"]
