@@ -63,6 +63,11 @@ ORDER_ACTIONS = {
     "cancel": frozenset({"intake", "dispatcher", "supervisor", "admin"}),
     "escalate": frozenset({"dispatcher", "supervisor", "admin"}),
 }
+INCIDENTS = frozenset({"supervisor", "admin"})
+"""Who may start a drill's incident (a tour step that plays one through the sample city's simulator, see
+docs/tours.md): it fires real alerts on every screen of the city, so only supervision and admins, and only with the
+whole city as their scope."""
+
 HANDLER_ACTIONS = frozenset({"reject", "accept", "handle", "reply"})
 """Actions a department handler takes only on its own department's orders."""
 
