@@ -405,11 +405,11 @@ def gate():
             pass  # the wall shows the scope's unit (dashboard/pages/wall reads auth.scope_unit())
     if endpoint == "/_dash-update-component":
         return _callback_check(access, principal)
-    if endpoint in ("export_kpis_csv", "export_scene_html", "buildings_tile"):
+    if endpoint in ("export_kpis_csv", "export_scene_html", "buildings_tile", "alerts_api"):
         unit = request.args.get("unit") or principal.scope
         if unit and not in_scope(unit):
             return refuse(403, "that place is outside your area")
-        if endpoint != "buildings_tile":
+        if endpoint not in ("buildings_tile", "alerts_api"):
             record("export", request.full_path.rstrip("?"))
     return None
 

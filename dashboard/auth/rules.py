@@ -88,6 +88,7 @@ ROUTES = {
     "/<path:path>": WATCHERS,               # then PAGES
     "buildings_tile": WATCHERS,
     "generation": WATCHERS,                 # the key every open screen polls (dashboard/live.py)
+    "alerts_api": EVERYONE,                 # GET /api/alerts, within the asker's area (dashboard/alerts_api.py)
     "health": PUBLIC,                       # which parts are up, for a load balancer (dashboard/health.py)
     "mvt_worker": PUBLIC,                   # a static script (the map's tile decoder)
     "export_kpis_csv": WATCHERS,

@@ -14,7 +14,8 @@ import dash
 import pandas as pd
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
-from dashboard import services
+from dashboard import auth, services
+from dashboard.alerts_api import select_alerts, statuses_of
 from dashboard.components.refresh import screen_refresh
 from dashboard.components.topbar import topbar
 from dashboard.i18n import HTML_LANG, department_name, language_query, normalise_language, pick, state_label, t, \
@@ -24,7 +25,7 @@ from layers.alerts import OPEN_STATUSES, STATUSES, AlertError, UnknownAlert
 from layers.specs import CITY_TIMEZONE
 from layers.workorders import WorkOrderError
 from metrics.alert_rules import KINDS
-from metrics.spec import SEVERITIES, STATE_RANK
+from metrics.spec import SEVERITIES
 
 dash.register_page(__name__, path="/alerts", title="citytwin · alerts", name="Alerts")
 
@@ -123,20 +124,12 @@ def _filter(name: str, filters: dict, lang: str, options: list, clearable: bool 
 def filtered_alerts(filters: dict) -> pd.DataFrame:
     """The alerts the filters select, the most urgent first (unacknowledged critical on top), newest first."""
     service = services.get()
-    status = filters["status"]
-    statuses = OPEN_STATUSES if status == "open" else None if status == "all" else frozenset({status})
-    frame = service.read_alerts("frame", statuses)
-    if filters["severity"]:
-        frame = frame[frame["severity"] == filters["severity"]]
-    if filters["kind"]:
-        frame = frame[frame["kind"] == filters["kind"]]
-    if filters["unit"] and len(frame):
-        places = frame["unit_code"].where(frame["unit_code"].notna(), frame["grid_code"])
-        frame = frame[service.directory().ancestor(places, "district").to_numpy() == filters["unit"]]
-    rank = -frame["severity"].map(STATE_RANK).astype("float64").fillna(0) * 2 \
-        - (frame["status"] == "firing").astype("float64")
-    return frame.assign(_rank=rank.to_numpy()).sort_values(["_rank", "fired_at"], ascending=[True, False]) \
-        .drop(columns="_rank")
+    directory = service.directory()
+    frame = service.read_alerts("frame", statuses_of(filters["status"]))
+    if filters["unit"] and filters["unit"] not in directory.units.index:
+        return frame.iloc[0:0]  # a unit the city does not have has no alerts
+    return select_alerts(frame, directory, severities=[filters["severity"]] if filters["severity"] else [],
+                         kind=filters["kind"], unit=filters["unit"], scope=auth.scope_unit())
 
 
 def place_text(alert, lang: str) -> str:
