@@ -44,6 +44,7 @@ MEMO_LAYERS = {
     "building_tiles": ("buildings",),
     "base_roads": ("roads",),
     "open_alerts": ("alerts",),
+    "building_alerts": ("alerts",),
 }
 """The layers each generation memo is computed from alone (not the clock): it carries over to the next generation
 while they are unchanged. Memos not named here are computed from the city at its clock: they carry over only when
@@ -409,6 +410,18 @@ class Services:
                 return frame
             gen.memo["open_alerts"] = frame
         return gen.memo["open_alerts"]
+
+    def building_alerts(self, building_id: str, sensor_ids=()) -> pd.DataFrame:
+        """The alerts of a building and its sensors (the building card), read once per generation like
+        :meth:`open_alerts`, and as last read while the store does not answer."""
+        gen = self._current()
+        key = ("building_alerts", building_id)
+        if key not in gen.memo:
+            frame, fresh = self.last_read.read(key, lambda: self.alerts().for_building(building_id, sensor_ids))
+            if not fresh:
+                return frame
+            gen.memo[key] = frame
+        return gen.memo[key]
 
     def read_alerts(self, method: str, *args):
         """``self.alerts().<method>(*args)`` (a read: ``mark``, ``frame``, ``get``, ``timeline``, ``rule_bodies``,

@@ -456,12 +456,25 @@ class AlertBook:
         if statuses:
             query = query.where(self.alerts.c.status.in_(sorted(statuses)))
         query = query.order_by(self.alerts.c.fired_at.desc(), self.alerts.c.alert_id.desc()).limit(limit)
+        return self._frame_of(query)
+
+    def _frame_of(self, query) -> pd.DataFrame:
         with self.store.engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
         frame = pd.DataFrame([dict(r) for r in rows], columns=[c.name for c in self.alerts.columns])
         for name in ("fired_at", "acknowledged_at", "assigned_at", "resolved_at"):
             frame[name] = pd.to_datetime(frame[name], unit="s", utc=True).dt.tz_convert(CITY_TIMEZONE)
         return frame
+
+    def for_building(self, building_id: str, sensor_ids=(), limit: int = 20) -> pd.DataFrame:
+        """The alerts of a building and of its sensors, open ones first, then the newest (at most ``limit``)."""
+        condition = self.alerts.c.building_id == building_id
+        if len(sensor_ids):
+            condition = condition | self.alerts.c.sensor_id.in_(sorted(set(sensor_ids)))
+        query = (select(self.alerts).where(condition)
+                 .order_by((self.alerts.c.status == "resolved").asc(), self.alerts.c.fired_at.desc(),
+                           self.alerts.c.alert_id.desc()).limit(limit))
+        return self._frame_of(query)
 
     def mark(self) -> int:
         """A number that changes whenever an alert does (for screens that refresh only on change)."""

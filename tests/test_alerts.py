@@ -511,3 +511,51 @@ def test_the_map_and_the_district_view_read_alerts_once_per_generation_and_keep_
     store.health.succeeded()  # the store answers again: the generation reads its own alerts
     points, _ = draw()
     assert points[alert_id].startswith("acknowledged")
+
+
+def test_the_building_card_shows_the_alerts_of_the_building_and_its_sensors_linked_to_the_alerts_page(tmp_path):
+    from dashboard.components.building_card import building_card
+    from dashboard.services import Services
+    from dashboard.settings import Settings
+    from sample_data.__main__ import build
+    from sample_data.simulate import Simulator
+
+    store = build("test", f"sqlite:///{tmp_path / 'city.sqlite'}", progress=False)
+    service = Services(store, settings=Settings(version_check_seconds=0))
+    now = pd.Timestamp.now(tz=CITY_TIMEZONE).floor("s")
+    simulator = Simulator(store, now=now.timestamp(), rate=50)
+    fire = simulator.start_incident("fire")
+    simulator.step(now.timestamp() + 2)
+    service.evaluate_alerts(now + pd.Timedelta(seconds=2))
+    card = service.building_card(fire.place)
+    assert card is not None
+
+    def rows(lang):
+        drawn = building_card(card, "/", lang, alerts=service.building_alerts(fire.place, card.sensors["sensor_id"]))
+        found = []
+
+        def walk(node):
+            props = node.to_plotly_json()["props"] if hasattr(node, "to_plotly_json") else {}
+            if "card-alert" in str(props.get("className", "")).split():
+                severity, alert, status, _fired = node.children
+                link = alert.children[0]
+                found.append((props["data-alert"], severity.className, link.href, alert.children[2].children,
+                              status.children))
+            children = props.get("children")
+            for child in children if isinstance(children, list) else [children]:
+                if hasattr(child, "to_plotly_json"):
+                    walk(child)
+        walk(drawn)
+        return found
+
+    [(alert_id, severity, href, title, status)] = rows("en")
+    assert severity == "kpi-state state-critical" and status == "firing" and title == "Fire alarm in a building"
+    assert href == f"/alerts?status=all&alert={alert_id}"
+    [(_, _, href_zh, title_zh, status_zh)] = rows("zh")
+    assert (href_zh, title_zh, status_zh) == (f"/alerts?status=all&alert={alert_id}&lang=zh", "建筑火灾报警", "告警中")
+
+    service.alerts().acknowledge(alert_id, actor="operator 7")  # a new generation: the card reads it again
+    [(_, _, _, _, status)] = rows("en")
+    assert status == "acknowledged"
+    other = service.city()["buildings"].query("building_id != @b", local_dict={"b": fire.place}).iloc[0]
+    assert service.building_alerts(other.building_id).empty  # another building has none

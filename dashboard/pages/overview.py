@@ -93,8 +93,9 @@ def layout(unit: str | None = None, indicator: str | None = None, window: str | 
                 ]),
                 score_badge(data, lang),
                 layer_panel(drawn, enabled, service.layer_freshness(), pd.Timestamp.now(tz=data.as_of.tz)),
-                building_card(card, "/" + view_search({**view, "building": None}), lang) if card is not None
-                else None,
+                building_card(card, "/" + view_search({**view, "building": None}), lang,
+                              alerts=service.building_alerts(card.building["building_id"], card.sensors["sensor_id"]))
+                if card is not None else None,
                 playback_bar(lang),
             ]),
             html.Aside(className="side-panel", children=[
