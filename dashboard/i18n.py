@@ -266,9 +266,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "tour.length": ("{steps} steps · {seconds} s", "{steps} 步 · {seconds} 秒"),
     "tour.none": ("no tours in {folder}", "{folder} 中没有导览"),
     "tour.incident.started": ("Drill: {incident} started{place}", "演练：已启动{incident}{place}"),
-    "tour.incident.roles": ("Drill not started: only a supervisor or an administrator may start an incident",
+    "tour.refused.roles": ("Drill not started: only a supervisor or an administrator may start an incident",
                             "演练未启动：仅督办人员或管理员可启动演练事件"),
-    "tour.incident.scoped": ("Drill not started: an incident is city-wide; only an account for the whole city may "
+    "tour.refused.scoped": ("Drill not started: an incident is city-wide; only an account for the whole city may "
                              "start one", "演练未启动：演练事件覆盖全市，仅全市范围的账号可启动"),
     "tour.incident.failed": ("Drill not started: {reason}", "演练未启动：{reason}"),
     "tour.incident.no_simulator": ("Drill not started: incidents play in live mode with the simulator "
@@ -280,7 +280,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "tour.incident.kind.fire": ("a fire alarm in a high-rise", "高层建筑火灾报警"),
     "tour.incident.kind.storm": ("a storm: water gauges rising", "暴雨：水位上涨"),
     "tour.incident.kind.hotspot": ("a burst of complaints in one grid cell", "单个网格诉求激增"),
-    "tour.incident.at": (" at {place}", "（{place}）"),
+    "tour.incident.at": (" at {place}", "（地点：{place}）"),
     "play.replay": ("▶ Replay 24 h", "▶ 回放24小时"),
     "play.play": ("▶ Play", "▶ 播放"),
     "play.pause": ("❚❚ Pause", "❚❚ 暂停"),

@@ -214,7 +214,7 @@ def test_a_tour_step_starts_an_incident_only_for_those_allowed_and_its_rule_fire
     incident = simulator.incidents[0]
     assert incident.kind == "fire"
     assert started == {"en": f"Drill: a fire alarm in a high-rise started at {incident.place}",
-                       "zh": f"演练：已启动高层建筑火灾报警（{incident.place}）"}
+                       "zh": f"演练：已启动高层建筑火灾报警（地点：{incident.place}）"}
     simulator.step(T0 + 5)
     evaluate(store, pd.Timestamp(T0 + 5, unit="s", tz="Asia/Shanghai"))
     fired = AlertBook(store).frame(OPEN_STATUSES)

@@ -204,7 +204,7 @@ def may_act_on(order, action: str) -> str | None:
 
 
 def may_start_incident() -> str | None:
-    """Why the asker may not start a drill's incident, as a message key (``tour.incident.<why>``, both languages);
+    """Why the asker may not start a drill's incident, as a message key (``tour.refused.<why>``, both languages);
     None: they may (rules.INCIDENTS, and the whole city as scope)."""
     principal = current()
     if principal is None or not principal.roles & rules.INCIDENTS:

@@ -97,7 +97,7 @@ def start_incident(spec: str) -> dict:
     refused = auth.may_start_incident()
     if refused:
         auth.record("start_incident", spec, outcome="refused", detail=refused)
-        return dict(zip(("en", "zh"), both(f"tour.incident.{refused}")))
+        return dict(zip(("en", "zh"), both(f"tour.refused.{refused}")))
     simulator = services.get().simulator
     if simulator is None:
         auth.record("start_incident", spec, outcome="refused", detail="no simulator in this process")
