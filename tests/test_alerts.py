@@ -559,3 +559,40 @@ def test_the_building_card_shows_the_alerts_of_the_building_and_its_sensors_link
     assert status == "acknowledged"
     other = service.city()["buildings"].query("building_id != @b", local_dict={"b": fire.place}).iloc[0]
     assert service.building_alerts(other.building_id).empty  # another building has none
+
+
+# --- the shipped noise rule on a quiet night -----------------------------------------------------------------------
+
+NIGHT = pd.Timestamp("2026-11-20 22:00", tz=CITY_TIMEZONE)
+
+
+def night_of(hourly_means: list[float], every_minutes: int = 5) -> list[tuple]:
+    """The shipped noise rule evaluated every ``every_minutes`` from 22:00 with a frozen clock, over a noise monitor
+    reporting ``hourly_means`` (one a hour from 22:00: what the demo city's data hold); its events with their times."""
+    shipped = next(r for r in load_rules() if r.id == "noise_over_limit")
+    sensors = pd.DataFrame({"sensor_id": ["N1"], "kind": ["noise"], "grid_code": ["G1"], "building_id": [None],
+                            "status": ["online"], "last_seen_at": [NIGHT], "lon": [114.0], "lat": [22.5]})
+    instances, events = {}, []
+    for step in range(len(hourly_means) * 60 // every_minutes):
+        now = NIGHT + pd.Timedelta(minutes=step * every_minutes)
+        hour = step * every_minutes // 60
+        readings = pd.DataFrame({"sensor_id": ["N1"], "ts": [NIGHT + pd.Timedelta(hours=hour)],
+                                 "value": [hourly_means[hour]]})
+        for change in evaluate_rules([shipped], Facts(now=now, sensors=sensors, readings=readings), instances, now):
+            instances[(change.instance.rule_id, change.instance.place)] = change.instance
+            if change.event:
+                events.append((f"{now:%H:%M}", change.event))
+    return events
+
+
+def test_a_quiet_night_does_not_fire_the_shipped_noise_rule():
+    """The demo city's noise data are hourly means; at its loudest sites (a site factor of 1.25 on a night level of
+    52 dB(A)) the night's hours wander around 65 dB(A) with single hours just over 70. With the earlier 30-minute
+    pending period each such hour fired a "noise over limit" alert (each lasting one reading): a few every night.
+    An hour over the limit between quiet ones is not an episode: the rule now waits 90 minutes (two successive
+    hourly means over 70, or 90 minutes of the live stream's readings)."""
+    assert night_of([66, 71, 65, 70.5, 64, 72, 66, 71.5]) == []
+    # A real episode at night (three loud hours): it fires once, then resolves by itself 30 minutes after the level
+    # is back under 67 (70 less the hysteresis of 3).
+    assert night_of([66, 72, 73, 71, 64, 60, 60]) == [
+        ("00:30", "fire"), ("02:00", "clearing"), ("02:30", "resolve")]
