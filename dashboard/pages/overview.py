@@ -78,6 +78,7 @@ def layout(unit: str | None = None, indicator: str | None = None, window: str | 
             html.Section(className="map-panel", children=[
                 city_map(ids.MAP, deck_layers, camera),
                 dcc.Store(id=MAP_CAMERA, data=camera),
+                live.follower("map"),
                 # A link to a unit the city does not have says so, rather than silently showing the city.
                 html.Div(t("map.no_such_unit", lang, unit=str(view["unit"])), id="unit-missing",
                          className="unit-missing", role="alert")
@@ -252,7 +253,7 @@ def restyle_map(layers, color, search):
     Output("vital-score", "children"),
     Output("vital-score", "className"),
     Output(ids.AS_OF, "children"),
-    Input(live.GENERATION, "data"),
+    live.follows("map"),
     State(ids.URL, "search"),
     State(ids.LAYER_TOGGLES, "value"),
     State(ids.BUILDING_COLOR, "value"),

@@ -246,6 +246,7 @@ def layout(kiosk=None, rotate=None, window=None, topic=None, refresh=None, lang=
     return html.Div(id=WALL_IDS["root"], className="wall-screen" + (" kiosk" if config["kiosk"] else ""),
                     lang=HTML_LANG[lang], children=[
         dcc.Store(id=WALL_IDS["config"], data=config),
+        live.follower("wall"),
         dcc.Store(id=WALL_IDS["as_of_store"], data=status["as_of"].isoformat()),
         dcc.Store(id=WALL_IDS["camera"], data={"view": view, "nominal": NOMINAL_MAP_SIZE}),
         dcc.Interval(id=WALL_IDS["tick"], interval=1000),
@@ -291,7 +292,7 @@ def layout(kiosk=None, rotate=None, window=None, topic=None, refresh=None, lang=
     Output(WALL_IDS["map"], "layers"),
     Input(WALL_IDS["rotate"], "n_intervals"),
     Input(WALL_IDS["refresh"], "n_intervals"),
-    Input(live.GENERATION, "data"),
+    live.follows("wall"),
     State(WALL_IDS["config"], "data"),
     prevent_initial_call=True,
 )
@@ -312,7 +313,7 @@ def show_topic(step, _refreshed, _generation, config):
     Output(WALL_IDS["situation"], "children"),
     Output(WALL_IDS["ticker"], "children"),
     Input(WALL_IDS["refresh"], "n_intervals"),
-    Input(live.GENERATION, "data"),
+    live.follows("wall"),
     State(WALL_IDS["config"], "data"),
     prevent_initial_call=True,
 )
