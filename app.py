@@ -23,7 +23,7 @@ import pandas as pd
 import waitress
 from dash import Dash, dcc, html
 
-from dashboard import auth, delivery, exports, health, ids, live, open311, services
+from dashboard import alerts_api, auth, delivery, exports, health, ids, live, open311, services
 from dashboard.components import tour
 from dashboard.maps import routes as map_routes
 from dashboard.settings import Settings
@@ -59,6 +59,7 @@ def create_app(database_url: str | None = None, progress: bool = False, settings
     exports.register_routes(app.server)
     open311.register(app.server, keys=open311_keys, settings=settings)
     live.register(app.server)
+    alerts_api.register(app.server)
     health.register(app.server)
     auth.setup(app)  # sign-in, the gate on every request, hardened answers, the audit trail (docs/access.md)
     delivery.register(app.server)  # compressed, cached and timed answers (after every route is registered)

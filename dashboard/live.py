@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import os
 
-from dash import Input, Output, State, clientside_callback, dcc
+from dash import ALL, Input, Output, State, clientside_callback, dcc
 from flask import Flask, jsonify
 
 from dashboard import services
 
 GENERATION = "live-generation"
 TICK = "live-tick"
+FOLLOWER = "live-follower"
 POLL_SECONDS = 2.0
 
 
@@ -26,6 +27,18 @@ def shell_components() -> list:
     """The shared store of the generation's key (set to the one the page was drawn from) and the poll's tick."""
     key = services.get().generation().key
     return [dcc.Store(id=GENERATION, data=key), dcc.Interval(id=TICK, interval=int(POLL_SECONDS * 1000))]
+
+
+def follower(page: str) -> dcc.Store:
+    """A page's own copy of the generation's key, set by the poll with the shell's: the page's refresh callbacks
+    take it as their Input (:func:`follows`). An Input that every page has (the shell's store) would fire the map's
+    refresh on the alerts page too, where its outputs are not (Dash then fails in the browser)."""
+    return dcc.Store(id={"type": FOLLOWER, "page": page}, data=services.get().generation().key)
+
+
+def follows(page: str) -> Input:
+    """The Input of a page's callbacks that redraw it for a new generation (the page has :func:`follower`)."""
+    return Input({"type": FOLLOWER, "page": page}, "data")
 
 
 def generation_answer() -> dict:
@@ -48,19 +61,22 @@ def _generation_route():
 # refresh callbacks of whatever page is open). A failed fetch (server restarting) changes nothing.
 clientside_callback(
     """
-    async function(_n, known) {
+    async function(_n, known, followers) {
+        const unchanged = [window.dash_clientside.no_update, followers.map(() => window.dash_clientside.no_update)];
         try {
             const answer = await fetch("/api/generation", {cache: "no-store", credentials: "same-origin"});
-            if (!answer.ok) { return window.dash_clientside.no_update; }
+            if (!answer.ok) { return unchanged; }
             const key = (await answer.json()).generation;
-            return key && key !== known ? key : window.dash_clientside.no_update;
+            return key && key !== known ? [key, followers.map(() => key)] : unchanged;
         } catch (error) {
-            return window.dash_clientside.no_update;
+            return unchanged;
         }
     }
     """,
     Output(GENERATION, "data"),
+    Output({"type": FOLLOWER, "page": ALL}, "data"),
     Input(TICK, "n_intervals"),
     State(GENERATION, "data"),
+    State({"type": FOLLOWER, "page": ALL}, "data"),
     prevent_initial_call=True,
 )

@@ -23,15 +23,15 @@ import shapely
 from pandas.arrays import ArrowStringArray
 
 from dashboard.settings import Settings
-from layers.city import (EVENT_LAYERS, READINGS_OVERLAP, SENSOR_LAYERS, City, load_city, with_clock, with_orders_read_again,
-                         with_sensor_layers_read_again)
+from layers.city import (EVENT_LAYERS, NOT_LOADED, READINGS_OVERLAP, SENSOR_LAYERS, City, load_city, with_clock,
+                         with_orders_read_again, with_sensor_layers_read_again, with_versions)
 from dashboard.maps.sources import order_cells, sensor_states
 from layers import city_settings
 from layers.city_settings import timezone as city_timezone
 from layers.specs import ALL_LEVELS, LAYERS, METRIC_CRS
 from layers.snapshot import read_snapshot, write_snapshot
 from layers.store import Store
-from layers.store_health import is_unavailability
+from layers.store_health import LastRead, is_unavailability
 from layers.workorders import WorkOrders
 from metrics.engine import by_clock, compare, compare_named, compute, rank_among_siblings, series
 from metrics.hotspots import detect_hotspots
@@ -48,9 +48,12 @@ MEMO_LAYERS = {
     "base_roads": ("roads",),
     "building_properties:use": ("buildings",),
     "building_colouring_version:use": ("buildings",),
+    "open_alerts": ("alerts",),
+    "building_alerts": ("alerts",),
 }
 """The layers each generation memo is computed from alone (not the clock): it carries over to the next generation
-while they are unchanged. Memos not named here are computed again in every generation."""
+while they are unchanged. Memos not named here are computed from the city at its clock: they carry over only when
+nothing but the alerts changed (:data:`layers.city.NOT_LOADED`), and must not read the alerts."""
 
 
 @dataclass
@@ -175,6 +178,7 @@ class Services:
         self._versions_read: dict | None = None
         self.last_refresh_phases: dict[str, float] = {}  # seconds of the last background refresh (bench/refresh.py)
         self._basemap = None  # the city's own PMTiles base map, opened when first asked for (settings.basemap_pmtiles)
+        self.last_read = LastRead()  # what each read of the store last answered, for while it does not answer
 
     def reset_after_fork(self) -> None:
         """In a forked worker process: new locks, and no refresh thread (it stayed in the parent)."""
@@ -242,14 +246,7 @@ class Services:
     def stored_versions(self) -> dict[str, dict]:
         """The store's ``layer_versions``; while the store is unavailable, the last ones read (the pages go on
         with the city as last loaded)."""
-        try:
-            versions = self.store.layer_versions()
-        except Exception as error:
-            if self._versions_read is None or not is_unavailability(error):
-                raise
-            return self._versions_read
-        self._versions_read = versions
-        return versions
+        return self.last_read("layer_versions", self.store.layer_versions)
 
     def loaded_generation(self) -> Generation | None:
         """The generation being served, without loading or checking anything (GET /health)."""
@@ -312,9 +309,9 @@ class Services:
             new = self._next_generation(old, self._reloaded(old.city, versions))
             phases["read"] = time.monotonic() - started
             changed = {k for k in versions.keys() | old.city.versions.keys()
-                       if versions.get(k) != old.city.versions.get(k)}
-            affected = None
-            if changed and changed <= set(SENSOR_LAYERS):
+                       if versions.get(k) != old.city.versions.get(k)} - set(NOT_LOADED)
+            affected = None  # every indicator computed again
+            if changed <= set(SENSOR_LAYERS):  # the stream, or only the alerts (no indicator reads them)
                 affected = [i for i, ind in INDICATORS.items() if set(ind.inputs) & changed]
             for window in list(old.tables):
                 new.tables[window] = (window_table(new.city, window) if affected is None else
@@ -342,9 +339,15 @@ class Services:
         every second; the buildings' tile index or the orders' H3 cells must not be rebuilt for that)."""
         same = {layer for layer in city.versions.keys() | old.city.versions.keys()
                 if city.versions.get(layer) == old.city.versions.get(layer)}
+        if city.layers is old.city.layers and city.as_of == old.city.as_of:
+            # Only the alerts changed (layers.city.with_versions): everything not computed from them carries over.
+            same |= {"*"}
+            parts = dict(tables=dict(old.tables), series=dict(old.series), hotspots=dict(old.hotspots))
+        else:
+            parts = {}
         memo = {key: value for key, value in old.memo.items()
                 if set(MEMO_LAYERS.get(key[0] if isinstance(key, tuple) else key, ("*",))) <= same}
-        return self._generation(city, geojson=old.geojson if "units" in same else {}, memo=memo)
+        return self._generation(city, geojson=old.geojson if "units" in same else {}, memo=memo, **parts)
 
     def wait_for_refresh(self, timeout: float | None = None) -> None:
         """Block until a background refresh under way has been swapped in (benchmarks, tests)."""
@@ -359,6 +362,8 @@ class Services:
         changed = {k for k in versions.keys() | city.versions.keys() if versions.get(k) != city.versions.get(k)}
         if not changed:  # only the clock moved on (live mode)
             return self._clocked(city)
+        if changed <= set(NOT_LOADED):  # only the alerts: nothing of the city to read again
+            return self._clocked(with_versions(city, versions))
         patched = self._patched(city, changed, versions)
         if patched is not None:
             return self._clocked(patched)
@@ -373,6 +378,7 @@ class Services:
         citizens filed (the transition log says which), the sensor layers' new reports; None when something else
         changed, or the log does not account for every change of the orders (a bulk import), so the city must be
         loaded whole."""
+        changed = changed - set(NOT_LOADED)  # their versions come with ``versions``; nothing of theirs is loaded
         if not changed <= {"orders", *SENSOR_LAYERS} or not all(layer in city.layers for layer in changed):
             return None
         if "orders" in changed:
@@ -405,6 +411,39 @@ class Services:
             if getattr(self, "_alerts", None) is None:
                 self._alerts = AlertBook(self.store, self._work_orders_unlocked())
             return self._alerts
+
+    def open_alerts(self) -> pd.DataFrame:
+        """The open alerts, read once per generation (its key counts the alerts' version, so a change of an alert
+        makes a new generation and every screen that follows the city redraws them); while the store does not
+        answer, the last read (not remembered in the generation: the next one after the store's return reads)."""
+        from layers.alerts import OPEN_STATUSES
+        gen = self._current()
+        if "open_alerts" not in gen.memo:
+            frame, fresh = self.last_read.read("open_alerts", lambda: self.alerts().frame(OPEN_STATUSES))
+            if not fresh:
+                return frame
+            gen.memo["open_alerts"] = frame
+        return gen.memo["open_alerts"]
+
+    def building_alerts(self, building_id: str, sensor_ids=()) -> pd.DataFrame:
+        """The alerts of a building and its sensors (the building card), read once per generation like
+        :meth:`open_alerts`, and as last read while the store does not answer."""
+        gen = self._current()
+        key = ("building_alerts", building_id)
+        if key not in gen.memo:
+            frame, fresh = self.last_read.read(key, lambda: self.alerts().for_building(building_id, sensor_ids))
+            if not fresh:
+                return frame
+            gen.memo[key] = frame
+        return gen.memo[key]
+
+    def read_alerts(self, method: str, *args):
+        """``self.alerts().<method>(*args)`` (a read: ``mark``, ``frame``, ``get``, ``timeline``, ``rule_bodies``,
+        ``for_order``) straight from the store, for the screens that follow alerts by the second (the alerts page,
+        the wall's cue); while the store does not answer, the last answer to the same read."""
+        if method not in ALERT_READS:
+            raise ValueError(f"not a read of the alert book: {method!r}")
+        return self.last_read(("alerts", method, args), lambda: getattr(self.alerts(), method)(*args))
 
     def evaluate_alerts(self, now: pd.Timestamp | None = None) -> list:
         """One evaluation of the alert rules against the store and the loaded city (metrics.alert_runner)."""
@@ -623,6 +662,9 @@ class Services:
     @staticmethod
     def _geojson_of(gen: Generation, code: str) -> dict:
         return remembered(gen.geojson, code, lambda: children_geojson(gen.city, code))
+
+
+ALERT_READS = frozenset({"mark", "frame", "get", "timeline", "rule_bodies", "for_order"})
 
 
 def remembered(memo: dict, key, compute):

@@ -29,7 +29,7 @@ import pandas as pd
 from sqlalchemy import and_, func, insert, select, update
 
 from layers.specs import CITY_TIMEZONE
-from layers.store import METADATA, Store
+from layers.store import METADATA, Store, bump_layer_versions
 
 STATUSES = ("firing", "acknowledged", "assigned", "resolved")
 OPEN_STATUSES = frozenset(STATUSES) - {"resolved"}
@@ -48,6 +48,9 @@ CONDITION_EVENTS = {"clearing": "clearing", "recur": "active"}
 MAX_NOTE_CHARS = 2_000
 MAX_ACTOR_CHARS = 200
 RULE_ACTOR = "rule"
+ALERTS_VERSION = "alerts"
+"""The entry of ``layer_versions`` that counts the alerts' changes (rows: alerts fired). Not a layer of the city:
+see :data:`layers.city.NOT_LOADED`."""
 
 
 class AlertError(ValueError):
@@ -189,7 +192,7 @@ class AlertBook:
         self.log = METADATA.tables["alert_transitions"]
         self.rules = METADATA.tables["alert_rule_versions"]
         self.instances = METADATA.tables["alert_instances"]
-        for table in (self.alerts, self.log, self.rules, self.instances):
+        for table in (self.alerts, self.log, self.rules, self.instances, METADATA.tables["layer_versions"]):
             table.create(store.engine, checkfirst=True)
         self._add_missing_columns()
 
@@ -421,6 +424,9 @@ class AlertBook:
         conn.execute(insert(self.log), dict(alert_id=alert_id, seq=seq, at=at, actor=actor, action=action,
                                             from_status=from_status, to_status=to_status, note=note or "",
                                             department=department, order_id=order_id))
+        # In the same transaction: the dashboard's generation counts the alerts' version, so every screen that
+        # follows the city redraws its alerts with the change, and reads them once per generation, not per draw.
+        bump_layer_versions(conn, {ALERTS_VERSION: 1 if action == "fire" else 0}, "layers.alerts")
 
     # --- reading -----------------------------------------------------------------------------------------------
 
@@ -450,12 +456,25 @@ class AlertBook:
         if statuses:
             query = query.where(self.alerts.c.status.in_(sorted(statuses)))
         query = query.order_by(self.alerts.c.fired_at.desc(), self.alerts.c.alert_id.desc()).limit(limit)
+        return self._frame_of(query)
+
+    def _frame_of(self, query) -> pd.DataFrame:
         with self.store.engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
         frame = pd.DataFrame([dict(r) for r in rows], columns=[c.name for c in self.alerts.columns])
         for name in ("fired_at", "acknowledged_at", "assigned_at", "resolved_at"):
             frame[name] = pd.to_datetime(frame[name], unit="s", utc=True).dt.tz_convert(CITY_TIMEZONE)
         return frame
+
+    def for_building(self, building_id: str, sensor_ids=(), limit: int = 20) -> pd.DataFrame:
+        """The alerts of a building and of its sensors, open ones first, then the newest (at most ``limit``)."""
+        condition = self.alerts.c.building_id == building_id
+        if len(sensor_ids):
+            condition = condition | self.alerts.c.sensor_id.in_(sorted(set(sensor_ids)))
+        query = (select(self.alerts).where(condition)
+                 .order_by((self.alerts.c.status == "resolved").asc(), self.alerts.c.fired_at.desc(),
+                           self.alerts.c.alert_id.desc()).limit(limit))
+        return self._frame_of(query)
 
     def mark(self) -> int:
         """A number that changes whenever an alert does (for screens that refresh only on change)."""

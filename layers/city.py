@@ -6,6 +6,7 @@ the hierarchy table: ``hierarchy`` has one row per grid cell and one column per 
 """
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -151,6 +152,23 @@ def with_clock(city: City, clock: pd.Timestamp | None) -> City:
     """``city`` shown at ``clock`` (live mode), sharing its frames: a new generation when only time moved on."""
     return City(units=city.units, hierarchy=city.hierarchy, layers=city.layers, versions=city.versions,
                 load_seconds=city.load_seconds, written_at=city.written_at, derived=True, clock=clock)
+
+
+NOT_LOADED = ("alerts",)
+"""Entries of ``layer_versions`` that count changes of something the city does not load (the alerts: read once per
+generation by the dashboard's services). A city carries their versions, so that the generation's key changes with
+them, but a change of only these reads nothing again (:func:`with_versions`)."""
+
+
+def with_versions(city: City, versions: dict[str, int]) -> City:
+    """``city`` with new ``versions`` and everything else shared, its memos and computed instants too: what a change
+    of only :data:`NOT_LOADED` entries costs (a copy of a few references)."""
+    changed = {k for k in versions.keys() | city.versions.keys() if versions.get(k) != city.versions.get(k)}
+    if not changed <= set(NOT_LOADED):
+        raise ValueError(f"layers {sorted(changed - set(NOT_LOADED))} changed: read them again, not only versions")
+    moved = copy.copy(city)  # a dataclass's shallow copy keeps the cached as_of/sensors_as_of and shares the memo
+    moved.versions = dict(versions)
+    return moved
 
 
 def build_hierarchy(units: pd.DataFrame) -> pd.DataFrame:

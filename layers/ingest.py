@@ -45,7 +45,7 @@ from layers.retention import ensure_day_partitions
 from layers import store_health
 from layers.city_settings import timezone as city_timezone
 from layers.specs import LAYERS
-from layers.store import METADATA, Store, insert_ignoring_duplicates
+from layers.store import METADATA, Store, bump_layer_versions, insert_ignoring_duplicates
 
 log = logging.getLogger("citytwin.ingest")
 
@@ -377,7 +377,7 @@ class BatchWriter:
             if batch.dead_letters:
                 conn.execute(insert(METADATA.tables["dead_letters"]), batch.dead_letters)
             changed_layers = {k: v for k, v in added.items() if v or k == "sensors"}
-            _bump_layer_versions(conn, changed_layers, self.source)
+            bump_layer_versions(conn, changed_layers, self.source)
             _add_counters(conn, dict(received=batch.received, stored=stored, duplicates=duplicates,
                                      dead_lettered=len(batch.dead_letters), batches=1),
                           last_commit_at=int(time.time()))
@@ -434,17 +434,6 @@ def _take_sequence(conn, layer_id: str, count: int) -> int:
     last = conn.execute(update(sequences).where(sequences.c.layer_id == layer_id)
                         .values(last_seq=sequences.c.last_seq + count).returning(sequences.c.last_seq)).scalar_one()
     return last - count + 1
-
-
-def _bump_layer_versions(conn, added: dict[str, int], source: str) -> None:
-    versions = METADATA.tables["layer_versions"]
-    now = int(time.time())
-    for layer_id, rows in added.items():
-        result = conn.execute(update(versions).where(versions.c.layer_id == layer_id).values(
-            version=versions.c.version + 1, rows=versions.c.rows + rows, written_at=now, source=source))
-        if result.rowcount == 0:
-            conn.execute(insert(versions), [dict(layer_id=layer_id, version=1, rows=rows, written_at=now,
-                                                 source=source)])
 
 
 def _add_counters(conn, increments: dict[str, int], last_commit_at: int) -> None:

@@ -36,6 +36,7 @@ from sqlalchemy import (
     insert,
     select,
     text,
+    update,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.compiler import compiles
@@ -614,6 +615,19 @@ class Store:
         table = self.table(layer_id)
         with self.engine.connect() as conn:
             return conn.execute(select(func.count()).select_from(table)).scalar_one()
+
+
+def bump_layer_versions(conn, added: Mapping[str, int], source: str) -> None:
+    """Count a write of each layer in ``added`` (layer id → rows added) in ``layer_versions``, inside the writer's
+    transaction: every cache keyed on the versions (the dashboard's generation) sees the change with the data."""
+    versions = METADATA.tables["layer_versions"]
+    now = int(time.time())
+    for layer_id, rows in added.items():
+        result = conn.execute(update(versions).where(versions.c.layer_id == layer_id).values(
+            version=versions.c.version + 1, rows=versions.c.rows + rows, written_at=now, source=source))
+        if result.rowcount == 0:
+            conn.execute(insert(versions), [dict(layer_id=layer_id, version=1, rows=rows, written_at=now,
+                                                 source=source)])
 
 
 def insert_ignoring_duplicates(table: Table, dialect: str):

@@ -18,6 +18,7 @@ Nothing here imports a web framework; ``dashboard/health.py`` maps these to HTTP
 """
 from __future__ import annotations
 
+import collections
 import contextlib
 import contextvars
 import heapq
@@ -131,6 +132,39 @@ def unavailable(error: BaseException, *, outcome: str = "not_stored", order_id: 
 def _short(error: BaseException) -> str:
     text = str(getattr(error, "orig", None) or error).strip().splitlines()
     return (text[0] if text else type(error).__name__)[:200]
+
+
+class LastRead:
+    """The last answer of each read, for while the store does not answer: a page shows what it showed last (and the
+    top bar says the store is unavailable) instead of failing. A read that never succeeded has nothing to fall back
+    on and raises; an error that is not an unavailability (a bug) always raises. Thread-safe."""
+
+    def __init__(self, limit: int = 4_096):
+        self._answers: collections.OrderedDict = collections.OrderedDict()
+        self._limit = limit  # reads keyed by what a request named (an alert's id): bounded, the oldest forgotten
+        self._lock = threading.Lock()
+
+    def __call__(self, key, read):
+        """``read()``, remembered under ``key``; while the store is unavailable, the last answer remembered."""
+        return self.read(key, read)[0]
+
+    def read(self, key, read) -> tuple[object, bool]:
+        """``(answer, fresh)``: fresh is False when the answer is the last one remembered (the store is away)."""
+        try:
+            answer = read()
+        except Exception as error:
+            if not is_unavailability(error):
+                raise
+            with self._lock:
+                if key not in self._answers:
+                    raise
+                return self._answers[key], False
+        with self._lock:
+            self._answers[key] = answer
+            self._answers.move_to_end(key)
+            if len(self._answers) > self._limit:
+                self._answers.popitem(last=False)
+        return answer, True
 
 
 class StoreHealth:

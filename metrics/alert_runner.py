@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from layers.alerts import AlertBook
+from layers.city import NOT_LOADED
 from layers.specs import CITY_TIMEZONE
 from layers.store import Store
 from metrics.alert_rules import SAMPLE_RULES, Rule, default_known, load_rules, rule_from_dict
@@ -123,7 +124,10 @@ def last_hour_anomalies(city, series: str, level: str, now: pd.Timestamp) -> pd.
     """The early-warning rows of the last complete hour before ``now`` (remembered per city and hour)."""
     from metrics.early_warning import order_anomalies, sensor_anomalies
     end = min(now, city.as_of).floor("h")
-    key = (id(city), getattr(city, "version_key", None), series, level, end)
+    # The layers' frames and their versions, not the city object: a city that only counts a new alerts' version
+    # (layers.city.with_versions) shares them, and an alert firing must not make the next evaluation recompute this.
+    data_versions = tuple((k, v) for k, v in getattr(city, "version_key", ()) if k not in NOT_LOADED)
+    key = (id(city.layers), data_versions, series, level, end)
     with _anomaly_lock:
         if key in _anomaly_memo:
             return _anomaly_memo[key]
@@ -186,7 +190,8 @@ def evaluate(store: Store, now: pd.Timestamp | None = None, *, city=None, table_
 
 def _unit_points(city) -> dict:
     """A point inside each unit (for an alert about a unit: the place its work order is filed at)."""
-    key = ("alert_unit_points", getattr(city, "version_key", None))
+    # Keyed on the units' version alone: the alerts' own version moves with every alert, the units' do not.
+    key = ("alert_unit_points", getattr(city, "versions", {}).get("units"))
     memo = getattr(city, "memo", None)
     if memo is not None and key in memo:
         return memo[key]

@@ -111,6 +111,7 @@ ROUTE_SAMPLES = {
     "auth.audit_page": ("GET", "/admin/audit", None),
     "auth.audit_csv": ("GET", "/admin/audit.csv", None),
     "generation": ("GET", "/api/generation", None),
+    "alerts_api": ("GET", "/api/alerts", None),
     "health": ("GET", "/health", None),
 }
 

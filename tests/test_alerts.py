@@ -434,3 +434,165 @@ def test_the_background_evaluation_runs_until_stopped_and_survives_a_failure(mon
     monkeypatch.setattr(time_module, "sleep", lambda _s: (_ for _ in ()).throw(AssertionError("time.sleep used")))
     app.evaluate_alerts_every(FailingOnce(), 0.01, stop)
     assert len(calls) == 3
+
+
+# --- the screens read alerts once per generation, and keep the last read while the store is away ---------------------
+
+def test_the_map_and_the_district_view_read_alerts_once_per_generation_and_keep_them_while_the_store_is_away(
+        tmp_path, monkeypatch):
+    """The map's alerts layer and the district view's "open alerts here" used to read the store at every draw, so a
+    database outage made the map page answer 503. Now an alert's change makes a new generation (nothing of the city
+    read or computed again), the generation reads its alerts once, and while the store does not answer the screens
+    draw the last alerts read."""
+    import re
+
+    from sqlalchemy import event
+
+    from dashboard.components.wall_alerts import unit_early_warning
+    from dashboard.maps.registry import MAP_LAYERS, MapView
+    from dashboard.services import Services
+    from dashboard.settings import Settings
+    from layers import store_health
+    from layers.store_health import StoreUnavailable
+    from sample_data.__main__ import build
+
+    store = build("test", f"sqlite:///{tmp_path / 'city.sqlite'}", progress=False)
+    service = Services(store, settings=Settings(version_check_seconds=0))
+    city = service.city()
+    service.table("7d")
+    before = service.generation()
+    gauge = city["sensors"][city["sensors"]["kind"] == "water_level"].iloc[0]
+    district = city.hierarchy.at[gauge.grid_code, "district"]
+    now = pd.Timestamp.now(tz=CITY_TIMEZONE).floor("min")
+    write_reading(store, gauge.sensor_id, now, 3.4)
+    service.evaluate_alerts(now)
+    fired = service.alerts().frame(lifecycle.OPEN_STATUSES).query("place == @place",
+                                                                  local_dict={"place": f"sensor:{gauge.sensor_id}"})
+    assert len(fired) == 1
+    alert_id = fired.iloc[0]["alert_id"]
+
+    after = service.generation()
+    assert after.key != before.key  # the alerts' version is in the key: every screen following the city redraws
+    assert after.city.layers is city.layers and after.tables["7d"] is before.tables["7d"]  # nothing read again
+
+    reads = []
+
+    def count(_conn, _cursor, statement, *_args):
+        if re.search(r'FROM "?alerts"?(\s|$)', statement):
+            reads.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", count)
+
+    def draw():
+        view = MapView(service, service.unit_view(district, "on_time_rate", "7d"), "on_time_rate", "7d")
+        points = [p for layer in MAP_LAYERS["alerts"].build(view) for p in layer["data"]]
+        here = unit_early_warning(service, district, "district", "en")
+        return {p["alert_id"]: p["tip_value"] for p in points}, str(here)
+
+    for _ in range(3):
+        points, here = draw()
+        assert alert_id in points and points[alert_id].startswith("firing") and "1 critical" in here
+    assert len(reads) == 1, reads  # three draws, one read
+
+    mark = service.read_alerts("mark")  # what the alerts page and the wall's cue read by the second
+    service.alerts().acknowledge(alert_id, actor="operator 7")  # a change: a new generation, not yet drawn
+    newer = service.generation()
+    assert newer.key != after.key and "open_alerts" not in newer.memo
+    # The store stops answering (the circuit is open; no probe gets through during the test).
+    monkeypatch.setattr(store_health, "PROBE_SECONDS", 3600.0)
+    store.health.failed("stopped by the test")
+    with pytest.raises(StoreUnavailable):
+        store.layer_versions()
+    points, here = draw()  # the map and the district view draw the last alerts read, not a 503
+    assert points[alert_id].startswith("firing") and "1 critical" in here
+    assert service.read_alerts("mark") == mark  # the last read, not the acknowledgement it could not see
+    assert "open_alerts" not in service.generation().memo  # an old read is not taken for this generation's
+
+    store.health.succeeded()  # the store answers again: the generation reads its own alerts
+    points, _ = draw()
+    assert points[alert_id].startswith("acknowledged")
+
+
+def test_the_building_card_shows_the_alerts_of_the_building_and_its_sensors_linked_to_the_alerts_page(tmp_path):
+    from dashboard.components.building_card import building_card
+    from dashboard.services import Services
+    from dashboard.settings import Settings
+    from sample_data.__main__ import build
+    from sample_data.simulate import Simulator
+
+    store = build("test", f"sqlite:///{tmp_path / 'city.sqlite'}", progress=False)
+    service = Services(store, settings=Settings(version_check_seconds=0))
+    now = pd.Timestamp.now(tz=CITY_TIMEZONE).floor("s")
+    simulator = Simulator(store, now=now.timestamp(), rate=50)
+    fire = simulator.start_incident("fire")
+    simulator.step(now.timestamp() + 2)
+    service.evaluate_alerts(now + pd.Timedelta(seconds=2))
+    card = service.building_card(fire.place)
+    assert card is not None
+
+    def rows(lang):
+        drawn = building_card(card, "/", lang, alerts=service.building_alerts(fire.place, card.sensors["sensor_id"]))
+        found = []
+
+        def walk(node):
+            props = node.to_plotly_json()["props"] if hasattr(node, "to_plotly_json") else {}
+            if "card-alert" in str(props.get("className", "")).split():
+                severity, alert, status, _fired = node.children
+                link = alert.children[0]
+                found.append((props["data-alert"], severity.className, link.href, alert.children[2].children,
+                              status.children))
+            children = props.get("children")
+            for child in children if isinstance(children, list) else [children]:
+                if hasattr(child, "to_plotly_json"):
+                    walk(child)
+        walk(drawn)
+        return found
+
+    [(alert_id, severity, href, title, status)] = rows("en")
+    assert severity == "kpi-state state-critical" and status == "firing" and title == "Fire alarm in a building"
+    assert href == f"/alerts?status=all&alert={alert_id}"
+    [(_, _, href_zh, title_zh, status_zh)] = rows("zh")
+    assert (href_zh, title_zh, status_zh) == (f"/alerts?status=all&alert={alert_id}&lang=zh", "建筑火灾报警", "告警中")
+
+    service.alerts().acknowledge(alert_id, actor="operator 7")  # a new generation: the card reads it again
+    [(_, _, _, _, status)] = rows("en")
+    assert status == "acknowledged"
+    other = service.city()["buildings"].query("building_id != @b", local_dict={"b": fire.place}).iloc[0]
+    assert service.building_alerts(other.building_id).empty  # another building has none
+
+
+# --- the shipped noise rule on a quiet night -----------------------------------------------------------------------
+
+NIGHT = pd.Timestamp("2026-11-20 22:00", tz=CITY_TIMEZONE)
+
+
+def night_of(hourly_means: list[float], every_minutes: int = 5) -> list[tuple]:
+    """The shipped noise rule evaluated every ``every_minutes`` from 22:00 with a frozen clock, over a noise monitor
+    reporting ``hourly_means`` (one a hour from 22:00: what the demo city's data hold); its events with their times."""
+    shipped = next(r for r in load_rules() if r.id == "noise_over_limit")
+    sensors = pd.DataFrame({"sensor_id": ["N1"], "kind": ["noise"], "grid_code": ["G1"], "building_id": [None],
+                            "status": ["online"], "last_seen_at": [NIGHT], "lon": [114.0], "lat": [22.5]})
+    instances, events = {}, []
+    for step in range(len(hourly_means) * 60 // every_minutes):
+        now = NIGHT + pd.Timedelta(minutes=step * every_minutes)
+        hour = step * every_minutes // 60
+        readings = pd.DataFrame({"sensor_id": ["N1"], "ts": [NIGHT + pd.Timedelta(hours=hour)],
+                                 "value": [hourly_means[hour]]})
+        for change in evaluate_rules([shipped], Facts(now=now, sensors=sensors, readings=readings), instances, now):
+            instances[(change.instance.rule_id, change.instance.place)] = change.instance
+            if change.event:
+                events.append((f"{now:%H:%M}", change.event))
+    return events
+
+
+def test_a_quiet_night_does_not_fire_the_shipped_noise_rule():
+    """The demo city's noise data are hourly means; at its loudest sites (a site factor of 1.25 on a night level of
+    52 dB(A)) the night's hours wander around 65 dB(A) with single hours just over 70. With the earlier 30-minute
+    pending period each such hour fired a "noise over limit" alert (each lasting one reading): a few every night.
+    An hour over the limit between quiet ones is not an episode: the rule now waits 90 minutes (two successive
+    hourly means over 70, or 90 minutes of the live stream's readings)."""
+    assert night_of([66, 71, 65, 70.5, 64, 72, 66, 71.5]) == []
+    # A real episode at night (three loud hours): it fires once, then resolves by itself 30 minutes after the level
+    # is back under 67 (70 less the hysteresis of 3).
+    assert night_of([66, 72, 73, 71, 64, 60, 60]) == [
+        ("00:30", "fire"), ("02:00", "clearing"), ("02:30", "resolve")]

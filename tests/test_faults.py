@@ -290,10 +290,6 @@ def postgres():
         server.close()
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "merge seam, known: with the access layer and the alerts merged, the map page's callback answers 503 while the "
-    "database is down (the alerts layer and the district view's alerts read the store on every draw) instead of "
-    "serving the last loaded city; pages, static files, writes and /health behave. To fix next session."))
 def test_the_database_killed_stopped_and_frozen_while_people_work(postgres):
     global POINT
     import shapely

@@ -177,3 +177,47 @@ def test_in_the_background_it_follows_the_wall_clock_until_stopped(store):
     assert not thread.is_alive()
     newest = arrived_since(store, "readings", 0)[0]["ts"].max()
     assert abs(newest.timestamp() - time.time()) < 60  # on the wall clock, not the sample city's end
+
+
+def test_a_tour_step_starts_an_incident_only_for_those_allowed_and_its_rule_fires(store, monkeypatch):
+    """The drill's server side (dashboard/components/tour.py): who may start an incident (rules.INCIDENTS, the whole
+    city as scope), what a server without a simulator says (replay mode), and the fire that fires its alert."""
+    import flask
+
+    from dashboard import services
+    from dashboard.components import tour
+    from dashboard.services import Services
+    from layers.accounts import Principal
+    from layers.alerts import OPEN_STATUSES, AlertBook
+    from metrics.alert_runner import evaluate
+
+    service = Services(store)
+    monkeypatch.setattr(services, "_services", service)
+    app = flask.Flask(__name__)
+
+    def start_as(principal):
+        with app.test_request_context():
+            flask.g.principal = principal
+            return tour.start_incident("fire")
+
+    admin = Principal("ana", frozenset({"admin"}))
+    replayed = start_as(admin)  # no simulator in this process: nothing starts, and the step says why
+    assert "live mode with the simulator" in replayed["en"] and "回放模式" in replayed["zh"]
+
+    service.simulator = simulator = Simulator(store, now=T0, rate=50)
+    assert "only a supervisor or an administrator" in start_as(Principal("vic", frozenset({"viewer", "intake"})))["en"]
+    assert "city-wide" in start_as(Principal("sam", frozenset({"supervisor"}), scope="440304"))["en"]
+    assert start_as(None)["zh"].startswith("演练未启动")
+    assert simulator.incidents == []  # refused: nothing started
+
+    started = start_as(Principal("sue", frozenset({"supervisor"})))
+    incident = simulator.incidents[0]
+    assert incident.kind == "fire"
+    assert started == {"en": f"Drill: a fire alarm in a high-rise started at {incident.place}",
+                       "zh": f"演练：已启动高层建筑火灾报警（地点：{incident.place}）"}
+    simulator.step(T0 + 5)
+    evaluate(store, pd.Timestamp(T0 + 5, unit="s", tz="Asia/Shanghai"))
+    fired = AlertBook(store).frame(OPEN_STATUSES)
+    fired = fired[fired["rule_id"] == "high_rise_fire"]
+    assert fired["building_id"].tolist() == [incident.place]
+    assert fired["severity"].tolist() == ["critical"] and fired["status"].tolist() == ["firing"]

@@ -1,7 +1,7 @@
 """One state vocabulary and one threshold shape: the state of the same value is the same on the map (its units
-layer, its score badge, its freshness badges), on the wall (its map, its score ring, its clock's freshness), in the
-catalogue (the thresholds it prints) and in the API (the KPI export), because every one of them judges with the
-steps declared once in metrics/."""
+layer, its score badge, its freshness badges, its alert pins), on the wall (its map, its score ring, its clock's
+freshness, its alert ticker), in the catalogue (the thresholds it prints) and in the APIs (the KPI export and
+GET /api/alerts), because every one of them judges with the steps declared once in metrics/."""
 from __future__ import annotations
 
 import csv
@@ -124,3 +124,82 @@ def test_one_vocabulary():
     assert tuple(STATE_POINTS) == STATES
     assert [STATE_RANK[s] for s in STATES] == sorted(STATE_RANK[s] for s in STATES)
     assert {s.state for s in CLOCK_STATES.steps} <= set(STATES)
+
+
+def test_an_alerts_value_and_severity_have_one_state_on_the_map_the_wall_the_catalogue_and_the_alerts_api(service):
+    """An indicator-state rule fires for every district whose on-time rate is at least "watch": the alerts API gives
+    each alert's value the state the map, the wall, the catalogue and the KPI export give that district's value;
+    and an alert's severity is the same word on the map's pin, the wall's ticker, the alerts page and the API."""
+    from dashboard.alerts_api import alerts_answer
+    from dashboard.components.wall_alerts import alert_ticker_items
+    from dashboard.settings import Settings
+    from dashboard.theme import STATE_COLORS, rgba
+    from metrics.alert_runner import save_rule, seed_rules
+
+    fresh = Services(service.store, settings=Settings(version_check_seconds=0))  # sees the alerts at once
+    previous, services_module._services = services_module._services, fresh
+    try:
+        book = fresh.alerts()
+        seed_rules(book)
+        save_rule(book, {"id": "on_time_watch", "title": "On-time completion to watch", "title_zh": "按时办结率需关注",
+                         "kind": "indicator_state", "indicator": "on_time_rate", "level": "district", "window": "7d",
+                         "at_least": "watch", "severity": "warning", "pending_minutes": 0,
+                         "keep_firing_minutes": 0}, changed_by="test admin", note="a state every district may have")
+        fresh.evaluate_alerts(fresh.city().as_of)
+        answer = alerts_answer({"kind": "indicator_state"})
+        mine = [a for a in answer["alerts"] if a["rule_id"] == "on_time_watch"]
+        assert mine, "some district of the test city is at least 'watch' on on-time completion"
+
+        indicator = INDICATORS["on_time_rate"]
+        view = fresh.unit_view(None, "on_time_rate", "7d")
+        map_layer = MAP_LAYERS["units"].build(MapView(fresh, view, "on_time_rate", "7d"))[0]
+        on_map = {f["properties"]["code"]: f["properties"]["state"] for f in map_layer["data"]["features"]}
+        on_wall = {p["code"]: p["state"] for p in paint(view.children_geojson, view.children, indicator)}
+        steps = catalogue_steps(thresholds_text(indicator))
+        for alert in mine:
+            code, value = alert["unit_code"], alert["value"]
+            expected = indicator.thresholds.state(value)
+            assert STATE_RANK[expected] >= STATE_RANK["watch"]  # why it fired
+            assert (alert["value_state"], on_map[code], on_wall[code], steps.state(value),
+                    api_states(fresh, code)["on_time_rate"]) == (expected,) * 5, (code, value)
+
+        # The severity: the pin's colour on the map, the ticker's mark on the wall, the page's class, the API's word.
+        every = alerts_answer({"state": "open"})["alerts"]
+        pins = {p["alert_id"]: p["fill"] for layer in MAP_LAYERS["alerts"].build(MapView(fresh, view, "on_time_rate",
+                                                                                          "7d"))
+                for p in layer["data"]}
+        frame = fresh.open_alerts().set_index("alert_id")
+        for alert in every:
+            severity = alert["severity"]
+            assert severity in STATES and frame.at[alert["alert_id"], "severity"] == severity
+            if alert["alert_id"] in pins:
+                assert pins[alert["alert_id"]] == rgba(STATE_COLORS[severity], 240)
+            item = alert_ticker_items(frame.loc[[alert["alert_id"]]].reset_index(), {}, "en")[0]
+            assert item.critical == (severity == "critical")
+        assert len(pins) >= len(mine)
+    finally:
+        services_module._services = previous
+
+
+def test_the_alerts_page_marks_each_alert_with_the_apis_severity(service, monkeypatch):
+    from dashboard.alerts_api import alerts_answer
+    from dashboard.settings import Settings
+    from app import create_app
+
+    monkeypatch.setenv("CITYTWIN_ALERT_SECONDS", "0")
+    monkeypatch.setenv("CITYTWIN_ESCALATION_MINUTES", "0")
+    create_app(service.store.url)  # Dash loads the pages
+    import sys
+    page = next(m for name, m in list(sys.modules.items()) if name.endswith("pages.alerts") and hasattr(m, "alert_rows"))
+    fresh = Services(service.store, settings=Settings(version_check_seconds=0))
+    monkeypatch.setattr(services_module, "_services", fresh)
+    every = alerts_answer({"state": "all"})["alerts"]
+    filters = page.normalise_filters(status="all")
+    table = page.alert_rows(page.filtered_alerts(filters), filters)
+    on_page = {}
+    for row in table.children[1].children:  # the table's body: one row per alert
+        props = row.to_plotly_json()["props"]
+        on_page[props["data-alert"]] = row.children[0].children.className  # "alert-severity state-<severity>"
+    assert every
+    for alert in every[:page.MAX_ROWS]:
+        assert on_page[alert["alert_id"]] == f"alert-severity state-{alert['severity']}", alert["alert_id"]

@@ -57,6 +57,9 @@ def test_a_valid_tour():
     (with_step(caption="Futian"), "step 2: caption: expected an object"),
     (with_step(caption={"en": "a", "zh": "b", "fr": "c"}), "unknown language(s) 'fr'"),
     (with_step(secs=8), "step 2: unknown field(s) 'secs'"),
+    (with_step(incident="earthquake"), "step 2: unknown incident 'earthquake' (incidents: pm25_episode, fire,"),
+    (with_step(incident="fire:../x"), "step 2: incident place '../x': letters, digits"),
+    (with_step(incident=["fire"]), 'step 2: "incident" must be text like "fire"'),
 ])
 def test_a_bad_tour_is_named_with_its_problem(data, message):
     with pytest.raises(TourError) as error:
@@ -106,6 +109,18 @@ def test_the_shipped_shenzhen_tour(city_units):
     assert tours.unknown_units(tour, city_units) == []
     assert tours.unknown_units(parse_tour(with_step(path="/?unit=999"), "x.json"), city_units) == [
         "tour 'x': step 2: unknown unit '999' in this city"]
+
+
+def test_a_step_may_play_an_incident_of_the_simulator():
+    from sample_data.simulate import INCIDENT_KINDS
+    assert tours.INCIDENT_KINDS == INCIDENT_KINDS  # the file's check and the simulator know the same incidents
+    tour = parse_tour(with_step(incident="storm:440306"), "demo.json", page_paths=PAGES)
+    assert [s.incident for s in tour.steps] == [None, "storm:440306"]
+    # The shipped drill starts the high-rise fire on its first step, on the wall, then shows the alerts.
+    drill = load_tour(tours.DEFAULT_FOLDER / "fire-drill.json", PAGES | {"/alerts"})
+    assert drill.steps[0].incident == "fire" and drill.steps[0].path.startswith("/wall")
+    assert [s.path.split("?")[0] for s in drill.steps] == ["/wall", "/alerts", "/"]
+    assert not any(s.incident for s in drill.steps[1:])
 
 
 def test_a_running_tour_moves_and_ends():

@@ -240,6 +240,17 @@ def may_act_on(order, action: str) -> str | None:
     return None
 
 
+def may_start_incident() -> str | None:
+    """Why the asker may not start a drill's incident, as a message key (``tour.refused.<why>``, both languages);
+    None: they may (rules.INCIDENTS, and the whole city as scope)."""
+    principal = current()
+    if principal is None or not principal.roles & rules.INCIDENTS:
+        return "roles"
+    if principal.scope is not None:
+        return "scoped"
+    return None
+
+
 def may_read_order(order) -> bool:
     principal = current()
     if principal is None:
@@ -254,20 +265,9 @@ def may_read_order(order) -> bool:
 
 # --- the gate ---------------------------------------------------------------------------------------------------
 
-_LAST_READ: dict = {}
+_as_last_read = store_health.LastRead()
 """What the store last said of an account or a device token: while the store does not answer, a signed-in person
 goes on seeing the city as last loaded (writes are refused with 503 by the store itself)."""
-
-
-def _as_last_read(key, read):
-    try:
-        value = read()
-    except Exception as error:
-        if store_health.is_unavailability(error) and key in _LAST_READ:
-            return _LAST_READ[key]
-        raise
-    _LAST_READ[key] = value
-    return value
 
 
 def _principal_of_session(access: Access) -> Principal | None:
@@ -442,11 +442,11 @@ def gate():
             pass  # the wall shows the scope's unit (dashboard/pages/wall reads auth.scope_unit())
     if endpoint == "/_dash-update-component":
         return _callback_check(access, principal)
-    if endpoint in ("export_kpis_csv", "export_scene_html", "buildings_tile"):
+    if endpoint in ("export_kpis_csv", "export_scene_html", "buildings_tile", "alerts_api"):
         unit = request.args.get("unit") or principal.scope
         if unit and not in_scope(unit):
             return refuse(403, "that place is outside your area")
-        if endpoint != "buildings_tile":
+        if endpoint not in ("buildings_tile", "alerts_api"):
             record("export", request.full_path.rstrip("?"))
     return None
 

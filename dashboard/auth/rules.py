@@ -63,6 +63,11 @@ ORDER_ACTIONS = {
     "cancel": frozenset({"intake", "dispatcher", "supervisor", "admin"}),
     "escalate": frozenset({"dispatcher", "supervisor", "admin"}),
 }
+INCIDENTS = frozenset({"supervisor", "admin"})
+"""Who may start a drill's incident (a tour step that plays one through the sample city's simulator, see
+docs/tours.md): it fires real alerts on every screen of the city, so only supervision and admins, and only with the
+whole city as their scope."""
+
 HANDLER_ACTIONS = frozenset({"reject", "accept", "handle", "reply"})
 """Actions a department handler takes only on its own department's orders."""
 
@@ -84,6 +89,7 @@ ROUTES = {
     "buildings_tile": WATCHERS,
     "basemap_tile": WATCHERS,               # the city's own vector base map (CITYTWIN_BASEMAP_PMTILES)
     "generation": WATCHERS,                 # the key every open screen polls (dashboard/live.py)
+    "alerts_api": EVERYONE,                 # GET /api/alerts, within the asker's area (dashboard/alerts_api.py)
     "health": PUBLIC,                       # which parts are up, for a load balancer (dashboard/health.py)
     "mvt_worker": PUBLIC,                   # a static script (the map's tile decoder)
     "export_kpis_csv": WATCHERS,

@@ -1,10 +1,12 @@
 """The building card: the last step of the drill path (city → … → grid cell → building)."""
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import pandas as pd
 from dash import dcc, html
 
-from dashboard.i18n import pair, state_label, t
+from dashboard.i18n import pair, pick, state_label, t
 from dashboard.maps.sources import SENSOR_KIND_NAMES, USE_NAMES
 from dashboard.order_screens import order_href
 
@@ -28,9 +30,32 @@ def _table(lang: str, columns: tuple[str, ...], rows: list) -> html.Table:
         html.Thead(html.Tr([html.Th(t(f"card.col.{c}", lang)) for c in columns])), html.Tbody(rows)])
 
 
-def building_card(card, close_href: str, lang: str = "en") -> html.Div:
-    """Its use, size, residents; the fire-IoT status of its detectors; its sensors with their last readings; the
-    open orders within 50 m. Every text from data (ids, alarm messages, types) is rendered as text."""
+def alert_section(alerts: pd.DataFrame | None, lang: str) -> list:
+    """The card's alerts: severity (a state of the one vocabulary), the alert's id linked to it on /alerts with its
+    title, its status and when it fired."""
+    if alerts is None:
+        return []
+    rows = [html.Tr(className=f"card-alert state-{a.severity}", **{"data-alert": a.alert_id}, children=[
+        html.Td(state_label(a.severity, lang), className=f"kpi-state state-{a.severity}"),
+        html.Td([dcc.Link(a.alert_id, href=alert_href(a.alert_id, lang), className="card-alert-link"), " ",
+                 html.Span(pick(a.title, a.title_zh, lang))]),
+        html.Td(t(f"alerts.status.{a.status}", lang)),
+        html.Td(_time(a.fired_at)),
+    ]) for a in alerts.itertuples()]
+    return [html.H3(t("card.alerts", lang, count=len(rows)), className="topic", id="card-alerts-title"),
+            _table(lang, ("severity", "alert", "alert_status", "fired"), rows) if rows
+            else html.Div(t("card.no_alerts", lang), className="muted")]
+
+
+def alert_href(alert_id: str, lang: str) -> str:
+    query = {"status": "all", "alert": alert_id, **({"lang": "zh"} if lang == "zh" else {})}
+    return "/alerts?" + urlencode(query)
+
+
+def building_card(card, close_href: str, lang: str = "en", alerts: pd.DataFrame | None = None) -> html.Div:
+    """Its use, size, residents; the fire-IoT status of its detectors; the alerts of the building and its sensors
+    (``alerts``: layers.alerts.AlertBook.for_building), each a link to the alerts page; its sensors with their last
+    readings; the open orders within 50 m. Every text from data (ids, alarm messages, types) is rendered as text."""
     b = card.building
     fire = card.fire
     fire_text = (t("card.fire_none", lang) if not fire["detectors"] else
@@ -66,6 +91,7 @@ def building_card(card, close_href: str, lang: str = "en") -> html.Div:
             html.Span(fire_text),
             html.Span(t("card.high_rise", lang) if fire["high_rise"] else "", className="muted"),
         ]),
+        *alert_section(alerts, lang),
         html.H3(t("card.sensors", lang, count=len(card.sensors)), className="topic"),
         _table(lang, ("kind", "id", "state", "last", "at", "status"), sensor_rows) if sensor_rows
         else html.Div(t("card.no_sensors", lang), className="muted"),

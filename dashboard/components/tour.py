@@ -14,8 +14,8 @@ from urllib.parse import parse_qs
 import dash
 from dash import ALL, Input, Output, State, callback, dcc, html, no_update
 
-from dashboard import ids, services, tours
-from dashboard.i18n import pick, t
+from dashboard import auth, ids, services, tours
+from dashboard.i18n import both, pick, t
 
 STATE = "tour-state"
 TIMER = "tour-timer"
@@ -77,6 +77,42 @@ def started(name: str, search: str | None) -> dict:
     return tours.start(tour, language)
 
 
+def played(state: dict) -> dict:
+    """``state`` with the note of its step's incident, started now when the step plays one. The incident is read
+    from the tour's file on the server, never from the browser's copy of the tour (which anyone can edit)."""
+    state = {key: value for key, value in state.items() if key != "note"}
+    try:
+        tour = tours.load_tour(tours.tour_path(state["name"]), page_paths())
+    except tours.TourError:
+        return state
+    if state["step"] >= len(tour.steps) or not tour.steps[state["step"]].incident:
+        return state
+    return {**state, "note": start_incident(tour.steps[state["step"]].incident)}
+
+
+def start_incident(spec: str) -> dict:
+    """Start the incident ``spec`` (``KIND[:PLACE]``) on this process's simulator, if the asker may; what happened,
+    in both languages. Without a simulator (replay mode, or a web worker beside the jobs process) nothing starts."""
+    kind, _, place = spec.partition(":")
+    refused = auth.may_start_incident()
+    if refused:
+        auth.record("start_incident", spec, outcome="refused", detail=refused)
+        return dict(zip(("en", "zh"), both(f"tour.refused.{refused}")))
+    simulator = services.get().simulator
+    if simulator is None:
+        auth.record("start_incident", spec, outcome="refused", detail="no simulator in this process")
+        return dict(zip(("en", "zh"), both("tour.incident.no_simulator")))
+    try:
+        incident = simulator.start_incident(kind, place or None)
+    except ValueError as error:  # a place the city does not have: the simulator says which
+        auth.record("start_incident", spec, outcome="refused", detail=str(error))
+        return dict(zip(("en", "zh"), both("tour.incident.failed", reason=str(error))))
+    auth.record("start_incident", f"{kind}:{incident.place}")
+    return {lang: t("tour.incident.started", lang, incident=t(f"tour.incident.kind.{kind}", lang),
+                    place=t("tour.incident.at", lang, place=incident.place) if incident.place else "")
+            for lang in ("en", "zh")}
+
+
 def query_value(search: str | None, key: str) -> str | None:
     values = parse_qs((search if isinstance(search, str) else "").lstrip("?")).get(key)
     return values[-1] if values else None
@@ -96,6 +132,7 @@ def well_formed(state) -> bool:
     return (isinstance(steps, list) and bool(steps) and type(step) is int and 0 <= step < len(steps)
             and _texts(state.get("title")) and isinstance(state.get("name"), str)
             and state.get("language") in (None, "en", "zh")
+            and (state.get("note") is None or _texts(state["note"]))
             and all(isinstance(s, dict) and _texts(s.get("caption")) and isinstance(s.get("path"), str)
                     and s["path"].startswith("/") and not s["path"].startswith("//")
                     and type(s.get("seconds")) in (int, float) and 0 < s["seconds"] <= 3600 for s in steps))
@@ -134,7 +171,11 @@ def drive(search, _start_clicks, _ticks, _previous, _next, _stop, state):
         if name is None:
             return no_update, no_update
         state = started(name, search)
-    return state, (no_update if "error" in state else tours.step_href(state))
+    if "error" in state:
+        return state, no_update
+    # A drill's incident starts when its step comes, not again when going back to it.
+    state = played(state) if trigger != PREVIOUS else {k: v for k, v in state.items() if k != "note"}
+    return state, tours.step_href(state)
 
 
 @callback(
@@ -161,6 +202,8 @@ def show(state):
         ]),
         html.Div(step["caption"][first], className="tour-caption", id="tour-caption"),
         html.Div(step["caption"][second], className="tour-caption-alt", lang=second),
+        html.Div(f"{state['note'][first]} · {state['note'][second]}", className="tour-note", id="tour-note")
+        if state.get("note") else None,
         # A new key restarts the progress bar's animation at every step.
         html.Div(html.Span(className="tour-progress-bar", key=f"{state['name']}-{state['step']}",
                            style={"animationDuration": f"{step['seconds']}s"}), className="tour-progress"),

@@ -115,7 +115,6 @@ def unit_early_warning(service, code: str, level: str, lang: str = DEFAULT_LANGU
     from dash import dcc
 
     from dashboard.i18n import language_query
-    from layers.alerts import OPEN_STATUSES
     from metrics.alert_runner import roll_up
     if level not in ("city", "district"):
         return None
@@ -134,7 +133,7 @@ def unit_early_warning(service, code: str, level: str, lang: str = DEFAULT_LANGU
                                          "high": float(mine["upper"].sum())}
         anomalies = facts["anomalies"][facts["anomalies"]["unit_code"] == code]
     block = early_warning_block({"forecast": total, "anomalies": anomalies}, names, lang, one_unit=level != "city")
-    rolled = roll_up(service.alerts().frame(OPEN_STATUSES), city)
+    rolled = roll_up(service.open_alerts(), city)
     here = rolled[rolled["code"] == code]
     count = int(here["open"].iloc[0]) if len(here) else 0
     critical = int(here["critical"].iloc[0]) if len(here) else 0

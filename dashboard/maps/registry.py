@@ -320,8 +320,7 @@ ALERT_RADIUS = {"critical": 16, "warning": 12, "watch": 9}
 def _alerts(view: MapView) -> list[dict]:
     """Open alerts with a point, pinned where they are, in the unit in view (a grid cell's alert shows from the
     city down), sized and coloured by severity; the most severe drawn last, on top."""
-    from layers.alerts import OPEN_STATUSES
-    open_alerts = view.services.alerts().frame(OPEN_STATUSES)
+    open_alerts = view.services.open_alerts()  # read once per generation, not per draw
     open_alerts = open_alerts[open_alerts["lon"].notna() & open_alerts["lat"].notna()]
     if view.data.level != view.city.hierarchy.columns[0] and len(open_alerts):
         places = open_alerts["unit_code"].where(open_alerts["unit_code"].notna(), open_alerts["grid_code"])

@@ -15,6 +15,7 @@ import pandas as pd
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from dashboard import auth, services
+from dashboard.alerts_api import select_alerts, statuses_of
 from dashboard.components.refresh import screen_refresh
 from dashboard.components.topbar import topbar
 from dashboard.i18n import HTML_LANG, department_name, language_query, normalise_language, pick, state_label, t, \
@@ -24,7 +25,7 @@ from layers.alerts import OPEN_STATUSES, STATUSES, AlertError, UnknownAlert
 from layers.specs import CITY_TIMEZONE
 from layers.workorders import WorkOrderError
 from metrics.alert_rules import KINDS
-from metrics.spec import SEVERITIES, STATE_RANK
+from metrics.spec import SEVERITIES
 
 dash.register_page(__name__, path="/alerts", title="citytwin · alerts", name="Alerts")
 
@@ -127,21 +128,12 @@ def _filter(name: str, filters: dict, lang: str, options: list, clearable: bool 
 def filtered_alerts(filters: dict) -> pd.DataFrame:
     """The alerts the filters select, the most urgent first (unacknowledged critical on top), newest first."""
     service = services.get()
-    book = service.alerts()
-    status = filters["status"]
-    statuses = OPEN_STATUSES if status == "open" else None if status == "all" else {status}
-    frame = auth.within_scope(book.frame(statuses), "unit_code", "grid_code")  # the asker's area only
-    if filters["severity"]:
-        frame = frame[frame["severity"] == filters["severity"]]
-    if filters["kind"]:
-        frame = frame[frame["kind"] == filters["kind"]]
-    if filters["unit"] and len(frame):
-        places = frame["unit_code"].where(frame["unit_code"].notna(), frame["grid_code"])
-        frame = frame[service.directory().ancestor(places, "district").to_numpy() == filters["unit"]]
-    rank = -frame["severity"].map(STATE_RANK).astype("float64").fillna(0) * 2 \
-        - (frame["status"] == "firing").astype("float64")
-    return frame.assign(_rank=rank.to_numpy()).sort_values(["_rank", "fired_at"], ascending=[True, False]) \
-        .drop(columns="_rank")
+    directory = service.directory()
+    frame = service.read_alerts("frame", statuses_of(filters["status"]))
+    if filters["unit"] and filters["unit"] not in directory.units.index:
+        return frame.iloc[0:0]  # a unit the city does not have has no alerts
+    return select_alerts(frame, directory, severities=[filters["severity"]] if filters["severity"] else [],
+                         kind=filters["kind"], unit=filters["unit"], scope=auth.scope_unit())
 
 
 def place_text(alert, lang: str) -> str:
@@ -164,7 +156,7 @@ def map_href(alert, lang: str) -> str | None:
 def status_text(alert, lang: str) -> str:
     text = t(f"alerts.status.{alert.status}", lang)
     if alert.condition == "clearing":
-        rule = next((r for r in services.get().alerts().rule_bodies() if r["id"] == alert.rule_id), {})
+        rule = next((r for r in services.get().read_alerts("rule_bodies") if r["id"] == alert.rule_id), {})
         text += " · " + t("alerts.condition.clearing", lang, minutes=f"{rule.get('keep_firing_minutes', 0):g}")
     elif alert.condition == "clear" and alert.status != "resolved":
         text += " · " + t("alerts.condition.clear", lang)
@@ -201,9 +193,9 @@ def alert_detail(alert_id: str | None, lang: str) -> tuple[list, list]:
     """The selected alert's facts and history, and the buttons the lifecycle allows now."""
     if not alert_id:
         return [html.P(t("alerts.pick", lang), className="muted")], []
-    book = services.get().alerts()
+    service = services.get()
     try:
-        alert = book.get(alert_id)
+        alert = service.read_alerts("get", alert_id)
     except UnknownAlert:
         alert = None
     if alert is None or not auth.in_scope(_place(alert)):  # outside: as if it did not exist
@@ -223,7 +215,7 @@ def alert_detail(alert_id: str | None, lang: str) -> tuple[list, list]:
     history = [html.Li([html.Span(f"{e.at:%m-%d %H:%M:%S}", className="muted"), " ",
                         html.B(t(f"alerts.action.{e.action}", lang)), f" · {e.actor}",
                         (f" · {department_name(e.department, lang)}" if e.department else ""),
-                        (f" — {e.note}" if e.note else "")]) for e in book.timeline(alert.alert_id)]
+                        (f" — {e.note}" if e.note else "")]) for e in service.read_alerts("timeline", alert.alert_id)]
     body = [
         html.H2([html.Span(state_label(alert.severity, lang), className=f"alert-severity state-{alert.severity}"),
                  " ", html.Span(alert.alert_id, id="alert-detail-id")], className="alert-heading"),
@@ -256,8 +248,8 @@ def alert_detail(alert_id: str | None, lang: str) -> tuple[list, list]:
 def render(_tick, values, _acted, filters, shown_mark):
     """The list and the selected alert, rendered again when a filter changes, after an action, or when the alerts'
     log moved on since the last rendering."""
-    book = services.get().alerts()
-    mark = book.mark()
+    service = services.get()
+    mark = service.read_alerts("mark")
     chosen = {item["id"]["name"]: item["value"] for item in ctx.inputs_list[1]}
     filters = normalise_filters(**{**{k: filters.get(k) for k in ("status", "severity", "kind", "unit", "alert",
                                                                    "lang")}, **chosen})
@@ -265,7 +257,7 @@ def render(_tick, values, _acted, filters, shown_mark):
     if triggered == {IDS["refresh"]} and shown_mark == [mark, filters]:
         return (no_update,) * 5
     frame = filtered_alerts(filters)
-    open_alerts = auth.within_scope(book.frame(OPEN_STATUSES), "unit_code", "grid_code")
+    open_alerts = auth.within_scope(service.read_alerts("frame", OPEN_STATUSES), "unit_code", "grid_code")
     critical = int(((open_alerts["severity"] == "critical") & (open_alerts["status"] == "firing")).sum())
     detail, buttons = alert_detail(filters["alert"], filters["lang"])
     return (alert_rows(frame, filters), t("alerts.count", filters["lang"], count=f"{len(frame):,}",

@@ -65,7 +65,7 @@ def order_body(order_id: str | None, lang: str) -> tuple[list, dict]:
     place = service.directory().lineage(order.grid_code)
     rules = work_orders.responsibility_list()
     body = [order_facts(order, rules, place, clock, lang), swim_lanes(work_orders.timeline(order.order_id), lang)]
-    alert = service.alerts().for_order(order.order_id)
+    alert = service.read_alerts("for_order", order.order_id)
     if alert is not None:  # filed by assigning an alert: the way back to it
         query = urlencode({"status": "all", "alert": alert.alert_id, **language_query(lang)})
         body.insert(1, dcc.Link(t("alerts.from_alert", lang, alert=alert.alert_id), href=f"/alerts?{query}",

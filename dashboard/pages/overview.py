@@ -77,6 +77,7 @@ def layout(unit: str | None = None, indicator: str | None = None, window: str | 
             html.Section(className="map-panel", children=[
                 city_map(ids.MAP, deck_layers, camera),
                 dcc.Store(id=MAP_CAMERA, data=camera),
+                live.follower("map"),
                 # A link to a unit the city does not have says so, rather than silently showing the city.
                 html.Div(t("map.no_such_unit", lang, unit=str(view["unit"])), id="unit-missing",
                          className="unit-missing", role="alert")
@@ -92,8 +93,9 @@ def layout(unit: str | None = None, indicator: str | None = None, window: str | 
                 ]),
                 score_badge(data, lang),
                 layer_panel(drawn, enabled),
-                building_card(card, "/" + view_search({**view, "building": None}), lang) if card is not None
-                else None,
+                building_card(card, "/" + view_search({**view, "building": None}), lang,
+                              alerts=service.building_alerts(card.building["building_id"], card.sensors["sensor_id"]))
+                if card is not None else None,
                 playback_bar(lang),
             ]),
             html.Aside(className="side-panel", children=[
@@ -249,7 +251,7 @@ def restyle_map(layers, color, search):
     Output("vital-score", "children"),
     Output("vital-score", "className"),
     Output(ids.AS_OF, "children"),
-    Input(live.GENERATION, "data"),
+    live.follows("map"),
     State(ids.URL, "search"),
     State(ids.LAYER_TOGGLES, "value"),
     State(ids.BUILDING_COLOR, "value"),

@@ -183,11 +183,11 @@ def _unit_names(city, lang: str) -> dict:
 
 
 def alert_panels(lang: str) -> dict:
-    """The open alerts for the ticker and the cue (read from the store at each call: they change by the second)."""
+    """The open alerts for the ticker and the cue (read from the store at each call: they change by the second;
+    while it does not answer, as last read)."""
     service = services.get()
-    book = service.alerts()
-    mark = book.mark()
-    open_alerts = auth.within_scope(book.frame(OPEN_STATUSES), "unit_code", "grid_code")
+    mark = service.read_alerts("mark")
+    open_alerts = auth.within_scope(service.read_alerts("frame", OPEN_STATUSES), "unit_code", "grid_code")
     names = _unit_names(service.city(), lang)
     cue, cue_class = alert_cue(open_alerts, names, lang)
     return {"items": alert_ticker_items(open_alerts, names, lang), "cue": cue, "cue_class": cue_class,
@@ -249,6 +249,7 @@ def layout(kiosk=None, rotate=None, window=None, topic=None, refresh=None, lang=
     return html.Div(id=WALL_IDS["root"], className="wall-screen" + (" kiosk" if config["kiosk"] else ""),
                     lang=HTML_LANG[lang], children=[
         dcc.Store(id=WALL_IDS["config"], data=config),
+        live.follower("wall"),
         dcc.Store(id=WALL_IDS["as_of_store"], data=status["as_of"].isoformat()),
         dcc.Store(id=WALL_IDS["camera"], data={"view": view, "nominal": NOMINAL_MAP_SIZE}),
         dcc.Interval(id=WALL_IDS["tick"], interval=1000),
@@ -294,7 +295,7 @@ def layout(kiosk=None, rotate=None, window=None, topic=None, refresh=None, lang=
     Output(WALL_IDS["map"], "layers"),
     Input(WALL_IDS["rotate"], "n_intervals"),
     Input(WALL_IDS["refresh"], "n_intervals"),
-    Input(live.GENERATION, "data"),
+    live.follows("wall"),
     State(WALL_IDS["config"], "data"),
     prevent_initial_call=True,
 )
@@ -315,7 +316,7 @@ def show_topic(step, _refreshed, _generation, config):
     Output(WALL_IDS["situation"], "children"),
     Output(WALL_IDS["ticker"], "children"),
     Input(WALL_IDS["refresh"], "n_intervals"),
-    Input(live.GENERATION, "data"),
+    live.follows("wall"),
     State(WALL_IDS["config"], "data"),
     prevent_initial_call=True,
 )
@@ -338,7 +339,7 @@ def refresh_status(_refreshed, _generation, config):
 def follow_alerts(_tick, shown_mark, config):
     """Alerts change by the second: the cue and the ticker follow them without waiting for the data's refresh, and
     only when the alerts' log moved on."""
-    if services.get().alerts().mark() == shown_mark:
+    if services.get().read_alerts("mark") == shown_mark:
         return no_update, no_update, no_update, no_update
     status = status_panels(config)
     return status["cue"], status["cue_class"], status["ticker"], status["alerts_mark"]

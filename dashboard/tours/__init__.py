@@ -36,6 +36,11 @@ MAX_STEP_SECONDS = 3600
 TOUR_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 TOUR_FIELDS = {"title", "steps", "loop"}
 STEP_FIELDS = {"path", "seconds", "caption"}
+OPTIONAL_STEP_FIELDS = {"incident"}
+INCIDENT_KINDS = ("pm25_episode", "fire", "storm", "hotspot")
+"""The incidents a step may play: those of the sample city's simulator (``sample_data.simulate.INCIDENT_KINDS``;
+a test keeps the two equal, so this module needs no simulator to check a file)."""
+INCIDENT_PLACE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 class TourError(ValueError):
@@ -47,6 +52,7 @@ class Step:
     path: str                # a page path with its query, e.g. "/?unit=440304&window=7d"
     seconds: float
     caption: dict            # {"en": …, "zh": …}
+    incident: str | None = None  # "KIND" or "KIND:PLACE": an incident the step starts (a drill; docs/tours.md)
 
 
 @dataclass(frozen=True)
@@ -99,6 +105,18 @@ def _check_path(path, where: str, page_paths) -> str:
     return path
 
 
+def _check_incident(value, where: str) -> str:
+    """``KIND`` or ``KIND:PLACE`` (a district, building or grid cell code, checked by the simulator at the step)."""
+    if not isinstance(value, str):
+        raise TourError(f"{where}: \"incident\" must be text like \"fire\" or \"storm:440306\", got {value!r}")
+    kind, _, place = value.partition(":")
+    if kind not in INCIDENT_KINDS:
+        raise TourError(f"{where}: unknown incident {kind!r} (incidents: {', '.join(INCIDENT_KINDS)})")
+    if ":" in value and not INCIDENT_PLACE.match(place):
+        raise TourError(f"{where}: incident place {place!r}: letters, digits, '-' and '_' only")
+    return value
+
+
 def _matches(pathname: str, page_path: str) -> bool:
     """Whether a pathname is served by a page path or path template (``/building/<building_id>``)."""
     pattern = re.sub(r"<[^>/]+>", "[^/]+", re.escape(page_path))
@@ -130,10 +148,10 @@ def parse_tour(data, source: str, name: str | None = None, page_paths=None) -> T
         where = f"{source}: step {number}"
         if not isinstance(step, dict):
             raise TourError(f"{where}: expected an object with path, seconds and caption, got {type(step).__name__}")
-        unknown = set(step) - STEP_FIELDS
+        unknown = set(step) - STEP_FIELDS - OPTIONAL_STEP_FIELDS
         if unknown:
             raise TourError(f"{where}: unknown field(s) {', '.join(sorted(map(repr, unknown)))} "
-                            f"(expected {', '.join(sorted(STEP_FIELDS))})")
+                            f"(expected {', '.join(sorted(STEP_FIELDS | OPTIONAL_STEP_FIELDS))})")
         for field in sorted(STEP_FIELDS):
             if field not in step:
                 raise TourError(f"{where}: missing \"{field}\"")
@@ -143,7 +161,8 @@ def parse_tour(data, source: str, name: str | None = None, page_paths=None) -> T
         if seconds > MAX_STEP_SECONDS:
             raise TourError(f"{where}: \"seconds\" is {seconds!r}; at most {MAX_STEP_SECONDS} per step")
         parsed.append(Step(path=_check_path(step["path"], where, page_paths), seconds=float(seconds),
-                           caption=_bilingual(step["caption"], f"{where}: caption")))
+                           caption=_bilingual(step["caption"], f"{where}: caption"),
+                           incident=_check_incident(step["incident"], where) if "incident" in step else None))
     return Tour(name=name or Path(source).stem, title=title, steps=tuple(parsed), loop=loop)
 
 
