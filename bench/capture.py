@@ -262,8 +262,10 @@ def follow_first_rank_link(page) -> str:
 
 
 def wait_for_unit(page, attribute: str, value: str, timeout: float = STEP_TIMEOUT_S) -> None:
-    page.wait_for_function(f"document.querySelector('#unit-title')?.dataset.{attribute} === {json.dumps(value)}",
-                           timeout=timeout * 1000, polling=100)
+    # A function, not an expression string: Playwright evaluates a string with eval, which the CSP refuses.
+    page.wait_for_function(
+        "([attribute, value]) => document.querySelector('#unit-title')?.dataset[attribute] === value",
+        arg=[attribute, value], timeout=timeout * 1000, polling=100)
 
 
 CLICK_ATTEMPTS = 4
