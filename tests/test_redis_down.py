@@ -76,3 +76,21 @@ def test_redis_down_everything_still_works(serve_app, city_url, redis_server, mo
         return client.get("citytwin:signin:name:operator.li") is not None
 
     until(counted_in_redis, "failed sign-ins are counted in Redis again")
+
+
+def test_open311_rate_limits_hold_while_redis_is_down_and_go_back_to_it(redis_server):
+    import redis
+
+    from dashboard.auth.lockout import REDIS_RETRY_SECONDS, RateLimit
+
+    clock = [120.5]
+    limit = RateLimit(redis_url=redis_server.url, clock=lambda: clock[0])
+    assert [limit.use("key-a", 2) for _ in range(3)] == [0, 0, 60]  # counted in Redis
+    redis_server.stop()
+    clock[0] = 181.0  # the next minute
+    assert [limit.use("key-a", 2) for _ in range(3)] == [0, 0, 59]  # counted here meanwhile, still limited
+    assert limit.backend == "process"
+    redis_server.start()
+    until(lambda: (time.sleep(REDIS_RETRY_SECONDS / 10) or True) and limit.use("key-b", 100) == 0
+          and limit.backend == "redis", "the limits go back to Redis", timeout=REDIS_RETRY_SECONDS * 10)
+    assert redis.Redis.from_url(redis_server.url).get("citytwin:rate:key-b:3") is not None

@@ -29,19 +29,17 @@ def _int_setting(name: str, default: int) -> int:
     return value
 
 
-class Lockout:
-    """``failed(keys)`` counts a failure for each key; ``locked(keys)`` says how many seconds are left (0: not
-    locked); ``clear(keys)`` forgets them (after a good sign-in)."""
+class _SharedCounts:
+    """Counts kept in Redis when ``redis_url`` is given (every worker and server shares them), in this process
+    otherwise, and in this process too while Redis does not answer (see the module docstring)."""
 
-    def __init__(self, attempts: int | None = None, seconds: int | None = None, redis_url: str | None = None):
-        self.attempts = attempts or _int_setting("CITYTWIN_SIGNIN_ATTEMPTS", 5)
-        self.seconds = seconds or _int_setting("CITYTWIN_LOCKOUT_SECONDS", 900)
-        redis_url = redis_url if redis_url is not None else os.environ.get("CITYTWIN_REDIS_URL", "")
+    what = "counts"
+
+    def __init__(self, redis_url: str | None):
         self._redis = None
         if redis_url:
             import redis
             self._redis = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
-        self._counts: dict[str, tuple[int, float]] = {}
         self._lock = threading.Lock()
         self._redis_failed_at: float | None = None
 
@@ -69,14 +67,28 @@ class Lockout:
             answer = work(client)
         except redis.RedisError as error:
             if self._redis_failed_at is None:
-                print(f"citytwin: Redis does not answer ({error}); sign-in failures are counted in this process "
+                print(f"citytwin: Redis does not answer ({error}); {self.what} are counted in this process "
                       "until it does", file=sys.stderr, flush=True)
             self._redis_failed_at = time.monotonic()
             return fallback()
         if self._redis_failed_at is not None:
-            print("citytwin: Redis answers again; sign-in failures are counted there", file=sys.stderr, flush=True)
+            print(f"citytwin: Redis answers again; {self.what} are counted there", file=sys.stderr, flush=True)
             self._redis_failed_at = None
         return answer
+
+
+class Lockout(_SharedCounts):
+    """``failed(keys)`` counts a failure for each key; ``locked(keys)`` says how many seconds are left (0: not
+    locked); ``clear(keys)`` forgets them (after a good sign-in)."""
+
+    what = "sign-in failures"
+
+    def __init__(self, attempts: int | None = None, seconds: int | None = None, redis_url: str | None = None):
+        self.attempts = attempts or _int_setting("CITYTWIN_SIGNIN_ATTEMPTS", 5)
+        self.seconds = seconds or _int_setting("CITYTWIN_LOCKOUT_SECONDS", 900)
+        redis_url = redis_url if redis_url is not None else os.environ.get("CITYTWIN_REDIS_URL", "")
+        super().__init__(redis_url)
+        self._counts: dict[str, tuple[int, float]] = {}
 
     def limit(self, key: str) -> int:
         return self.attempts * (4 if key.startswith("addr:") else 1)
@@ -142,7 +154,7 @@ class Lockout:
                 self._counts.pop(key, None)
 
 
-class RateLimit:
+class RateLimit(_SharedCounts):
     """At most ``limit`` uses of a name in each minute (a fixed window on the clock's minutes), counted in Redis when
     ``redis_url`` is given (every worker and server of a deployment shares the counts), in this process otherwise.
 
@@ -156,34 +168,33 @@ class RateLimit:
 
     WINDOW_SECONDS = 60
 
-    def __init__(self, redis_url: str | None = None, clock=time.time):
-        self.clock = clock
-        self._redis = None
-        if redis_url:
-            import redis
-            self._redis = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
-        self._counts: dict[str, tuple[int, int]] = {}
-        self._lock = threading.Lock()
+    what = "Open311 rate limits"
 
-    @property
-    def backend(self) -> str:
-        return "redis" if self._redis is not None else "process"
+    def __init__(self, redis_url: str | None = None, clock=time.time):
+        super().__init__(redis_url)
+        self.clock = clock
+        self._counts: dict[str, tuple[int, int]] = {}
 
     def use(self, name: str, limit: int) -> int:
         now = self.clock()
         window = int(now // self.WINDOW_SECONDS)
         retry_after = max(1, int(self.WINDOW_SECONDS * (window + 1) - now + 0.999))
-        if self._redis is not None:
+
+        def in_redis(client) -> int:
             key = f"citytwin:rate:{name}:{window}"
-            pipe = self._redis.pipeline()
+            pipe = client.pipeline()
             pipe.incr(key)
             pipe.expire(key, 2 * self.WINDOW_SECONDS)
-            count = int(pipe.execute()[0])
-        else:
+            return int(pipe.execute()[0])
+
+        def here() -> int:
             with self._lock:
                 seen_window, count = self._counts.get(name, (window, 0))
                 count = count + 1 if seen_window == window else 1
                 self._counts[name] = (window, count)
                 if len(self._counts) > 100_000:  # keys of past minutes: forget them
                     self._counts = {k: v for k, v in self._counts.items() if v[0] == window}
+            return count
+
+        count = self._shared(in_redis, here)
         return 0 if count <= limit else retry_after
