@@ -631,9 +631,9 @@ _FUNCTION_TEXT = re.compile(r"^\s*(async\s+)?(function\b|\([^()]*\)\s*=>|[A-Za-z
 
 
 def _waits_without_eval() -> None:
-    """Playwright runs a ``wait_for_function`` *expression* string in the page with eval, which the app's CSP
-    refuses (it has no 'unsafe-eval', as a city's security review asks); a *function* string it runs without. So an
-    expression becomes ``() => (expression)``: the tests keep their short waits and the pages keep their CSP."""
+    """Playwright runs a ``wait_for_function`` *expression* string in the page with eval, which a CSP without
+    'unsafe-eval' refuses (the way the app's CSP is going, docs/access.md); a *function* string it runs without. So
+    an expression becomes ``() => (expression)``: the tests keep their short waits whatever the CSP."""
     from playwright.sync_api import Frame, Page
 
     for cls in (Page, Frame):

@@ -83,11 +83,11 @@ class Access:
             hashes = " ".join(self.app.csp_hashes())  # each already quoted: 'sha256-…'
             self._csp = "; ".join([
                 "default-src 'self'",
-                # No 'unsafe-eval': the map's accessors are property paths (dashboard/maps/deck.py), which deckgl-dash
-                # reads without Function(); no inline script runs but Dash's own (by hash); nothing from elsewhere.
-                # 'wasm-unsafe-eval' lets the deck.gl bundle compile WebAssembly (long.js probes it at load) and
-                # nothing else: no JavaScript from text.
-                f"script-src 'self' 'wasm-unsafe-eval' {hashes}",
+                # 'unsafe-eval' stays for now: every map accessor is a property path (deckgl-dash compiles none with
+                # Function()), and the pages load without an eval, but drilling down on the map stops without it
+                # (tests/e2e/test_map.py::test_drill_down…; the script that evals is not yet found). No inline script
+                # runs but Dash's own (by hash), and no script from another origin.
+                f"script-src 'self' 'unsafe-eval' {hashes}",
                 "style-src 'self' 'unsafe-inline'",      # AG Grid and React write style elements at run time
                 f"img-src 'self' data: blob:{tile_origin}",
                 f"connect-src 'self' data: blob:{tile_origin}",

@@ -186,7 +186,7 @@ def building_tiles_layer(layer_id: str, url_template: str, min_zoom: int, max_zo
         "stroked": False,
         "wireframe": False,
         # A property path, never an expression: deckgl-dash compiles an accessor holding an operator with
-        # Function(), which the CSP forbids (no 'unsafe-eval'). Our tile worker (static/mvt-worker.js) joins each
+        # Function(), an eval (one step towards a CSP without 'unsafe-eval'). Our tile worker (static/mvt-worker.js) joins each
         # building's r, g, b into the array "fill".
         "getFillColor": "@@=properties.fill",
         "getElevation": "@@=properties.height",

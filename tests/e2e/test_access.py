@@ -87,7 +87,7 @@ def test_a_futian_manager_sees_only_futian(serve_app, city_db, page):
     assert page.external_requests == []
     csp = page.evaluate("window.__csp || []")
     assert csp == [], csp
-    # a grid cell of Futian: its 3D buildings drawn from the tiles under the CSP (no 'unsafe-eval'), no violation
+    # a grid cell of Futian: its 3D buildings drawn from the tiles under the CSP, no violation
     units = Store(city_db).read_frame("units", ["code", "level"])
     grid = units[(units["level"] == "grid") & units["code"].str.startswith(FUTIAN)]["code"].iloc[0]
     with page.expect_request(lambda r: "/tiles/buildings/" in r.url, timeout=60_000):
