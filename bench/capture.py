@@ -434,7 +434,9 @@ def summary(steps: list[Step]) -> str:
         wire = sum(r.wire_bytes or 0 for r in step.requests)
         plain = sum((r.body_bytes or 0) for r in step.requests if not r.from_cache)
         lines.append(f"| {step.name} | {len(step.requests)} ({sum(r.is_callback for r in step.requests)}) | "
-                     f"{wire / 1000:,.0f} | {plain / 1000:,.0f} | {(step.settled_ms - step.started_ms) / 1000:.1f} |")
+                     f"{wire / 1000:,.0f} | {plain / 1000:,.0f} | "
+                     + (f"failed: {step.error[:60]} |" if step.error else
+                        f"{(step.settled_ms - step.started_ms) / 1000:.1f} |"))
     return "\n".join(lines)
 
 
