@@ -46,6 +46,8 @@ MEMO_LAYERS = {
     "buildings_by_grid": ("buildings",),
     "building_tiles": ("buildings",),
     "base_roads": ("roads",),
+    "enterprises": ("enterprises",),   # the map's marks of these static layers (registry._mark_layer)
+    "cameras": ("cameras",),
     "building_properties:use": ("buildings",),
     "building_colouring_version:use": ("buildings",),
     "open_alerts": ("alerts",),

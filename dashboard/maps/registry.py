@@ -352,13 +352,20 @@ def _mark_layer(layer_id: str, stored: str, prepare: Callable[[MapView], pd.Data
     def build(view: MapView) -> list[dict]:
         if stored not in view.city.layers:
             return []
-        marks = view.services.memo((layer_id, view.data.code) + ((view.window,) if by_window else ()),
-                                   lambda: prepare(view))
-        resolution = sources.SENSOR_CLUSTER_RESOLUTION.get(view.data.level)
-        if resolution is None:
-            return [deck.points_layer(layer_id, sources.mark_points(marks, classes, view.lang))]
-        clusters = sources.mark_clusters(marks, classes, resolution, noun, view.lang)
-        return [deck.points_layer(layer_id, clusters), deck.count_labels_layer(f"{layer_id}-counts", clusters)]
+        key = (layer_id, view.data.code) + ((view.window,) if by_window else ())
+        marks = view.services.memo(key, lambda: prepare(view))
+
+        def drawn() -> list[dict]:
+            resolution = sources.SENSOR_CLUSTER_RESOLUTION.get(view.data.level)
+            if resolution is None:
+                return [deck.points_layer(layer_id, sources.mark_points(marks, classes, view.lang))]
+            clusters = sources.mark_clusters(marks, classes, resolution, noun, view.lang)
+            return [deck.points_layer(layer_id, clusters), deck.count_labels_layer(f"{layer_id}-counts", clusters)]
+
+        # Clustering 380,000 cameras takes seconds at the city scale: drawn once per generation and language (and
+        # carried over while the layer is unchanged, services.MEMO_LAYERS, for the layers that do not follow the
+        # clock).
+        return view.services.memo(key + ("drawn", view.lang), drawn)
 
     def legend(view: MapView) -> list[LegendEntry]:
         if stored not in view.city.layers:
