@@ -103,8 +103,9 @@ class InvalidRequest(WorkOrderError):
 
     code = "invalid"
 
-    def __init__(self, field: str, message: str):
-        self.field = field
+    def __init__(self, field: str, message: str, message_id: str | None = None, **params):
+        # message_id/params: the same refusal as a message id with its values, for screens in other languages
+        self.field, self.message_id, self.params = field, message_id, params
         super().__init__(f"{field}: {message}")
 
 
@@ -442,7 +443,7 @@ class WorkOrders:
         step = lifecycle.transition(current["status"], action, reopen_count=current["reopen_count"])
         spec = ACTIONS[action]
         if spec.note_required and not note:
-            raise InvalidRequest("note", f"{action} needs a note saying why")
+            raise InvalidRequest("note", f"{action} needs a note saying why", "refusal.note_required", action=action)
         when = self._now(at)
         changes: dict = {"status": step.to_status, "version": current["version"] + 1}
         if spec.stamps and not (action == "escalate" and current["supervised_at"] is not None):
@@ -456,9 +457,11 @@ class WorkOrders:
             changes["rules_version"] = rules.version
             if action == "redispatch" and changes["department"] == current["department"]:
                 raise InvalidRequest("department", f"the order is already with {current['department']}; "
-                                                   "re-dispatch it to another department")
+                                                   "re-dispatch it to another department", "refusal.same_department",
+                                     department=current["department"])
         elif department is not None:
-            raise InvalidRequest("department", f"{action} does not take a department")
+            raise InvalidRequest("department", f"{action} does not take a department", "refusal.no_department",
+                                 action=action)
         if action == "handle":
             changes["on_time"] = when <= current["deadline_at"]
         if action in ("evaluate", "reopen"):
@@ -893,14 +896,15 @@ class WorkOrders:
         """A department name: the given one (by code or name), or the list's for ``event_type``."""
         if department is None or (isinstance(department, str) and not department.strip()):
             if event_type is None:
-                raise InvalidRequest("department", "a department is required")
+                raise InvalidRequest("department", "a department is required", "refusal.department_required")
             return rules.rule(event_type).department
         names = {code: names[0] for code, names in reference.DEPARTMENTS.items()}
         known = sorted(set(names.values()) | set(rules.departments))
         department = names.get(department.strip(), department.strip())
         if department not in known:
             raise InvalidRequest("department", f"unknown department {department!r}; departments: "
-                                               f"{', '.join(known)}")
+                                               f"{', '.join(known)}", "refusal.unknown_department",
+                                 department=department)
         return department
 
     def _time_limit_hours(self, current: dict) -> int:
@@ -1053,9 +1057,10 @@ def _text(name: str, value, limit: int, required: bool = False) -> str:
         raise InvalidRequest(name, f"must be text, not {type(value).__name__}")
     value = value.strip()
     if required and not value:
-        raise InvalidRequest(name, "is required")
+        raise InvalidRequest(name, "is required", "refusal.required")
     if len(value) > limit:
-        raise InvalidRequest(name, f"is {len(value):,} characters long; at most {limit:,} are allowed")
+        raise InvalidRequest(name, f"is {len(value):,} characters long; at most {limit:,} are allowed",
+                             "refusal.too_long", length=len(value), limit=limit)
     return value
 
 

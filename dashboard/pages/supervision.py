@@ -116,7 +116,7 @@ def escalate_red_cards(clicks, lang):
     now = pd.Timestamp.now(tz=city_timezone())
     if auth.scope_unit():  # the sweep reaches every red card of the city: not for an account bound to a part
         auth.record("order.escalate_all", "supervision", outcome="refused", detail="scoped account")
-        return board(now, lang, t("order.refused", lang, reason="the city-wide sweep is for city-wide supervisors"))
+        return board(now, lang, t("order.refused", lang, reason=t("refusal.sweep_scoped", lang)))
     escalated = services.get().work_orders().escalate_overdue(now, actor=auth.actor(), **ESCALATION)
     auth.record("order.escalate_all", "supervision", detail=f"{escalated} orders escalated")
     return board(now, lang, t("supervision.escalated", lang, count=f"{escalated:,}"), fresh=True)
