@@ -182,7 +182,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "play.speed.fast": ("3 h/s", "3小时/秒"),
     "ticker.alarm": ("{kind} · {where} · {message} · since {since}", "{kind} · {where} · {message} · {since}起"),
     "ticker.more": ("+ {count} more active alarms", "另有{count}条在途告警"),
-    "ticker.red_card": ("{district}: {count} overdue order{plural}", "{district}：{count}件超期工单"),
+    "ticker.red_card": ("{district}: {count} red-card order{plural}", "{district}：{count}件红牌工单"),
     "ticker.hotspot": ("{event} · {place} · {start}–{end} on {seen} of {days} days · {orders} orders, {ratio}× "
                        "expected", "{event} · {place} · {start}–{end} · {days}天中{seen}天出现 · {orders}件工单，"
                        "为预期的{ratio}倍"),
@@ -300,7 +300,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "orders.filter.department": ("Department", "责任部门"),
     "orders.filter.unit": ("District", "区"),
     "orders.filter.channel": ("Channel", "渠道"),
-    "orders.filter.overdue": ("Overdue (red card)", "超期（红牌）"),
+    "orders.filter.overdue": ("Red card", "红牌"),
     "orders.filter.escalated": ("Escalated", "已督办"),
     "orders.filter.q": ("Order id", "工单编号"),
     "orders.column.order_id": ("Order", "工单编号"),
@@ -392,6 +392,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "supervision.column.open": ("Open", "在办"),
     "supervision.column.yellow": ("Yellow", "黄牌"),
     "supervision.column.red": ("Red", "红牌"),
+    "supervision.red_definition": ("Red card: not handled by its deadline, or not dispatched 24 h after intake — "
+                                   "the map's and the wall's red-card count", "红牌：超过办理时限未办结，或受理24小时后仍未分拨"
+                                   "——与地图、大屏的红牌工单数同一口径"),
     "supervision.column.escalated": ("Escalated", "已督办"),
     "supervision.column.to_escalate": ("To escalate", "待督办"),
     "supervision.column.card": ("Card", "亮牌"),

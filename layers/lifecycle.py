@@ -32,6 +32,9 @@ OPEN_STATUSES = frozenset(STATUSES) - FINAL_STATUSES
 """Statuses of orders still in the loop (Open311's ``open``); the final ones are Open311's ``closed``."""
 
 UNHANDLED_STATUSES = frozenset({"received", "dispatched", "accepted"})
+
+RESPONSE_HOURS = 24
+"""The first response: an order is dispatched within this many hours of intake (24-hour quick response)."""
 """Statuses whose clock runs against the deadline: nothing has been handled yet (or the order was reopened)."""
 
 MAX_REOPENS = 2

@@ -296,7 +296,7 @@ class OrderQuery:
     unit: str | None = None                  # an administrative unit code: orders in its grid cells
     received_from: pd.Timestamp | None = None  # inclusive
     received_to: pd.Timestamp | None = None    # exclusive
-    overdue_at: pd.Timestamp | None = None     # only orders unhandled and past their deadline at this instant
+    overdue_at: pd.Timestamp | None = None     # only orders with a red card at this instant (metrics/clocks.py)
     escalated: bool | None = None              # True: escalated to supervision; False: never escalated
     order_ids: Sequence[str] = ()
     sort: str = "received_at"
@@ -531,12 +531,12 @@ class WorkOrders:
                       overdue_note=notes["overdue"], response_note=notes["no_first_response"])
         status_list = ", ".join(f"'{s}'" for s in unhandled)  # constants of the lifecycle, not input
         red = (f"o.status IN ({status_list}) AND o.supervised_at IS NULL "
-               f"AND (o.deadline_at < :now OR (o.status = 'received' AND o.received_at < :late))")
+               f"AND (o.deadline_at <= :now OR (o.status = 'received' AND o.received_at <= :late))")
         columns = ("order_id, seq, at, actor, action, from_status, to_status, note, department, rules_version, "
                    "satisfied, deadline_at, order_version")
         logged = ("{a}.order_id, COALESCE((SELECT MAX(t.seq) FROM order_transitions t "
                   "WHERE t.order_id = {a}.order_id), 0) + 1, :now, :actor, 'escalate', {a}.status, {a}.status, "
-                  "CASE WHEN {a}.deadline_at < :now THEN :overdue_note ELSE :response_note END, "
+                  "CASE WHEN {a}.deadline_at <= :now THEN :overdue_note ELSE :response_note END, "
                   "NULLIF({a}.department, ''), {a}.rules_version, {a}.satisfied, {a}.deadline_at, {version_after}")
         with self.store.write() as conn:
             if self.store.dialect == "postgresql":
@@ -937,9 +937,12 @@ class WorkOrders:
             conditions.append(c.received_at >= _to_epoch(query.received_from))
         if query.received_to is not None:
             conditions.append(c.received_at < _to_epoch(query.received_to))
-        if query.overdue_at is not None:
+        if query.overdue_at is not None:  # a red card (metrics/clocks.py): at or past the deadline, or no response
             instant = _to_epoch(query.overdue_at)
-            conditions += [column("status").in_(sorted(lifecycle.UNHANDLED_STATUSES)), c.deadline_at < instant]
+            conditions += [column("status").in_(sorted(lifecycle.UNHANDLED_STATUSES)),
+                           or_(c.deadline_at <= instant,
+                               and_(column("status") == "received",
+                                    c.received_at <= instant - lifecycle.RESPONSE_HOURS * 3600))]
         if query.escalated is not None:
             conditions.append(c.supervised_at.isnot(None) if query.escalated else c.supervised_at.is_(None))
         return conditions

@@ -146,8 +146,8 @@ def test_the_ticker_speaks_one_language():
                                         "orders", "ratio"])
     english = ticker_items(no_alarms, overdue, no_hotspots, "en")
     chinese = ticker_items(no_alarms, overdue, no_hotspots, "zh")
-    assert english[0].text == "Luohu: 60 overdue orders"
-    assert chinese[0].text == "罗湖区：60件超期工单"
+    assert english[0].text == "Luohu: 60 red-card orders"
+    assert chinese[0].text == "罗湖区：60件红牌工单"
     assert english[0].tag("en") == "RED CARD" and chinese[0].tag("zh") == "红牌"
     summary, _track = ticker(chinese, 0, 0, "zh")
     assert summary.children[1].children == t("ticker.active_alarms", "zh")

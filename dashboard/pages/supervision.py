@@ -69,9 +69,11 @@ def board(now: pd.Timestamp, lang: str, message: str | None = None, fresh: bool 
     return [
         html.Div(className="board-head", children=[
             html.H1(t("supervision.title", lang)),
-            html.Div(t("supervision.subtitle", lang, at=now.strftime("%Y-%m-%d %H:%M"),
-                       read=read_at.strftime("%H:%M:%S")), className="map-subtitle"),
-            html.Div(tiles, className="board-tiles"),
+            html.Div([t("supervision.subtitle", lang, at=now.strftime("%Y-%m-%d %H:%M"),
+                        read=read_at.strftime("%H:%M:%S")), html.Br(),
+                      html.Span(t("supervision.red_definition", lang), id="red-definition")],
+                     className="map-subtitle"),
+            html.Div(tiles, className="board-tiles", title=t("supervision.red_definition", lang)),
             html.Div(className="board-sweep", children=[
                 html.Span(auth.actor(), id=ids.ORDER_ACTOR, className="muted data-text"),
                 html.Button(t("supervision.escalate_all", lang, count=f"{int(totals['to_escalate']):,}"),
