@@ -33,17 +33,6 @@ def boot_style(lang: str | None) -> str:
     return f'<style>:root {{ --loading-page: "{escape(words, quote=False)}"; }}</style>'
 
 
-EARLY_CHUNKS = ("dash/dcc/async-dropdown.js", "dash/dcc/async-slider.js")
-"""Dash loads the scripts of its dropdown and slider only when a page first draws one; by then the map has asked
-for all its building tiles at once, and those two small files waited behind them (16 s measured on a loaded
-machine). Asked for with the page instead (``<link rel="preload">``), they are there when the page needs them."""
-
-
-def early_chunks(prefix: str = "/") -> str:
-    return "".join(f'<link rel="preload" as="script" href="{prefix}_dash-component-suites/{chunk}">'
-                   for chunk in EARLY_CHUNKS)
-
-
 def loading_slot(child, what: str, lang: str, class_name: str = "") -> html.Div:
     """A place for ``child`` (a component whose script comes later) that says ``loading.<what>`` until it is drawn."""
     return html.Div(child, className=f"loading-slot {class_name}".strip(), **{"data-loading": t(f"loading.{what}",
