@@ -19,12 +19,14 @@ import threading
 import time
 
 import dash
+import flask
 import pandas as pd
 import waitress
 from dash import Dash, dcc, html
 
 from dashboard import alerts_api, auth, delivery, exports, health, ids, live, open311, services
 from dashboard.components import tour
+from dashboard.components.loading import boot_entry, boot_style
 from dashboard.maps import routes as map_routes
 from dashboard.settings import Settings
 from dashboard.theme import css_variables
@@ -52,6 +54,14 @@ def create_app(database_url: str | None = None, progress: bool = False, settings
                suppress_callback_exceptions=True, serve_locally=True, update_title=None)
     _every_app_gets_every_callback()
     app.index_string = app.index_string.replace("</head>", f"<style>{css_variables()}</style></head>")
+    # Before any script has run the page shows a skeleton of the screen in its language, not Dash's "Loading..."
+    interpolate = app.interpolate_index
+
+    def interpolate_with_skeleton(**parts):
+        lang = flask.request.args.get("lang") if flask.has_request_context() else None
+        return interpolate(**{**parts, "app_entry": boot_entry(lang), "css": parts.get("css", "") + boot_style(lang)})
+
+    app.interpolate_index = interpolate_with_skeleton
     # A function: each page load starts from the generation it was drawn from (dashboard.live follows it on).
     app.layout = lambda: html.Div([dcc.Location(id=ids.URL, refresh="callback-nav"), dash.page_container,
                                    *tour.shell_components(), *live.shell_components()], id="shell")

@@ -148,7 +148,7 @@ class Callbacks:
                          {f"{ids.URL}.search": search}, f"{ids.LAYER_TOGGLES}.value")
 
     def play(self, search: str, clicks: int = 1) -> dict:
-        return self.body(f"{ids.MAP}.timeFilter", {f"{ids.PLAY}.n_clicks": clicks, f"{ids.PLAY_SLIDER}.value": 24,
+        return self.body(f"{ids.MAP}.timeFilter", {f"{ids.PLAY}.n_clicks": clicks, f"{ids.PLAY_SCRUB}.data": 24,
                                                    f"{ids.PLAY_SPEED}.value": "normal"},
                          {f"{ids.MAP}.currentTime": None, f"{ids.URL}.search": search,
                           f"{ids.LAYER_TOGGLES}.value": list(DEFAULT_LAYERS), f"{ids.BUILDING_COLOR}.value": "use"},

@@ -182,7 +182,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "play.speed.fast": ("3 h/s", "3小时/秒"),
     "ticker.alarm": ("{kind} · {where} · {message} · since {since}", "{kind} · {where} · {message} · {since}起"),
     "ticker.more": ("+ {count} more active alarms", "另有{count}条在途告警"),
-    "ticker.red_card": ("{district}: {count} overdue order{plural}", "{district}：{count}件超期工单"),
+    "ticker.red_card": ("{district}: {count} red-card order{plural}", "{district}：{count}件红牌工单"),
     "ticker.hotspot": ("{event} · {place} · {start}–{end} on {seen} of {days} days · {orders} orders, {ratio}× "
                        "expected", "{event} · {place} · {start}–{end} · {days}天中{seen}天出现 · {orders}件工单，"
                        "为预期的{ratio}倍"),
@@ -239,6 +239,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "card.orders": ("Open orders nearby ({count})", "周边未办结工单（{count}）"),
     "card.no_orders": ("no open orders within 50 m", "50米内无未办结工单"),
     "card.as_of": ("data as of {when}", "数据截至 {when}"),
+    "sensor_status.online": ("online", "在线"),
+    "sensor_status.offline": ("offline", "离线"),
+    "sensor_status.fault": ("fault", "故障"),
     "card.col.kind": ("kind", "类型"),
     "card.col.id": ("id", "编号"),
     "card.col.state": ("state", "状态"),
@@ -288,6 +291,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "play.play": ("▶ Play", "▶ 播放"),
     "play.pause": ("❚❚ Pause", "❚❚ 暂停"),
     "play.live": ("live", "实时"),
+    "loading.page": ("Loading the screen…", "正在加载页面…"),
+    "loading.map": ("Loading the map…", "正在加载地图…"),
+    "loading.picker": ("Loading the indicators…", "正在加载指标…"),
+    "loading.slider": ("Loading the playback…", "正在加载回放…"),
     "play.thinned": ("1 in {step} of {count}", "{count} 件中每 {step} 件显示 1 件"),
     # work orders: statuses, clocks
     "status.received": ("Received", "已受理"),
@@ -318,7 +325,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "orders.filter.department": ("Department", "责任部门"),
     "orders.filter.unit": ("District", "区"),
     "orders.filter.channel": ("Channel", "渠道"),
-    "orders.filter.overdue": ("Overdue (red card)", "超期（红牌）"),
+    "orders.filter.overdue": ("Red card", "红牌"),
     "orders.filter.escalated": ("Escalated", "已督办"),
     "orders.filter.q": ("Order id", "工单编号"),
     "orders.column.order_id": ("Order", "工单编号"),
@@ -374,6 +381,32 @@ MESSAGES: dict[str, tuple[str, str]] = {
                        "未执行：您打开{order_id}后，工单已被他人办理。{actor}于{at}执行了“{action}”，工单现为{status}"
                        "（版本{version}）。您的操作未写入，办理意见已保留：请核对下方工单后再办理。"),
     "order.refused": ("Refused: {reason}", "不能办理：{reason}"),
+    # Refusals of the order service and the access layer, by message id (layers/lifecycle.py, layers/workorders.py
+    # and dashboard/auth name them with their values; dashboard/components/order_views.refusal_text says them).
+    "refusal.not_allowed": ("cannot {action} an order that is {status}; allowed here: {allowed}",
+                            "“{status}”状态的工单不能“{action}”；此时可办理：{allowed}"),
+    "refusal.final": ("cannot {action} an order that is {status} (it is final); allowed here: {allowed}",
+                      "“{status}”状态的工单已终结，不能“{action}”；此时可办理：{allowed}"),
+    "refusal.reopen_limit": ("cannot reopen an order already reopened {count} times (at most {limit}); record the "
+                             "evaluation instead", "该工单已重办{count}次（最多{limit}次），不能再重办；请记录评价"),
+    "refusal.note_required": ("“{action}” needs a note saying why", "“{action}”须填写办理意见说明理由"),
+    "refusal.same_department": ("the order is already with {department}; re-dispatch it to another department",
+                                "工单已在{department}，请改派给其他部门"),
+    "refusal.no_department": ("“{action}” does not take a department", "“{action}”不需要选择部门"),
+    "refusal.department_required": ("a department is required", "须选择部门"),
+    "refusal.unknown_department": ("unknown department {department}", "没有“{department}”这个部门"),
+    "refusal.required": ("{field} is required", "须填写{field}"),
+    "refusal.too_long": ("{field} is {length:,} characters long; at most {limit:,} are allowed",
+                         "{field}共{length:,}字，最多{limit:,}字"),
+    "refusal.unknown_order": ("there is no order {order_id}", "没有工单{order_id}"),
+    "refusal.not_signed_in": ("not signed in", "未登录"),
+    "refusal.roles": ("“{action}”: your roles ({roles}) may not take this action", "您的角色（{roles}）不能“{action}”"),
+    "refusal.not_your_department": ("“{action}”: this order is not your department's", "“{action}”：该工单不属于本部门"),
+    "refusal.outside_area": ("this order is outside your area", "该工单不在您的管辖范围内"),
+    "refusal.sweep_scoped": ("the city-wide sweep is for city-wide supervisors", "全市督办只能由全市督办人员执行"),
+    "refusal.nothing": ("none", "无"),
+    "field.note": ("the note", "办理意见"),
+    "field.actor": ("your name", "经办人"),
     "order.done": ("Done: {action}. The order is now {status} (version {version}).",
                    "已办理：{action}。工单现为{status}（版本{version}）。"),
     # the supervision board
@@ -384,6 +417,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "supervision.column.open": ("Open", "在办"),
     "supervision.column.yellow": ("Yellow", "黄牌"),
     "supervision.column.red": ("Red", "红牌"),
+    "supervision.red_definition": ("Red card: not handled by its deadline, or not dispatched 24 h after intake — "
+                                   "the map's and the wall's red-card count", "红牌：超过办理时限未办结，或受理24小时后仍未分拨"
+                                   "——与地图、大屏的红牌工单数同一口径"),
     "supervision.column.escalated": ("Escalated", "已督办"),
     "supervision.column.to_escalate": ("To escalate", "待督办"),
     "supervision.column.card": ("Card", "亮牌"),

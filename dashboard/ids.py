@@ -16,6 +16,7 @@ PLAYBACK = "playback"
 PLAY = "play-button"
 PLAY_SPEED = "play-speed"
 PLAY_SLIDER = "play-slider"
+PLAY_SCRUB = "play-scrub"            # the hour a person scrubbed to (not the slider following the play head)
 PLAY_CLOCK = "play-clock"
 PLAY_HOUR = "play-hour"
 PLAY_START = "play-start"

@@ -810,13 +810,19 @@ def children_geojson(city: City, code: str) -> dict:
     except Exception:  # an invalid coverage (e.g. imported boundaries that overlap): simplify one by one
         simplified = shapely.simplify(geometries, SIMPLIFY[level], preserve_topology=True)
     simplified = shapely.set_precision(simplified, 1e-5)
+    # Each name's parent, so that a label can drop what the breadcrumb already says ("1号网格", not
+    # "罗湖第1街道1号社区1号网格": deck.gl draws a long Chinese label over its neighbours).
+    parents = city.units.reindex(children["parent_code"].astype(object))
     features = []
-    for row, geometry in zip(children.itertuples(), simplified):
+    for row, geometry, parent_name, parent_name_zh in zip(children.itertuples(), simplified,
+                                                          parents["name"].to_numpy(), parents["name_zh"].to_numpy()):
         point = geometry.representative_point() if not geometry.is_empty else None
         features.append({
             "type": "Feature",
             "geometry": shapely.geometry.mapping(geometry),
             "properties": {"code": row.code, "name": row.name, "name_zh": row.name_zh, "level": row.level,
+                           "parent_name": None if pd.isna(parent_name) else parent_name,
+                           "parent_name_zh": None if pd.isna(parent_name_zh) else parent_name_zh,
                            "label_point": [round(point.x, 5), round(point.y, 5)] if point else None},
         })
     return {"type": "FeatureCollection", "features": features}

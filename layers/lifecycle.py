@@ -32,6 +32,9 @@ OPEN_STATUSES = frozenset(STATUSES) - FINAL_STATUSES
 """Statuses of orders still in the loop (Open311's ``open``); the final ones are Open311's ``closed``."""
 
 UNHANDLED_STATUSES = frozenset({"received", "dispatched", "accepted"})
+
+RESPONSE_HOURS = 24
+"""The first response: an order is dispatched within this many hours of intake (24-hour quick response)."""
 """Statuses whose clock runs against the deadline: nothing has been handled yet (or the order was reopened)."""
 
 MAX_REOPENS = 2
@@ -100,10 +103,14 @@ _WHY_NOT = {
 
 
 class TransitionRefused(ValueError):
-    """An action that the lifecycle does not allow in the order's status (or whose condition does not hold)."""
+    """An action that the lifecycle does not allow in the order's status (or whose condition does not hold).
 
-    def __init__(self, status: str, action: str, reason: str):
+    ``reason`` is the English text (API answers, logs); ``message_id`` and ``params`` (with ``status`` and
+    ``action``) say the same as a message id with its values, so that a screen in another language can say it in its own words (dashboard/i18n.py)."""
+
+    def __init__(self, status: str, action: str, reason: str, message_id: str | None = None, **params):
         self.status, self.action, self.reason = status, action, reason
+        self.message_id, self.params = message_id, params
         super().__init__(reason)
 
 
@@ -136,8 +143,11 @@ def transition(status: str, action: str, *, reopen_count: int = 0) -> Transition
         why = _WHY_NOT.get(status)
         allowed = ", ".join(allowed_actions(status)) or "none"
         raise TransitionRefused(status, action, f"cannot {action} an order that is {status}"
-                                                f"{f' ({why})' if why else ''}; allowed here: {allowed}")
+                                                f"{f' ({why})' if why else ''}; allowed here: {allowed}",
+                                "refusal.final" if why else "refusal.not_allowed",
+                                allowed=tuple(allowed_actions(status)))
     if action == "reopen" and reopen_count >= MAX_REOPENS:
         raise TransitionRefused(status, action, f"cannot reopen an order already reopened {reopen_count} times "
-                                                f"(at most {MAX_REOPENS}); record the evaluation instead")
+                                                f"(at most {MAX_REOPENS}); record the evaluation instead",
+                                "refusal.reopen_limit", count=reopen_count, limit=MAX_REOPENS)
     return Transition(status, action, target)

@@ -103,8 +103,9 @@ class InvalidRequest(WorkOrderError):
 
     code = "invalid"
 
-    def __init__(self, field: str, message: str):
-        self.field = field
+    def __init__(self, field: str, message: str, message_id: str | None = None, **params):
+        # message_id/params: the same refusal as a message id with its values, for screens in other languages
+        self.field, self.message_id, self.params = field, message_id, params
         super().__init__(f"{field}: {message}")
 
 
@@ -295,7 +296,7 @@ class OrderQuery:
     unit: str | None = None                  # an administrative unit code: orders in its grid cells
     received_from: pd.Timestamp | None = None  # inclusive
     received_to: pd.Timestamp | None = None    # exclusive
-    overdue_at: pd.Timestamp | None = None     # only orders unhandled and past their deadline at this instant
+    overdue_at: pd.Timestamp | None = None     # only orders with a red card at this instant (metrics/clocks.py)
     escalated: bool | None = None              # True: escalated to supervision; False: never escalated
     order_ids: Sequence[str] = ()
     sort: str = "received_at"
@@ -442,7 +443,7 @@ class WorkOrders:
         step = lifecycle.transition(current["status"], action, reopen_count=current["reopen_count"])
         spec = ACTIONS[action]
         if spec.note_required and not note:
-            raise InvalidRequest("note", f"{action} needs a note saying why")
+            raise InvalidRequest("note", f"{action} needs a note saying why", "refusal.note_required", action=action)
         when = self._now(at)
         changes: dict = {"status": step.to_status, "version": current["version"] + 1}
         if spec.stamps and not (action == "escalate" and current["supervised_at"] is not None):
@@ -456,9 +457,11 @@ class WorkOrders:
             changes["rules_version"] = rules.version
             if action == "redispatch" and changes["department"] == current["department"]:
                 raise InvalidRequest("department", f"the order is already with {current['department']}; "
-                                                   "re-dispatch it to another department")
+                                                   "re-dispatch it to another department", "refusal.same_department",
+                                     department=current["department"])
         elif department is not None:
-            raise InvalidRequest("department", f"{action} does not take a department")
+            raise InvalidRequest("department", f"{action} does not take a department", "refusal.no_department",
+                                 action=action)
         if action == "handle":
             changes["on_time"] = when <= current["deadline_at"]
         if action in ("evaluate", "reopen"):
@@ -528,12 +531,12 @@ class WorkOrders:
                       overdue_note=notes["overdue"], response_note=notes["no_first_response"])
         status_list = ", ".join(f"'{s}'" for s in unhandled)  # constants of the lifecycle, not input
         red = (f"o.status IN ({status_list}) AND o.supervised_at IS NULL "
-               f"AND (o.deadline_at < :now OR (o.status = 'received' AND o.received_at < :late))")
+               f"AND (o.deadline_at <= :now OR (o.status = 'received' AND o.received_at <= :late))")
         columns = ("order_id, seq, at, actor, action, from_status, to_status, note, department, rules_version, "
                    "satisfied, deadline_at, order_version")
         logged = ("{a}.order_id, COALESCE((SELECT MAX(t.seq) FROM order_transitions t "
                   "WHERE t.order_id = {a}.order_id), 0) + 1, :now, :actor, 'escalate', {a}.status, {a}.status, "
-                  "CASE WHEN {a}.deadline_at < :now THEN :overdue_note ELSE :response_note END, "
+                  "CASE WHEN {a}.deadline_at <= :now THEN :overdue_note ELSE :response_note END, "
                   "NULLIF({a}.department, ''), {a}.rules_version, {a}.satisfied, {a}.deadline_at, {version_after}")
         with self.store.write() as conn:
             if self.store.dialect == "postgresql":
@@ -893,14 +896,15 @@ class WorkOrders:
         """A department name: the given one (by code or name), or the list's for ``event_type``."""
         if department is None or (isinstance(department, str) and not department.strip()):
             if event_type is None:
-                raise InvalidRequest("department", "a department is required")
+                raise InvalidRequest("department", "a department is required", "refusal.department_required")
             return rules.rule(event_type).department
         names = {code: names[0] for code, names in reference.DEPARTMENTS.items()}
         known = sorted(set(names.values()) | set(rules.departments))
         department = names.get(department.strip(), department.strip())
         if department not in known:
             raise InvalidRequest("department", f"unknown department {department!r}; departments: "
-                                               f"{', '.join(known)}")
+                                               f"{', '.join(known)}", "refusal.unknown_department",
+                                 department=department)
         return department
 
     def _time_limit_hours(self, current: dict) -> int:
@@ -933,9 +937,12 @@ class WorkOrders:
             conditions.append(c.received_at >= _to_epoch(query.received_from))
         if query.received_to is not None:
             conditions.append(c.received_at < _to_epoch(query.received_to))
-        if query.overdue_at is not None:
+        if query.overdue_at is not None:  # a red card (metrics/clocks.py): at or past the deadline, or no response
             instant = _to_epoch(query.overdue_at)
-            conditions += [column("status").in_(sorted(lifecycle.UNHANDLED_STATUSES)), c.deadline_at < instant]
+            conditions += [column("status").in_(sorted(lifecycle.UNHANDLED_STATUSES)),
+                           or_(c.deadline_at <= instant,
+                               and_(column("status") == "received",
+                                    c.received_at <= instant - lifecycle.RESPONSE_HOURS * 3600))]
         if query.escalated is not None:
             conditions.append(c.supervised_at.isnot(None) if query.escalated else c.supervised_at.is_(None))
         return conditions
@@ -1053,9 +1060,10 @@ def _text(name: str, value, limit: int, required: bool = False) -> str:
         raise InvalidRequest(name, f"must be text, not {type(value).__name__}")
     value = value.strip()
     if required and not value:
-        raise InvalidRequest(name, "is required")
+        raise InvalidRequest(name, "is required", "refusal.required")
     if len(value) > limit:
-        raise InvalidRequest(name, f"is {len(value):,} characters long; at most {limit:,} are allowed")
+        raise InvalidRequest(name, f"is {len(value):,} characters long; at most {limit:,} are allowed",
+                             "refusal.too_long", length=len(value), limit=limit)
     return value
 
 

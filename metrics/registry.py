@@ -85,10 +85,11 @@ INDICATORS: dict[str, Indicator] = {i.id: i for i in [
         good_direction="none", owner=_SERVICE_DESK, frequency="real-time",
         description="Orders received and not yet handled at the end of the window."),
     Indicator(
-        id="overdue_orders", weight=2.0, name="Overdue orders (red card)", name_zh="超期工单（红牌）", topic="requests",
+        id="overdue_orders", weight=2.0, name="Red-card orders", name_zh="红牌工单", topic="requests",
         unit="orders", aggregation="count", formula=workorders.overdue_orders, inputs=("orders",),
         thresholds=_lower_is_better(1, 10, 50), good_direction="down", owner=_SERVICE_DESK, frequency="real-time",
-        description="Orders not yet handled at the end of the window and past their deadline."),
+        description="Red-card orders at the end of the window: not yet handled and at or past their deadline, or "
+                    "not dispatched within 24 hours of intake (the supervision board's red cards)."),
     Indicator(
         id="sensor_online_rate", name="Sensors online", name_zh="设备在线率", topic="sensors", unit="%",
         aggregation="rate", formula=sensors.sensor_online_rate, inputs=("sensors",), format=_PERCENT,

@@ -135,8 +135,9 @@ def rows_where(data, layer: str, where: dict | None) -> np.ndarray | None:
     return mask
 
 
-FRESHNESS_MINUTES = Thresholds.of("good", (60, "watch"), (24 * 60, "warning"), (7 * 24 * 60, "critical"))
-"""The state of data by their age in minutes — for a command center an hour is live, a day is stale, a week is dead:
+FRESHNESS_MINUTES = Thresholds.of("good", (15, "watch"), (24 * 60, "warning"), (7 * 24 * 60, "critical"))
+"""The state of data by their age in minutes — for a command center a quarter of an hour is live (sensors report
+every few minutes: data an hour old are delayed, not live), a day is stale, a week is dead:
 the map's layer badges and the wall's clock (which gets these steps as data, :meth:`Thresholds.as_json`)."""
 
 

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from layers.lifecycle import RESPONSE_HOURS  # the lifecycle's rule; metrics.clocks and the formulas use it here
 from metrics.spec import Contributions, Window, memoised, rows_where
 from metrics.workdays import working_days_between
 
-RESPONSE_HOURS = 24
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,7 @@ class OrderFacts:
     responded_in_time: np.ndarray # dispatched within 24 hours of intake
     open_at_end: np.ndarray       # received and not handled at the end
     overdue_at_end: np.ndarray    # open at the end and past its deadline
+    red_card_at_end: np.ndarray   # a red card at the end: overdue, or not dispatched 24 hours after intake
     has_orders: bool
 
 
@@ -87,6 +88,11 @@ def _order_facts(orders: pd.DataFrame, window: Window) -> OrderFacts:
         responded_in_time=dispatched & (orders["dispatched_at"] <= limit).fillna(False).to_numpy(),
         open_at_end=open_at_end,
         overdue_at_end=open_at_end & past_deadline,
+        # The supervision board's red card (metrics/clocks.py), judged at the window's end: an order at its deadline
+        # or 24 hours after intake is out of time.
+        red_card_at_end=open_at_end & (
+            (orders["deadline_at"] <= end).to_numpy()
+            | (~dispatched & (limit <= end).to_numpy())),
         has_orders=len(orders) > 0,
     )
 
@@ -161,7 +167,9 @@ def open_orders(data, window: Window, where=None) -> Contributions:
 
 
 def overdue_orders(data, window: Window, where=None) -> Contributions:
-    """Orders not yet handled at the window's end and past their deadline (red-card orders)."""
+    """Red-card orders at the window's end: not yet handled and at or past their deadline, or not dispatched 24
+    hours after intake — the supervision board's red cards (:mod:`metrics.clocks`), one definition on the map, the
+    wall and the board."""
     facts = order_facts(data, window)
     rows = rows_where(data, "orders", where)
-    return _count(facts, facts.overdue_at_end, rows)
+    return _count(facts, facts.red_card_at_end, rows)

@@ -63,6 +63,8 @@ def test_every_key_the_code_uses_exists_with_the_fields_it_fills():
     for where, pattern, keywords, node in calls:
         if pattern is None and isinstance(node, ast.Name) and where.startswith("dashboard/i18n.py"):
             continue  # frequency_label: a key it checks against MESSAGES first
+        if pattern is None and isinstance(node, ast.Name) and where.startswith("dashboard/components/order_views.py"):
+            continue  # refusal_text: the message id a refusal carries (checked below)
         if pattern is None:
             assert isinstance(node, ast.IfExp), f"{where}: a key t() cannot be checked for"
             names = [branch.value for branch in (node.body, node.orelse) if isinstance(branch, ast.Constant)]
@@ -77,6 +79,11 @@ def test_every_key_the_code_uses_exists_with_the_fields_it_fills():
             assert wanted <= keywords, f"{where}: {key} needs {sorted(wanted - keywords)}"
     # The browser-side words of the wall's clock are used through their prefix (dashboard/pages/wall.py).
     used |= {k for k in MESSAGES if k.startswith(("age.", "fresh."))}
+    # Refusals carry their message id from where they are raised (layers/, dashboard/): each one named exists.
+    named = {m for path in [*(ROOT / "layers").rglob("*.py"), *(ROOT / "dashboard").rglob("*.py")]
+             for m in re.findall(r"[\"'](refusal\.\w+|order\.actor_missing)[\"']", path.read_text(encoding="utf-8"))}
+    assert named - set(MESSAGES) == set(), "refusals with no message"
+    used |= named | {"refusal.nothing"}
     # The wall ticker's known alarm texts are looked up by the alarm's own message (dashboard/i18n.py).
     used |= {k for k in MESSAGES if k.startswith("alarm.")}
     # frequency_label looks the registry's update frequencies up by name: each has its message.
@@ -139,8 +146,36 @@ def test_the_ticker_speaks_one_language():
                                         "orders", "ratio"])
     english = ticker_items(no_alarms, overdue, no_hotspots, "en")
     chinese = ticker_items(no_alarms, overdue, no_hotspots, "zh")
-    assert english[0].text == "Luohu: 60 overdue orders"
-    assert chinese[0].text == "罗湖区：60件超期工单"
+    assert english[0].text == "Luohu: 60 red-card orders"
+    assert chinese[0].text == "罗湖区：60件红牌工单"
     assert english[0].tag("en") == "RED CARD" and chinese[0].tag("zh") == "红牌"
     summary, _track = ticker(chinese, 0, 0, "zh")
     assert summary.children[1].children == t("ticker.active_alarms", "zh")
+
+
+def test_the_order_services_refusals_are_said_in_chinese_on_chinese_screens():
+    """Issue 15 item 12: a refusal of the lifecycle (every status × action it refuses, the reopen limit) and of the
+    work-order service's checks reaches a zh screen in Chinese, with statuses and actions named in Chinese."""
+    from dashboard.components.order_views import refusal_text
+    from layers import lifecycle
+    from layers.workorders import InvalidRequest, UnknownOrder, _text
+
+    refusals = []
+    for status in lifecycle.STATUSES:
+        for action in lifecycle.ACTIONS:
+            if action == "file":
+                continue
+            try:
+                lifecycle.transition(status, action, reopen_count=lifecycle.MAX_REOPENS)
+            except lifecycle.TransitionRefused as refused:
+                refusals.append(refused)
+    for name, value in (("note", "x" * 10_000), ("actor", "")):
+        with pytest.raises(InvalidRequest) as refused:
+            _text(name, value, 100, required=True)
+        refusals.append(refused.value)
+    refusals.append(UnknownOrder("SZ-1"))
+    assert len(refusals) > 40
+    for refused in refusals:
+        english, chinese = refusal_text(refused, "en"), refusal_text(refused, "zh")
+        assert english == str(refused)
+        assert CJK.search(chinese) and not re.search(r"[A-Za-z]{3,}", chinese), chinese

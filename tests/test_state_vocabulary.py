@@ -118,6 +118,8 @@ def test_the_age_of_data_has_one_state_on_the_map_and_the_wall(minutes):
     assert badge == f"fresh-badge state-{on_wall}" == f"fresh-badge state-{FRESHNESS_MINUTES.state(minutes)}"
     # A day of staleness is the same word everywhere (it was "watch" on the map and "critical" on the wall).
     assert FRESHNESS_MINUTES.state(1440) == "warning"
+    # Data an hour old are not "live" (issue 15 item 13: the badge stayed green on hour-old data).
+    assert [FRESHNESS_MINUTES.state(m) for m in (0, 14.9, 15, 45, 59.9)] == ["good", "good", "watch", "watch", "watch"]
 
 
 def test_one_vocabulary():

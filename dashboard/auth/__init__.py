@@ -224,19 +224,23 @@ def scoped_filters(filters: dict) -> dict:
     return filters
 
 
-def may_act_on(order, action: str) -> str | None:
-    """Why the asker may not take ``action`` on ``order`` (None: they may)."""
+def may_act_on(order, action: str, lang: str = "en") -> str | None:
+    """Why the asker may not take ``action`` on ``order``, in ``lang`` (None: they may)."""
+    from dashboard.components.order_views import action_label
+    from dashboard.i18n import t
+
     principal = current()
     if principal is None:
-        return "not signed in"
+        return t("refusal.not_signed_in", lang)
+    label = action_label(action, lang) if action in rules.ORDER_ACTIONS else action
     allowed = rules.ORDER_ACTIONS.get(action, frozenset())
     if not principal.roles & allowed:
-        return f"{action}: your roles ({', '.join(sorted(principal.roles))}) may not take this action"
+        return t("refusal.roles", lang, action=label, roles=", ".join(sorted(principal.roles)))
     if action in rules.HANDLER_ACTIONS and not principal.roles & (allowed - {"handler"}):
         if principal.departments and order.department not in principal.departments:
-            return f"{action}: this order is not your department's"
+            return t("refusal.not_your_department", lang, action=label)
     if not in_scope(order.grid_code):
-        return "this order is outside your area"
+        return t("refusal.outside_area", lang)
     return None
 
 

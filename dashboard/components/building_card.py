@@ -6,11 +6,20 @@ from urllib.parse import urlencode
 import pandas as pd
 from dash import dcc, html
 
-from dashboard.i18n import pair, pick, state_label, t
+from dashboard.i18n import MESSAGES, alarm_message, pair, pick, state_label, t
 from dashboard.maps.sources import SENSOR_KIND_NAMES, USE_NAMES
-from dashboard.order_screens import order_href
+from dashboard.order_screens import order_href, status_label
+from layers.reference import EVENT_TYPES
 
 MAX_ORDERS_LISTED = 8
+EVENT_TYPE_NAMES = {code: (name, name_zh) for code, _category, name, name_zh, *_rest in EVENT_TYPES}
+
+
+def sensor_status(alarm, status, lang: str) -> str:
+    """A sensor's open alarm (the systems' known texts in ``lang``) or its device status (online, offline, fault)."""
+    if isinstance(alarm, str) and alarm:
+        return alarm_message(alarm, lang, SENSOR_KIND_NAMES)
+    return t(f"sensor_status.{status}", lang) if f"sensor_status.{status}" in MESSAGES else str(status)
 
 
 def _fact(label: str, value) -> html.Div:
@@ -67,10 +76,12 @@ def building_card(card, close_href: str, lang: str = "en", alerts: pd.DataFrame 
         html.Td(state_label(s.state, lang), className=f"kpi-state state-{s.state}"),
         html.Td("—" if pd.isna(s.last_value) else f"{s.last_value:g}"),
         html.Td(_time(s.last_at)),
-        html.Td(s.alarm or s.status),
+        html.Td(sensor_status(s.alarm, s.status, lang)),
     ]) for s in card.sensors.itertuples()]
     order_rows = [html.Tr([html.Td(dcc.Link(o.order_id, href=order_href(o.order_id, lang))),
-                           html.Td(str(o.event_type).replace("_", " ")), html.Td(o.status),
+                           html.Td(pair(EVENT_TYPE_NAMES.get(o.event_type, (str(o.event_type).replace("_", " "),) * 2),
+                                        lang)),
+                           html.Td(status_label(o.status, lang)),
                            html.Td(_time(o.received_at)), html.Td(f"{o.distance_m:.0f} m")])
                   for o in card.open_orders.head(MAX_ORDERS_LISTED).itertuples()]
     return html.Div(className="building-card", id="building-card", **{"data-building": b["building_id"]}, children=[

@@ -7,10 +7,10 @@ import pandas as pd
 from dash import dcc, html
 
 from dashboard.components.labels import short_name
-from dashboard.i18n import DEFAULT_LANGUAGE, department_name, pick, t, unit_name
+from dashboard.i18n import DEFAULT_LANGUAGE, MESSAGES, department_name, normalise_language, pick, t, unit_name
 from dashboard.order_screens import card_label, channel_label, clock_text, order_href, status_label
-from layers.lifecycle import ACTIONS
-from layers.workorders import Order, ResponsibilityList, TimelineEntry
+from layers.lifecycle import ACTIONS, TransitionRefused
+from layers.workorders import Order, ResponsibilityList, TimelineEntry, UnknownOrder, InvalidRequest
 
 ACTION_BUTTON = "order-action"
 """Pattern-matching id type of the action buttons: ``{"type": ACTION_BUTTON, "action": name}``. An evaluation has
@@ -31,6 +31,43 @@ def action_label(action: str, lang: str) -> str:
         return t("order.evaluate_satisfied" if action == "evaluate:satisfied" else "order.evaluate_unsatisfied", lang)
     spec = ACTIONS[action]
     return pick(spec.label, spec.label_zh, lang)
+
+
+def refusal_text(error, lang: str) -> str:
+    """A refusal of the order service or the access layer in ``lang``: the message id the error carries, its
+    values said in the page's words (statuses, actions, departments, fields). In English, and for an error without
+    a message id, the service's own text.
+
+    >>> from layers.lifecycle import transition, TransitionRefused
+    >>> try:
+    ...     transition("closed", "reopen")
+    ... except TransitionRefused as refused:
+    ...     print(refusal_text(refused, "zh"))
+    “已办结”状态的工单已终结，不能“不满意重办”；此时可办理：无
+    """
+    if normalise_language(lang) == "en":
+        return str(error)  # the service's own words (as its API answers)
+    message_id, params = getattr(error, "message_id", None), dict(getattr(error, "params", None) or {})
+    if isinstance(error, TransitionRefused):
+        params.update(status=error.status, action=error.action)
+    if isinstance(error, InvalidRequest):
+        params.setdefault("field", error.field)
+    if isinstance(error, UnknownOrder):
+        message_id, params = "refusal.unknown_order", {"order_id": error.order_id}
+    if message_id is None:
+        return str(error)
+    if "status" in params:
+        params["status"] = status_label(params["status"], lang)
+    if "action" in params and params["action"] in ACTIONS:
+        params["action"] = action_label(params["action"], lang)
+    if "allowed" in params:
+        params["allowed"] = ("、" if lang == "zh" else ", ").join(
+            action_label(a, lang) for a in params["allowed"]) or t("refusal.nothing", lang)
+    if "department" in params:
+        params["department"] = department_name(params["department"], lang)
+    if "field" in params and f"field.{params['field']}" in MESSAGES:
+        params["field"] = t(f"field.{params['field']}", lang)
+    return t(message_id, lang, **params)
 
 
 def ui_actions(order: Order) -> list[str]:

@@ -15,6 +15,7 @@ from deckgl_dash.binary import binary_data
 from dashboard import ids, services
 from dashboard.components.kpi import kpi_panel
 from dashboard.components.layer_panel import redraw
+from dashboard.components.loading import loading_slot
 from dashboard.i18n import t
 from dashboard.maps import deck, sources
 from dashboard.theme import STATE_COLORS, rgba
@@ -35,10 +36,12 @@ def playback_bar(lang: str = "en") -> html.Div:
         html.Button(t("play.replay", lang), id=ids.PLAY, n_clicks=0, className="play-button"),
         dcc.RadioItems(id=ids.PLAY_SPEED, value="normal", inline=True, className="play-speed", options=[
             {"label": t(f"play.speed.{speed}", lang), "value": speed} for speed in ("slow", "normal", "fast")]),
-        dcc.Slider(id=ids.PLAY_SLIDER, min=0, max=hours, step=0.25, value=hours, updatemode="mouseup",
-                   marks={h: f"{h}h" for h in range(0, hours + 1, 6)}, className="play-slider"),
+        loading_slot(dcc.Slider(id=ids.PLAY_SLIDER, min=0, max=hours, step=0.25, value=hours, updatemode="mouseup",
+                                marks={h: f"{h}h" for h in range(0, hours + 1, 6)}, className="play-slider"),
+                     "slider", lang, "slider-slot"),
         html.Span("", id=ids.PLAY_NOTE, className="play-note", title="orders drawn: thinned to stay under 2 MB"),
         html.Span(t("play.live", lang), id=ids.PLAY_CLOCK, className="play-clock"),
+        dcc.Store(id=ids.PLAY_SCRUB, data=None),  # where a person moved the slider to (the slider also follows)
         dcc.Store(id=ids.PLAY_HOUR, data=None),  # the hour whose figures the KPI cards show
         dcc.Store(id=ids.PLAY_START, data={"epoch_ms": int(start.timestamp() * 1000), "tz": city_timezone()}),
     ])
@@ -85,7 +88,7 @@ def _number(value, low: float, high: float) -> float:
     Output(ids.PLAY, "children"),
     Output(ids.PLAY_NOTE, "children"),
     Input(ids.PLAY, "n_clicks"),
-    Input(ids.PLAY_SLIDER, "value"),
+    Input(ids.PLAY_SCRUB, "data"),
     Input(ids.PLAY_SPEED, "value"),
     State(ids.MAP, "currentTime"),
     State(ids.URL, "search"),
@@ -96,6 +99,8 @@ def _number(value, low: float, high: float) -> float:
 def control_playback(clicks, slider_hours, speed, current, search, layers, color):
     """Play/pause, scrub or change speed: the layers of the day join the map the first time, and the GPU time
     filter takes the play head."""
+    if ctx.triggered_id == ids.PLAY_SCRUB and type(slider_hours) not in (int, float):
+        return no_update, no_update, no_update, no_update  # the page drawing its empty scrub, not a person
     clicks = clicks if type(clicks) is int and clicks >= 0 else 0  # inputs from the network: only what the UI sends
     slider_hours = _number(slider_hours, 0, services.PLAYBACK_HOURS)
     current = _number(current, 0, services.PLAYBACK_HOURS * 3600) if current is not None else None
@@ -108,7 +113,7 @@ def control_playback(clicks, slider_hours, speed, current, search, layers, color
                              lambda: playback_layers(service.city(), data.code, start))
     playing = bool(clicks) and clicks % 2 == 1
     day_seconds = services.PLAYBACK_HOURS * 3600
-    if ctx.triggered_id == ids.PLAY_SLIDER:  # scrubbing pauses at the chosen time
+    if ctx.triggered_id == ids.PLAY_SCRUB:  # scrubbing pauses at the chosen time
         playing, head = False, float(slider_hours) * 3600
     elif current is None or (playing and float(current) >= day_seconds - 1):
         head = 0.0  # the first play, or a replay after the end, starts at the beginning of the day
@@ -120,26 +125,45 @@ def control_playback(clicks, slider_hours, speed, current, search, layers, color
 
 
 # The play head moves about 8 times a second. Dash drops a callback's answer when a newer call is already on its way,
-# so a server round trip per move would never land: the clock is set in the browser, and only a new hour goes to the
-# server (for the KPI cards).
+# so a server round trip per move would never land: the clock and the slider are set in the browser, and only a new
+# hour goes to the server (for the KPI cards). The slider's position set here is remembered, so that the callback
+# below tells it from a person's scrub.
 clientside_callback(
     """function(current, start, shownHour) {
+        const none = window.dash_clientside.no_update;
         if (current === null || current === undefined || !start) {
-            return [window.dash_clientside.no_update, window.dash_clientside.no_update];
+            return [none, none, none];
         }
+        const position = Math.round(current / 36) / 100;  // hours, to the hundredth
+        window.citytwinPlayHead = position;
         const when = new Date(start.epoch_ms + current * 1000);
         const parts = Object.fromEntries(new Intl.DateTimeFormat("en-GB", {timeZone: start.tz, month: "2-digit",
             day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23"}).formatToParts(when)
             .map(p => [p.type, p.value]));
         const clock = `${parts.month}-${parts.day} ${parts.hour}:${parts.minute}`;
         const hour = Math.max(1, Math.ceil(current / 3600));
-        return [clock, hour === shownHour ? window.dash_clientside.no_update : hour];
+        return [clock, hour === shownHour ? none : hour, position];
     }""",
     Output(ids.PLAY_CLOCK, "children"),
     Output(ids.PLAY_HOUR, "data"),
+    Output(ids.PLAY_SLIDER, "value"),
     Input(ids.MAP, "currentTime"),
     State(ids.PLAY_START, "data"),
     State(ids.PLAY_HOUR, "data"),
+    prevent_initial_call=True,
+)
+
+
+clientside_callback(
+    """function(hours, end) {
+        // Until the play head has moved the slider stands at the end of the day (where it is drawn, and where it
+        // says so again as its script mounts): only another position is a person's scrub.
+        const head = window.citytwinPlayHead === undefined ? end : window.citytwinPlayHead;
+        return typeof hours === "number" && hours !== head ? hours : window.dash_clientside.no_update;
+    }""",
+    Output(ids.PLAY_SCRUB, "data"),
+    Input(ids.PLAY_SLIDER, "value"),
+    State(ids.PLAY_SLIDER, "max"),
     prevent_initial_call=True,
 )
 

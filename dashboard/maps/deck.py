@@ -125,7 +125,7 @@ def label_layer(layer_id: str, geojson: dict, lang: str = "en") -> dict:
     """Unit names at their representative points, in the page's language. deck.gl draws text from a font atlas of
     the characters it is given: ASCII by default, so in Chinese the names' own characters are added."""
     labels = [{"position": f["properties"]["label_point"],
-               "text": map_text(short_name(unit_name(f["properties"], lang)))}
+               "text": map_text(short_name(unit_name(f["properties"], lang), _parent_name(f["properties"], lang)))}
               for f in geojson["features"] if f["properties"].get("label_point")]
     characters = atlas_characters((label["text"] for label in labels), ASCII_CHARACTERS)
     return {
@@ -143,8 +143,16 @@ def label_layer(layer_id: str, geojson: dict, lang: str = "en") -> dict:
         "fontWeight": 600,
         "fontFamily": FONT_FAMILY[normalise_language(lang)],
         "characterSet": characters,
+        # Drawn over everything: on a tilted map (a grid cell with its 3D buildings) the label would otherwise be
+        # cut by the cell's own polygon and the buildings' depth, half of each glyph hidden.
+        "parameters": {"depthCompare": "always", "depthWriteEnabled": False},
         "pickable": False,
     }
+
+
+def _parent_name(properties: dict, lang: str) -> str | None:
+    parent = {"name": properties.get("parent_name"), "name_zh": properties.get("parent_name_zh")}
+    return unit_name(parent, lang) if parent["name"] or parent["name_zh"] else None
 
 
 def city_map(component_id: str, layers: list[dict], view: dict) -> DeckGL:

@@ -15,7 +15,7 @@ import pandas as pd
 from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 
 from dashboard import auth, ids, services
-from dashboard.components.order_views import (ACTION_BUTTON, action_buttons, action_label, order_facts,
+from dashboard.components.order_views import (ACTION_BUTTON, action_buttons, action_label, refusal_text, order_facts,
                                               swim_lanes)
 from dashboard.components.topbar import topbar
 from dashboard.i18n import HTML_LANG, department_name, language_query, normalise_language, t
@@ -123,12 +123,14 @@ def act_on_order(clicks, state, note, department):
     try:
         current = work_orders.get(state["order_id"])
     except UnknownOrder as refused:
-        return no_update, no_update, no_update, t("order.refused", lang, reason=str(refused)), \
+        return no_update, no_update, no_update, t("order.refused", lang, reason=refusal_text(refused, lang)), \
             "order-message refused", no_update
-    why_not = auth.may_act_on(current, "reopen" if button == "evaluate:unsatisfied" else action)
+    asked = "reopen" if button == "evaluate:unsatisfied" else action
+    why_not = auth.may_act_on(current, asked)
     if why_not:
         auth.record(f"order.{action}", state["order_id"], outcome="refused", detail=why_not)
-        return no_update, no_update, no_update, t("order.refused", lang, reason=why_not), \
+        return no_update, no_update, no_update, t("order.refused", lang,
+                                                  reason=auth.may_act_on(current, asked, lang)), \
             "order-message refused", no_update
     arguments = dict(expected_version=state["version"], actor=auth.actor(), note=note or "")
     if action in ("dispatch", "redispatch"):
@@ -137,7 +139,7 @@ def act_on_order(clicks, state, note, department):
         arguments["satisfied"] = answer == "satisfied"
     try:
         if not arguments["actor"]:
-            raise InvalidRequest("actor", t("order.actor_missing", lang))
+            raise InvalidRequest("actor", t("order.actor_missing", "en"), "order.actor_missing")
         order = work_orders.act(state["order_id"], action, **arguments)
     except VersionConflict as conflict:
         auth.record(f"order.{action}", state["order_id"], outcome="refused", detail="version conflict")
@@ -150,7 +152,7 @@ def act_on_order(clicks, state, note, department):
         return body, fresh, action_buttons_for(fresh, lang), message, "order-message conflict", no_update
     except (InvalidRequest, TransitionRefused, UnknownOrder) as refused:
         auth.record(f"order.{action}", state["order_id"], outcome="refused", detail=str(refused))
-        return no_update, no_update, no_update, t("order.refused", lang, reason=str(refused)), \
+        return no_update, no_update, no_update, t("order.refused", lang, reason=refusal_text(refused, lang)), \
             "order-message refused", no_update
     except Exception as error:
         if not is_unavailability(error):

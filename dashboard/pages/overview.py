@@ -13,6 +13,7 @@ from dashboard import auth, ids, live, services
 from dashboard.components.breadcrumb import breadcrumb
 from dashboard.components.exports import export_controls
 from dashboard.components.tour import tour_control
+from dashboard.components.loading import loading_slot
 from dashboard.components.kpi import kpi_panel
 from dashboard.components.labels import short_name
 from dashboard.components.building_card import building_card
@@ -64,17 +65,17 @@ def layout(unit: str | None = None, indicator: str | None = None, window: str | 
     return html.Div(className="screen", lang=HTML_LANG[lang], children=[
         topbar(data.lineage, view["indicator"], view["window"], data.as_of, page="map", here="/" + view_search(view),
                lang=lang, controls=[
-            dcc.Dropdown(
+            loading_slot(dcc.Dropdown(
                 id=ids.INDICATOR, value=view["indicator"], clearable=False, searchable=True,
                 options=[{"label": indicator_name(i, lang), "value": i.id} for i in INDICATORS.values()],
-                className="indicator-select"),
+                className="indicator-select"), "picker", lang, "picker-slot"),
             dcc.RadioItems(
                 id=ids.WINDOW, value=view["window"], className="window-select", inline=True,
                 options=[{"label": window_label(w, lang), "value": w} for w in WINDOWS]),
             tour_control(lang), export_controls(view),
         ]),
         html.Main(className="main", children=[
-            html.Section(className="map-panel", children=[
+            html.Section(className="map-panel", **{"data-loading": t("loading.map", lang)}, children=[
                 city_map(ids.MAP, deck_layers, camera),
                 dcc.Store(id=MAP_CAMERA, data=camera),
                 live.follower("map"),

@@ -78,9 +78,11 @@ def board(now: pd.Timestamp, lang: str, message: str | None = None, fresh: bool 
     return [
         html.Div(className="board-head", children=[
             html.H1(t("supervision.title", lang)),
-            html.Div(t("supervision.subtitle", lang, at=now.strftime("%Y-%m-%d %H:%M"),
-                       read=read_at.strftime("%H:%M:%S")), className="map-subtitle"),
-            html.Div(tiles, className="board-tiles"),
+            html.Div([t("supervision.subtitle", lang, at=now.strftime("%Y-%m-%d %H:%M"),
+                        read=read_at.strftime("%H:%M:%S")), html.Br(),
+                      html.Span(t("supervision.red_definition", lang), id="red-definition")],
+                     className="map-subtitle"),
+            html.Div(tiles, className="board-tiles", title=t("supervision.red_definition", lang)),
             html.Div(className="board-sweep", children=[
                 html.Span(auth.actor(), id=ids.ORDER_ACTOR, className="muted data-text"),
                 html.Button(t("supervision.escalate_all", lang, count=f"{int(totals['to_escalate']):,}"),
@@ -125,7 +127,7 @@ def escalate_red_cards(clicks, lang):
     now = pd.Timestamp.now(tz=city_timezone())
     if auth.scope_unit():  # the sweep reaches every red card of the city: not for an account bound to a part
         auth.record("order.escalate_all", "supervision", outcome="refused", detail="scoped account")
-        return board(now, lang, t("order.refused", lang, reason="the city-wide sweep is for city-wide supervisors"))
+        return board(now, lang, t("order.refused", lang, reason=t("refusal.sweep_scoped", lang)))
     escalated = services.get().work_orders().escalate_overdue(now, actor=auth.actor(), **ESCALATION)
     auth.record("order.escalate_all", "supervision", detail=f"{escalated} orders escalated")
     return board(now, lang, t("supervision.escalated", lang, count=f"{escalated:,}"), fresh=True)

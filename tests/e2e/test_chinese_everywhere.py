@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from sqlalchemy import text
 
 from layers.store import Store
 from layers.workorders import OrderQuery, WorkOrders
@@ -32,9 +33,13 @@ ALLOWED = re.compile(r"^(?:[^A-Za-z]*(?:PNG|CSV|HTML|PM2\.5|IoT|H3|CITYTWIN_[A-Z
 def pages(city_db):
     store = Store(city_db)
     order = WorkOrders(store).list_orders(OrderQuery(status=["dispatched"], limit=1)).orders[0].order_id
+    # A building with sensors: its card lists their status ("online" was English) and the open orders nearby.
+    with store.engine.connect() as conn:
+        building = conn.execute(text("SELECT building_id FROM sensors WHERE building_id IS NOT NULL "
+                                     "ORDER BY building_id LIMIT 1")).scalar_one()
     store.engine.dispose()
-    return ["/", "/?unit=440304", "/hotspots", "/catalogue", "/orders", f"/orders/{order}", "/supervision",
-            "/wall?rotate=0", "/wall?kiosk=1&rotate=0&topic=sensors"]
+    return ["/", "/?unit=440304", f"/?building={building}", "/hotspots", "/catalogue", "/orders",
+            f"/orders/{order}", "/supervision", "/wall?rotate=0", "/wall?kiosk=1&rotate=0&topic=sensors"]
 
 
 def test_no_english_is_left_on_the_chinese_pages(serve_app, city_db, page, pages):
@@ -44,6 +49,8 @@ def test_no_english_is_left_on_the_chinese_pages(serve_app, city_db, page, pages
         page.goto(f"{base}{path}{'&' if '?' in path else '?'}lang=zh", wait_until="networkidle")
         page.wait_for_function("document.documentElement.lang === 'zh-CN' && document.querySelector('.topbar, "
                                ".wall-screen') && !document.querySelector('._dash-loading')", timeout=60_000)
+        if "building=" in path:
+            page.wait_for_selector("#building-card")
         if path.startswith("/wall"):
             page.wait_for_selector(".wall-tick-item", state="attached", timeout=60_000)
         english = [text for text in page.evaluate(ENGLISH_LEFT) if not ALLOWED.match(text)]

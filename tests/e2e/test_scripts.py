@@ -72,3 +72,30 @@ def test_map_labels_are_composed_and_in_the_font_atlas():
         assert "Dvořák" in texts and unicodedata.normalize("NFD", "Dvořák") not in texts
         assert all(c in layer["characterSet"] for text in texts for c in text)
         assert layer["fontFamily"].startswith('"Noto Sans", "Liberation Sans"')
+
+
+def test_grid_labels_are_short_and_drawn_over_the_tilted_cell():
+    """Issue 15 item 12: a grid cell's label drops what the breadcrumb already says (its community's name) and is
+    drawn over the cell and its buildings (it was half hidden by depth on the tilted map, and too long in Chinese)."""
+    from dashboard.maps.deck import label_layer
+
+    cell = {"name": "Luohu 01 Street · Community 1 · Grid 1", "name_zh": "罗湖第1街道1号社区1号网格",
+            "parent_name": "Luohu 01 Street · Community 1", "parent_name_zh": "罗湖第1街道1号社区", "label_point": [0, 0]}
+    assert [label["text"] for label in label_layer("l", {"features": [{"properties": cell}]}, "zh")["data"]] == \
+        ["1号网格"]
+    layer = label_layer("l", {"features": [{"properties": cell}]}, "en")
+    assert [label["text"] for label in layer["data"]] == ["Grid 1"]
+    assert layer["parameters"]["depthCompare"] == "always"
+
+
+def test_the_map_sends_each_label_with_its_parents_name(tmp_path):
+    from dashboard.services import children_geojson
+    from layers.city import load_city
+    from sample_data.__main__ import build
+
+    city = load_city(build("test", f"sqlite:///{tmp_path / 'c.sqlite'}", progress=False))
+    grid = city.units[city.units["level"] == "grid"].iloc[0]
+    (feature,) = children_geojson(city, grid["code"])["features"]
+    parent = city.units.loc[grid["parent_code"]]
+    assert (feature["properties"]["parent_name"], feature["properties"]["parent_name_zh"]) == \
+        (parent["name"], parent["name_zh"])

@@ -288,7 +288,7 @@ def test_critical_alarms_come_first_and_pulse():
     assert [(i.kind, i.critical) for i in items] == [("critical", True), ("warning", False), ("warning", False),
                                                      ("red_card", True)]
     assert "Smoke and fire detector" in items[0].text and "Luohu" in items[0].text
-    assert items[-1].text == "Luohu: 60 overdue orders"  # one language at a time (English by default)
+    assert items[-1].text == "Luohu: 60 red-card orders"  # one language at a time (English by default)
     summary, track = ticker(items, len(active), critical_count=1)
     rendered = json.dumps(track.to_plotly_json(), default=lambda o: o.to_plotly_json())
     # Each item is twice in the loop; critical ones (an alarm, a district's red cards) pulse.
