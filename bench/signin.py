@@ -13,9 +13,10 @@ def bench_account(store) -> tuple[str, str]:
     from layers.accounts import ACCOUNTS, Accounts
 
     password = secrets.token_urlsafe(18)
+    accounts = Accounts(store)  # makes the accounts' tables in a store that has none yet
     with store.engine.begin() as conn:
         conn.execute(ACCOUNTS.delete().where(ACCOUNTS.c.name == BENCH_ACCOUNT))
-    Accounts(store).add(BENCH_ACCOUNT, password, roles={"admin"})
+    accounts.add(BENCH_ACCOUNT, password, roles={"admin"})
     return BENCH_ACCOUNT, password
 
 
