@@ -14,6 +14,18 @@ def city_db(tmp_path_factory):
     return url
 
 
+@pytest.fixture
+def own_city_db(city_db, tmp_path):
+    """A copy of the shared test city for a test that writes to it: an action moves the orders' time to now, and
+    every later test on the shared city would see its windows end there (no orders in 7 days, no hotspots)."""
+    import shutil
+
+    source = city_db.removeprefix("sqlite:///")
+    target = tmp_path / "own-city.sqlite"
+    shutil.copy(source, target)
+    return f"sqlite:///{target}"
+
+
 # deck.gl draws on animation frames after its data arrive: a test that looks at the map waits for frames to have been
 # drawn since the canvas exists (a condition that holds as soon as the browser has drawn, on an idle machine or a
 # busy one), never for a fixed time.

@@ -143,7 +143,8 @@ def test_a_viewer_cannot_act_and_the_audit_page_shows_it(serve_app, city_db, pag
     assert page.console_errors == [] and page.external_requests == []
 
 
-def test_a_department_handler_sees_and_acts_only_on_its_departments_orders(serve_app, city_db, page):
+def test_a_department_handler_sees_and_acts_only_on_its_departments_orders(serve_app, own_city_db, page):
+    city_db = own_city_db  # it acts on an order
     department = "Urban Management Bureau"
     base = serve_app(city_db, account="urban.handler", roles=("handler",), departments=(department,))
     work_orders = WorkOrders(Store(city_db))

@@ -99,7 +99,7 @@ def test_indicator_choice_is_in_the_url(serve_app, city_db, page):
     base = serve_app(city_db)
     page.goto(base + f"/?unit={FUTIAN}&indicator=overdue_orders&window=30d", wait_until="networkidle")
     assert page.locator(".kpi-card.selected .kpi-value").get_attribute("data-indicator") == "overdue_orders"
-    assert "Overdue" in page.locator(".map-subtitle").inner_text()
+    assert "Red-card orders" in page.locator(".map-subtitle").inner_text()  # overdue_orders' name (issue 15 item 10)
     assert "30 days" in page.locator(".map-subtitle").inner_text()
     # An unknown unit or indicator falls back to the defaults instead of failing.
     page.goto(base + "/?unit=nowhere&indicator=<script>alert(1)</script>", wait_until="networkidle")
