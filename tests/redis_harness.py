@@ -6,9 +6,10 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 
 import pytest
+
+from tests.mqtt_harness import wait_for
 
 
 def _free_port() -> int:
@@ -37,16 +38,20 @@ class RedisServer:
                                       "--appendonly", "no", "--dir", self.folder],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         client = redis.Redis(port=self.port, socket_connect_timeout=1)
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def answers() -> bool:
+            if self.proc.poll() is not None:
+                raise AssertionError("redis-server exited at start")
             try:
-                client.ping()
-                return
+                return bool(client.ping())
             except redis.ConnectionError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    pytest.fail("redis-server did not start")
-                time.sleep(0.05)  # polling interval of a deadline-bound wait
+                return False
+
+        try:
+            wait_for(answers, timeout, "redis-server to answer")
+        except AssertionError as error:
+            self.stop()
+            pytest.fail(str(error))
 
     def stop(self) -> None:
         if self.proc is not None:

@@ -3,12 +3,11 @@ Redis killed, pages, sign-in and lockout go on (counted in the process), /health
 is back the counts go there again."""
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from conftest import add_account
 from sample_data.__main__ import build
+from tests.mqtt_harness import wait_for
 
 
 @pytest.fixture(scope="module")
@@ -21,16 +20,6 @@ def city_url(tmp_path_factory):
 def health(base) -> dict:
     answer = base.http.get(base + "/health", timeout=30)
     return answer.json()
-
-
-def until(condition, what: str, timeout: float = 60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)  # polling interval of a deadline-bound wait
-    raise AssertionError(f"never held: {what}")
 
 
 def sign_in_answer(base, name: str, password: str) -> int:
@@ -68,14 +57,14 @@ def test_redis_down_everything_still_works(serve_app, city_url, redis_server, mo
     assert health(base)["status"] == "degraded"
 
     redis_server.start()
-    until(lambda: health(base)["parts"]["redis"]["up"], "/health sees Redis back")
+    wait_for(lambda: health(base)["parts"]["redis"]["up"], 60, "/health to see Redis back")
     client = redis.Redis.from_url(redis_server.url)
 
     def counted_in_redis():
         sign_in_answer(base, "operator.li", "wrong")
         return client.get("citytwin:signin:name:operator.li") is not None
 
-    until(counted_in_redis, "failed sign-ins are counted in Redis again")
+    wait_for(counted_in_redis, 60, "failed sign-ins counted in Redis again")
 
 
 def test_open311_rate_limits_hold_while_redis_is_down_and_go_back_to_it(redis_server):
@@ -91,6 +80,6 @@ def test_open311_rate_limits_hold_while_redis_is_down_and_go_back_to_it(redis_se
     assert [limit.use("key-a", 2) for _ in range(3)] == [0, 0, 59]  # counted here meanwhile, still limited
     assert limit.backend == "process"
     redis_server.start()
-    until(lambda: limit.use("key-b", 100) == 0 and limit.backend == "redis", "the limits go back to Redis",
-          timeout=REDIS_RETRY_SECONDS * 10)
+    wait_for(lambda: limit.use("key-b", 100) == 0 and limit.backend == "redis", REDIS_RETRY_SECONDS * 10,
+             "the limits to go back to Redis")
     assert redis.Redis.from_url(redis_server.url).get("citytwin:rate:key-b:3") is not None
