@@ -364,6 +364,14 @@ def report(load: Load, outages) -> None:
               f"{Counter(a.kind for a in during if a.status == 200)} answered 200")
 
 
+def _when(moment: float, outages) -> str:
+    """Where ``moment`` lies relative to the outages (for a failure's message)."""
+    for name, began, restored in outages:
+        if moment < restored + CALM_SECONDS:
+            return f"{moment - began:+.2f} s from the start of '{name}' ({restored - began:.1f} s long)"
+    return "after the outages"
+
+
 def check(load: Load, outages, url: str) -> None:
     answers = load.answers
     # No 500, no hung request, nothing unexpected.
@@ -430,6 +438,9 @@ def check(load: Load, outages, url: str) -> None:
     print(f"operators' actions: sent {len(acts)}, acknowledged {len(acted)}, not stored {len(refused)}, "
           f"unknown {sum(a.outcome == 'unknown' for a in acts)}, stored {len(dispatchers)}")
     assert acted <= dispatchers, f"acknowledged actions not stored: {sorted(acted - dispatchers)[:5]}"
-    assert not (refused & dispatchers), "an action answered 'not saved' was stored"
+    both = refused & dispatchers
+    assert not both, "an action answered 'not saved' was stored: " + "; ".join(
+        f"{a.tag} ({a.order_id}) sent {_when(a.sent_at, outages)}, answered {a.status} after {a.seconds:.2f} s"
+        for a in acts if a.tag in both)
     assert dispatchers <= acted | {a.tag for a in acts if a.outcome == "unknown"}
     assert acted, "no action was acknowledged"

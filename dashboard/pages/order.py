@@ -162,14 +162,17 @@ def act_on_order(clicks, state, note, department):
                                                   lang), "order-message refused", no_update
     message = t("order.done", lang, action=action_label(button, lang), status=status_label(order.status, lang),
                 version=order.version)
+    # Saved: from here on the answer says so whatever happens. Redrawing the order reads the store again (its body,
+    # then its buttons); if the store stops answering meanwhile, the page keeps its body and learns the new version.
     try:
         body, fresh = order_body(order.order_id, lang)
-    except Exception as error:  # saved: say so, even if the store stopped answering right after
+        buttons = action_buttons_for(fresh, lang)
+    except Exception as error:
         if not is_unavailability(error):
             raise
         return no_update, dict(state, version=order.version, status=order.status), no_update, message, \
             "order-message done", ""
-    return body, fresh, action_buttons_for(fresh, lang), message, "order-message done", ""
+    return body, fresh, buttons, message, "order-message done", ""
 
 
 # A timeline wider than the page opens on its newest step, with the cue that earlier steps are to the left.
