@@ -633,15 +633,22 @@ _FUNCTION_TEXT = re.compile(r"^\s*(async\s+)?(function\b|\([^()]*\)\s*=>|[A-Za-z
 def _waits_without_eval() -> None:
     """Playwright runs a ``wait_for_function`` *expression* string in the page with eval, which a CSP without
     'unsafe-eval' refuses (the way the app's CSP is going, docs/access.md); a *function* string it runs without. So
-    an expression becomes ``() => (expression)``: the tests keep their short waits whatever the CSP."""
+    an expression becomes ``() => (expression)``: the tests keep their short waits whatever the CSP.
+
+    A condition that reads an element the page has not drawn yet (``document.querySelector('#x').innerText`` while
+    ``#x`` is still missing) throws a TypeError, which Playwright reports as a failure at once; here it means "not yet"
+    and the wait goes on (a page that never draws ``#x`` still fails, by the wait's timeout)."""
     from playwright.sync_api import Frame, Page
 
     for cls in (Page, Frame):
         original = cls.wait_for_function
 
         def wait_for_function(self, expression, *args, _original=original, **kwargs):
-            if isinstance(expression, str) and not _FUNCTION_TEXT.match(expression):
-                expression = f"() => ({expression})"
+            if isinstance(expression, str):
+                if not _FUNCTION_TEXT.match(expression):
+                    expression = f"() => ({expression})"
+                expression = (f"(...args) => {{ try {{ return ({expression})(...args); }} "
+                              f"catch (error) {{ if (error instanceof TypeError) return false; throw error; }} }}")
             return _original(self, expression, *args, **kwargs)
 
         cls.wait_for_function = wait_for_function

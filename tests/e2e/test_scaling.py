@@ -31,6 +31,25 @@ RECTS = """(selectors) => Object.fromEntries(selectors.map(s => {
 }))"""
 
 
+STILL_FRAMES = 15
+STILL = """([selectors, frames]) => {
+    const rects = selectors.map(s => {
+        const e = document.querySelector(s);
+        if (!e) return null;
+        const r = e.getBoundingClientRect();
+        return [r.left, r.top, r.width, r.height];
+    });
+    const now = JSON.stringify(rects);
+    const seen = window.__layoutSeen || (window.__layoutSeen = {last: null, same: 0});
+    if (rects.includes(null) || now !== seen.last) {
+        seen.last = now;
+        seen.same = 0;
+        return false;
+    }
+    return ++seen.same >= frames;
+}"""
+
+
 @pytest.fixture(scope="module")
 def an_open_order(city_db):
     store = Store(city_db)
@@ -48,8 +67,9 @@ def measure(browser, base: str, path: str, width: int, height: int) -> tuple[dic
         page.goto(base + path, wait_until="networkidle")
         selectors = PAGES[path if path in PAGES else "/orders/{order}"] + ([".map-panel[data-zoom]"] if path == "/"
                                                                           else [])
-        page.wait_for_function("(selectors) => selectors.every(s => document.querySelector(s))", arg=selectors,
-                               timeout=60_000)
+        # Every part drawn, then the same layout for STILL_FRAMES frames in a row (a part drawn later, such as the
+        # order's history, moves those below it: measured before it, the page would look wrongly scaled).
+        page.wait_for_function(STILL, arg=[selectors, STILL_FRAMES], timeout=60_000)
         found = page.evaluate(RECTS, selectors)
         facts = page.evaluate("""() => ({
             scroll: [document.documentElement.scrollWidth, document.documentElement.scrollHeight],
