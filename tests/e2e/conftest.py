@@ -1,9 +1,20 @@
 """Fixtures shared by the browser tests: one test-scale sample city per session."""
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from sample_data.__main__ import build
+
+try:
+    from playwright.sync_api import expect
+except ImportError:  # the browser tests are not run without Playwright
+    expect = None
+else:
+    # An expect() retries its condition until it holds; Playwright gives up after 5 s, which a page on a loaded
+    # machine may need more than (the pages' own waits get two minutes, see patient_page).
+    expect.set_options(timeout=120_000)
 
 
 @pytest.fixture(scope="session")
@@ -28,19 +39,24 @@ def own_city_db(city_db, tmp_path):
 
 # deck.gl draws on animation frames after its data arrive: a test that looks at the map waits for frames to have been
 # drawn since the canvas exists (a condition that holds as soon as the browser has drawn, on an idle machine or a
-# busy one), never for a fixed time.
-FRAMES_DRAWN = """(frames) => new Promise(resolve => {
-    const canvas = document.querySelector('canvas');
-    if (!canvas || !canvas.width || !canvas.height) { resolve(false); return; }
-    let left = frames;
-    const step = () => (--left <= 0 ? resolve(true) : requestAnimationFrame(step));
-    requestAnimationFrame(step);
-})"""
+# busy one), never for a fixed time. Playwright calls the condition once per animation frame and takes any promise
+# for a truthy answer (it does not wait for it), so the frames are counted by the calls, per wait (``token``), and
+# the count starts again when the page puts a new canvas in place.
+FRAMES_DRAWN = """([frames, token, onTheMap]) => {
+    const canvas = onTheMap ? document.querySelector('canvas') : document.documentElement;
+    const counts = window.__framesDrawn || (window.__framesDrawn = {});
+    if (onTheMap && (!canvas || !canvas.width || !canvas.height)) { delete counts[token]; return false; }
+    const seen = counts[token];
+    if (!seen || seen.canvas !== canvas) { counts[token] = {canvas, frames: 0}; return false; }
+    return ++seen.frames >= frames;
+}"""
 
 
-def wait_for_frames(page, frames: int = 3, timeout: float = 60_000) -> None:
-    """Wait until the map's canvas exists and ``frames`` animation frames have been drawn since."""
-    page.wait_for_function(FRAMES_DRAWN, arg=frames, timeout=timeout)
+def wait_for_frames(page, frames: int = 3, timeout: float = 120_000, *, on_the_map: bool = True) -> None:
+    """Wait until the map's canvas exists and ``frames`` animation frames have been drawn since (``on_the_map=False``:
+    ``frames`` frames of a page that may have no map)."""
+    page.wait_for_function(FRAMES_DRAWN, arg=[frames, uuid.uuid4().hex, on_the_map], polling="raf",
+                           timeout=timeout)
 
 
 def wait_for_ticks(page, selector: str, ticks: int = 2, timeout: float = 60_000) -> None:

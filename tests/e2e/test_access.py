@@ -61,7 +61,7 @@ def test_a_futian_manager_sees_only_futian(serve_app, city_db, page):
     base = serve_app(city_db, account="futian.lead", roles=("viewer", "dispatcher"), scope=FUTIAN)
     page.add_init_script(CSP_WATCH)
     page.goto(base + "/", wait_until="networkidle")
-    page.wait_for_function(f"document.querySelector('#unit-title')?.dataset.unit === '{FUTIAN}'", timeout=30_000)
+    page.wait_for_function(f"document.querySelector('#unit-title')?.dataset.unit === '{FUTIAN}'")
     assert "Futian" in page.locator("#unit-title").inner_text()
     # the ranking lists Futian's streets only
     links = page.locator("#ranking a.rank-row").evaluate_all("els => els.map(e => e.getAttribute('href'))")
@@ -80,7 +80,7 @@ def test_a_futian_manager_sees_only_futian(serve_app, city_db, page):
     work_orders = WorkOrders(Store(city_db))
     page.goto(base + "/orders", wait_until="networkidle")
     expected = work_orders.list_orders(OrderQuery(unit=FUTIAN, limit=1)).total
-    page.wait_for_function("() => /\\d/.test(document.querySelector('#order-count').innerText)", timeout=30_000)
+    page.wait_for_function("() => /\\d/.test(document.querySelector('#order-count').innerText)")
     assert int(re.sub(r"\D", "", page.locator("#order-count").inner_text())) == expected
     luohu_order = work_orders.list_orders(OrderQuery(unit=LUOHU, limit=1)).orders[0].order_id
     assert page.goto(f"{base}/orders/{luohu_order}", wait_until="domcontentloaded").status == 403
@@ -104,8 +104,8 @@ def test_the_wall_runs_from_a_device_token_and_can_only_watch(serve_app, city_db
     page.add_init_script(CSP_WATCH)
     page.goto(f"{base}/device/{token}", wait_until="networkidle")
     assert page.url == base + "/wall?kiosk=1"
-    page.locator("#wall").wait_for(timeout=30_000)
-    page.wait_for_function("document.querySelectorAll('.wall-cards-frame *').length > 0", timeout=30_000)
+    page.locator("#wall").wait_for()
+    page.wait_for_function("document.querySelectorAll('.wall-cards-frame *').length > 0")
     for path in ("/orders", "/supervision", "/admin/audit"):
         assert page.request.get(base + path, headers={"Accept": "text/html"}).status == 403, path
     assert page.evaluate("window.__csp || []") == []
@@ -151,7 +151,7 @@ def test_a_department_handler_sees_and_acts_only_on_its_departments_orders(serve
     # the order list counts its department's orders only
     page.goto(base + "/orders", wait_until="networkidle")
     expected = work_orders.list_orders(OrderQuery(department=[department], limit=1)).total
-    page.wait_for_function("() => /\\d/.test(document.querySelector('#order-count').innerText)", timeout=30_000)
+    page.wait_for_function("() => /\\d/.test(document.querySelector('#order-count').innerText)")
     assert int(re.sub(r"\D", "", page.locator("#order-count").inner_text())) == expected
     assert expected < work_orders.list_orders(OrderQuery(limit=1)).total
     # another department's order: refused, by page and by a replayed callback alike (see test_access_matrix)
@@ -163,8 +163,7 @@ def test_a_department_handler_sees_and_acts_only_on_its_departments_orders(serve
     page.goto(f"{base}/orders/{ours.order_id}", wait_until="networkidle")
     assert page.locator("#order-actor").inner_text() == "urban.handler"
     page.locator(".action-button.action-accept").click()
-    page.wait_for_function("() => /done|refused|conflict/.test(document.querySelector('#order-message').className)",
-                           timeout=30_000)
+    page.wait_for_function("() => /done|refused|conflict/.test(document.querySelector('#order-message').className)")
     assert "done" in page.locator("#order-message").get_attribute("class")
     last = work_orders.timeline(ours.order_id)[-1]
     assert (last.action, last.actor) == ("accept", "urban.handler")

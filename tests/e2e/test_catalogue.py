@@ -22,6 +22,6 @@ def test_catalogue_lists_every_indicator_with_live_values(serve_app, city_db, pa
         assert shown == INDICATORS[indicator_id].format_value(float(expected.loc[indicator_id, "value"]))
     # From the catalogue back to the map of the same unit.
     page.locator(".page-link", has_text="Map").click()
-    page.wait_for_function("document.querySelector('#unit-title')?.dataset.unit === '440304'", timeout=15_000)
+    page.wait_for_function("document.querySelector('#unit-title')?.dataset.unit === '440304'")
     assert page.external_requests == []
     assert page.console_errors == []

@@ -143,7 +143,7 @@ def test_scene_html_opens_offline_and_draws(serve_app, city_db, page, browser, t
         offline.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
         offline.on("pageerror", lambda error: errors.append(str(error)))
         offline.goto(scene.as_uri(), wait_until="load")
-        offline.wait_for_selector("canvas", timeout=30_000)
+        offline.wait_for_selector("canvas")
         wait_for_frames(offline, 10)
         assert leaving == [] and failed == [] and errors == []
         assert offline.evaluate("!!document.querySelector('canvas').getContext('webgl2')")

@@ -27,7 +27,7 @@ def test_each_extra_layer_toggles_on_and_draws(serve_app, city_db, page, lang, t
         page.wait_for_selector(f".legend-block[data-layer={layer_id}]", timeout=60_000)
         page.wait_for_function(f"([before]) => ({MAP_IMAGE})() !== before", arg=[before], polling=250,
                                timeout=60_000)
-        page.wait_for_function(f"location.search.includes('{layer_id}')", timeout=10_000)
+        page.wait_for_function(f"location.search.includes('{layer_id}')")
         option.click()  # off again: its legend goes, and the next layer is drawn on the plain map
         page.wait_for_selector(f".legend-block[data-layer={layer_id}]", state="detached", timeout=60_000)
     assert page.external_requests == []

@@ -50,7 +50,7 @@ def test_imported_names_are_shown_as_text(serve_app, page, tmp_path):
                  "/wall?kiosk=1&lang=zh", "/wall?lang=zh"):
         page.goto(base + path, wait_until="networkidle")
         page.wait_for_selector(".topbar, .wall-screen")
-        wait_for_frames(page)
+        wait_for_frames(page, on_the_map=False)
         assert page.locator("img[src='x']").count() == 0, path
         assert page.evaluate("window.__pwned === undefined"), path
     assert dialogs == []

@@ -23,6 +23,6 @@ def test_hotspots_page_lists_the_planted_hotspots(serve_app, city_db, page):
     # A hotspot's place opens that grid cell on the map.
     link = page.locator(".hotspot-row a").first
     link.click()
-    page.wait_for_function("document.querySelector('#unit-title')?.dataset.level === 'grid'", timeout=15_000)
+    page.wait_for_function("document.querySelector('#unit-title')?.dataset.level === 'grid'")
     assert page.external_requests == []
     assert page.console_errors == []

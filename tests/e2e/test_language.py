@@ -59,7 +59,7 @@ def services(city_db):
 
 
 def _wait_for_unit(page, code: str):
-    page.wait_for_function(f"document.querySelector('#unit-title')?.dataset.unit === '{code}'", timeout=15_000)
+    page.wait_for_function(f"document.querySelector('#unit-title')?.dataset.unit === '{code}'")
 
 
 def _labels(page) -> dict:
@@ -88,9 +88,9 @@ def test_switch_changes_the_map_page_and_survives_drilling_down(serve_app, city_
 
     # EN | 中文: the same view, in Chinese.
     page.locator(".lang-link.lang-zh").click()
-    page.wait_for_url(re.compile(r"lang=zh"), timeout=15_000)
-    page.wait_for_function("document.documentElement.lang === 'zh-CN'", timeout=15_000)
-    page.wait_for_function("document.querySelector('.page-link.page-map')?.innerText === '地图'", timeout=15_000)
+    page.wait_for_url(re.compile(r"lang=zh"))
+    page.wait_for_function("document.documentElement.lang === 'zh-CN'")
+    page.wait_for_function("document.querySelector('.page-link.page-map')?.innerText === '地图'")
     chinese = _labels(page)
     assert chinese["pages"] == [t(f"page.{p}", "zh") for p in PAGES]
     assert chinese["on_time"] == INDICATORS["on_time_rate"].name_zh
@@ -118,7 +118,7 @@ def test_switch_changes_the_map_page_and_survives_drilling_down(serve_app, city_
     # … and a row of the ranking one level further, still in Chinese.
     street = page.locator(".rank-row").first
     street.click()
-    page.wait_for_function("document.querySelector('#unit-title')?.dataset.level === 'street'", timeout=15_000)
+    page.wait_for_function("document.querySelector('#unit-title')?.dataset.level === 'street'")
     assert "lang=zh" in page.url
     assert re.search(r"[\u4e00-\u9fff]", page.locator("#unit-title").inner_text())
     # The breadcrumb back to the city keeps the language.
@@ -135,7 +135,7 @@ def test_switch_changes_the_map_page_and_survives_drilling_down(serve_app, city_
     assert page.locator("#catalogue-title").inner_text().startswith("指标目录")
     # And back to English.
     page.locator(".lang-link.lang-en").click()
-    page.wait_for_url(re.compile(r"/catalogue\?(?!.*lang=)"), timeout=15_000)
+    page.wait_for_url(re.compile(r"/catalogue\?(?!.*lang=)"))
     # The catalogue draws all its indicators: on a busy machine that takes a while.
     page.wait_for_function("document.querySelector('#catalogue-title')?.innerText.startsWith('Indicator')",
                            timeout=60_000)
@@ -166,8 +166,8 @@ def test_switch_changes_the_wall(serve_app, city_db, services, page):
     assert set(english["states"]) <= {state_label(s, "en") for s in ("good", "watch", "warning", "critical",
                                                                       "neutral", "no_data")}
     page.locator(".lang-link.lang-zh").click()
-    page.wait_for_url(re.compile(r"/wall\?.*lang=zh"), timeout=15_000)
-    page.wait_for_function("document.querySelector('.wall-topic-title')?.innerText === '物联感知'", timeout=15_000)
+    page.wait_for_url(re.compile(r"/wall\?.*lang=zh"))
+    page.wait_for_function("document.querySelector('.wall-topic-title')?.innerText === '物联感知'")
     assert "topic=sensors" in page.url and "rotate=0" in page.url  # the wall's own settings are kept
     chinese = words()
     assert chinese["title"] == TOPICS["sensors"][1]

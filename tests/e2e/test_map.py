@@ -19,7 +19,7 @@ def unit_of(page) -> tuple[str, str]:
 
 
 def wait_for_unit(page, code: str):
-    page.wait_for_function(f"document.querySelector('#unit-title')?.dataset.unit === '{code}'", timeout=20_000)
+    page.wait_for_function(f"document.querySelector('#unit-title')?.dataset.unit === '{code}'")
 
 
 def test_drill_down_to_a_building_card_and_back(serve_app, city_db, page):
@@ -57,7 +57,7 @@ def test_drill_down_to_a_building_card_and_back(serve_app, city_db, page):
     assert page.locator("#building-card").get_attribute("data-building") == building_id
     # Back walks up the path again: the grid cell without the card, then its community.
     page.go_back()
-    page.wait_for_function("!document.querySelector('#building-card')", timeout=20_000)
+    page.wait_for_function("!document.querySelector('#building-card')")
     assert unit_of(page) == path[-1]
     page.go_back()
     wait_for_unit(page, path[-2][1])
@@ -67,7 +67,7 @@ def test_drill_down_to_a_building_card_and_back(serve_app, city_db, page):
     page.locator(".building-row").first.click()
     page.wait_for_selector("#building-card")
     page.locator("#card-close").click()
-    page.wait_for_function("!document.querySelector('#building-card')", timeout=20_000)
+    page.wait_for_function("!document.querySelector('#building-card')")
     assert unit_of(page) == path[-1]
     assert page.external_requests == []
     assert page.console_errors == []
@@ -82,12 +82,12 @@ def test_layer_toggles_come_from_the_registry_and_keep_the_camera(serve_app, cit
     assert page.locator("#layer-toggles .fresh-badge").count() == len(MAP_LAYERS)
     assert page.locator(".legend-block[data-layer=order_hexes]").count() == 0
     page.locator("#layer-toggles label", has_text="H3 hexagons").click()
-    page.wait_for_selector(".legend-block[data-layer=order_hexes]", timeout=20_000)
-    page.wait_for_function("location.search.includes('order_hexes')", timeout=10_000)
+    page.wait_for_selector(".legend-block[data-layer=order_hexes]")
+    page.wait_for_function("location.search.includes('order_hexes')")
     # The page was not redrawn (the camera stays): the same title element, and no navigation happened.
     assert "unit=440304" in page.url
     page.locator("#layer-toggles label", has_text="IoT sensors").click()
-    page.wait_for_selector(".legend-block[data-layer=sensors]", timeout=20_000)
+    page.wait_for_selector(".legend-block[data-layer=sensors]")
     # A link with the layers reopens them.
     page.goto(page.url, wait_until="networkidle")
     checked = page.locator("#layer-toggles input:checked")
@@ -111,18 +111,17 @@ def test_playback_moves_the_clock_the_map_and_the_kpis(serve_app, city_db, page)
     # Play: the clock runs, the cards follow hour by hour, the day's points appear on the map.
     before = map_pixels(page)
     page.locator("#play-button").click()
-    page.wait_for_function("!document.querySelector('#play-clock').innerText.startsWith('live')", timeout=20_000)
+    page.wait_for_function("!document.querySelector('#play-clock').innerText.startsWith('live')")
     first = page.locator("#play-clock").inner_text()
-    page.wait_for_function("t => document.querySelector('#play-clock').innerText !== t", arg=first,
-                           timeout=30_000)
+    page.wait_for_function("t => document.querySelector('#play-clock').innerText !== t", arg=first)
     second = page.locator("#play-clock").inner_text()
     assert re.fullmatch(r"\d\d-\d\d \d\d:\d\d", first) and first != second
     page.wait_for_function(
-        f"document.querySelector('.kpi-card .kpi-value')?.innerText !== {live_volume!r}", timeout=20_000)
+        f"document.querySelector('.kpi-card .kpi-value')?.innerText !== {live_volume!r}")
     after = map_pixels(page)
     assert len(before) > 10_000 and after != before  # the day's points are drawn
     page.locator("#play-button").click()  # pause
-    page.wait_for_function("document.querySelector('#play-button').innerText.includes('Play')", timeout=20_000)
+    page.wait_for_function("document.querySelector('#play-button').innerText.includes('Play')")
     assert page.external_requests == []
     assert page.console_errors == []
 

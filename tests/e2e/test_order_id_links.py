@@ -39,8 +39,7 @@ def city_with_hostile_ids(tmp_path_factory):
 
 
 def order_page_shows(page, order_id: str) -> None:
-    page.wait_for_function("id => document.querySelector('#order-id')?.innerText.includes(id)", arg=order_id,
-                           timeout=20_000)
+    page.wait_for_function("id => document.querySelector('#order-id')?.innerText.includes(id)", arg=order_id)
 
 
 def test_order_links_keep_ids_with_brackets_slashes_and_hashes(serve_app, city_with_hostile_ids, page):
@@ -49,7 +48,7 @@ def test_order_links_keep_ids_with_brackets_slashes_and_hashes(serve_app, city_w
 
     page.goto(base + "/orders", wait_until="networkidle")
     link = page.locator(".ag-row[row-index='0'] [col-id='order_id'] a")
-    link.wait_for(timeout=20_000)
+    link.wait_for()
     order_id = link.inner_text().strip()
     assert order_id.endswith(HOSTILE_SUFFIX), order_id
     link.click()
@@ -63,7 +62,7 @@ def test_order_links_keep_ids_with_brackets_slashes_and_hashes(serve_app, city_w
 
     page.goto(base + "/supervision", wait_until="networkidle")
     board_link = page.locator("#carded-orders tbody tr a").first
-    board_link.wait_for(timeout=20_000)
+    board_link.wait_for()
     carded_id = board_link.inner_text().strip()
     assert carded_id.endswith(HOSTILE_SUFFIX), carded_id
     board_link.click()
@@ -72,7 +71,7 @@ def test_order_links_keep_ids_with_brackets_slashes_and_hashes(serve_app, city_w
     # The building card lists the open order next to it as a link, and an unknown year as unknown, not "<NA>".
     page.goto(base + "/?" + urlencode({"unit": grid_code, "building": building_id}), wait_until="networkidle")
     card = page.locator("#building-card")
-    card.wait_for(timeout=20_000)
+    card.wait_for()
     assert "<NA>" not in card.inner_text() and "nan" not in card.inner_text().lower().split()
     card_link = card.get_by_role("link", name=open_order, exact=True)
     card_link.click()

@@ -71,8 +71,8 @@ def test_read_kpi_click_district_and_come_back(serve_app, city_db, expected, pag
     wait_for_frames(page)
     page.mouse.click(canvas["x"] + x, canvas["y"] + y)
 
-    page.wait_for_url(re.compile(rf"unit={FUTIAN}"), timeout=15_000)
-    page.wait_for_function("document.querySelector('#unit-title')?.dataset.unit === '440304'", timeout=15_000)
+    page.wait_for_url(re.compile(rf"unit={FUTIAN}"))
+    page.wait_for_function("document.querySelector('#unit-title')?.dataset.unit === '440304'")
     assert page.locator("#unit-title").inner_text().startswith("Futian")
     assert kpi_text(page, "order_volume") == formatted(expected["futian"], "order_volume")
     assert kpi_text(page, "on_time_rate") == formatted(expected["futian"], "on_time_rate")
@@ -87,9 +87,9 @@ def test_read_kpi_click_district_and_come_back(serve_app, city_db, expected, pag
 
     # Breadcrumb back to the city, then the browser's back button returns to Futian.
     page.locator("#breadcrumb a", has_text="Shenzhen").click()
-    page.wait_for_function("document.querySelector('#unit-title')?.dataset.unit === '440300'", timeout=15_000)
+    page.wait_for_function("document.querySelector('#unit-title')?.dataset.unit === '440300'")
     page.go_back()
-    page.wait_for_function("document.querySelector('#unit-title')?.dataset.unit === '440304'", timeout=15_000)
+    page.wait_for_function("document.querySelector('#unit-title')?.dataset.unit === '440304'")
 
     assert page.external_requests == []
     assert page.console_errors == []

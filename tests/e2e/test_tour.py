@@ -61,13 +61,13 @@ def caption(page) -> str:
     return page.locator("#tour-caption").inner_text()
 
 
-def wait_for_screen(page, condition: str, timeout: float = 20_000) -> list[dict]:
+def wait_for_screen(page, condition: str, timeout: float = 120_000) -> list[dict]:
     """Wait until a recorded screen ``s`` meets ``condition`` (JavaScript); the screens recorded so far."""
     page.wait_for_function(f"(window.__screens || []).some(s => {condition})", timeout=timeout)
     return page.evaluate("window.__screens")
 
 
-def wait_for_step(page, number: int, of: int = 3, timeout: float = 15_000) -> None:
+def wait_for_step(page, number: int, of: int = 3, timeout: float = 120_000) -> None:
     page.wait_for_function(f"document.querySelector('#tour-count')?.textContent === '{number} / {of}'",
                            timeout=timeout)
 
@@ -98,8 +98,8 @@ def test_tour_from_the_url_advances_by_itself_and_stops(serve_app, city_db, tour
     url = page.url
     # Stopped: the tour's state is gone from the tab, so no step can come (its timer is driven by that state).
     page.wait_for_function("() => { const s = sessionStorage.getItem('tour-state'); return s === null || "
-                           "s === 'null'; }", timeout=30_000)
-    wait_for_frames(page)
+                           "s === 'null'; }")
+    wait_for_frames(page, on_the_map=False)
     assert page.url == url and "/hotspots" in url
     assert not page.locator("#tour-overlay").is_visible()
     assert page.external_requests == []
@@ -123,7 +123,7 @@ def test_tour_from_the_menu_runs_to_its_end_and_gives_control_back(serve_app, ci
     wait_for_step(page, 1)
 
     # Then on by itself to the last step, after whose time the tour ends on the last view.
-    screens = wait_for_screen(page, "s.count === null && s.unit === '440303'", timeout=45_000)
+    screens = wait_for_screen(page, "s.count === null && s.unit === '440303'")
     last = shown(screens, count="3 / 3", caption="Luohu by overdue orders", unit="440303",
                  url="/?unit=440303&indicator=overdue_orders&window=7d")
     assert last, screens

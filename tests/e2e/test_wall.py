@@ -114,7 +114,7 @@ def test_clock_ticks_in_city_time_and_freshness_is_judged(serve_app, city_db, ex
     now = dt.datetime.now(ZoneInfo(CITY_TIMEZONE))
     shown = dt.datetime.combine(now.date(), dt.time.fromisoformat(first), now.tzinfo)
     assert abs((shown - now).total_seconds()) < 5 or abs((shown - now).total_seconds()) > 86_390  # around midnight
-    page.wait_for_function(f"document.querySelector('#wall-clock').innerText !== '{first}'", timeout=3_000)
+    page.wait_for_function(f"document.querySelector('#wall-clock').innerText !== '{first}'")
     assert now.strftime("%Y-%m-%d") in page.locator("#wall-date").inner_text()
 
     as_of = expected["view"].as_of
@@ -145,8 +145,7 @@ def test_playlist_rotates_and_repaints_the_map_without_geometry(serve_app, city_
     current = title.get_attribute("data-topic")  # the first topic, unless the interval has already fired
     assert current in PLAYLIST[:2]
     topic = PLAYLIST[PLAYLIST.index(current) + 1]
-    page.wait_for_function(f"document.querySelector('.wall-topic-title')?.dataset.topic === '{topic}'",
-                           timeout=10_000)
+    page.wait_for_function(f"document.querySelector('.wall-topic-title')?.dataset.topic === '{topic}'")
     assert TOPICS[topic][0] in title.inner_text()
     kpis = expected["services"].unit_view(None, "on_time_rate", "7d").kpis
     cards = topic_indicators(topic)
@@ -209,7 +208,7 @@ def test_ticker_counts_the_active_alarms_and_scrolls(serve_app, city_db, expecte
     assert track.evaluate("e => getComputedStyle(e).animationName") == "wall-scroll"
     before = track.evaluate("e => getComputedStyle(e).transform")
     page.wait_for_function("([e, b]) => getComputedStyle(e).transform !== b",
-                           arg=[track.element_handle(), before], timeout=30_000)
+                           arg=[track.element_handle(), before])
     assert page.external_requests == []
     assert page.console_errors == []
 
@@ -224,7 +223,7 @@ def test_kiosk_hides_the_top_bar_and_the_cursor(serve_app, city_db, page):
     assert page.evaluate("document.documentElement.scrollHeight") == 1080  # with the top bar, still no scrolling
     assert page.evaluate(NO_OVERFLOW) == []
     page.locator(".wall-kiosk-link").click()
-    page.wait_for_function("document.querySelector('#wall')?.classList.contains('kiosk')", timeout=10_000)
+    page.wait_for_function("document.querySelector('#wall')?.classList.contains('kiosk')")
     assert page.locator(".topbar").count() == 0
     for selector in ("#wall", ".wall-card >> nth=0", "#wall-map-frame canvas", "#wall-ticker"):
         assert page.locator(selector).evaluate("e => getComputedStyle(e).cursor") == "none"

@@ -48,12 +48,12 @@ FIRST_ID = ".ag-row[row-index='0'] [col-id='order_id'] a"
 
 def first_row_id(page) -> str:
     link = page.locator(FIRST_ID)
-    link.wait_for(timeout=20_000)
+    link.wait_for()
     return link.inner_text().strip()
 
 
 def grid_count(page) -> int:
-    page.wait_for_function("() => /\\d/.test(document.querySelector('#order-count').innerText)", timeout=20_000)
+    page.wait_for_function("() => /\\d/.test(document.querySelector('#order-count').innerText)")
     return int(re.sub(r"\D", "", page.locator("#order-count").inner_text()))
 
 
@@ -67,14 +67,14 @@ def test_the_list_pages_filters_sorts_and_opens_an_order(server, live_city, page
     far = work_orders.list_orders(OrderQuery(offset=250, limit=1)).orders[0].order_id
     page.evaluate("dash_ag_grid.getApi('order-grid').ensureIndexVisible(250, 'middle')")
     cell = page.locator(".ag-row[row-index='250'] [col-id='order_id'] a")
-    cell.wait_for(timeout=20_000)
+    cell.wait_for()
     assert cell.inner_text().strip() == far
     # A header click sorts in SQL: oldest first.
     page.evaluate("dash_ag_grid.getApi('order-grid').ensureIndexVisible(0, 'top')")
     page.locator(".ag-header-cell[col-id='received_at']").click()
     oldest = work_orders.list_orders(OrderQuery(descending=False, limit=1)).orders[0].order_id
     page.wait_for_function("([css, oldest]) => { const a = document.querySelector(css);"
-                           " return a && a.innerText.trim() === oldest; }", arg=[FIRST_ID, oldest], timeout=20_000)
+                           " return a && a.innerText.trim() === oldest; }", arg=[FIRST_ID, oldest])
     # A filter is a URL: received orders of one department, overdue.
     department = newest.orders[0].department
     page.goto(server + "/orders?" + urllib.parse.urlencode({"status": "received,dispatched",
@@ -85,11 +85,11 @@ def test_the_list_pages_filters_sorts_and_opens_an_order(server, live_city, page
     assert first_row_id(page) == expected.orders[0].order_id
     # Choosing a filter in the bar rewrites the URL and the list.
     page.locator(".order-flags input[value='overdue']").check()
-    page.wait_for_url(re.compile(r"overdue=1"), timeout=20_000)
+    page.wait_for_url(re.compile(r"overdue=1"))
     overdue = work_orders.list_orders(OrderQuery(status=["received", "dispatched"], department=[department],
                                                  overdue_at=pd.Timestamp.now(tz=CITY_TIMEZONE), limit=1))
     page.wait_for_function(f"() => document.querySelector('#order-count').innerText.replace(/\\D/g, '') === "
-                           f"'{overdue.total}'", timeout=20_000)
+                           f"'{overdue.total}'")
     # The id opens the order.
     page.goto(server + "/orders", wait_until="networkidle")
     order_id = first_row_id(page)
@@ -121,7 +121,7 @@ def act(page, action: str, actor: str | None = None, note: str = "") -> str:
     # The answer is a new message (each names the action and the order's version, so two never read the same).
     page.wait_for_function("said => { const m = document.querySelector('#order-message');"
                            " return m.innerText !== said && /done|conflict|refused/.test(m.className); }",
-                           arg=said, timeout=20_000)
+                           arg=said)
     return page.locator("#order-message").get_attribute("class").split()[-1]
 
 
