@@ -138,8 +138,11 @@ def compare(data, window: Window, indicator_ids: Iterable[str] | None = None,
     """
     ids = list(indicator_ids or INDICATORS)
     levels = list(levels)
-    current = compute(data, window, ids, levels)
-    previous = compute(data, window.previous(), ids, levels)
+    return compared(data, window, compute(data, window, ids, levels), compute(data, window.previous(), ids, levels))
+
+
+def compared(data, window: Window, current: pd.DataFrame, previous: pd.DataFrame) -> pd.DataFrame:
+    """The tables of ``window`` and of the one before it (``compute``'s) side by side: what ``compare`` returns."""
     starts_at = getattr(data, "starts_at", None)
     if starts_at is None or window.previous().start < starts_at:
         previous = previous.assign(value=np.nan)
