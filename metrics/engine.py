@@ -14,6 +14,8 @@ from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+from pandas.arrays import ArrowStringArray
 
 from layers.specs import ALL_LEVELS
 from metrics.registry import INDICATORS
@@ -107,13 +109,25 @@ def roll_up(ids: list[str], numerator: np.ndarray, denominator: np.ndarray, cove
         value = np.where(cov > 0, value, np.nan)
         keep = [k for k, i in enumerate(ids) if level in INDICATORS[i].levels]
         states = np.concatenate([INDICATORS[ids[k]].state_of(value[k]) for k in keep]) if keep else []
+        state_codes, state_names = pd.factorize(np.asarray(states, dtype=object))
         count = len(unit_codes)
         frames.append(pd.DataFrame({
-            "code": np.tile(unit_codes, len(keep)), "level": level,
-            "indicator": np.repeat(np.array(ids, dtype=object)[keep], count),
+            "code": _strings(unit_codes, np.tile(np.arange(count), len(keep))), "level": level,
+            "indicator": _strings(np.array(ids, dtype=object)[keep], np.repeat(np.arange(len(keep)), count)),
             "value": value[keep].ravel(), "numerator": num[keep].ravel(), "denominator": den[keep].ravel(),
-            "state": states}))
+            "state": _strings(state_names, state_codes)}))
     return pd.concat(frames, ignore_index=True)[COLUMNS]
+
+
+STRINGS = pd.StringDtype("pyarrow", na_value=np.nan)  # what pandas makes of a column of str
+
+
+def _strings(values, positions: np.ndarray) -> ArrowStringArray:
+    """``values[positions]`` as a column of str, each distinct value converted once: a table repeats a few thousand
+    unit codes and a few hundred indicator ids over hundreds of thousands of rows, and converting them row by row
+    was most of a live refresh's roll-up."""
+    strings = pa.array(np.asarray(values, dtype=object), type=pa.large_string())
+    return ArrowStringArray(strings.take(pa.array(np.asarray(positions, dtype=np.int64))), dtype=STRINGS)
 
 
 def compute(data, window: Window, indicator_ids: Iterable[str] | None = None,
