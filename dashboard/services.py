@@ -800,15 +800,19 @@ def with_series_recomputed(points: pd.Series, city: City, window: str, indicator
             if positions is None:  # every step's table has the same rows in the same order
                 positions = points.index.get_indexer(pd.MultiIndex.from_arrays([table["code"], table["indicator"]]))
             fresh.append(table["value"].to_numpy())
-        # The points of every unit and indicator recomputed as one matrix (rows × steps): tens of thousands of
-        # lists rewritten one element at a time cost more than the computation.
+        # Only the points that changed are written (a new list each: the old generation keeps its own); most
+        # units' newest steps stay as they were, and rewriting tens of thousands of lists cost more than the sums.
         rows = np.flatnonzero(positions >= 0)
         rows = rows[np.fromiter((len(values[p]) == steps for p in positions[rows]), bool, len(rows))]
-        if len(rows):
-            matrix = np.array(values[positions[rows]].tolist(), dtype=float).reshape(len(rows), steps)
-            matrix[:, redone] = np.vstack(fresh)[:, rows].T
-            for position, changed in zip(positions[rows], matrix.tolist()):
-                values[position] = changed
+        fresh = np.vstack(fresh)[:, rows]
+        was = np.array([[values[p][step] for step in redone] for p in positions[rows]], dtype=float).reshape(
+            len(rows), len(redone)).T
+        changed = ~((fresh == was) | (np.isnan(fresh) & np.isnan(was))).all(axis=0)
+        for row, position in zip(np.flatnonzero(changed), positions[rows][changed]):
+            points_of = list(values[position])
+            for k, step in enumerate(redone):
+                points_of[step] = float(fresh[k, row])
+            values[position] = points_of
     return pd.Series(values, index=points.index, name=points.name)
 
 
