@@ -318,10 +318,11 @@ class Services:
                        if versions.get(k) != old.city.versions.get(k)} - set(NOT_LOADED)
             affected = None  # every indicator computed again
             if changed <= set(SENSOR_LAYERS):  # the stream, or only the alerts (no indicator reads them)
+                sensors_clock_moved = new.city.sensors_as_of != old.city.sensors_as_of
                 affected = [i for i, ind in INDICATORS.items() if set(ind.inputs) & changed
-                            # the sensors' clock moved: every window judged at it slid
-                            or (new.city.sensors_as_of != old.city.sensors_as_of
-                                and new.city.layer_as_of(ind.inputs) == new.city.sensors_as_of)]
+                            # the sensors' clock moved: the windows of every indicator judged at it slid
+                            or (sensors_clock_moved and set(ind.inputs) & set(SENSOR_LAYERS)
+                                and "orders" not in ind.inputs)]
             for window in list(old.tables):
                 # The readings' sums follow by the rows that changed (a few thousand, not the city's million).
                 new.sums[window] = (old.sums[window].following(old.city, new.city) if window in old.sums else
