@@ -35,6 +35,7 @@ from layers.store_health import LastRead, is_unavailability
 from layers.workorders import WorkOrders
 from metrics.engine import by_clock, compare, compare_named, compute, rank_among_siblings, series
 from metrics.hotspots import detect_hotspots
+from metrics.incremental import WindowSums, rows_from
 from metrics.score import explain_score, vital_scores
 from metrics.registry import INDICATORS
 from metrics.spec import WINDOWS, Window, named_window
@@ -71,6 +72,9 @@ class Generation:
     hotspots: dict = field(default_factory=dict)
     series: dict = field(default_factory=dict)
     memo: dict = field(default_factory=dict)
+    # Per window: the grid sums of the indicators whose rows add up (metrics.incremental.WindowSums), which a
+    # refresh brings up to date by the rows that changed; the window's table takes those indicators' rows from them.
+    sums: dict = field(default_factory=dict)
     loaded_at: float = field(default_factory=time.time)  # when it was swapped in (GET /health reports its age)
 
     @property
@@ -314,10 +318,18 @@ class Services:
                        if versions.get(k) != old.city.versions.get(k)} - set(NOT_LOADED)
             affected = None  # every indicator computed again
             if changed <= set(SENSOR_LAYERS):  # the stream, or only the alerts (no indicator reads them)
-                affected = [i for i, ind in INDICATORS.items() if set(ind.inputs) & changed]
+                sensors_clock_moved = new.city.sensors_as_of != old.city.sensors_as_of
+                affected = [i for i, ind in INDICATORS.items() if set(ind.inputs) & changed
+                            # the sensors' clock moved: the windows of every indicator judged at it slid
+                            or (sensors_clock_moved and set(ind.inputs) & set(SENSOR_LAYERS)
+                                and "orders" not in ind.inputs)]
             for window in list(old.tables):
-                new.tables[window] = (window_table(new.city, window) if affected is None else
-                                      with_rows_recomputed(old.tables[window], new.city, window, affected))
+                # The readings' sums follow by the rows that changed (a few thousand, not the city's million).
+                new.sums[window] = (old.sums[window].following(old.city, new.city) if window in old.sums else
+                                    WindowSums.of(new.city, window))
+                new.tables[window] = (window_table(new.city, window, new.sums[window]) if affected is None else
+                                      with_rows_recomputed(old.tables[window], new.city, window, affected,
+                                                           new.sums[window]))
             phases["tables"] = time.monotonic() - started - sum(phases.values())
             for window in list(old.series):
                 new.series[window] = (window_series(new.city, window) if affected is None else
@@ -344,7 +356,8 @@ class Services:
         if city.layers is old.city.layers and city.as_of == old.city.as_of:
             # Only the alerts changed (layers.city.with_versions): everything not computed from them carries over.
             same |= {"*"}
-            parts = dict(tables=dict(old.tables), series=dict(old.series), hotspots=dict(old.hotspots))
+            parts = dict(tables=dict(old.tables), series=dict(old.series), hotspots=dict(old.hotspots),
+                         sums=dict(old.sums))
         else:
             parts = {}
         memo = {key: value for key, value in old.memo.items()
@@ -501,7 +514,12 @@ class Services:
     @staticmethod
     def table_of(gen: Generation, window: str) -> pd.DataFrame:
         """:meth:`table` of a given generation (an answer that must not mix two)."""
-        return remembered(gen.tables, window, lambda: window_table(gen.city, window))
+        return remembered(gen.tables, window, lambda: window_table(gen.city, window, Services.sums_of(gen, window)))
+
+    @staticmethod
+    def sums_of(gen: Generation, window: str) -> WindowSums:
+        """The window's grid sums of the indicators whose rows add up (see :attr:`Generation.sums`)."""
+        return remembered(gen.sums, window, lambda: WindowSums.of(gen.city, window))
 
     _table = table_of
 
@@ -536,7 +554,7 @@ class Services:
 
     def warm(self, windows=("7d",)) -> None:
         for window in windows:
-            self.table(window)
+            self.table(window)  # and its sums
             self.series(window)
 
     # --- views --------------------------------------------------------------------------------------------------
@@ -693,22 +711,35 @@ def top_unit(units: pd.DataFrame) -> str:
     raise ValueError("the store holds no administrative units")
 
 
-def window_table(city: City, window: str) -> pd.DataFrame:
+def window_table(city: City, window: str, sums: WindowSums | None = None) -> pd.DataFrame:
     """Every indicator of every unit for a named window and the one before it, indexed by (code, indicator): a view
-    reads one unit's rows, not a scan of 800,000."""
+    reads one unit's rows, not a scan of 800,000. The indicators of ``sums`` (the window's, at ``city``) take their
+    rows from it."""
     if window not in WINDOWS:
         raise ValueError(f"unknown window {window!r}")
-    table = compare_named(city, window)
+    table = compared_rows(city, window, list(INDICATORS), sums)
     return rank_among_siblings(table, city.units).set_index(["code", "indicator"], drop=False).sort_index()
 
 
-def with_rows_recomputed(table: pd.DataFrame, city: City, window: str, indicator_ids: list[str]) -> pd.DataFrame:
-    """``table`` (a :func:`window_table`) with the rows of ``indicator_ids`` computed again on ``city``: written into
-    a copy in place, by position (the same units and indicators have the same rows), not concatenated and sorted
-    again (sorting 200,000 string pairs cost more than the computation)."""
+def compared_rows(city: City, window: str, indicator_ids: list[str], sums: WindowSums | None) -> pd.DataFrame:
+    """:func:`metrics.engine.compare_named` of ``indicator_ids``, those that ``sums`` holds from its sums."""
+    from_sums = [i for i in indicator_ids if sums is not None and i in sums.ids]
+    others = [i for i in indicator_ids if i not in set(from_sums)]
+    frames = [compare_named(city, window, others)] if others else []
+    if from_sums:
+        rows = sums.table(city)
+        frames.append(rows if len(from_sums) == len(sums.ids) else rows[rows["indicator"].isin(from_sums)])
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+
+def with_rows_recomputed(table: pd.DataFrame, city: City, window: str, indicator_ids: list[str],
+                         sums: WindowSums | None = None) -> pd.DataFrame:
+    """``table`` (a :func:`window_table`) with the rows of ``indicator_ids`` computed again on ``city`` (those that
+    ``sums`` holds from it): written into a copy in place, by position (the same units and indicators have the same
+    rows), not concatenated and sorted again (sorting 200,000 string pairs cost more than the computation)."""
     if not indicator_ids:
         return table
-    fresh = rank_among_siblings(compare_named(city, window, indicator_ids), city.units)
+    fresh = rank_among_siblings(compared_rows(city, window, indicator_ids, sums), city.units)
     positions = table.index.get_indexer(pd.MultiIndex.from_arrays([fresh["code"], fresh["indicator"]]))
     if (positions < 0).any():  # a unit or indicator the table does not have: the slow, general way
         kept = table[~table["indicator"].isin(indicator_ids).to_numpy()]
@@ -756,19 +787,33 @@ def with_series_recomputed(points: pd.Series, city: City, window: str, indicator
         named = named_window(window, as_of)
         steps = max(1, int(np.ceil(named.days * 24))) if window == "today" else int(round(named.days))
         length = (named.end - named.start) / steps
-        for step in range(steps):
+        redone = [step for step in range(steps) if named.start + (step + 1) * length > since]
+        if not redone:
+            continue
+        # The steps computed again need the rows of their own hours only, for the indicators whose rows add up.
+        recent = rows_from(city, named.start + redone[0] * length, ids)
+        positions, fresh = None, []
+        for step in redone:
             sub = Window(named.start + step * length, named.start + (step + 1) * length, f"{window}[{step}]")
-            if sub.end <= since:
-                continue
-            scratch = copy.copy(city)
+            scratch = copy.copy(recent)
             scratch.memo = {}
-            fresh = compute(scratch, sub, ids)
-            positions = points.index.get_indexer(pd.MultiIndex.from_arrays([fresh["code"], fresh["indicator"]]))
-            for position, value in zip(positions, fresh["value"].to_numpy()):
-                if position >= 0 and len(values[position]) == steps:
-                    changed = list(values[position])
-                    changed[step] = value
-                    values[position] = changed
+            table = compute(scratch, sub, ids)
+            if positions is None:  # every step's table has the same rows in the same order
+                positions = points.index.get_indexer(pd.MultiIndex.from_arrays([table["code"], table["indicator"]]))
+            fresh.append(table["value"].to_numpy())
+        # Only the points that changed are written (a new list each: the old generation keeps its own); most
+        # units' newest steps stay as they were, and rewriting tens of thousands of lists cost more than the sums.
+        rows = np.flatnonzero(positions >= 0)
+        rows = rows[np.fromiter((len(values[p]) == steps for p in positions[rows]), bool, len(rows))]
+        fresh = np.vstack(fresh)[:, rows]
+        was = np.array([[values[p][step] for step in redone] for p in positions[rows]], dtype=float).reshape(
+            len(rows), len(redone)).T
+        changed = ~((fresh == was) | (np.isnan(fresh) & np.isnan(was))).all(axis=0)
+        for row, position in zip(np.flatnonzero(changed), positions[rows][changed]):
+            points_of = list(values[position])
+            for k, step in enumerate(redone):
+                points_of[step] = float(fresh[k, row])
+            values[position] = points_of
     return pd.Series(values, index=points.index, name=points.name)
 
 

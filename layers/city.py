@@ -37,6 +37,10 @@ class City:
     derived: bool = field(default=False, repr=False, compare=False)
     # Live mode: "now" is the wall clock (set by whoever builds the generation), not the newest record.
     clock: pd.Timestamp | None = None
+    # Made from the city before by reading some layers' newest rows again (with_sensor_layers_read_again): layer →
+    # the instant from which its rows were read again; its rows before it are the previous city's, as they were.
+    # What lets a refresh take in only those rows (metrics.incremental.WindowSums). Empty for a city loaded whole.
+    read_again_since: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self):
         if self.derived:
@@ -151,7 +155,8 @@ SENSOR_LAYERS = ("sensors", "readings", "alarms")
 def with_clock(city: City, clock: pd.Timestamp | None) -> City:
     """``city`` shown at ``clock`` (live mode), sharing its frames: a new generation when only time moved on."""
     return City(units=city.units, hierarchy=city.hierarchy, layers=city.layers, versions=city.versions,
-                load_seconds=city.load_seconds, written_at=city.written_at, derived=True, clock=clock)
+                load_seconds=city.load_seconds, written_at=city.written_at, derived=True, clock=clock,
+                read_again_since=city.read_again_since)
 
 
 NOT_LOADED = ("alerts",)
@@ -291,5 +296,6 @@ def with_sensor_layers_read_again(city: City, store: Store, versions: dict[str, 
     else:
         layers["readings"] = derived["readings"]
     return City(units=city.units, hierarchy=city.hierarchy, layers=layers, versions=dict(versions),
-                load_seconds=city.load_seconds, written_at=city.written_at, derived=True, clock=city.clock)
+                load_seconds=city.load_seconds, written_at=city.written_at, derived=True, clock=city.clock,
+                read_again_since={} if since is None else {"readings": since})
 

@@ -157,9 +157,11 @@ def hourly_readings(store: Store, since: int | None = None) -> pd.DataFrame:
     spec = LAYERS["readings"]
     if since is not None and since % HOUR:
         raise ValueError(f"since={since} is not on the hour")
+    # From ``since`` on, "seq + 0" keeps the planner off the index on seq (every bulk-loaded reading has none, so it
+    # selects them all) and on the one on ts: the last hours of 1.3 million readings in 0.09 s instead of 0.33 s.
     raw = store.read_frame("readings", spec.column_names,
                            where=(lambda t: t.c.seq.is_(None)) if since is None else
-                           (lambda t: t.c.seq.is_(None) & (t.c.ts >= since)))
+                           (lambda t: (t.c.seq + 0).is_(None) & (t.c.ts >= since)))
     hourly = _read_hourly(store, since)
     on_the_hour = (pd.to_numeric(raw["ts"]) % HOUR == 0).all()
     if not len(hourly) and on_the_hour:

@@ -123,7 +123,12 @@ def high_rise_smoke_coverage(data, window: Window, where=None) -> Contributions:
     if buildings is None:
         return _NO_DATA
     high = buildings["height_m"].to_numpy() > HIGH_RISE_M
-    sensors = data["sensors"]
-    watched = set(sensors.loc[sensors["kind"] == "smoke", "building_id"].dropna())
-    covered = buildings["building_id"].isin(watched).to_numpy()
+
+    def watched():
+        sensors = data["sensors"]
+        smoke = set(sensors.loc[sensors["kind"] == "smoke", "building_id"].dropna())
+        return buildings["building_id"].isin(smoke).to_numpy()
+
+    # The same for every window of a city (and 640,000 building ids to look up): once per loaded city.
+    covered = memoised(data, "buildings_with_smoke_sensors", watched)
     return Contributions(buildings["grid_index"].to_numpy()[high], covered[high].astype(float), np.ones(high.sum()))

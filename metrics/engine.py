@@ -14,6 +14,8 @@ from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+from pandas.arrays import ArrowStringArray
 
 from layers.specs import ALL_LEVELS
 from metrics.registry import INDICATORS
@@ -107,13 +109,25 @@ def roll_up(ids: list[str], numerator: np.ndarray, denominator: np.ndarray, cove
         value = np.where(cov > 0, value, np.nan)
         keep = [k for k, i in enumerate(ids) if level in INDICATORS[i].levels]
         states = np.concatenate([INDICATORS[ids[k]].state_of(value[k]) for k in keep]) if keep else []
+        state_codes, state_names = pd.factorize(np.asarray(states, dtype=object))
         count = len(unit_codes)
         frames.append(pd.DataFrame({
-            "code": np.tile(unit_codes, len(keep)), "level": level,
-            "indicator": np.repeat(np.array(ids, dtype=object)[keep], count),
+            "code": _strings(unit_codes, np.tile(np.arange(count), len(keep))), "level": level,
+            "indicator": _strings(np.array(ids, dtype=object)[keep], np.repeat(np.arange(len(keep)), count)),
             "value": value[keep].ravel(), "numerator": num[keep].ravel(), "denominator": den[keep].ravel(),
-            "state": states}))
+            "state": _strings(state_names, state_codes)}))
     return pd.concat(frames, ignore_index=True)[COLUMNS]
+
+
+STRINGS = pd.StringDtype("pyarrow", na_value=np.nan)  # what pandas makes of a column of str
+
+
+def _strings(values, positions: np.ndarray) -> ArrowStringArray:
+    """``values[positions]`` as a column of str, each distinct value converted once: a table repeats a few thousand
+    unit codes and a few hundred indicator ids over hundreds of thousands of rows, and converting them row by row
+    was most of a live refresh's roll-up."""
+    strings = pa.array(np.asarray(values, dtype=object), type=pa.large_string())
+    return ArrowStringArray(strings.take(pa.array(np.asarray(positions, dtype=np.int64))), dtype=STRINGS)
 
 
 def compute(data, window: Window, indicator_ids: Iterable[str] | None = None,
@@ -138,16 +152,22 @@ def compare(data, window: Window, indicator_ids: Iterable[str] | None = None,
     """
     ids = list(indicator_ids or INDICATORS)
     levels = list(levels)
-    current = compute(data, window, ids, levels)
-    previous = compute(data, window.previous(), ids, levels)
+    return compared(data, window, compute(data, window, ids, levels), compute(data, window.previous(), ids, levels))
+
+
+def compared(data, window: Window, current: pd.DataFrame, previous: pd.DataFrame) -> pd.DataFrame:
+    """The tables of ``window`` and of the one before it (``compute``'s) side by side: what ``compare`` returns."""
     starts_at = getattr(data, "starts_at", None)
     if starts_at is None or window.previous().start < starts_at:
         previous = previous.assign(value=np.nan)
-    merged = current.merge(previous[["code", "indicator", "value"]].rename(columns={"value": "previous"}),
-                           on=["code", "indicator"], how="left")
+    if _same_rows(current, previous):  # both rolled up alike (``roll_up``): no join needed
+        merged = current.assign(previous=previous["value"].to_numpy())
+    else:
+        merged = current.merge(previous[["code", "indicator", "value"]].rename(columns={"value": "previous"}),
+                               on=["code", "indicator"], how="left")
     merged["change"] = merged["value"] - merged["previous"]
     # Volumes are judged by their rise against the previous window; without a previous figure they stay neutral.
-    surge = merged["indicator"].map({i: ind.judged_by == "surge" for i, ind in INDICATORS.items()}).to_numpy(bool)
+    surge = per_value(merged["indicator"], {i: ind.judged_by == "surge" for i, ind in INDICATORS.items()}).astype(bool)
     known = surge & merged["previous"].notna().to_numpy() & merged["value"].notna().to_numpy()
     if known.any():
         state = merged["state"].to_numpy(dtype=object).copy()
@@ -155,6 +175,19 @@ def compare(data, window: Window, indicator_ids: Iterable[str] | None = None,
                                                    merged["previous"].to_numpy()[known]))
         merged["state"] = state
     return merged
+
+
+def _same_rows(one: pd.DataFrame, other: pd.DataFrame) -> bool:
+    """Whether two tables have the same (code, indicator) in every row, in the same order."""
+    return (len(one) == len(other) and one["level"].equals(other["level"]) and one["code"].equals(other["code"])
+            and one["indicator"].equals(other["indicator"]))
+
+
+def per_value(column: pd.Series, mapping: dict) -> np.ndarray:
+    """``column.map(mapping)`` as an array, each distinct value looked up once: a table's indicator column repeats a
+    few hundred ids over a million rows, and mapping its strings one by one cost most of a live refresh."""
+    codes, uniques = pd.factorize(column, use_na_sentinel=False)
+    return np.array([mapping.get(value) for value in uniques], dtype=object)[codes]
 
 
 def by_clock(data, indicator_ids: Iterable[str]) -> dict[pd.Timestamp, list[str]]:
@@ -181,16 +214,20 @@ def rank_among_siblings(table: pd.DataFrame, units: pd.DataFrame) -> pd.DataFram
     parent and have a value) to a ``compute``/``compare`` table. Indicators without a direction, units without a
     value and the city (no siblings) get no rank."""
     parent = units.set_index("code")["parent_code"] if "code" in units else units["parent_code"]
-    ranked = table.assign(parent=table["code"].map(parent))
-    direction = ranked["indicator"].map({i: ind.good_direction for i, ind in INDICATORS.items()})
+    codes, unique_codes = pd.factorize(table["code"], use_na_sentinel=False)
+    parents, _ = pd.factorize(parent.reindex(unique_codes).to_numpy(dtype=object)[codes])  # -1: no parent
+    indicators, unique_ids = pd.factorize(table["indicator"], use_na_sentinel=False)
+    direction = np.array([INDICATORS[i].good_direction for i in unique_ids], dtype=object)[indicators]
+    value = table["value"].to_numpy(dtype=float)
     # Rank "higher is better" on -value, so that rank 1 is always the best.
-    key = np.where(direction == "up", -ranked["value"], ranked["value"])
-    ranked["_key"] = np.where(direction == "none", np.nan, key)
-    groups = ranked.groupby(["indicator", "parent"], dropna=True)["_key"]
-    ranked["rank"] = groups.rank(method="min")
-    ranked["siblings"] = groups.transform("count")
-    ranked.loc[ranked["rank"].isna(), "siblings"] = np.nan
-    return ranked.drop(columns=["parent", "_key"])
+    key = np.where(direction == "none", np.nan, np.where(direction == "up", -value, value))
+    # Siblings are the units of one indicator under one parent (as integers: grouping strings cost seconds).
+    group = np.where(parents >= 0, indicators.astype(float) * (parents.max(initial=0) + 1) + parents, np.nan)
+    groups = pd.Series(key).groupby(group, dropna=True)
+    rank = groups.rank(method="min").to_numpy()
+    siblings = groups.transform("count").to_numpy(dtype=float, copy=True)
+    siblings[np.isnan(rank)] = np.nan
+    return table.assign(rank=rank, siblings=siblings)
 
 
 def series(data, window: Window, indicator_ids: Iterable[str], steps: int,

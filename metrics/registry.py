@@ -105,12 +105,12 @@ INDICATORS: dict[str, Indicator] = {i.id: i for i in [
     Indicator(
         id="pm25_exceedance_hours", name="PM2.5 exceedances", name_zh="PM2.5超标时数", topic="environment",
         unit="sensor-hours", aggregation="count", formula=sensors.pm25_exceedance_hours, inputs=("readings",),
-        thresholds=_lower_is_better(1, 10, 50), good_direction="down", owner="Ecology and Environment Bureau",
-        frequency="hourly",
+        rows_add_up=True, thresholds=_lower_is_better(1, 10, 50), good_direction="down",
+        owner="Ecology and Environment Bureau", frequency="hourly",
         description="Hourly PM2.5 readings above 75 µg/m³ (GB 3095-2012 grade II) in the window."),
     Indicator(
         id="pm25_mean", name="PM2.5 average", name_zh="PM2.5均值", topic="environment", unit="µg/m³",
-        aggregation="mean", formula=sensors.pm25_mean, inputs=("readings",), format="{:.1f}",
+        aggregation="mean", formula=sensors.pm25_mean, inputs=("readings",), rows_add_up=True, format="{:.1f}",
         thresholds=_lower_is_better(35, 55, 75), good_direction="down", owner="Ecology and Environment Bureau",
         frequency="hourly",
         description="Mean of the hourly PM2.5 readings in the window (35 µg/m³ is the grade II annual limit)."),
@@ -157,25 +157,26 @@ INDICATORS: dict[str, Indicator] = {i.id: i for i in [
                     "buildings × 100."),
     Indicator(
         id="noise_mean", name="Noise level", name_zh="噪声均值", topic="environment", unit="dB(A)",
-        aggregation="mean", formula=sensors.reading_mean("noise"), inputs=("readings",), format="{:.1f}",
-        thresholds=_lower_is_better(55, 65, 70), good_direction="down", owner="Ecology and Environment Bureau",
-        frequency="hourly", headline=False, description="Mean of the hourly noise readings in the window."),
+        aggregation="mean", formula=sensors.reading_mean("noise"), inputs=("readings",), rows_add_up=True,
+        format="{:.1f}", thresholds=_lower_is_better(55, 65, 70), good_direction="down",
+        owner="Ecology and Environment Bureau", frequency="hourly", headline=False,
+        description="Mean of the hourly noise readings in the window."),
     Indicator(
         id="night_noise_hours", name="Night noise over 55 dB(A)", name_zh="夜间噪声超标时数", topic="environment",
         unit="sensor-hours", aggregation="count", formula=sensors.hours_over("noise", 55.0, night_only=True),
-        inputs=("readings",), thresholds=_lower_is_better(1, 20, 100), good_direction="down",
+        inputs=("readings",), rows_add_up=True, thresholds=_lower_is_better(1, 20, 100), good_direction="down",
         owner="Ecology and Environment Bureau", frequency="hourly", headline=False,
         description="Hourly noise readings above 55 dB(A) between 22:00 and 06:00 (GB 3096-2008 class 2 "
                     "night limit is 50) in the window."),
     Indicator(
         id="water_level_high_hours", name="Water level over 2.5 m", name_zh="水位超警时数", topic="flooding",
         unit="sensor-hours", aggregation="count", formula=sensors.hours_over("water_level", 2.5),
-        inputs=("readings",), thresholds=_lower_is_better(1, 5, 20), good_direction="down",
+        inputs=("readings",), rows_add_up=True, thresholds=_lower_is_better(1, 5, 20), good_direction="down",
         owner="Water Affairs Bureau", frequency="hourly", headline=False,
         description="Hourly water-level readings above the 2.5 m warning level in the window."),
     Indicator(
         id="traffic_flow_mean", name="Traffic flow", name_zh="平均车流量", topic="traffic", unit="veh/h",
-        aggregation="mean", formula=sensors.reading_mean("traffic_flow"), inputs=("readings",),
+        aggregation="mean", formula=sensors.reading_mean("traffic_flow"), inputs=("readings",), rows_add_up=True,
         thresholds=_lower_is_better(1_200, 1_600, 2_000), good_direction="down", owner="Traffic Police",
         frequency="hourly", headline=False,
         description="Mean of the hourly vehicle counts of the traffic-flow counters in the window (near 2,000 an "

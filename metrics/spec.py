@@ -261,6 +261,11 @@ class Indicator:
     # unit and the window; its state comes from its rise against the previous window (see SURGE).
     judged_by: str = "value"
     family: Family | None = None
+    # True when the formula is a sum over the rows of its one input layer in which each row's part depends only on
+    # that row and on whether the layer's time column falls in the window (and ``covered`` not on those rows): a
+    # live refresh then adds the parts of new rows and takes away those of changed or expired ones instead of
+    # reading every row again (metrics.incremental.WindowSums; tests/test_incremental.py checks it is the same).
+    rows_add_up: bool = False
 
     def __post_init__(self):
         if self.aggregation not in ("count", "rate", "mean"):
@@ -271,6 +276,8 @@ class Indicator:
             raise ValueError(f"{self.id}: judged_by must be value or surge")
         if self.judged_by == "surge" and (self.aggregation != "count" or self.thresholds is not None):
             raise ValueError(f"{self.id}: only counts without thresholds of their own are judged by surge")
+        if self.rows_add_up and len(self.inputs) != 1:
+            raise ValueError(f"{self.id}: rows_add_up is for a formula over the rows of one layer")
 
     def state_of(self, values) -> np.ndarray:
         values = np.asarray(values, dtype=float)

@@ -10,7 +10,7 @@ from layers.city import load_city
 from layers.store import Store
 from metrics.engine import compute
 from metrics.incremental import LiveTable
-from metrics.spec import named_window
+from metrics.spec import Window, named_window
 from sample_data.__main__ import build
 
 
@@ -35,3 +35,109 @@ def test_adding_orders_equals_recomputing(full):
     np.testing.assert_allclose(got["value"].to_numpy(float), expected["value"].to_numpy(float), rtol=1e-9,
                                equal_nan=True)
     assert (got["state"] == expected["state"]).all()
+
+
+# --- readings: the sums of a window follow a live stream by the rows that changed ------------------------------------
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from layers.city import City
+from metrics.engine import compare
+from metrics.incremental import WindowSums, rows_from
+from metrics.registry import INDICATORS
+
+ROWS_ADD_UP = WindowSums.indicators("readings")
+
+
+def test_the_readings_indicators_are_the_ones_whose_rows_add_up():
+    assert {"pm25_mean", "pm25_exceedance_hours", "noise_mean", "night_noise_hours", "water_level_high_hours",
+            "traffic_flow_mean"} == set(ROWS_ADD_UP)
+    assert not {"sensor_online_rate", "active_alarms"} & set(ROWS_ADD_UP)  # judged at an instant, not by rows
+
+
+def at_clock(city: City, readings: pd.DataFrame, clock: pd.Timestamp, since=None) -> City:
+    """``city`` with ``readings`` (derived columns already there) shown at ``clock``; ``since``: the instant from
+    which its readings were read again (None: the same rows as ``city``)."""
+    return City(units=city.units, hierarchy=city.hierarchy, layers=dict(city.layers, readings=readings),
+                versions=city.versions, derived=True, clock=clock,
+                read_again_since={} if since is None else {"readings": since})
+
+
+def assert_same_rows(got: pd.DataFrame, expected: pd.DataFrame) -> None:
+    got = got.set_index(["indicator", "code"]).sort_index()
+    expected = expected.set_index(["indicator", "code"]).sort_index()
+    pd.testing.assert_index_equal(got.index, expected.index)
+    for column in ("value", "numerator", "denominator", "previous", "change"):
+        np.testing.assert_allclose(got[column].to_numpy(float), expected[column].to_numpy(float), rtol=1e-9,
+                                   atol=1e-9, equal_nan=True, err_msg=column)
+    assert (got["state"] == expected["state"]).all()
+
+
+# One step of the stream: how far the clock moves on (minutes: within the hour, across hours, across midnight), how
+# many hours before the newest reading the refresh reads again, and a seed for what it finds there.
+STEPS = st.lists(st.tuples(st.integers(0, 9 * 60), st.integers(0, 3), st.integers(0, 2**31 - 1)),
+                 min_size=1, max_size=4)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=STEPS, window_name=st.sampled_from(["today", "7d", "30d"]))
+def test_readings_sums_following_the_stream_equal_a_full_recompute(full, steps, window_name):
+    """The stream replaces the hourly means of its newest hours, adds new hours and the clock moves on (the
+    window slides: hours enter it and leave it): the sums brought up to date by the changed rows alone give the
+    table a full recompute gives, batch after batch."""
+    readings = full["readings"]  # the test city's two days of hourly readings
+    clock = readings["ts"].max() - pd.Timedelta(hours=24)  # the last day of the sample is still to come
+    city = at_clock(full, readings[(readings["ts"] <= clock).to_numpy()].reset_index(drop=True), clock)
+    sums = WindowSums.of(city, window_name)
+    for minutes, hours_back, seed in steps:
+        rng = np.random.default_rng(seed)
+        clock = clock + pd.Timedelta(minutes=minutes)
+        since = (city["readings"]["ts"].max() - pd.Timedelta(hours=hours_back)).floor("h")
+        old = city["readings"]
+        kept = old[(old["ts"] < since).to_numpy()]
+        # What the store holds from ``since`` on: the sample's hours up to the clock, their means changed by the
+        # stream's new readings, and some hours gone (a sensor's backlog folded elsewhere).
+        found = readings[((readings["ts"] >= since) & (readings["ts"] <= clock)).to_numpy()]
+        found = found[rng.random(len(found)) > 0.1].assign(value=lambda f: f["value"] * rng.uniform(0.5, 2.0, len(f)))
+        new_city = at_clock(city, pd.concat([kept, found], ignore_index=True), clock, since=since)
+        assert len(found) or minutes == 0 or clock > readings["ts"].max()  # the stream brings rows in
+        sums = sums.following(city, new_city)
+        window = named_window(window_name, clock)
+        assert sums.window == window
+        assert_same_rows(sums.table(new_city), compare(new_city, window, list(ROWS_ADD_UP)))
+        city = new_city
+
+
+def test_only_the_clock_moving_slides_the_sums_too(full):
+    readings = full["readings"]
+    clock = readings["ts"].max() - pd.Timedelta(hours=30)
+    city = at_clock(full, readings, clock)
+    sums = WindowSums.of(city, "today")
+    later = at_clock(city, city["readings"], clock + pd.Timedelta(hours=9))  # past midnight: a new "today"
+    assert later["readings"] is city["readings"]
+    moved = sums.following(city, later)
+    assert_same_rows(moved.table(later), compare(later, named_window("today", later.as_of), list(ROWS_ADD_UP)))
+    assert sums.following(city, at_clock(city, city["readings"], clock)) is sums  # nothing moved: nothing to do
+
+
+def test_a_city_loaded_whole_gets_its_sums_computed_again(full):
+    readings = full["readings"]
+    clock = readings["ts"].max()
+    city = at_clock(full, readings.iloc[: len(readings) // 2].reset_index(drop=True), clock)
+    reloaded = at_clock(full, readings, clock)  # other rows, and no word of which were read again
+    sums = WindowSums.of(city, "7d").following(city, reloaded)
+    assert_same_rows(sums.table(reloaded), compare(reloaded, named_window("7d", clock), list(ROWS_ADD_UP)))
+
+
+@pytest.mark.parametrize("hours", [1, 5, 30])
+def test_recent_rows_alone_give_a_recent_windows_figures(full, hours):
+    """A sparkline's newest steps are computed on the rows of their own hours (rows_from): the same figures."""
+    start = full["readings"]["ts"].max() - pd.Timedelta(hours=hours)
+    ids = ["pm25_mean", "pm25_exceedance_hours", "sensor_online_rate", "active_alarms"]
+    recent = rows_from(full, start, ids)
+    assert len(recent["readings"]) < len(full["readings"])
+    assert recent["sensors"] is full["sensors"] and recent["alarms"] is full["alarms"]  # read at an instant
+    window = Window(start + pd.Timedelta(minutes=30), full.as_of + pd.Timedelta(hours=1))
+    got, expected = compute(recent, window, ids), compute(full, window, ids)
+    pd.testing.assert_frame_equal(got, expected)
