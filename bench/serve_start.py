@@ -98,6 +98,9 @@ def main(argv=None) -> int:
     from signin import bench_account, signed_in_session
 
     account = bench_account(Store(args.database_url))
+    # Stopped by a signal (even started in the background, where SIGINT is ignored): the server is stopped too.
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop, lambda number, frame: sys.exit(128 + number))
     port = args.port or free_port()
     base = f"http://127.0.0.1:{port}"
     env = dict(os.environ, CITYTWIN_ESCALATION_MINUTES="0", PYTHONUNBUFFERED="1")
