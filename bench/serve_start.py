@@ -5,8 +5,9 @@ the resident memory of every process it runs (the server, gunicorn's workers, th
     .venv/bin/python bench/serve_start.py --database-url … --workers 2 --keep-serving 600   # then bench/load.py
 
 Prints: seconds to the first 200 of ``GET /health`` and of a signed-in ``GET /`` (bench/signin.py's account); the
-RSS per process and in total at that moment; then when the server's CPU goes quiet (under ``--quiet-cpu`` of a core
-for ``--quiet-seconds``: the background warm-up is done) and the RSS then. The scheduled writes are off
+memory per process and in total at that moment (PSS, and the RSS summed, which counts shared pages once per
+process); then when the server's CPU goes quiet (under ``--quiet-cpu`` of a core for ``--quiet-seconds``: the
+background warm-up is done) and the memory then. The scheduled writes are off
 (``CITYTWIN_ESCALATION_MINUTES=0``): a bench never writes to the city it measures. With ``--keep-serving`` the
 server is left running that many seconds (its URL printed) for bench/load.py, then stopped.
 """
@@ -71,10 +72,23 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
+def pss_mb(pid: int) -> float:
+    """Proportional set size: shared pages (gunicorn's workers share the master's city copy-on-write) divided
+    among the processes sharing them, so that a sum over processes is the memory they take together."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1000
+    except OSError:
+        pass
+    return float("nan")
+
+
 def memory_line(pid: int) -> str:
     pids = tree(pid)
-    each = [rss_mb(p) for p in pids]
-    return f"RSS {sum(each) / 1000:.2f} GB in {len(pids)} process(es) (" + ", ".join(f"{m / 1000:.2f}" for m in each) + ")"
+    rss, pss = [rss_mb(p) for p in pids], [pss_mb(p) for p in pids]
+    return (f"PSS {sum(pss) / 1000:.2f} GB in {len(pids)} process(es) (" + ", ".join(f"{m / 1000:.2f}" for m in pss)
+            + f"); RSS summed {sum(rss) / 1000:.2f} GB")
 
 
 def load_average() -> str:
