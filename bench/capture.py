@@ -235,17 +235,60 @@ def step_of(recorder: Recorder, steps: list[Step], name: str, kind: str) -> Iter
           f"  {len(step.requests):3d} requests" + (f"  FAILED {step.error}" if step.error else ""), flush=True)
 
 
+HOVER_WAIT_MS = 4000  # per candidate point: deck.gl picks on the next frame, seconds later on a busy machine
+
+
+def _candidate_points(feature: dict, count: int = 40) -> list[tuple[float, float]]:
+    """Points inside ``feature`` (lon, lat) to try for a click: its label point first, then a grid of interior
+    points, nearest the label point first."""
+    import numpy as np
+    from shapely.geometry import Point, shape
+    geometry = shape(feature["geometry"])
+    label = tuple(feature["properties"]["label_point"])
+    minx, miny, maxx, maxy = geometry.bounds
+    inner = geometry.buffer(-0.05 * min(maxx - minx, maxy - miny))  # away from the edges and the neighbours' outline
+    inner = inner if not inner.is_empty else geometry
+    grid = [(x, y) for x in np.linspace(minx, maxx, 12) for y in np.linspace(miny, maxy, 12)
+            if inner.contains(Point(x, y))]
+    grid.sort(key=lambda p: (p[0] - label[0]) ** 2 + (p[1] - label[1]) ** 2)
+    return [label, *grid][:count]
+
+
 def click_unit_on_map(page, service, code: str) -> None:
-    """Click ``code`` where the city map draws it: its label point, projected with the camera the server chose;
-    hover first, as a hand does (deck.gl picks what is under the pointer as it moves)."""
+    """Click ``code`` where the city map draws it, as a hand does: move the pointer over a point of it (projected
+    with the camera the server chose, on the canvas as the browser laid it out), and click only once deck.gl's own
+    tooltip names the unit under the pointer: what the map picks there is the page's own answer, whatever the panel's
+    size, the overlays or the layers drawn over the unit. Points inside the unit are tried in turn (the label point
+    first); when none is confirmed, the label point is clicked anyway (the caller waits for the URL and tries again).
+    """
     from dashboard.maps.deck import MAP_PAGE_INSETS, NOMINAL_MAP_SIZE, fit_view, project
     view = service.unit_view(None, "on_time_rate", "7d")
     feature = next(f for f in view.children_geojson["features"] if f["properties"]["code"] == code)
+    names = [n for n in (feature["properties"].get("name"), feature["properties"].get("name_zh")) if n]
     canvas = page.locator("canvas").first.bounding_box()
+    width, height = canvas["width"], canvas["height"]
     camera = fit_view(view.bounds, NOMINAL_MAP_SIZE, **MAP_PAGE_INSETS)
-    x, y = project(camera, *feature["properties"]["label_point"], (canvas["width"], canvas["height"]))
-    page.mouse.move(canvas["x"] + x - 5, canvas["y"] + y - 5)
-    page.wait_for_timeout(300)
+    # The camera's centre and zoom hold for any canvas size: project onto the canvas the browser really drew.
+    free = [(x, y) for x, y in (project(camera, lon, lat, (width, height)) for lon, lat in _candidate_points(feature))
+            if MAP_PAGE_INSETS["left"] + 8 < x < width - 8 and 8 < y < height - MAP_PAGE_INSETS["bottom"] - 8]
+    label_xy = project(camera, *feature["properties"]["label_point"], (width, height))
+    for tried, (x, y) in enumerate(free or [label_xy], 1):
+        page.mouse.move(canvas["x"] + x - 5, canvas["y"] + y - 5)
+        page.mouse.move(canvas["x"] + x, canvas["y"] + y)
+        try:
+            page.wait_for_function(
+                """names => { const tip = document.querySelector('.deck-tooltip');
+                     return !!tip && tip.offsetParent !== null && names.some(n => tip.textContent.includes(n)); }""",
+                arg=names, timeout=HOVER_WAIT_MS, polling=100)
+        except Exception:  # noqa: BLE001 (playwright's TimeoutError: something else, or nothing yet, is under it)
+            continue
+        page.mouse.click(canvas["x"] + x, canvas["y"] + y)
+        print(f"    the map's tooltip named {code} under the pointer at ({x:.0f}, {y:.0f}) of the {width:.0f}×{height:.0f} "
+              f"canvas (point {tried} of {len(free)}); clicked", flush=True)
+        return
+    print(f"    no point of {code} was confirmed under the pointer by the map's tooltip "
+          f"({len(free)} tried); clicking its label point", flush=True)
+    x, y = label_xy
     page.mouse.move(canvas["x"] + x, canvas["y"] + y)
     page.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
     page.mouse.click(canvas["x"] + x, canvas["y"] + y)

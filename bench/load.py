@@ -40,6 +40,16 @@ from signin import bench_account, signed_in_session  # noqa: E402
 PER_HOST = 6  # Chromium's connections per host
 STATIC_TYPES = {"script", "stylesheet", "image", "font", "other"}
 DROPPED_HEADERS = {"host", "content-length", "connection", "cookie"}  # requests sets its own
+# The capture's server ran on another port: a Referer or Origin naming it is another site to the server under load,
+# whose same-origin check (dashboard/auth) refuses every callback with 403.
+REHOMED_HEADERS = {"origin", "referer"}
+
+
+def rehome(value: str, base_url: str) -> str:
+    """``value`` (an Origin or a Referer URL) on ``base_url``'s scheme, host and port, its path kept."""
+    from urllib.parse import urlparse
+    parsed, base = urlparse(value), urlparse(base_url)
+    return parsed._replace(scheme=base.scheme, netloc=base.netloc).geturl() if parsed.netloc else value
 
 
 @dataclass
@@ -93,6 +103,7 @@ class User(threading.Thread):
 
     def send(self, recorded: capture.Recorded) -> Sample:
         headers = {k: v for k, v in recorded.headers.items() if k.lower() not in DROPPED_HEADERS}
+        headers = {k: rehome(v, self.base_url) if k.lower() in REHOMED_HEADERS else v for k, v in headers.items()}
         started = time.perf_counter()
         try:
             response = self.session.request(recorded.method, self.base_url + recorded.url, headers=headers,

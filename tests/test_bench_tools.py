@@ -62,3 +62,11 @@ def test_the_map_click_is_the_one_with_a_picked_object():
     clicked = ('{"output": "url.search", "inputs": [{"id": "city-map", "property": "clickInfo", '
                '"value": {"picked": true}}]}')
     assert capture.map_click([step(initial), step(clicked)])["inputs"][0]["value"] == {"picked": True}
+
+
+def test_the_replayed_referer_and_origin_name_the_server_under_load():
+    # The capture's server ran on another port; the same-origin check would refuse a callback naming it.
+    assert load.rehome("http://127.0.0.1:39383/?unit=440304", "http://127.0.0.1:8050") == \
+        "http://127.0.0.1:8050/?unit=440304"
+    assert load.rehome("http://127.0.0.1:39383", "http://10.0.0.2:80") == "http://10.0.0.2:80"
+    assert load.rehome("null", "http://127.0.0.1:8050") == "null"  # an opaque origin stays as it was
