@@ -78,6 +78,7 @@ def layout(unit: str | None = None, indicator: str | None = None, window: str | 
             html.Section(className="map-panel", **{"data-loading": t("loading.map", lang)}, children=[
                 city_map(ids.MAP, deck_layers, camera),
                 dcc.Store(id=MAP_CAMERA, data=camera),
+                dcc.Store(id=ids.MAP_PICK),  # a click's unit, from assets/map_click.js
                 live.follower("map"),
                 # A link to a unit the city does not have says so, rather than silently showing the city.
                 html.Div(t("map.no_such_unit", lang, unit=str(view["unit"])), id="unit-missing",
@@ -194,6 +195,7 @@ MAX_BUILDINGS_LISTED = 60
 @callback(
     Output(ids.URL, "search"),
     Input(ids.MAP, "clickInfo"),
+    Input(ids.MAP_PICK, "data"),
     Input(ids.INDICATOR, "value"),
     Input(ids.WINDOW, "value"),
     State(ids.URL, "search"),
@@ -201,16 +203,23 @@ MAX_BUILDINGS_LISTED = 60
     State(ids.BUILDING_COLOR, "value"),
     prevent_initial_call=True,
 )
-def navigate(click_info, indicator, window, search, layers, color):
+def navigate(click_info, picked_unit, indicator, window, search, layers, color):
     """A click on a unit drills into it, a click on a building opens its card; a new indicator or window keeps
     the unit. All change only the URL, and the page follows the URL, so every view can be linked to and
-    back/forward work. The layer toggles rewrite the URL without Dash knowing, hence they are read here."""
+    back/forward work. The layer toggles rewrite the URL without Dash knowing, hence they are read here. A click
+    on a unit comes as deck.gl's ``clickInfo`` or, when deck.gl's tap timed out, as the unit the map picked under
+    the pointer (``map-pick``, assets/map_click.js); both are the browser's word, checked like any input."""
     current = parse_view(search)
     layers = [layer for layer in layers if isinstance(layer, str)] if isinstance(layers, list) else []
     color = color if isinstance(color, str) else None
     current.update(layers=",".join(normalise_layers(",".join(layers))), color=color or current["color"])
     wanted = dict(current)
-    if dash.ctx.triggered_id == ids.MAP:
+    if dash.ctx.triggered_id == ids.MAP_PICK:
+        unit = picked_unit.get("unit") if isinstance(picked_unit, dict) else None
+        if not isinstance(unit, str) or not unit:
+            return no_update
+        wanted.update(unit=unit, building=None)
+    elif dash.ctx.triggered_id == ids.MAP:
         click_info = click_info if isinstance(click_info, dict) else {}
         picked = click_info.get("object") if isinstance(click_info.get("object"), dict) else {}
         properties = click_info.get("properties") or picked.get("properties") or {}
