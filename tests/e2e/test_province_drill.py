@@ -80,3 +80,30 @@ def drill(serve_app, province_db, expected, page, open_child) -> None:
     assert page.external_requests == []
     assert page.console_errors == []
 
+
+def text_of(page, selector: str) -> str:
+    """The element's text as written (textContent: a style sheet that upper-cases it changes nothing)."""
+    page.wait_for_selector(selector, state="attached")
+    return page.eval_on_selector(selector, "e => e.textContent.trim()")
+
+
+@pytest.mark.parametrize("lang,words", [
+    ("en", {"brand": "Guangdong province operations", "center": "Province Operations Center",
+            "kicker": "Cities by", "ranking": "City ranking", "note": r"in \d+ of 21 cities"}),
+    ("zh", {"brand": "广东省运行指挥中心", "center": "全省运行指挥中心",
+            "kicker": "各市分布", "ranking": "各市排名", "note": r"涉及\d+/21个市"}),
+])
+def test_the_province_is_named_by_its_own_levels(serve_app, province_db, page, lang, words):
+    """Issue 16: the top bar said "Guangdong city operations" and the wall "districts" for the province's cities;
+    the words come from the levels of the data (dashboard.i18n.LEVEL_WORDS), in both languages."""
+    base = serve_app(province_db)
+    page.goto(f"{base}/?lang={lang}", wait_until="networkidle")
+    assert text_of(page, ".brand-sub") == words["brand"]
+    page.goto(f"{base}/wall?rotate=0&lang={lang}", wait_until="networkidle")
+    assert text_of(page, ".wall-brand-sub") == words["center"]
+    assert text_of(page, ".wall-map-kicker") == words["kicker"]
+    assert text_of(page, "#wall-ranking h3").startswith(words["ranking"])
+    assert page.locator("#wall-ranking .wall-rank-row").count() == 21
+    assert re.fullmatch(words["note"], text_of(page, ".wall-tile[data-tile=red_cards] .wall-tile-note"))
+    assert page.external_requests == []
+    assert page.console_errors == []
