@@ -276,6 +276,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "tour.refused.scoped": ("Drill not started: an incident is city-wide; only an account for the whole city may "
                              "start one", "演练未启动：演练事件覆盖全市，仅全市范围的账号可启动"),
     "tour.incident.failed": ("Drill not started: {reason}", "演练未启动：{reason}"),
+    "tour.incident.requested": ("Drill: {incident} asked of the simulator; it starts within seconds",
+                                "演练：已请求模拟器启动{incident}，数秒内开始"),
     "tour.incident.no_simulator": ("Drill not started: incidents play in live mode with the simulator "
                                    "(CITYTWIN_SIMULATE, `make run`); this server replays its data, so the step "
                                    "only shows the view",
