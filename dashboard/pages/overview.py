@@ -7,7 +7,7 @@ the map in place (the camera stays) and rewrites the URL without a new history e
 from __future__ import annotations
 
 import dash
-from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
+from dash import ALL, Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from dashboard import auth, ids, live, services
 from dashboard.components.breadcrumb import breadcrumb
@@ -16,7 +16,7 @@ from dashboard.components.tour import tour_control
 from dashboard.components.loading import loading_slot
 from dashboard.components.kpi import kpi_panel
 from dashboard.components.labels import short_name
-from dashboard.components.building_card import building_card
+from dashboard.components.building_card import CARD_ALERTS, alert_section, building_card
 from dashboard.components.layer_panel import layer_panel, redraw
 from dashboard.components.playback import playback_bar
 from dashboard.components.topbar import as_of_text, topbar
@@ -283,6 +283,30 @@ def follow_the_city(_generation, search, layers, color, replayed_hour):
             kpi_panel(list(INDICATORS.values()), data.kpis, view["indicator"], data.sparklines, lang),
             ranking(data, view).children, badge.children, badge.className,
             as_of_text(data.as_of, lang))
+
+
+@callback(
+    Output({"type": CARD_ALERTS, "building": ALL}, "children"),
+    live.follows("map"),
+    State(ids.URL, "search"),
+    prevent_initial_call=True,
+)
+def follow_the_card_alerts(_generation, search):
+    """The open building card's alerts, redrawn in place for a new generation like the rest of the page (an alert
+    fired, acknowledged or resolved since the card was drawn). The card named by the URL is the one redrawn, as a
+    reload would draw it; an output naming another building (only a hand-made request has one) is left alone."""
+    outputs = dash.ctx.outputs_grouping  # one per card on the page: none, or the open one
+    outputs = outputs if isinstance(outputs, list) else [outputs] if isinstance(outputs, dict) else []
+    if not outputs:
+        return []
+    view = parse_view(search)
+    service = services.get()
+    card = service.building_card(view["building"])
+    building = card.building["building_id"] if card is not None else None
+    section = alert_section(service.building_alerts(building, card.sensors["sensor_id"]), view["lang"]) \
+        if card is not None else no_update
+    return [section if isinstance(o, dict) and isinstance(o.get("id"), dict) and o["id"].get("building") == building
+            else no_update for o in outputs]
 
 
 # The camera was fitted on the server for the map's size on a 1920×1080 screen. The page is sized in rem (the root
