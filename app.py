@@ -178,11 +178,15 @@ def simulate_every_second(service, rate: float) -> None:
     writes through the ingest's batch writer, once a second (sample_data/simulate.py)."""
     from sample_data.simulate import Simulator
 
+    from layers.incident_requests import IncidentRequests
+
     simulator = Simulator(service.store, rate=rate)
-    service.simulator = simulator  # the tour can start an incident on it
+    service.simulator = simulator  # the tour can start an incident on it (in this process)
+    requests = IncidentRequests(service.store)  # … and from a web worker, through the store
     while True:
         started = time.monotonic()
         try:
+            requests.serve(simulator.start_incident)
             simulator.step()
         except Exception as error:  # noqa: BLE001 — a failed step is reported; the next one tries again
             print(f"citytwin: the simulator's step failed: {error!r}", file=sys.stderr, flush=True)

@@ -428,10 +428,13 @@ def page_request(template: dict, search: str, pathname: str = "/") -> dict:
 
 
 def map_click(steps: list[Step]) -> dict:
-    """The body posted when a unit was clicked on the map (the click on Futian), as captured."""
+    """The body posted when a unit was clicked on the map (the click on Futian), as captured: deck.gl's
+    ``clickInfo`` or the unit assets/map_click.js picked (``map-pick``), whichever the browser sent."""
+    clicks = {("city-map", "clickInfo"), ("map-pick", "data")}
     for body in callback_bodies(steps):
-        clicked = [i for i in body.get("inputs", []) if isinstance(i, dict) and i.get("property") == "clickInfo"]
-        if body["output"] == "url.search" and clicked and clicked[0].get("value"):
+        clicked = [i for i in body.get("inputs", [])
+                   if isinstance(i, dict) and (i.get("id"), i.get("property")) in clicks and i.get("value")]
+        if body["output"] == "url.search" and clicked:
             return body
     raise LookupError("no map click in the capture")
 

@@ -35,7 +35,6 @@ FONT_FAMILY = {"en": '"Noto Sans", "Liberation Sans", "DejaVu Sans", "Noto Sans 
 # key → (English, 中文). One place, both columns side by side, for translators. ``{name}`` fields are filled by t().
 MESSAGES: dict[str, tuple[str, str]] = {
     # the shared top bar
-    "brand.sub": ("{city} city operations", "{city_zh}城市运行指挥中心"),
     "page.map": ("Map", "地图"),
     "page.hotspots": ("Hotspots", "热点"),
     "page.catalogue": ("Catalogue", "指标目录"),
@@ -67,6 +66,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "kpi.spark_title": ("from {low} to {high} over the window", "本时段内 {low} 至 {high}"),
     "kpi.on_the_map": ("On the map", "地图指标"),
     # the map page
+    "level.province": ("Provinces", "各省"),
     "level.city": ("Cities", "各市"),
     "level.district": ("Districts", "各区"),
     "level.street": ("Streets", "各街道"),
@@ -135,15 +135,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "hotspots.day_word.days": ("days", "天"),
     "hotspots.day_word.nights": ("nights", "晚"),
     # the wall
-    "wall.center": ("City Operations Center", "城市运行指挥中心"),
     "wall.data_as_of": ("Data as of", "数据截至"),
     "wall.kiosk": ("Kiosk mode", "全屏模式"),
     "wall.topic": ("Topic", "专题"),
     "wall.next": ("next ›", "下一个 ›"),
-    "wall.districts_by": ("Districts by", "各区分布"),
+    "wall.children_by": ("{children} by", "{children}分布"),
     "wall.all": ("all", "全部"),
     "wall.ramp": ("darker = less · no thresholds", "颜色越深数值越小 · 无阈值"),
-    "wall.ranking": ("District ranking", "各区排名"),
+    "wall.ranking": ("{child} ranking", "{children}排名"),
     "wall.worst_first": ("worst first", "由差到好"),
     "wall.largest_first": ("largest first", "由大到小"),
     "wall.on_the_map": ("on the map", "地图显示"),
@@ -158,7 +157,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "wall.tile.open": ("Open orders", "在办工单"),
     "wall.tile.hotspots": ("Hotspots, 7 days", "近7天热点"),
     "wall.note.critical": ("{count} critical", "严重{count}条"),
-    "wall.note.districts": ("in {count} of {total} districts", "涉及{count}/{total}个区"),
+    "wall.note.children": ("in {count} of {total} {nouns}", "涉及{count}/{total}个{noun}"),
     "wall.note.open": ("not yet handled", "尚未办结"),
     "wall.note.most_in": ("most in {district}", "{district}最多"),
     "wall.note.recurring": ("recurring", "反复出现"),
@@ -277,6 +276,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "tour.refused.scoped": ("Drill not started: an incident is city-wide; only an account for the whole city may "
                              "start one", "演练未启动：演练事件覆盖全市，仅全市范围的账号可启动"),
     "tour.incident.failed": ("Drill not started: {reason}", "演练未启动：{reason}"),
+    "tour.incident.requested": ("Drill: {incident} asked of the simulator; it starts within seconds",
+                                "演练：已请求模拟器启动{incident}，数秒内开始"),
     "tour.incident.no_simulator": ("Drill not started: incidents play in live mode with the simulator "
                                    "(CITYTWIN_SIMULATE, `make run`); this server replays its data, so the step "
                                    "only shows the view",
@@ -500,6 +501,25 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "alerts.here": ("Open alerts here: {count} ({critical} critical)", "本区域未关闭告警：{count}条（严重{critical}条）"),
 }
 
+# The levels of the hierarchy by name, one row each (layers.specs.ALL_LEVELS): what a screen calls the units of a
+# level is read from the data's own levels, never assumed (a province's wall names its cities, issue 16).
+# level: (one in English, several in English, Chinese noun, the operations center's name for a top unit of it)
+LEVEL_WORDS = {
+    "province": ("province", "provinces", "省", ("Province Operations Center", "全省运行指挥中心")),
+    "city": ("city", "cities", "市", ("City Operations Center", "城市运行指挥中心")),
+    "district": ("district", "districts", "区", ("District Operations Center", "区运行指挥中心")),
+    "street": ("street", "streets", "街道", ("Street Operations Center", "街道运行指挥中心")),
+    "community": ("community", "communities", "社区", ("Community Operations Center", "社区运行指挥中心")),
+    "grid": ("grid cell", "grid cells", "网格", ("Grid Operations Center", "网格运行指挥中心")),
+}
+for _level, (_one, _many, _zh, _center) in LEVEL_WORDS.items():
+    MESSAGES[f"level.one.{_level}"] = (_one, _zh)
+    MESSAGES[f"level.many.{_level}"] = (_many, _zh)
+    MESSAGES[f"wall.center.{_level}"] = _center
+    # "Shenzhen city operations" / "深圳市城市运行指挥中心"; "Guangdong province operations" / "广东省运行指挥中心"
+    MESSAGES[f"brand.sub.{_level}"] = (f"{{city}} {_one} operations",
+                                       "{city_zh}" + ("城市" if _level == "city" else "") + "运行指挥中心")
+
 # Indicator units, in the words a Chinese dashboard uses; symbols (%, µg/m³, dB(A)) are the same in both.
 UNITS_ZH = {
     "alarms": "条", "buildings": "栋", "enterprises": "家", "hazards": "处", "incidents": "起",
@@ -594,7 +614,13 @@ def topic_title(topic: str, lang: str) -> str:
 
 
 def level_label(level: str, lang: str) -> str:
+    """The units of ``level`` as a heading: ``Districts`` / ``各区``."""
     return t(f"level.{level}", lang)
+
+
+def level_noun(level: str, lang: str, many: bool = False) -> str:
+    """The units of ``level`` in running text: ``city`` / ``cities`` / ``市``."""
+    return t(f"level.{'many' if many else 'one'}.{level}", lang)
 
 
 def unit_of_measure(unit: str, lang: str) -> str:

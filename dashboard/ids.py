@@ -1,6 +1,7 @@
 """Component ids, in one place so callbacks and tests agree."""
 URL = "url"
 MAP = "city-map"
+MAP_PICK = "map-pick"  # the unit a click on the map chose, set by assets/map_click.js
 INDICATOR = "indicator-select"
 WINDOW = "window-select"
 KPI_PANEL = "kpi-panel"

@@ -842,6 +842,26 @@ def layer_freshness(city: City, versions: dict[str, dict]) -> dict[str, pd.Times
     return freshness
 
 
+SIMPLIFY_SPAN_DIVISOR = 1500
+"""Units are never drawn finer than about half a pixel of the map that shows them whole (their span over ~800
+free pixels): Guangdong's 21 cities at the per-level tolerance for cities were 35,000 points, 800 kB, and the
+map took 0.3-2 s to pick one under a click on a loaded machine; at half a pixel they are 10,000 and look the same."""
+
+
+def simplify_tolerance(level: str, bounds) -> float:
+    """The tolerance (degrees) for units of ``level`` spanning ``bounds``: the level's, or half a pixel of the map
+    that shows them whole if coarser.
+
+    >>> simplify_tolerance("district", (113.75, 22.40, 114.63, 22.86))  # Shenzhen's districts: the level's
+    0.0008
+    >>> round(simplify_tolerance("city", (109.66, 20.21, 117.32, 25.52)), 4)  # Guangdong's cities: half a pixel
+    0.0051
+    """
+    minx, miny, maxx, maxy = (float(v) for v in bounds)
+    span = max(maxx - minx, maxy - miny)
+    return max(SIMPLIFY[level], span / SIMPLIFY_SPAN_DIVISOR if span == span else 0.0)
+
+
 def children_geojson(city: City, code: str) -> dict:
     """The children of a unit (or the unit itself, for a grid cell) as simplified GeoJSON."""
     children = city.children(code)
@@ -849,11 +869,12 @@ def children_geojson(city: City, code: str) -> dict:
         children = city.units.loc[[code]]
     level = children["level"].iloc[0]
     geometries = children.geometry.to_numpy()
+    tolerance = simplify_tolerance(level, children.total_bounds)
     try:
         # Simplify siblings together so that their shared edges stay shared (no slivers, no overlaps).
-        simplified = shapely.coverage_simplify(geometries, SIMPLIFY[level])
+        simplified = shapely.coverage_simplify(geometries, tolerance)
     except Exception:  # an invalid coverage (e.g. imported boundaries that overlap): simplify one by one
-        simplified = shapely.simplify(geometries, SIMPLIFY[level], preserve_topology=True)
+        simplified = shapely.simplify(geometries, tolerance, preserve_topology=True)
     simplified = shapely.set_precision(simplified, 1e-5)
     # Each name's parent, so that a label can drop what the breadcrumb already says ("1号网格", not
     # "罗湖第1街道1号社区1号网格": deck.gl draws a long Chinese label over its neighbours).

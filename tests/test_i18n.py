@@ -179,3 +179,73 @@ def test_the_order_services_refusals_are_said_in_chinese_on_chinese_screens():
         english, chinese = refusal_text(refused, "en"), refusal_text(refused, "zh")
         assert english == str(refused)
         assert CJK.search(chinese) and not re.search(r"[A-Za-z]{3,}", chinese), chinese
+
+
+def _text_of(component, class_name: str) -> str:
+    """The text of the first component with ``class_name`` in a Dash component tree."""
+    found = []
+
+    def walk(node):
+        if isinstance(node, (list, tuple)):
+            for child in node:
+                walk(child)
+        elif hasattr(node, "to_plotly_json"):
+            if class_name in (getattr(node, "className", None) or "").split() and not found:
+                found.append(node)
+            walk(getattr(node, "children", None))
+
+    walk(component)
+    assert found, class_name
+
+    def text(node):
+        if isinstance(node, (list, tuple)):
+            return "".join(text(c) for c in node)
+        if hasattr(node, "to_plotly_json"):
+            return text(getattr(node, "children", None))
+        return "" if node is None else str(node)
+
+    return text(found[0])
+
+
+def test_every_level_of_the_data_has_its_words():
+    from dashboard.i18n import LEVEL_WORDS, level_label, level_noun
+    from layers.specs import ALL_LEVELS
+
+    assert tuple(LEVEL_WORDS) == ALL_LEVELS
+    for level in ALL_LEVELS:
+        for lang in LANGUAGES:
+            assert level_label(level, lang) and level_noun(level, lang) and level_noun(level, lang, many=True)
+            assert t(f"wall.center.{level}", lang) and t(f"brand.sub.{level}", lang, city="X", city_zh="X")
+    assert (level_noun("city", "en"), level_noun("city", "en", many=True), level_noun("city", "zh")) == \
+        ("city", "cities", "市")
+
+
+GUANGDONG = {"code": "440000", "level": "province", "name": "Guangdong", "name_zh": "广东省"}
+SHENZHEN = {"code": "440300", "level": "city", "name": "Shenzhen", "name_zh": "深圳市"}
+
+
+@pytest.mark.parametrize("top,lang,expected", [
+    (GUANGDONG, "en", "Guangdong province operations"), (GUANGDONG, "zh", "广东省运行指挥中心"),
+    (SHENZHEN, "en", "Shenzhen city operations"), (SHENZHEN, "zh", "深圳市城市运行指挥中心"),
+])
+def test_the_top_bar_names_the_top_unit_by_its_level(top, lang, expected):
+    from dashboard.components.topbar import topbar
+
+    bar = topbar([top], "on_time_rate", "7d", pd.Timestamp("2026-12-01 10:00"), controls=[], page="orders",
+                 lang=lang)
+    assert _text_of(bar, "brand-sub") == expected
+
+
+@pytest.mark.parametrize("level,lang,kicker,ranking", [
+    ("city", "en", "Cities by", "City ranking"), ("city", "zh", "各市分布", "各市排名"),
+    ("district", "en", "Districts by", "District ranking"), ("district", "zh", "各区分布", "各区排名"),
+    ("street", "en", "Streets by", "Street ranking"), ("street", "zh", "各街道分布", "各街道排名"),
+])
+def test_the_wall_names_the_units_on_its_map_by_their_level(level, lang, kicker, ranking):
+    from dashboard.components.wall_panels import children_ranking, map_caption
+
+    children = pd.DataFrame({"code": ["a", "b"], "name": ["A", "B"], "name_zh": ["甲", "乙"],
+                             "value": [0.9, 0.99], "state": ["critical", "good"]})
+    indicator = INDICATORS["on_time_rate"]
+    assert _text_of(map_caption(indicator, "7d", children, lang, level), "wall-map-kicker") == kicker
+    assert _text_of(children_ranking(indicator, children, lang, level), "wall-h3").startswith(ranking)

@@ -101,3 +101,58 @@ def test_two_worker_groups_on_one_postgresql_serve_and_follow_one_generation(ser
                            and all(seen[w] != old for w in workers), tries=2000)
              for base, seen in zip(groups, first)]
     assert len({key for seen in after for key in seen.values() if key != old}) == 1, after
+
+
+def drive_body(dependencies: list[dict], search: str) -> dict:
+    """The tour's ``drive`` callback as the browser posts it when the URL carries ``?tour=…`` (from the server's
+    own callback map, so the body follows the callback's inputs)."""
+    from tests.callback_requests import body
+
+    entry = next(d for d in dependencies if "tour-state.data" in d["output"] and not d.get("clientside_function")
+                 and d["inputs"][0] == {"id": "url", "property": "search"})
+    return body(entry["output"], entry, [search, []])
+
+
+def test_a_tour_step_starts_its_incident_on_the_jobs_process_simulator(serve_app, city_url, monkeypatch):
+    """Issue 13: with two web workers the simulator runs in the jobs process; a drill's step, answered by either
+    worker, asks it through the store (layers/incident_requests.py) and the incident plays (its fire alarm is
+    stored by the jobs process)."""
+    from layers.incident_requests import INCIDENT_REQUESTS
+    from tests.mqtt_harness import wait_for
+
+    monkeypatch.setenv("CITYTWIN_WORKERS", "2")
+    monkeypatch.setenv("CITYTWIN_MODE", "live")
+    monkeypatch.setenv("CITYTWIN_SIMULATE", "5")
+    base = serve_app(city_url, timeout=180)
+    answers_until(base, lambda seen: len(seen) == 2)  # both workers up, neither runs a simulator
+    started = time.time()
+    dependencies = base.http.get(base + "/_dash-dependencies", timeout=60).json()
+    answer = base.http.post(base + "/_dash-update-component", json=drive_body(dependencies, "?tour=fire-drill"),
+                            timeout=120, headers={"Connection": "close"})
+    answer.raise_for_status()
+    note = answer.json()["response"]["tour-state"]["data"]["note"]
+    assert "live mode with the simulator" not in note["en"], note  # what a worker said before: nothing started
+
+    store = Store(city_url)
+
+    def request_row():
+        with store.engine.connect() as conn:
+            rows = conn.execute(INCIDENT_REQUESTS.select()).mappings().all()
+        return rows[-1] if rows and rows[-1]["status"] not in ("pending", "taken") else None
+
+    row = wait_for(request_row, 120, "the jobs process's simulator to answer the drill's request")
+    assert (row["spec"], row["status"], row["requested_by"]) == ("fire", "started", base.account), dict(row)
+    if "started" in note["en"]:  # the simulator answered while the worker waited: the step names the place
+        assert note["en"].endswith(f"started at {row['place']}"), note
+    else:
+        assert "asked of the simulator" in note["en"], note
+    # The fire plays: its smoke detector's alarm is written by the jobs process.
+    sensors = store.read_frame("sensors", ["sensor_id", "building_id"])
+    detectors = set(sensors.loc[sensors["building_id"] == row["place"], "sensor_id"])
+    assert detectors
+
+    def fire_alarm():
+        alarms = store.read_frame("alarms", ["sensor_id", "raised_at"])
+        return bool(((alarms["raised_at"] >= started - 5) & alarms["sensor_id"].isin(detectors)).any())
+
+    wait_for(fire_alarm, 120, "the fire alarm of the drill's building")

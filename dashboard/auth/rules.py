@@ -40,6 +40,7 @@ CALLBACKS = {
     "dashboard.pages.wall.refresh_status": WATCHERS,
     "dashboard.pages.wall.follow_alerts": WATCHERS,        # the wall's alert cue and ticker
     "dashboard.pages.overview.follow_the_city": WATCHERS,   # a new generation redraws the map page's data
+    "dashboard.pages.overview.follow_the_card_alerts": WATCHERS,  # … and the open building card's alerts
     "dashboard.pages.orders.serve_block": OPERATORS,
     "dashboard.pages.orders.apply_filters": OPERATORS,
     "dashboard.pages.order.act_on_order": OPERATORS,   # and each action has its own roles (ORDER_ACTIONS)

@@ -56,6 +56,15 @@ def alert_section(alerts: pd.DataFrame | None, lang: str) -> list:
             else html.Div(t("card.no_alerts", lang), className="muted")]
 
 
+CARD_ALERTS = "card-alerts"
+
+
+def alerts_id(building_id: str) -> dict:
+    """The id of the card's alerts section: a pattern, so that the live refresh can name it on a page that has
+    no card open (Dash matches ALL of none)."""
+    return {"type": CARD_ALERTS, "building": building_id}
+
+
 def alert_href(alert_id: str, lang: str) -> str:
     query = {"status": "all", "alert": alert_id, **({"lang": "zh"} if lang == "zh" else {})}
     return "/alerts?" + urlencode(query)
@@ -102,7 +111,8 @@ def building_card(card, close_href: str, lang: str = "en", alerts: pd.DataFrame 
             html.Span(fire_text),
             html.Span(t("card.high_rise", lang) if fire["high_rise"] else "", className="muted"),
         ]),
-        *alert_section(alerts, lang),
+        # Redrawn in place for a new generation (dashboard/pages/overview.py, follow_the_card_alerts).
+        html.Div(alert_section(alerts, lang), id=alerts_id(b["building_id"]), className="card-alerts"),
         html.H3(t("card.sensors", lang, count=len(card.sensors)), className="topic"),
         _table(lang, ("kind", "id", "state", "last", "at", "status"), sensor_rows) if sensor_rows
         else html.Div(t("card.no_sensors", lang), className="muted"),

@@ -8,6 +8,7 @@ from dashboard import ids
 from dashboard.components.breadcrumb import breadcrumb, view_href
 from dashboard.components.language import language_switch
 from dashboard.i18n import DEFAULT_LANGUAGE, t, unit_name
+from layers.specs import ALL_LEVELS
 
 PAGES = (("map", "/"), ("hotspots", "/hotspots"), ("catalogue", "/catalogue"), ("orders", "/orders"),
          ("supervision", "/supervision"), ("alerts", "/alerts"), ("wall", "/wall"))
@@ -21,7 +22,9 @@ def topbar(lineage: list[dict], indicator: str, window: str, as_of, controls: li
     return html.Header(className="topbar", children=[
         html.Div(className="brand", children=[
             html.Span("citytwin", className="brand-name"),
-            html.Span(t("brand.sub", lang, city=city["name"], city_zh=unit_name(city, lang)), className="brand-sub"),
+            # Named by the top unit's own level: "Shenzhen city operations", "Guangdong province operations".
+            html.Span(t(f"brand.sub.{top_level(city)}", lang, city=city["name"],
+                        city_zh=unit_name(city, lang)), className="brand-sub"),
         ]),
         # The map page shows its breadcrumb over the map, where a deep drill path has room.
         html.Div(className="topbar-spacer") if page == "map" else
@@ -37,6 +40,12 @@ def topbar(lineage: list[dict], indicator: str, window: str, as_of, controls: li
         html.Div(id=ids.AS_OF, className="as-of", title=t(f"topbar.{_time_kind(page)}_title", lang),
                  **{"data-time": _time_kind(page)}, children=as_of_text(as_of, lang, _time_kind(page))),
     ])
+
+
+def top_level(unit: dict) -> str:
+    """The level of a lineage's top unit (``city`` for a unit row without a known level)."""
+    level = unit.get("level")
+    return level if level in ALL_LEVELS else "city"
 
 
 CLOCK_PAGES = frozenset({"orders", "order", "supervision"})

@@ -16,6 +16,7 @@ from dash import ALL, Input, Output, State, callback, dcc, html, no_update
 
 from dashboard import auth, ids, services, tours
 from dashboard.i18n import both, pick, t
+from layers.incident_requests import IncidentRequests
 
 STATE = "tour-state"
 TIMER = "tour-timer"
@@ -92,25 +93,52 @@ def played(state: dict) -> dict:
 
 def start_incident(spec: str) -> dict:
     """Start the incident ``spec`` (``KIND[:PLACE]``) on this process's simulator, if the asker may; what happened,
-    in both languages. Without a simulator (replay mode, or a web worker beside the jobs process) nothing starts."""
+    in both languages. In a web worker beside the jobs process, the jobs process's simulator is asked through the
+    store (layers/incident_requests.py); without a simulator anywhere (replay mode) nothing starts."""
     kind, _, place = spec.partition(":")
     refused = auth.may_start_incident()
     if refused:
         auth.record("start_incident", spec, outcome="refused", detail=refused)
         return dict(zip(("en", "zh"), both(f"tour.refused.{refused}")))
-    simulator = services.get().simulator
-    if simulator is None:
+    service = services.get()
+    simulator = service.simulator
+    if simulator is not None:
+        try:
+            incident = simulator.start_incident(kind, place or None)
+        except ValueError as error:  # a place the city does not have: the simulator says which
+            return _failed(spec, str(error))
+        return _started(kind, incident.place)
+    if not service.settings.simulate_readings_per_second:
         auth.record("start_incident", spec, outcome="refused", detail="no simulator in this process")
         return dict(zip(("en", "zh"), both("tour.incident.no_simulator")))
-    try:
-        incident = simulator.start_incident(kind, place or None)
-    except ValueError as error:  # a place the city does not have: the simulator says which
-        auth.record("start_incident", spec, outcome="refused", detail=str(error))
-        return dict(zip(("en", "zh"), both("tour.incident.failed", reason=str(error))))
-    auth.record("start_incident", f"{kind}:{incident.place}")
+    # The simulator runs in the jobs process (several web workers): ask it through the store, and say what it did
+    # if it answers within a few seconds (it takes requests once a second).
+    queue = IncidentRequests(service.store)
+    answer = queue.wait(queue.ask(spec, auth.actor()), timeout=INCIDENT_ANSWER_SECONDS)
+    status = answer["status"] if answer else "failed"
+    if status == "started":
+        return _started(kind, answer["place"])
+    if status in ("pending", "taken"):
+        auth.record("start_incident", spec, outcome="requested")
+        return {lang: t("tour.incident.requested", lang, incident=t(f"tour.incident.kind.{kind}", lang))
+                for lang in ("en", "zh")}
+    return _failed(spec, (answer or {}).get("detail") or status)
+
+
+INCIDENT_ANSWER_SECONDS = 5.0
+"""How long a tour's step waits for the jobs process's simulator to say it started the incident."""
+
+
+def _started(kind: str, place: str | None) -> dict:
+    auth.record("start_incident", f"{kind}:{place}")
     return {lang: t("tour.incident.started", lang, incident=t(f"tour.incident.kind.{kind}", lang),
-                    place=t("tour.incident.at", lang, place=incident.place) if incident.place else "")
+                    place=t("tour.incident.at", lang, place=place) if place else "")
             for lang in ("en", "zh")}
+
+
+def _failed(spec: str, reason: str) -> dict:
+    auth.record("start_incident", spec, outcome="refused", detail=reason)
+    return dict(zip(("en", "zh"), both("tour.incident.failed", reason=reason)))
 
 
 def query_value(search: str | None, key: str) -> str | None:

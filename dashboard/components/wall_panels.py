@@ -10,8 +10,8 @@ from dash import html
 from dashboard.components.kpi import change_badge
 from dashboard.components.numbers import number_or_none
 from dashboard.components.wall_playlist import PLAYLIST, topic_indicators
-from dashboard.i18n import (DEFAULT_LANGUAGE, indicator_name, normalise_language, state_label, t, topic_title,
-                            unit_name, unit_of_measure, window_label)
+from dashboard.i18n import (DEFAULT_LANGUAGE, indicator_name, level_label, level_noun, normalise_language, state_label,
+                            t, topic_title, unit_name, unit_of_measure, window_label)
 from dashboard.theme import STATE_COLORS
 from metrics.registry import INDICATORS
 from metrics.score import SCORE_STATES
@@ -139,7 +139,9 @@ def threshold_spans(indicator: Indicator, lang: str = DEFAULT_LANGUAGE) -> list[
     return spans
 
 
-def map_caption(indicator: Indicator, window: str, children: pd.DataFrame, lang: str = DEFAULT_LANGUAGE) -> list:
+def map_caption(indicator: Indicator, window: str, children: pd.DataFrame, lang: str = DEFAULT_LANGUAGE,
+                child_level: str = "district") -> list:
+    """The map's title (its units by the indicator: "Districts by", "Cities by" on a province) and legend."""
     counts = children["state"].value_counts().to_dict()
     rows = []
     if indicator.thresholds is not None:
@@ -153,7 +155,7 @@ def map_caption(indicator: Indicator, window: str, children: pd.DataFrame, lang:
     name, part = split_name(indicator, lang)
     return [
         html.Div(className="wall-map-title", children=[
-            html.Div(t("wall.districts_by", lang), className="wall-map-kicker"),
+            html.Div(t("wall.children_by", lang, children=level_label(child_level, lang)), className="wall-map-kicker"),
             html.Div([name, html.Span(f" · {part}", className="wall-card-part") if part else None,
                       html.Span(unit_of_measure(indicator.unit, lang), className="wall-map-unit")],
                      className="wall-map-indicator"),
@@ -172,8 +174,10 @@ def _legend_row(state: str, span: str, count: int, lang: str = DEFAULT_LANGUAGE)
     ])
 
 
-def district_ranking(indicator: Indicator, children: pd.DataFrame, lang: str = DEFAULT_LANGUAGE) -> list:
-    """The districts by the map's indicator, worst first where a direction of good is known."""
+def children_ranking(indicator: Indicator, children: pd.DataFrame, lang: str = DEFAULT_LANGUAGE,
+                     child_level: str = "district") -> list:
+    """The units on the map (the districts; a province's cities) by the map's indicator, worst first where a
+    direction of good is known."""
     ranked = children.sort_values("value", ascending=indicator.good_direction == "up", na_position="last")
     values = [v for v in (number_or_none(v) for v in ranked["value"]) if v is not None]
     largest = max((abs(v) for v in values), default=0) or 1
@@ -189,7 +193,9 @@ def district_ranking(indicator: Indicator, children: pd.DataFrame, lang: str = D
             html.Span(indicator.format_value(value), className="wall-rank-value"),
         ]))
     order = t("wall.worst_first" if indicator.good_direction != "none" else "wall.largest_first", lang)
-    return [html.H3([t("wall.ranking", lang), html.Span(f" · {order}", className="muted")], className="wall-h3"),
+    heading = t("wall.ranking", lang, child=level_noun(child_level, lang).capitalize(),
+                children=level_label(child_level, lang))
+    return [html.H3([heading, html.Span(f" · {order}", className="muted")], className="wall-h3"),
             html.Div(rows, className="wall-rank-rows")]
 
 

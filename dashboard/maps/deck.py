@@ -72,7 +72,7 @@ def choropleth_layer(layer_id: str, geojson: dict, state_by_code: dict[str, str]
         properties = dict(props, state=state, fill=rgba(STATE_COLORS[state], fill_alpha),
                           line=rgba(PALETTE["text"], 255 if code == selected else 150),
                           tip_name=html.escape(str(props["name"])), tip_name_zh=html.escape(str(props["name_zh"])),
-                          tip_value=html.escape(value_by_code.get(code, "")))
+                          tip_value=html.escape(value_by_code.get(code, "")), tip_code=html.escape(str(code)))
         features.append({**feature, "properties": properties})
     return {
         "@@type": "GeoJsonLayer",
@@ -155,6 +155,11 @@ def _parent_name(properties: dict, lang: str) -> str | None:
     return unit_name(parent, lang) if parent["name"] or parent["name_zh"] else None
 
 
+# The tooltip names the unit under the pointer for assets/map_click.js (see there why a click needs it); a feature
+# without ``tip_code`` (a building) leaves the placeholder as it is, which the script ignores.
+TOOLTIP_HTML = '<b>{tip_name}</b> {tip_name_zh}<br/>{tip_value}<span hidden data-unit="{tip_code}"></span>'
+
+
 def city_map(component_id: str, layers: list[dict], view: dict) -> DeckGL:
     return DeckGL(
         id=component_id,
@@ -162,7 +167,7 @@ def city_map(component_id: str, layers: list[dict], view: dict) -> DeckGL:
         initial_view_state=view,
         controller=True,
         enable_events=["click"],
-        tooltip={"html": "<b>{tip_name}</b> {tip_name_zh}<br/>{tip_value}", "style": {"background": PALETTE["panel"],
+        tooltip={"html": TOOLTIP_HTML, "style": {"background": PALETTE["panel"],
                                                                  "color": PALETTE["text"], "fontSize": "14px"}},
         style={"position": "absolute", "inset": "0", "width": "100%", "height": "100%",
                "background": PALETTE["bg"]},

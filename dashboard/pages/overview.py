@@ -7,7 +7,7 @@ the map in place (the camera stays) and rewrites the URL without a new history e
 from __future__ import annotations
 
 import dash
-from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
+from dash import ALL, Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from dashboard import auth, ids, live, services
 from dashboard.components.breadcrumb import breadcrumb
@@ -16,7 +16,7 @@ from dashboard.components.tour import tour_control
 from dashboard.components.loading import loading_slot
 from dashboard.components.kpi import kpi_panel
 from dashboard.components.labels import short_name
-from dashboard.components.building_card import building_card
+from dashboard.components.building_card import CARD_ALERTS, alert_section, building_card
 from dashboard.components.layer_panel import layer_panel, redraw
 from dashboard.components.playback import playback_bar
 from dashboard.components.topbar import as_of_text, topbar
@@ -78,6 +78,7 @@ def layout(unit: str | None = None, indicator: str | None = None, window: str | 
             html.Section(className="map-panel", **{"data-loading": t("loading.map", lang)}, children=[
                 city_map(ids.MAP, deck_layers, camera),
                 dcc.Store(id=MAP_CAMERA, data=camera),
+                dcc.Store(id=ids.MAP_PICK),  # a click's unit, from assets/map_click.js
                 live.follower("map"),
                 # A link to a unit the city does not have says so, rather than silently showing the city.
                 html.Div(t("map.no_such_unit", lang, unit=str(view["unit"])), id="unit-missing",
@@ -194,6 +195,7 @@ MAX_BUILDINGS_LISTED = 60
 @callback(
     Output(ids.URL, "search"),
     Input(ids.MAP, "clickInfo"),
+    Input(ids.MAP_PICK, "data"),
     Input(ids.INDICATOR, "value"),
     Input(ids.WINDOW, "value"),
     State(ids.URL, "search"),
@@ -201,16 +203,23 @@ MAX_BUILDINGS_LISTED = 60
     State(ids.BUILDING_COLOR, "value"),
     prevent_initial_call=True,
 )
-def navigate(click_info, indicator, window, search, layers, color):
+def navigate(click_info, picked_unit, indicator, window, search, layers, color):
     """A click on a unit drills into it, a click on a building opens its card; a new indicator or window keeps
     the unit. All change only the URL, and the page follows the URL, so every view can be linked to and
-    back/forward work. The layer toggles rewrite the URL without Dash knowing, hence they are read here."""
+    back/forward work. The layer toggles rewrite the URL without Dash knowing, hence they are read here. A click
+    on a unit comes as deck.gl's ``clickInfo`` or, when deck.gl's tap timed out, as the unit the map picked under
+    the pointer (``map-pick``, assets/map_click.js); both are the browser's word, checked like any input."""
     current = parse_view(search)
     layers = [layer for layer in layers if isinstance(layer, str)] if isinstance(layers, list) else []
     color = color if isinstance(color, str) else None
     current.update(layers=",".join(normalise_layers(",".join(layers))), color=color or current["color"])
     wanted = dict(current)
-    if dash.ctx.triggered_id == ids.MAP:
+    if dash.ctx.triggered_id == ids.MAP_PICK:
+        unit = picked_unit.get("unit") if isinstance(picked_unit, dict) else None
+        if not isinstance(unit, str) or not unit:
+            return no_update
+        wanted.update(unit=unit, building=None)
+    elif dash.ctx.triggered_id == ids.MAP:
         click_info = click_info if isinstance(click_info, dict) else {}
         picked = click_info.get("object") if isinstance(click_info.get("object"), dict) else {}
         properties = click_info.get("properties") or picked.get("properties") or {}
@@ -274,6 +283,30 @@ def follow_the_city(_generation, search, layers, color, replayed_hour):
             kpi_panel(list(INDICATORS.values()), data.kpis, view["indicator"], data.sparklines, lang),
             ranking(data, view).children, badge.children, badge.className,
             as_of_text(data.as_of, lang))
+
+
+@callback(
+    Output({"type": CARD_ALERTS, "building": ALL}, "children"),
+    live.follows("map"),
+    State(ids.URL, "search"),
+    prevent_initial_call=True,
+)
+def follow_the_card_alerts(_generation, search):
+    """The open building card's alerts, redrawn in place for a new generation like the rest of the page (an alert
+    fired, acknowledged or resolved since the card was drawn). The card named by the URL is the one redrawn, as a
+    reload would draw it; an output naming another building (only a hand-made request has one) is left alone."""
+    outputs = dash.ctx.outputs_grouping  # one per card on the page: none, or the open one
+    outputs = outputs if isinstance(outputs, list) else [outputs] if isinstance(outputs, dict) else []
+    if not outputs:
+        return []
+    view = parse_view(search)
+    service = services.get()
+    card = service.building_card(view["building"])
+    building = card.building["building_id"] if card is not None else None
+    section = alert_section(service.building_alerts(building, card.sensors["sensor_id"]), view["lang"]) \
+        if card is not None else no_update
+    return [section if isinstance(o, dict) and isinstance(o.get("id"), dict) and o["id"].get("building") == building
+            else no_update for o in outputs]
 
 
 # The camera was fitted on the server for the map's size on a 1920×1080 screen. The page is sized in rem (the root

@@ -26,15 +26,15 @@ import pandas as pd
 from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from dashboard import auth, live, services
-from dashboard.components.topbar import topbar
+from dashboard.components.topbar import top_level, topbar
 from dashboard.components.wall_map import nominal_view, paint, repaint, wall_layers, wall_map, NOMINAL_MAP_SIZE
-from dashboard.components.wall_panels import (district_ranking, map_caption, score_panel, situation, topic_cards,
+from dashboard.components.wall_panels import (children_ranking, map_caption, score_panel, situation, topic_cards,
                                               topic_heading, topic_strip)
 from dashboard.components.wall_playlist import PLAYLIST, lead_indicator, playlist_topic, topic_state
 from dashboard.components.refresh import screen_refresh
 from dashboard.components.wall_alerts import alert_cue, alert_ticker_items, early_warning_block, early_warning_facts
 from dashboard.components.wall_ticker import active_alarms, ticker, ticker_items
-from dashboard.i18n import (HTML_LANG, language_query, localise_hotspots, messages, normalise_language,
+from dashboard.i18n import (HTML_LANG, language_query, level_noun, localise_hotspots, messages, normalise_language,
                             t, unit_name, window_label)
 from layers.alerts import OPEN_STATUSES
 from layers.city_settings import timezone as city_timezone
@@ -117,9 +117,15 @@ def topic_panels(config: dict, step: int) -> dict:
         "heading": topic_heading(topic, playlist_topic(step + 1, config["topic"]), lang),
         "strip": topic_strip({p: topic_state(p, data.kpis) for p in PLAYLIST}, topic, config["rotate"], step, lang),
         "cards": topic_cards(topic, data.kpis, lead, lang),
-        "caption": map_caption(lead, config["window"], data.children, lang),
-        "ranking": district_ranking(lead, data.children, lang),
+        "caption": map_caption(lead, config["window"], data.children, lang, child_level(data)),
+        "ranking": children_ranking(lead, data.children, lang, child_level(data)),
     }
+
+
+def child_level(data) -> str:
+    """The level of the units the wall's map shows (a province's cities, a city's districts, a scoped wall's
+    streets); the unit's own level at the bottom, where the map shows the unit itself."""
+    return data.child_level or data.level
 
 
 def checked_config(config) -> dict:
@@ -145,7 +151,7 @@ def status_panels(config: dict) -> dict:
         if "alarms" in city.layers else None
     hotspots = localise_hotspots(auth.within_scope(service.hotspots(HOTSPOT_WINDOW), "grid_code"), city, lang)
     critical = 0 if alarms is None else int((alarms["severity"] == "critical").sum())
-    red_districts = int((data.children["value"].fillna(0) > 0).sum())
+    red_children = int((data.children["value"].fillna(0) > 0).sum())
 
     def tile(key, indicator_id, note):
         value, state = kpis.at[indicator_id, "value"], kpis.at[indicator_id, "state"]
@@ -154,8 +160,10 @@ def status_panels(config: dict) -> dict:
 
     tiles = [
         tile("alarms", "active_alarms", t("wall.note.critical", lang, count=f"{critical:,}")),
-        tile("red_cards", "overdue_orders", t("wall.note.districts", lang, count=red_districts,
-                                              total=len(data.children))),
+        tile("red_cards", "overdue_orders", t("wall.note.children", lang, count=red_children,
+                                              total=len(data.children),
+                                              nouns=level_noun(child_level(data), lang, many=True),
+                                              noun=level_noun(child_level(data), lang))),
         tile("open", "open_orders", t("wall.note.open", lang)),
         {"key": "hotspots", "label": t("wall.tile.hotspots", lang), "value": f"{len(hotspots):,}",
          "state": "warning" if len(hotspots) else "good",
@@ -212,7 +220,7 @@ def header(lineage: list[dict], as_of, lang: str) -> html.Header:
             html.Div(className="wall-brand-mark"),
             html.Div([
                 html.H1(unit_name(city, lang), className="wall-city"),
-                html.Div(t("wall.center", lang), className="wall-brand-sub"),
+                html.Div(t(f"wall.center.{top_level(city)}", lang), className="wall-brand-sub"),
             ]),
         ]),
         html.Div(className="wall-clock-block", children=[

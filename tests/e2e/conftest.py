@@ -76,3 +76,18 @@ def patient_page(request):
         page.set_default_timeout(120_000)
         page.set_default_navigation_timeout(120_000)
     yield
+
+
+def click_unit_on_map(page, view, code: str) -> None:
+    """Click the child ``code`` of the unit shown (``view``: its dashboard.services.UnitView) where the map page
+    draws it: at its label point, projected with the camera the server fitted (dashboard.maps.deck.fit_view). As a
+    hand does: hover first, let the map draw (deck.gl picks what is under the pointer as it moves), then click."""
+    from dashboard.maps.deck import MAP_PAGE_INSETS, NOMINAL_MAP_SIZE, fit_view, project
+
+    feature = next(f for f in view.children_geojson["features"] if f["properties"]["code"] == code)
+    canvas = page.locator("canvas").first.bounding_box()
+    camera = fit_view(view.bounds, NOMINAL_MAP_SIZE, **MAP_PAGE_INSETS)
+    x, y = project(camera, *feature["properties"]["label_point"], (canvas["width"], canvas["height"]))
+    page.mouse.move(canvas["x"] + x - 5, canvas["y"] + y - 5)
+    wait_for_frames(page)
+    page.mouse.click(canvas["x"] + x, canvas["y"] + y)

@@ -124,3 +124,32 @@ def test_an_incident_from_reading_to_resolution(city_db, tmp_path, monkeypatch, 
     expect(cue).not_to_have_class(re.compile(r"\bon\b"), timeout=WAIT_MS)
     assert page.external_requests == [] and alerts_page.url.startswith(base)
     assert page.console_errors == []
+
+
+def test_the_building_cards_alerts_follow_the_live_city(own_city_db, monkeypatch, serve_app, page):
+    """Issue 13: the building card's alerts were drawn with the page only; they follow a new generation in place
+    like the rest of the map page (live.follower), without a reload."""
+    store = Store(own_city_db)
+    seed_rules(AlertBook(store))
+    sensors = store.read_frame("sensors", ["sensor_id", "kind", "building_id"])
+    smoke = sensors[(sensors["kind"] == "smoke") & sensors["building_id"].notna()].iloc[0]
+    monkeypatch.setenv("CITYTWIN_ALERT_SECONDS", "1")
+    monkeypatch.setenv("CITYTWIN_VERSION_CHECK_SECONDS", "1")  # a new generation within a second of the alert
+    base = serve_app(own_city_db)
+    page.goto(base + f"/?building={smoke.building_id}", wait_until="networkidle")
+    card = page.locator("#building-card")
+    expect(card).to_have_attribute("data-building", smoke.building_id, timeout=WAIT_MS)
+    section = card.locator(".card-alerts")
+    expect(section).not_to_contain_text("Fire alarm")
+    page.evaluate("window.__same_document = true")
+
+    write_reading(store, smoke.sensor_id, 1.0)  # the detector reports a fire: the rule fires a critical alert
+    expect(section).to_contain_text("Fire alarm", timeout=WAIT_MS)
+    fired = AlertBook(store).frame({"firing"})
+    alert_id = fired.loc[fired["building_id"] == smoke.building_id, "alert_id"].iloc[0]
+    row = section.locator(f".card-alert[data-alert='{alert_id}']")
+    expect(row).to_have_class(re.compile(r"state-critical"))
+    expect(row).to_contain_text("firing")
+    assert page.evaluate("window.__same_document === true")  # redrawn in place, not reloaded
+    assert page.external_requests == []
+    assert page.console_errors == []

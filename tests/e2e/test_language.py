@@ -8,11 +8,10 @@ import re
 
 import pytest
 
-from tests.e2e.conftest import wait_for_frames
+from tests.e2e.conftest import click_unit_on_map
 
 from dashboard.components.wall_playlist import PLAYLIST, lead_indicator, topic_indicators
 from dashboard.i18n import state_label, t, topic_title, unit_name
-from dashboard.maps.deck import MAP_PAGE_INSETS, NOMINAL_MAP_SIZE, fit_view, project
 from dashboard.services import Services
 from layers.store import Store
 from metrics.registry import INDICATORS, TOPICS
@@ -105,12 +104,7 @@ def test_switch_changes_the_map_page_and_survives_drilling_down(serve_app, city_
 
     # A click on Futian on the map drills down, in Chinese.
     futian = next(f for f in city.children_geojson["features"] if f["properties"]["code"] == FUTIAN)
-    canvas = page.locator("canvas").first.bounding_box()
-    x, y = project(fit_view(city.bounds, NOMINAL_MAP_SIZE, **MAP_PAGE_INSETS), *futian["properties"]["label_point"],
-                   (canvas["width"], canvas["height"]))
-    page.mouse.move(canvas["x"] + x - 5, canvas["y"] + y - 5)  # hover, then click, as a hand does
-    wait_for_frames(page)
-    page.mouse.click(canvas["x"] + x, canvas["y"] + y)
+    click_unit_on_map(page, city, FUTIAN)
     _wait_for_unit(page, FUTIAN)
     assert "lang=zh" in page.url
     assert page.locator("#unit-title").inner_text() == unit_name(futian["properties"], "zh") == "福田区"

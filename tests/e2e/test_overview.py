@@ -7,9 +7,8 @@ import re
 import numpy as np
 import pytest
 
-from tests.e2e.conftest import wait_for_frames
+from tests.e2e.conftest import click_unit_on_map, wait_for_frames
 
-from dashboard.maps.deck import MAP_PAGE_INSETS, NOMINAL_MAP_SIZE, fit_view, project
 from dashboard.services import Services
 from layers.store import Store
 from metrics.registry import INDICATORS
@@ -60,16 +59,8 @@ def test_read_kpi_click_district_and_come_back(serve_app, city_db, expected, pag
                            " document.documentElement.scrollHeight > innerHeight]")
     assert scroll == [False, False]
 
-    # Click Futian where the map draws it: its label point, projected with the camera the server chose.
-    city_view = expected["city"]
-    futian = next(f for f in city_view.children_geojson["features"] if f["properties"]["code"] == FUTIAN)
-    canvas = page.locator("canvas").first.bounding_box()
-    view = fit_view(city_view.bounds, NOMINAL_MAP_SIZE, **MAP_PAGE_INSETS)
-    x, y = project(view, *futian["properties"]["label_point"], (canvas["width"], canvas["height"]))
-    # As a hand does: hover, then click (deck.gl picks what is under the pointer as it moves).
-    page.mouse.move(canvas["x"] + x - 5, canvas["y"] + y - 5)
-    wait_for_frames(page)
-    page.mouse.click(canvas["x"] + x, canvas["y"] + y)
+    # Click Futian where the map draws it.
+    click_unit_on_map(page, expected["city"], FUTIAN)
 
     page.wait_for_url(re.compile(rf"unit={FUTIAN}"))
     page.wait_for_function("document.querySelector('#unit-title')?.dataset.unit === '440304'")
