@@ -296,6 +296,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "loading.picker": ("Loading the indicators…", "正在加载指标…"),
     "loading.slider": ("Loading the playback…", "正在加载回放…"),
     "play.thinned": ("1 in {step} of {count}", "{count} 件中每 {step} 件显示 1 件"),
+    "play.note_title": ("orders drawn: thinned to stay under 2 MB", "绘制的工单：抽稀以保持在 2 MB 以下"),
     # work orders: statuses, clocks
     "status.received": ("Received", "已受理"),
     "status.dispatched": ("Dispatched", "已分拨"),
@@ -567,6 +568,11 @@ def field(obj, name: str, lang: str) -> str:
 
 def indicator_name(indicator, lang: str) -> str:
     return field(indicator, "name", lang)
+
+
+def indicator_description(indicator, lang: str) -> str:
+    """What an indicator measures, its formula in words (the registry's ``description`` / ``description_zh``)."""
+    return field(indicator, "description", lang)
 
 
 def unit_name(unit, lang: str) -> str:

@@ -247,7 +247,7 @@ class Indicator:
     unit: str
     aggregation: str  # "count" (sum of numerators), "rate" (100 · Σnum / Σden), "mean" (Σnum / Σden)
     formula: Callable[..., Contributions]
-    description: str
+    description: str  # what it measures, with its formula in words (the catalogue's formula column, the cards' tooltip)
     inputs: tuple[str, ...]
     thresholds: Thresholds | None
     good_direction: str  # "up" | "down" | "none"
@@ -261,6 +261,7 @@ class Indicator:
     # unit and the window; its state comes from its rise against the previous window (see SURGE).
     judged_by: str = "value"
     family: Family | None = None
+    description_zh: str = ""  # the same in Chinese (empty: the English one is shown)
 
     def __post_init__(self):
         if self.aggregation not in ("count", "rate", "mean"):

@@ -179,3 +179,23 @@ def test_the_order_services_refusals_are_said_in_chinese_on_chinese_screens():
         english, chinese = refusal_text(refused, "en"), refusal_text(refused, "zh")
         assert english == str(refused)
         assert CJK.search(chinese) and not re.search(r"[A-Za-z]{3,}", chinese), chinese
+
+
+def test_every_indicator_and_map_layer_says_what_it_measures_in_chinese():
+    """Issue 15 item 12: the catalogue's formula column, the KPI cards' and the layer toggles' tooltips were English
+    on Chinese pages. Each of the 37 base indicators declares ``description_zh``; a family member's follows its base's."""
+    from dashboard.i18n import indicator_description
+    from dashboard.maps.registry import MAP_LAYERS
+
+    for indicator in INDICATORS.values():
+        assert CJK.search(indicator.description_zh), indicator.id
+        assert indicator_description(indicator, "zh") == indicator.description_zh
+        assert indicator_description(indicator, "en") == indicator.description
+        # Chinese prose: no English words left in it (units, standards' codes and acronyms are fine).
+        assert not re.search(r"[A-Za-z]{3,}", re.sub(r"PM2\.5|CITYTWIN_\w+|PMTiles", "", indicator.description_zh)), \
+            indicator.id
+    member = INDICATORS["on_time_rate__department_traffic_police"]
+    assert member.description_zh.startswith(INDICATORS["on_time_rate"].description_zh) and "公安交警" in \
+        member.description_zh
+    for layer in MAP_LAYERS.values():
+        assert CJK.search(layer.description_zh), layer.id
