@@ -36,3 +36,40 @@ def test_ranks_and_times_mean_one_thing_each(serve_app, city_db, page):
     page.wait_for_selector("#as-of")
     assert page.locator("#as-of").get_attribute("data-time") == "now"
     assert "time now" in page.locator("#as-of").inner_text()
+
+
+# Where the tail of a figure's comma is drawn (its baseline plus the comma's descent in the figure's font), and the
+# bottom of the nearest ancestor that cuts what is drawn below it: "28,048" read "28.048" when the tail was cut.
+COMMA_TAILS_CUT = r"""() => {
+    const out = [], ctx = document.createElement('canvas').getContext('2d');
+    for (const value of document.querySelectorAll('.wall-card-value, .wall-tile-value')) {
+        if (!/[,.]/.test(value.innerText)) continue;
+        let clip = value.parentElement;
+        while (clip && getComputedStyle(clip).overflowY === 'visible') clip = clip.parentElement;
+        const mark = document.createElement('span');
+        mark.style.cssText = 'display: inline-block; width: 0; height: 0; vertical-align: baseline';
+        value.appendChild(mark);
+        const baseline = mark.getBoundingClientRect().bottom;
+        mark.remove();
+        const style = getComputedStyle(value);
+        ctx.font = `${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
+        const tail = baseline + ctx.measureText(',').actualBoundingBoxDescent;
+        if (clip && tail + 1 > clip.getBoundingClientRect().bottom)
+            out.push(`${value.innerText}: tail at ${tail.toFixed(1)}, cut at ${clip.getBoundingClientRect().bottom.toFixed(1)}`);
+    }
+    return out;
+}"""
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_wall_without_kiosk_draws_its_figures_whole(serve_app, city_db, page, lang):
+    """Issue 15 item 13: in a browser window (the wall with its top bar, not in kiosk mode) the topic's title takes two
+    lines and the cards get short; their figures were cut at the baseline, and a comma's tail with them."""
+    base = serve_app(city_db)
+    for width, height in ((1536, 864), (1920, 1080)):  # a 1920×1080 laptop at 125 %, and a full-HD screen
+        page.set_viewport_size({"width": width, "height": height})
+        page.goto(f"{base}/wall?rotate=0&lang={lang}", wait_until="networkidle")
+        page.wait_for_function("() => document.querySelectorAll('.wall-card-value').length > 3 "
+                               "&& [...document.querySelectorAll('.wall-card-value')].some(v => /,/.test(v.innerText))")
+        page.evaluate("() => document.fonts.ready.then(() => true)")
+        assert page.evaluate(COMMA_TAILS_CUT) == [], f"{width}×{height}"
