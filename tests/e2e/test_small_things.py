@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
 
@@ -73,3 +74,23 @@ def test_the_wall_without_kiosk_draws_its_figures_whole(serve_app, city_db, page
                                "&& [...document.querySelectorAll('.wall-card-value')].some(v => /,/.test(v.innerText))")
         page.evaluate("() => document.fonts.ready.then(() => true)")
         assert page.evaluate(COMMA_TAILS_CUT) == [], f"{width}×{height}"
+
+
+def test_typing_right_after_opening_the_picker_searches_it(serve_app, city_db, page):
+    """Issue 15 item 13: the indicator picker, opened on its chosen indicator, put the focus on that option, and what
+    was typed next went nowhere until the search box inside was clicked."""
+    base = serve_app(city_db)
+    page.goto(f"{base}/?indicator=on_time_rate", wait_until="domcontentloaded")
+    picker = page.locator("#indicator-select")
+    picker.wait_for(timeout=300_000)  # the picker's script comes late on a loaded machine
+    picker.click()
+    search = page.locator(".dash-dropdown-content input.dash-dropdown-search")
+    search.wait_for()
+    # Dash moves the focus into the open list (to the chosen option) a moment after it opens: type once it has.
+    page.wait_for_function("() => !!document.activeElement.closest('.dash-dropdown-content')")
+    page.keyboard.type("PM2.5")
+    expect(search).to_have_value("PM2.5")
+    options = page.locator(".dash-dropdown-content .dash-options-list-option-text")
+    expect(options.first).to_contain_text("PM2.5")
+    assert all("PM2.5" in text for text in options.all_inner_texts())
+    page.keyboard.press("Escape")
