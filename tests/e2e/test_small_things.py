@@ -1,8 +1,13 @@
 """Small things users notice (issue 15 item 13, the screens' part)."""
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
+from sqlalchemy import text
+
+from layers.store import Store
 
 pytestmark = pytest.mark.browser
 
@@ -94,3 +99,46 @@ def test_typing_right_after_opening_the_picker_searches_it(serve_app, city_db, p
     expect(options.first).to_contain_text("PM2.5")
     assert all("PM2.5" in text for text in options.all_inner_texts())
     page.keyboard.press("Escape")
+
+
+@pytest.mark.parametrize("lang,heading,back", [("en", "404 · Not found", "Back to the map"),
+                                               ("zh", "404 · 未找到", "返回地图")])
+def test_an_unknown_page_is_the_styled_404_in_its_language(serve_app, city_db, page, lang, heading, back):
+    """Issue 15 item 13: the 404 page was the server's bare white one; it is the sign-in page's card, dark as the rest,
+    with the way back to the map."""
+    base = serve_app(city_db)
+    answer = page.goto(f"{base}/no-such-page?lang={lang}", wait_until="networkidle")
+    assert answer.status == 404
+    card = page.locator("#error-page")
+    expect(card.locator("h1")).to_have_text(heading)
+    assert page.evaluate("document.documentElement.lang") == ("zh-CN" if lang == "zh" else "en")
+    assert "/no-such-page" in page.locator("#error-reason").inner_text()
+    expect(card.locator("a[href='/']")).to_have_text(back)
+    # Styled by the theme: the dark page and a panel-coloured card (a bare page is white with no background).
+    colours = page.evaluate("""() => [getComputedStyle(document.body).backgroundColor,
+                                      getComputedStyle(document.querySelector('#error-page')).backgroundColor,
+                                      getComputedStyle(document.querySelector('#error-page')).color]""")
+    rgb = [tuple(int(v) for v in re.findall(r"\d+", colour)[:3]) for colour in colours]
+    assert sum(rgb[0]) < 150 and sum(rgb[1]) < 200 and colours[1] not in ("rgba(0, 0, 0, 0)", "transparent")
+    assert sum(rgb[2]) > 450  # light text on it
+    assert page.external_requests == []
+    # The one error is the page's own status; its stylesheets and favicon loaded.
+    assert [e for e in page.console_errors if "/no-such-page" not in e] == []
+
+
+@pytest.mark.parametrize("lang,built", [("en", "built"), ("zh", "建成")])
+def test_a_building_without_a_year_says_so_with_a_dash(serve_app, own_city_db, page, lang, built):
+    """Issue 15 item 13: an imported building without its year of construction (or residents) read "built <NA>"."""
+    store = Store(own_city_db)
+    with store.engine.begin() as conn:
+        building = conn.execute(text("SELECT building_id FROM buildings ORDER BY building_id LIMIT 1")).scalar_one()
+        conn.execute(text("UPDATE buildings SET year_built = NULL, residents = NULL WHERE building_id = :b"),
+                     {"b": building})
+    store.engine.dispose()
+    base = serve_app(own_city_db)
+    page.goto(f"{base}/?building={building}&lang={lang}", wait_until="domcontentloaded")
+    card = page.locator(f"#building-card[data-building='{building}']")
+    card.wait_for(timeout=300_000)
+    facts = dict(tuple(fact.locator("span").all_inner_texts()) for fact in card.locator(".fact").all())
+    assert facts[built] == "—"
+    assert "NA" not in card.inner_text() and "nan" not in card.inner_text().lower()
