@@ -255,13 +255,66 @@ def _order_hexes_legend(view: MapView) -> list[LegendEntry]:
             LegendEntry(HEX_RAMP[-1], *both("legend.orders_per_cell", count=f"{top:,}"))]
 
 
+HEATMAP_POINTS = 10_000
+"""At most this many weighted points feed the heatmap: the orders themselves when the view has no more, else their
+counts per H3 cell of the finest resolution that stays under it."""
+
+
+def heatmap_points(view: MapView) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Longitudes, latitudes and weights of the heatmap's input for ``view``.
+
+    The heatmap draws a kernel of fixed pixels around each point. Fed the centres of the ranking's H3 cells (the
+    hexagon layer's resolution for the level), a street, community or grid cell showed a lattice of separate dots:
+    at their zoom those centres lie 75 to 300 px apart, the kernel 40. The orders themselves (a unit in view has a
+    few thousand at most) or, for a city or a district, cells fine enough to lie a few pixels apart make a smooth
+    density."""
+    start, end = view.period
+    points = view.services.memo(("order_points", view.data.code, view.window),
+                                lambda: sources.order_points(view.city, view.data.code, start, end))
+    if len(points.lon) <= HEATMAP_POINTS:
+        return points.lon, points.lat, np.ones(len(points.lon), dtype=int)
+    cells = view.services.order_cells()
+    for resolution in range(sources.BASE_HEX_RESOLUTION, 4, -1):
+        hexes = view.services.memo(("order_hexes", view.data.code, view.window, resolution),
+                                   lambda: sources.order_hexes(view.city, cells, view.data.code, start, end,
+                                                               resolution))
+        if len(hexes) <= HEATMAP_POINTS:
+            break
+    return hexes["lon"].to_numpy(), hexes["lat"].to_numpy(), hexes["count"].to_numpy()
+
+
+HEATMAP_RADIUS = (40, 160)
+"""The heatmap kernel's radius in pixels, least and most (see :func:`heatmap_radius`)."""
+
+
+def heatmap_radius(view: MapView, lon: np.ndarray, lat: np.ndarray) -> int:
+    """The kernel's radius in pixels: twice the typical distance between neighbouring points at the zoom the map
+    opens the unit with (a kernel density's bandwidth follows the data's spacing), within :data:`HEATMAP_RADIUS`.
+    A street's few hundred orders lie 40 px apart: a 40 px kernel showed each as a dot."""
+    from scipy.spatial import cKDTree
+
+    least, most = HEATMAP_RADIUS
+    if len(lon) < 2:
+        return least
+    camera = deck.fit_view(view.data.bounds, **deck.MAP_PAGE_INSETS)
+    scale = deck.TILE_SIZE * 2 ** camera["zoom"]  # Web Mercator, in the map's pixels at that zoom
+    x = (lon + 180.0) / 360.0 * scale
+    y = (1.0 - np.log(np.tan(np.pi / 4 + np.radians(lat) / 2)) / np.pi) / 2.0 * scale
+    pixels = np.unique(np.column_stack([x, y]).round(1), axis=0)
+    if len(pixels) < 2:
+        return least
+    distances, _ = cKDTree(pixels).query(pixels, k=2)
+    return int(np.clip(2 * np.median(distances[:, 1]), least, most))
+
+
 def _order_heatmap(view: MapView) -> list[dict]:
     if "orders" not in view.city.layers:
         return []
-    hexes = _hexes(view)
-    cells = [{"position": [round(lon, 6), round(lat, 6)], "count": int(c)}
-             for lon, lat, c in zip(hexes["lon"], hexes["lat"], hexes["count"])]
-    return [deck.heatmap_layer("order-heatmap", cells)]
+    lon, lat, weight = heatmap_points(view)
+    cells = [{"position": [round(float(x), 6), round(float(y), 6)], "count": int(w)}
+             for x, y, w in zip(lon, lat, weight)]
+    return [deck.heatmap_layer("order-heatmap", cells, radius=heatmap_radius(view, np.asarray(lon, float),
+                                                                           np.asarray(lat, float)))]
 
 
 def _order_points(view: MapView) -> list[dict]:
