@@ -199,3 +199,19 @@ def test_every_indicator_and_map_layer_says_what_it_measures_in_chinese():
         member.description_zh
     for layer in MAP_LAYERS.values():
         assert CJK.search(layer.description_zh), layer.id
+
+
+def test_what_the_server_writes_in_an_orders_log_is_said_in_the_pages_language():
+    """The supervision sweep's name and its red-card notes were English on a Chinese order page (seen in the zh
+    screenshots); what people wrote stays as written."""
+    from types import SimpleNamespace
+
+    from dashboard.components.order_views import _actor, _note
+    from metrics.clocks import ESCALATION
+
+    sweep = SimpleNamespace(source="log", actor="supervision sweep")
+    assert CJK.search(_actor(sweep, "zh")) and _actor(sweep, "en") == "supervision sweep"
+    assert _actor(SimpleNamespace(source="log", actor="wang.li"), "zh") == "wang.li"
+    for note in ESCALATION["notes"].values():
+        assert CJK.search(_note(note, "zh")) and _note(note, "en") == note
+    assert _note("called the citizen back", "zh") == "called the citizen back"
