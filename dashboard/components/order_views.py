@@ -15,18 +15,19 @@ from metrics.clocks import ESCALATION
 
 # What the server itself writes into an order's log (the supervision sweep's name and its notes) is said in the
 # page's language; what people write stays as they wrote it.
-SERVER_ACTORS = {"supervision sweep": "order.actor.supervision_sweep"}
-SERVER_NOTES = {note: f"order.note.red_card.{reason}" for reason, note in ESCALATION["notes"].items()}
+SWEEP_ACTOR = "supervision sweep"  # app.py's sweep
+NOTE_REASONS = {note: reason for reason, note in ESCALATION["notes"].items()}
 
 
 def _actor(entry, lang: str) -> str:
     if entry.source != "log":
         return t("order.from_stage_times", lang)
-    return t(SERVER_ACTORS[entry.actor], lang) if entry.actor in SERVER_ACTORS else entry.actor
+    return t("order.actor.supervision_sweep", lang) if entry.actor == SWEEP_ACTOR else entry.actor
 
 
 def _note(note: str, lang: str) -> str:
-    return t(SERVER_NOTES[note], lang) if note in SERVER_NOTES else note
+    reason = NOTE_REASONS.get(note)
+    return note if reason is None else t(f"order.note.red_card.{reason}", lang)
 
 ACTION_BUTTON = "order-action"
 """Pattern-matching id type of the action buttons: ``{"type": ACTION_BUTTON, "action": name}``. An evaluation has
