@@ -283,14 +283,14 @@ def heatmap_points(view: MapView) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return hexes["lon"].to_numpy(), hexes["lat"].to_numpy(), hexes["count"].to_numpy()
 
 
-HEATMAP_RADIUS = (40, 160)
+HEATMAP_RADIUS = (40, 240)
 """The heatmap kernel's radius in pixels, least and most (see :func:`heatmap_radius`)."""
 
 
 def heatmap_radius(view: MapView, lon: np.ndarray, lat: np.ndarray) -> int:
-    """The kernel's radius in pixels: twice the typical distance between neighbouring points at the zoom the map
+    """The kernel's radius in pixels: four times the typical distance between neighbouring points at the zoom the map
     opens the unit with (a kernel density's bandwidth follows the data's spacing), within :data:`HEATMAP_RADIUS`.
-    A street's few hundred orders lie 40 px apart: a 40 px kernel showed each as a dot."""
+    A street's few hundred orders lie 20-40 px apart: a kernel of twice that still showed them as blotches."""
     from scipy.spatial import cKDTree
 
     least, most = HEATMAP_RADIUS
@@ -304,7 +304,7 @@ def heatmap_radius(view: MapView, lon: np.ndarray, lat: np.ndarray) -> int:
     if len(pixels) < 2:
         return least
     distances, _ = cKDTree(pixels).query(pixels, k=2)
-    return int(np.clip(2 * np.median(distances[:, 1]), least, most))
+    return int(np.clip(4 * np.median(distances[:, 1]), least, most))
 
 
 def _order_heatmap(view: MapView) -> list[dict]:
