@@ -52,6 +52,7 @@ def main() -> int:
     parser.add_argument("--database-url", required=True, help="the server's store (for the account and an order)")
     parser.add_argument("--out", default="docs/screenshots/pages")
     parser.add_argument("--only", nargs="*", help="page names (default: all)")
+    parser.add_argument("--sizes", nargs="*", help="WxH (default: both)")
     args = parser.parse_args()
 
     from playwright.sync_api import sync_playwright
@@ -69,7 +70,7 @@ def main() -> int:
     failed = False
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
-        for width, height in SIZES:
+        for width, height in [s for s in SIZES if not args.sizes or f"{s[0]}x{s[1]}" in args.sizes]:
             context = browser.new_context(viewport={"width": width, "height": height})
             sign_in_browser(context, args.base_url, account)
             page = context.new_page()
