@@ -153,7 +153,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "wall.all_good": ("every judged indicator is good", "所有评价指标均正常"),
     "wall.now": ("Now", "实时态势"),
     "wall.tile.alarms": ("Active alarms", "在途告警"),
-    "wall.tile.red_cards": ("Red-card orders", "超期工单"),
+    "wall.tile.red_cards": ("Red-card orders", "红牌工单"),
     "wall.tile.open": ("Open orders", "在办工单"),
     "wall.tile.hotspots": ("Hotspots, 7 days", "近7天热点"),
     "wall.note.critical": ("{count} critical", "严重{count}条"),
@@ -165,7 +165,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "ticker.active_alarms": ("active alarms", "在途告警"),
     "ticker.critical": ("{count} critical", "严重{count}条"),
     "ticker.all_clear": ("All clear — no active alarm, no red-card order, no recurring hotspot",
-                         "一切正常——无在途告警、无超期工单、无高频热点"),
+                         "一切正常——无在途告警、无红牌工单、无高频热点"),
     "ticker.tag.critical": ("CRITICAL", "严重告警"),
     "ticker.tag.warning": ("WARNING", "预警"),
     "ticker.tag.red_card": ("RED CARD", "红牌"),
@@ -297,6 +297,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "loading.picker": ("Loading the indicators…", "正在加载指标…"),
     "loading.slider": ("Loading the playback…", "正在加载回放…"),
     "play.thinned": ("1 in {step} of {count}", "{count} 件中每 {step} 件显示 1 件"),
+    "play.note_title": ("orders drawn: thinned to stay under 2 MB", "绘制的工单：抽稀以保持在 2 MB 以下"),
     # work orders: statuses, clocks
     "status.received": ("Received", "已受理"),
     "status.dispatched": ("Dispatched", "已分拨"),
@@ -355,6 +356,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "order.description": ("What the citizen said", "诉求内容"),
     "order.step_to": ("→ {status}", "转为{status}"),
     "order.from_stage_times": ("from the stage times", "据各环节时间"),
+    "order.actor.supervision_sweep": ("supervision sweep", "督办自动巡检"),
+    "order.note.red_card.overdue": ("red card: past its deadline, not handled", "红牌：已超期未办结"),
+    "order.note.red_card.no_first_response": ("red card: not dispatched within 24 hours of intake",
+                                              "红牌：受理后24小时内未派发"),
     "order.timeline": ("Timeline, {count} steps", "办理过程（{count}步）"),
     "map.ranking_order": (" · worst first, #1 is best", " · 最差在前，第1名最好"),
     "map.no_such_unit": ("This city has no unit “{unit}”: showing the whole city instead.",
@@ -587,6 +592,11 @@ def field(obj, name: str, lang: str) -> str:
 
 def indicator_name(indicator, lang: str) -> str:
     return field(indicator, "name", lang)
+
+
+def indicator_description(indicator, lang: str) -> str:
+    """What an indicator measures, its formula in words (the registry's ``description`` / ``description_zh``)."""
+    return field(indicator, "description", lang)
 
 
 def unit_name(unit, lang: str) -> str:

@@ -53,6 +53,7 @@ def member(base: Indicator, column: str, value: str, slug: str, label: str, labe
         topic=topic or base.topic,
         owner=owner or base.owner,
         description=f"{base.description} Only {_what(column)} “{label}”.",
+        description_zh=f"{base.description_zh}仅统计{_what_zh(column).format(label=label_zh)}。" if base.description_zh else "",
         formula=functools.partial(base.formula, where={column: value}),
         family=Family(base=base.id, column=column, key=value),
         headline=False,
@@ -63,6 +64,11 @@ def member(base: Indicator, column: str, value: str, slug: str, label: str, labe
 def _what(column: str) -> str:
     return {"category": "orders of the category", "department": "orders assigned to", "channel":
             "orders received through", "event_type": "orders of the type", "kind": "sensors of the kind"}[column]
+
+
+def _what_zh(column: str) -> str:
+    return {"category": "类别为“{label}”的工单", "department": "派给“{label}”的工单", "channel":
+            "经“{label}”受理的工单", "event_type": "类型为“{label}”的工单", "kind": "类型为“{label}”的设备"}[column]
 
 
 def category_members(bases: list[Indicator]) -> list[Indicator]:

@@ -247,7 +247,7 @@ class Indicator:
     unit: str
     aggregation: str  # "count" (sum of numerators), "rate" (100 · Σnum / Σden), "mean" (Σnum / Σden)
     formula: Callable[..., Contributions]
-    description: str
+    description: str  # what it measures, with its formula in words (the catalogue's formula column, the cards' tooltip)
     inputs: tuple[str, ...]
     thresholds: Thresholds | None
     good_direction: str  # "up" | "down" | "none"
@@ -266,6 +266,7 @@ class Indicator:
     # live refresh then adds the parts of new rows and takes away those of changed or expired ones instead of
     # reading every row again (metrics.incremental.WindowSums; tests/test_incremental.py checks it is the same).
     rows_add_up: bool = False
+    description_zh: str = ""  # the same in Chinese (empty: the English one is shown)
 
     def __post_init__(self):
         if self.aggregation not in ("count", "rate", "mean"):

@@ -249,3 +249,39 @@ def test_the_wall_names_the_units_on_its_map_by_their_level(level, lang, kicker,
     indicator = INDICATORS["on_time_rate"]
     assert _text_of(map_caption(indicator, "7d", children, lang, level), "wall-map-kicker") == kicker
     assert _text_of(children_ranking(indicator, children, lang, level), "wall-h3").startswith(ranking)
+
+
+def test_every_indicator_and_map_layer_says_what_it_measures_in_chinese():
+    """Issue 15 item 12: the catalogue's formula column, the KPI cards' and the layer toggles' tooltips were English
+    on Chinese pages. Each of the 37 base indicators declares ``description_zh``; a family member's follows its base's."""
+    from dashboard.i18n import indicator_description
+    from dashboard.maps.registry import MAP_LAYERS
+
+    for indicator in INDICATORS.values():
+        assert CJK.search(indicator.description_zh), indicator.id
+        assert indicator_description(indicator, "zh") == indicator.description_zh
+        assert indicator_description(indicator, "en") == indicator.description
+        # Chinese prose: no English words left in it (units, standards' codes and acronyms are fine).
+        assert not re.search(r"[A-Za-z]{3,}", re.sub(r"PM2\.5|CITYTWIN_\w+|PMTiles", "", indicator.description_zh)), \
+            indicator.id
+    member = INDICATORS["on_time_rate__department_traffic_police"]
+    assert member.description_zh.startswith(INDICATORS["on_time_rate"].description_zh) and "公安交警" in \
+        member.description_zh
+    for layer in MAP_LAYERS.values():
+        assert CJK.search(layer.description_zh), layer.id
+
+
+def test_what_the_server_writes_in_an_orders_log_is_said_in_the_pages_language():
+    """The supervision sweep's name and its red-card notes were English on a Chinese order page (seen in the zh
+    screenshots); what people wrote stays as written."""
+    from types import SimpleNamespace
+
+    from dashboard.components.order_views import _actor, _note
+    from metrics.clocks import ESCALATION
+
+    sweep = SimpleNamespace(source="log", actor="supervision sweep")
+    assert CJK.search(_actor(sweep, "zh")) and _actor(sweep, "en") == "supervision sweep"
+    assert _actor(SimpleNamespace(source="log", actor="wang.li"), "zh") == "wang.li"
+    for note in ESCALATION["notes"].values():
+        assert CJK.search(_note(note, "zh")) and _note(note, "en") == note
+    assert _note("called the citizen back", "zh") == "called the citizen back"

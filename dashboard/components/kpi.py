@@ -5,7 +5,8 @@ from __future__ import annotations
 from dash import html
 
 from dashboard.components.numbers import number_or_none
-from dashboard.i18n import DEFAULT_LANGUAGE, indicator_name, state_label, t, topic_title, unit_of_measure
+from dashboard.i18n import (DEFAULT_LANGUAGE, indicator_description, indicator_name, state_label, t, topic_title,
+                            unit_of_measure)
 from metrics.registry import TOPICS
 from metrics.spec import Indicator
 
@@ -56,7 +57,7 @@ def kpi_card(indicator: Indicator, row, selected: bool = False, spark=None, lang
     return html.Div(
         className=f"kpi-card state-{state}" + (" selected" if selected else ""),
         id={"type": "kpi-card", "indicator": indicator.id},
-        title=indicator.description,
+        title=indicator_description(indicator, lang),
         children=[
             html.Div(html.Span(indicator_name(indicator, lang), className="kpi-name"), className="kpi-head"),
             html.Div([html.Span(indicator.format_value(value), className="kpi-value",

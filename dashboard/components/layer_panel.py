@@ -41,7 +41,8 @@ def layer_options(view: MapView) -> list[dict]:
     options = []
     for layer in MAP_LAYERS.values():
         newest = max((freshness[s] for s in layer.sources if s in freshness), default=None)
-        options.append({"value": layer.id, "label": html.Span(className="layer-option", title=layer.description,
+        about = pick(layer.description, layer.description_zh, view.lang)
+        options.append({"value": layer.id, "label": html.Span(className="layer-option", title=about,
                                                               **{"data-layer": layer.id}, children=[
             html.Span(pick(layer.title, layer.title_zh, view.lang), className="layer-title"),
             freshness_badge(newest, now, view.lang)])})

@@ -11,6 +11,23 @@ from dashboard.i18n import DEFAULT_LANGUAGE, MESSAGES, department_name, normalis
 from dashboard.order_screens import card_label, channel_label, clock_text, order_href, status_label
 from layers.lifecycle import ACTIONS, TransitionRefused
 from layers.workorders import Order, ResponsibilityList, TimelineEntry, UnknownOrder, InvalidRequest
+from metrics.clocks import ESCALATION
+
+# What the server itself writes into an order's log (the supervision sweep's name and its notes) is said in the
+# page's language; what people write stays as they wrote it.
+SWEEP_ACTOR = "supervision sweep"  # app.py's sweep
+NOTE_REASONS = {note: reason for reason, note in ESCALATION["notes"].items()}
+
+
+def _actor(entry, lang: str) -> str:
+    if entry.source != "log":
+        return t("order.from_stage_times", lang)
+    return t("order.actor.supervision_sweep", lang) if entry.actor == SWEEP_ACTOR else entry.actor
+
+
+def _note(note: str, lang: str) -> str:
+    reason = NOTE_REASONS.get(note)
+    return note if reason is None else t(f"order.note.red_card.{reason}", lang)
 
 ACTION_BUTTON = "order-action"
 """Pattern-matching id type of the action buttons: ``{"type": ACTION_BUTTON, "action": name}``. An evaluation has
@@ -153,9 +170,8 @@ def swim_lanes(entries: list[TimelineEntry], lang: str = DEFAULT_LANGUAGE) -> ht
             html.Div(action_label(entry.action, lang), className="step-action"),
             html.Div(entry.at.strftime("%m-%d %H:%M"), className="step-time"),
             html.Div(t("order.step_to", lang, status=status_label(entry.to_status, lang)), className="step-status"),
-            html.Div(entry.actor if entry.source == "log" else t("order.from_stage_times", lang),
-                     className="step-actor muted"),
-            html.Div(entry.note, className="step-note") if entry.note else None,
+            html.Div(_actor(entry, lang), className="step-actor muted"),
+            html.Div(_note(entry.note, lang), className="step-note") if entry.note else None,
         ]))
     # The steps share the width (a nine-step timeline fits a 1920×1080 screen); a longer one scrolls sideways, opens
     # on its newest step and says that earlier ones are to the left (the clientside callback in pages/order.py).

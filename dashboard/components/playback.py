@@ -39,7 +39,7 @@ def playback_bar(lang: str = "en") -> html.Div:
         loading_slot(dcc.Slider(id=ids.PLAY_SLIDER, min=0, max=hours, step=0.25, value=hours, updatemode="mouseup",
                                 marks={h: f"{h}h" for h in range(0, hours + 1, 6)}, className="play-slider"),
                      "slider", lang, "slider-slot"),
-        html.Span("", id=ids.PLAY_NOTE, className="play-note", title="orders drawn: thinned to stay under 2 MB"),
+        html.Span("", id=ids.PLAY_NOTE, className="play-note", title=t("play.note_title", lang)),
         html.Span(t("play.live", lang), id=ids.PLAY_CLOCK, className="play-clock"),
         dcc.Store(id=ids.PLAY_SCRUB, data=None),  # where a person moved the slider to (the slider also follows)
         dcc.Store(id=ids.PLAY_HOUR, data=None),  # the hour whose figures the KPI cards show

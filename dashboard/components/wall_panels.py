@@ -10,8 +10,9 @@ from dash import html
 from dashboard.components.kpi import change_badge
 from dashboard.components.numbers import number_or_none
 from dashboard.components.wall_playlist import PLAYLIST, topic_indicators
-from dashboard.i18n import (DEFAULT_LANGUAGE, indicator_name, level_label, level_noun, normalise_language, state_label,
-                            t, topic_title, unit_name, unit_of_measure, window_label)
+from dashboard.i18n import (DEFAULT_LANGUAGE, indicator_description, indicator_name, level_label, level_noun,
+                            normalise_language, state_label, t, topic_title, unit_name, unit_of_measure,
+                            window_label)
 from dashboard.theme import STATE_COLORS
 from metrics.registry import INDICATORS
 from metrics.score import SCORE_STATES
@@ -79,9 +80,7 @@ def wall_card(indicator: Indicator, row, lead: bool = False, explain: bool = Fal
     if explain:
         steps = " · ".join(f"{span} {state_label(state, lang) if zh else state_label(state, lang).lower()}"
                            for state, span in threshold_spans(indicator, lang)) or t("wall.no_thresholds", lang)
-        # What an indicator measures is the registry's documentation, in English only: in Chinese the card says
-        # its thresholds alone.
-        about = html.Div([None if zh else html.Div(indicator.description, className="wall-card-about"),
+        about = html.Div([html.Div(indicator_description(indicator, lang), className="wall-card-about"),
                           html.Div(steps, className="wall-card-steps")], className="wall-card-explain")
     return html.Div(className=f"wall-card state-{state}" + (" lead" if lead else ""), children=[
         html.Div([html.Span(name, className="wall-card-name" + (" with-part" if part else "")),

@@ -306,15 +306,15 @@ def hexagon_layer(layer_id: str, hexes: list[dict], max_count: int) -> dict:
     }
 
 
-def heatmap_layer(layer_id: str, cells: list[dict]) -> dict:
-    """Order density: H3 cell centres weighted by their counts (never the raw orders)."""
+def heatmap_layer(layer_id: str, cells: list[dict], radius: int = 40) -> dict:
+    """Order density: the orders of the view, or their counts per fine H3 cell (see registry.heatmap_points)."""
     return {
         "@@type": "HeatmapLayer",
         "id": layer_id,
         "data": cells,
         "getPosition": "@@=position",
         "getWeight": "@@=count",
-        "radiusPixels": 40,
+        "radiusPixels": radius,
         "intensity": 1,
         "threshold": 0.05,
         "aggregation": "SUM",

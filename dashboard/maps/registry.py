@@ -72,6 +72,7 @@ class MapLayer:
     build: Callable[[MapView], list[dict]]
     legend: Callable[[MapView], list[LegendEntry]]
     description: str = ""
+    description_zh: str = ""  # the toggle's tooltip in Chinese
 
 
 def _state_legend(states) -> list[LegendEntry]:
@@ -254,13 +255,66 @@ def _order_hexes_legend(view: MapView) -> list[LegendEntry]:
             LegendEntry(HEX_RAMP[-1], *both("legend.orders_per_cell", count=f"{top:,}"))]
 
 
+HEATMAP_POINTS = 10_000
+"""At most this many weighted points feed the heatmap: the orders themselves when the view has no more, else their
+counts per H3 cell of the finest resolution that stays under it."""
+
+
+def heatmap_points(view: MapView) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Longitudes, latitudes and weights of the heatmap's input for ``view``.
+
+    The heatmap draws a kernel of fixed pixels around each point. Fed the centres of the ranking's H3 cells (the
+    hexagon layer's resolution for the level), a street, community or grid cell showed a lattice of separate dots:
+    at their zoom those centres lie 75 to 300 px apart, the kernel 40. The orders themselves (a unit in view has a
+    few thousand at most) or, for a city or a district, cells fine enough to lie a few pixels apart make a smooth
+    density."""
+    start, end = view.period
+    points = view.services.memo(("order_points", view.data.code, view.window),
+                                lambda: sources.order_points(view.city, view.data.code, start, end))
+    if len(points.lon) <= HEATMAP_POINTS:
+        return points.lon, points.lat, np.ones(len(points.lon), dtype=int)
+    cells = view.services.order_cells()
+    for resolution in range(sources.BASE_HEX_RESOLUTION, 4, -1):
+        hexes = view.services.memo(("order_hexes", view.data.code, view.window, resolution),
+                                   lambda: sources.order_hexes(view.city, cells, view.data.code, start, end,
+                                                               resolution))
+        if len(hexes) <= HEATMAP_POINTS:
+            break
+    return hexes["lon"].to_numpy(), hexes["lat"].to_numpy(), hexes["count"].to_numpy()
+
+
+HEATMAP_RADIUS = (40, 240)
+"""The heatmap kernel's radius in pixels, least and most (see :func:`heatmap_radius`)."""
+
+
+def heatmap_radius(view: MapView, lon: np.ndarray, lat: np.ndarray) -> int:
+    """The kernel's radius in pixels: four times the typical distance between neighbouring points at the zoom the map
+    opens the unit with (a kernel density's bandwidth follows the data's spacing), within :data:`HEATMAP_RADIUS`.
+    A street's few hundred orders lie 20-40 px apart: a kernel of twice that still showed them as blotches."""
+    from scipy.spatial import cKDTree
+
+    least, most = HEATMAP_RADIUS
+    if len(lon) < 2:
+        return least
+    camera = deck.fit_view(view.data.bounds, **deck.MAP_PAGE_INSETS)
+    scale = deck.TILE_SIZE * 2 ** camera["zoom"]  # Web Mercator, in the map's pixels at that zoom
+    x = (lon + 180.0) / 360.0 * scale
+    y = (1.0 - np.log(np.tan(np.pi / 4 + np.radians(lat) / 2)) / np.pi) / 2.0 * scale
+    pixels = np.unique(np.column_stack([x, y]).round(1), axis=0)
+    if len(pixels) < 2:
+        return least
+    distances, _ = cKDTree(pixels).query(pixels, k=2)
+    return int(np.clip(4 * np.median(distances[:, 1]), least, most))
+
+
 def _order_heatmap(view: MapView) -> list[dict]:
     if "orders" not in view.city.layers:
         return []
-    hexes = _hexes(view)
-    cells = [{"position": [round(lon, 6), round(lat, 6)], "count": int(c)}
-             for lon, lat, c in zip(hexes["lon"], hexes["lat"], hexes["count"])]
-    return [deck.heatmap_layer("order-heatmap", cells)]
+    lon, lat, weight = heatmap_points(view)
+    cells = [{"position": [round(float(x), 6), round(float(y), 6)], "count": int(w)}
+             for x, y, w in zip(lon, lat, weight)]
+    return [deck.heatmap_layer("order-heatmap", cells, radius=heatmap_radius(view, np.asarray(lon, float),
+                                                                           np.asarray(lat, float)))]
 
 
 def _order_points(view: MapView) -> list[dict]:
@@ -397,35 +451,50 @@ MAP_LAYERS: dict[str, MapLayer] = {layer.id: layer for layer in (
              "Land and water from the city's own boundaries, district outlines for orientation; instead, the city's "
              f"own vector base map if {BASEMAP_PMTILES_VARIABLE} names a PMTiles file (served by this server), or a "
              f"deployment's own raster tile server if {BASEMAP_URL_VARIABLE} names one. Nothing is fetched from the "
-             "internet."),
+             "internet.",
+             description_zh="城市自有边界绘制的陆地和水面，叠加区界便于定位；若 "
+             f"{BASEMAP_PMTILES_VARIABLE} 指定了 PMTiles 文件，则改用城市自有的矢量底图（由本服务器提供）；若 "
+             f"{BASEMAP_URL_VARIABLE} 指定了部署方自有的栅格瓦片服务器，则用其底图。不从互联网获取任何内容。"),
     MapLayer("units", "Admin units by indicator", "行政区划指标", ("units",), True, _units, _units_legend,
-             "The children of the unit in view, coloured by the selected indicator's state."),
+             "The children of the unit in view, coloured by the selected indicator's state.",
+             description_zh="当前单元的下级单元，按所选指标的状态着色。"),
     MapLayer("buildings", "3D buildings", "三维建筑", ("buildings", "sensors", "alarms"), True, _buildings,
              _buildings_legend, f"Extruded by height from zoom {MIN_ZOOM}; coloured by use, by the indicator's "
-                                "state in their grid cell, or by open alarms of their sensors."),
+                                "state in their grid cell, or by open alarms of their sensors.",
+             description_zh=f"自缩放级别 {MIN_ZOOM} 起按高度拉伸；按用途、所在网格的指标状态或其设备的在途告警着色。"),
     MapLayer("sensors", "IoT sensors", "物联感知", ("sensors", "alarms"), False, _sensors, _sensors_legend,
-             "By state at the data's now; clustered above the community level, showing the worst state inside."),
+             "By state at the data's now; clustered above the community level, showing the worst state inside.",
+             description_zh="按数据时点的状态显示；社区以上层级聚合，显示其中最差的状态。"),
     MapLayer("order_hexes", "Orders · H3 hexagons", "工单 · 六边形", ("orders",), False, _order_hexes,
-             _order_hexes_legend, "Orders received in the window, counted per H3 cell."),
+             _order_hexes_legend, "Orders received in the window, counted per H3 cell.",
+             description_zh="窗口期内受理的工单，按 H3 六边形计数。"),
     MapLayer("order_heatmap", "Orders · heatmap", "工单 · 热力图", ("orders",), False, _order_heatmap,
-             lambda view: [LegendEntry(HEX_RAMP[-1], *both("legend.dense"))], "Density of the orders received."),
+             lambda view: [LegendEntry(HEX_RAMP[-1], *both("legend.dense"))], "Density of the orders received.",
+             description_zh="受理工单的密度。"),
     MapLayer("order_points", "Orders · points", "工单 · 点位", ("orders",), False, _order_points,
-             _order_points_legend, f"Each order received in the window (up to {MAX_ORDER_POINTS:,})."),
+             _order_points_legend, f"Each order received in the window (up to {MAX_ORDER_POINTS:,}).",
+             description_zh=f"窗口期内受理的每一件工单（最多 {MAX_ORDER_POINTS:,} 件）。"),
     MapLayer("hotspots", "Hotspots", "热点", ("orders",), False, _hotspots, _hotspots_legend,
-             "Recurring hotspots found by the space-time scan (see the Hotspots page)."),
+             "Recurring hotspots found by the space-time scan (see the Hotspots page).",
+             description_zh="时空扫描发现的反复出现的热点（见热点页面）。"),
     MapLayer("enterprises", "Enterprises · work safety", "安全生产企业", ("enterprises",), False, _enterprises,
              _enterprises_legend, "Enterprises on the work-safety register, by risk class; clustered above the "
-                                  "community level."),
+                                  "community level.",
+             description_zh="安全生产监管名录中的企业，按风险等级显示；社区以上层级聚合。"),
     MapLayer("cameras", "Video cameras", "视频监控", ("cameras",), False, _cameras, _cameras_legend,
-             "Public video cameras by status, AI video analysis apart; clustered above the community level."),
+             "Public video cameras by status, AI video analysis apart; clustered above the community level.",
+             description_zh="公共视频摄像头按状态显示，具备AI视频分析的单独标出；社区以上层级聚合。"),
     MapLayer("patrols", "Grid patrols", "网格巡查", ("patrols", "grid_workers"), False, _patrols, _patrols_legend,
              "Grid workers' patrols in the window, per grid cell, with the issues they found; cells not patrolled "
-             "stand out. Clustered above the community level (the number: patrols)."),
+             "stand out. Clustered above the community level (the number: patrols).",
+             description_zh="窗口期内网格员的巡查，按网格显示并附发现的问题；未巡查的网格突出显示。社区以上层级聚合（数字为巡查次数）。"),
     MapLayer("incidents", "Emergency incidents", "突发事件", ("incidents",), False, _incidents, _incidents_legend,
              "Emergencies reported in the window; open ones by their level, resolved ones grey. Clustered above "
-             "the community level, showing the worst inside."),
+             "the community level, showing the worst inside.",
+             description_zh="窗口期内上报的突发事件；未处置完毕的按等级显示，已处置的为灰色。社区以上层级聚合，显示其中最严重的。"),
     MapLayer("alerts", "Alerts", "告警", ("readings", "orders"), True, _alerts, _alerts_legend,
-             "Open alerts of the rules (see the Alerts page), pinned at their sensor or unit, by severity."),
+             "Open alerts of the rules (see the Alerts page), pinned at their sensor or unit, by severity.",
+             description_zh="规则产生的未关闭告警（见告警页面），标注在其设备或单元处，按严重程度显示。"),
 )}
 DEFAULT_LAYERS = tuple(layer.id for layer in MAP_LAYERS.values() if layer.default)
 

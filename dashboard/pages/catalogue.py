@@ -9,8 +9,9 @@ from dashboard import auth, services
 from dashboard.components.breadcrumb import view_href
 from dashboard.components.kpi import change_badge
 from dashboard.components.topbar import topbar
-from dashboard.i18n import (HTML_LANG, department_name, frequency_label, indicator_name, state_label, t,
-                            thresholds_text, topic_title, unit_name, unit_of_measure, window_label)
+from dashboard.i18n import (HTML_LANG, department_name, frequency_label, indicator_description, indicator_name,
+                            state_label, t, thresholds_text, topic_title, unit_name, unit_of_measure,
+                            window_label)
 from dashboard.view import normalise_view
 from metrics.registry import INDICATORS, TOPICS
 from metrics.spec import WINDOWS
@@ -44,8 +45,7 @@ def layout(unit: str | None = None, indicator: str | None = None, window: str | 
                          html.Span(f" {unit_of_measure(i.unit, lang)}", className="muted")]),
                 html.Td(change_badge(i, kpi["change"], kpi["previous"], lang)),
                 html.Td(html.Span(state_label(state, lang), className=f"kpi-state state-{state}")),
-                # The formulas are the registry's documentation, in English only (metrics/registry.py).
-                html.Td(i.description, className="cat-formula", lang="en"),
+                html.Td(indicator_description(i, lang), className="cat-formula"),
                 html.Td(thresholds_text(i, lang)),
                 html.Td(t(f"direction.{i.good_direction}", lang)),
                 html.Td([department_name(i.owner, lang), html.Div(frequency_label(i.frequency, lang), className="muted")]),
