@@ -570,6 +570,29 @@ def serve_app() -> Iterator[Callable[[str], str]]:
         yield start
 
 
+def built_test_city(tmp_path_factory, name: str) -> str:
+    """A test-scale sample city of the asking module's own, in a SQLite file; its database URL."""
+    from sample_data.__main__ import build
+
+    path = tmp_path_factory.mktemp(name) / "city.sqlite"
+    build("test", f"sqlite:///{path}", progress=False)
+    return f"sqlite:///{path}"
+
+
+@contextlib.contextmanager
+def serving(service):
+    """``service`` (a dashboard.services.Services) as the process's own while the block runs (what the pages and
+    callbacks read through ``services.get()``), the one before it restored afterwards."""
+    from dashboard import services as services_module
+
+    previous = services_module._services
+    services_module._services = service
+    try:
+        yield service
+    finally:
+        services_module._services = previous
+
+
 def work_order_snapshot(store) -> tuple:
     """Row counts and a checksum of everything work orders write (to prove that a refused request changed nothing)."""
     import hashlib

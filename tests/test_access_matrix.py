@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from callback_requests import body, callback_name, server_callbacks
-from conftest import work_order_snapshot
+from conftest import built_test_city, work_order_snapshot
 from dashboard.auth import rules
 from layers.accounts import ROLES
 from layers.store import Store
@@ -28,9 +28,7 @@ DEPARTMENT = "Urban Management Bureau"
 
 @pytest.fixture(scope="module")
 def city_url(tmp_path_factory):
-    path = tmp_path_factory.mktemp("access") / "city.sqlite"
-    build("test", f"sqlite:///{path}", progress=False)
-    return f"sqlite:///{path}"
+    return built_test_city(tmp_path_factory, "access")
 
 
 @pytest.fixture(scope="module")

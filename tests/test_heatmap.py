@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
-from dashboard import services as services_module
+from conftest import built_test_city, serving
 from dashboard.maps import deck
 from dashboard.maps.registry import MAP_LAYERS, MapView, heatmap_points
 from dashboard.services import Services
@@ -20,14 +20,8 @@ from layers.store import Store
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
-    from sample_data.__main__ import build
-    path = tmp_path_factory.mktemp("heatmap") / "city.sqlite"
-    build("test", f"sqlite:///{path}", progress=False)
-    service = Services(Store(f"sqlite:///{path}"))
-    previous = services_module._services
-    services_module._services = service
-    yield service
-    services_module._services = previous
+    with serving(Services(Store(built_test_city(tmp_path_factory, "heatmap")))) as service:
+        yield service
 
 
 def _one_of_each_level(service) -> list[str | None]:

@@ -12,17 +12,15 @@ import pytest
 from sqlalchemy import event
 
 from callback_requests import body, callback_name, server_callbacks
+from conftest import built_test_city
 from layers.store import Store
 from layers.store_health import StoreUnavailable
 from layers.workorders import OrderQuery, WorkOrders
-from sample_data.__main__ import build
 
 
 @pytest.fixture(scope="module")
 def city_url(tmp_path_factory):
-    path = tmp_path_factory.mktemp("saved") / "city.sqlite"
-    build("test", f"sqlite:///{path}", progress=False)
-    return f"sqlite:///{path}"
+    return built_test_city(tmp_path_factory, "saved")
 
 
 @pytest.fixture(scope="module")

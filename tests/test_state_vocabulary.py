@@ -12,6 +12,7 @@ import re
 import pandas as pd
 import pytest
 
+from conftest import built_test_city, serving
 from dashboard import services as services_module
 from dashboard.components.layer_panel import freshness_badge
 from dashboard.components.wall_map import paint
@@ -31,14 +32,8 @@ JUDGED = ["on_time_rate", "pm25_mean", "overdue_orders", "noise_mean", "sensor_o
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
-    from sample_data.__main__ import build
-    path = tmp_path_factory.mktemp("states") / "city.sqlite"
-    build("test", f"sqlite:///{path}", progress=False)
-    service = Services(Store(f"sqlite:///{path}"))
-    previous = services_module._services
-    services_module._services = service
-    yield service
-    services_module._services = previous
+    with serving(Services(Store(built_test_city(tmp_path_factory, "states")))) as service:
+        yield service
 
 
 def catalogue_steps(text: str) -> Thresholds:
