@@ -579,6 +579,16 @@ def built_test_city(tmp_path_factory, name: str) -> str:
     return f"sqlite:///{path}"
 
 
+def app_in_process(database_url: str):
+    """The dashboard's Dash app on ``database_url``, in this process (Flask's test client talks to it), with its
+    callbacks in place."""
+    from app import create_app
+
+    app = create_app(database_url)
+    app.server.test_client().get("/login")  # Dash moves its callbacks into the app on the first request
+    return app
+
+
 @contextlib.contextmanager
 def serving(service):
     """``service`` (a dashboard.services.Services) as the process's own while the block runs (what the pages and

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from callback_requests import body, callback_name, server_callbacks
-from conftest import built_test_city, work_order_snapshot
+from conftest import app_in_process, built_test_city, work_order_snapshot
 from dashboard.auth import rules
 from layers.accounts import ROLES
 from layers.store import Store
@@ -33,10 +33,7 @@ def city_url(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def app(city_url):
-    from app import create_app
-
-    app = create_app(city_url)
-    app.server.test_client().get("/login")  # Dash moves its callbacks into the app on the first request
+    app = app_in_process(city_url)
     accounts = app.server.extensions["citytwin.auth"].accounts
     for role in ROLES:
         accounts.add(f"only-{role}", "a password long enough", roles={role})

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import event
 
 from callback_requests import body, callback_name, server_callbacks
-from conftest import built_test_city
+from conftest import app_in_process, built_test_city
 from layers.store import Store
 from layers.store_health import StoreUnavailable
 from layers.workorders import OrderQuery, WorkOrders
@@ -25,11 +25,7 @@ def city_url(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def app(city_url):
-    from app import create_app
-
-    app = create_app(city_url)
-    app.server.test_client().get("/login")  # Dash moves its callbacks into the app on the first request
-    return app
+    return app_in_process(city_url)
 
 
 @contextlib.contextmanager
