@@ -4,7 +4,10 @@ page module: Dash loads those itself, and a second import would register their c
 """
 from __future__ import annotations
 
+import math
 from urllib.parse import parse_qs, urlencode
+
+import flask
 
 from dashboard import services
 from dashboard.i18n import DEFAULT_LANGUAGE, normalise_language
@@ -45,6 +48,25 @@ def view_search(view: dict) -> str:
                            | ({"layers": ""} if view.get("layers") == "" else {}))
 
 
+SCALE_COOKIE = "citytwin_scale"
+SCALE_RANGE = (0.5, 4.0)  # the root font's range (assets/theme.css: at least 8 px) and more than an 8K screen needs
+
+
+def screen_scale() -> float:
+    """How many times larger than on 1920×1080 the asking screen draws the page (its root font / 16 px), as
+    assets/screen.js tells in a cookie; 1 outside a request, without the cookie, or for anything that is not a
+    plausible scale (a client can send any text)."""
+    if not flask.has_request_context():
+        return 1.0
+    try:
+        scale = float(flask.request.cookies.get(SCALE_COOKIE, "1"))
+    except ValueError:
+        return 1.0
+    if not math.isfinite(scale):
+        return 1.0
+    return min(max(scale, SCALE_RANGE[0]), SCALE_RANGE[1])
+
+
 def map_view(view: dict) -> MapView:
     """What the map draws for a view: its unit (for a building, the building's grid cell, with the building
     selected), indicator, window, colouring and language."""
@@ -52,4 +74,4 @@ def map_view(view: dict) -> MapView:
     card = service.building_card(view["building"])
     data = service.unit_view(card.grid_code if card else view["unit"], view["indicator"], view["window"])
     return MapView(service, data, view["indicator"], view["window"], view["color"],
-                   card.building["building_id"] if card else None, view["lang"])
+                   card.building["building_id"] if card else None, view["lang"], scale=screen_scale())

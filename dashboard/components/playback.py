@@ -18,6 +18,7 @@ from dashboard.components.layer_panel import redraw
 from dashboard.components.loading import loading_slot
 from dashboard.i18n import t
 from dashboard.maps import deck, sources
+from dashboard.maps.registry import text_last
 from dashboard.theme import STATE_COLORS, rgba
 from dashboard.view import parse_view
 from layers.city_settings import timezone as city_timezone
@@ -121,7 +122,9 @@ def control_playback(clicks, slider_hours, speed, current, search, layers, color
         head = float(current)
     label = t("play.pause" if playing else "play.play", view["lang"])
     note_text = t("play.thinned", view["lang"], step=note[0], count=f"{note[1]:,}") if note else ""
-    return base + day, time_filter(head, playing, speed), label, note_text
+    # The day's markers join under the map's text, sized for the screen like the layers they join.
+    return (text_last(base + deck.for_screen(day, redrawn.view.scale)), time_filter(head, playing, speed), label,
+            note_text)
 
 
 # The play head moves about 8 times a second. Dash drops a callback's answer when a newer call is already on its way,

@@ -168,10 +168,38 @@ def city_map(component_id: str, layers: list[dict], view: dict) -> DeckGL:
         controller=True,
         enable_events=["click"],
         tooltip={"html": TOOLTIP_HTML, "style": {"background": PALETTE["panel"],
-                                                                 "color": PALETTE["text"], "fontSize": "14px"}},
+                                                                 "color": PALETTE["text"], "fontSize": "0.875rem"}},
         style={"position": "absolute", "inset": "0", "width": "100%", "height": "100%",
                "background": PALETTE["bg"]},
     )
+
+
+# What a layer may draw in screen pixels: (the units prop, deck.gl's default for it, the prop that scales it, the
+# layer types that have it). Only a TextLayer is in pixels by default; the others say so (their default is metres).
+PIXEL_SCALES = (("sizeUnits", "pixels", "sizeScale", ("TextLayer",)),
+                ("radiusUnits", "meters", "radiusScale", ("ScatterplotLayer",)),
+                ("lineWidthUnits", "meters", "lineWidthScale", ("GeoJsonLayer", "MVTLayer", "ScatterplotLayer")),
+                ("pointRadiusUnits", "meters", "pointRadiusScale", ("GeoJsonLayer", "MVTLayer")))
+PIXEL_BOUNDS = ("lineWidthMinPixels", "radiusMinPixels", "radiusPixels", "sizeMinPixels")
+
+
+def for_screen(layers: list[dict], scale: float) -> list[dict]:
+    """``layers`` drawn for a screen ``scale`` times as large as 1920×1080 (dashboard.view.screen_scale).
+
+    The page is sized in rem and the camera zooms in by log2(scale) (overview.py), so everything deck.gl draws in
+    the map's own units grows with the screen by itself; what it draws in pixels (text, points, outlines, the
+    heatmap's kernel) would stay 1920's size, half as large on 3840×2160. Each such size gets the layer's scale
+    prop; sizes in "common" or "meters" units are left alone. The layers are copied, not changed: their data may be
+    shared with other views."""
+    if abs(scale - 1.0) < 1e-3:
+        return layers
+    scaled = []
+    for layer in layers:
+        changes = {scale_prop: layer.get(scale_prop, 1) * scale for units, default, scale_prop, types in PIXEL_SCALES
+                   if layer.get("@@type") in types and layer.get(units, default) == "pixels"}
+        changes.update({bound: layer[bound] * scale for bound in PIXEL_BOUNDS if bound in layer})
+        scaled.append({**layer, **changes} if changes else layer)
+    return scaled
 
 
 # --- detail layers (see dashboard/maps/registry.py for which the map shows and when) ---------------------------------

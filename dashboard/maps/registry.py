@@ -47,6 +47,7 @@ class MapView:
     building: str | None = None  # the building whose card is open
     lang: str = "en"
     notes: list[str] = field(default_factory=list)  # what a layer chose not to draw, and why
+    scale: float = 1.0  # the screen's size against 1920×1080 (dashboard.view.screen_scale): pixel sizes follow it
 
     @property
     def city(self):
@@ -508,7 +509,15 @@ def normalise_layers(value: str | None) -> tuple[str, ...]:
 
 
 def build_layers(view: MapView, layer_ids) -> list[dict]:
+    """The deck.gl layers of ``layer_ids``, in that order but text last, sized for the view's screen."""
     layers = []
     for layer_id in layer_ids:
         layers += MAP_LAYERS[layer_id].build(view)
-    return layers
+    return deck.for_screen(text_last(layers), view.scale)
+
+
+def text_last(layers: list[dict]) -> list[dict]:
+    """``layers`` with all text drawn last, each in its order: a name or a count is never hidden under another
+    layer's markers (alert markers sit on the units' label points)."""
+    text = [layer for layer in layers if layer.get("@@type") == "TextLayer"]
+    return [layer for layer in layers if layer.get("@@type") != "TextLayer"] + text
