@@ -322,6 +322,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "orders.none": ("No order matches these filters", "没有符合条件的工单"),
     "orders.count": ("{count} orders", "共{count}件"),
     "orders.refused": ("Cannot list: {reason}", "无法查询：{reason}"),
+    # dcc.Dropdown's own words (its search box, the menu's empty result): English in the component itself.
+    "dropdown.select_all": ("Select all", "全选"),
+    "dropdown.deselect_all": ("Deselect all", "取消全选"),
+    "dropdown.selected_count": ("{num_selected} selected", "已选 {num_selected} 项"),
+    "dropdown.search": ("Search", "搜索"),
+    "dropdown.clear_search": ("Clear search", "清除搜索"),
+    "dropdown.clear_selection": ("Clear selection", "清除选择"),
+    "dropdown.no_options_found": ("No options found", "没有匹配的选项"),
     "orders.filter.status": ("Status", "状态"),
     "orders.filter.event_type": ("Event type", "事项类型"),
     "orders.filter.department": ("Department", "责任部门"),
@@ -546,6 +554,12 @@ def t(key: str, lang: str, **format_args) -> str:
     english, chinese = MESSAGES[key]
     text = chinese if normalise_language(lang) == "zh" else english
     return text.format(**format_args) if format_args else text
+
+
+def dropdown_labels(lang: str) -> dict[str, str]:
+    """The words a ``dcc.Dropdown`` shows of its own (its ``labels``), in ``lang``; ``{num_selected}`` is filled by
+    the component."""
+    return {key.removeprefix("dropdown."): t(key, lang) for key in MESSAGES if key.startswith("dropdown.")}
 
 
 def both(key: str, **format_args) -> tuple[str, str]:

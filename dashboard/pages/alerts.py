@@ -18,8 +18,8 @@ from dashboard import auth, services
 from dashboard.alerts_api import select_alerts, statuses_of
 from dashboard.components.refresh import screen_refresh
 from dashboard.components.topbar import topbar
-from dashboard.i18n import HTML_LANG, department_name, language_query, normalise_language, pick, state_label, t, \
-    unit_name
+from dashboard.i18n import HTML_LANG, department_name, dropdown_labels, language_query, normalise_language, pick, \
+    state_label, t, unit_name
 from dashboard.view import DEFAULT_INDICATOR, DEFAULT_WINDOW
 from layers.alerts import OPEN_STATUSES, STATUSES, AlertError, UnknownAlert
 from layers.specs import CITY_TIMEZONE
@@ -103,7 +103,7 @@ def layout(status=None, severity=None, kind=None, unit=None, alert=None, lang=No
                              className="form-input form-note"),
                 html.Label(t("alerts.department", lang), htmlFor=IDS["department"], className="form-label"),
                 dcc.Dropdown(id=IDS["department"], placeholder=t("alerts.department_hint", lang),
-                             className="form-select",
+                             className="form-select", labels=dropdown_labels(lang),
                              options=[{"label": department_name(d, lang), "value": d} for d in departments]),
                 html.Div(id=IDS["actions"], className="order-actions"),
                 html.Div(id=IDS["message"], className="order-message", role="status"),
@@ -120,7 +120,7 @@ def _status_choice(status: str, lang: str) -> str:
 def _filter(name: str, filters: dict, lang: str, options: list, clearable: bool = True) -> dcc.Dropdown:
     return dcc.Dropdown(id={"type": IDS["filter"], "name": name}, options=options, value=filters[name],
                         clearable=clearable, placeholder=t(f"alerts.filter.{name}", lang),
-                        className=f"order-filter filter-{name}")
+                        className=f"order-filter filter-{name}", labels=dropdown_labels(lang))
 
 
 # --- what the page shows ------------------------------------------------------------------------------------------

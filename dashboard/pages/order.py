@@ -18,7 +18,7 @@ from dashboard import auth, ids, services
 from dashboard.components.order_views import (ACTION_BUTTON, action_buttons, action_label, refusal_text, order_facts,
                                               swim_lanes)
 from dashboard.components.topbar import topbar
-from dashboard.i18n import HTML_LANG, department_name, language_query, normalise_language, t
+from dashboard.i18n import HTML_LANG, department_name, dropdown_labels, language_query, normalise_language, t
 from dashboard.order_screens import orders_frame, status_label
 from dashboard.view import DEFAULT_INDICATOR, DEFAULT_WINDOW
 from layers.city_settings import timezone as city_timezone
@@ -86,6 +86,7 @@ def action_form(state: dict, lang: str) -> list:
                      className="form-input form-note"),
         html.Label(t("order.to_department", lang), htmlFor=ids.ORDER_DEPARTMENT, className="form-label"),
         dcc.Dropdown(id=ids.ORDER_DEPARTMENT, placeholder=t("order.by_the_list", lang), className="form-select",
+                     labels=dropdown_labels(lang),
                      options=[{"label": department_name(d, lang), "value": d} for d in departments]),
         html.Div(action_buttons_for(state, lang), id="order-actions"),
         html.Div(id=ids.ORDER_MESSAGE, className="order-message", role="status"),

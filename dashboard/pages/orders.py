@@ -12,7 +12,7 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from dashboard import auth, ids, services
 from dashboard.components.topbar import topbar
-from dashboard.i18n import HTML_LANG, department_name, pick, t, unit_name
+from dashboard.i18n import HTML_LANG, department_name, dropdown_labels, pick, t, unit_name
 from dashboard.order_screens import (BLOCK_ROWS, LIST_FILTERS, channel_label, filters_search, grid_rows,
                                      normalise_filters, order_query, status_label)
 from dashboard.view import DEFAULT_INDICATOR, DEFAULT_WINDOW
@@ -99,7 +99,7 @@ def filter_dropdown(name: str, filters: dict, lang: str, options: list[dict], mu
     value = filters[name]
     return dcc.Dropdown(id={"type": ids.ORDER_FILTER, "name": name}, options=options, multi=multi,
                         value=value, placeholder=t(f"orders.filter.{name}", lang),
-                        className=f"order-filter filter-{name}")
+                        className=f"order-filter filter-{name}", labels=dropdown_labels(lang))
 
 
 @callback(

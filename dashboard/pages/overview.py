@@ -21,8 +21,8 @@ from dashboard.components.layer_panel import layer_panel, redraw
 from dashboard.components.playback import playback_bar
 from dashboard.components.topbar import as_of_text, topbar
 from dashboard.components.wall_alerts import unit_early_warning
-from dashboard.i18n import (DEFAULT_LANGUAGE, HTML_LANG, indicator_name, level_label, pair, state_label,
-                            t, unit_name, unit_of_measure, window_label)
+from dashboard.i18n import (DEFAULT_LANGUAGE, HTML_LANG, dropdown_labels, indicator_name, level_label, pair,
+                            state_label, t, unit_name, unit_of_measure, window_label)
 from dashboard.maps.deck import MAP_PAGE_INSETS, city_map, fit_view
 from dashboard.maps.registry import build_layers, normalise_layers
 from dashboard.maps.sources import USE_NAMES
@@ -68,7 +68,7 @@ def layout(unit: str | None = None, indicator: str | None = None, window: str | 
             loading_slot(dcc.Dropdown(
                 id=ids.INDICATOR, value=view["indicator"], clearable=False, searchable=True,
                 options=[{"label": indicator_name(i, lang), "value": i.id} for i in INDICATORS.values()],
-                className="indicator-select"), "picker", lang, "picker-slot"),
+                className="indicator-select", labels=dropdown_labels(lang)), "picker", lang, "picker-slot"),
             dcc.RadioItems(
                 id=ids.WINDOW, value=view["window"], className="window-select", inline=True,
                 options=[{"label": window_label(w, lang), "value": w} for w in WINDOWS]),

@@ -1,7 +1,9 @@
 """Chinese everywhere (issue 15 item 12): every page in zh is walked and no visible UI text is left in English.
 Names and text from data are excepted (order ids, codes, the citizen's words, actors' names), as is text marked
 ``lang="en"`` on purpose. Tooltips count as text: an element's ``title`` (a KPI card's says what the indicator
-measures) is read like the text shown, and the catalogue's formula column is read as any other."""
+measures), ``placeholder`` and ``aria-label`` are read like the text shown — the indicator picker is opened, so that
+its search box's placeholder (the component's own "Search") is read — and the catalogue's formula column is read as
+any other."""
 from __future__ import annotations
 
 import re
@@ -24,10 +26,12 @@ ENGLISH_LEFT = r"""() => {
         if (!parent.getClientRects().length || getComputedStyle(parent).visibility === 'hidden') continue;
         if (/[A-Za-z]{3,}/.test(text)) out.add(text);
     }
-    for (const element of document.body.querySelectorAll('[title]')) {
-        const title = element.getAttribute('title').trim();
-        if (!element.closest('[lang="en"], .data-text') && element.getClientRects().length
-            && /[A-Za-z]{3,}/.test(title)) out.add('title: ' + title);
+    for (const name of ['title', 'placeholder', 'aria-label']) {
+        for (const element of document.body.querySelectorAll(`[${name}]`)) {
+            const value = element.getAttribute(name).trim();
+            if (!element.closest('[lang="en"], .data-text') && element.getClientRects().length
+                && /[A-Za-z]{3,}/.test(value)) out.add(`${name}: ${value}`);
+        }
     }
     return [...out];
 }"""
@@ -73,8 +77,11 @@ def test_no_english_is_left_on_the_chinese_pages(serve_app, city_db, page, pages
             # … and so are the KPI cards' tooltips, which say what each indicator measures.
             titles = page.locator(".kpi-card").evaluate_all("cards => cards.map(c => c.title)")
             assert titles and all(re.search(r"[\u4e00-\u9fff]", title) for title in titles)
+        if path == "/":
+            page.click(".indicator-select")
+            page.wait_for_selector(".dash-dropdown-search")
         english = [text for text in page.evaluate(ENGLISH_LEFT)
-                   if not ALLOWED.match(text.removeprefix("title: "))]
+                   if not ALLOWED.match(re.sub(r"^(?:title|placeholder|aria-label): ", "", text))]
         if english:
             left[path] = english
     assert left == {}, "\n".join(f"{path}: {text[:100]!r}" for path, texts in left.items() for text in texts)
