@@ -556,6 +556,15 @@ def t(key: str, lang: str, **format_args) -> str:
     return text.format(**format_args) if format_args else text
 
 
+def written_language(text) -> str | None:
+    """The HTML ``lang`` of a person's own words: Chinese when they hold Han characters, else English; None for
+    no text. Shown as written on pages of either language (a citizen who wrote in English is quoted in English),
+    and marked, so that the browser picks the fonts and a screen reader the voice of the words themselves."""
+    if not isinstance(text, str) or not text.strip():
+        return None
+    return HTML_LANG["zh"] if re.search(r"[\u3400-\u9fff]", text) else HTML_LANG["en"]
+
+
 def dropdown_labels(lang: str) -> dict[str, str]:
     """The words a ``dcc.Dropdown`` shows of its own (its ``labels``), in ``lang``; ``{num_selected}`` is filled by
     the component."""

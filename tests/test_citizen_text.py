@@ -62,3 +62,14 @@ def test_the_readme_example_order_exists_in_the_reproducible_demo_city():
     city = generate("demo", end=DEFAULT_END)
     orders = city["orders"] if isinstance(city, dict) else city.orders
     assert ids <= set(orders["order_id"]), ids - set(orders["order_id"])
+
+
+def test_the_citizens_words_are_marked_in_the_language_they_were_written_in():
+    # Shown as written on pages of either language (an English request stays English on a Chinese page), and marked
+    # so that the browser draws them with their own fonts: the order page's text carries this ``lang``.
+    from dashboard.i18n import written_language
+
+    for chinese, english in REQUESTS.values():
+        assert {written_language(s.format(place="福田")) for s in chinese} == {"zh-CN"}
+        assert {written_language(s.format(place="Futian")) for s in english} == {"en"}
+    assert written_language(None) is None and written_language("  ") is None

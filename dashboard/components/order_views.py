@@ -7,7 +7,8 @@ import pandas as pd
 from dash import dcc, html
 
 from dashboard.components.labels import short_name
-from dashboard.i18n import DEFAULT_LANGUAGE, MESSAGES, department_name, normalise_language, pick, t, unit_name
+from dashboard.i18n import (DEFAULT_LANGUAGE, MESSAGES, department_name, normalise_language, pick, t, unit_name,
+                            written_language)
 from dashboard.order_screens import card_label, channel_label, clock_text, order_href, status_label
 from layers.lifecycle import ACTIONS, TransitionRefused
 from layers.workorders import Order, ResponsibilityList, TimelineEntry, UnknownOrder, InvalidRequest
@@ -132,7 +133,8 @@ def order_facts(order: Order, rules: ResponsibilityList, place: list[dict], cloc
             fact(t("order.rules_version", lang), str(order.rules_version or "—")),
         ]),
         html.H3(t("order.description", lang), className="topic"),
-        html.P(order.description or "—", className="order-description", id="order-description"),
+        html.P(order.description or "—", className="order-description data-text", id="order-description",
+               lang=written_language(order.description)),
         html.P(order.address, className="order-address muted") if order.address else None,
     ])
 
