@@ -69,7 +69,7 @@ def test_the_citizens_words_are_marked_in_the_language_they_were_written_in():
     # so that the browser draws them with their own fonts: the order page's text carries this ``lang``.
     from dashboard.i18n import written_language
 
-    for chinese, english in REQUESTS.values():
-        assert {written_language(s.format(place="福田")) for s in chinese} == {"zh-CN"}
-        assert {written_language(s.format(place="Futian")) for s in english} == {"en"}
+    texts = citizen_requests(np.array(sorted(REQUESTS) * 20), np.random.default_rng(7))
+    expected = ["zh-CN" if HAN.search(text) else "en" for text in texts]
+    assert [written_language(text) for text in texts] == expected and set(expected) == {"zh-CN", "en"}
     assert written_language(None) is None and written_language("  ") is None
