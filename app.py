@@ -41,7 +41,6 @@ def create_app(database_url: str | None = None, progress: bool = False, settings
     they share what was computed) instead of in a background thread."""
     settings = settings or Settings.from_environ()  # a bad setting stops the start before the city is loaded
     sweep_minutes = settings.escalation_minutes
-    services.alert_seconds()  # CITYTWIN_ALERT_SECONDS checked before the city is loaded
     try:
         open311_keys = open311.keys_from_env()
     except ValueError as error:  # one line naming the variable, not a traceback
@@ -112,10 +111,9 @@ def start_jobs(service, settings: Settings) -> list[threading.Thread]:
     if settings.escalation_minutes:
         threads.append(threading.Thread(target=escalate_every, args=(service, settings.escalation_minutes),
                                         daemon=True, name="escalation"))
-    alert_seconds = services.alert_seconds()
-    if alert_seconds:
-        threads.append(threading.Thread(target=evaluate_alerts_every, args=(service, alert_seconds), daemon=True,
-                                        name="alerts"))
+    if settings.alert_seconds:
+        threads.append(threading.Thread(target=evaluate_alerts_every, args=(service, settings.alert_seconds),
+                                        daemon=True, name="alerts"))
     if settings.mqtt_broker:
         from layers.ingest import IngestService
 

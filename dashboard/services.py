@@ -93,15 +93,7 @@ def escalation_minutes(environ=None) -> float:
 
 def alert_seconds(environ=None) -> float:
     """How often the alert rules are evaluated: ``CITYTWIN_ALERT_SECONDS`` (default 15; 0 turns it off)."""
-    text = (os.environ if environ is None else environ).get("CITYTWIN_ALERT_SECONDS", "15")
-    try:
-        seconds = float(text)
-    except ValueError:
-        raise SystemExit(f"error: CITYTWIN_ALERT_SECONDS={text!r} is not a number of seconds") from None
-    if seconds < 0 or seconds != seconds or seconds == float("inf"):
-        raise SystemExit(f"error: CITYTWIN_ALERT_SECONDS={text!r} must be a number of seconds, 0 or more; "
-                         "0 turns the evaluation off")
-    return seconds
+    return Settings.from_environ(environ).alert_seconds
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,24 @@ class Settings:
     open311_posts_per_minute: int = 60
     """``CITYTWIN_OPEN311_POSTS_PER_MINUTE``: how many POSTs one Open311 API key may make in a minute (a key created
     by an admin may have its own limit); shared through Redis when ``CITYTWIN_REDIS_URL`` is set."""
+    alert_seconds: float = 15.0
+    """``CITYTWIN_ALERT_SECONDS``: how often the alert rules are evaluated (0 = off)."""
+    idle_minutes: float = 30.0
+    """``CITYTWIN_IDLE_MINUTES``: a session ends after this long without a request (docs/access.md)."""
+    signin_attempts: int = 5
+    """``CITYTWIN_SIGNIN_ATTEMPTS``: failed sign-ins that lock an account name (an address: four times as many)."""
+    lockout_seconds: int = 900
+    """``CITYTWIN_LOCKOUT_SECONDS``: how long a lock lasts after the last failure."""
+    secret_key: str | None = None
+    """``CITYTWIN_SECRET_KEY``: the key that signs session cookies; unset, a random key kept in the store (every
+    worker shares it, a restart keeps people signed in)."""
+    secure_cookies: bool = False
+    """``CITYTWIN_SECURE_COOKIES``: ``1`` behind HTTPS, so that the browser sends the session cookie over HTTPS only."""
+    frame_ancestors: str = "'self'"
+    """``CITYTWIN_FRAME_ANCESTORS``: who may show the pages in a frame (the CSP's ``frame-ancestors``)."""
+    origins: tuple[str, ...] = ()
+    """``CITYTWIN_ORIGINS``: comma-separated origins, besides the server's own, whose pages may call its callbacks
+    (a proxy's public address)."""
 
     @classmethod
     def from_environ(cls, environ=None, **overrides) -> "Settings":
@@ -107,6 +125,17 @@ class Settings:
             oidc_unknown=_choice(environ, "CITYTWIN_OIDC_UNKNOWN", cls.oidc_unknown, ("refuse", "viewer")),
             open311_posts_per_minute=_whole(environ, "CITYTWIN_OPEN311_POSTS_PER_MINUTE",
                                             cls.open311_posts_per_minute),
+            alert_seconds=_number(environ, "CITYTWIN_ALERT_SECONDS", cls.alert_seconds,
+                                  off="0 turns the evaluation off"),
+            idle_minutes=_number(environ, "CITYTWIN_IDLE_MINUTES", cls.idle_minutes, minimum=0.01),
+            signin_attempts=_whole(environ, "CITYTWIN_SIGNIN_ATTEMPTS", cls.signin_attempts),
+            lockout_seconds=_whole(environ, "CITYTWIN_LOCKOUT_SECONDS", cls.lockout_seconds),
+            secret_key=environ.get("CITYTWIN_SECRET_KEY") or None,
+            secure_cookies=_choice(environ, "CITYTWIN_SECURE_COOKIES", "0", ("0", "1", "true", "false", "yes", "no"))
+            in ("1", "true", "yes"),
+            frame_ancestors=(environ.get("CITYTWIN_FRAME_ANCESTORS") or "").strip() or cls.frame_ancestors,
+            origins=tuple(o.strip().rstrip("/") for o in (environ.get("CITYTWIN_ORIGINS") or "").split(",")
+                          if o.strip()),
         )
         if values["oidc_issuer"]:
             for name, key in (("CITYTWIN_OIDC_CLIENT_ID", "oidc_client_id"),
@@ -134,7 +163,7 @@ class Settings:
 
     def describe(self) -> str:
         return ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self)
-                         if f.name not in ("database_url", "oidc_client_secret"))
+                         if f.name not in ("database_url", "oidc_client_secret", "secret_key"))
 
 
 def _number(environ, name: str, default: float, minimum: float = 0, off: str | None = None) -> float:
@@ -145,7 +174,7 @@ def _number(environ, name: str, default: float, minimum: float = 0, off: str | N
         value = float(text)
     except ValueError:
         raise SystemExit(f"error: {name}={text!r} is not a number") from None
-    if value != value or value < minimum:
+    if value != value or value < minimum or value == float("inf"):
         hint = f"; {off}" if off else ""
         raise SystemExit(f"error: {name}={text!r} must be at least {minimum:g}{hint}")
     return value

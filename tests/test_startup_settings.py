@@ -21,3 +21,28 @@ def test_an_unknown_open311_channel_is_one_error_line(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: CITYTWIN_OPEN311_KEYS: unknown channel 'pigeon'"), \
         result.stderr
+
+
+def test_the_access_settings_are_read_once_with_the_others_and_refused_by_name():
+    # Read and checked with every other setting at start (dashboard/settings.py), not where they are used.
+    import pytest
+
+    from dashboard.settings import Settings
+
+    settings = Settings.from_environ({
+        "CITYTWIN_IDLE_MINUTES": "5", "CITYTWIN_SIGNIN_ATTEMPTS": "3", "CITYTWIN_LOCKOUT_SECONDS": "60",
+        "CITYTWIN_SECURE_COOKIES": "1", "CITYTWIN_FRAME_ANCESTORS": "https://wall.city.local",
+        "CITYTWIN_ORIGINS": "https://dash.city.local/, https://proxy.city.local", "CITYTWIN_SECRET_KEY": "s3cret",
+        "CITYTWIN_ALERT_SECONDS": "0"})
+    assert (settings.idle_minutes, settings.signin_attempts, settings.lockout_seconds) == (5, 3, 60)
+    assert settings.secure_cookies and settings.frame_ancestors == "https://wall.city.local"
+    assert settings.origins == ("https://dash.city.local", "https://proxy.city.local")
+    assert settings.alert_seconds == 0 and "s3cret" not in settings.describe()
+    defaults = Settings.from_environ({})
+    assert (defaults.idle_minutes, defaults.signin_attempts, defaults.lockout_seconds, defaults.secure_cookies,
+            defaults.frame_ancestors, defaults.origins, defaults.alert_seconds) == (30, 5, 900, False, "'self'", (), 15)
+    for name, text in [("CITYTWIN_IDLE_MINUTES", "0"), ("CITYTWIN_IDLE_MINUTES", "soon"),
+                       ("CITYTWIN_SIGNIN_ATTEMPTS", "0"), ("CITYTWIN_LOCKOUT_SECONDS", "1.5"),
+                       ("CITYTWIN_SECURE_COOKIES", "maybe"), ("CITYTWIN_ALERT_SECONDS", "inf")]:
+        with pytest.raises(SystemExit, match=name):
+            Settings.from_environ({name: text})

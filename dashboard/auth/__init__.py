@@ -19,7 +19,6 @@ import csv
 import io
 import json
 import logging
-import os
 import re
 import secrets
 import sys
@@ -35,6 +34,7 @@ from werkzeug.exceptions import HTTPException, NotFound
 
 from dashboard.auth import rules
 from dashboard.auth.lockout import Lockout
+from dashboard.settings import Settings
 from dashboard.auth.templates import (ACCOUNTS_PAGE, API_KEYS_PAGE, AUDIT_PAGE, DEVICES_PAGE, ERROR_PAGE, SIGN_IN_PAGE,
                                       text)
 from layers.accounts import ROLES, AccountError, Accounts, Principal
@@ -44,7 +44,6 @@ blueprint = Blueprint("auth", __name__)
 
 SESSION_COOKIE = "citytwin_session"
 MAX_REQUEST_BYTES = 2 * 1024 * 1024
-IDLE_SECONDS_DEFAULT = 30 * 60
 SEEN_EVERY_SECONDS = 60        # how often a session's last-seen time is rewritten (a new cookie)
 EXTENSION = "citytwin.auth"
 
@@ -52,14 +51,13 @@ EXTENSION = "citytwin.auth"
 class Access:
     """What the gate needs, kept on the Flask app (``server.extensions["citytwin.auth"]``)."""
 
-    def __init__(self, app: dash.Dash, accounts: Accounts, lockout: Lockout):
+    def __init__(self, app: dash.Dash, accounts: Accounts, lockout: Lockout, settings: Settings):
         self.app = app
         self.accounts = accounts
         self.lockout = lockout
-        self.idle_seconds = _seconds_setting("CITYTWIN_IDLE_MINUTES", IDLE_SECONDS_DEFAULT / 60) * 60
-        self.frame_ancestors = os.environ.get("CITYTWIN_FRAME_ANCESTORS", "'self'").strip() or "'self'"
-        self.extra_origins = {o.strip().rstrip("/") for o in os.environ.get("CITYTWIN_ORIGINS", "").split(",")
-                              if o.strip()}
+        self.idle_seconds = settings.idle_minutes * 60
+        self.frame_ancestors = settings.frame_ancestors
+        self.extra_origins = set(settings.origins)
         self.sso = None  # dashboard.auth.sso.SingleSignOn when CITYTWIN_OIDC_ISSUER is set
         self._csp: str | None = None
         self._callbacks: dict[str, str] | None = None
@@ -99,17 +97,6 @@ class Access:
                 f"frame-ancestors {self.frame_ancestors}",
             ])
         return self._csp
-
-
-def _seconds_setting(name: str, default: float) -> float:
-    text_value = os.environ.get(name, str(default))
-    try:
-        value = float(text_value)
-    except ValueError:
-        raise SystemExit(f"error: {name}={text_value!r} is not a number") from None
-    if value <= 0:
-        raise SystemExit(f"error: {name}={text_value!r} must be above 0")
-    return value
 
 
 def _access() -> Access:
@@ -753,16 +740,16 @@ def setup(app: dash.Dash, accounts: Accounts | None = None) -> Access:
     from dashboard import services
     server = app.server
     accounts = accounts or Accounts(services.get().store)
-    access = Access(app, accounts, Lockout())
     settings = services.get().settings
+    access = Access(app, accounts, Lockout(settings.signin_attempts, settings.lockout_seconds, settings.redis_url),
+                    settings)
     if settings.single_sign_on:
         from dashboard.auth.sso import SingleSignOn
         access.sso = SingleSignOn(server, settings, accounts)
     server.extensions[EXTENSION] = access
-    server.secret_key = os.environ.get("CITYTWIN_SECRET_KEY") or accounts.secret("session-signing-key")
-    secure = os.environ.get("CITYTWIN_SECURE_COOKIES", "").strip() in ("1", "true", "yes")
+    server.secret_key = settings.secret_key or accounts.secret("session-signing-key")
     server.config.update(SESSION_COOKIE_NAME=SESSION_COOKIE, SESSION_COOKIE_HTTPONLY=True,
-                         SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_SECURE=secure,
+                         SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_SECURE=settings.secure_cookies,
                          MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES, PROPAGATE_EXCEPTIONS=False)
     server.register_blueprint(blueprint)
     server.before_request(gate)

@@ -10,23 +10,11 @@ needs the failures to reach one process, which is weaker, not open) and goes bac
 """
 from __future__ import annotations
 
-import os
 import sys
 import threading
 import time
 
 REDIS_RETRY_SECONDS = 5.0  # after Redis failed, how long the process counts on its own before asking Redis again
-
-
-def _int_setting(name: str, default: int) -> int:
-    text = os.environ.get(name, str(default))
-    try:
-        value = int(text)
-    except ValueError:
-        raise SystemExit(f"error: {name}={text!r} is not a whole number") from None
-    if value <= 0:
-        raise SystemExit(f"error: {name}={text!r} must be above 0")
-    return value
 
 
 class _SharedCounts:
@@ -83,11 +71,12 @@ class Lockout(_SharedCounts):
 
     what = "sign-in failures"
 
-    def __init__(self, attempts: int | None = None, seconds: int | None = None, redis_url: str | None = None):
-        self.attempts = attempts or _int_setting("CITYTWIN_SIGNIN_ATTEMPTS", 5)
-        self.seconds = seconds or _int_setting("CITYTWIN_LOCKOUT_SECONDS", 900)
-        redis_url = redis_url if redis_url is not None else os.environ.get("CITYTWIN_REDIS_URL", "")
-        super().__init__(redis_url)
+    def __init__(self, attempts: int = 5, seconds: int = 900, redis_url: str | None = None):
+        """``attempts`` failures lock a name for ``seconds`` (dashboard.settings: ``CITYTWIN_SIGNIN_ATTEMPTS``,
+        ``CITYTWIN_LOCKOUT_SECONDS``); the counts are shared through Redis at ``redis_url``, else kept here."""
+        self.attempts = attempts
+        self.seconds = seconds
+        super().__init__(redis_url or "")
         self._counts: dict[str, tuple[int, float]] = {}
 
     def limit(self, key: str) -> int:
