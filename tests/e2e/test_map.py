@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.e2e.conftest import wait_for_frames
 
@@ -91,6 +92,7 @@ def test_layer_toggles_come_from_the_registry_and_keep_the_camera(serve_app, cit
     # A link with the layers reopens them.
     page.goto(page.url, wait_until="networkidle")
     checked = page.locator("#layer-toggles input:checked")
+    expect(checked).to_have_count(6)  # the panel may be drawn after the network went idle (a loaded machine)
     values = sorted(checked.nth(i).get_attribute("value") for i in range(checked.count()))
     assert values == sorted(["base", "units", "buildings", "order_hexes", "sensors", "alerts"])
     assert page.external_requests == []
