@@ -827,7 +827,26 @@ def window_series(city: City, window: str, indicator_ids: list[str] | None = Non
         steps = max(1, int(np.ceil(named.days * 24))) if window == "today" else int(round(named.days))
         frames.append(series(city, named, ids, steps))
     points = pd.concat(frames, ignore_index=True)
-    return points.sort_values("step").groupby(["code", "indicator"], sort=True)["value"].agg(list)
+    return lists_by_unit_and_indicator(points)
+
+
+def lists_by_unit_and_indicator(points: pd.DataFrame) -> pd.Series:
+    """Each (code, indicator)'s values in step order, as a list, indexed by (code, indicator) in sorted order: what
+    ``groupby(["code", "indicator"])["value"].agg(list)`` gives, cut from one array sorted on integer keys instead
+    of a Python call per group (tens of thousands of groups: seconds of every start)."""
+    code_ids, codes = pd.factorize(points["code"], sort=True)
+    indicator_ids, indicators = pd.factorize(points["indicator"], sort=True)
+    steps = points["step"].to_numpy(dtype="int64")
+    group = code_ids.astype("int64") * len(indicators) + indicator_ids
+    # One integer key (a lexsort of the three columns took four times as long)
+    order = np.argsort(group * (int(steps.max(initial=0)) + 1) + steps, kind="stable")
+    code_ids, indicator_ids, group = code_ids[order], indicator_ids[order], group[order]
+    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]]) if len(group) else np.array([], dtype=int)
+    values = points["value"].to_numpy(dtype=float)[order]
+    lists = [part.tolist() for part in np.split(values, starts[1:])] if len(starts) else []
+    index = pd.MultiIndex.from_arrays([codes.take(code_ids[starts]), indicators.take(indicator_ids[starts])],
+                                      names=["code", "indicator"])
+    return pd.Series(lists, index=index, name="value", dtype=object)
 
 
 def layer_freshness(city: City, versions: dict[str, dict]) -> dict[str, pd.Timestamp]:
