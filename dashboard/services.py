@@ -7,12 +7,15 @@ shows the children of one unit, simplified as a coverage so that shared edges st
 from __future__ import annotations
 
 import copy
+import functools
+import hashlib
 import os
 import sys
 import threading
 import time
 import zlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -29,7 +32,7 @@ from dashboard.maps.sources import order_cells, sensor_states
 from layers import city_settings
 from layers.city_settings import timezone as city_timezone
 from layers.specs import ALL_LEVELS, LAYERS, METRIC_CRS
-from layers.snapshot import read_snapshot, write_snapshot
+from layers.snapshot import read_computed, read_snapshot, write_computed, write_snapshot
 from layers.store import Store
 from layers.store_health import LastRead, is_unavailability
 from layers.workorders import WorkOrders
@@ -554,8 +557,41 @@ class Services:
 
     def warm(self, windows=("7d",)) -> None:
         for window in windows:
+            self._restore_computed(window)
             self.table(window)  # and its sums
             self.series(window)
+
+    def _restore_computed(self, window: str) -> None:
+        """The window's table and sparklines as a start before computed them for this same generation, kept beside
+        the snapshot (:meth:`keep_computed`), instead of computing them again: at the city scale they are most of
+        what the first page waits for once the city is read (about 7 s and 5 s here). Not in live mode: there the
+        generation is the clock's, never a start's before."""
+        if not self.settings.snapshots or self.settings.live:
+            return
+        gen = self._current()
+        made_from = computed_key(gen, window)
+        if window not in gen.tables:
+            table = read_computed(self.store, f"table-{window}", made_from)
+            if table is not None:
+                remembered(gen.tables, window, lambda: table)
+        if window not in gen.series:
+            points = read_computed(self.store, f"series-{window}", made_from)
+            if points is not None:
+                remembered(gen.series, window, lambda: series_from_frame(points))
+
+    def keep_computed(self) -> None:
+        """Keep the current generation's window tables and sparklines beside the city's snapshot for the next start
+        (see :meth:`_restore_computed`); after the warm-up, in its thread."""
+        if not self.settings.snapshots or self.settings.live:
+            return
+        if self._snapshotting is not None:
+            self._snapshotting.join()  # a city just loaded from the store: they go beside its snapshot
+        gen = self._current()
+        for window, table in list(gen.tables.items()):
+            write_computed(self.store, f"table-{window}", table, computed_key(gen, window))
+        for window, points in list(gen.series.items()):
+            write_computed(self.store, f"series-{window}", points.rename("value").reset_index(),
+                           computed_key(gen, window))
 
     # --- views --------------------------------------------------------------------------------------------------
 
@@ -685,6 +721,30 @@ class Services:
 
 
 ALERT_READS = frozenset({"mark", "frame", "get", "timeline", "rule_bodies", "for_order"})
+
+
+@functools.cache
+def code_fingerprint() -> str:
+    """A digest of the code that computes the window tables (metrics/, layers/ and this module): a table kept by
+    another release of it is not used."""
+    root = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for path in sorted([*root.glob("metrics/**/*.py"), *root.glob("layers/**/*.py"), Path(__file__).resolve()]):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def computed_key(gen: Generation, window: str) -> str:
+    """What a window's table and sparklines are computed from: the layers' versions, the instant the city is shown
+    at, the city's settings (time zone, holidays), the window and the code."""
+    return " ".join((repr(gen.city.version_key), gen.city.as_of.isoformat(), repr(city_settings.active()), window,
+                     code_fingerprint()))
+
+
+def series_from_frame(frame: pd.DataFrame) -> pd.Series:
+    """A :func:`window_series` from its frame (``code``, ``indicator``, ``value``: a list of floats per row)."""
+    lists = [np.asarray(values, dtype=float).tolist() for values in frame["value"]]
+    return pd.Series(lists, index=pd.MultiIndex.from_frame(frame[["code", "indicator"]]), name="value", dtype=object)
 
 
 def remembered(memo: dict, key, compute):

@@ -12,6 +12,10 @@ city) and no layer in it is newer than the store's; the loaded city then carries
 next version check reads what changed since, by the same incremental paths as any change (orders acted on since,
 readings arrived since) or by a full load.
 
+Beside the layers, a snapshot folder may keep tables computed from its city (:func:`write_computed`): the window
+tables and sparklines of the first page, so that a start of the same city does not compute them again. Each is
+tagged with what it was made from, and read only by a reader that gives the same tag.
+
 The folder is ``CITYTWIN_SNAPSHOT_DIR`` if set, else beside an SQLite file (``citytwin.snapshot/`` for
 ``citytwin.sqlite``), else ``data/snapshots/<hash of the URL>/``. A snapshot is written to a new folder and renamed
 into place, so a reader never sees half of one.
@@ -137,3 +141,47 @@ def read_stored(path: Path) -> pd.DataFrame:
     table = feather.read_table(path)
     # self_destruct: each column's Arrow memory is released once converted (a lower peak at the city scale).
     return table.to_pandas(types_mapper=MASKED_TYPES.get, split_blocks=True, self_destruct=True)
+
+
+MADE_FROM = b"citytwin.made_from"
+
+
+def write_computed(store: Store, name: str, frame: pd.DataFrame, made_from: str) -> bool:
+    """Keep ``frame``, computed from the snapshot's city, in the snapshot folder under ``name``, tagged
+    ``made_from`` (whatever the reader must match: the generation, the code). Written to a new file and renamed,
+    so a reader never sees half of one; False when there is no snapshot to keep it beside."""
+    folder = snapshot_folder(store)
+    if not (folder / "manifest.json").exists():
+        return False
+    if computed_tag(folder / f"computed-{name}.arrow") == made_from.encode():
+        return True  # kept already (a start that read it)
+    table = pa.Table.from_pandas(frame)
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), MADE_FROM: made_from.encode()})
+    fresh = folder / f".computed-{name}.new-{os.getpid()}-{time.monotonic_ns()}"
+    try:
+        feather.write_feather(table, fresh, compression="lz4")
+        os.replace(fresh, folder / f"computed-{name}.arrow")
+    except OSError:  # the folder was replaced by a newer snapshot meanwhile: nothing to keep this beside
+        fresh.unlink(missing_ok=True)
+        return False
+    return True
+
+
+def read_computed(store: Store, name: str, made_from: str) -> pd.DataFrame | None:
+    """The frame :func:`write_computed` kept under ``name``, or None when there is none made from ``made_from``."""
+    try:
+        table = feather.read_table(snapshot_folder(store) / f"computed-{name}.arrow")
+    except (OSError, pa.ArrowException):
+        return None
+    if (table.schema.metadata or {}).get(MADE_FROM) != made_from.encode():
+        return None
+    return table.to_pandas()
+
+
+def computed_tag(path: Path) -> bytes | None:
+    """The ``made_from`` tag of a kept frame, from the file's schema alone; None without a readable file."""
+    try:
+        with pa.memory_map(str(path)) as source:
+            return (pa.ipc.open_file(source).schema.metadata or {}).get(MADE_FROM)
+    except (OSError, pa.ArrowException):
+        return None
