@@ -569,15 +569,15 @@ class Services:
         if not self.settings.snapshots or self.settings.live:
             return
         gen = self._current()
-        made_from = computed_key(gen, window)
-        if window not in gen.tables:
-            table = read_computed(self.store, f"table-{window}", made_from)
-            if table is not None:
-                remembered(gen.tables, window, lambda: table)
-        if window not in gen.series:
-            points = read_computed(self.store, f"series-{window}", made_from)
-            if points is not None:
-                remembered(gen.series, window, lambda: series_from_frame(points))
+        self._restored(gen.tables, window, f"table-{window}", computed_key(gen, window))
+        self._restored(gen.series, window, f"series-{window}", computed_key(gen, window), series_from_frame)
+
+    def _restored(self, memo: dict, key, name: str, made_from: str, decode=lambda frame: frame) -> None:
+        """``memo[key]`` from the frame kept beside the snapshot under ``name``, if it was made from ``made_from``."""
+        if key not in memo:
+            frame = read_computed(self.store, name, made_from)
+            if frame is not None:
+                remembered(memo, key, lambda: decode(frame))
 
     def keep_computed(self) -> None:
         """Keep the current generation's window tables and sparklines beside the city's snapshot for the next start
@@ -592,6 +592,10 @@ class Services:
         for window, points in list(gen.series.items()):
             write_computed(self.store, f"series-{window}", points.rename("value").reset_index(),
                            computed_key(gen, window))
+        for key, table in list(gen.memo.items()):
+            if isinstance(key, tuple) and key[0] == "playback":
+                _, hour, ids = key
+                write_computed(self.store, f"playback-{hour}", table, computed_key(gen, playback_name(hour, ids)))
 
     # --- views --------------------------------------------------------------------------------------------------
 
@@ -681,8 +685,7 @@ class Services:
     def playback_table(self, hour: int, indicator_id: str | None = None) -> pd.DataFrame:
         """The headline indicators (and one more) of every unit for the replayed day's first ``hour`` hours. Every
         level at once: the grid sums cost the same for one level or five, so an hour is computed once for all."""
-        headline = {i for i, ind in INDICATORS.items() if ind.headline}
-        ids = tuple(sorted(headline | ({indicator_id} - {None})))
+        ids = playback_indicators(indicator_id)
 
         def compute():
             start, _ = self.playback_period()
@@ -694,8 +697,15 @@ class Services:
 
     def warm_playback(self) -> None:
         """The replayed day's 24 hours of headline figures, ahead of anyone pressing play (about 20 s of
-        background work at the city scale, 1 s a hour; an indicator off the headline is computed when asked)."""
+        background work at the city scale, 1 s a hour; an indicator off the headline is computed when asked),
+        read from beside the snapshot when a start before computed them for this generation (see
+        :meth:`keep_computed`)."""
+        gen = self._current()
         for hour in range(1, PLAYBACK_HOURS + 1):
+            if self.settings.snapshots and not self.settings.live:
+                ids = playback_indicators()
+                self._restored(gen.memo, ("playback", hour, ids), f"playback-{hour}",
+                               computed_key(gen, playback_name(hour, ids)))
             self.playback_table(hour)
 
     def basemap(self):
@@ -739,6 +749,17 @@ def computed_key(gen: Generation, window: str) -> str:
     at, the city's settings (time zone, holidays), the window and the code."""
     return " ".join((repr(gen.city.version_key), gen.city.as_of.isoformat(), repr(city_settings.active()), window,
                      code_fingerprint()))
+
+
+def playback_indicators(indicator_id: str | None = None) -> tuple[str, ...]:
+    """The indicators of a playback table: the headline ones and ``indicator_id``."""
+    headline = {i for i, ind in INDICATORS.items() if ind.headline}
+    return tuple(sorted(headline | ({indicator_id} - {None})))
+
+
+def playback_name(hour: int, ids: tuple[str, ...]) -> str:
+    """What a playback table is of, in :func:`computed_key`'s place of a window."""
+    return f"playback {hour} h {','.join(ids)}"
 
 
 def series_from_frame(frame: pd.DataFrame) -> pd.Series:

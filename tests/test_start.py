@@ -8,7 +8,7 @@ import pytest
 
 from conftest import built_test_city  # tests/ is on sys.path (rootdir conftest)
 from dashboard import services as services_module
-from dashboard.services import Services, code_fingerprint, computed_key, lists_by_unit_and_indicator
+from dashboard.services import PLAYBACK_HOURS, Services, code_fingerprint, computed_key, lists_by_unit_and_indicator
 from dashboard.settings import Settings
 from layers.snapshot import read_computed
 from layers.store import Store
@@ -57,8 +57,10 @@ def assert_same_series(got: pd.Series, expected: pd.Series) -> None:
 def test_a_restart_reads_the_tables_the_start_before_computed(city_url, monkeypatch, tmp_path):
     monkeypatch.setenv("CITYTWIN_SNAPSHOT_DIR", str(tmp_path / "snapshot"))
     first = started(city_url)
+    first.warm_playback()
     first.keep_computed()
     assert {f"computed-{kind}-{window}.arrow" for kind in ("table", "series") for window in ("7d", "today")} \
+        | {f"computed-playback-{hour}.arrow" for hour in range(1, PLAYBACK_HOURS + 1)} \
         <= {path.name for path in (tmp_path / "snapshot").iterdir()}
 
     def computed_again(*_args, **_kwargs):
@@ -66,11 +68,15 @@ def test_a_restart_reads_the_tables_the_start_before_computed(city_url, monkeypa
 
     monkeypatch.setattr(services_module, "window_table", computed_again)
     monkeypatch.setattr(services_module, "window_series", computed_again)
+    monkeypatch.setattr(services_module, "compare", computed_again)  # what a playback hour is computed with
     restarted = started(city_url)
+    restarted.warm_playback()
     for window in ("7d", "today"):
         pd.testing.assert_frame_equal(restarted.table(window), first.table(window), check_exact=True)
         assert list(restarted.table(window).dtypes) == list(first.table(window).dtypes)
         assert_same_series(restarted.series(window), first.series(window))
+    for hour in (1, PLAYBACK_HOURS):
+        pd.testing.assert_frame_equal(restarted.playback_table(hour), first.playback_table(hour), check_exact=True)
     restarted.keep_computed()  # kept already: not written again
     monkeypatch.undo()
 
