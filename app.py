@@ -200,6 +200,7 @@ def warm_in_background(service) -> None:
     service.warm(("today", "30d"))
     map_routes.warm(service)
     service.warm_playback()
+    service.keep_computed()  # the next start of this same city reads its first page's tables instead
 
 
 def main(argv: list[str] | None = None) -> int:

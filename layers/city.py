@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
@@ -51,10 +52,10 @@ class City:
             for name in ("readings", "alarms"):
                 if name in self.layers:
                     sensor = self.layers[name]["sensor_id"]
-                    self.layers[name]["grid_code"] = sensor.map(by_sensor["grid_code"]).astype(object)
+                    self.layers[name]["grid_code"] = looked_up(sensor, by_sensor["grid_code"])
             if "readings" in self.layers:
                 readings = self.layers["readings"]
-                readings["kind"] = readings["sensor_id"].map(by_sensor["kind"]).astype(object)
+                readings["kind"] = looked_up(readings["sensor_id"], by_sensor["kind"])
         # Every row that has a grid cell also gets the cell's position in the hierarchy table: the metrics sum
         # millions of rows per cell with np.bincount on it instead of hashing codes for every indicator.
         grids = pd.Index(self.hierarchy["grid"])
@@ -146,6 +147,15 @@ class City:
             chain.append(code)
             code = self.units.at[code, "parent_code"]
         return chain[::-1]
+
+
+def looked_up(keys: pd.Series, table: pd.Series) -> pd.Series:
+    """``table``'s value for each key, NaN for a key it lacks, as an object column: ``keys.map(table)
+    .astype(object)`` without making a string object per row (the values are ``table``'s own objects, shared by
+    the rows: a million readings take a pointer each for their sensor's grid cell and kind)."""
+    positions = table.index.get_indexer(keys)
+    values = np.append(table.to_numpy(dtype=object), np.nan)  # position -1 (a key the table lacks) → NaN
+    return pd.Series(values.take(positions), index=keys.index, dtype=object)
 
 
 SENSOR_LAYERS = ("sensors", "readings", "alarms")

@@ -84,7 +84,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.stats import poisson
 
 from metrics.spec import Window
 
@@ -192,6 +191,9 @@ def _significant_candidates(events: dict, band_hours: int, min_days_share: float
     pair_index, start = np.nonzero(testable)
     observed, expected = observed[pair_index, start], expected[pair_index, start]
     tests = type_count * grid_count * HOURS
+    # Imported here: scipy.stats takes 1.5–3 s to import, a share of every start that no first page needs.
+    from scipy.stats import poisson
+
     p_value = np.minimum(1.0, poisson.sf(observed - 1, expected) * tests)
     significant = p_value <= alpha
     pair_index, start = pair_index[significant], start[significant]

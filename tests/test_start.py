@@ -1,0 +1,112 @@
+"""The start at the city scale: what the first page needs is ready without recomputing what a start before already
+computed, and the shortcuts taken for speed give what the long way gives."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import built_test_city  # tests/ is on sys.path (rootdir conftest)
+from dashboard import services as services_module
+from dashboard.services import PLAYBACK_HOURS, Services, code_fingerprint, computed_key, lists_by_unit_and_indicator
+from dashboard.settings import Settings
+from layers.snapshot import read_computed
+from layers.store import Store
+from layers.workorders import OrderQuery
+
+
+def test_sparkline_lists_are_what_a_groupby_gives():
+    rng = np.random.default_rng(3)
+    rows = [(code, indicator, step) for code in ("440300", "440304", "44030401") for indicator in ("b_rate", "a_count")
+            for step in range(5)]
+    points = pd.DataFrame(rows, columns=["code", "indicator", "step"]).assign(value=rng.random(len(rows)))
+    points.loc[points.index[::7], "value"] = np.nan
+    points = points.sample(frac=1, random_state=4).reset_index(drop=True)  # steps in any order
+    expected = points.sort_values("step").groupby(["code", "indicator"], sort=True)["value"].agg(list)
+    got = lists_by_unit_and_indicator(points)
+    assert got.index.equals(expected.index) and got.index.names == expected.index.names
+    assert got.name == expected.name and got.dtype == expected.dtype
+    for mine, theirs in zip(got, expected):
+        assert isinstance(mine, list) and all(type(v) is float for v in mine)
+        np.testing.assert_array_equal(np.array(mine), np.array(theirs))
+    empty = lists_by_unit_and_indicator(points.iloc[:0])
+    assert len(empty) == 0 and empty.index.names == ["code", "indicator"]
+
+
+# --- a start reads the first page's tables that the start before it computed for the same city ----------------------
+
+@pytest.fixture(scope="module")
+def city_url(tmp_path_factory):
+    return built_test_city(tmp_path_factory, "start")
+
+
+def started(url: str, **settings) -> Services:
+    service = Services(Store(url), settings=Settings(snapshots=True, version_check_seconds=0, **settings))
+    service.warm(("7d", "today"))
+    return service
+
+
+def assert_same_series(got: pd.Series, expected: pd.Series) -> None:
+    assert got.index.equals(expected.index) and got.index.names == expected.index.names
+    assert got.name == expected.name and got.dtype == expected.dtype
+    for mine, theirs in zip(got, expected):
+        assert isinstance(mine, list)
+        np.testing.assert_array_equal(np.array(mine, dtype=float), np.array(theirs, dtype=float))
+
+
+def test_a_restart_reads_the_tables_the_start_before_computed(city_url, monkeypatch, tmp_path):
+    monkeypatch.setenv("CITYTWIN_SNAPSHOT_DIR", str(tmp_path / "snapshot"))
+    first = started(city_url)
+    first.warm_playback()
+    first.keep_computed()
+    assert {f"computed-{kind}-{window}.arrow" for kind in ("table", "series") for window in ("7d", "today")} \
+        | {f"computed-playback-{hour}.arrow" for hour in range(1, PLAYBACK_HOURS + 1)} \
+        <= {path.name for path in (tmp_path / "snapshot").iterdir()}
+
+    def computed_again(*_args, **_kwargs):
+        raise AssertionError("a table kept for this generation was computed again")
+
+    monkeypatch.setattr(services_module, "window_table", computed_again)
+    monkeypatch.setattr(services_module, "window_series", computed_again)
+    monkeypatch.setattr(services_module, "compare", computed_again)  # what a playback hour is computed with
+    restarted = started(city_url)
+    restarted.warm_playback()
+    for window in ("7d", "today"):
+        pd.testing.assert_frame_equal(restarted.table(window), first.table(window), check_exact=True)
+        assert list(restarted.table(window).dtypes) == list(first.table(window).dtypes)
+        assert_same_series(restarted.series(window), first.series(window))
+    for hour in (1, PLAYBACK_HOURS):
+        pd.testing.assert_frame_equal(restarted.playback_table(hour), first.playback_table(hour), check_exact=True)
+    restarted.keep_computed()  # kept already: not written again
+    monkeypatch.undo()
+
+
+def test_tables_kept_for_another_generation_or_release_are_not_used(city_url, monkeypatch, tmp_path):
+    monkeypatch.setenv("CITYTWIN_SNAPSHOT_DIR", str(tmp_path / "snapshot"))
+    first = started(city_url)
+    first.keep_computed()
+    gen = first.generation()
+    key = computed_key(gen, "7d")
+    store = first.store
+    assert read_computed(store, "table-7d", key) is not None
+    assert read_computed(store, "table-7d", computed_key(gen, "30d")) is None
+    assert read_computed(store, "table-7d", key.replace(code_fingerprint(), "another release")) is None
+    # The store changed while the server was down: the restarted city is another generation, its tables computed.
+    work_orders = first.work_orders()
+    order = work_orders.list_orders(OrderQuery(status=["received"], limit=1)).orders[0]
+    work_orders.dispatch(order.order_id, expected_version=order.version, actor="operator")
+    restarted = started(city_url)
+    assert restarted.city().versions != gen.city.versions
+    fresh = Services(Store(city_url), settings=Settings(snapshots=False))
+    pd.testing.assert_frame_equal(restarted.table("7d"), fresh.table("7d"), check_exact=True)
+    assert_same_series(restarted.series("7d"), fresh.series("7d"))
+
+
+def test_in_live_mode_no_table_is_kept(city_url, monkeypatch, tmp_path):
+    monkeypatch.setenv("CITYTWIN_SNAPSHOT_DIR", str(tmp_path / "snapshot"))
+    live = Services(Store(city_url), settings=Settings(snapshots=True, version_check_seconds=0, mode="live"))
+    live.city()
+    live._snapshotting.join(120)
+    live.table("7d")
+    live.keep_computed()
+    assert not list((tmp_path / "snapshot").glob("computed-*"))
