@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from layers.specs import ALL_LEVELS, LAYERS
-from metrics.engine import compared, grid_matrices, roll_up
+from metrics.engine import by_clock, compared, grid_matrices, previous_covered, roll_up, unit_values
 from metrics.registry import INDICATORS
 from metrics.spec import Window, named_window
 
@@ -157,6 +157,57 @@ def _with_layer(city, layer: str, frame: pd.DataFrame):
     moved.layers = dict(city.layers, **{layer: frame})
     moved.memo = {}
     return moved
+
+
+@dataclass(frozen=True)
+class UnitFigures:
+    """The numbers of :func:`metrics.engine.compare_named`'s rows for some indicators, as matrices indicators ×
+    units (every unit of every level, in :func:`metrics.engine.unit_values`'s order, whatever an indicator's levels):
+    what a live refresh compares with the table it has, to write only the rows whose figures changed."""
+
+    ids: tuple[str, ...]
+    codes: np.ndarray         # the units' codes
+    levels: np.ndarray        # and their levels
+    value: np.ndarray
+    numerator: np.ndarray
+    denominator: np.ndarray
+    previous: np.ndarray      # the value in the window before (NaN where the data do not cover it)
+    windows: dict             # indicator id → the window it is computed for (each indicator's own clock)
+
+
+def unit_figures(city, name: str, indicator_ids, sums: WindowSums | None = None) -> UnitFigures:
+    """:class:`UnitFigures` of ``indicator_ids`` for the named window at ``city``; those that ``sums`` holds (the
+    window's sums at ``city``) from its sums, the others from their formulas. No table is built: at the city scale
+    building and ranking the tidy rows cost far more than the sums themselves."""
+    order, windows, parts = [], {}, []
+    for as_of, ids in by_clock(city, list(indicator_ids)).items():
+        window = named_window(name, as_of)
+        held = [i for i in ids if sums is not None and i in sums.ids and sums.window == window]
+        computed = [i for i in ids if i not in held]
+        for w, kept in ((window, None if sums is None else sums.current),
+                        (window.previous(), None if sums is None else sums.previous)):
+            blocks = []
+            if computed:
+                blocks.append(grid_matrices(city, w, computed))
+            if held:
+                rows = [sums.ids.index(i) for i in held]
+                blocks.append(tuple(matrix[rows] for matrix in kept))
+            parts.append(tuple(np.vstack([block[k] for block in blocks]) for k in range(3)))
+        order += computed + held
+        windows.update({i: window for i in computed + held})
+    current = tuple(np.vstack([part[k] for part in parts[0::2]]) for k in range(3))
+    before = tuple(np.vstack([part[k] for part in parts[1::2]]) for k in range(3))
+    now, then = unit_values(order, *current, city.hierarchy), unit_values(order, *before, city.hierarchy)
+    previous = np.hstack([value for _level, _codes, value, _num, _den in then])
+    known = {window: previous_covered(city, window) for window in set(windows.values())}  # a min over millions
+    covered = np.array([known[windows[i]] for i in order])
+    return UnitFigures(
+        ids=tuple(order), codes=np.concatenate([codes for _level, codes, *_ in now]),
+        levels=np.concatenate([np.full(len(codes), level, dtype=object) for level, codes, *_ in now]),
+        value=np.hstack([value for _l, _c, value, _n, _d in now]),
+        numerator=np.hstack([num for _l, _c, _v, num, _d in now]),
+        denominator=np.hstack([den for _l, _c, _v, _n, den in now]),
+        previous=np.where(covered[:, None], previous, np.nan), windows=windows)
 
 
 def rows_from(city, start: pd.Timestamp, indicator_ids):
