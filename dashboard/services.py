@@ -33,7 +33,8 @@ from layers.snapshot import read_snapshot, write_snapshot
 from layers.store import Store
 from layers.store_health import LastRead, is_unavailability
 from layers.workorders import WorkOrders
-from metrics.engine import by_clock, compare, compare_named, compared, compute, rank_among_siblings, series
+from metrics.engine import (by_clock, compare, compare_named, compared, grid_matrices, rank_among_siblings,
+                            series, unit_values)
 from metrics.hotspots import detect_hotspots
 from metrics.incremental import WindowSums, rows_from, unit_figures
 from metrics.score import explain_score, vital_scores
@@ -406,7 +407,8 @@ class Services:
         if changed & set(SENSOR_LAYERS):
             if not all(layer in city.layers for layer in SENSOR_LAYERS):
                 return None
-            city = with_sensor_layers_read_again(city, self.store, versions)
+            # The orders' patch above already carries the new versions: say which sensor layers moved.
+            city = with_sensor_layers_read_again(city, self.store, versions, moved=changed & set(SENSOR_LAYERS))
         return city
 
     def work_orders(self) -> WorkOrders:
@@ -825,10 +827,10 @@ def _strings_replaced(column: pd.Series, positions: np.ndarray, values: pd.Serie
 
 def with_series_recomputed(points: pd.Series, city: City, window: str, indicator_ids: list[str],
                            since: pd.Timestamp) -> pd.Series:
-    """``points`` (a :func:`window_series`) with the steps from ``since`` on of the headline indicators among
-    ``indicator_ids`` computed again (new readings fall in the newest hours; older steps keep their values), the
-    same as computing every step again while the window's steps stay where they were (replay mode; in live mode
-    the clock's step recomputes them all)."""
+    """``points`` (a :func:`window_series`) with the headline indicators among ``indicator_ids`` computed again:
+    those whose rows add up in the steps from ``since`` on (new readings fall in the newest hours; older steps keep
+    their values), the others in every step. The same as computing every step again while the window's steps stay
+    where they were (replay mode; in live mode the clock's step recomputes them all)."""
     wanted = [i for i in indicator_ids if INDICATORS[i].headline]
     if not wanted:
         return points
@@ -836,35 +838,47 @@ def with_series_recomputed(points: pd.Series, city: City, window: str, indicator
     for as_of, ids in by_clock(city, wanted).items():
         named = named_window(window, as_of)
         steps = max(1, int(np.ceil(named.days * 24))) if window == "today" else int(round(named.days))
-        length = (named.end - named.start) / steps
-        redone = [step for step in range(steps) if named.start + (step + 1) * length > since]
-        if not redone:
-            continue
-        # The steps computed again need the rows of their own hours only, for the indicators whose rows add up.
-        recent = rows_from(city, named.start + redone[0] * length, ids)
-        positions, fresh = None, []
-        for step in redone:
-            sub = Window(named.start + step * length, named.start + (step + 1) * length, f"{window}[{step}]")
-            scratch = copy.copy(recent)
-            scratch.memo = {}
-            table = compute(scratch, sub, ids)
-            if positions is None:  # every step's table has the same rows in the same order
-                positions = points.index.get_indexer(pd.MultiIndex.from_arrays([table["code"], table["indicator"]]))
-            fresh.append(table["value"].to_numpy())
-        # Only the points that changed are written (a new list each: the old generation keeps its own); most
-        # units' newest steps stay as they were, and rewriting tens of thousands of lists cost more than the sums.
-        rows = np.flatnonzero(positions >= 0)
-        rows = rows[np.fromiter((len(values[p]) == steps for p in positions[rows]), bool, len(rows))]
-        fresh = np.vstack(fresh)[:, rows]
-        was = np.array([[values[p][step] for step in redone] for p in positions[rows]], dtype=float).reshape(
-            len(rows), len(redone)).T
-        changed = ~((fresh == was) | (np.isnan(fresh) & np.isnan(was))).all(axis=0)
-        for row, position in zip(np.flatnonzero(changed), positions[rows][changed]):
-            points_of = list(values[position])
-            for k, step in enumerate(redone):
-                points_of[step] = float(fresh[k, row])
-            values[position] = points_of
+        recent = [step for step in range(steps) if named.start + (step + 1) * (named.end - named.start) / steps > since]
+        # An indicator judged at each step's end from the sensors' and alarms' rows as they are now (online rates,
+        # active alarms) changes in every step: a sensor heard from now was last seen after every earlier step.
+        summed = [i for i in ids if INDICATORS[i].rows_add_up]
+        for group, redone in ((summed, recent), ([i for i in ids if i not in summed], list(range(steps)))):
+            if group and redone:
+                _steps_recomputed(values, points.index, city, named, steps, group, redone)
     return pd.Series(values, index=points.index, name=points.name)
+
+
+def _steps_recomputed(values: np.ndarray, index: pd.MultiIndex, city: City, named: Window, steps: int,
+                      ids: list[str], redone: list[int]) -> None:
+    """The ``redone`` steps of ``ids`` computed again, written into ``values`` (the points' lists, by ``index``)."""
+    length = (named.end - named.start) / steps
+    # The steps computed again need the rows of their own hours only, for the indicators whose rows add up.
+    recent = rows_from(city, named.start + redone[0] * length, ids)
+    fresh = []
+    for step in redone:
+        sub = Window(named.start + step * length, named.start + (step + 1) * length, f"{named.name}[{step}]")
+        scratch = copy.copy(recent)
+        scratch.memo = {}
+        # compute()'s values without its table: building and judging the tidy rows of every step cost more than
+        # the sums (the points keep values only).
+        rolled = unit_values(ids, *grid_matrices(scratch, sub, ids), city.hierarchy)
+        fresh.append(np.hstack([value for _level, _codes, value, _num, _den in rolled]).ravel())
+    codes = np.concatenate([codes for _level, codes, *_ in rolled])
+    positions = index.get_indexer(pd.MultiIndex.from_arrays([np.tile(codes, len(ids)),
+                                                             np.repeat(np.array(ids, dtype=object), len(codes))]))
+    # Only the points that changed are written (a new list each: the old generation keeps its own); most
+    # units' newest steps stay as they were, and rewriting tens of thousands of lists cost more than the sums.
+    rows = np.flatnonzero(positions >= 0)
+    rows = rows[np.fromiter((len(values[p]) == steps for p in positions[rows]), bool, len(rows))]
+    fresh = np.vstack(fresh)[:, rows]
+    was = np.array([[values[p][step] for step in redone] for p in positions[rows]], dtype=float).reshape(
+        len(rows), len(redone)).T
+    changed = ~((fresh == was) | (np.isnan(fresh) & np.isnan(was))).all(axis=0)
+    for row, position in zip(np.flatnonzero(changed), positions[rows][changed]):
+        points_of = list(values[position])
+        for k, step in enumerate(redone):
+            points_of[step] = float(fresh[k, row])
+        values[position] = points_of
 
 
 def window_series(city: City, window: str, indicator_ids: list[str] | None = None) -> pd.DataFrame:
