@@ -33,8 +33,8 @@ from layers.snapshot import read_snapshot, write_snapshot
 from layers.store import Store
 from layers.store_health import LastRead, is_unavailability
 from layers.workorders import WorkOrders
-from metrics.engine import (by_clock, compare, compare_named, compared, grid_matrices, rank_among_siblings,
-                            series, unit_values)
+from metrics.engine import (by_clock, city_level_groups, compare, compare_named, compared, grid_matrices,
+                            rank_among_siblings, series, unit_values)
 from metrics.hotspots import detect_hotspots
 from metrics.incremental import WindowSums, rows_from, unit_figures
 from metrics.score import explain_score, vital_scores
@@ -865,7 +865,7 @@ def _steps_recomputed(values: np.ndarray, index: pd.MultiIndex, city: City, name
         scratch.memo = {}
         # compute()'s values without its table: building and judging the tidy rows of every step cost more than
         # the sums (the points keep values only).
-        rolled = unit_values(ids, *grid_matrices(scratch, sub, ids), city.hierarchy)
+        rolled = unit_values(ids, *grid_matrices(scratch, sub, ids), city.hierarchy, groups=city_level_groups(city))
         fresh.append(np.hstack([value for _level, _codes, value, _num, _den in rolled]).ravel())
     codes = np.concatenate([codes for _level, codes, *_ in rolled])
     positions = index.get_indexer(pd.MultiIndex.from_arrays([np.tile(codes, len(ids)),

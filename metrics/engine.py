@@ -19,7 +19,8 @@ from pandas.arrays import ArrowStringArray
 
 from layers.specs import ALL_LEVELS
 from metrics.registry import INDICATORS
-from metrics.spec import SURGE, Contributions, Indicator, Window, column_codes, named_window, surge_scores
+from metrics.spec import (SURGE, Contributions, Indicator, Window, column_codes, memoised, named_window,
+                          surge_scores)
 
 COLUMNS = ["code", "level", "indicator", "value", "numerator", "denominator", "state"]
 
@@ -91,18 +92,33 @@ def grid_matrices(data, window: Window, ids: list[str]) -> tuple[np.ndarray, np.
     return tuple(np.vstack([sums[i][part] for i in ids]).reshape(len(ids), size) for part in range(3))
 
 
-def unit_values(ids: list[str], numerator: np.ndarray, denominator: np.ndarray, covered: np.ndarray,
-                hierarchy: pd.DataFrame, levels: Iterable[str] = ALL_LEVELS) -> list[tuple]:
-    """Sum grid matrices up each level, then divide: per level, ``(level, unit codes, value, numerator,
-    denominator)``, the matrices indicators × units (every indicator, whatever its levels). The numbers of
-    :func:`roll_up`'s table; a live refresh compares them with the table it has and writes only what changed."""
-    aggregation = np.array([INDICATORS[i].aggregation for i in ids])[:, None]
-    rolled = []
+def level_groups(hierarchy: pd.DataFrame, levels: Iterable[str] = ALL_LEVELS) -> list[tuple]:
+    """Per level of ``hierarchy``: ``(level, order, starts, unit codes)``, the grid cells sorted by their unit there
+    and where each unit's cells start: how :func:`unit_values` sums cells into units. The same for every sum over
+    one hierarchy (a live refresh rolls up dozens of times: :func:`city_level_groups` keeps them per city)."""
+    groups = []
     for level in [lvl for lvl in levels if lvl in hierarchy.columns]:  # a single city has no province level
         codes, units = pd.factorize(hierarchy[level].to_numpy())
         order = np.argsort(codes, kind="stable")
         starts = np.flatnonzero(np.r_[True, np.diff(codes[order]) != 0])
-        unit_codes = units[codes[order][starts]]
+        groups.append((level, order, starts, units[codes[order][starts]]))
+    return groups
+
+
+def city_level_groups(data) -> list[tuple]:
+    """:func:`level_groups` of a city's hierarchy, every level, once per city (its memo)."""
+    return memoised(data, "level_groups", lambda: level_groups(data.hierarchy))
+
+
+def unit_values(ids: list[str], numerator: np.ndarray, denominator: np.ndarray, covered: np.ndarray,
+                hierarchy: pd.DataFrame, levels: Iterable[str] = ALL_LEVELS, groups: list | None = None) -> list[tuple]:
+    """Sum grid matrices up each level, then divide: per level, ``(level, unit codes, value, numerator,
+    denominator)``, the matrices indicators × units (every indicator, whatever its levels). The numbers of
+    :func:`roll_up`'s table; a live refresh compares them with the table it has and writes only what changed.
+    ``groups``: :func:`level_groups` of ``hierarchy`` for ``levels``, when the caller keeps them."""
+    aggregation = np.array([INDICATORS[i].aggregation for i in ids])[:, None]
+    rolled = []
+    for level, order, starts, unit_codes in (level_groups(hierarchy, levels) if groups is None else groups):
         num, den, cov = (np.add.reduceat(matrix[:, order], starts, axis=1)
                          for matrix in (numerator, denominator, covered))
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -25,7 +25,8 @@ import numpy as np
 import pandas as pd
 
 from layers.specs import ALL_LEVELS, LAYERS
-from metrics.engine import by_clock, compared, grid_matrices, previous_covered, roll_up, unit_values
+from metrics.engine import (by_clock, city_level_groups, compared, grid_matrices, previous_covered, roll_up,
+                            unit_values)
 from metrics.registry import INDICATORS
 from metrics.spec import Window, named_window
 
@@ -197,7 +198,9 @@ def unit_figures(city, name: str, indicator_ids, sums: WindowSums | None = None)
         windows.update({i: window for i in computed + held})
     current = tuple(np.vstack([part[k] for part in parts[0::2]]) for k in range(3))
     before = tuple(np.vstack([part[k] for part in parts[1::2]]) for k in range(3))
-    now, then = unit_values(order, *current, city.hierarchy), unit_values(order, *before, city.hierarchy)
+    groups = city_level_groups(city)
+    now, then = (unit_values(order, *current, city.hierarchy, groups=groups),
+                 unit_values(order, *before, city.hierarchy, groups=groups))
     previous = np.hstack([value for _level, _codes, value, _num, _den in then])
     known = {window: previous_covered(city, window) for window in set(windows.values())}  # a min over millions
     covered = np.array([known[windows[i]] for i in order])
