@@ -875,8 +875,7 @@ def _steps_recomputed(values: np.ndarray, index: pd.MultiIndex, city: City, name
     rows = np.flatnonzero(positions >= 0)
     rows = rows[np.fromiter((len(values[p]) == steps for p in positions[rows]), bool, len(rows))]
     fresh = np.vstack(fresh)[:, rows]
-    was = np.array([[values[p][step] for step in redone] for p in positions[rows]], dtype=float).reshape(
-        len(rows), len(redone)).T
+    was = np.array([values[p] for p in positions[rows]], dtype=float).reshape(len(rows), steps)[:, redone].T
     changed = ~((fresh == was) | (np.isnan(fresh) & np.isnan(was))).all(axis=0)
     for row, position in zip(np.flatnonzero(changed), positions[rows][changed]):
         points_of = list(values[position])

@@ -125,10 +125,13 @@ class WindowSums:
 
     def _moved(self, sums: tuple, old_city, city, old_window: Window, window: Window, since) -> tuple:
         ids = list(self.ids)
-        gone = grid_matrices(self._rows(old_city, old_window, window, since), old_window, ids)
+        old_rows = self._rows(old_city, old_window, window, since)
         came = grid_matrices(self._rows(city, old_window, window, since), window, ids)
         # Coverage depends on which cells have a source, never on the layer's rows (Indicator.rows_add_up): the
-        # new city's is the one.
+        # new city's is the one. No rows of the old city to take away (the window before, mostly): nothing to do.
+        if not len(old_rows[self.layer]):
+            return sums[0] + came[0], sums[1] + came[1], came[2]
+        gone = grid_matrices(old_rows, old_window, ids)
         return sums[0] - gone[0] + came[0], sums[1] - gone[1] + came[1], came[2]
 
     def _rows(self, city, old_window: Window, window: Window, since):
@@ -141,9 +144,12 @@ class WindowSums:
         def within(w: Window) -> np.ndarray:
             return (times >= _utc(w.start)) & (times < _utc(w.end))
 
-        touched = within(old_window) != within(window)  # entered or left the window
+        before, after = within(old_window), within(window)
+        touched = before != after  # entered or left the window
         if since is not None:
-            touched |= times >= _utc(since)
+            # Read again, and in either window: a row outside both adds nothing to either (Indicator.rows_add_up),
+            # so the window before, which the newest rows never reach, mostly has none to take away or add.
+            touched |= (times >= _utc(since)) & (before | after)
         return _with_layer(city, self.layer, frame[touched].reset_index(drop=True))
 
 
