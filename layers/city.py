@@ -114,9 +114,10 @@ class City:
             return self.written_at
         return pd.Timestamp.now(tz=city_timezone()).floor("s")
 
-    @property
+    @cached_property
     def starts_at(self) -> pd.Timestamp | None:
-        """The earliest instant the event data cover (first order, reading or alarm); None without any."""
+        """The earliest instant the event data cover (first order, reading or alarm); None without any. Computed
+        once per city, like :attr:`as_of` (a min over millions of orders; a live refresh asks four times)."""
         candidates = [self.layers[name][column].min() for name, column in
                       (("orders", "received_at"), ("readings", "ts"), ("alarms", "raised_at"))
                       if name in self.layers and len(self.layers[name])]
