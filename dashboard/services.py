@@ -750,9 +750,15 @@ def with_rows_updated(table: pd.DataFrame, city: City, window: str, indicator_id
     if layout is None or layout[0] is not table.index or layout[1] != figures.ids:
         pairs = pd.MultiIndex.from_arrays([np.tile(figures.codes, len(figures.ids)),
                                            np.repeat(np.array(figures.ids, dtype=object), len(figures.codes))])
-        layout = (table.index, figures.ids, table.index.get_indexer(pairs).reshape(len(figures.ids), -1))
+        positions = table.index.get_indexer(pairs).reshape(len(figures.ids), -1)
+        # Every unit has a row for each indicator on the indicator's own levels, and no other: else the table is
+        # not of these units (it is then computed again whole, below).
+        expected = np.vstack([np.isin(figures.levels, INDICATORS[i].levels) for i in figures.ids])
+        layout = (table.index, figures.ids, positions, bool(((positions >= 0) == expected).all()))
         if memo is not None:
             memo[key] = layout
+    if not layout[3]:
+        return window_table(city, window, sums)
     positions = layout[2]
     shown = positions >= 0  # an indicator has rows on its own levels only
     at = positions[shown]
