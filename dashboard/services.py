@@ -36,9 +36,10 @@ from layers.snapshot import read_computed, read_snapshot, write_computed, write_
 from layers.store import Store
 from layers.store_health import LastRead, is_unavailability
 from layers.workorders import WorkOrders
-from metrics.engine import by_clock, compare, compare_named, compute, rank_among_siblings, series
+from metrics.engine import (by_clock, city_level_groups, compare, compare_named, compared, grid_matrices,
+                            rank_among_siblings, series, unit_values)
 from metrics.hotspots import detect_hotspots
-from metrics.incremental import WindowSums, rows_from
+from metrics.incremental import WindowSums, rows_from, unit_figures
 from metrics.score import explain_score, vital_scores
 from metrics.registry import INDICATORS
 from metrics.spec import WINDOWS, Window, named_window
@@ -56,6 +57,7 @@ MEMO_LAYERS = {
     "building_colouring_version:use": ("buildings",),
     "open_alerts": ("alerts",),
     "building_alerts": ("alerts",),
+    "table_layout": ("units",),  # where each unit's row of each indicator sits in a window's table
 }
 """The layers each generation memo is computed from alone (not the clock): it carries over to the next generation
 while they are unchanged. Memos not named here are computed from the city at its clock: they carry over only when
@@ -323,8 +325,8 @@ class Services:
                 new.sums[window] = (old.sums[window].following(old.city, new.city) if window in old.sums else
                                     WindowSums.of(new.city, window))
                 new.tables[window] = (window_table(new.city, window, new.sums[window]) if affected is None else
-                                      with_rows_recomputed(old.tables[window], new.city, window, affected,
-                                                           new.sums[window]))
+                                      with_rows_updated(old.tables[window], new.city, window, affected,
+                                                        new.sums[window], new.memo))
             phases["tables"] = time.monotonic() - started - sum(phases.values())
             for window in list(old.series):
                 new.series[window] = (window_series(new.city, window) if affected is None else
@@ -400,7 +402,8 @@ class Services:
         if changed & set(SENSOR_LAYERS):
             if not all(layer in city.layers for layer in SENSOR_LAYERS):
                 return None
-            city = with_sensor_layers_read_again(city, self.store, versions)
+            # The orders' patch above already carries the new versions: say which sensor layers moved.
+            city = with_sensor_layers_read_again(city, self.store, versions, moved=changed & set(SENSOR_LAYERS))
         return city
 
     def work_orders(self) -> WorkOrders:
@@ -805,29 +808,88 @@ def compared_rows(city: City, window: str, indicator_ids: list[str], sums: Windo
     return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
 
-def with_rows_recomputed(table: pd.DataFrame, city: City, window: str, indicator_ids: list[str],
-                         sums: WindowSums | None = None) -> pd.DataFrame:
-    """``table`` (a :func:`window_table`) with the rows of ``indicator_ids`` computed again on ``city`` (those that
-    ``sums`` holds from it): written into a copy in place, by position (the same units and indicators have the same
-    rows), not concatenated and sorted again (sorting 200,000 string pairs cost more than the computation)."""
+def with_rows_updated(table: pd.DataFrame, city: City, window: str, indicator_ids: list[str],
+                      sums: WindowSums | None = None, memo: dict | None = None) -> pd.DataFrame:
+    """``table`` (a :func:`window_table`) with the rows of ``indicator_ids`` brought up to date on ``city`` (those
+    that ``sums`` holds from it): the same as computing them again, but only the rows whose figures changed are
+    judged again, and only their siblings ranked again, written into a copy by position. A batch of the stream
+    changes a few thousand of the city's 870,000 rows; building, judging and ranking them all was most of a
+    refresh. ``memo`` (the generation's) keeps where each unit's row of each indicator sits in the table."""
     if not indicator_ids:
         return table
-    fresh = rank_among_siblings(compared_rows(city, window, indicator_ids, sums), city.units)
-    positions = table.index.get_indexer(pd.MultiIndex.from_arrays([fresh["code"], fresh["indicator"]]))
-    if (positions < 0).any():  # a unit or indicator the table does not have: the slow, general way
-        kept = table[~table["indicator"].isin(indicator_ids).to_numpy()]
-        return (pd.concat([kept.reset_index(drop=True), fresh[list(kept.columns)]], ignore_index=True)
-                .set_index(["code", "indicator"], drop=False).sort_index())
-    columns = {}
-    for name in table.columns:
-        if name in ("code", "indicator", "level") or name not in fresh:  # the same units and indicators
-            columns[name] = table[name]
-        elif isinstance(table[name].array, ArrowStringArray):
-            columns[name] = _strings_replaced(table[name], positions, fresh[name])
-        else:
-            values = table[name].to_numpy(copy=True)
-            values[positions] = fresh[name].to_numpy(dtype=values.dtype)
-            columns[name] = values
+    figures = unit_figures(city, window, indicator_ids, sums)
+    key = ("table_layout", window)
+    layout = None if memo is None else memo.get(key)
+    if layout is None or layout[0] is not table.index or layout[1] != figures.ids:
+        pairs = pd.MultiIndex.from_arrays([np.tile(figures.codes, len(figures.ids)),
+                                           np.repeat(np.array(figures.ids, dtype=object), len(figures.codes))])
+        positions = table.index.get_indexer(pairs).reshape(len(figures.ids), -1)
+        # Every unit has a row for each indicator on the indicator's own levels, and no other: else the table is
+        # not of these units (it is then computed again whole, below).
+        expected = np.vstack([np.isin(figures.levels, INDICATORS[i].levels) for i in figures.ids])
+        layout = (table.index, figures.ids, positions, bool(((positions >= 0) == expected).all()))
+        if memo is not None:
+            memo[key] = layout
+    if not layout[3]:
+        return window_table(city, window, sums)
+    positions = layout[2]
+    shown = positions >= 0  # an indicator has rows on its own levels only
+    at = positions[shown]
+    new = {name: getattr(figures, name)[shown] for name in ("value", "numerator", "denominator", "previous")}
+    changed = np.zeros(len(at), dtype=bool)
+    for name, values in new.items():
+        old = table[name].to_numpy(dtype=float)[at]
+        changed |= ~((values == old) | (np.isnan(values) & np.isnan(old)))
+    if not changed.any():
+        return table
+    indicator_of = np.repeat(np.arange(len(figures.ids)), len(figures.codes)).reshape(positions.shape)[shown]
+    unit_of = np.tile(np.arange(len(figures.codes)), len(figures.ids)).reshape(positions.shape)[shown]
+    ids = np.array(figures.ids, dtype=object)
+    # The changed rows judged as compare_named judges them: by value, volumes by their rise (one clock at a time).
+    judged = []
+    for clock_window in set(figures.windows.values()):
+        rows = changed & np.isin(indicator_of, [k for k, i in enumerate(figures.ids)
+                                                if figures.windows[i] == clock_window])
+        if not rows.any():
+            continue
+        current = pd.DataFrame({
+            "code": figures.codes[unit_of[rows]], "level": figures.levels[unit_of[rows]],
+            "indicator": ids[indicator_of[rows]], "value": new["value"][rows],
+            "numerator": new["numerator"][rows], "denominator": new["denominator"][rows]})
+        state = np.empty(int(rows.sum()), dtype=object)
+        for k in np.unique(indicator_of[rows]):
+            mine = indicator_of[rows] == k
+            state[mine] = INDICATORS[ids[k]].state_of(new["value"][rows][mine])
+        current["state"] = state
+        before = current[["code", "level", "indicator"]].assign(value=new["previous"][rows])
+        judged.append((at[rows], compared(city, clock_window, current, before)))
+    # The siblings of a unit whose value changed are ranked again, each group whole.
+    parents = city.units["parent_code"].reindex(figures.codes).to_numpy(dtype=object)
+    parent_of, _ = pd.factorize(parents[unit_of])  # -1: the top unit, ranked among none
+    group = indicator_of.astype(np.int64) * (parent_of.max(initial=0) + 2) + parent_of
+    value_changed = changed & ~((new["value"] == table["value"].to_numpy(dtype=float)[at])
+                                | (np.isnan(new["value"]) & np.isnan(table["value"].to_numpy(dtype=float)[at])))
+    members = np.isin(group, np.unique(group[value_changed & (parent_of >= 0)]))
+    ranked = rank_among_siblings(pd.DataFrame({"code": figures.codes[unit_of[members]],
+                                               "indicator": ids[indicator_of[members]],
+                                               "value": new["value"][members]}), city.units)
+    columns = {name: table[name] for name in table.columns}
+    for name in ("value", "numerator", "denominator", "previous", "change", "rank", "siblings"):
+        columns[name] = table[name].to_numpy(copy=True)
+    states_at, states = [], []
+    for rows_at, rows in judged:
+        for name in ("value", "numerator", "denominator", "previous", "change"):
+            columns[name][rows_at] = rows[name].to_numpy(dtype=float)
+        states_at.append(rows_at)
+        states.append(rows["state"])
+    columns["rank"][at[members]] = ranked["rank"].to_numpy()
+    columns["siblings"][at[members]] = ranked["siblings"].to_numpy()
+    # Most changed figures keep their state: the column of 870,000 strings is written again only when one moved.
+    states_at, states = np.concatenate(states_at), pd.concat(states, ignore_index=True).to_numpy(dtype=object)
+    was = table["state"].array._pa_array.take(pa.array(states_at)).to_numpy(zero_copy_only=False)
+    moved = states != was
+    if moved.any():
+        columns["state"] = _strings_replaced(table["state"], states_at[moved], pd.Series(states[moved]))
     return pd.DataFrame(columns, index=table.index, copy=False)
 
 
@@ -848,10 +910,10 @@ def _strings_replaced(column: pd.Series, positions: np.ndarray, values: pd.Serie
 
 def with_series_recomputed(points: pd.Series, city: City, window: str, indicator_ids: list[str],
                            since: pd.Timestamp) -> pd.Series:
-    """``points`` (a :func:`window_series`) with the steps from ``since`` on of the headline indicators among
-    ``indicator_ids`` computed again (new readings fall in the newest hours; older steps keep their values), the
-    same as computing every step again while the window's steps stay where they were (replay mode; in live mode
-    the clock's step recomputes them all)."""
+    """``points`` (a :func:`window_series`) with the headline indicators among ``indicator_ids`` computed again:
+    those whose rows add up in the steps from ``since`` on (new readings fall in the newest hours; older steps keep
+    their values), the others in every step. The same as computing every step again while the window's steps stay
+    where they were (replay mode; in live mode the clock's step recomputes them all)."""
     wanted = [i for i in indicator_ids if INDICATORS[i].headline]
     if not wanted:
         return points
@@ -859,35 +921,46 @@ def with_series_recomputed(points: pd.Series, city: City, window: str, indicator
     for as_of, ids in by_clock(city, wanted).items():
         named = named_window(window, as_of)
         steps = max(1, int(np.ceil(named.days * 24))) if window == "today" else int(round(named.days))
-        length = (named.end - named.start) / steps
-        redone = [step for step in range(steps) if named.start + (step + 1) * length > since]
-        if not redone:
-            continue
-        # The steps computed again need the rows of their own hours only, for the indicators whose rows add up.
-        recent = rows_from(city, named.start + redone[0] * length, ids)
-        positions, fresh = None, []
-        for step in redone:
-            sub = Window(named.start + step * length, named.start + (step + 1) * length, f"{window}[{step}]")
-            scratch = copy.copy(recent)
-            scratch.memo = {}
-            table = compute(scratch, sub, ids)
-            if positions is None:  # every step's table has the same rows in the same order
-                positions = points.index.get_indexer(pd.MultiIndex.from_arrays([table["code"], table["indicator"]]))
-            fresh.append(table["value"].to_numpy())
-        # Only the points that changed are written (a new list each: the old generation keeps its own); most
-        # units' newest steps stay as they were, and rewriting tens of thousands of lists cost more than the sums.
-        rows = np.flatnonzero(positions >= 0)
-        rows = rows[np.fromiter((len(values[p]) == steps for p in positions[rows]), bool, len(rows))]
-        fresh = np.vstack(fresh)[:, rows]
-        was = np.array([[values[p][step] for step in redone] for p in positions[rows]], dtype=float).reshape(
-            len(rows), len(redone)).T
-        changed = ~((fresh == was) | (np.isnan(fresh) & np.isnan(was))).all(axis=0)
-        for row, position in zip(np.flatnonzero(changed), positions[rows][changed]):
-            points_of = list(values[position])
-            for k, step in enumerate(redone):
-                points_of[step] = float(fresh[k, row])
-            values[position] = points_of
+        recent = [step for step in range(steps) if named.start + (step + 1) * (named.end - named.start) / steps > since]
+        # An indicator judged at each step's end from the sensors' and alarms' rows as they are now (online rates,
+        # active alarms) changes in every step: a sensor heard from now was last seen after every earlier step.
+        summed = [i for i in ids if INDICATORS[i].rows_add_up]
+        for group, redone in ((summed, recent), ([i for i in ids if i not in summed], list(range(steps)))):
+            if group and redone:
+                _steps_recomputed(values, points.index, city, named, steps, group, redone)
     return pd.Series(values, index=points.index, name=points.name)
+
+
+def _steps_recomputed(values: np.ndarray, index: pd.MultiIndex, city: City, named: Window, steps: int,
+                      ids: list[str], redone: list[int]) -> None:
+    """The ``redone`` steps of ``ids`` computed again, written into ``values`` (the points' lists, by ``index``)."""
+    length = (named.end - named.start) / steps
+    # The steps computed again need the rows of their own hours only, for the indicators whose rows add up.
+    recent = rows_from(city, named.start + redone[0] * length, ids)
+    fresh = []
+    for step in redone:
+        sub = Window(named.start + step * length, named.start + (step + 1) * length, f"{named.name}[{step}]")
+        scratch = copy.copy(recent)
+        scratch.memo = {}
+        # compute()'s values without its table: building and judging the tidy rows of every step cost more than
+        # the sums (the points keep values only).
+        rolled = unit_values(ids, *grid_matrices(scratch, sub, ids), city.hierarchy, groups=city_level_groups(city))
+        fresh.append(np.hstack([value for _level, _codes, value, _num, _den in rolled]).ravel())
+    codes = np.concatenate([codes for _level, codes, *_ in rolled])
+    positions = index.get_indexer(pd.MultiIndex.from_arrays([np.tile(codes, len(ids)),
+                                                             np.repeat(np.array(ids, dtype=object), len(codes))]))
+    # Only the points that changed are written (a new list each: the old generation keeps its own); most
+    # units' newest steps stay as they were, and rewriting tens of thousands of lists cost more than the sums.
+    rows = np.flatnonzero(positions >= 0)
+    rows = rows[np.fromiter((len(values[p]) == steps for p in positions[rows]), bool, len(rows))]
+    fresh = np.vstack(fresh)[:, rows]
+    was = np.array([values[p] for p in positions[rows]], dtype=float).reshape(len(rows), steps)[:, redone].T
+    changed = ~((fresh == was) | (np.isnan(fresh) & np.isnan(was))).all(axis=0)
+    for row, position in zip(np.flatnonzero(changed), positions[rows][changed]):
+        points_of = list(values[position])
+        for k, step in enumerate(redone):
+            points_of[step] = float(fresh[k, row])
+        values[position] = points_of
 
 
 def window_series(city: City, window: str, indicator_ids: list[str] | None = None) -> pd.DataFrame:

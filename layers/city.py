@@ -42,6 +42,9 @@ class City:
     # the instant from which its rows were read again; its rows before it are the previous city's, as they were.
     # What lets a refresh take in only those rows (metrics.incremental.WindowSums). Empty for a city loaded whole.
     read_again_since: dict = field(default_factory=dict, repr=False, compare=False)
+    # Layer → the store's (version, last arrival number) read just before the layer was read (Store.arrival_mark):
+    # from there on, only the rows numbered since need reading again. Empty when unknown (a snapshot): read whole.
+    arrival_marks: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self):
         if self.derived:
@@ -111,9 +114,10 @@ class City:
             return self.written_at
         return pd.Timestamp.now(tz=city_timezone()).floor("s")
 
-    @property
+    @cached_property
     def starts_at(self) -> pd.Timestamp | None:
-        """The earliest instant the event data cover (first order, reading or alarm); None without any."""
+        """The earliest instant the event data cover (first order, reading or alarm); None without any. Computed
+        once per city, like :attr:`as_of` (a min over millions of orders; a live refresh asks four times)."""
         candidates = [self.layers[name][column].min() for name, column in
                       (("orders", "received_at"), ("readings", "ts"), ("alarms", "raised_at"))
                       if name in self.layers and len(self.layers[name])]
@@ -166,7 +170,7 @@ def with_clock(city: City, clock: pd.Timestamp | None) -> City:
     """``city`` shown at ``clock`` (live mode), sharing its frames: a new generation when only time moved on."""
     return City(units=city.units, hierarchy=city.hierarchy, layers=city.layers, versions=city.versions,
                 load_seconds=city.load_seconds, written_at=city.written_at, derived=True, clock=clock,
-                read_again_since=city.read_again_since)
+                read_again_since=city.read_again_since, arrival_marks=city.arrival_marks)
 
 
 NOT_LOADED = ("alerts",)
@@ -237,6 +241,8 @@ def load_city(store: Store, layer_ids=EVENT_LAYERS, progress: bool = False) -> C
     units = load_layer(store, "units").set_index("code", drop=False)
     timings["units"] = time.perf_counter() - started
     hierarchy = build_hierarchy(units)
+    # Before the sensors are read: a batch committed meanwhile is then read again by the next refresh, not lost.
+    marks = {"sensors": store.arrival_mark("sensors")} if "sensors" in layer_ids else {}
     layers = {}
     for layer_id in tqdm(layer_ids, desc="loading layers", unit="layer", disable=not progress):
         started = time.perf_counter()
@@ -248,7 +254,7 @@ def load_city(store: Store, layer_ids=EVENT_LAYERS, progress: bool = False) -> C
     written_at = max((info["written_at"] for info in stored.values()), default=None)
     return City(units=units, hierarchy=hierarchy, layers=layers, versions=versions, load_seconds=timings,
                 written_at=None if written_at is None else
-                pd.Timestamp(written_at, unit="s", tz="UTC").tz_convert(city_timezone()))
+                pd.Timestamp(written_at, unit="s", tz="UTC").tz_convert(city_timezone()), arrival_marks=marks)
 
 
 def with_orders_read_again(city: City, store: Store, order_ids, versions: dict[str, int]) -> City:
@@ -271,7 +277,7 @@ def with_orders_read_again(city: City, store: Store, order_ids, versions: dict[s
     patched = pd.concat([kept, fresh], ignore_index=True)
     return City(units=city.units, hierarchy=city.hierarchy, layers=dict(city.layers, orders=patched),
                 versions=dict(versions), load_seconds=city.load_seconds, written_at=city.written_at, derived=True,
-                clock=city.clock)
+                clock=city.clock, arrival_marks=city.arrival_marks)
 
 
 READINGS_OVERLAP = pd.Timedelta(hours=2)
@@ -279,33 +285,76 @@ READINGS_OVERLAP = pd.Timedelta(hours=2)
 network outage) within this long of the newest one loaded is still taken in."""
 
 
-def with_sensor_layers_read_again(city: City, store: Store, versions: dict[str, int]) -> City:
-    """``city`` after the stream wrote readings, alarms and sensor reports: the sensors and alarms read again whole
-    (tens of thousands of rows), the readings only from :data:`READINGS_OVERLAP` before the newest one loaded, and
-    every other layer shared as it is. What a batch of the live stream costs the dashboard, instead of reading the
-    city's millions of orders again."""
-    fresh = {"sensors": load_layer(store, "sensors"), "alarms": load_layer(store, "alarms")}
+def with_sensor_layers_read_again(city: City, store: Store, versions: dict[str, int], moved=None) -> City:
+    """``city`` after the stream wrote readings, alarms and sensor reports: only the layers whose version moved are
+    read again, and of them only what can have changed — the sensors the stream reported on since the city's mark
+    (all of them when something else wrote the sensors), the readings from :data:`READINGS_OVERLAP` before the
+    newest one loaded, the alarms whole (thousands of rows); every other layer is shared as it is. What a batch of
+    the live stream costs the dashboard, instead of reading the city's millions of orders again. ``moved``: the
+    sensor layers that changed, when ``city`` already carries ``versions`` (default: those whose version differs)."""
+    if moved is None:
+        moved = {layer for layer in SENSOR_LAYERS if versions.get(layer) != city.versions.get(layer)}
+    fresh, marks = {}, dict(city.arrival_marks)
+    sensors_since = None
+    if "sensors" in moved:
+        mark = store.arrival_mark("sensors")
+        known = marks.get("sensors")
+        # Every change since the mark came numbered from the stream (one number, one version each): read those.
+        if known is not None and mark[0] - known[0] == mark[1] - known[1]:
+            sensors_since = known[1]
+            fresh["sensors"] = load_layer(store, "sensors", where=lambda table: table.c.seq > sensors_since)
+        else:
+            fresh["sensors"] = load_layer(store, "sensors")
+        marks["sensors"] = mark
+    if "alarms" in moved or ("sensors" in fresh and sensors_since is None):  # alarms carry their sensor's cell
+        fresh["alarms"] = load_layer(store, "alarms")
     readings = city.layers.get("readings")
     since = None
-    if readings is not None and len(readings):
-        # The readings layer holds hourly means (layers.retention): the hours from the overlap on are read again.
-        since = (readings["ts"].max() - READINGS_OVERLAP).floor("h")
-        fresh["readings"] = hourly_readings(store, since=int(since.timestamp()))
-    else:
-        fresh["readings"] = hourly_readings(store)
-    # The derived columns (grid cell, kind, grid_index) for the fresh rows alone, by a city of just these layers.
-    derived = City(units=city.units, hierarchy=city.hierarchy, layers=fresh).layers
-    layers = dict(city.layers, sensors=derived["sensors"], alarms=derived["alarms"])
-    if since is not None:
+    if "readings" in moved:
+        if readings is not None and len(readings):
+            # The readings layer holds hourly means (layers.retention): the hours from the overlap on are read again.
+            since = (readings["ts"].max() - READINGS_OVERLAP).floor("h")
+            fresh["readings"] = hourly_readings(store, since=int(since.timestamp()))
+        else:
+            fresh["readings"] = hourly_readings(store)
+    # The derived columns (grid cell, kind, grid_index) for the fresh rows alone, by cities of just these layers;
+    # readings and alarms take their sensor's cell and kind from the sensors as they are now.
+    layers = dict(city.layers)
+    if "sensors" in fresh:
+        rows = City(units=city.units, hierarchy=city.hierarchy, layers={"sensors": fresh["sensors"]})["sensors"]
+        layers["sensors"] = rows if sensors_since is None else _rows_replaced(city["sensors"], rows, "sensor_id")
+    events = {name: fresh[name] for name in ("readings", "alarms") if name in fresh}
+    # A shallow copy: the derivation adds columns to the sensors it is given, which another generation may be reading.
+    derived = City(units=city.units, hierarchy=city.hierarchy,
+                   layers=dict(events, sensors=layers["sensors"].copy(deep=False))).layers if events else {}
+    if "alarms" in fresh:
+        layers["alarms"] = derived["alarms"]
+    if "readings" in fresh and since is not None:
         kept = readings[(readings["ts"] < since).to_numpy()]
         new = derived["readings"][list(readings.columns)]
         for name in new.columns:
             if new[name].dtype != readings[name].dtype:
                 new[name] = new[name].astype(readings[name].dtype)
         layers["readings"] = pd.concat([kept, new], ignore_index=True)
-    else:
+    elif "readings" in fresh:
         layers["readings"] = derived["readings"]
     return City(units=city.units, hierarchy=city.hierarchy, layers=layers, versions=dict(versions),
                 load_seconds=city.load_seconds, written_at=city.written_at, derived=True, clock=city.clock,
-                read_again_since={} if since is None else {"readings": since})
+                read_again_since={} if since is None else {"readings": since}, arrival_marks=marks)
 
+
+def _rows_replaced(frame: pd.DataFrame, fresh: pd.DataFrame, key: str) -> pd.DataFrame:
+    """``frame`` with its rows of the keys in ``fresh`` replaced by ``fresh``'s, where they were (the other rows keep
+    their positions too), and ``fresh``'s new keys at the end; ``fresh`` has ``frame``'s columns and dtypes."""
+    if not len(fresh):
+        return frame
+    fresh = fresh[list(frame.columns)].copy()
+    for name in fresh.columns:  # a column empty in the few rows read comes back as object
+        if name != "geometry" and fresh[name].dtype != frame[name].dtype:
+            fresh[name] = fresh[name].astype(frame[name].dtype)
+    at = pd.Index(frame[key]).get_indexer(fresh[key])
+    known = at >= 0
+    order = np.arange(len(frame))
+    order[at[known]] = len(frame) + np.flatnonzero(known)
+    order = np.r_[order, len(frame) + np.flatnonzero(~known)]
+    return pd.concat([frame, fresh], ignore_index=True).take(order).reset_index(drop=True)

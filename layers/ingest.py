@@ -372,7 +372,10 @@ class BatchWriter:
                 added["alarms"] = changed
             seen = self._sensor_updates(batch)
             if seen:
-                self._update_sensors(conn, seen)
+                # One number per batch, as the sensors' version moves by one: a follower reads the sensors this
+                # batch reported on, not all of them (layers.city.with_sensor_layers_read_again).
+                number = _take_sequence(conn, "sensors", 1)
+                self._update_sensors(conn, [dict(update, seq=number) for update in seen])
                 added["sensors"] = 0
             if batch.dead_letters:
                 conn.execute(insert(METADATA.tables["dead_letters"]), batch.dead_letters)
@@ -405,8 +408,8 @@ class BatchWriter:
             f"UPDATE sensors SET last_seen_at = {newest}(last_seen_at, CAST(:seen AS BIGINT)), "
             "status = CASE WHEN CAST(:status AS TEXT) IS NOT NULL AND CAST(:seen AS BIGINT) >= last_seen_at "
             "THEN CAST(:status AS TEXT) "
-            "WHEN CAST(:status AS TEXT) IS NULL AND status = 'offline' THEN 'online' ELSE status END "
-            "WHERE sensor_id = :sid"), seen)
+            "WHEN CAST(:status AS TEXT) IS NULL AND status = 'offline' THEN 'online' ELSE status END, "
+            "seq = :seq WHERE sensor_id = :sid"), seen)
 
 
 def _hourly_aggregates(readings) -> list[dict]:

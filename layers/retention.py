@@ -191,7 +191,9 @@ def _read_hourly(store: Store, since: int | None = None) -> pd.DataFrame:
         else:
             rows = conn.execute(text("SELECT sensor_id, hour, count, mean FROM readings_hourly WHERE hour >= :since"),
                                 {"since": int(since)}).all()
-    return pd.DataFrame.from_records(rows, columns=["sensor_id", "hour", "count", "mean"])
+    # As plain tuples: pandas probes each SQLAlchemy Row for attributes, and every probe is a failed key lookup
+    # (thousands of rows a live refresh: more time than the query).
+    return pd.DataFrame.from_records([tuple(row) for row in rows], columns=["sensor_id", "hour", "count", "mean"])
 
 
 def main(argv=None) -> int:

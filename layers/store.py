@@ -173,9 +173,11 @@ def _build_metadata() -> MetaData:
     return metadata
 
 
-ARRIVAL_LAYERS = ("readings", "alarms")
+ARRIVAL_LAYERS = ("readings", "alarms", "sensors")
 """Layers whose rows carry an arrival sequence ``seq`` (see :mod:`layers.ingest`): a stream writer numbers what it
-commits, so a follower reads only what arrived since the last number it saw. Rows of a bulk write have none."""
+commits, so a follower reads only what arrived since the last number it saw. Rows of a bulk write have none. A
+sensor's ``seq`` is the number of the last batch that reported on it (one number per batch: the stream writes a
+sensor's row again, it does not add one), so that the sensors' version and their numbers move together."""
 
 NATURAL_KEYS = {"readings": ("sensor_id", "ts"), "alarms": ("alarm_id",)}
 """What makes a row of these layers the same row: a sensor reports one value per instant, an alarm has one id. A
@@ -604,6 +606,16 @@ class Store:
                 select(versions.c.version).where(versions.c.layer_id == layer_id)
             ).scalar_one_or_none()
         return version or 0
+
+    def arrival_mark(self, layer_id: str) -> tuple[int, int]:
+        """The layer's version and the last arrival number handed out for it, read together (one transaction): a
+        follower that read the layer at this mark can later read only what arrived since, provided the version has
+        moved by no more than the numbers have (every change since came numbered from the stream)."""
+        versions, sequences = METADATA.tables["layer_versions"], METADATA.tables["arrival_sequences"]
+        with self.engine.begin() as conn:
+            version = conn.execute(select(versions.c.version).where(versions.c.layer_id == layer_id)).scalar()
+            seq = conn.execute(select(sequences.c.last_seq).where(sequences.c.layer_id == layer_id)).scalar()
+        return int(version or 0), int(seq or 0)
 
     def layer_versions(self) -> dict[str, dict]:
         versions = METADATA.tables["layer_versions"]

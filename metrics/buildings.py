@@ -127,8 +127,10 @@ def high_rise_smoke_coverage(data, window: Window, where=None) -> Contributions:
     def watched():
         sensors = data["sensors"]
         smoke = set(sensors.loc[sensors["kind"] == "smoke", "building_id"].dropna())
-        return buildings["building_id"].isin(smoke).to_numpy()
+        # Only the high-rises' ids are looked up: a live refresh makes a new city (new sensors) every batch, and
+        # looking up all 640,000 buildings' ids was a tenth of a second of each.
+        return buildings["building_id"][high].isin(smoke).to_numpy()
 
-    # The same for every window of a city (and 640,000 building ids to look up): once per loaded city.
-    covered = memoised(data, "buildings_with_smoke_sensors", watched)
-    return Contributions(buildings["grid_index"].to_numpy()[high], covered[high].astype(float), np.ones(high.sum()))
+    # The same for every window of a city: once per loaded city.
+    covered = memoised(data, "high_rises_with_smoke_sensors", watched)
+    return Contributions(buildings["grid_index"].to_numpy()[high], covered.astype(float), np.ones(high.sum()))

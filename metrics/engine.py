@@ -19,7 +19,8 @@ from pandas.arrays import ArrowStringArray
 
 from layers.specs import ALL_LEVELS
 from metrics.registry import INDICATORS
-from metrics.spec import SURGE, Contributions, Indicator, Window, column_codes, named_window, surge_scores
+from metrics.spec import (SURGE, Contributions, Indicator, Window, column_codes, memoised, named_window,
+                          surge_scores)
 
 COLUMNS = ["code", "level", "indicator", "value", "numerator", "denominator", "state"]
 
@@ -91,22 +92,47 @@ def grid_matrices(data, window: Window, ids: list[str]) -> tuple[np.ndarray, np.
     return tuple(np.vstack([sums[i][part] for i in ids]).reshape(len(ids), size) for part in range(3))
 
 
-def roll_up(ids: list[str], numerator: np.ndarray, denominator: np.ndarray, covered: np.ndarray,
-            hierarchy: pd.DataFrame, levels: Iterable[str] = ALL_LEVELS) -> pd.DataFrame:
-    """Sum grid matrices up each level, then divide: the tidy table of ``compute``."""
-    aggregation = np.array([INDICATORS[i].aggregation for i in ids])[:, None]
-    frames = []
+def level_groups(hierarchy: pd.DataFrame, levels: Iterable[str] = ALL_LEVELS) -> list[tuple]:
+    """Per level of ``hierarchy``: ``(level, order, starts, unit codes)``, the grid cells sorted by their unit there
+    and where each unit's cells start: how :func:`unit_values` sums cells into units. The same for every sum over
+    one hierarchy (a live refresh rolls up dozens of times: :func:`city_level_groups` keeps them per city)."""
+    groups = []
     for level in [lvl for lvl in levels if lvl in hierarchy.columns]:  # a single city has no province level
         codes, units = pd.factorize(hierarchy[level].to_numpy())
         order = np.argsort(codes, kind="stable")
         starts = np.flatnonzero(np.r_[True, np.diff(codes[order]) != 0])
-        unit_codes = units[codes[order][starts]]
+        groups.append((level, order, starts, units[codes[order][starts]]))
+    return groups
+
+
+def city_level_groups(data) -> list[tuple]:
+    """:func:`level_groups` of a city's hierarchy, every level, once per city (its memo)."""
+    return memoised(data, "level_groups", lambda: level_groups(data.hierarchy))
+
+
+def unit_values(ids: list[str], numerator: np.ndarray, denominator: np.ndarray, covered: np.ndarray,
+                hierarchy: pd.DataFrame, levels: Iterable[str] = ALL_LEVELS, groups: list | None = None) -> list[tuple]:
+    """Sum grid matrices up each level, then divide: per level, ``(level, unit codes, value, numerator,
+    denominator)``, the matrices indicators × units (every indicator, whatever its levels). The numbers of
+    :func:`roll_up`'s table; a live refresh compares them with the table it has and writes only what changed.
+    ``groups``: :func:`level_groups` of ``hierarchy`` for ``levels``, when the caller keeps them."""
+    aggregation = np.array([INDICATORS[i].aggregation for i in ids])[:, None]
+    rolled = []
+    for level, order, starts, unit_codes in (level_groups(hierarchy, levels) if groups is None else groups):
         num, den, cov = (np.add.reduceat(matrix[:, order], starts, axis=1)
                          for matrix in (numerator, denominator, covered))
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(den > 0, num / den, np.nan)
         value = np.where(aggregation == "count", num, np.where(aggregation == "rate", 100.0 * ratio, ratio))
-        value = np.where(cov > 0, value, np.nan)
+        rolled.append((level, unit_codes, np.where(cov > 0, value, np.nan), num, den))
+    return rolled
+
+
+def roll_up(ids: list[str], numerator: np.ndarray, denominator: np.ndarray, covered: np.ndarray,
+            hierarchy: pd.DataFrame, levels: Iterable[str] = ALL_LEVELS) -> pd.DataFrame:
+    """Sum grid matrices up each level, then divide: the tidy table of ``compute``."""
+    frames = []
+    for level, unit_codes, value, num, den in unit_values(ids, numerator, denominator, covered, hierarchy, levels):
         keep = [k for k, i in enumerate(ids) if level in INDICATORS[i].levels]
         states = np.concatenate([INDICATORS[ids[k]].state_of(value[k]) for k in keep]) if keep else []
         state_codes, state_names = pd.factorize(np.asarray(states, dtype=object))
@@ -157,8 +183,7 @@ def compare(data, window: Window, indicator_ids: Iterable[str] | None = None,
 
 def compared(data, window: Window, current: pd.DataFrame, previous: pd.DataFrame) -> pd.DataFrame:
     """The tables of ``window`` and of the one before it (``compute``'s) side by side: what ``compare`` returns."""
-    starts_at = getattr(data, "starts_at", None)
-    if starts_at is None or window.previous().start < starts_at:
+    if not previous_covered(data, window):
         previous = previous.assign(value=np.nan)
     if _same_rows(current, previous):  # both rolled up alike (``roll_up``): no join needed
         merged = current.assign(previous=previous["value"].to_numpy())
@@ -175,6 +200,12 @@ def compared(data, window: Window, current: pd.DataFrame, previous: pd.DataFrame
                                                    merged["previous"].to_numpy()[known]))
         merged["state"] = state
     return merged
+
+
+def previous_covered(data, window: Window) -> bool:
+    """Whether the data cover the window before ``window`` (a 30-day sample has no 30 days before its 30 days)."""
+    starts_at = getattr(data, "starts_at", None)
+    return starts_at is not None and window.previous().start >= starts_at
 
 
 def _same_rows(one: pd.DataFrame, other: pd.DataFrame) -> bool:

@@ -25,7 +25,8 @@ import numpy as np
 import pandas as pd
 
 from layers.specs import ALL_LEVELS, LAYERS
-from metrics.engine import compared, grid_matrices, roll_up
+from metrics.engine import (by_clock, city_level_groups, compared, grid_matrices, previous_covered, roll_up,
+                            unit_values)
 from metrics.registry import INDICATORS
 from metrics.spec import Window, named_window
 
@@ -124,10 +125,13 @@ class WindowSums:
 
     def _moved(self, sums: tuple, old_city, city, old_window: Window, window: Window, since) -> tuple:
         ids = list(self.ids)
-        gone = grid_matrices(self._rows(old_city, old_window, window, since), old_window, ids)
+        old_rows = self._rows(old_city, old_window, window, since)
         came = grid_matrices(self._rows(city, old_window, window, since), window, ids)
         # Coverage depends on which cells have a source, never on the layer's rows (Indicator.rows_add_up): the
-        # new city's is the one.
+        # new city's is the one. No rows of the old city to take away (the window before, mostly): nothing to do.
+        if not len(old_rows[self.layer]):
+            return sums[0] + came[0], sums[1] + came[1], came[2]
+        gone = grid_matrices(old_rows, old_window, ids)
         return sums[0] - gone[0] + came[0], sums[1] - gone[1] + came[1], came[2]
 
     def _rows(self, city, old_window: Window, window: Window, since):
@@ -140,9 +144,12 @@ class WindowSums:
         def within(w: Window) -> np.ndarray:
             return (times >= _utc(w.start)) & (times < _utc(w.end))
 
-        touched = within(old_window) != within(window)  # entered or left the window
+        before, after = within(old_window), within(window)
+        touched = before != after  # entered or left the window
         if since is not None:
-            touched |= times >= _utc(since)
+            # Read again, and in either window: a row outside both adds nothing to either (Indicator.rows_add_up),
+            # so the window before, which the newest rows never reach, mostly has none to take away or add.
+            touched |= (times >= _utc(since)) & (before | after)
         return _with_layer(city, self.layer, frame[touched].reset_index(drop=True))
 
 
@@ -157,6 +164,59 @@ def _with_layer(city, layer: str, frame: pd.DataFrame):
     moved.layers = dict(city.layers, **{layer: frame})
     moved.memo = {}
     return moved
+
+
+@dataclass(frozen=True)
+class UnitFigures:
+    """The numbers of :func:`metrics.engine.compare_named`'s rows for some indicators, as matrices indicators ×
+    units (every unit of every level, in :func:`metrics.engine.unit_values`'s order, whatever an indicator's levels):
+    what a live refresh compares with the table it has, to write only the rows whose figures changed."""
+
+    ids: tuple[str, ...]
+    codes: np.ndarray         # the units' codes
+    levels: np.ndarray        # and their levels
+    value: np.ndarray
+    numerator: np.ndarray
+    denominator: np.ndarray
+    previous: np.ndarray      # the value in the window before (NaN where the data do not cover it)
+    windows: dict             # indicator id → the window it is computed for (each indicator's own clock)
+
+
+def unit_figures(city, name: str, indicator_ids, sums: WindowSums | None = None) -> UnitFigures:
+    """:class:`UnitFigures` of ``indicator_ids`` for the named window at ``city``; those that ``sums`` holds (the
+    window's sums at ``city``) from its sums, the others from their formulas. No table is built: at the city scale
+    building and ranking the tidy rows cost far more than the sums themselves."""
+    order, windows, parts = [], {}, []
+    for as_of, ids in by_clock(city, list(indicator_ids)).items():
+        window = named_window(name, as_of)
+        held = [i for i in ids if sums is not None and i in sums.ids and sums.window == window]
+        computed = [i for i in ids if i not in held]
+        for w, kept in ((window, None if sums is None else sums.current),
+                        (window.previous(), None if sums is None else sums.previous)):
+            blocks = []
+            if computed:
+                blocks.append(grid_matrices(city, w, computed))
+            if held:
+                rows = [sums.ids.index(i) for i in held]
+                blocks.append(tuple(matrix[rows] for matrix in kept))
+            parts.append(tuple(np.vstack([block[k] for block in blocks]) for k in range(3)))
+        order += computed + held
+        windows.update({i: window for i in computed + held})
+    current = tuple(np.vstack([part[k] for part in parts[0::2]]) for k in range(3))
+    before = tuple(np.vstack([part[k] for part in parts[1::2]]) for k in range(3))
+    groups = city_level_groups(city)
+    now, then = (unit_values(order, *current, city.hierarchy, groups=groups),
+                 unit_values(order, *before, city.hierarchy, groups=groups))
+    previous = np.hstack([value for _level, _codes, value, _num, _den in then])
+    known = {window: previous_covered(city, window) for window in set(windows.values())}  # a min over millions
+    covered = np.array([known[windows[i]] for i in order])
+    return UnitFigures(
+        ids=tuple(order), codes=np.concatenate([codes for _level, codes, *_ in now]),
+        levels=np.concatenate([np.full(len(codes), level, dtype=object) for level, codes, *_ in now]),
+        value=np.hstack([value for _l, _c, value, _n, _d in now]),
+        numerator=np.hstack([num for _l, _c, _v, num, _d in now]),
+        denominator=np.hstack([den for _l, _c, _v, _n, den in now]),
+        previous=np.where(covered[:, None], previous, np.nan), windows=windows)
 
 
 def rows_from(city, start: pd.Timestamp, indicator_ids):

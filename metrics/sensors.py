@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from metrics.spec import Contributions, Window, rows_where
+from metrics.spec import Contributions, Window, memoised, rows_where
 
 # A sensor is online when it reported within this long before the instant asked about.
 ONLINE_GRACE = pd.Timedelta(hours=1)
@@ -49,7 +49,7 @@ def pm25_exceedance_hours(data, window: Window) -> Contributions:
     over = ((readings["kind"] == "pm25") & window.contains(readings["ts"]) & (readings["value"] > PM25_LIMIT))
     over = over.to_numpy()
     return Contributions(readings["grid_index"].to_numpy()[over], np.ones(over.sum()),
-                         covered=_cells_with(data["sensors"], "pm25"))
+                         covered=_cells_with(data, "pm25"))
 
 
 def pm25_mean(data, window: Window) -> Contributions:
@@ -60,8 +60,16 @@ def pm25_mean(data, window: Window) -> Contributions:
                          np.ones(mask.sum()))
 
 
-def _cells_with(sensors: pd.DataFrame, kind: str) -> np.ndarray:
-    return sensors.loc[sensors["kind"] == kind, "grid_index"].unique()
+def _cells_with(data, kind: str) -> np.ndarray:
+    """The cells (positions) with a sensor of ``kind``. Every kind's at once, once per city: a live refresh runs
+    the readings' formulas a dozen times over a few changed rows, and comparing the kind of every sensor each time
+    cost more than the formulas."""
+    def by_kind():
+        sensors = data["sensors"]
+        codes, kinds = pd.factorize(sensors["kind"])
+        cells = sensors["grid_index"].to_numpy()
+        return {kinds[k]: pd.unique(cells[codes == k]) for k in range(len(kinds))}
+    return memoised(data, "sensor_cells_by_kind", by_kind).get(kind, np.array([], dtype=np.int64))
 
 
 def reading_mean(kind: str):
@@ -85,6 +93,6 @@ def hours_over(kind: str, limit: float, night_only: bool = False):
             over &= (hour >= 22) | (hour < 6)
         over = over.to_numpy()
         return Contributions(readings["grid_index"].to_numpy()[over], np.ones(over.sum()),
-                             covered=_cells_with(data["sensors"], kind))
+                             covered=_cells_with(data, kind))
     formula.__doc__ = f"Hourly {kind} readings above {limit:g} in the window" + (" at night." if night_only else ".")
     return formula

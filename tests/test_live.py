@@ -200,3 +200,113 @@ def test_a_snapshot_of_another_city_is_not_used(city_store, monkeypatch, tmp_pat
     assert read_snapshot(city_store, list(city.layers)) is not None
     other = build("test", f"sqlite:///{tmp_path / 'other.sqlite'}", progress=False, seed=7)
     assert read_snapshot(other, list(city.layers)) is None  # same folder, another city's units
+
+
+# --- a batch reads the sensors it reported on, and changes only their units' figures --------------------------------
+
+def refreshed(service, before, timeout=60):
+    import time
+    deadline = time.monotonic() + timeout
+    while service.city() is before and time.monotonic() < deadline:
+        service.wait_for_refresh(5)
+        time.sleep(0.02)
+    assert service.city() is not before, "no new generation"
+    return service.city()
+
+
+def sensor_reads(monkeypatch) -> list[bool]:
+    """Each read of the sensors layer by a refresh: True when it read them all."""
+    import layers.city as city_module
+
+    reads, load_layer = [], city_module.load_layer
+
+    def recorded(store, layer_id, *args, **kwargs):
+        if layer_id == "sensors":
+            reads.append(kwargs.get("where") is None)
+        return load_layer(store, layer_id, *args, **kwargs)
+
+    monkeypatch.setattr(city_module, "load_layer", recorded)
+    return reads
+
+
+def test_a_sensor_heard_from_changes_the_online_rates_of_its_units_only_equal_to_a_full_recompute(city_store,
+                                                                                                   monkeypatch):
+    """Two sensors silent for hours report (a reading each, within the hour before the sensors' newest record, so
+    the sensors' clock stays): the refresh reads those two sensors, not all of them; the online rates that moved
+    are those of the units above their cells, and every row equals a full recompute."""
+    from dashboard.services import window_series, window_table
+    from layers.ingest import Batch, BatchWriter, MEASURING_KINDS
+
+    service = Services(city_store, settings=Settings(version_check_seconds=0.01))
+    before = service.city()
+    tables = {window: service.table(window).copy() for window in ("today", "7d")}
+    for window in tables:
+        service.series(window)
+    sensors = before["sensors"]
+    silent = sensors[(sensors["last_seen_at"] < before.sensors_as_of - pd.Timedelta(hours=3)).to_numpy()
+                     & sensors["kind"].isin(MEASURING_KINDS).to_numpy()]
+    assert len(silent) >= 2, "the sample has sensors that stopped reporting"
+    heard = silent.drop_duplicates("grid_code").head(2)
+    at = int((before.sensors_as_of - pd.Timedelta(minutes=10)).timestamp())
+    BatchWriter(city_store, source="test").write(
+        Batch(readings=[(s, at, 20.0) for s in heard["sensor_id"]], received=len(heard)))
+    reads = sensor_reads(monkeypatch)
+    after = refreshed(service, before)
+    monkeypatch.undo()
+    assert reads == [False]  # the sensors the batch reported on, not the city's
+    assert after.sensors_as_of == before.sensors_as_of
+
+    loaded = load_city(city_store)
+    by_id = lambda frame: frame.set_index("sensor_id").sort_index()  # noqa: E731
+    pd.testing.assert_frame_equal(by_id(after["sensors"]), by_id(loaded["sensors"]), check_like=True)
+    assert list(after["sensors"]["sensor_id"]) == list(sensors["sensor_id"])  # the rows keep their places
+    above = {code for cell in heard["grid_code"] for code in before.lineage(cell)}
+    for window, table in tables.items():
+        now = service.table(window)
+        pd.testing.assert_frame_equal(now, window_table(loaded, window), check_like=True)
+        pd.testing.assert_series_equal(service.series(window), window_series(loaded, window))
+        rate = lambda t: t[t["indicator"] == "sensor_online_rate"].set_index("code")["value"]  # noqa: E731
+        was = rate(table).reindex(rate(now).index)
+        moved = rate(now)[(rate(now) != was) & ~(rate(now).isna() & was.isna())]
+        assert set(moved.index) == above, window  # every unit above the two cells, and none other
+        assert (moved > rate(table)[moved.index]).all()
+
+
+def test_sensors_written_outside_the_stream_are_read_whole(city_store, monkeypatch):
+    """A write the stream did not number (here an update and a version of its own, as an import makes): the next
+    refresh cannot tell which sensors changed, so it reads them all, and equals a full recompute."""
+    from sqlalchemy import select, text
+
+    from dashboard.services import window_table
+    from layers.ingest import Batch, BatchWriter
+    from layers.store import METADATA
+
+    service = Services(city_store, settings=Settings(version_check_seconds=0.01))
+    before = service.city()
+    service.table("today")
+    sensors = before["sensors"]
+    quiet = sensors[sensors["last_seen_at"] < before.sensors_as_of - pd.Timedelta(hours=3)]["sensor_id"].iloc[0]
+    at = int((before.sensors_as_of - pd.Timedelta(minutes=5)).timestamp())
+    versions = METADATA.tables["layer_versions"]
+    with city_store.engine.begin() as conn:
+        conn.execute(text("UPDATE sensors SET last_seen_at = :at WHERE sensor_id = :s"), {"at": at, "s": quiet})
+        current = conn.execute(select(versions.c.version).where(versions.c.layer_id == "sensors")).scalar_one()
+        conn.execute(versions.update().where(versions.c.layer_id == "sensors").values(version=current + 1))
+    # ... and a numbered batch of the stream after it: the numbers account for one change of two.
+    other = sensors[sensors["kind"] == "pm25"]["sensor_id"].iloc[0]
+    BatchWriter(city_store, source="test").write(Batch(readings=[(other, at, 30.0)], received=1))
+    reads = sensor_reads(monkeypatch)
+    after = refreshed(service, before)
+    monkeypatch.undo()
+    assert reads == [True]
+    loaded = load_city(city_store)
+    by_id = lambda frame: frame.set_index("sensor_id").sort_index()  # noqa: E731
+    pd.testing.assert_frame_equal(by_id(after["sensors"]), by_id(loaded["sensors"]), check_like=True)
+    pd.testing.assert_frame_equal(service.table("today"), window_table(loaded, "today"), check_like=True)
+    # From the mark this refresh took, the stream's next batch is read by its numbers again.
+    later = service.city()
+    BatchWriter(city_store, source="test").write(Batch(readings=[(quiet, at + 60, 31.0)], received=1))
+    reads = sensor_reads(monkeypatch)
+    refreshed(service, later)
+    monkeypatch.undo()
+    assert reads == [False]
