@@ -51,7 +51,7 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
-def publish(port: int, sensors_file: str, rate: float, seconds: float, base_ts: int) -> None:
+def publish(port: int, sensors_file: str, rate: float, seconds: float, base_ts: int, report_file: str) -> None:
     """The publisher process: ``rate`` QoS 1 readings a second for ``seconds``, round-robin over the sensors, each
     sensor's instants one second apart from ``base_ts`` (a distinct key per reading at any rate). Message n is
     sensor n % sensors at base_ts + n // sensors; one in :data:`SAMPLE_EVERY` has its send time written down."""
@@ -81,7 +81,8 @@ def publish(port: int, sensors_file: str, rate: float, seconds: float, base_ts: 
     publishing = time.monotonic() - started
     client.loop_stop()
     client.disconnect()
-    print(json.dumps({"sent": sent, "sent_at": sent_at, "seconds": publishing}))
+    # A file, not stdout: ten minutes' send times are megabytes, more than a pipe holds while nobody reads it.
+    Path(report_file).write_text(json.dumps({"sent": sent, "sent_at": sent_at, "seconds": publishing}))
 
 
 def disk_bytes(store: Store, path: Path | None) -> int:
@@ -125,11 +126,17 @@ def _measure(backend: str, url: str, sqlite_path: Path | None, rate: float, seco
     with store.engine.connect() as conn:
         seq0 = conn.execute(sqlalchemy.text("SELECT COALESCE(MAX(seq), 0) FROM readings")).scalar_one()
     disk0 = disk_bytes(store, sqlite_path)
-    base_ts = int(time.time()) - int(seconds * rate / max(len(measuring), 1)) - 3600 * 2
+    # Each sensor's instants start a second after the newest reading stored, so that no reading sent is one the
+    # sample city already has (a duplicate is not stored again, and the run would wait for rows that never come).
+    with store.engine.connect() as conn:
+        newest = conn.execute(sqlalchemy.text("SELECT MAX(ts) FROM readings")).scalar_one()
+    newest = 0 if newest is None else int(newest if isinstance(newest, (int, float)) else newest.timestamp())
+    base_ts = max(newest + 1, int(time.time()) - int(seconds * rate / max(len(measuring), 1)) - 3600 * 2)
     cpu0 = {name: cpu_seconds(p.pid) for name, p in (("broker", broker.process), ("ingest", ingest.process))}
     started = time.monotonic()
+    report_file = workdir / "publisher.json"
     publisher = subprocess.Popen([sys.executable, __file__, "--publish", str(broker.port), str(sensors_file),
-                                  str(rate), str(seconds), str(base_ts)], stdout=subprocess.PIPE, text=True)
+                                  str(rate), str(seconds), str(base_ts), str(report_file)])
     children.append(publisher)
     index = {s: i for i, s in enumerate(measuring)}
     seen_at: dict[int, float] = {}
@@ -148,7 +155,9 @@ def _measure(backend: str, url: str, sqlite_path: Path | None, rate: float, seco
             numbers = (ts - base_ts) * len(measuring) + frame["sensor_id"].map(index).to_numpy()
             seen_at.update((int(n), now) for n in numbers[numbers % SAMPLE_EVERY == 0])
         if report is None and publisher.poll() is not None:
-            report = json.loads(publisher.stdout.read().strip().splitlines()[-1])
+            if publisher.returncode != 0:
+                raise RuntimeError(f"the publisher failed (exit {publisher.returncode})")
+            report = json.loads(report_file.read_text())
         if report is not None and (stored >= report["sent"] or time.monotonic() - started > seconds + 120):
             break  # all stored (or a drain of over two minutes: report what was stored)
         time.sleep(0.1)
@@ -186,8 +195,8 @@ def _measure(backend: str, url: str, sqlite_path: Path | None, rate: float, seco
 
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--publish":
-        port, sensors_file, rate, seconds, base_ts = sys.argv[2:7]
-        publish(int(port), sensors_file, float(rate), float(seconds), int(base_ts))
+        port, sensors_file, rate, seconds, base_ts, report_file = sys.argv[2:8]
+        publish(int(port), sensors_file, float(rate), float(seconds), int(base_ts), report_file)
         return 0
     # Stopped by a timeout (SIGTERM): unwind, so the broker, the ingest and a PostgreSQL cluster are stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("bench/ingest.py: stopped by SIGTERM"))
