@@ -41,10 +41,6 @@ def create_app(database_url: str | None = None, progress: bool = False, settings
     they share what was computed) instead of in a background thread."""
     settings = settings or Settings.from_environ()  # a bad setting stops the start before the city is loaded
     sweep_minutes = settings.escalation_minutes
-    try:
-        open311_keys = open311.keys_from_env()
-    except ValueError as error:  # one line naming the variable, not a traceback
-        raise SystemExit(f"error: {error}") from None
     service = services.configure(database_url, progress=progress, settings=settings)
     if not service.store.is_built():
         raise SystemExit(f"error: no city in {service.store.url}; build the sample with "
@@ -66,10 +62,10 @@ def create_app(database_url: str | None = None, progress: bool = False, settings
                                    *tour.shell_components(), *live.shell_components()], id="shell")
     map_routes.register(app.server)
     exports.register_routes(app.server)
-    open311.register(app.server, keys=open311_keys, settings=settings)
+    open311.register(app.server, keys=dict(settings.open311_keys), settings=settings)
     live.register(app.server)
     alerts_api.register(app.server)
-    health.register(app.server)
+    health.register(app.server, settings)
     auth.setup(app)  # sign-in, the gate on every request, hardened answers, the audit trail (docs/access.md)
     delivery.register(app.server)  # compressed, cached and timed answers (after every route is registered)
     service.warm()
@@ -166,7 +162,7 @@ def fold_every(service, minutes: float) -> None:
     while True:
         time.sleep(minutes * 60)
         try:
-            fold(service.store)
+            fold(service.store, days=service.settings.raw_readings_days)
         except Exception as error:  # noqa: BLE001 — the next fold tries again; nothing is lost meanwhile
             print(f"citytwin: folding raw readings failed: {error!r}", file=sys.stderr, flush=True)
 

@@ -1,7 +1,7 @@
 """The store's faults as the web sees them: ``GET /health``, and 503 with Retry-After (never 500) for whatever
 needed a store that did not answer.
 
-``register(server)`` adds, on the Flask server:
+``register(server, settings)`` adds, on the Flask server:
 
 - a budget for every request: a connection borrowed while answering is cut after
   ``CITYTWIN_STATEMENT_TIMEOUT_SECONDS`` (see :mod:`layers.store_health`), so no request waits on a frozen
@@ -16,21 +16,21 @@ needed a store that did not answer.
 """
 from __future__ import annotations
 
+import functools
 import logging
-import os
 import time
 from collections.abc import Callable
 
 from flask import Flask, Response, jsonify, request
 from sqlalchemy import exc, text
 
+from dashboard.settings import Settings
 from layers import store_health
 from layers.store_health import StoreUnavailable, is_unavailability
 
 log = logging.getLogger(__name__)
 
 PROBE_SECONDS = 2.0
-REDIS_URL_ENV = "CITYTWIN_REDIS_URL"
 
 _parts: dict[str, Callable[[], dict]] = {}
 
@@ -65,10 +65,12 @@ def unavailable_response(error: BaseException) -> Response:
     return response
 
 
-def register(server: Flask) -> None:
+def register(server: Flask, settings: Settings) -> None:
+    request_seconds = settings.store_timeouts.request
+
     @server.before_request
     def _request_budget():
-        store_health.use_request_budget()
+        store_health.use_request_budget(request_seconds)
 
     def _database_error(error):
         if is_unavailability(error):
@@ -93,8 +95,8 @@ def register(server: Flask) -> None:
         response.headers["Cache-Control"] = "no-store"
         return response
 
-    if os.environ.get(REDIS_URL_ENV):
-        add_part("redis", redis_part)
+    if settings.redis_url:
+        add_part("redis", functools.partial(redis_part, settings.redis_url))
 
 
 def store_part() -> dict:
@@ -123,10 +125,9 @@ def generation_part() -> dict:
             "versions": generation.city.versions}
 
 
-def redis_part() -> dict:
+def redis_part(url: str) -> dict:
     import redis
 
-    url = os.environ[REDIS_URL_ENV]
     client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
     try:
         client.ping()

@@ -1137,7 +1137,7 @@ def configure(database_url: str | None = None, progress: bool = False,
               settings: Settings | None = None) -> Services:
     global _services
     settings = settings or Settings.from_environ()
-    store = Store(database_url or settings.database_url)
+    store = Store(database_url or settings.database_url, timeouts=settings.store_timeouts)
     try:  # the city's time zone and calendar are in force before any page asks for a clock
         city_settings.activate(city_settings.checked(store.city_settings()))
     except ValueError as error:

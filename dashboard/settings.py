@@ -18,7 +18,11 @@ SystemExit: error: CITYTWIN_BASEMAP_PMTILES='/nowhere/city.pmtiles': /nowhere/ci
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from layers.retention import DEFAULT_RAW_DAYS, raw_days
+from layers.store_health import StoreTimeouts
 
 MODES = ("live", "replay")
 LIVE_VERSION_CHECK_SECONDS = 1.0
@@ -98,6 +102,16 @@ class Settings:
     origins: tuple[str, ...] = ()
     """``CITYTWIN_ORIGINS``: comma-separated origins, besides the server's own, whose pages may call its callbacks
     (a proxy's public address)."""
+    store_timeouts: StoreTimeouts = field(default_factory=StoreTimeouts)
+    """``CITYTWIN_STATEMENT_TIMEOUT_SECONDS`` (a request's lease on a connection), ``CITYTWIN_CONNECT_TIMEOUT_SECONDS``
+    and ``CITYTWIN_POOL_TIMEOUT_SECONDS``: how long anything waits on the store (layers/store_health.py)."""
+    raw_readings_days: float = DEFAULT_RAW_DAYS
+    """``CITYTWIN_RAW_READINGS_DAYS``: raw readings older than this are folded into hourly aggregates."""
+    open311_keys: tuple[tuple[str, str], ...] = ()
+    """``CITYTWIN_OPEN311_KEYS`` (``key=channel,…``) and ``CITYTWIN_OPEN311_DEV_KEY=1``: the Open311 API keys and
+    their intake channels (keys an admin creates are in the store)."""
+    tours_folder: Path | None = None
+    """``CITYTWIN_TOURS``: a folder of tour files (docs/tours.md); unset, the tours shipped with the app."""
 
     @classmethod
     def from_environ(cls, environ=None, **overrides) -> "Settings":
@@ -136,6 +150,10 @@ class Settings:
             frame_ancestors=(environ.get("CITYTWIN_FRAME_ANCESTORS") or "").strip() or cls.frame_ancestors,
             origins=tuple(o.strip().rstrip("/") for o in (environ.get("CITYTWIN_ORIGINS") or "").split(",")
                           if o.strip()),
+            store_timeouts=StoreTimeouts.from_environ(environ),
+            raw_readings_days=_or_exit(raw_days, environ),
+            open311_keys=tuple(_or_exit(_open311_keys, environ).items()),
+            tours_folder=Path(environ["CITYTWIN_TOURS"]) if (environ.get("CITYTWIN_TOURS") or "").strip() else None,
         )
         if values["oidc_issuer"]:
             for name, key in (("CITYTWIN_OIDC_CLIENT_ID", "oidc_client_id"),
@@ -164,6 +182,20 @@ class Settings:
     def describe(self) -> str:
         return ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self)
                          if f.name not in ("database_url", "oidc_client_secret", "secret_key"))
+
+
+def _or_exit(read, environ):
+    """``read(environ)``, its ValueError (which names the variable) as the one-line exit of every bad setting."""
+    try:
+        return read(environ)
+    except ValueError as error:
+        raise SystemExit(f"error: {error}") from None
+
+
+def _open311_keys(environ) -> dict[str, str]:
+    from dashboard.open311 import keys_from_env  # the channels are the reference's; imported when read, not before
+
+    return keys_from_env(environ)
 
 
 def _number(environ, name: str, default: float, minimum: float = 0, off: str | None = None) -> float:

@@ -670,6 +670,7 @@ class IngestService:
 
 def main(argv: list[str] | None = None) -> int:
     from layers.store import default_database_url
+    from layers.store_health import StoreTimeouts
 
     parser = argparse.ArgumentParser(prog="python -m layers.ingest", description=__doc__.split("\n\n")[0])
     parser.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="mqtt://host:port of the MQTT broker")
@@ -682,7 +683,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-ms", type=int, default=200, help="longest wait for a batch to fill")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    store = Store(args.database_url or default_database_url())
+    store = Store(args.database_url or default_database_url(), timeouts=StoreTimeouts.from_environ())
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.set())

@@ -38,18 +38,19 @@ HOUR = 3600
 DAY = 86400
 
 
-def raw_days() -> float:
+def raw_days(environ=None) -> float:
     """The raw-readings window in days from ``CITYTWIN_RAW_READINGS_DAYS`` (default 7); a bad value is refused by
-    name."""
-    value = os.environ.get(RAW_DAYS_ENV, "").strip()
+    name. The server reads it once at start (dashboard.settings); the command line here when it runs."""
+    environ = os.environ if environ is None else environ
+    value = (environ.get(RAW_DAYS_ENV) or "").strip()
     if not value:
         return DEFAULT_RAW_DAYS
     try:
         days = float(value)
     except ValueError:
         raise ValueError(f"{RAW_DAYS_ENV}={value!r} is not a number of days") from None
-    if not days > 0:
-        raise ValueError(f"{RAW_DAYS_ENV}={value!r}: the raw window must be more than 0 days")
+    if not 0 < days < float("inf"):
+        raise ValueError(f"{RAW_DAYS_ENV}={value!r}: the raw window must be a number of days above 0")
     return days
 
 
@@ -62,12 +63,11 @@ class FoldResult:
     seconds: float
 
 
-def fold(store: Store, now: float | None = None, days: float | None = None) -> FoldResult:
-    """Fold the raw readings older than ``days`` (default :func:`raw_days`) before ``now`` into hourly aggregates,
+def fold(store: Store, now: float | None = None, days: float = DEFAULT_RAW_DAYS) -> FoldResult:
+    """Fold the raw readings older than ``days`` (the server's ``CITYTWIN_RAW_READINGS_DAYS``) before ``now`` into hourly aggregates,
     in one transaction. The cutoff is on an hour boundary, so no hour is split between the two tables."""
     started = time.perf_counter()
     now = time.time() if now is None else now
-    days = raw_days() if days is None else days
     cutoff = int(now - days * DAY) // HOUR * HOUR
     store.create_schema()
     dialect = store.dialect
@@ -205,7 +205,10 @@ def main(argv=None) -> int:
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--days", type=float, default=None, help=f"raw window in days (default ${RAW_DAYS_ENV} or 7)")
     args = parser.parse_args(argv)
-    result = fold(Store(args.database_url or default_database_url()), days=args.days)
+    from layers.store_health import StoreTimeouts
+
+    store = Store(args.database_url or default_database_url(), timeouts=StoreTimeouts.from_environ())
+    result = fold(store, days=raw_days() if args.days is None else args.days)
     print(f"folded {result.folded:,} raw readings before {pd.Timestamp(result.cutoff, unit='s', tz='UTC')} into "
           f"{result.hours:,} hourly rows; dropped {len(result.dropped_partitions)} day partitions "
           f"({result.seconds:.2f} s)")

@@ -379,16 +379,18 @@ class Store:
     0
     """
 
-    def __init__(self, url: str | None = None, engine: Engine | None = None):
+    def __init__(self, url: str | None = None, engine: Engine | None = None,
+                 timeouts: store_health.StoreTimeouts = store_health.StoreTimeouts()):
         self.url = url or default_database_url()
+        self.timeouts = timeouts
         if engine is None:
             if self.url.startswith("sqlite:///") and not self.url.startswith("sqlite:///:memory:"):
                 Path(self.url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-            engine = create_engine(self.url, future=True, **_timeouts(self.url))
+            engine = create_engine(self.url, future=True, **_timeouts(self.url, timeouts))
             if engine.dialect.name == "sqlite":
                 event.listen(engine, "connect", _sqlite_pragmas)
         self.engine = engine
-        self.health = StoreHealth(self.url)
+        self.health = StoreHealth(self.url, timeouts.request)
         store_health.watch(engine, self.health)
 
     @contextlib.contextmanager
@@ -668,17 +670,17 @@ def _drop_duplicate_rows(conn, table_name: str, key: tuple[str, ...]) -> None:
                       f'(SELECT MIN({row_id}) FROM "{table_name}" GROUP BY {names})'))
 
 
-def _timeouts(url: str) -> dict:
+def _timeouts(url: str, timeouts: store_health.StoreTimeouts) -> dict:
     """``create_engine`` arguments so that nothing waits on a database that does not answer (see
     :mod:`layers.store_health`): PostgreSQL's connect timeout and a server-side statement timeout (the longest
     lease: background work), the pool's wait for a free connection, SQLite's wait for the write lock."""
     if url.startswith("postgresql"):
         statement_ms = int(store_health.BACKGROUND_STATEMENT_SECONDS * 1000)
-        return {"pool_timeout": store_health.pool_seconds(),
-                "connect_args": {"connect_timeout": max(1, round(store_health.connect_seconds())),
+        return {"pool_timeout": timeouts.pool,
+                "connect_args": {"connect_timeout": max(1, round(timeouts.connect)),
                                  "options": f"-c statement_timeout={statement_ms}"}}
     if url.startswith("sqlite"):
-        return {"connect_args": {"timeout": store_health.pool_seconds()}}
+        return {"connect_args": {"timeout": timeouts.pool}}
     return {}
 
 

@@ -28,6 +28,7 @@ import socket
 import sys
 import threading
 import time
+from dataclasses import dataclass
 
 from sqlalchemy import event, exc
 
@@ -43,34 +44,43 @@ RETRY_AFTER_SECONDS = 5
 _budget: contextvars.ContextVar[float | None] = contextvars.ContextVar("citytwin_statement_budget", default=None)
 
 
-def _seconds(name: str, default: float) -> float:
-    text = os.environ.get(name, "").strip()
+@dataclass(frozen=True)
+class StoreTimeouts:
+    """How long anything waits on the store, in seconds: a web request's statement budget, a new connection, a free
+    connection from the pool (on SQLite: the write lock). Given to :class:`layers.store.Store`; the server reads them
+    once at start with its other settings (:meth:`from_environ`), a library user passes their own or takes these."""
+
+    request: float = 10.0
+    connect: float = 3.0
+    pool: float = 5.0
+
+    @classmethod
+    def from_environ(cls, environ=None) -> "StoreTimeouts":
+        """From ``CITYTWIN_STATEMENT_TIMEOUT_SECONDS``, ``…_CONNECT_…`` and ``…_POOL_…``; a bad value stops the
+        start, naming the variable."""
+        environ = os.environ if environ is None else environ
+        return cls(request=_seconds(environ, STATEMENT_SECONDS_ENV, cls.request),
+                   connect=_seconds(environ, CONNECT_SECONDS_ENV, cls.connect),
+                   pool=_seconds(environ, POOL_SECONDS_ENV, cls.pool))
+
+
+def _seconds(environ, name: str, default: float) -> float:
+    text = (environ.get(name) or "").strip()
     if not text:
         return default
     try:
         value = float(text)
     except ValueError:
         raise SystemExit(f"error: {name}={text!r} is not a number of seconds") from None
-    if not value > 0:
-        raise SystemExit(f"error: {name}={text!r} must be above 0 seconds")
+    if not 0 < value < float("inf"):
+        raise SystemExit(f"error: {name}={text!r} must be a number of seconds above 0")
     return value
 
 
-def request_seconds() -> float:
-    return _seconds(STATEMENT_SECONDS_ENV, 10.0)
-
-
-def connect_seconds() -> float:
-    return _seconds(CONNECT_SECONDS_ENV, 3.0)
-
-
-def pool_seconds() -> float:
-    return _seconds(POOL_SECONDS_ENV, 5.0)
-
-
-def use_request_budget(seconds: float | None = None) -> None:
-    """From now on, connections this thread borrows are leased for a web request's budget (set once per request)."""
-    _budget.set(request_seconds() if seconds is None else seconds)
+def use_request_budget(seconds: float) -> None:
+    """From now on, connections this thread borrows are leased for a web request's budget of ``seconds`` (the
+    store's :attr:`StoreTimeouts.request`; set once per request)."""
+    _budget.set(seconds)
 
 
 @contextlib.contextmanager
@@ -170,8 +180,9 @@ class LastRead:
 class StoreHealth:
     """The store's state as the requests saw it: up, or down since a time with the last error."""
 
-    def __init__(self, url: str = ""):
+    def __init__(self, url: str = "", request_seconds: float = StoreTimeouts.request):
         self.url = url
+        self.request_seconds = request_seconds
         self._lock = threading.Lock()
         self.down_since: float | None = None      # epoch seconds
         self.last_error: str | None = None
@@ -198,7 +209,7 @@ class StoreHealth:
                 raise StoreUnavailable(f"the store has not answered since {since} ({self.last_error}); "
                                        f"try again in a few seconds")
             # A probe from background work (a long budget) must not keep the requests from probing for minutes.
-            hold = min(current_budget(), request_seconds()) + 1.0
+            hold = min(current_budget(), self.request_seconds) + 1.0
             self._probe_after = now + hold
             self._probe.until = now + hold
 

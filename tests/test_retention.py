@@ -126,5 +126,5 @@ def test_the_raw_window_setting_is_checked(monkeypatch):
     with pytest.raises(ValueError, match="CITYTWIN_RAW_READINGS_DAYS='a week' is not a number"):
         raw_days()
     monkeypatch.setenv(RAW_DAYS_ENV, "0")
-    with pytest.raises(ValueError, match="more than 0 days"):
+    with pytest.raises(ValueError, match="a number of days above 0"):
         raw_days()

@@ -225,7 +225,7 @@ def test_the_one_statement_sweep_writes_what_one_by_one_escalations_write(url, t
 
 # --- what counts as an unavailable store --------------------------------------------------------------------------
 
-def test_a_bug_is_not_an_unavailable_store_but_a_locked_file_is(tmp_path, monkeypatch):
+def test_a_bug_is_not_an_unavailable_store_but_a_locked_file_is(tmp_path):
     """SQLite reports "no such table" and "database is locked" with the same class: only the second may answer 503,
     and neither may open the circuit that refuses every request for a second."""
     import sqlite3
@@ -244,14 +244,15 @@ def test_a_bug_is_not_an_unavailable_store_but_a_locked_file_is(tmp_path, monkey
     assert is_unavailability(locked)
     # A write waiting for another writer's lock past the busy timeout is refused as unavailable, not a 500.
     store.create_schema()
-    monkeypatch.setenv("CITYTWIN_POOL_TIMEOUT_SECONDS", "1")  # SQLite's wait for the write lock
     blocker = sqlite3.connect(tmp_path / "city.sqlite")
     blocker.execute("BEGIN IMMEDIATE")
     try:
         from layers import store_health
 
         with pytest.raises(store_health.StoreUnavailable):
-            with Store(f"sqlite:///{tmp_path / 'city.sqlite'}").write() as conn:
+            # A pool wait of 1 s: SQLite's wait for the write lock
+            with Store(f"sqlite:///{tmp_path / 'city.sqlite'}",
+                       timeouts=store_health.StoreTimeouts(pool=1.0)).write() as conn:
                 conn.execute(text("UPDATE layer_versions SET version = version + 1"))
     finally:
         blocker.rollback()

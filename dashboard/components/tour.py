@@ -49,9 +49,14 @@ def page_paths() -> set[str]:
     return {page.get("path_template") or page["path"] for page in dash.page_registry.values()}
 
 
+def tours_folder():
+    """The server's tours folder (``CITYTWIN_TOURS``, read at start with the other settings)."""
+    return services.get().settings.tours_folder or tours.DEFAULT_FOLDER
+
+
 def tour_control(lang: str = "en") -> html.Details:
     """A "Tour" menu listing the tours of the tours folder, for a page's top bar."""
-    found, problems = tours.available_tours(page_paths=page_paths())
+    found, problems = tours.available_tours(tours_folder(), page_paths=page_paths())
     items = [html.Button(id={"type": START, "tour": tour.name}, className="tour-start", children=[
         html.Span(pick(tour.title["en"], tour.title["zh"], lang), className="tour-start-title"),
         html.Span(t("tour.length", lang, steps=len(tour.steps), seconds=f"{tour.total_seconds:g}"),
@@ -59,7 +64,7 @@ def tour_control(lang: str = "en") -> html.Details:
     items += [html.Div(problem, className="tour-problem") for problem in problems]
     return html.Details(className="tour-menu menu", id="tour-menu", children=[
         html.Summary(t("tour.menu", lang), className="menu-button", title=t("tour.help", lang)),
-        html.Div(items or html.Div(t("tour.none", lang, folder=str(tours.tours_folder())), className="muted"),
+        html.Div(items or html.Div(t("tour.none", lang, folder=str(tours_folder())), className="muted"),
                  className="menu-items"),
     ])
 
@@ -67,13 +72,13 @@ def tour_control(lang: str = "en") -> html.Details:
 def started(name: str, search: str | None) -> dict:
     """The state of tour ``name`` at its first step, or an ``{"error": …}`` state saying why it cannot start."""
     try:
-        tour = tours.load_tour(tours.tour_path(name), page_paths())
+        tour = tours.load_tour(tours.tour_path(name, tours_folder()), page_paths())
         problems = tours.unknown_units(tour, services.get().city().units.index)
         if problems:
             raise tours.TourError("; ".join(problems))
     except tours.TourError as error:
         # Shown in the browser: name the tour's file, never the server's folder.
-        return {"error": str(error).replace(f"{tours.tours_folder()}{os.sep}", "")}
+        return {"error": str(error).replace(f"{tours_folder()}{os.sep}", "")}
     language = query_value(search, "lang")
     return tours.start(tour, language)
 
@@ -83,7 +88,7 @@ def played(state: dict) -> dict:
     from the tour's file on the server, never from the browser's copy of the tour (which anyone can edit)."""
     state = {key: value for key, value in state.items() if key != "note"}
     try:
-        tour = tours.load_tour(tours.tour_path(state["name"]), page_paths())
+        tour = tours.load_tour(tours.tour_path(state["name"], tours_folder()), page_paths())
     except tours.TourError:
         return state
     if state["step"] >= len(tour.steps) or not tour.steps[state["step"]].incident:

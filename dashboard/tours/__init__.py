@@ -68,7 +68,8 @@ class Tour:
 
 
 def tours_folder() -> Path:
-    """The folder of tour files: ``$CITYTWIN_TOURS`` if set, else the tours shipped with the app."""
+    """The folder of tour files: ``$CITYTWIN_TOURS`` if set, else the tours shipped with the app (the command-line
+    checker's; the server reads it once at start, dashboard.settings)."""
     return Path(os.environ.get(FOLDER_SETTING) or DEFAULT_FOLDER)
 
 
