@@ -20,7 +20,7 @@ from layers.city_settings import activate, checked
 from layers.city_settings import timezone as city_timezone
 from layers.load import load_layer
 from layers.retention import hourly_readings
-from layers.specs import ALL_LEVELS, LEVELS, ORDER_STAGES, PROVINCE
+from layers.specs import ALL_LEVELS, LAYERS, LEVELS, ORDER_STAGES, PROVINCE
 from layers.store import Store
 
 
@@ -45,6 +45,10 @@ class City:
     # Layer → the store's (version, last arrival number) read just before the layer was read (Store.arrival_mark):
     # from there on, only the rows numbered since need reading again. Empty when unknown (a snapshot): read whole.
     arrival_marks: dict = field(default_factory=dict, repr=False, compare=False)
+    # Facts about one layer's frame (its newest and oldest instants, whether its rows are in time order), each kept
+    # with the frame it is of (:meth:`layer_fact`): a city patched from this one shares most of its frames and takes
+    # their facts along (:func:`facts_of_shared`) instead of scanning 3 million orders again at every refresh.
+    layer_facts: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self):
         if self.derived:
@@ -105,7 +109,7 @@ class City:
         return self.as_of
 
     def _newest(self, sources) -> pd.Timestamp:
-        candidates = [self.layers[name][column].max() for name, column in sources
+        candidates = [self.extreme(name, column, "max") for name, column in sources
                       if name in self.layers and len(self.layers[name]) and column in self.layers[name]]
         candidates = [c for c in candidates if pd.notna(c)]
         if candidates:
@@ -118,11 +122,39 @@ class City:
     def starts_at(self) -> pd.Timestamp | None:
         """The earliest instant the event data cover (first order, reading or alarm); None without any. Computed
         once per city, like :attr:`as_of` (a min over millions of orders; a live refresh asks four times)."""
-        candidates = [self.layers[name][column].min() for name, column in
+        candidates = [self.extreme(name, column, "min") for name, column in
                       (("orders", "received_at"), ("readings", "ts"), ("alarms", "raised_at"))
                       if name in self.layers and len(self.layers[name])]
         candidates = [c for c in candidates if pd.notna(c)]
         return min(candidates) if candidates else None
+
+    def layer_fact(self, layer: str, key, compute):
+        """``compute(frame)`` of the layer's frame, remembered with that frame: computed again only when the layer
+        is another frame (facts about a frame never change: a generation's frames are not written to)."""
+        frame = self.layers[layer]
+        known = self.layer_facts.get((layer, key))
+        if known is not None and known[0] is frame:
+            return known[1]
+        value = compute(frame)
+        self.layer_facts[(layer, key)] = (frame, value)
+        return value
+
+    def extreme(self, layer: str, column: str, how: str):
+        """The layer's newest (``how="max"``) or oldest (``"min"``) value of a column, missing values skipped: the
+        last or first row's when the rows are in the order of that column (:meth:`in_time_order`)."""
+        def compute(frame):
+            if self.in_time_order(layer) and column == LAYERS[layer].time_column and len(frame):
+                return frame[column].iloc[-1 if how == "max" else 0]
+            return getattr(frame[column], how)()
+        return self.layer_fact(layer, (how, column), compute)
+
+    def in_time_order(self, layer: str) -> bool:
+        """Whether the layer's rows are sorted by its time column (no missing instant): then a time window's rows
+        are a slice of the frame, found by a binary search (see :func:`time_slice`)."""
+        column = LAYERS[layer].time_column if layer in LAYERS else None
+        if not column:
+            return False
+        return self.layer_fact(layer, "in_time_order", lambda frame: column in frame and _sorted(frame[column]))
 
     @property
     def version_key(self) -> tuple:
@@ -153,6 +185,37 @@ class City:
         return chain[::-1]
 
 
+def _sorted(times: pd.Series) -> bool:
+    values = times.values  # naive UTC instants for a zoned column, without a copy
+    return bool(len(values) == 0 or (not np.isnat(values).any() and (values[1:] >= values[:-1]).all()))
+
+
+def time_slice(city: City, layer: str, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None) -> slice:
+    """The rows of ``layer`` whose instant is in ``[start, end)`` (an open side when None), as a slice of positions:
+    the layer must be in time order (:meth:`City.in_time_order`). Two binary searches instead of comparing every
+    row's instant (a million readings, a dozen windows per live refresh)."""
+    frame = city[layer]
+    times = frame[LAYERS[layer].time_column].values
+    first = 0 if start is None else int(np.searchsorted(times, as_utc(start, times.dtype), side="left"))
+    last = len(times) if end is None else int(np.searchsorted(times, as_utc(end, times.dtype), side="left"))
+    return slice(first, max(first, last))
+
+
+def as_utc(instant: pd.Timestamp, dtype=None) -> np.datetime64:
+    """A zoned instant as the naive UTC value numpy holds for a zoned column (of ``dtype``'s unit, rounded up so
+    that ``times >= as_utc(t)`` keeps the instants at or after ``t``)."""
+    naive = pd.Timestamp(instant).tz_convert("UTC").tz_localize(None)
+    if dtype is None:
+        return np.datetime64(naive)
+    unit = np.datetime_data(dtype)[0]
+    return np.datetime64((naive.ceil(unit) if unit in ("s", "ms", "us") else naive).to_datetime64(), unit)
+
+
+def facts_of_shared(city: City, layers: dict) -> dict:
+    """``city``'s layer facts about the frames that ``layers`` (a next city's) still holds."""
+    return {key: known for key, known in city.layer_facts.items() if layers.get(key[0]) is known[0]}
+
+
 def looked_up(keys: pd.Series, table: pd.Series) -> pd.Series:
     """``table``'s value for each key, NaN for a key it lacks, as an object column: ``keys.map(table)
     .astype(object)`` without making a string object per row (the values are ``table``'s own objects, shared by
@@ -170,7 +233,8 @@ def with_clock(city: City, clock: pd.Timestamp | None) -> City:
     """``city`` shown at ``clock`` (live mode), sharing its frames: a new generation when only time moved on."""
     return City(units=city.units, hierarchy=city.hierarchy, layers=city.layers, versions=city.versions,
                 load_seconds=city.load_seconds, written_at=city.written_at, derived=True, clock=clock,
-                read_again_since=city.read_again_since, arrival_marks=city.arrival_marks)
+                read_again_since=city.read_again_since, arrival_marks=city.arrival_marks,
+                layer_facts=city.layer_facts)
 
 
 NOT_LOADED = ("alerts",)
@@ -275,9 +339,10 @@ def with_orders_read_again(city: City, store: Store, order_ids, versions: dict[s
             fresh[name] = fresh[name].astype(orders[name].dtype)
     kept = orders[~orders["order_id"].isin(fresh["order_id"]).to_numpy()]
     patched = pd.concat([kept, fresh], ignore_index=True)
-    return City(units=city.units, hierarchy=city.hierarchy, layers=dict(city.layers, orders=patched),
+    layers = dict(city.layers, orders=patched)
+    return City(units=city.units, hierarchy=city.hierarchy, layers=layers,
                 versions=dict(versions), load_seconds=city.load_seconds, written_at=city.written_at, derived=True,
-                clock=city.clock, arrival_marks=city.arrival_marks)
+                clock=city.clock, arrival_marks=city.arrival_marks, layer_facts=facts_of_shared(city, layers))
 
 
 READINGS_OVERLAP = pd.Timedelta(hours=2)
@@ -313,7 +378,7 @@ def with_sensor_layers_read_again(city: City, store: Store, versions: dict[str, 
     if "readings" in moved:
         if readings is not None and len(readings):
             # The readings layer holds hourly means (layers.retention): the hours from the overlap on are read again.
-            since = (readings["ts"].max() - READINGS_OVERLAP).floor("h")
+            since = (city.extreme("readings", "ts", "max") - READINGS_OVERLAP).floor("h")
             fresh["readings"] = hourly_readings(store, since=int(since.timestamp()))
         else:
             fresh["readings"] = hourly_readings(store)
@@ -329,18 +394,27 @@ def with_sensor_layers_read_again(city: City, store: Store, versions: dict[str, 
                    layers=dict(events, sensors=layers["sensors"].copy(deep=False))).layers if events else {}
     if "alarms" in fresh:
         layers["alarms"] = derived["alarms"]
+    # The readings are kept in time order from here on (sorted once, when the city was loaded otherwise): the rows
+    # before ``since`` are then the layer's first rows, and every time window a refresh looks at is a slice found by
+    # a binary search (layers.city.time_slice), not a comparison of a million instants.
     if "readings" in fresh and since is not None:
-        kept = readings[(readings["ts"] < since).to_numpy()]
+        if not city.in_time_order("readings"):
+            readings = readings.sort_values("ts", kind="stable", ignore_index=True)
+        kept = readings.iloc[:np.searchsorted(readings["ts"].values, as_utc(since, readings["ts"].values.dtype))]
         new = derived["readings"][list(readings.columns)]
         for name in new.columns:
             if new[name].dtype != readings[name].dtype:
                 new[name] = new[name].astype(readings[name].dtype)
-        layers["readings"] = pd.concat([kept, new], ignore_index=True)
+        layers["readings"] = pd.concat([kept, new.sort_values("ts", kind="stable")], ignore_index=True)
     elif "readings" in fresh:
-        layers["readings"] = derived["readings"]
+        layers["readings"] = derived["readings"].sort_values("ts", kind="stable", ignore_index=True)
+    facts = facts_of_shared(city, layers)
+    if "readings" in fresh:
+        facts[("readings", "in_time_order")] = (layers["readings"], True)
     return City(units=city.units, hierarchy=city.hierarchy, layers=layers, versions=dict(versions),
                 load_seconds=city.load_seconds, written_at=city.written_at, derived=True, clock=city.clock,
-                read_again_since={} if since is None else {"readings": since}, arrival_marks=marks)
+                read_again_since={} if since is None else {"readings": since}, arrival_marks=marks,
+                layer_facts=facts)
 
 
 def _rows_replaced(frame: pd.DataFrame, fresh: pd.DataFrame, key: str) -> pd.DataFrame:

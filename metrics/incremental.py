@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from layers.city import as_utc, facts_of_shared, time_slice
 from layers.specs import ALL_LEVELS, LAYERS
 from metrics.engine import (by_clock, city_level_groups, compared, grid_matrices, previous_covered, roll_up,
                             unit_values)
@@ -137,6 +138,9 @@ class WindowSums:
     def _rows(self, city, old_window: Window, window: Window, since):
         """``city`` holding only the layer's rows whose part may differ between the two cities or windows."""
         frame = city[self.layer]
+        if city.in_time_order(self.layer):
+            return _with_layer(city, self.layer, frame.take(_touched_in_time_order(city, self.layer, old_window,
+                                                                                   window, since)))
         # As UTC instants in numpy (a view, no copy): comparing a million zoned timestamps through pandas cost a
         # tenth of a second each, and a refresh makes a dozen such comparisons.
         times = frame[LAYERS[self.layer].time_column].values
@@ -150,19 +154,36 @@ class WindowSums:
             # Read again, and in either window: a row outside both adds nothing to either (Indicator.rows_add_up),
             # so the window before, which the newest rows never reach, mostly has none to take away or add.
             touched |= (times >= _utc(since)) & (before | after)
-        return _with_layer(city, self.layer, frame[touched].reset_index(drop=True))
+        return _with_layer(city, self.layer, frame[touched])
+
+
+def _touched_in_time_order(city, layer: str, old_window: Window, window: Window, since) -> np.ndarray:
+    """The positions of the rows that :meth:`WindowSums._rows` keeps, for a layer in time order: whether a row is
+    kept depends on its instant only through comparisons with the two windows' bounds and ``since``, so it is the
+    same for every instant between two neighbouring bounds, and those rows are a slice of the frame (a binary
+    search each, instead of a dozen comparisons of a million instants per refresh)."""
+    def kept(instant) -> bool:
+        before = old_window.start <= instant < old_window.end
+        after = window.start <= instant < window.end
+        return before != after or (since is not None and instant >= since and (before or after))
+
+    bounds = sorted({old_window.start, old_window.end, window.start, window.end} | ({since} - {None}))
+    # Before the first bound and from the last on, a row is in neither window: never kept.
+    pieces = [time_slice(city, layer, low, high) for low, high in zip(bounds, bounds[1:]) if kept(low)]
+    return np.concatenate([np.arange(piece.start, piece.stop) for piece in pieces] or [np.array([], dtype=np.int64)])
 
 
 def _utc(instant: pd.Timestamp) -> np.datetime64:
     """A zoned instant as the naive UTC value numpy holds for a zoned column."""
-    return np.datetime64(instant.tz_convert("UTC").tz_localize(None))
+    return as_utc(instant)
 
 
 def _with_layer(city, layer: str, frame: pd.DataFrame):
     """``city`` with ``frame`` as ``layer`` (its derived columns already there) and a memo of its own."""
     moved = copy.copy(city)
-    moved.layers = dict(city.layers, **{layer: frame})
+    moved.layers = dict(city.layers, **{layer: frame.reset_index(drop=True)})
     moved.memo = {}
+    moved.layer_facts = facts_of_shared(city, moved.layers)
     return moved
 
 
@@ -233,6 +254,10 @@ def rows_from(city, start: pd.Timestamp, indicator_ids):
     for layer, indicators in readers.items():
         if layer in city.layers and LAYERS[layer].time_column and all(i.rows_add_up for i in indicators):
             frame = city[layer]
-            recent = frame[LAYERS[layer].time_column].values >= _utc(start)
-            shortened.layers[layer] = frame[recent].reset_index(drop=True)
+            if city.in_time_order(layer):  # the newest rows are the last ones: a slice, not a copy
+                shortened.layers[layer] = frame.iloc[time_slice(city, layer, start)].reset_index(drop=True)
+            else:
+                recent = frame[LAYERS[layer].time_column].values >= _utc(start)
+                shortened.layers[layer] = frame[recent].reset_index(drop=True)
+    shortened.layer_facts = facts_of_shared(city, shortened.layers)
     return shortened
