@@ -19,9 +19,9 @@ from tqdm import tqdm
 from layers.city_settings import activate, checked
 from layers.city_settings import timezone as city_timezone
 from layers.load import load_layer
-from layers.retention import hourly_readings
+from layers.retention import hourly_readings, hourly_readings_arrived
 from layers.specs import ALL_LEVELS, LAYERS, LEVELS, ORDER_STAGES, PROVINCE
-from layers.store import Store
+from layers.store import READINGS_BATCHES, Store
 
 
 @dataclass
@@ -375,13 +375,22 @@ def with_sensor_layers_read_again(city: City, store: Store, versions: dict[str, 
         fresh["alarms"] = load_layer(store, "alarms")
     readings = city.layers.get("readings")
     since = None
+    arrived = False  # the readings read are the (sensor, hour) rows the stream touched, not all from ``since`` on
     if "readings" in moved:
-        if readings is not None and len(readings):
+        mark = store.arrival_mark("readings", READINGS_BATCHES)
+        known = marks.get("readings")
+        if readings is not None and len(readings) and known is not None and mark[0] - known[0] == mark[2] - known[2]:
+            # Every change since the mark came from the stream (one batch number, one version each): read the hours
+            # of the sensors its readings fell in, whole — late ones too, however late.
+            fresh["readings"], arrived = hourly_readings_arrived(store, known[1]), True
+            since = fresh["readings"]["ts"].min() if len(fresh["readings"]) else None
+        elif readings is not None and len(readings):
             # The readings layer holds hourly means (layers.retention): the hours from the overlap on are read again.
             since = (city.extreme("readings", "ts", "max") - READINGS_OVERLAP).floor("h")
             fresh["readings"] = hourly_readings(store, since=int(since.timestamp()))
         else:
             fresh["readings"] = hourly_readings(store)
+        marks["readings"] = mark
     # The derived columns (grid cell, kind, grid_index) for the fresh rows alone, by cities of just these layers;
     # readings and alarms take their sensor's cell and kind from the sensors as they are now.
     layers = dict(city.layers)
@@ -400,16 +409,22 @@ def with_sensor_layers_read_again(city: City, store: Store, versions: dict[str, 
     if "readings" in fresh and since is not None:
         if not city.in_time_order("readings"):
             readings = readings.sort_values("ts", kind="stable", ignore_index=True)
-        kept = readings.iloc[:np.searchsorted(readings["ts"].values, as_utc(since, readings["ts"].values.dtype))]
+        start = int(np.searchsorted(readings["ts"].values, as_utc(since, readings["ts"].values.dtype)))
         new = derived["readings"][list(readings.columns)]
         for name in new.columns:
             if new[name].dtype != readings[name].dtype:
                 new[name] = new[name].astype(readings[name].dtype)
-        layers["readings"] = pd.concat([kept, new.sort_values("ts", kind="stable")], ignore_index=True)
-    elif "readings" in fresh:
+        if arrived:  # the rows of the hours read replace theirs; the other rows from ``since`` on stay
+            tail = readings.iloc[start:]
+            replaced = pd.MultiIndex.from_arrays([tail["sensor_id"], tail["ts"]]).isin(
+                pd.MultiIndex.from_arrays([new["sensor_id"], new["ts"]]))
+            new = pd.concat([tail[~replaced], new], ignore_index=True)
+        layers["readings"] = pd.concat([readings.iloc[:start], new.sort_values("ts", kind="stable")],
+                                       ignore_index=True)
+    elif "readings" in fresh and not arrived:
         layers["readings"] = derived["readings"].sort_values("ts", kind="stable", ignore_index=True)
     facts = facts_of_shared(city, layers)
-    if "readings" in fresh:
+    if "readings" in fresh and layers["readings"] is not readings:
         facts[("readings", "in_time_order")] = (layers["readings"], True)
     return City(units=city.units, hierarchy=city.hierarchy, layers=layers, versions=dict(versions),
                 load_seconds=city.load_seconds, written_at=city.written_at, derived=True, clock=city.clock,
