@@ -270,11 +270,22 @@ def series(data, window: Window, indicator_ids: Iterable[str], steps: int,
     windows of millions of rows otherwise).
     """
     ids = list(indicator_ids)
-    length = (window.end - window.start) / steps
     frames = []
-    for step in range(steps):
-        sub = Window(window.start + step * length, window.start + (step + 1) * length, f"{window.name}[{step}]")
+    for step, sub in enumerate(step_windows(window, steps)):
         scratch = copy.copy(data)
         scratch.memo = {}
         frames.append(compute(scratch, sub, ids, levels).assign(step=step))
     return pd.concat(frames, ignore_index=True)
+
+
+def step_windows(window: Window, steps: int) -> list[Window]:
+    """``window`` cut into ``steps`` equal sub-windows, the oldest first: a sparkline's points (:func:`series`)."""
+    length = (window.end - window.start) / steps
+    return [Window(window.start + step * length, window.start + (step + 1) * length, f"{window.name}[{step}]")
+            for step in range(steps)]
+
+
+def sparkline_steps(window: Window) -> int:
+    """How many points a named window's sparkline has: an hour each for ``today`` (the last one begun), a day each
+    for the others."""
+    return max(1, int(np.ceil(window.days * 24))) if window.name == "today" else int(round(window.days))
