@@ -353,8 +353,10 @@ network outage) within this long of the newest one loaded is still taken in."""
 def with_sensor_layers_read_again(city: City, store: Store, versions: dict[str, int], moved=None) -> City:
     """``city`` after the stream wrote readings, alarms and sensor reports: only the layers whose version moved are
     read again, and of them only what can have changed — the sensors the stream reported on since the city's mark
-    (all of them when something else wrote the sensors), the readings from :data:`READINGS_OVERLAP` before the
-    newest one loaded, the alarms whole (thousands of rows); every other layer is shared as it is. What a batch of
+    (all of them when something else wrote the sensors), the (sensor, hour) rows of the readings the stream stored
+    since the city's mark (when something else wrote readings, or the city has no mark yet: the rows from
+    :data:`READINGS_OVERLAP` before the newest one loaded), the alarms whole (thousands of rows); every other layer
+    is shared as it is. What a batch of
     the live stream costs the dashboard, instead of reading the city's millions of orders again. ``moved``: the
     sensor layers that changed, when ``city`` already carries ``versions`` (default: those whose version differs)."""
     if moved is None:

@@ -182,6 +182,24 @@ class Window:
     def contains(self, times: pd.Series) -> pd.Series:
         return (times >= self.start) & (times < self.end)
 
+    def mask(self, times: pd.Series) -> np.ndarray:
+        """:meth:`contains` as a boolean array, compared in numpy (see :func:`earlier`)."""
+        return ~earlier(times, self.start, missing=True) & earlier(times, self.end)
+
+
+def earlier(times: pd.Series, instant: pd.Timestamp, missing: bool = False) -> np.ndarray:
+    """``times < instant`` as a boolean array, ``missing`` where a time is missing. A zoned column is compared in
+    numpy (its values are naive UTC instants, read without a copy): a live refresh runs the sensors' formulas some
+    hundred times, many over a few rows, where pandas' own work per comparison cost more than the comparison."""
+    if not isinstance(getattr(times, "dtype", None), pd.DatetimeTZDtype):
+        result = np.asarray(times < instant, dtype=bool)
+        return result | np.asarray(times.isna()) if missing else result
+    from layers.city import as_utc  # layers never import metrics: no cycle, but not when this module is imported
+
+    values = times.values
+    result = values < as_utc(instant, values.dtype)  # NaT compares False
+    return result | np.isnat(values) if missing else result
+
 
 WINDOWS = {"today": "Today", "7d": "Last 7 days", "30d": "Last 30 days"}
 WINDOWS_ZH = {"today": "今日", "7d": "近7天", "30d": "近30天"}
