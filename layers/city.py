@@ -7,6 +7,7 @@ the hierarchy table: ``hierarchy`` has one row per grid cell and one column per 
 from __future__ import annotations
 
 import copy
+import functools
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -204,10 +205,16 @@ def time_slice(city: City, layer: str, start: pd.Timestamp | None = None, end: p
 def as_utc(instant: pd.Timestamp, dtype=None) -> np.datetime64:
     """A zoned instant as the naive UTC value numpy holds for a zoned column (of ``dtype``'s unit, rounded up so
     that ``times >= as_utc(t)`` keeps the instants at or after ``t``)."""
+    return _as_utc(instant, None if dtype is None else np.dtype(dtype).str)
+
+
+@functools.lru_cache(maxsize=4096)
+def _as_utc(instant: pd.Timestamp, dtype: str | None) -> np.datetime64:
+    # Remembered: a live refresh converts the same few dozen window bounds hundreds of times (15 µs each).
     naive = pd.Timestamp(instant).tz_convert("UTC").tz_localize(None)
     if dtype is None:
         return np.datetime64(naive)
-    unit = np.datetime_data(dtype)[0]
+    unit = np.datetime_data(np.dtype(dtype))[0]
     return np.datetime64((naive.ceil(unit) if unit in ("s", "ms", "us") else naive).to_datetime64(), unit)
 
 

@@ -61,7 +61,7 @@ class LiveTable:
         layers["orders"] = orders.reset_index(drop=True)
         if "event_types" in self.city.layers:
             layers["event_types"] = self.city["event_types"]
-        return replace(self.city, layers=layers, memo={})
+        return replace(self.city, layers=layers, memo={}, layer_facts={})
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from metrics.spec import Contributions, Window, earlier, memoised, rows_where
+from metrics.spec import Contributions, Window, earlier, layer_memoised, rows_where
 
 # A sensor is online when it reported within this long before the instant asked about.
 ONLINE_GRACE = pd.Timedelta(hours=1)
@@ -66,15 +66,15 @@ def _of_kind(readings: pd.DataFrame, kind: str) -> np.ndarray:
 
 
 def _cells_with(data, kind: str) -> np.ndarray:
-    """The cells (positions) with a sensor of ``kind``. Every kind's at once, once per city: a live refresh runs
-    the readings' formulas a dozen times over a few changed rows, and comparing the kind of every sensor each time
-    cost more than the formulas."""
+    """The cells (positions) with a sensor of ``kind``. Every kind's at once, once per sensors' frame: a live
+    refresh runs the readings' formulas a hundred times over a few changed rows, each on a city of its own, and
+    comparing the kind of every sensor each time cost more than the formulas."""
     def by_kind():
         sensors = data["sensors"]
         codes, kinds = pd.factorize(sensors["kind"])
         cells = sensors["grid_index"].to_numpy()
         return {kinds[k]: pd.unique(cells[codes == k]) for k in range(len(kinds))}
-    return memoised(data, "sensor_cells_by_kind", by_kind).get(kind, np.array([], dtype=np.int64))
+    return layer_memoised(data, "sensors", "cells_by_kind", by_kind).get(kind, np.array([], dtype=np.int64))
 
 
 def reading_mean(kind: str):

@@ -113,6 +113,16 @@ def memoised(data, key, compute):
 MEMO_ENTRIES = 24
 
 
+def layer_memoised(data, layer: str, key, compute):
+    """``compute()``, a fact about one layer's frame alone, remembered with that frame
+    (:meth:`layers.city.City.layer_fact`): unlike :func:`memoised`, it holds in every copy of the city that shares
+    the frame — a live refresh's scratch cities of a few rows each, and the next generation when the layer did not
+    change. Data without layer facts compute every time."""
+    if not hasattr(data, "layer_fact"):
+        return compute()
+    return data.layer_fact(layer, key, lambda _frame: compute())
+
+
 def column_codes(data, layer: str, column: str) -> tuple[np.ndarray, dict]:
     """The column as integer codes, and the code of each value (memoised: families split rows by it)."""
     def factorize():
@@ -121,7 +131,7 @@ def column_codes(data, layer: str, column: str) -> tuple[np.ndarray, dict]:
             return np.full(len(frame), -1), {}
         codes, uniques = pd.factorize(frame[column], use_na_sentinel=True)
         return codes, {value: code for code, value in enumerate(uniques)}
-    return memoised(data, ("codes", layer, column), factorize)
+    return layer_memoised(data, layer, ("codes", column), factorize)
 
 
 def rows_where(data, layer: str, where: dict | None) -> np.ndarray | None:
