@@ -29,7 +29,7 @@ from layers.specs import ALL_LEVELS, LAYERS
 from metrics.engine import (by_clock, city_level_groups, compared, grid_matrices, previous_covered, roll_up,
                             sparkline_steps, step_windows, unit_values)
 from metrics.registry import INDICATORS
-from metrics.spec import Window, named_window
+from metrics.spec import Window, memoised, named_window
 
 
 class LiveTable:
@@ -204,13 +204,23 @@ def _moved(layer: str, ids: list[str], sums: tuple, old_city, city, old_window: 
     """``sums`` (of ``ids`` over ``old_city``'s rows in ``old_window``) made the sums over ``city``'s rows in
     ``window``: less the parts of the rows that may differ between the two, plus their new parts."""
     old_rows = _rows(layer, old_city, old_window, window, since)
-    came = grid_matrices(_rows(layer, city, old_window, window, since), window, ids)
-    # Coverage depends on which cells have a source, never on the layer's rows (Indicator.rows_add_up): the
-    # new city's is the one. No rows of the old city to take away (the window before, mostly): nothing to do.
-    if not len(old_rows[layer]):
+    new_rows = _rows(layer, city, old_window, window, since)
+    # Coverage depends on which cells have a source, never on the layer's rows nor the window
+    # (Indicator.rows_add_up): the new city's is the one, the same for every window. No row crossed the window's
+    # bounds nor was read again within it (most steps of a sparkline as the clock moves on): the sums stay.
+    if not len(old_rows[layer]) and not len(new_rows[layer]):
+        return sums[0], sums[1], _coverage(city, layer, ids, window)
+    came = grid_matrices(new_rows, window, ids)
+    if not len(old_rows[layer]):  # no rows of the old city to take away (the window before, mostly)
         return sums[0] + came[0], sums[1] + came[1], came[2]
     gone = grid_matrices(old_rows, old_window, ids)
     return sums[0] - gone[0] + came[0], sums[1] - gone[1] + came[1], came[2]
+
+
+def _coverage(city, layer: str, ids: list[str], window: Window) -> np.ndarray:
+    """The coverage of indicators whose rows add up (the cells with a source), once per city."""
+    return memoised(city, ("rows_add_up_coverage", layer, tuple(ids)),
+                    lambda: grid_matrices(_with_layer(city, layer, city[layer].iloc[0:0]), window, ids)[2])
 
 
 def _rows(layer: str, city, old_window: Window, window: Window, since):

@@ -290,7 +290,8 @@ class Indicator:
     judged_by: str = "value"
     family: Family | None = None
     # True when the formula is a sum over the rows of its one input layer in which each row's part depends only on
-    # that row and on whether the layer's time column falls in the window (and ``covered`` not on those rows): a
+    # that row and on whether the layer's time column falls in the window (and ``covered`` on neither those rows
+    # nor the window: it says which cells have a source at all): a
     # live refresh then adds the parts of new rows and takes away those of changed or expired ones instead of
     # reading every row again (metrics.incremental.WindowSums; tests/test_incremental.py checks it is the same).
     rows_add_up: bool = False
