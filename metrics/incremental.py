@@ -27,7 +27,7 @@ import pandas as pd
 from layers.city import as_utc, facts_of_shared, time_slice
 from layers.specs import ALL_LEVELS, LAYERS
 from metrics.engine import (by_clock, city_level_groups, compared, grid_matrices, previous_covered, roll_up,
-                            sparkline_steps, step_windows, unit_values)
+                            sparkline_steps, step_windows, stepped_unit_values, unit_values)
 from metrics.registry import INDICATORS
 from metrics.spec import Window, memoised, named_window
 
@@ -168,13 +168,7 @@ class StepSums:
     def values(self, city) -> tuple[np.ndarray, np.ndarray]:
         """The units' codes (every level, :func:`metrics.engine.unit_values`' order) and the values, steps ×
         (indicators × units), each row laid out as the indicators' blocks of units."""
-        groups = city_level_groups(city)
-        rows, codes = [], None
-        for sums in self.sums:
-            rolled = unit_values(list(self.ids), *sums, city.hierarchy, groups=groups)
-            rows.append(np.hstack([value for _level, _codes, value, _num, _den in rolled]).ravel())
-            codes = np.concatenate([unit_codes for _level, unit_codes, *_ in rolled])
-        return codes, np.vstack(rows)
+        return stepped_unit_values(list(self.ids), list(self.sums), city.hierarchy, groups=city_level_groups(city))
 
 
 def _sparkline_windows(city, name: str, layer: str) -> list[Window]:
