@@ -83,6 +83,8 @@ class Generation:
     sums: dict = field(default_factory=dict)
     # Per window: the same for each step of its sparkline (metrics.incremental.StepSums), made by the first refresh.
     step_sums: dict = field(default_factory=dict)
+    # Per window: what a refresh last wrote into its sparklines' points (dashboard.services._points_written).
+    points_written: dict = field(default_factory=dict)
     loaded_at: float = field(default_factory=time.time)  # when it was swapped in (GET /health reports its age)
 
     @property
@@ -344,8 +346,9 @@ class Services:
                                          if window in old.step_sums else
                                          StepSums.of(new.city, window, [i for i, ind in INDICATORS.items()
                                                                         if ind.headline and ind.rows_add_up]))
+                new.points_written[window] = dict(old.points_written.get(window, {}))
                 new.series[window] = with_series_recomputed(old.series[window], new.city, window, affected,
-                                                            new.step_sums[window])
+                                                            new.step_sums[window], new.points_written[window])
             phases["series"] = time.monotonic() - started - sum(phases.values())
             with self._lock:
                 self._gen = new
@@ -368,7 +371,7 @@ class Services:
             # Only the alerts changed (layers.city.with_versions): everything not computed from them carries over.
             same |= {"*"}
             parts = dict(tables=dict(old.tables), series=dict(old.series), hotspots=dict(old.hotspots),
-                         sums=dict(old.sums), step_sums=dict(old.step_sums))
+                         sums=dict(old.sums), step_sums=dict(old.step_sums), points_written=dict(old.points_written))
         else:
             parts = {}
         memo = {key: value for key, value in old.memo.items()
@@ -923,13 +926,14 @@ def _strings_replaced(column: pd.Series, positions: np.ndarray, values: pd.Serie
 
 
 def with_series_recomputed(points: pd.Series, city: City, window: str, indicator_ids: list[str],
-                           steps: StepSums | None = None) -> pd.Series:
+                           steps: StepSums | None = None, known: dict | None = None) -> pd.Series:
     """``points`` (a :func:`window_series`) with the headline indicators among ``indicator_ids`` computed again on
     ``city``: those that ``steps`` holds (the window's step sums at ``city``) from its sums, the others in every
     step. The same as computing the window's series again: the steps' bounds move with the clock, and an
     indicator judged at each step's end (online rates, active alarms) changes in every step when a sensor is heard
     from (it was last seen after every earlier step). When the number of steps changed (``today`` began an hour),
-    the series is computed again whole."""
+    the series is computed again whole. ``known``: what the last call for these points wrote (see
+    :func:`_points_written`), brought up to date."""
     wanted = [i for i in indicator_ids if INDICATORS[i].headline]
     if not wanted:
         return points
@@ -940,12 +944,12 @@ def with_series_recomputed(points: pd.Series, city: City, window: str, indicator
         summed = [i for i in ids if steps is not None and i in steps.ids and steps.windows[-1].end == named.end]
         if summed:
             codes, fresh = steps.values(city)
-            if not _points_written(values, points.index, list(steps.ids), codes, fresh, count):
+            if not _points_written(values, points.index, list(steps.ids), codes, fresh, count, known):
                 return window_series(city, window)
         others = [i for i in ids if i not in summed]
         if others:
             codes, fresh = _step_values(city, named, count, others)
-            if not _points_written(values, points.index, others, codes, fresh, count):
+            if not _points_written(values, points.index, others, codes, fresh, count, known):
                 return window_series(city, window)
     return pd.Series(values, index=points.index, name=points.name)
 
@@ -964,24 +968,34 @@ def _step_values(city: City, named: Window, count: int, ids: list[str]) -> tuple
 
 
 def _points_written(values: np.ndarray, index: pd.MultiIndex, ids: list[str], codes: np.ndarray,
-                    fresh: np.ndarray, count: int) -> bool:
+                    fresh: np.ndarray, count: int, known: dict | None = None) -> bool:
     """``fresh`` (steps × (ids × units), each row the ids' blocks of ``codes``) written into ``values`` (the points'
     lists, by ``index``) where they changed; False, with nothing written, when the points have another number of
-    steps than ``fresh``."""
-    positions = index.get_indexer(pd.MultiIndex.from_arrays([np.tile(codes, len(ids)),
-                                                             np.repeat(np.array(ids, dtype=object), len(codes))]))
-    rows = np.flatnonzero(positions >= 0)
-    if len(fresh) != count or any(len(values[p]) != count for p in positions[rows]):
-        return False
+    steps than ``fresh``. ``known``: what the last write of these ids left (their positions and the values they
+    were given), which spares reading the lists back; brought up to date."""
+    key = tuple(ids)
+    last = None if known is None else known.get(key)
+    if last is not None and last[0] is index and last[1].shape == fresh.shape and np.array_equal(last[2], codes):
+        # The lists hold what the last write gave them (the same points, written from these positions).
+        _index, was_fresh, _codes, positions, rows = last
+        was = was_fresh[:, rows]
+    else:
+        positions = index.get_indexer(pd.MultiIndex.from_arrays(
+            [np.tile(codes, len(ids)), np.repeat(np.array(ids, dtype=object), len(codes))]))
+        rows = np.flatnonzero(positions >= 0)
+        if len(fresh) != count or any(len(values[p]) != count for p in positions[rows]):
+            return False
+        # One pass over the floats of every list (an array made of the lists themselves took four times as long).
+        was = np.fromiter(itertools.chain.from_iterable(values[p] for p in positions[rows]), dtype=float,
+                          count=len(rows) * count).reshape(len(rows), count).T
     # Only the points that changed are written (a new list each: the old generation keeps its own); most
     # units' steps stay as they were, and rewriting tens of thousands of lists cost more than the sums.
-    fresh = fresh[:, rows]
-    # One pass over the floats of every list (an array made of the lists themselves took four times as long).
-    was = np.fromiter(itertools.chain.from_iterable(values[p] for p in positions[rows]), dtype=float,
-                      count=len(rows) * count).reshape(len(rows), count).T
-    changed = ~((fresh == was) | (np.isnan(fresh) & np.isnan(was))).all(axis=0)
+    now = fresh[:, rows]
+    changed = ~((now == was) | (np.isnan(now) & np.isnan(was))).all(axis=0)
     for row, position in zip(np.flatnonzero(changed), positions[rows][changed]):
-        values[position] = fresh[:, row].tolist()
+        values[position] = now[:, row].tolist()
+    if known is not None:
+        known[key] = (index, fresh, codes, positions, rows)
     return True
 
 
