@@ -891,16 +891,23 @@ def with_rows_updated(table: pd.DataFrame, city: City, window: str, indicator_id
                                                "indicator": ids[indicator_of[members]],
                                                "value": new["value"][members]}), city.units)
     columns = {name: table[name] for name in table.columns}
-    for name in ("value", "numerator", "denominator", "previous", "change", "rank", "siblings"):
-        columns[name] = table[name].to_numpy(copy=True)
+    writes = {name: [] for name in ("value", "numerator", "denominator", "previous", "change", "rank", "siblings")}
     states_at, states = [], []
     for rows_at, rows in judged:
         for name in ("value", "numerator", "denominator", "previous", "change"):
-            columns[name][rows_at] = rows[name].to_numpy(dtype=float)
+            writes[name].append((rows_at, rows[name].to_numpy(dtype=float)))
         states_at.append(rows_at)
         states.append(rows["state"])
-    columns["rank"][at[members]] = ranked["rank"].to_numpy()
-    columns["siblings"][at[members]] = ranked["siblings"].to_numpy()
+    writes["rank"].append((at[members], ranked["rank"].to_numpy(dtype=float)))
+    writes["siblings"].append((at[members], ranked["siblings"].to_numpy(dtype=float)))
+    # A column is copied (870,000 rows) only when one of its figures changed: a minute's step of the clock moves
+    # the values and their ranks, seldom the window before's figures.
+    for name, parts in writes.items():
+        old = table[name].to_numpy(dtype=float)
+        if any(not _same_floats(old[rows_at], new_values) for rows_at, new_values in parts):
+            columns[name] = old.copy()
+            for rows_at, new_values in parts:
+                columns[name][rows_at] = new_values
     # Most changed figures keep their state: the column of 870,000 strings is written again only when one moved.
     states_at, states = np.concatenate(states_at), pd.concat(states, ignore_index=True).to_numpy(dtype=object)
     was = table["state"].array._pa_array.take(pa.array(states_at)).to_numpy(zero_copy_only=False)
@@ -908,6 +915,10 @@ def with_rows_updated(table: pd.DataFrame, city: City, window: str, indicator_id
     if moved.any():
         columns["state"] = _strings_replaced(table["state"], states_at[moved], pd.Series(states[moved]))
     return pd.DataFrame(columns, index=table.index, copy=False)
+
+
+def _same_floats(one: np.ndarray, other: np.ndarray) -> bool:
+    return bool(((one == other) | (np.isnan(one) & np.isnan(other))).all())
 
 
 def _strings_replaced(column: pd.Series, positions: np.ndarray, values: pd.Series) -> pd.Series:
