@@ -197,17 +197,17 @@ def _moved(layer: str, ids: list[str], sums: tuple, old_city, city, old_window: 
            since) -> tuple:
     """``sums`` (of ``ids`` over ``old_city``'s rows in ``old_window``) made the sums over ``city``'s rows in
     ``window``: less the parts of the rows that may differ between the two, plus their new parts."""
-    old_rows = _rows(layer, old_city, old_window, window, since)
-    new_rows = _rows(layer, city, old_window, window, since)
+    old_rows = _changed_rows(layer, old_city, old_window, window, since)
+    new_rows = _changed_rows(layer, city, old_window, window, since)
     # Coverage depends on which cells have a source, never on the layer's rows nor the window
     # (Indicator.rows_add_up): the new city's is the one, the same for every window. No row crossed the window's
     # bounds nor was read again within it (most steps of a sparkline as the clock moves on): the sums stay.
-    if not len(old_rows[layer]) and not len(new_rows[layer]):
+    if not len(old_rows) and not len(new_rows):
         return sums[0], sums[1], _coverage(city, layer, ids, window)
-    came = grid_matrices(new_rows, window, ids)
-    if not len(old_rows[layer]):  # no rows of the old city to take away (the window before, mostly)
+    came = grid_matrices(_with_layer(city, layer, city[layer].take(new_rows)), window, ids)
+    if not len(old_rows):  # no rows of the old city to take away (the window before, mostly)
         return sums[0] + came[0], sums[1] + came[1], came[2]
-    gone = grid_matrices(old_rows, old_window, ids)
+    gone = grid_matrices(_with_layer(old_city, layer, old_city[layer].take(old_rows)), old_window, ids)
     return sums[0] - gone[0] + came[0], sums[1] - gone[1] + came[1], came[2]
 
 
@@ -217,11 +217,11 @@ def _coverage(city, layer: str, ids: list[str], window: Window) -> np.ndarray:
                     lambda: grid_matrices(_with_layer(city, layer, city[layer].iloc[0:0]), window, ids)[2])
 
 
-def _rows(layer: str, city, old_window: Window, window: Window, since):
-    """``city`` holding only the layer's rows whose part may differ between the two cities or windows."""
+def _changed_rows(layer: str, city, old_window: Window, window: Window, since) -> np.ndarray:
+    """The positions of the layer's rows whose part may differ between the two cities or windows."""
     frame = city[layer]
     if city.in_time_order(layer):
-        return _with_layer(city, layer, frame.take(_touched_in_time_order(city, layer, old_window, window, since)))
+        return _touched_in_time_order(city, layer, old_window, window, since)
     # As UTC instants in numpy (a view, no copy): comparing a million zoned timestamps through pandas cost a
     # tenth of a second each, and a refresh makes a dozen such comparisons.
     times = frame[LAYERS[layer].time_column].values
@@ -235,11 +235,11 @@ def _rows(layer: str, city, old_window: Window, window: Window, since):
         # Read again, and in either window: a row outside both adds nothing to either (Indicator.rows_add_up),
         # so the window before, which the newest rows never reach, mostly has none to take away or add.
         touched |= (times >= _utc(since)) & (before | after)
-    return _with_layer(city, layer, frame[touched])
+    return np.flatnonzero(touched)
 
 
 def _touched_in_time_order(city, layer: str, old_window: Window, window: Window, since) -> np.ndarray:
-    """The positions of the rows that :func:`_rows` keeps, for a layer in time order: whether a row is
+    """The positions of the rows that :func:`_changed_rows` finds, for a layer in time order: whether a row is
     kept depends on its instant only through comparisons with the two windows' bounds and ``since``, so it is the
     same for every instant between two neighbouring bounds, and those rows are a slice of the frame (a binary
     search each, instead of a dozen comparisons of a million instants per refresh)."""
