@@ -952,7 +952,7 @@ def with_series_recomputed(points: pd.Series, city: City, window: str, indicator
     for as_of, ids in by_clock(city, wanted).items():
         named = named_window(window, as_of)
         count = sparkline_steps(named)
-        summed = [i for i in ids if steps is not None and i in steps.ids and steps.windows[-1].end == named.end]
+        summed = [i for i in ids if steps is not None and i in steps.ids and steps.window == named]
         if summed:
             codes, fresh = steps.values(city)
             if not _points_written(values, points.index, list(steps.ids), codes, fresh, count, known):

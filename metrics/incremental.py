@@ -140,28 +140,29 @@ class StepSums:
     name: str
     layer: str
     ids: tuple[str, ...]
-    windows: tuple[Window, ...]   # the steps, the oldest first
+    window: Window                # the named window (it ends at the layer's as-of instant)
+    windows: tuple[Window, ...]   # its steps, the oldest first
     sums: tuple[tuple, ...]       # per step: (numerator, denominator, covered), indicators × grid cells
 
     @classmethod
     def of(cls, city, name: str, indicator_ids, layer: str = "readings") -> "StepSums":
         """The sums computed over every row of each step."""
         ids = [i for i in indicator_ids if INDICATORS[i].rows_add_up and INDICATORS[i].inputs == (layer,)]
-        windows = tuple(_sparkline_windows(city, name, layer))
-        return cls(name, layer, tuple(ids), windows,
-                   tuple(grid_matrices(_rows_within(city, layer, window), window, ids) for window in windows))
+        window, windows = _sparkline_windows(city, name, layer)
+        return cls(name, layer, tuple(ids), window, windows,
+                   tuple(grid_matrices(_rows_within(city, layer, step), step, ids) for step in windows))
 
     def following(self, old_city, city) -> "StepSums":
         """The sums at ``city``, from ``old_city``'s (see :meth:`WindowSums.following`); computed over every row
         of each step when the number of steps changed (``today`` began an hour) or the city was loaded whole."""
         whole, since = _read_again(self.layer, old_city, city)
-        windows = tuple(_sparkline_windows(city, self.name, self.layer))
+        window, windows = _sparkline_windows(city, self.name, self.layer)
         if whole or len(windows) != len(self.windows):
             return StepSums.of(city, self.name, self.ids, self.layer)
         if windows == self.windows and since is None:
             return self
         ids = list(self.ids)
-        return replace(self, windows=windows, sums=tuple(
+        return replace(self, window=window, windows=windows, sums=tuple(
             _moved(self.layer, ids, sums, old_city, city, old_window, window, since)
             for sums, old_window, window in zip(self.sums, self.windows, windows)))
 
@@ -171,9 +172,9 @@ class StepSums:
         return stepped_unit_values(list(self.ids), list(self.sums), city.hierarchy, groups=city_level_groups(city))
 
 
-def _sparkline_windows(city, name: str, layer: str) -> list[Window]:
+def _sparkline_windows(city, name: str, layer: str) -> tuple[Window, tuple[Window, ...]]:
     named = named_window(name, city.layer_as_of((layer,)))
-    return step_windows(named, sparkline_steps(named))
+    return named, tuple(step_windows(named, sparkline_steps(named)))
 
 
 def _rows_within(city, layer: str, window: Window):

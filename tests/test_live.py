@@ -338,6 +338,12 @@ def test_the_streams_batches_read_the_hours_they_touched_and_equal_a_full_reload
     def no_series_anew(*_args, **_kwargs):
         raise AssertionError("a sparkline was computed anew")
 
+    step_values = services_module._step_values
+
+    def only_judged_at_instants(city, named, count, ids):
+        assert not [i for i in ids if INDICATORS[i].rows_add_up], "the readings' steps were computed anew"
+        return step_values(city, named, count, ids)
+
     service = Services(city_store, settings=Settings(version_check_seconds=0.01))
     city = service.city()
     for window in ("today", "7d"):
@@ -370,6 +376,7 @@ def test_the_streams_batches_read_the_hours_they_touched_and_equal_a_full_reload
             if number == len(batches) - 1:  # the sparklines' steps all moved: taken in step by step, not anew
                 patch.setattr(services_module, "window_series", no_series_anew)
                 patch.setattr(services_module.StepSums, "of", no_series_anew)
+                patch.setattr(services_module, "_step_values", only_judged_at_instants)
             after = refreshed(service, before)
         assert len(arrived) == number  # every batch after the first is read by the hours it touched
         assert_as_a_full_reload(service, city_store)
