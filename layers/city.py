@@ -50,6 +50,9 @@ class City:
     # with the frame it is of (:meth:`layer_fact`): a city patched from this one shares most of its frames and takes
     # their facts along (:func:`facts_of_shared`) instead of scanning 3 million orders again at every refresh.
     layer_facts: dict = field(default_factory=dict, repr=False, compare=False)
+    # A scratch city made from this one with some layers replaced (a few rows each): the facts about the frames it
+    # shares with ``facts_from`` are that city's, computed once there for every scratch city.
+    facts_from: "City | None" = field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
         if self.derived:
@@ -133,6 +136,9 @@ class City:
         """``compute(frame)`` of the layer's frame, remembered with that frame: computed again only when the layer
         is another frame (facts about a frame never change: a generation's frames are not written to)."""
         frame = self.layers[layer]
+        source = self.facts_from
+        if source is not None and source.layers.get(layer) is frame:
+            return source.layer_fact(layer, key, compute)
         known = self.layer_facts.get((layer, key))
         if known is not None and known[0] is frame:
             return known[1]

@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from layers.city import as_utc, facts_of_shared, time_slice
+from layers.city import as_utc, time_slice
 from layers.specs import ALL_LEVELS, LAYERS
 from metrics.engine import (by_clock, city_level_groups, compared, grid_matrices, previous_covered, roll_up,
                             sparkline_steps, step_windows, stepped_unit_values, unit_values)
@@ -265,7 +265,7 @@ def _with_layer(city, layer: str, frame: pd.DataFrame):
     moved = copy.copy(city)
     moved.layers = dict(city.layers, **{layer: frame.reset_index(drop=True)})
     moved.memo = {}
-    moved.layer_facts = facts_of_shared(city, moved.layers)
+    moved.layer_facts, moved.facts_from = {}, city  # the facts of the frames it shares are city's
     return moved
 
 
@@ -341,5 +341,5 @@ def rows_from(city, start: pd.Timestamp, indicator_ids):
             else:
                 recent = frame[LAYERS[layer].time_column].values >= _utc(start)
                 shortened.layers[layer] = frame[recent].reset_index(drop=True)
-    shortened.layer_facts = facts_of_shared(city, shortened.layers)
+    shortened.layer_facts, shortened.facts_from = {}, city  # the facts of the frames it shares are city's
     return shortened
