@@ -369,9 +369,9 @@ def with_sensor_layers_read_again(city: City, store: Store, versions: dict[str, 
     (all of them when something else wrote the sensors), the (sensor, hour) rows of the readings the stream stored
     since the city's mark (when something else wrote readings, or the city has no mark yet: the rows from
     :data:`READINGS_OVERLAP` before the newest one loaded), the alarms whole (thousands of rows); every other layer
-    is shared as it is. What a batch of
-    the live stream costs the dashboard, instead of reading the city's millions of orders again. ``moved``: the
-    sensor layers that changed, when ``city`` already carries ``versions`` (default: those whose version differs)."""
+    is shared as it is. What a batch of the live stream costs the dashboard, instead of reading the city's millions
+    of orders again. ``moved``: the sensor layers that changed, when ``city`` already carries ``versions`` (default:
+    those whose version differs)."""
     if moved is None:
         moved = {layer for layer in SENSOR_LAYERS if versions.get(layer) != city.versions.get(layer)}
     fresh, marks = {}, dict(city.arrival_marks)

@@ -175,3 +175,39 @@ def test_rows_found_by_binary_search_are_the_rows_the_comparisons_find(full, bou
                                   np.flatnonzero(expected))
     rows = time_slice(city, "readings", at[4], None)
     assert rows.start == int((times < at[4]).sum()) and rows.stop == len(times)
+
+
+@pytest.mark.parametrize("in_time_order", [False, True], ids=["rows as loaded", "rows in time order"])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=STEPS, window_name=st.sampled_from(["today", "7d"]))
+def test_sparkline_step_sums_following_the_stream_equal_a_full_recompute(full, in_time_order, steps, window_name):
+    """A sparkline's steps keep their readings' sums (StepSums) and follow the stream as the tables' sums do: as the
+    clock moves every step's bounds move (today's hours stretch, and a new hour or a new day changes their number),
+    rows come late and new ones come in; every step equals its own computation over every row."""
+    from metrics.engine import series, sparkline_steps
+    from metrics.incremental import StepSums
+
+    readings = full["readings"]
+    clock = readings["ts"].max() - pd.Timedelta(hours=24)
+    city = at_clock(full, readings[(readings["ts"] <= clock).to_numpy()].reset_index(drop=True), clock,
+                    in_time_order=in_time_order)
+    sums = StepSums.of(city, window_name, ["pm25_mean", "pm25_exceedance_hours", "noise_mean", "night_noise_hours"])
+    for minutes, hours_back, seed in steps:
+        rng = np.random.default_rng(seed)
+        clock = clock + pd.Timedelta(minutes=minutes)
+        since = (city["readings"]["ts"].max() - pd.Timedelta(hours=hours_back)).floor("h")
+        old = city["readings"]
+        found = readings[((readings["ts"] >= since) & (readings["ts"] <= clock)).to_numpy()]
+        found = found.assign(value=lambda f: f["value"] * rng.uniform(0.5, 2.0, len(f)))
+        new_city = at_clock(city, pd.concat([old[(old["ts"] < since).to_numpy()], found], ignore_index=True), clock,
+                            since=since, in_time_order=in_time_order)
+        sums = sums.following(city, new_city)
+        named = named_window(window_name, clock)
+        count = sparkline_steps(named)
+        assert sums.window == named and len(sums.windows) == count
+        codes, got = sums.values(new_city)
+        expected = series(new_city, named, list(sums.ids), count).set_index(["step", "indicator", "code"])["value"]
+        wanted = pd.MultiIndex.from_product([range(count), sums.ids, codes], names=["step", "indicator", "code"])
+        np.testing.assert_allclose(got.ravel(), expected.reindex(wanted).to_numpy(float), rtol=1e-9, atol=1e-9,
+                                   equal_nan=True)
+        city = new_city
