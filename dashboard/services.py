@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import functools
 import hashlib
+import itertools
 import os
 import sys
 import threading
@@ -26,7 +27,7 @@ import shapely
 from pandas.arrays import ArrowStringArray
 
 from dashboard.settings import Settings
-from layers.city import (EVENT_LAYERS, NOT_LOADED, READINGS_OVERLAP, SENSOR_LAYERS, City, load_city, with_clock,
+from layers.city import (EVENT_LAYERS, NOT_LOADED, SENSOR_LAYERS, City, load_city, with_clock,
                          with_orders_read_again, with_sensor_layers_read_again, with_versions)
 from dashboard.maps.sources import order_cells, sensor_states
 from layers import city_settings
@@ -37,9 +38,9 @@ from layers.store import Store
 from layers.store_health import LastRead, is_unavailability
 from layers.workorders import WorkOrders
 from metrics.engine import (by_clock, city_level_groups, compare, compare_named, compared, grid_matrices,
-                            rank_among_siblings, series, unit_values)
+                            rank_among_siblings, series, sparkline_steps, step_windows, stepped_unit_values)
 from metrics.hotspots import detect_hotspots
-from metrics.incremental import WindowSums, rows_from, unit_figures
+from metrics.incremental import StepSums, WindowSums, rows_from, unit_figures
 from metrics.score import explain_score, vital_scores
 from metrics.registry import INDICATORS
 from metrics.spec import WINDOWS, Window, named_window
@@ -80,6 +81,10 @@ class Generation:
     # Per window: the grid sums of the indicators whose rows add up (metrics.incremental.WindowSums), which a
     # refresh brings up to date by the rows that changed; the window's table takes those indicators' rows from them.
     sums: dict = field(default_factory=dict)
+    # Per window: the same for each step of its sparkline (metrics.incremental.StepSums), made by the first refresh.
+    step_sums: dict = field(default_factory=dict)
+    # Per window: what a refresh last wrote into its sparklines' points (dashboard.services._points_written).
+    points_written: dict = field(default_factory=dict)
     loaded_at: float = field(default_factory=time.time)  # when it was swapped in (GET /health reports its age)
 
     @property
@@ -314,7 +319,12 @@ class Services:
             changed = {k for k in versions.keys() | old.city.versions.keys()
                        if versions.get(k) != old.city.versions.get(k)} - set(NOT_LOADED)
             affected = None  # every indicator computed again
-            if changed <= set(SENSOR_LAYERS):  # the stream, or only the alerts (no indicator reads them)
+            # In replay mode the city's clock is its newest record: when the stream moves it (readings of a new
+            # hour), the windows of every indicator judged at it moved, and they are all computed again. In live
+            # mode the clock moves at every refresh, and the indicators of the other layers keep their rows until
+            # those layers change (they then lag the clock by up to that long: not a full recompute's figures).
+            city_clock_moved = new.city.as_of != old.city.as_of and not self.settings.live
+            if changed <= set(SENSOR_LAYERS) and not city_clock_moved:  # the stream, or only the alerts
                 sensors_clock_moved = new.city.sensors_as_of != old.city.sensors_as_of
                 affected = [i for i, ind in INDICATORS.items() if set(ind.inputs) & changed
                             # the sensors' clock moved: the windows of every indicator judged at it slid
@@ -329,9 +339,16 @@ class Services:
                                                         new.sums[window], new.memo))
             phases["tables"] = time.monotonic() - started - sum(phases.values())
             for window in list(old.series):
-                new.series[window] = (window_series(new.city, window) if affected is None else
-                                      with_series_recomputed(old.series[window], new.city, window, affected,
-                                                             since=old.city.sensors_as_of - READINGS_OVERLAP))
+                if affected is None:
+                    new.series[window] = window_series(new.city, window)
+                    continue
+                new.step_sums[window] = (old.step_sums[window].following(old.city, new.city)
+                                         if window in old.step_sums else
+                                         StepSums.of(new.city, window, [i for i, ind in INDICATORS.items()
+                                                                        if ind.headline and ind.rows_add_up]))
+                new.points_written[window] = dict(old.points_written.get(window, {}))
+                new.series[window] = with_series_recomputed(old.series[window], new.city, window, affected,
+                                                            new.step_sums[window], new.points_written[window])
             phases["series"] = time.monotonic() - started - sum(phases.values())
             with self._lock:
                 self._gen = new
@@ -354,7 +371,7 @@ class Services:
             # Only the alerts changed (layers.city.with_versions): everything not computed from them carries over.
             same |= {"*"}
             parts = dict(tables=dict(old.tables), series=dict(old.series), hotspots=dict(old.hotspots),
-                         sums=dict(old.sums))
+                         sums=dict(old.sums), step_sums=dict(old.step_sums), points_written=dict(old.points_written))
         else:
             parts = {}
         memo = {key: value for key, value in old.memo.items()
@@ -874,16 +891,23 @@ def with_rows_updated(table: pd.DataFrame, city: City, window: str, indicator_id
                                                "indicator": ids[indicator_of[members]],
                                                "value": new["value"][members]}), city.units)
     columns = {name: table[name] for name in table.columns}
-    for name in ("value", "numerator", "denominator", "previous", "change", "rank", "siblings"):
-        columns[name] = table[name].to_numpy(copy=True)
+    writes = {name: [] for name in ("value", "numerator", "denominator", "previous", "change", "rank", "siblings")}
     states_at, states = [], []
     for rows_at, rows in judged:
         for name in ("value", "numerator", "denominator", "previous", "change"):
-            columns[name][rows_at] = rows[name].to_numpy(dtype=float)
+            writes[name].append((rows_at, rows[name].to_numpy(dtype=float)))
         states_at.append(rows_at)
         states.append(rows["state"])
-    columns["rank"][at[members]] = ranked["rank"].to_numpy()
-    columns["siblings"][at[members]] = ranked["siblings"].to_numpy()
+    writes["rank"].append((at[members], ranked["rank"].to_numpy(dtype=float)))
+    writes["siblings"].append((at[members], ranked["siblings"].to_numpy(dtype=float)))
+    # A column is copied (870,000 rows) only when one of its figures changed: a minute's step of the clock moves
+    # the values and their ranks, seldom the window before's figures.
+    for name, parts in writes.items():
+        old = table[name].to_numpy(dtype=float)
+        if any(not _same_floats(old[rows_at], new_values) for rows_at, new_values in parts):
+            columns[name] = old.copy()
+            for rows_at, new_values in parts:
+                columns[name][rows_at] = new_values
     # Most changed figures keep their state: the column of 870,000 strings is written again only when one moved.
     states_at, states = np.concatenate(states_at), pd.concat(states, ignore_index=True).to_numpy(dtype=object)
     was = table["state"].array._pa_array.take(pa.array(states_at)).to_numpy(zero_copy_only=False)
@@ -891,6 +915,10 @@ def with_rows_updated(table: pd.DataFrame, city: City, window: str, indicator_id
     if moved.any():
         columns["state"] = _strings_replaced(table["state"], states_at[moved], pd.Series(states[moved]))
     return pd.DataFrame(columns, index=table.index, copy=False)
+
+
+def _same_floats(one: np.ndarray, other: np.ndarray) -> bool:
+    return bool(((one == other) | (np.isnan(one) & np.isnan(other))).all())
 
 
 def _strings_replaced(column: pd.Series, positions: np.ndarray, values: pd.Series) -> pd.Series:
@@ -909,58 +937,77 @@ def _strings_replaced(column: pd.Series, positions: np.ndarray, values: pd.Serie
 
 
 def with_series_recomputed(points: pd.Series, city: City, window: str, indicator_ids: list[str],
-                           since: pd.Timestamp) -> pd.Series:
-    """``points`` (a :func:`window_series`) with the headline indicators among ``indicator_ids`` computed again:
-    those whose rows add up in the steps from ``since`` on (new readings fall in the newest hours; older steps keep
-    their values), the others in every step. The same as computing every step again while the window's steps stay
-    where they were (replay mode; in live mode the clock's step recomputes them all)."""
+                           steps: StepSums | None = None, known: dict | None = None) -> pd.Series:
+    """``points`` (a :func:`window_series`) with the headline indicators among ``indicator_ids`` computed again on
+    ``city``: those that ``steps`` holds (the window's step sums at ``city``) from its sums, the others in every
+    step. The same as computing the window's series again: the steps' bounds move with the clock, and an
+    indicator judged at each step's end (online rates, active alarms) changes in every step when a sensor is heard
+    from (it was last seen after every earlier step). When the number of steps changed (``today`` began an hour),
+    the series is computed again whole. ``known``: what the last call for these points wrote (see
+    :func:`_points_written`), brought up to date."""
     wanted = [i for i in indicator_ids if INDICATORS[i].headline]
     if not wanted:
         return points
     values = points.to_numpy(copy=True)
     for as_of, ids in by_clock(city, wanted).items():
         named = named_window(window, as_of)
-        steps = max(1, int(np.ceil(named.days * 24))) if window == "today" else int(round(named.days))
-        recent = [step for step in range(steps) if named.start + (step + 1) * (named.end - named.start) / steps > since]
-        # An indicator judged at each step's end from the sensors' and alarms' rows as they are now (online rates,
-        # active alarms) changes in every step: a sensor heard from now was last seen after every earlier step.
-        summed = [i for i in ids if INDICATORS[i].rows_add_up]
-        for group, redone in ((summed, recent), ([i for i in ids if i not in summed], list(range(steps)))):
-            if group and redone:
-                _steps_recomputed(values, points.index, city, named, steps, group, redone)
+        count = sparkline_steps(named)
+        summed = [i for i in ids if steps is not None and i in steps.ids and steps.window == named]
+        if summed:
+            codes, fresh = steps.values(city)
+            if not _points_written(values, points.index, list(steps.ids), codes, fresh, count, known):
+                return window_series(city, window)
+        others = [i for i in ids if i not in summed]
+        if others:
+            codes, fresh = _step_values(city, named, count, others)
+            if not _points_written(values, points.index, others, codes, fresh, count, known):
+                return window_series(city, window)
     return pd.Series(values, index=points.index, name=points.name)
 
 
-def _steps_recomputed(values: np.ndarray, index: pd.MultiIndex, city: City, named: Window, steps: int,
-                      ids: list[str], redone: list[int]) -> None:
-    """The ``redone`` steps of ``ids`` computed again, written into ``values`` (the points' lists, by ``index``)."""
-    length = (named.end - named.start) / steps
-    # The steps computed again need the rows of their own hours only, for the indicators whose rows add up.
-    recent = rows_from(city, named.start + redone[0] * length, ids)
-    fresh = []
-    for step in redone:
-        sub = Window(named.start + step * length, named.start + (step + 1) * length, f"{named.name}[{step}]")
+def _step_values(city: City, named: Window, count: int, ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The units' codes and the values of ``ids`` in each of the window's ``count`` steps, steps × (ids × units)."""
+    recent = rows_from(city, named.start, ids)  # the rows of the window's own hours, for those whose rows add up
+    sums = []
+    for sub in step_windows(named, count):
         scratch = copy.copy(recent)
         scratch.memo = {}
-        # compute()'s values without its table: building and judging the tidy rows of every step cost more than
-        # the sums (the points keep values only).
-        rolled = unit_values(ids, *grid_matrices(scratch, sub, ids), city.hierarchy, groups=city_level_groups(city))
-        fresh.append(np.hstack([value for _level, _codes, value, _num, _den in rolled]).ravel())
-    codes = np.concatenate([codes for _level, codes, *_ in rolled])
-    positions = index.get_indexer(pd.MultiIndex.from_arrays([np.tile(codes, len(ids)),
-                                                             np.repeat(np.array(ids, dtype=object), len(codes))]))
+        sums.append(grid_matrices(scratch, sub, ids))
+    # compute()'s values without its table: building and judging the tidy rows of every step cost more than the
+    # sums (the points keep values only).
+    return stepped_unit_values(ids, sums, city.hierarchy, groups=city_level_groups(city))
+
+
+def _points_written(values: np.ndarray, index: pd.MultiIndex, ids: list[str], codes: np.ndarray,
+                    fresh: np.ndarray, count: int, known: dict | None = None) -> bool:
+    """``fresh`` (steps × (ids × units), each row the ids' blocks of ``codes``) written into ``values`` (the points'
+    lists, by ``index``) where they changed; False, with nothing written, when the points have another number of
+    steps than ``fresh``. ``known``: what the last write of these ids left (their positions and the values they
+    were given), which spares reading the lists back; brought up to date."""
+    key = tuple(ids)
+    last = None if known is None else known.get(key)
+    if last is not None and last[0] is index and last[1].shape == fresh.shape and np.array_equal(last[2], codes):
+        # The lists hold what the last write gave them (the same points, written from these positions).
+        _index, was_fresh, _codes, positions, rows = last
+        was = was_fresh[:, rows]
+    else:
+        positions = index.get_indexer(pd.MultiIndex.from_arrays(
+            [np.tile(codes, len(ids)), np.repeat(np.array(ids, dtype=object), len(codes))]))
+        rows = np.flatnonzero(positions >= 0)
+        if len(fresh) != count or any(len(values[p]) != count for p in positions[rows]):
+            return False
+        # One pass over the floats of every list (an array made of the lists themselves took four times as long).
+        was = np.fromiter(itertools.chain.from_iterable(values[p] for p in positions[rows]), dtype=float,
+                          count=len(rows) * count).reshape(len(rows), count).T
     # Only the points that changed are written (a new list each: the old generation keeps its own); most
-    # units' newest steps stay as they were, and rewriting tens of thousands of lists cost more than the sums.
-    rows = np.flatnonzero(positions >= 0)
-    rows = rows[np.fromiter((len(values[p]) == steps for p in positions[rows]), bool, len(rows))]
-    fresh = np.vstack(fresh)[:, rows]
-    was = np.array([values[p] for p in positions[rows]], dtype=float).reshape(len(rows), steps)[:, redone].T
-    changed = ~((fresh == was) | (np.isnan(fresh) & np.isnan(was))).all(axis=0)
+    # units' steps stay as they were, and rewriting tens of thousands of lists cost more than the sums.
+    now = fresh[:, rows]
+    changed = ~((now == was) | (np.isnan(now) & np.isnan(was))).all(axis=0)
     for row, position in zip(np.flatnonzero(changed), positions[rows][changed]):
-        points_of = list(values[position])
-        for k, step in enumerate(redone):
-            points_of[step] = float(fresh[k, row])
-        values[position] = points_of
+        values[position] = now[:, row].tolist()
+    if known is not None:
+        known[key] = (index, fresh, codes, positions, rows)
+    return True
 
 
 def window_series(city: City, window: str, indicator_ids: list[str] | None = None) -> pd.DataFrame:
@@ -970,8 +1017,7 @@ def window_series(city: City, window: str, indicator_ids: list[str] | None = Non
     frames = []
     for as_of, ids in by_clock(city, headline).items():  # sensor sparklines end at the sensors' newest record
         named = named_window(window, as_of)
-        steps = max(1, int(np.ceil(named.days * 24))) if window == "today" else int(round(named.days))
-        frames.append(series(city, named, ids, steps))
+        frames.append(series(city, named, ids, sparkline_steps(named)))
     points = pd.concat(frames, ignore_index=True)
     return lists_by_unit_and_indicator(points)
 

@@ -7,6 +7,7 @@ the hierarchy table: ``hierarchy`` has one row per grid cell and one column per 
 from __future__ import annotations
 
 import copy
+import functools
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -19,9 +20,9 @@ from tqdm import tqdm
 from layers.city_settings import activate, checked
 from layers.city_settings import timezone as city_timezone
 from layers.load import load_layer
-from layers.retention import hourly_readings
-from layers.specs import ALL_LEVELS, LEVELS, ORDER_STAGES, PROVINCE
-from layers.store import Store
+from layers.retention import hourly_readings, hourly_readings_arrived
+from layers.specs import ALL_LEVELS, LAYERS, LEVELS, ORDER_STAGES, PROVINCE
+from layers.store import READINGS_BATCHES, Store
 
 
 @dataclass
@@ -45,6 +46,13 @@ class City:
     # Layer → the store's (version, last arrival number) read just before the layer was read (Store.arrival_mark):
     # from there on, only the rows numbered since need reading again. Empty when unknown (a snapshot): read whole.
     arrival_marks: dict = field(default_factory=dict, repr=False, compare=False)
+    # Facts about one layer's frame (its newest and oldest instants, whether its rows are in time order), each kept
+    # with the frame it is of (:meth:`layer_fact`): a city patched from this one shares most of its frames and takes
+    # their facts along (:func:`facts_of_shared`) instead of scanning 3 million orders again at every refresh.
+    layer_facts: dict = field(default_factory=dict, repr=False, compare=False)
+    # A scratch city made from this one with some layers replaced (a few rows each): the facts about the frames it
+    # shares with ``facts_from`` are that city's, computed once there for every scratch city.
+    facts_from: "City | None" = field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
         if self.derived:
@@ -105,7 +113,7 @@ class City:
         return self.as_of
 
     def _newest(self, sources) -> pd.Timestamp:
-        candidates = [self.layers[name][column].max() for name, column in sources
+        candidates = [self.extreme(name, column, "max") for name, column in sources
                       if name in self.layers and len(self.layers[name]) and column in self.layers[name]]
         candidates = [c for c in candidates if pd.notna(c)]
         if candidates:
@@ -118,11 +126,42 @@ class City:
     def starts_at(self) -> pd.Timestamp | None:
         """The earliest instant the event data cover (first order, reading or alarm); None without any. Computed
         once per city, like :attr:`as_of` (a min over millions of orders; a live refresh asks four times)."""
-        candidates = [self.layers[name][column].min() for name, column in
+        candidates = [self.extreme(name, column, "min") for name, column in
                       (("orders", "received_at"), ("readings", "ts"), ("alarms", "raised_at"))
                       if name in self.layers and len(self.layers[name])]
         candidates = [c for c in candidates if pd.notna(c)]
         return min(candidates) if candidates else None
+
+    def layer_fact(self, layer: str, key, compute):
+        """``compute(frame)`` of the layer's frame, remembered with that frame: computed again only when the layer
+        is another frame (facts about a frame never change: a generation's frames are not written to)."""
+        frame = self.layers[layer]
+        source = self.facts_from
+        if source is not None and source.layers.get(layer) is frame:
+            return source.layer_fact(layer, key, compute)
+        known = self.layer_facts.get((layer, key))
+        if known is not None and known[0] is frame:
+            return known[1]
+        value = compute(frame)
+        self.layer_facts[(layer, key)] = (frame, value)
+        return value
+
+    def extreme(self, layer: str, column: str, how: str):
+        """The layer's newest (``how="max"``) or oldest (``"min"``) value of a column, missing values skipped: the
+        last or first row's when the rows are in the order of that column (:meth:`in_time_order`)."""
+        def compute(frame):
+            if self.in_time_order(layer) and column == LAYERS[layer].time_column and len(frame):
+                return frame[column].iloc[-1 if how == "max" else 0]
+            return getattr(frame[column], how)()
+        return self.layer_fact(layer, (how, column), compute)
+
+    def in_time_order(self, layer: str) -> bool:
+        """Whether the layer's rows are sorted by its time column (no missing instant): then a time window's rows
+        are a slice of the frame, found by a binary search (see :func:`time_slice`)."""
+        column = LAYERS[layer].time_column if layer in LAYERS else None
+        if not column:
+            return False
+        return self.layer_fact(layer, "in_time_order", lambda frame: column in frame and _sorted(frame[column]))
 
     @property
     def version_key(self) -> tuple:
@@ -153,6 +192,43 @@ class City:
         return chain[::-1]
 
 
+def _sorted(times: pd.Series) -> bool:
+    values = times.values  # naive UTC instants for a zoned column, without a copy
+    return bool(len(values) == 0 or (not np.isnat(values).any() and (values[1:] >= values[:-1]).all()))
+
+
+def time_slice(city: City, layer: str, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None) -> slice:
+    """The rows of ``layer`` whose instant is in ``[start, end)`` (an open side when None), as a slice of positions:
+    the layer must be in time order (:meth:`City.in_time_order`). Two binary searches instead of comparing every
+    row's instant (a million readings, a dozen windows per live refresh)."""
+    frame = city[layer]
+    times = frame[LAYERS[layer].time_column].values
+    first = 0 if start is None else int(np.searchsorted(times, as_utc(start, times.dtype), side="left"))
+    last = len(times) if end is None else int(np.searchsorted(times, as_utc(end, times.dtype), side="left"))
+    return slice(first, max(first, last))
+
+
+def as_utc(instant: pd.Timestamp, dtype=None) -> np.datetime64:
+    """A zoned instant as the naive UTC value numpy holds for a zoned column (of ``dtype``'s unit, rounded up so
+    that ``times >= as_utc(t)`` keeps the instants at or after ``t``)."""
+    return _as_utc(instant, None if dtype is None else np.dtype(dtype).str)
+
+
+@functools.lru_cache(maxsize=4096)
+def _as_utc(instant: pd.Timestamp, dtype: str | None) -> np.datetime64:
+    # Remembered: a live refresh converts the same few dozen window bounds hundreds of times (15 µs each).
+    naive = pd.Timestamp(instant).tz_convert("UTC").tz_localize(None)
+    if dtype is None:
+        return np.datetime64(naive)
+    unit = np.datetime_data(np.dtype(dtype))[0]
+    return np.datetime64((naive.ceil(unit) if unit in ("s", "ms", "us") else naive).to_datetime64(), unit)
+
+
+def facts_of_shared(city: City, layers: dict) -> dict:
+    """``city``'s layer facts about the frames that ``layers`` (a next city's) still holds."""
+    return {key: known for key, known in city.layer_facts.items() if layers.get(key[0]) is known[0]}
+
+
 def looked_up(keys: pd.Series, table: pd.Series) -> pd.Series:
     """``table``'s value for each key, NaN for a key it lacks, as an object column: ``keys.map(table)
     .astype(object)`` without making a string object per row (the values are ``table``'s own objects, shared by
@@ -170,7 +246,8 @@ def with_clock(city: City, clock: pd.Timestamp | None) -> City:
     """``city`` shown at ``clock`` (live mode), sharing its frames: a new generation when only time moved on."""
     return City(units=city.units, hierarchy=city.hierarchy, layers=city.layers, versions=city.versions,
                 load_seconds=city.load_seconds, written_at=city.written_at, derived=True, clock=clock,
-                read_again_since=city.read_again_since, arrival_marks=city.arrival_marks)
+                read_again_since=city.read_again_since, arrival_marks=city.arrival_marks,
+                layer_facts=city.layer_facts)
 
 
 NOT_LOADED = ("alerts",)
@@ -275,9 +352,10 @@ def with_orders_read_again(city: City, store: Store, order_ids, versions: dict[s
             fresh[name] = fresh[name].astype(orders[name].dtype)
     kept = orders[~orders["order_id"].isin(fresh["order_id"]).to_numpy()]
     patched = pd.concat([kept, fresh], ignore_index=True)
-    return City(units=city.units, hierarchy=city.hierarchy, layers=dict(city.layers, orders=patched),
+    layers = dict(city.layers, orders=patched)
+    return City(units=city.units, hierarchy=city.hierarchy, layers=layers,
                 versions=dict(versions), load_seconds=city.load_seconds, written_at=city.written_at, derived=True,
-                clock=city.clock, arrival_marks=city.arrival_marks)
+                clock=city.clock, arrival_marks=city.arrival_marks, layer_facts=facts_of_shared(city, layers))
 
 
 READINGS_OVERLAP = pd.Timedelta(hours=2)
@@ -288,10 +366,12 @@ network outage) within this long of the newest one loaded is still taken in."""
 def with_sensor_layers_read_again(city: City, store: Store, versions: dict[str, int], moved=None) -> City:
     """``city`` after the stream wrote readings, alarms and sensor reports: only the layers whose version moved are
     read again, and of them only what can have changed — the sensors the stream reported on since the city's mark
-    (all of them when something else wrote the sensors), the readings from :data:`READINGS_OVERLAP` before the
-    newest one loaded, the alarms whole (thousands of rows); every other layer is shared as it is. What a batch of
-    the live stream costs the dashboard, instead of reading the city's millions of orders again. ``moved``: the
-    sensor layers that changed, when ``city`` already carries ``versions`` (default: those whose version differs)."""
+    (all of them when something else wrote the sensors), the (sensor, hour) rows of the readings the stream stored
+    since the city's mark (when something else wrote readings, or the city has no mark yet: the rows from
+    :data:`READINGS_OVERLAP` before the newest one loaded), the alarms whole (thousands of rows); every other layer
+    is shared as it is. What a batch of the live stream costs the dashboard, instead of reading the city's millions
+    of orders again. ``moved``: the sensor layers that changed, when ``city`` already carries ``versions`` (default:
+    those whose version differs)."""
     if moved is None:
         moved = {layer for layer in SENSOR_LAYERS if versions.get(layer) != city.versions.get(layer)}
     fresh, marks = {}, dict(city.arrival_marks)
@@ -310,13 +390,22 @@ def with_sensor_layers_read_again(city: City, store: Store, versions: dict[str, 
         fresh["alarms"] = load_layer(store, "alarms")
     readings = city.layers.get("readings")
     since = None
+    arrived = False  # the readings read are the (sensor, hour) rows the stream touched, not all from ``since`` on
     if "readings" in moved:
-        if readings is not None and len(readings):
+        mark = store.arrival_mark("readings", READINGS_BATCHES)
+        known = marks.get("readings")
+        if readings is not None and len(readings) and known is not None and mark[0] - known[0] == mark[2] - known[2]:
+            # Every change since the mark came from the stream (one batch number, one version each): read the hours
+            # of the sensors its readings fell in, whole — late ones too, however late.
+            fresh["readings"], arrived = hourly_readings_arrived(store, known[1]), True
+            since = fresh["readings"]["ts"].min() if len(fresh["readings"]) else None
+        elif readings is not None and len(readings):
             # The readings layer holds hourly means (layers.retention): the hours from the overlap on are read again.
-            since = (readings["ts"].max() - READINGS_OVERLAP).floor("h")
+            since = (city.extreme("readings", "ts", "max") - READINGS_OVERLAP).floor("h")
             fresh["readings"] = hourly_readings(store, since=int(since.timestamp()))
         else:
             fresh["readings"] = hourly_readings(store)
+        marks["readings"] = mark
     # The derived columns (grid cell, kind, grid_index) for the fresh rows alone, by cities of just these layers;
     # readings and alarms take their sensor's cell and kind from the sensors as they are now.
     layers = dict(city.layers)
@@ -329,18 +418,33 @@ def with_sensor_layers_read_again(city: City, store: Store, versions: dict[str, 
                    layers=dict(events, sensors=layers["sensors"].copy(deep=False))).layers if events else {}
     if "alarms" in fresh:
         layers["alarms"] = derived["alarms"]
+    # The readings are kept in time order from here on (sorted once, when the city was loaded otherwise): the rows
+    # before ``since`` are then the layer's first rows, and every time window a refresh looks at is a slice found by
+    # a binary search (layers.city.time_slice), not a comparison of a million instants.
     if "readings" in fresh and since is not None:
-        kept = readings[(readings["ts"] < since).to_numpy()]
+        if not city.in_time_order("readings"):
+            readings = readings.sort_values("ts", kind="stable", ignore_index=True)
+        start = int(np.searchsorted(readings["ts"].values, as_utc(since, readings["ts"].values.dtype)))
         new = derived["readings"][list(readings.columns)]
         for name in new.columns:
             if new[name].dtype != readings[name].dtype:
                 new[name] = new[name].astype(readings[name].dtype)
-        layers["readings"] = pd.concat([kept, new], ignore_index=True)
-    elif "readings" in fresh:
-        layers["readings"] = derived["readings"]
+        if arrived:  # the rows of the hours read replace theirs; the other rows from ``since`` on stay
+            tail = readings.iloc[start:]
+            replaced = pd.MultiIndex.from_arrays([tail["sensor_id"], tail["ts"]]).isin(
+                pd.MultiIndex.from_arrays([new["sensor_id"], new["ts"]]))
+            new = pd.concat([tail[~replaced], new], ignore_index=True)
+        layers["readings"] = pd.concat([readings.iloc[:start], new.sort_values("ts", kind="stable")],
+                                       ignore_index=True)
+    elif "readings" in fresh and not arrived:
+        layers["readings"] = derived["readings"].sort_values("ts", kind="stable", ignore_index=True)
+    facts = facts_of_shared(city, layers)
+    if "readings" in fresh and layers["readings"] is not readings:
+        facts[("readings", "in_time_order")] = (layers["readings"], True)
     return City(units=city.units, hierarchy=city.hierarchy, layers=layers, versions=dict(versions),
                 load_seconds=city.load_seconds, written_at=city.written_at, derived=True, clock=city.clock,
-                read_again_since={} if since is None else {"readings": since}, arrival_marks=marks)
+                read_again_since={} if since is None else {"readings": since}, arrival_marks=marks,
+                layer_facts=facts)
 
 
 def _rows_replaced(frame: pd.DataFrame, fresh: pd.DataFrame, key: str) -> pd.DataFrame:

@@ -45,7 +45,7 @@ from layers.retention import ensure_day_partitions
 from layers import store_health
 from layers.city_settings import timezone as city_timezone
 from layers.specs import LAYERS
-from layers.store import METADATA, Store, bump_layer_versions, insert_ignoring_duplicates
+from layers.store import METADATA, READINGS_BATCHES, Store, bump_layer_versions, insert_ignoring_duplicates
 
 log = logging.getLogger("citytwin.ingest")
 
@@ -359,6 +359,10 @@ class BatchWriter:
                 inserted = conn.execute(self.insert_readings, rows).all()
                 if inserted:
                     conn.execute(self.upsert_hourly, _hourly_aggregates(inserted))
+                    # One number per batch that moves the readings' version (by one, below): a follower whose
+                    # mark's version moved as far as this number did knows that every change since came from the
+                    # stream, and reads only the readings numbered since (layers.city.with_sensor_layers_read_again).
+                    _take_sequence(conn, READINGS_BATCHES, 1)
                 new = len(inserted)
                 stored += new
                 duplicates += len(rows) - new

@@ -179,6 +179,12 @@ commits, so a follower reads only what arrived since the last number it saw. Row
 sensor's ``seq`` is the number of the last batch that reported on it (one number per batch: the stream writes a
 sensor's row again, it does not add one), so that the sensors' version and their numbers move together."""
 
+READINGS_BATCHES = "readings_batches"
+"""The arrival counter (a row of ``arrival_sequences`` beside the layers') that numbers the stream's batches that
+stored readings: one number each, as the readings' version moves by one, while the readings' own counter moves by one
+per reading. A follower whose mark's version moved as far as this counter did reads only the readings numbered
+since (:func:`layers.city.with_sensor_layers_read_again`)."""
+
 NATURAL_KEYS = {"readings": ("sensor_id", "ts"), "alarms": ("alarm_id",)}
 """What makes a row of these layers the same row: a sensor reports one value per instant, an alarm has one id. A
 unique index holds them, so a message delivered twice (MQTT QoS 1 is at least once) is stored once."""
@@ -609,15 +615,18 @@ class Store:
             ).scalar_one_or_none()
         return version or 0
 
-    def arrival_mark(self, layer_id: str) -> tuple[int, int]:
+    def arrival_mark(self, layer_id: str, *counters: str) -> tuple[int, ...]:
         """The layer's version and the last arrival number handed out for it, read together (one transaction): a
         follower that read the layer at this mark can later read only what arrived since, provided the version has
-        moved by no more than the numbers have (every change since came numbered from the stream)."""
+        moved by no more than the numbers have (every change since came numbered from the stream). ``counters``:
+        other arrival counters read in the same transaction, their last numbers after the layer's (the readings'
+        batches, :data:`READINGS_BATCHES`)."""
         versions, sequences = METADATA.tables["layer_versions"], METADATA.tables["arrival_sequences"]
         with self.engine.begin() as conn:
             version = conn.execute(select(versions.c.version).where(versions.c.layer_id == layer_id)).scalar()
-            seq = conn.execute(select(sequences.c.last_seq).where(sequences.c.layer_id == layer_id)).scalar()
-        return int(version or 0), int(seq or 0)
+            numbers = [conn.execute(select(sequences.c.last_seq).where(sequences.c.layer_id == name)).scalar()
+                       for name in (layer_id, *counters)]
+        return (int(version or 0), *(int(number or 0) for number in numbers))
 
     def layer_versions(self) -> dict[str, dict]:
         versions = METADATA.tables["layer_versions"]

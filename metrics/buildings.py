@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from layers.specs import METRIC_CRS
-from metrics.spec import Contributions, Window, memoised
+from metrics.spec import Contributions, Window, layer_memoised, memoised
 from metrics.workorders import order_facts
 
 HIGH_RISE_M = 27.0      # China's fire code: residential buildings over 27 m are high-rises
@@ -122,15 +122,25 @@ def high_rise_smoke_coverage(data, window: Window, where=None) -> Contributions:
     buildings = _buildings(data)
     if buildings is None:
         return _NO_DATA
-    high = buildings["height_m"].to_numpy() > HIGH_RISE_M
+    # Which buildings are high-rises, their cells and ids: once per buildings' frame, which a live refresh shares
+    # from one generation to the next (comparing and picking 640,000 buildings cost ~20 ms at each window).
+    high, cells, ids = layer_memoised(data, "buildings", "high_rises", lambda: _high_rises(buildings))
 
     def watched():
         sensors = data["sensors"]
         smoke = set(sensors.loc[sensors["kind"] == "smoke", "building_id"].dropna())
         # Only the high-rises' ids are looked up: a live refresh makes a new city (new sensors) every batch, and
         # looking up all 640,000 buildings' ids was a tenth of a second of each.
-        return buildings["building_id"][high].isin(smoke).to_numpy()
+        return ids.isin(smoke)
 
     # The same for every window of a city: once per loaded city.
     covered = memoised(data, "high_rises_with_smoke_sensors", watched)
-    return Contributions(buildings["grid_index"].to_numpy()[high], covered.astype(float), np.ones(high.sum()))
+    return Contributions(cells, covered.astype(float), np.ones(len(high)))
+
+
+def _high_rises(buildings: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, pd.Index]:
+    """The high-rises' positions, grid cells and ids (as an index of Python strings, whose ``isin`` hashes them: an
+    index of Arrow strings converted every id at each look-up, 50 ms)."""
+    high = np.flatnonzero(buildings["height_m"].to_numpy() > HIGH_RISE_M)
+    ids = pd.Index(buildings["building_id"].to_numpy(dtype=object)[high], dtype=object)
+    return high, buildings["grid_index"].to_numpy()[high], ids

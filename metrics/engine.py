@@ -270,11 +270,35 @@ def series(data, window: Window, indicator_ids: Iterable[str], steps: int,
     windows of millions of rows otherwise).
     """
     ids = list(indicator_ids)
-    length = (window.end - window.start) / steps
     frames = []
-    for step in range(steps):
-        sub = Window(window.start + step * length, window.start + (step + 1) * length, f"{window.name}[{step}]")
+    for step, sub in enumerate(step_windows(window, steps)):
         scratch = copy.copy(data)
         scratch.memo = {}
         frames.append(compute(scratch, sub, ids, levels).assign(step=step))
     return pd.concat(frames, ignore_index=True)
+
+
+def step_windows(window: Window, steps: int) -> list[Window]:
+    """``window`` cut into ``steps`` equal sub-windows, the oldest first: a sparkline's points (:func:`series`)."""
+    length = (window.end - window.start) / steps
+    return [Window(window.start + step * length, window.start + (step + 1) * length, f"{window.name}[{step}]")
+            for step in range(steps)]
+
+
+def sparkline_steps(window: Window) -> int:
+    """How many points a named window's sparkline has: an hour each for ``today`` (the last one begun), a day each
+    for the others."""
+    return max(1, int(np.ceil(window.days * 24))) if window.name == "today" else int(round(window.days))
+
+
+def stepped_unit_values(ids: list[str], steps: list[tuple], hierarchy: pd.DataFrame,
+                        groups: list | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`unit_values`' values for each step's grid matrices (``steps``: (numerator, denominator, covered) per
+    step), rolled up in one go: the units' codes (every level, in order) and the values, steps × (indicators ×
+    units), each row the indicators' blocks of units. A sparkline of 24 steps rolled up step by step cost 24 times
+    the work of numpy's calls, not of the sums."""
+    stacked = [np.vstack([step[part] for step in steps]) for part in range(3)]
+    rolled = unit_values(list(ids) * len(steps), *stacked, hierarchy, groups=groups)
+    values = np.hstack([value for _level, _codes, value, _num, _den in rolled])
+    codes = np.concatenate([unit_codes for _level, unit_codes, *_ in rolled])
+    return codes, values.reshape(len(steps), len(ids) * len(codes))

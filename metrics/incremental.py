@@ -24,11 +24,12 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from layers.city import as_utc, time_slice
 from layers.specs import ALL_LEVELS, LAYERS
 from metrics.engine import (by_clock, city_level_groups, compared, grid_matrices, previous_covered, roll_up,
-                            unit_values)
+                            sparkline_steps, step_windows, stepped_unit_values, unit_values)
 from metrics.registry import INDICATORS
-from metrics.spec import Window, named_window
+from metrics.spec import Window, memoised, named_window
 
 
 class LiveTable:
@@ -60,7 +61,7 @@ class LiveTable:
         layers["orders"] = orders.reset_index(drop=True)
         if "event_types" in self.city.layers:
             layers["event_types"] = self.city["event_types"]
-        return replace(self.city, layers=layers, memo={})
+        return replace(self.city, layers=layers, memo={}, layer_facts={})
 
 
 @dataclass(frozen=True)
@@ -103,19 +104,17 @@ class WindowSums:
         """The sums at ``city``, made from ``old_city`` (the city these sums are of) by a refresh: by the changed
         rows alone when ``city`` says which rows of the layer it read again, or shares the layer; computed over
         every row otherwise (a city loaded whole)."""
-        if city[self.layer] is old_city[self.layer]:
-            since = None  # the same rows: only the window may have moved
-        elif self.layer in city.read_again_since and city.read_again_since[self.layer] is not None:
-            since = city.read_again_since[self.layer]
-        else:
+        whole, since = _read_again(self.layer, old_city, city)
+        if whole:
             return WindowSums.of(city, self.name, self.layer)
         window = named_window(self.name, city.layer_as_of((self.layer,)))
         if window == self.window and since is None:
             return self
+        ids = list(self.ids)
         return replace(self, window=window,
-                       current=self._moved(self.current, old_city, city, self.window, window, since),
-                       previous=self._moved(self.previous, old_city, city, self.window.previous(),
-                                            window.previous(), since))
+                       current=_moved(self.layer, ids, self.current, old_city, city, self.window, window, since),
+                       previous=_moved(self.layer, ids, self.previous, old_city, city, self.window.previous(),
+                                       window.previous(), since))
 
     def table(self, city, levels=ALL_LEVELS) -> pd.DataFrame:
         """The indicators' rows of :func:`metrics.engine.compare` for ``city`` (the city these sums are of)."""
@@ -123,46 +122,150 @@ class WindowSums:
         return compared(city, self.window, roll_up(ids, *self.current, city.hierarchy, levels),
                         roll_up(ids, *self.previous, city.hierarchy, levels))
 
-    def _moved(self, sums: tuple, old_city, city, old_window: Window, window: Window, since) -> tuple:
+
+@dataclass(frozen=True)
+class StepSums:
+    """The grid sums of indicators whose rows add up (over one layer) in each step of a named window's sparkline
+    (:func:`metrics.engine.step_windows`), at one city: what :class:`WindowSums` is for a window's table, for its
+    sparkline. When the clock moves, every step's bounds move with it (the hours of ``today`` stretch, the days of
+    ``7d`` slide), so every step may gain or lose rows, not only the newest; a refresh takes away and adds the parts
+    of the rows that crossed a step's bounds or were read again, step by step — in a layer kept in time order, a few
+    binary searches per step.
+
+    >>> steps = StepSums.of(city, "today", ["pm25_mean"])     # doctest: +SKIP
+    >>> steps = steps.following(city, next_city)              # doctest: +SKIP
+    >>> steps.values(next_city)                               # doctest: +SKIP
+    """
+
+    name: str
+    layer: str
+    ids: tuple[str, ...]
+    window: Window                # the named window (it ends at the layer's as-of instant)
+    windows: tuple[Window, ...]   # its steps, the oldest first
+    sums: tuple[tuple, ...]       # per step: (numerator, denominator, covered), indicators × grid cells
+
+    @classmethod
+    def of(cls, city, name: str, indicator_ids, layer: str = "readings") -> "StepSums":
+        """The sums computed over every row of each step."""
+        ids = [i for i in indicator_ids if INDICATORS[i].rows_add_up and INDICATORS[i].inputs == (layer,)]
+        window, windows = _sparkline_windows(city, name, layer)
+        return cls(name, layer, tuple(ids), window, windows,
+                   tuple(grid_matrices(_rows_within(city, layer, step), step, ids) for step in windows))
+
+    def following(self, old_city, city) -> "StepSums":
+        """The sums at ``city``, from ``old_city``'s (see :meth:`WindowSums.following`); computed over every row
+        of each step when the number of steps changed (``today`` began an hour) or the city was loaded whole."""
+        whole, since = _read_again(self.layer, old_city, city)
+        window, windows = _sparkline_windows(city, self.name, self.layer)
+        if whole or len(windows) != len(self.windows):
+            return StepSums.of(city, self.name, self.ids, self.layer)
+        if windows == self.windows and since is None:
+            return self
         ids = list(self.ids)
-        old_rows = self._rows(old_city, old_window, window, since)
-        came = grid_matrices(self._rows(city, old_window, window, since), window, ids)
-        # Coverage depends on which cells have a source, never on the layer's rows (Indicator.rows_add_up): the
-        # new city's is the one. No rows of the old city to take away (the window before, mostly): nothing to do.
-        if not len(old_rows[self.layer]):
-            return sums[0] + came[0], sums[1] + came[1], came[2]
-        gone = grid_matrices(old_rows, old_window, ids)
-        return sums[0] - gone[0] + came[0], sums[1] - gone[1] + came[1], came[2]
+        return replace(self, window=window, windows=windows, sums=tuple(
+            _moved(self.layer, ids, sums, old_city, city, old_window, window, since)
+            for sums, old_window, window in zip(self.sums, self.windows, windows)))
 
-    def _rows(self, city, old_window: Window, window: Window, since):
-        """``city`` holding only the layer's rows whose part may differ between the two cities or windows."""
-        frame = city[self.layer]
-        # As UTC instants in numpy (a view, no copy): comparing a million zoned timestamps through pandas cost a
-        # tenth of a second each, and a refresh makes a dozen such comparisons.
-        times = frame[LAYERS[self.layer].time_column].values
+    def values(self, city) -> tuple[np.ndarray, np.ndarray]:
+        """The units' codes (every level, :func:`metrics.engine.unit_values`' order) and the values, steps ×
+        (indicators × units), each row laid out as the indicators' blocks of units."""
+        return stepped_unit_values(list(self.ids), list(self.sums), city.hierarchy, groups=city_level_groups(city))
 
-        def within(w: Window) -> np.ndarray:
-            return (times >= _utc(w.start)) & (times < _utc(w.end))
 
-        before, after = within(old_window), within(window)
-        touched = before != after  # entered or left the window
-        if since is not None:
-            # Read again, and in either window: a row outside both adds nothing to either (Indicator.rows_add_up),
-            # so the window before, which the newest rows never reach, mostly has none to take away or add.
-            touched |= (times >= _utc(since)) & (before | after)
-        return _with_layer(city, self.layer, frame[touched].reset_index(drop=True))
+def _sparkline_windows(city, name: str, layer: str) -> tuple[Window, tuple[Window, ...]]:
+    named = named_window(name, city.layer_as_of((layer,)))
+    return named, tuple(step_windows(named, sparkline_steps(named)))
+
+
+def _rows_within(city, layer: str, window: Window):
+    """``city`` holding only the layer's rows within ``window`` when the layer is in time order (a slice), else
+    ``city`` itself (the formulas keep the window's rows)."""
+    if not city.in_time_order(layer):
+        return city
+    return _with_layer(city, layer, city[layer].iloc[time_slice(city, layer, window.start, window.end)])
+
+
+def _read_again(layer: str, old_city, city) -> tuple[bool, pd.Timestamp | None]:
+    """Whether ``city``'s rows of ``layer`` must be summed whole (a city loaded whole: no word of which rows were
+    read again), and else from which instant on they were read again (None: the same rows as ``old_city``)."""
+    if city[layer] is old_city[layer]:
+        return False, None  # the same rows: only the windows may have moved
+    since = city.read_again_since.get(layer)
+    return since is None, since
+
+
+def _moved(layer: str, ids: list[str], sums: tuple, old_city, city, old_window: Window, window: Window,
+           since) -> tuple:
+    """``sums`` (of ``ids`` over ``old_city``'s rows in ``old_window``) made the sums over ``city``'s rows in
+    ``window``: less the parts of the rows that may differ between the two, plus their new parts."""
+    old_rows = _changed_rows(layer, old_city, old_window, window, since)
+    new_rows = _changed_rows(layer, city, old_window, window, since)
+    # Coverage depends on which cells have a source, never on the layer's rows nor the window
+    # (Indicator.rows_add_up): the new city's is the one, the same for every window. No row crossed the window's
+    # bounds nor was read again within it (most steps of a sparkline as the clock moves on): the sums stay.
+    if not len(old_rows) and not len(new_rows):
+        return sums[0], sums[1], _coverage(city, layer, ids, window)
+    came = grid_matrices(_with_layer(city, layer, city[layer].take(new_rows)), window, ids)
+    if not len(old_rows):  # no rows of the old city to take away (the window before, mostly)
+        return sums[0] + came[0], sums[1] + came[1], came[2]
+    gone = grid_matrices(_with_layer(old_city, layer, old_city[layer].take(old_rows)), old_window, ids)
+    return sums[0] - gone[0] + came[0], sums[1] - gone[1] + came[1], came[2]
+
+
+def _coverage(city, layer: str, ids: list[str], window: Window) -> np.ndarray:
+    """The coverage of indicators whose rows add up (the cells with a source), once per city."""
+    return memoised(city, ("rows_add_up_coverage", layer, tuple(ids)),
+                    lambda: grid_matrices(_with_layer(city, layer, city[layer].iloc[0:0]), window, ids)[2])
+
+
+def _changed_rows(layer: str, city, old_window: Window, window: Window, since) -> np.ndarray:
+    """The positions of the layer's rows whose part may differ between the two cities or windows."""
+    frame = city[layer]
+    if city.in_time_order(layer):
+        return _touched_in_time_order(city, layer, old_window, window, since)
+    # As UTC instants in numpy (a view, no copy): comparing a million zoned timestamps through pandas cost a
+    # tenth of a second each, and a refresh makes a dozen such comparisons.
+    times = frame[LAYERS[layer].time_column].values
+
+    def within(w: Window) -> np.ndarray:
+        return (times >= _utc(w.start)) & (times < _utc(w.end))
+
+    before, after = within(old_window), within(window)
+    touched = before != after  # entered or left the window
+    if since is not None:
+        # Read again, and in either window: a row outside both adds nothing to either (Indicator.rows_add_up),
+        # so the window before, which the newest rows never reach, mostly has none to take away or add.
+        touched |= (times >= _utc(since)) & (before | after)
+    return np.flatnonzero(touched)
+
+
+def _touched_in_time_order(city, layer: str, old_window: Window, window: Window, since) -> np.ndarray:
+    """The positions of the rows that :func:`_changed_rows` finds, for a layer in time order: whether a row is
+    kept depends on its instant only through comparisons with the two windows' bounds and ``since``, so it is the
+    same for every instant between two neighbouring bounds, and those rows are a slice of the frame (a binary
+    search each, instead of a dozen comparisons of a million instants per refresh)."""
+    def kept(instant) -> bool:
+        before = old_window.start <= instant < old_window.end
+        after = window.start <= instant < window.end
+        return before != after or (since is not None and instant >= since and (before or after))
+
+    bounds = sorted({old_window.start, old_window.end, window.start, window.end} | ({since} - {None}))
+    # Before the first bound and from the last on, a row is in neither window: never kept.
+    pieces = [time_slice(city, layer, low, high) for low, high in zip(bounds, bounds[1:]) if kept(low)]
+    return np.concatenate([np.arange(piece.start, piece.stop) for piece in pieces] or [np.array([], dtype=np.int64)])
 
 
 def _utc(instant: pd.Timestamp) -> np.datetime64:
     """A zoned instant as the naive UTC value numpy holds for a zoned column."""
-    return np.datetime64(instant.tz_convert("UTC").tz_localize(None))
+    return as_utc(instant)
 
 
 def _with_layer(city, layer: str, frame: pd.DataFrame):
     """``city`` with ``frame`` as ``layer`` (its derived columns already there) and a memo of its own."""
     moved = copy.copy(city)
-    moved.layers = dict(city.layers, **{layer: frame})
+    moved.layers = dict(city.layers, **{layer: frame.reset_index(drop=True)})
     moved.memo = {}
+    moved.layer_facts, moved.facts_from = {}, city  # the facts of the frames it shares are city's
     return moved
 
 
@@ -233,6 +336,10 @@ def rows_from(city, start: pd.Timestamp, indicator_ids):
     for layer, indicators in readers.items():
         if layer in city.layers and LAYERS[layer].time_column and all(i.rows_add_up for i in indicators):
             frame = city[layer]
-            recent = frame[LAYERS[layer].time_column].values >= _utc(start)
-            shortened.layers[layer] = frame[recent].reset_index(drop=True)
+            if city.in_time_order(layer):  # the newest rows are the last ones: a slice, not a copy
+                shortened.layers[layer] = frame.iloc[time_slice(city, layer, start)].reset_index(drop=True)
+            else:
+                recent = frame[LAYERS[layer].time_column].values >= _utc(start)
+                shortened.layers[layer] = frame[recent].reset_index(drop=True)
+    shortened.layer_facts, shortened.facts_from = {}, city  # the facts of the frames it shares are city's
     return shortened

@@ -113,6 +113,16 @@ def memoised(data, key, compute):
 MEMO_ENTRIES = 24
 
 
+def layer_memoised(data, layer: str, key, compute):
+    """``compute()``, a fact about one layer's frame alone, remembered with that frame
+    (:meth:`layers.city.City.layer_fact`): unlike :func:`memoised`, it holds in every copy of the city that shares
+    the frame — a live refresh's scratch cities of a few rows each, and the next generation when the layer did not
+    change. Data without layer facts compute every time."""
+    if not hasattr(data, "layer_fact"):
+        return compute()
+    return data.layer_fact(layer, key, lambda _frame: compute())
+
+
 def column_codes(data, layer: str, column: str) -> tuple[np.ndarray, dict]:
     """The column as integer codes, and the code of each value (memoised: families split rows by it)."""
     def factorize():
@@ -121,7 +131,7 @@ def column_codes(data, layer: str, column: str) -> tuple[np.ndarray, dict]:
             return np.full(len(frame), -1), {}
         codes, uniques = pd.factorize(frame[column], use_na_sentinel=True)
         return codes, {value: code for code, value in enumerate(uniques)}
-    return memoised(data, ("codes", layer, column), factorize)
+    return layer_memoised(data, layer, ("codes", column), factorize)
 
 
 def rows_where(data, layer: str, where: dict | None) -> np.ndarray | None:
@@ -181,6 +191,24 @@ class Window:
 
     def contains(self, times: pd.Series) -> pd.Series:
         return (times >= self.start) & (times < self.end)
+
+    def mask(self, times: pd.Series) -> np.ndarray:
+        """:meth:`contains` as a boolean array, compared in numpy (see :func:`earlier`)."""
+        return ~earlier(times, self.start, missing=True) & earlier(times, self.end)
+
+
+def earlier(times: pd.Series, instant: pd.Timestamp, missing: bool = False) -> np.ndarray:
+    """``times < instant`` as a boolean array, ``missing`` where a time is missing. A zoned column is compared in
+    numpy (its values are naive UTC instants, read without a copy): a live refresh runs the sensors' formulas some
+    hundred times, many over a few rows, where pandas' own work per comparison cost more than the comparison."""
+    if not isinstance(getattr(times, "dtype", None), pd.DatetimeTZDtype):
+        result = np.asarray(times < instant, dtype=bool)
+        return result | np.asarray(times.isna()) if missing else result
+    from layers.city import as_utc  # layers never import metrics: no cycle, but not when this module is imported
+
+    values = times.values
+    result = values < as_utc(instant, values.dtype)  # NaT compares False
+    return result | np.isnat(values) if missing else result
 
 
 WINDOWS = {"today": "Today", "7d": "Last 7 days", "30d": "Last 30 days"}
@@ -262,7 +290,8 @@ class Indicator:
     judged_by: str = "value"
     family: Family | None = None
     # True when the formula is a sum over the rows of its one input layer in which each row's part depends only on
-    # that row and on whether the layer's time column falls in the window (and ``covered`` not on those rows): a
+    # that row and on whether the layer's time column falls in the window (and ``covered`` on neither those rows
+    # nor the window: it says which cells have a source at all): a
     # live refresh then adds the parts of new rows and takes away those of changed or expired ones instead of
     # reading every row again (metrics.incremental.WindowSums; tests/test_incremental.py checks it is the same).
     rows_add_up: bool = False

@@ -310,3 +310,78 @@ def test_sensors_written_outside_the_stream_are_read_whole(city_store, monkeypat
     refreshed(service, later)
     monkeypatch.undo()
     assert reads == [False]
+
+
+# --- a batch of the stream reads the (sensor, hour) rows it touched ---------------------------------------------------
+
+def assert_as_a_full_reload(service, store, windows=("today", "7d")) -> None:
+    """The served city's readings, every window's table and sparklines equal those of the city loaded whole."""
+    from dashboard.services import window_series, window_table
+
+    loaded, served = load_city(store), service.city()
+    by_key = lambda frame: frame.sort_values(["sensor_id", "ts"]).reset_index(drop=True)  # noqa: E731
+    pd.testing.assert_frame_equal(by_key(served["readings"]), by_key(loaded["readings"]), check_like=True)
+    for window in windows:
+        pd.testing.assert_frame_equal(service.table(window), window_table(loaded, window), check_like=True)
+        pd.testing.assert_series_equal(service.series(window), window_series(loaded, window))
+
+
+def test_the_streams_batches_read_the_hours_they_touched_and_equal_a_full_reload(city_store, monkeypatch):
+    """Once a refresh has taken the readings' mark, each batch of the stream is read as the (sensor, hour) rows its
+    readings fell in, whole: a sensor silent for hours that reports, a reading five hours late (further back than
+    the last hours a read of the newest rows reaches), and then a batch that moves the sensors' clock into a new
+    hour. After each batch, the readings and both windows' tables and sparklines equal a full reload's."""
+    import layers.city as city_module
+    from dashboard import services as services_module
+    from layers.ingest import MEASURING_KINDS, Batch, BatchWriter
+
+    def no_series_anew(*_args, **_kwargs):
+        raise AssertionError("a sparkline was computed anew")
+
+    step_values = services_module._step_values
+
+    def only_judged_at_instants(city, named, count, ids):
+        assert not [i for i in ids if INDICATORS[i].rows_add_up], "the readings' steps were computed anew"
+        return step_values(city, named, count, ids)
+
+    service = Services(city_store, settings=Settings(version_check_seconds=0.01))
+    city = service.city()
+    for window in ("today", "7d"):
+        service.table(window)
+        service.series(window)
+    sensors = city["sensors"]
+    measuring = sensors[sensors["kind"].isin(["pm25"]).to_numpy()]
+    assert set(MEASURING_KINDS) >= {"pm25"}
+    silent = measuring[(measuring["last_seen_at"] < city.sensors_as_of - pd.Timedelta(hours=3)).to_numpy()]
+    online = measuring[(measuring["last_seen_at"] >= city.sensors_as_of).to_numpy()]["sensor_id"].tolist()
+    assert len(silent) and len(online) >= 20, "the sample has PM2.5 monitors online and silent"
+    now = int(city.sensors_as_of.timestamp())
+    next_hour = (now // 3600 + 1) * 3600
+    batches = [
+        [(s, now - 600, 33.0) for s in online[:5]],  # read from the newest hours (no mark yet): takes the mark
+        [(silent["sensor_id"].iloc[0], now - 300, 44.0), (online[5], now - 5 * 3600 - 120, 240.0)]
+        + [(s, now - 200, 55.0) for s in online[6:10]],
+        [(s, next_hour + 60, 66.0) for s in online[10:20]],  # the next hour: the city's clock moves into it
+        [(s, next_hour + 180, 77.0) for s in online[:5]],  # the sensors' clock moves on within the hour
+        [(s, next_hour + 300, 88.0) for s in online[5:10]],  # and again: the steps' sums follow the last ones
+    ]
+    arrived, read = [], city_module.hourly_readings_arrived
+    monkeypatch.setattr(city_module, "hourly_readings_arrived",
+                        lambda *args, **kwargs: arrived.append(args) or read(*args, **kwargs))
+    writer = BatchWriter(city_store, source="test")
+    for number, readings in enumerate(batches):
+        before = service.city()
+        writer.write(Batch(readings=readings, received=len(readings)))
+        with monkeypatch.context() as patch:
+            if number == len(batches) - 1:  # the sparklines' steps all moved: taken in step by step, not anew
+                patch.setattr(services_module, "window_series", no_series_anew)
+                patch.setattr(services_module.StepSums, "of", no_series_anew)
+                patch.setattr(services_module, "_step_values", only_judged_at_instants)
+            after = refreshed(service, before)
+        assert len(arrived) == number  # every batch after the first is read by the hours it touched
+        assert_as_a_full_reload(service, city_store)
+    assert after.sensors_as_of.floor("h") > city.sensors_as_of.floor("h")
+    assert after.sensors_as_of > after.as_of  # the last batch moved the sensors' clock, not the city's
+    late = after["readings"].set_index(["sensor_id", "ts"])["value"]
+    assert late[(online[5], pd.Timestamp(now - 5 * 3600 - 120, unit="s", tz="UTC").floor("h")
+                 .tz_convert(city.as_of.tz))] > 100  # the late reading's hour took it in
