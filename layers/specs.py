@@ -17,8 +17,8 @@ Column kinds (portable across SQLite and PostgreSQL):
 
 Point layers keep ``lon``/``lat`` float columns instead of a geometry column: millions of orders as two doubles are
 cheaper to store, index and load than WKB, and the loader builds the point geometry from them — except for a layer
-whose spec says ``point_geometry=False`` (the orders): it loads as a plain frame with lon/lat alone, and whatever
-needs its points makes them where it uses them (:func:`layers.load.with_points`).
+whose spec says ``point_geometry=False`` (the orders, enterprises and cameras): it loads as a plain frame with
+lon/lat alone, and whatever needs its points makes them where it uses them (:func:`layers.load.with_points`).
 """
 from __future__ import annotations
 
@@ -305,6 +305,7 @@ ENTERPRISES = LayerSpec(
     title_zh="安全生产监管企业",
     geometry="point",
     key="enterprise_id",
+    point_geometry=False,  # 360,000 at the city scale, drawn from lon/lat, never read as shapes (see ORDERS)
     description="Enterprises on the work-safety register, at their premises, with their risk class, last "
                 "inspection and open hazards (a current snapshot).",
     columns=_cols(
@@ -362,6 +363,7 @@ CAMERAS = LayerSpec(
     title_zh="视频监控",
     geometry="point",
     key="camera_id",
+    point_geometry=False,  # 380,000 at the city scale, drawn from lon/lat, never read as shapes (see ORDERS)
     description="Public video cameras connected to the command center, with AI video analysis or not, and their "
                 "current status.",
     columns=_cols(

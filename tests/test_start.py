@@ -114,7 +114,7 @@ def test_in_live_mode_no_table_is_kept(city_url, monkeypatch, tmp_path):
 
 # --- the city's orders: lon/lat alone, no shapely point per order ----------------------------------------------------
 
-def test_the_maps_card_and_hotspots_draw_the_orders_from_lon_lat_alone(city_url, monkeypatch, tmp_path):
+def test_the_maps_card_and_hotspots_draw_the_points_from_lon_lat_alone(city_url, monkeypatch, tmp_path):
     """At the city scale a shapely point per order cost about 4 s of every start and 0.65 GB; the city holds the
     orders' lon/lat alone (layers.specs.ORDERS.point_geometry). Every map layer that reads orders, the building
     card's open orders nearby and the hotspots then work from a city started from the snapshot, as served."""
@@ -157,6 +157,17 @@ def test_the_maps_card_and_hotspots_draw_the_orders_from_lon_lat_alone(city_url,
                 zip(in_unit["lon"].astype(np.float32).tolist(), in_unit["lat"].astype(np.float32).tolist()))
             assert built["order_points"][0]["data"]["@@binary"]["length"] == len(in_unit)
     assert len(service.hotspots("30d").columns)
+
+    # The enterprises and cameras (360,000-380,000 each at the city scale) are drawn from lon/lat too.
+    for name, marks_of in (("enterprises", sources.enterprise_marks), ("cameras", sources.camera_marks)):
+        frame = city[name]
+        assert type(frame) is pd.DataFrame and "geometry" not in frame, name
+        busiest = frame["grid_code"].value_counts().index[0]
+        rows = frame[frame["grid_code"] == busiest]
+        marks = marks_of(city, busiest)
+        assert len(rows) and sorted(zip(marks["lon"], marks["lat"])) == sorted(zip(rows["lon"], rows["lat"])), name
+        view = MapView(service, service.unit_view(busiest, "on_time_rate", "30d"), "on_time_rate", "30d")
+        assert len(MAP_LAYERS[name].build(view)[0]["data"]) == len(rows), name
 
     # The building card lists an open order lying on a building of its cell (distance measured from lon/lat).
     buildings = city["buildings"]
