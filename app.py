@@ -6,14 +6,15 @@ The database defaults to CITYTWIN_DATABASE_URL, else the embedded file data/city
 Settings: dashboard/settings.py (every CITYTWIN_* variable). With CITYTWIN_WORKERS (or --workers) above 1, gunicorn
 serves the port with that many worker processes, forked after the city is loaded and warmed so that they share its
 memory, and the jobs that write to the store on a schedule (the supervision sweep, the simulator) run in one
-separate process (`app.py --jobs-only`), never in a web worker.
+separate process, forked from the master like the workers (`app.py --jobs-only` runs them alone), never in a web
+worker.
 """
 from __future__ import annotations
 
 import argparse
 import atexit
+import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -245,10 +246,6 @@ def serve_with_workers(args, settings: Settings) -> int:
     replaces a worker that dies. Each worker then follows the store on its own (dashboard.services)."""
     from gunicorn.app.base import BaseApplication
 
-    jobs = subprocess.Popen([sys.executable, __file__, "--jobs-only", *(["--database-url", args.database_url]
-                                                                       if args.database_url else [])])
-    atexit.register(jobs.terminate)
-
     class Workers(BaseApplication):
         def load_config(self):
             for key, value in dict(bind=f"{args.host}:{args.port}", workers=settings.workers,
@@ -259,12 +256,47 @@ def serve_with_workers(args, settings: Settings) -> int:
 
         def load(self):
             app = create_app(args.database_url, progress=True, settings=settings, jobs=False, warm_now=True)
+            fork_jobs(settings)
             print(f"citytwin: serving {services.get().store.url} on http://{args.host}:{args.port}/ with "
                   f"{settings.workers} workers ({settings.mode} mode)", flush=True)
             return app.server
 
     Workers().run()
     return 0
+
+
+def fork_jobs(settings: Settings) -> int:
+    """The jobs process beside the workers, forked from the master once the city is loaded and warmed, as the
+    workers are: it shares the master's city copy-on-write instead of loading one of its own (a whole second city
+    at the city scale, and a second start competing for the cores with the master's). Stopped with the master."""
+    master = os.getpid()
+    sys.stdout.flush(), sys.stderr.flush()  # else what is buffered is printed twice
+    pid = os.fork()
+    if pid:
+        # Only in the master: gunicorn's workers are forked from it too and run the atexit handlers they inherit.
+        atexit.register(lambda: os.getpid() == master and _signal(pid, signal.SIGTERM))
+        return pid
+    try:
+        service = services.get()
+        service.store.engine.dispose(close=False)  # the master's connections stay the master's
+        service.reset_after_fork()
+        threads = start_jobs(service, settings)
+        print(f"citytwin: jobs running ({', '.join(t.name for t in threads) or 'none'})", flush=True)
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        stop.wait()
+    except BaseException as error:  # noqa: BLE001 — said, then the process ends as below
+        print(f"citytwin: the jobs process failed: {error!r}", file=sys.stderr, flush=True)
+    finally:
+        os._exit(0)  # never back into gunicorn's start in this process
+
+
+def _signal(pid: int, number: int) -> None:
+    try:
+        os.kill(pid, number)
+    except ProcessLookupError:
+        pass
 
 
 def after_fork(_server, _worker) -> None:

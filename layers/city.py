@@ -35,7 +35,8 @@ class City:
     written_at: pd.Timestamp | None = None  # when the store last wrote a layer
     # Facts the metrics derive from the layers, shared by indicators (see metrics.spec.memoised).
     memo: dict = field(default_factory=dict, repr=False, compare=False)
-    # The layers already carry the derived columns below (a city patched from a loaded one): do not redo them.
+    # The layers already carry the derived columns below (a city patched from a loaded one, or read from a snapshot
+    # that keeps them: layers.snapshot): do not redo them.
     derived: bool = field(default=False, repr=False, compare=False)
     # Live mode: "now" is the wall clock (set by whoever builds the generation), not the newest record.
     clock: pd.Timestamp | None = None

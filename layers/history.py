@@ -34,7 +34,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 from sqlalchemy import func, select
 
-from layers.load import load_layer
+from layers.load import load_layer, with_points
 from layers.specs import CITY_TIMEZONE, LAYERS
 from layers.store import METADATA, Store
 
@@ -211,6 +211,8 @@ class History:
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(f".{PART}.{os.getpid()}.tmp")
         frame = frame.reset_index(drop=True)
+        if LAYERS[layer].geometry == "point" and not isinstance(frame, gpd.GeoDataFrame):
+            frame = with_points(frame)  # loaded without points (the orders): GeoParquet's readers want them
         if isinstance(frame, gpd.GeoDataFrame):
             frame.to_parquet(temporary, index=False)  # GeoParquet: geometry as WKB with its CRS in the metadata
         else:

@@ -1,11 +1,12 @@
 """Incidents asked for by a drill, carried through the store to the process that runs the simulator (issue 13).
 
-With several web workers (``CITYTWIN_WORKERS``) the simulator runs in the jobs process (``app.py --jobs-only``),
-not in the worker that answers a tour's step. The store is how this project's processes signal each other (layer
-versions, README "Several workers"), so a step's incident is a row here: the worker adds it (``ask``), the
-simulator's thread takes the pending rows once a second (``serve``) and writes what happened, and the worker reads
-that back (``wait``) to tell the presenter. A request nobody took within :data:`EXPIRE_SECONDS` expires rather than
-starting a drill long after its step (a jobs process restarted an hour later).
+With several web workers (``CITYTWIN_WORKERS``) the simulator runs in the jobs process (forked from the master,
+``app.fork_jobs``; or ``app.py --jobs-only`` alone), not in the worker that answers a tour's step. The store is how
+this project's processes signal each other (layer versions, README "Several workers"), so a step's incident is a
+row here: the worker adds it (``ask``), the simulator's thread takes the pending rows once a second (``serve``) and
+writes what happened, and the worker reads that back (``wait``) to tell the presenter. A request nobody took within
+:data:`EXPIRE_SECONDS` expires rather than starting a drill long after its step (a jobs process restarted an hour
+later).
 
 >>> from layers.store import Store
 >>> requests = IncidentRequests(Store("sqlite://"), clock=lambda: 1000)

@@ -65,7 +65,7 @@ def _to_epoch_seconds(values: pd.Series) -> pd.Series:
 
 
 def decode_frame(spec: LayerSpec, raw: pd.DataFrame) -> pd.DataFrame:
-    """Stored rows → typed frame (GeoDataFrame for layers with geometry).
+    """Stored rows → typed frame (GeoDataFrame for layers with geometry, see :attr:`LayerSpec.has_geometry`).
 
     Each column is converted whole, with no Python loop over rows: at the city scale (3 million orders) this runs
     at every start. Text becomes an object column (None where missing), instants tz-aware timestamps in the city's
@@ -90,7 +90,7 @@ def decode_frame(spec: LayerSpec, raw: pd.DataFrame) -> pd.DataFrame:
             out[column.name] = pd.Series(shared_strings(values), index=values.index, dtype=object)
     if spec.geometry in SHAPE_KINDS:
         out["geometry"] = gpd.GeoSeries(shapely.from_wkb(raw["geometry"].to_numpy()), index=raw.index, crs=CRS)
-    elif spec.geometry == "point":
+    elif spec.geometry == "point" and spec.point_geometry:
         out["geometry"] = gpd.GeoSeries(gpd.points_from_xy(out["lon"], out["lat"]), index=raw.index, crs=CRS)
     # Not copied (every column above is new) and not consolidated into 2-D blocks: at the city scale copying the
     # orders' columns into blocks took seconds of every start; a frame of 1-D columns also filters rows faster.
@@ -157,9 +157,19 @@ def check_frame(spec: LayerSpec, frame: pd.DataFrame) -> None:
         if not column.nullable and column.kind not in SHAPE_KINDS and frame[column.name].isna().any():
             rows = frame.index[frame[column.name].isna()][:5].tolist()
             raise LayerSchemaError(f"layer {spec.id!r}: column {column.name!r} is empty in rows {rows}")
-    if spec.geometry != "none":
+    if spec.has_geometry:
         if not isinstance(frame, gpd.GeoDataFrame) or frame.crs is None or frame.crs.to_string() != CRS:
             raise LayerSchemaError(f"layer {spec.id!r}: expected a GeoDataFrame in {CRS}")
+
+
+def with_points(frame: pd.DataFrame) -> gpd.GeoDataFrame:
+    """A point layer's frame with a shapely point per row made from its lon/lat (EPSG:4326): for what needs the
+    points of a layer loaded without them (:attr:`LayerSpec.point_geometry`), such as the history's GeoParquet.
+
+    >>> with_points(pd.DataFrame({"lon": [114.05], "lat": [22.54]})).geometry.iloc[0].wkt
+    'POINT (114.05 22.54)'
+    """
+    return gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(frame["lon"], frame["lat"]), crs=CRS)
 
 
 def load_layer(store: Store, layer_id: str, columns: list[str] | None = None, where=None) -> pd.DataFrame:

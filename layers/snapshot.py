@@ -12,6 +12,11 @@ city) and no layer in it is newer than the store's; the loaded city then carries
 next version check reads what changed since, by the same incremental paths as any change (orders acted on since,
 readings arrived since) or by a full load.
 
+Each layer's file also holds the columns the city derives from the layers (:class:`layers.city.City`: every row's
+grid cell position, the orders' category, the readings' cell and kind): at the city scale deriving them again took
+2.6–3.5 s of every start, reading them takes a fraction of that. They are used only when the snapshot's city was
+read whole from it and they are the columns this code derives (else the city derives them again, as after a load).
+
 Beside the layers, a snapshot folder may keep tables computed from its city (:func:`write_computed`): the window
 tables and sparklines of the first page, so that a start of the same city does not compute them again. Each is
 tagged with what it was made from, and read only by a reader that gives the same tag.
@@ -29,6 +34,7 @@ import shutil
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -42,7 +48,10 @@ from layers.specs import LAYERS
 from layers.store import DEFAULT_DATABASE, Store
 
 SNAPSHOT_DIR_ENV = "CITYTWIN_SNAPSHOT_DIR"
-FORMAT = 2  # 1: Parquet files (read as a missing snapshot: the next start loads the store and writes a new one)
+# 1: Parquet files; 2: Arrow IPC without the derived columns (either is read as a missing snapshot: the next start
+# loads the store and writes a new one). A change of what a derived column holds (layers.city.City.__post_init__)
+# must step it too: a snapshot keeps the columns as they were derived when it was written.
+FORMAT = 3
 
 
 def snapshot_folder(store: Store) -> Path:
@@ -69,15 +78,16 @@ def write_snapshot(city: City, store: Store, log_mark: int, stamps: dict | None 
     fresh.mkdir()
     try:
         layers = {"units": city.units, **city.layers}
-        written = {}
+        written, derived = {}, {}
         for layer_id, frame in layers.items():
             if layer_id not in stamps:
                 continue  # a layer whose stored version the city does not match: read from the store next time
-            feather.write_feather(stored_table(encode_frame(layer_id, frame)), fresh / f"{layer_id}.arrow",
-                                  compression="lz4")
+            stored, derived[layer_id] = with_derived(layer_id, frame)
+            feather.write_feather(stored_table(stored), fresh / f"{layer_id}.arrow", compression="lz4")
             written[layer_id] = stamps[layer_id]
         (fresh / "manifest.json").write_text(json.dumps(
-            {"format": FORMAT, "stamps": written, "log_mark": int(log_mark), "written_at": time.time()}))
+            {"format": FORMAT, "stamps": written, "log_mark": int(log_mark), "written_at": time.time(),
+             "derived": derived}))
         old = folder.with_name(f"{folder.name}.old-{os.getpid()}-{time.monotonic_ns()}")
         if folder.exists():
             folder.rename(old)
@@ -103,21 +113,88 @@ def read_snapshot(store: Store, layer_ids) -> tuple[City, int] | None:
         return None
     if any(layer not in stamps and layer in current for layer in layer_ids):
         return None  # a layer the snapshot lacks: simpler to load the whole city
+    derived_dtypes = manifest.get("derived", {})
     try:
-        frames = {layer: decode_frame(LAYERS[layer], read_stored(folder / f"{layer}.arrow"))
+        frames = {layer: decoded_with_derived(LAYERS[layer], read_stored(folder / f"{layer}.arrow"),
+                                              derived_dtypes.get(layer, {}))
                   for layer in ["units", *layer_ids] if layer in stamps}
     except (OSError, ValueError, KeyError, pa.ArrowException):
         return None
+    whole = all(layer in frames for layer in layer_ids)
     for layer in layer_ids:
         if layer not in frames:  # never written: empty in the store too
             frames[layer] = load_layer(store, layer)
     units = frames.pop("units").set_index("code", drop=False)
+    hierarchy = build_hierarchy(units)
     versions = {layer: stamp[0] for layer, stamp in stamps.items()}
     written_at = max((info[1] for info in current.values()), default=None)
-    city = City(units=units, hierarchy=build_hierarchy(units), layers=frames, versions=versions,
+    derived = whole and derives_the_same(frames, units, hierarchy)
+    if not derived:  # derived again from the stored columns alone, as after a load from the store
+        frames = {layer: frame[stored_columns(layer, frame)] for layer, frame in frames.items()}
+    city = City(units=units, hierarchy=hierarchy, layers=frames, versions=versions,
                 written_at=None if written_at is None else
-                pd.Timestamp(written_at, unit="s", tz="UTC").tz_convert(city_timezone()))
+                pd.Timestamp(written_at, unit="s", tz="UTC").tz_convert(city_timezone()), derived=derived)
     return city, int(manifest.get("log_mark", 0))
+
+
+def with_derived(layer_id: str, frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
+    """A layer's stored columns (:func:`layers.load.encode_frame`) and after them the columns the city derived; and
+    the derived columns' pandas dtypes (Arrow keeps text, not whether pandas held it as objects or as ``str``)."""
+    stored = encode_frame(layer_id, frame)
+    kept, dtypes = set(stored_columns(layer_id, frame)), {}
+    for name in frame.columns:
+        if name not in kept:
+            stored[name] = frame[name].to_numpy()
+            dtypes[name] = str(frame[name].dtype)
+    return stored, dtypes
+
+
+def decoded_with_derived(spec, raw: pd.DataFrame, dtypes: dict[str, str]) -> pd.DataFrame:
+    """A layer's frame from its snapshot file (:func:`with_derived`): its stored columns decoded as a load from the
+    store decodes them, then the derived ones in the dtypes ``dtypes`` names, as the city derived them (text with
+    NaN where missing: what :func:`layers.city.looked_up` and ``Series.map`` give). A derived column without a dtype
+    is left out (the city then derives them all again: :func:`derives_the_same`)."""
+    frame = decode_frame(spec, raw)
+    for name in raw.columns:
+        if name not in frame and name not in spec.column_names and name in dtypes:
+            frame[name] = as_dtype(raw[name], pd.api.types.pandas_dtype(dtypes[name]))
+    return frame
+
+
+def as_dtype(values: pd.Series, dtype) -> pd.Series:
+    """``values`` in ``dtype``; a categorical (dictionary-encoded text) from its categories alone, missing as NaN.
+
+    >>> as_dtype(pd.Series(["G1", None, "G1"], dtype="category"), object).tolist()
+    ['G1', nan, 'G1']
+    """
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        codes = values.cat.codes.to_numpy()
+        categories = np.asarray(values.cat.categories, dtype=object)
+        if dtype == object:  # one string object per distinct value, shared by its rows
+            decoded = np.append(categories, np.nan).take(codes)  # code -1 (missing) → NaN
+        else:
+            decoded = pd.array(categories, dtype=dtype).take(codes, allow_fill=True)
+        return pd.Series(decoded, index=values.index, dtype=dtype)
+    if values.dtype == dtype:
+        return values
+    if dtype == object:
+        return pd.Series(values.to_numpy(dtype=object, na_value=np.nan), index=values.index, dtype=object)
+    return values.astype(dtype)
+
+
+def stored_columns(layer_id: str, frame: pd.DataFrame) -> list[str]:
+    """The columns of ``frame`` a load from the store gives (the spec's and the geometry), in their order."""
+    spec = set(LAYERS[layer_id].column_names) | {"geometry"}
+    return [name for name in frame.columns if name in spec]
+
+
+def derives_the_same(frames: dict[str, pd.DataFrame], units: pd.DataFrame, hierarchy: pd.DataFrame) -> bool:
+    """Whether every frame read carries exactly the columns this code's :class:`City` would derive, in its order:
+    found by deriving them on the frames' first row (a snapshot written by another release of the derivation, or
+    missing a column, is derived again instead)."""
+    sample = {layer: frame.iloc[:1][stored_columns(layer, frame)] for layer, frame in frames.items()}
+    derived = City(units=units, hierarchy=hierarchy, layers={k: v.copy() for k, v in sample.items()}).layers
+    return all(list(derived[layer].columns) == list(frame.columns) for layer, frame in frames.items())
 
 
 def stored_table(stored: pd.DataFrame) -> pa.Table:

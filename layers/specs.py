@@ -16,7 +16,9 @@ Column kinds (portable across SQLite and PostgreSQL):
 ``polygon``  the layer's geometry, stored as a geometry column (PostGIS) or WKB (SQLite)
 
 Point layers keep ``lon``/``lat`` float columns instead of a geometry column: millions of orders as two doubles are
-cheaper to store, index and load than WKB, and the loader builds the point geometry from them.
+cheaper to store, index and load than WKB, and the loader builds the point geometry from them — except for a layer
+whose spec says ``point_geometry=False`` (the orders, enterprises and cameras): it loads as a plain frame with
+lon/lat alone, and whatever needs its points makes them where it uses them (:func:`layers.load.with_points`).
 """
 from __future__ import annotations
 
@@ -60,6 +62,14 @@ class LayerSpec:
     description: str = ""
     indexes: tuple[str, ...] = field(default_factory=tuple)
     unique_key: bool = False  # the key is unique (a unique index): rows are addressed by it, not just grouped
+    # A point layer loads as a GeoDataFrame of shapely points made from lon/lat; False: as a plain frame with lon/lat
+    # alone, for a layer of millions of rows that nothing reads as shapes (the orders).
+    point_geometry: bool = True
+
+    @property
+    def has_geometry(self) -> bool:
+        """Whether the layer loads as a GeoDataFrame (polygons, lines, or points the spec asks to be built)."""
+        return self.geometry in ("polygon", "line") or (self.geometry == "point" and self.point_geometry)
 
     @property
     def table(self) -> str:
@@ -216,6 +226,10 @@ ORDERS = LayerSpec(
     geometry="point",
     key="order_id",
     unique_key=True,
+    # No shapely point per order: at the city scale (3 M orders) building them took about 4 s of every start and
+    # 0.65 GB, and nothing reads them — the maps draw orders from lon/lat (dashboard/maps/sources.py), the building
+    # card measures distances from lon/lat, the history's GeoParquet makes its points from lon/lat.
+    point_geometry=False,
     time_column="received_at",
     description="Citizen requests followed from intake to evaluation. Stage times hold the last time the order "
                 "entered the stage (a reopen clears handled/feedback until they happen again).",
@@ -291,6 +305,7 @@ ENTERPRISES = LayerSpec(
     title_zh="安全生产监管企业",
     geometry="point",
     key="enterprise_id",
+    point_geometry=False,  # 360,000 at the city scale, drawn from lon/lat, never read as shapes (see ORDERS)
     description="Enterprises on the work-safety register, at their premises, with their risk class, last "
                 "inspection and open hazards (a current snapshot).",
     columns=_cols(
@@ -348,6 +363,7 @@ CAMERAS = LayerSpec(
     title_zh="视频监控",
     geometry="point",
     key="camera_id",
+    point_geometry=False,  # 380,000 at the city scale, drawn from lon/lat, never read as shapes (see ORDERS)
     description="Public video cameras connected to the command center, with AI video analysis or not, and their "
                 "current status.",
     columns=_cols(

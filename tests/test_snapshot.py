@@ -51,6 +51,7 @@ def test_a_snapshot_reads_back_every_layer_as_the_store_loads_it(city_store, sna
     assert {path.name for path in snapshot_dir.iterdir()} == {"manifest.json", "units.arrow",
                                                              *(f"{layer}.arrow" for layer in loaded.layers)}
     city, _mark = read_snapshot(city_store, EVENT_LAYERS)
+    assert city.derived  # the derived columns compared below are the snapshot's, not derived again
     assert set(city.layers) == set(loaded.layers) == set(EVENT_LAYERS)
     assert city.versions == loaded.versions
     assert_same_frame(city.units, loaded.units, "units")
@@ -137,8 +138,9 @@ def test_shared_strings_and_instants_keep_every_value():
 def test_a_snapshot_of_the_earlier_format_is_not_used(city_store, snapshot_dir):
     write_snapshot(load_city(city_store), city_store, 0)
     manifest = json.loads((snapshot_dir / "manifest.json").read_text())
-    (snapshot_dir / "manifest.json").write_text(json.dumps(dict(manifest, format=1)))  # Parquet files then
-    assert read_snapshot(city_store, EVENT_LAYERS) is None
+    for earlier in (1, 2):  # Parquet files; Arrow files without the derived columns
+        (snapshot_dir / "manifest.json").write_text(json.dumps(dict(manifest, format=earlier)))
+        assert read_snapshot(city_store, EVENT_LAYERS) is None
 
 
 def test_a_damaged_snapshot_file_is_not_used(city_store, snapshot_dir):
@@ -146,3 +148,30 @@ def test_a_damaged_snapshot_file_is_not_used(city_store, snapshot_dir):
     path = snapshot_folder(city_store) / "orders.arrow"
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     assert read_snapshot(city_store, EVENT_LAYERS) is None
+
+
+def test_derived_columns_a_snapshot_lacks_or_has_too_many_are_derived_again(city_store, snapshot_dir):
+    """A snapshot whose derived columns are not the ones this code derives (written by another release of the
+    derivation) gives the city a load from the store gives, its columns derived again."""
+    loaded = load_city(city_store)
+    path, manifest_path = snapshot_dir / "orders.arrow", snapshot_dir / "manifest.json"
+
+    def lacking(table, derived):
+        derived.pop("category")
+        return table.drop_columns(["category"])
+
+    def retired(table, derived):
+        derived["retired"] = "int64"
+        return table.append_column("retired", table.column("grid_index"))
+
+    for change in (lacking, retired):
+        write_snapshot(loaded, city_store, 0)
+        manifest = json.loads(manifest_path.read_text())
+        assert set(manifest["derived"]["orders"]) == {"grid_index", "category"}
+        feather.write_feather(change(feather.read_table(path), manifest["derived"]["orders"]), path,
+                              compression="lz4")
+        manifest_path.write_text(json.dumps(manifest))
+        city, _mark = read_snapshot(city_store, EVENT_LAYERS)
+        assert not city.derived, change.__name__
+        for layer in EVENT_LAYERS:
+            assert_same_frame(city[layer], loaded[layer], layer)

@@ -110,3 +110,75 @@ def test_in_live_mode_no_table_is_kept(city_url, monkeypatch, tmp_path):
     live.table("7d")
     live.keep_computed()
     assert not list((tmp_path / "snapshot").glob("computed-*"))
+
+
+# --- the city's orders: lon/lat alone, no shapely point per order ----------------------------------------------------
+
+def test_the_maps_card_and_hotspots_draw_the_points_from_lon_lat_alone(city_url, monkeypatch, tmp_path):
+    """At the city scale a shapely point per order cost about 4 s of every start and 0.65 GB; the city holds the
+    orders' lon/lat alone (layers.specs.ORDERS.point_geometry). Every map layer that reads orders, the building
+    card's open orders nearby and the hotspots then work from a city started from the snapshot, as served."""
+    import geopandas as gpd
+    import pyarrow.feather as feather
+
+    from dashboard.maps import sources
+    from dashboard.maps.registry import MAP_LAYERS, MapView
+    from dashboard.services import ORDER_RADIUS_M
+    from metrics.spec import named_window
+
+    monkeypatch.setenv("CITYTWIN_SNAPSHOT_DIR", str(tmp_path / "snapshot"))
+    first = started(city_url)
+    first._snapshotting.join(120)
+    service = started(city_url)
+    assert service._snapshotting is None  # read from the snapshot, as a restart is
+    city = service.city()
+    orders = city["orders"]
+    assert type(orders) is pd.DataFrame and "geometry" not in orders
+    assert orders["lon"].dtype == orders["lat"].dtype == np.float64 and orders[["lon", "lat"]].notna().all().all()
+    assert "geometry" not in feather.read_table(tmp_path / "snapshot" / "orders.arrow").column_names
+    assert isinstance(city["sensors"], gpd.GeoDataFrame)  # a point layer that did not opt out keeps its points
+
+    top = service.resolve_unit(None)
+    cell = orders["grid_code"].value_counts().index[0]  # the grid cell with the most orders
+    window = named_window("30d", city.as_of)
+    for code in (top, cell):
+        in_unit = orders[(city.hierarchy.loc[orders["grid_code"], city.units.at[code, "level"]].to_numpy() == code)
+                         & (orders["received_at"] >= window.start).to_numpy()
+                         & (orders["received_at"] < window.end).to_numpy()]
+        assert len(in_unit), code
+        view = MapView(service, service.unit_view(code, "on_time_rate", "30d"), "on_time_rate", "30d")
+        built = {layer_id: layer.build(view) for layer_id, layer in MAP_LAYERS.items() if "orders" in layer.sources}
+        assert set(built) >= {"order_hexes", "order_heatmap", "order_points", "hotspots"}
+        hexes = built["order_hexes"][0]["data"]
+        assert sum(h["count"] for h in hexes) == len(in_unit), code
+        if code == cell:  # few enough to draw each: the points are the orders' own lon/lat
+            points = sources.order_points(city, code, window.start, window.end)
+            assert sorted(zip(points.lon.tolist(), points.lat.tolist())) == sorted(
+                zip(in_unit["lon"].astype(np.float32).tolist(), in_unit["lat"].astype(np.float32).tolist()))
+            assert built["order_points"][0]["data"]["@@binary"]["length"] == len(in_unit)
+    assert len(service.hotspots("30d").columns)
+
+    # The enterprises and cameras (360,000-380,000 each at the city scale) are drawn from lon/lat too.
+    for name, marks_of in (("enterprises", sources.enterprise_marks), ("cameras", sources.camera_marks)):
+        frame = city[name]
+        assert type(frame) is pd.DataFrame and "geometry" not in frame, name
+        busiest = frame["grid_code"].value_counts().index[0]
+        rows = frame[frame["grid_code"] == busiest]
+        marks = marks_of(city, busiest)
+        assert len(rows) and sorted(zip(marks["lon"], marks["lat"])) == sorted(zip(rows["lon"], rows["lat"])), name
+        view = MapView(service, service.unit_view(busiest, "on_time_rate", "30d"), "on_time_rate", "30d")
+        assert len(MAP_LAYERS[name].build(view)[0]["data"]) == len(rows), name
+
+    # The building card lists an open order lying on a building of its cell (distance measured from lon/lat).
+    buildings = city["buildings"]
+    open_orders = orders[orders["status"] != "closed"]
+    for order in open_orders.itertuples():
+        inside = buildings[buildings.contains(gpd.points_from_xy([order.lon], [order.lat])[0]).to_numpy()]
+        if len(inside):
+            break
+    else:
+        pytest.fail("no open order lies on a building in the test city")
+    card = service.building_card(inside["building_id"].iloc[0])
+    listed = card.open_orders.set_index("order_id")
+    assert order.order_id in listed.index and listed.at[order.order_id, "distance_m"] == 0
+    assert (listed["distance_m"] <= ORDER_RADIUS_M).all()

@@ -73,8 +73,10 @@ def test_every_layer_round_trips(store, sample_city):
         spec = LAYERS[layer_id]
         got = load_layer(store, layer_id)
         assert len(got) == len(expected) == store.count(layer_id), layer_id
-        if spec.geometry != "none":
+        if spec.has_geometry:
             assert isinstance(got, gpd.GeoDataFrame) and got.crs.to_epsg() == 4326, layer_id
+        else:  # the orders: lon/lat alone, no shapely point per row (LayerSpec.point_geometry)
+            assert not isinstance(got, gpd.GeoDataFrame) and "geometry" not in got, layer_id
         # Rows come back in the order they were written on both back ends (no ORDER BY is asked for), but the
         # comparison should not depend on it: align on the layer's key where it is unique.
         if expected[spec.key].is_unique:

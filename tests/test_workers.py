@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
@@ -156,3 +157,45 @@ def test_a_tour_step_starts_its_incident_on_the_jobs_process_simulator(serve_app
         return bool(((alarms["raised_at"] >= started - 5) & alarms["sensor_id"].isin(detectors)).any())
 
     wait_for(fire_alarm, 120, "the fire alarm of the drill's building")
+
+
+def test_the_jobs_process_is_forked_from_the_warm_master_and_stops_with_it(serve_app, city_url, monkeypatch):
+    """The jobs process shares the master's city copy-on-write, as the workers do (a process of its own loaded a
+    whole second city: 2.4 GB of 5.9 at the city scale), and it is stopped with the master."""
+    monkeypatch.setenv("CITYTWIN_WORKERS", "2")
+    base = serve_app(city_url, timeout=180)
+    workers = set(answers_until(base, lambda seen: len(seen) == 2))
+
+    def parent(pid: int) -> int:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+    def children(pid: int) -> set[int]:
+        return {int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _parent_or_none(parent, p)
+                == pid}
+
+    (master,) = {parent(worker) for worker in workers}
+    jobs = children(master) - workers
+    assert len(jobs) == 1, (master, workers, jobs)
+    (job,) = jobs
+    # Forked, not a new interpreter started with --jobs-only: the master's own command line.
+    assert Path(f"/proc/{job}/cmdline").read_bytes() == Path(f"/proc/{master}/cmdline").read_bytes()
+    os.kill(master, signal.SIGTERM)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and Path(f"/proc/{job}").exists() and _running(job):
+        time.sleep(0.2)
+    assert not (Path(f"/proc/{job}").exists() and _running(job)), "the jobs process outlived the master"
+
+
+def _parent_or_none(parent, entry) -> int | None:
+    try:
+        return parent(int(entry.name))
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, dead but not yet reaped by its parent, does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
