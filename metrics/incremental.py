@@ -57,11 +57,13 @@ class LiveTable:
 
     def _city_of(self, orders: pd.DataFrame):
         """A city with the same units, the new orders and every other event layer empty."""
-        layers = {name: frame.iloc[0:0] for name, frame in self.city.layers.items()}
+        layers = {name: frame.iloc[0:0].copy() for name, frame in self.city.layers.items()}
         layers["orders"] = orders.reset_index(drop=True)
         if "event_types" in self.city.layers:
             layers["event_types"] = self.city["event_types"]
-        return replace(self.city, layers=layers, memo={}, layer_facts={})
+        # The new orders come as the store has them: their grid position and category are derived here, even when
+        # the city they join was read with its derived columns (a snapshot) and so skipped deriving.
+        return replace(self.city, layers=layers, memo={}, layer_facts={}, derived=False)
 
 
 @dataclass(frozen=True)

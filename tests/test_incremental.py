@@ -21,13 +21,17 @@ def full(tmp_path_factory):
     return load_city(Store(url))
 
 
-def test_adding_orders_equals_recomputing(full):
+@pytest.mark.parametrize("derived", [False, True], ids=["loaded", "read-with-derived-columns"])
+def test_adding_orders_equals_recomputing(full, derived):
     orders = full["orders"].sort_values("received_at").reset_index(drop=True)
     # The last 300 orders arrive after the table was made.
     old, new = orders.iloc[:-300], orders.iloc[-300:]
     window = named_window("7d", full.as_of)
-    live = LiveTable(replace(full, layers={**full.layers, "orders": old.reset_index(drop=True)}, memo={}), window)
-    live.add_orders(new.assign(grid_index=-1))  # the table places them itself
+    # derived: the table's city skipped deriving (a snapshot's, which keeps the derived columns); the new orders
+    # still arrive as the store has them, without a grid position or category, and the table places them itself.
+    live = LiveTable(replace(full, layers={**full.layers, "orders": old.reset_index(drop=True)}, memo={},
+                             derived=derived), window)
+    live.add_orders(new.drop(columns=["grid_index", "category"]))
     expected = compute(full, window).set_index(["indicator", "code"]).sort_index()
     got = live.table().set_index(["indicator", "code"]).sort_index()
     assert live.added == 300
