@@ -36,12 +36,9 @@ def city_url(tmp_path_factory):
 def app(city_url):
     from app import create_app
 
-    mp = pytest.MonkeyPatch()
-    mp.setenv(open311.KEYS_ENV, BOOTSTRAP_KEY)
-    try:
-        app = create_app(city_url, settings=Settings.from_environ({}).but(open311_posts_per_minute=3))
-    finally:
-        mp.undo()
+    # The bootstrap key comes from the environment the settings are read from (once, at start).
+    settings = Settings.from_environ({open311.KEYS_ENV: BOOTSTRAP_KEY}).but(open311_posts_per_minute=3)
+    app = create_app(city_url, settings=settings)
     app.server.extensions["citytwin.open311"].rate_limit.clock = lambda: MINUTE_START + 1
     return app
 
