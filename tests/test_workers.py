@@ -180,10 +180,10 @@ def test_the_jobs_process_is_forked_from_the_warm_master_and_stops_with_it(serve
     # Forked, not a new interpreter started with --jobs-only: the master's own command line.
     assert Path(f"/proc/{job}/cmdline").read_bytes() == Path(f"/proc/{master}/cmdline").read_bytes()
     os.kill(master, signal.SIGTERM)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and Path(f"/proc/{job}").exists() and _running(job):
-        time.sleep(0.2)
-    assert not (Path(f"/proc/{job}").exists() and _running(job)), "the jobs process outlived the master"
+    from tests.mqtt_harness import wait_for
+
+    wait_for(lambda: not (Path(f"/proc/{job}").exists() and _running(job)), 120,
+             "the jobs process to stop with the master")
 
 
 def _parent_or_none(parent, entry) -> int | None:
