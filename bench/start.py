@@ -31,14 +31,13 @@ def main(argv=None) -> int:
     parser.add_argument("--database-url", default="sqlite:///data/big.sqlite")
     parser.add_argument("--snapshot-dir", default="/tmp/citytwin-bench-snapshot")
     args = parser.parse_args(argv)
-    os.environ["CITYTWIN_SNAPSHOT_DIR"] = args.snapshot_dir
 
     from layers.city import EVENT_LAYERS, load_city
     from layers.snapshot import read_snapshot, snapshot_folder, write_snapshot
     from layers.store import Store
     from layers.workorders import WorkOrders
 
-    store = Store(args.database_url)
+    store = Store(args.database_url, snapshot_dir=args.snapshot_dir)
     started = time.perf_counter()
     city = load_city(store)
     from_store = time.perf_counter() - started

@@ -1183,7 +1183,8 @@ def configure(database_url: str | None = None, progress: bool = False,
               settings: Settings | None = None) -> Services:
     global _services
     settings = settings or Settings.from_environ()
-    store = Store(database_url or settings.database_url, timeouts=settings.store_timeouts)
+    store = Store(database_url or settings.database_url, timeouts=settings.store_timeouts,
+                  snapshot_dir=settings.snapshot_dir)
     try:  # the city's time zone and calendar are in force before any page asks for a clock
         city_settings.activate(city_settings.checked(store.city_settings()))
     except ValueError as error:

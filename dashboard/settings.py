@@ -112,6 +112,9 @@ class Settings:
     their intake channels (keys an admin creates are in the store)."""
     tours_folder: Path | None = None
     """``CITYTWIN_TOURS``: a folder of tour files (docs/tours.md); unset, the tours shipped with the app."""
+    snapshot_dir: Path | None = None
+    """``CITYTWIN_SNAPSHOT_DIR``: where the city's columnar snapshots are kept (layers/snapshot.py); unset, beside an
+    SQLite file, else under data/snapshots/."""
 
     @classmethod
     def from_environ(cls, environ=None, **overrides) -> "Settings":
@@ -154,6 +157,8 @@ class Settings:
             raw_readings_days=_or_exit(raw_days, environ),
             open311_keys=tuple(_or_exit(_open311_keys, environ).items()),
             tours_folder=Path(environ["CITYTWIN_TOURS"]) if (environ.get("CITYTWIN_TOURS") or "").strip() else None,
+            snapshot_dir=Path(environ["CITYTWIN_SNAPSHOT_DIR"].strip())
+            if (environ.get("CITYTWIN_SNAPSHOT_DIR") or "").strip() else None,
         )
         if values["oidc_issuer"]:
             for name, key in (("CITYTWIN_OIDC_CLIENT_ID", "oidc_client_id"),

@@ -21,7 +21,8 @@ Beside the layers, a snapshot folder may keep tables computed from its city (:fu
 tables and sparklines of the first page, so that a start of the same city does not compute them again. Each is
 tagged with what it was made from, and read only by a reader that gives the same tag.
 
-The folder is ``CITYTWIN_SNAPSHOT_DIR`` if set, else beside an SQLite file (``citytwin.snapshot/`` for
+The folder is the store's ``snapshot_dir`` if it was given one (the server's settings: ``CITYTWIN_SNAPSHOT_DIR``), else
+beside an SQLite file (``citytwin.snapshot/`` for
 ``citytwin.sqlite``), else ``data/snapshots/<hash of the URL>/``. A snapshot is written to a new folder and renamed
 into place, so a reader never sees half of one.
 """
@@ -47,7 +48,6 @@ from layers.city_settings import timezone as city_timezone
 from layers.specs import LAYERS
 from layers.store import DEFAULT_DATABASE, Store
 
-SNAPSHOT_DIR_ENV = "CITYTWIN_SNAPSHOT_DIR"
 # 1: Parquet files; 2: Arrow IPC without the derived columns (either is read as a missing snapshot: the next start
 # loads the store and writes a new one). A change of what a derived column holds (layers.city.City.__post_init__)
 # must step it too: a snapshot keeps the columns as they were derived when it was written.
@@ -55,8 +55,8 @@ FORMAT = 3
 
 
 def snapshot_folder(store: Store) -> Path:
-    if os.environ.get(SNAPSHOT_DIR_ENV):
-        return Path(os.environ[SNAPSHOT_DIR_ENV])
+    if store.snapshot_dir is not None:
+        return store.snapshot_dir
     url = make_url(str(store.url))
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
         return Path(url.database).with_suffix(".snapshot")

@@ -386,9 +386,12 @@ class Store:
     """
 
     def __init__(self, url: str | None = None, engine: Engine | None = None,
-                 timeouts: store_health.StoreTimeouts = store_health.StoreTimeouts()):
+                 timeouts: store_health.StoreTimeouts = store_health.StoreTimeouts(),
+                 snapshot_dir: Path | None = None):
         self.url = url or default_database_url()
         self.timeouts = timeouts
+        # Where the columnar snapshots of this store's city go (layers/snapshot.py); None: the default beside it.
+        self.snapshot_dir = Path(snapshot_dir) if snapshot_dir else None
         if engine is None:
             if self.url.startswith("sqlite:///") and not self.url.startswith("sqlite:///:memory:"):
                 Path(self.url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)

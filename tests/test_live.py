@@ -158,7 +158,7 @@ def test_a_restart_reads_the_snapshot_and_then_the_changes_since(city_store, mon
     from dashboard.services import window_table
     from layers.snapshot import snapshot_folder
 
-    monkeypatch.setenv("CITYTWIN_SNAPSHOT_DIR", str(tmp_path / "snapshot"))
+    city_store.snapshot_dir = tmp_path / "snapshot"
     first = Services(city_store, settings=Settings(snapshots=True, version_check_seconds=0))
     loaded = first.city()
     first._snapshotting.join(120)
@@ -194,11 +194,12 @@ def test_a_restart_reads_the_snapshot_and_then_the_changes_since(city_store, mon
 def test_a_snapshot_of_another_city_is_not_used(city_store, monkeypatch, tmp_path):
     from layers.snapshot import read_snapshot, write_snapshot
 
-    monkeypatch.setenv("CITYTWIN_SNAPSHOT_DIR", str(tmp_path / "snapshot"))
+    city_store.snapshot_dir = tmp_path / "snapshot"
     city = load_city(city_store)
     write_snapshot(city, city_store, 0)
     assert read_snapshot(city_store, list(city.layers)) is not None
     other = build("test", f"sqlite:///{tmp_path / 'other.sqlite'}", progress=False, seed=7)
+    other.snapshot_dir = city_store.snapshot_dir
     assert read_snapshot(other, list(city.layers)) is None  # same folder, another city's units
 
 

@@ -31,9 +31,10 @@ def city_store(tmp_path_factory):
 
 
 @pytest.fixture
-def snapshot_dir(monkeypatch, tmp_path):
-    monkeypatch.setenv("CITYTWIN_SNAPSHOT_DIR", str(tmp_path / "snapshot"))
-    return tmp_path / "snapshot"
+def snapshot_dir(city_store, tmp_path):
+    city_store.snapshot_dir = tmp_path / "snapshot"
+    yield city_store.snapshot_dir
+    city_store.snapshot_dir = None
 
 
 def assert_same_frame(got: pd.DataFrame, expected: pd.DataFrame, what: str) -> None:

@@ -40,8 +40,9 @@ def city_url(tmp_path_factory):
     return built_test_city(tmp_path_factory, "start")
 
 
-def started(url: str, **settings) -> Services:
-    service = Services(Store(url), settings=Settings(snapshots=True, version_check_seconds=0, **settings))
+def started(url: str, snapshot_dir, **settings) -> Services:
+    service = Services(Store(url, snapshot_dir=snapshot_dir),
+                       settings=Settings(snapshots=True, version_check_seconds=0, **settings))
     service.warm(("7d", "today"))
     return service
 
@@ -55,8 +56,7 @@ def assert_same_series(got: pd.Series, expected: pd.Series) -> None:
 
 
 def test_a_restart_reads_the_tables_the_start_before_computed(city_url, monkeypatch, tmp_path):
-    monkeypatch.setenv("CITYTWIN_SNAPSHOT_DIR", str(tmp_path / "snapshot"))
-    first = started(city_url)
+    first = started(city_url, tmp_path / "snapshot")
     first.warm_playback()
     first.keep_computed()
     assert {f"computed-{kind}-{window}.arrow" for kind in ("table", "series") for window in ("7d", "today")} \
@@ -69,7 +69,7 @@ def test_a_restart_reads_the_tables_the_start_before_computed(city_url, monkeypa
     monkeypatch.setattr(services_module, "window_table", computed_again)
     monkeypatch.setattr(services_module, "window_series", computed_again)
     monkeypatch.setattr(services_module, "compare", computed_again)  # what a playback hour is computed with
-    restarted = started(city_url)
+    restarted = started(city_url, tmp_path / "snapshot")
     restarted.warm_playback()
     for window in ("7d", "today"):
         pd.testing.assert_frame_equal(restarted.table(window), first.table(window), check_exact=True)
@@ -82,8 +82,7 @@ def test_a_restart_reads_the_tables_the_start_before_computed(city_url, monkeypa
 
 
 def test_tables_kept_for_another_generation_or_release_are_not_used(city_url, monkeypatch, tmp_path):
-    monkeypatch.setenv("CITYTWIN_SNAPSHOT_DIR", str(tmp_path / "snapshot"))
-    first = started(city_url)
+    first = started(city_url, tmp_path / "snapshot")
     first.keep_computed()
     gen = first.generation()
     key = computed_key(gen, "7d")
@@ -95,7 +94,7 @@ def test_tables_kept_for_another_generation_or_release_are_not_used(city_url, mo
     work_orders = first.work_orders()
     order = work_orders.list_orders(OrderQuery(status=["received"], limit=1)).orders[0]
     work_orders.dispatch(order.order_id, expected_version=order.version, actor="operator")
-    restarted = started(city_url)
+    restarted = started(city_url, tmp_path / "snapshot")
     assert restarted.city().versions != gen.city.versions
     fresh = Services(Store(city_url), settings=Settings(snapshots=False))
     pd.testing.assert_frame_equal(restarted.table("7d"), fresh.table("7d"), check_exact=True)
@@ -103,8 +102,7 @@ def test_tables_kept_for_another_generation_or_release_are_not_used(city_url, mo
 
 
 def test_in_live_mode_no_table_is_kept(city_url, monkeypatch, tmp_path):
-    monkeypatch.setenv("CITYTWIN_SNAPSHOT_DIR", str(tmp_path / "snapshot"))
-    live = Services(Store(city_url), settings=Settings(snapshots=True, version_check_seconds=0, mode="live"))
+    live = Services(Store(city_url, snapshot_dir=tmp_path / "snapshot"), settings=Settings(snapshots=True, version_check_seconds=0, mode="live"))
     live.city()
     live._snapshotting.join(120)
     live.table("7d")
@@ -126,10 +124,9 @@ def test_the_maps_card_and_hotspots_draw_the_points_from_lon_lat_alone(city_url,
     from dashboard.services import ORDER_RADIUS_M
     from metrics.spec import named_window
 
-    monkeypatch.setenv("CITYTWIN_SNAPSHOT_DIR", str(tmp_path / "snapshot"))
-    first = started(city_url)
+    first = started(city_url, tmp_path / "snapshot")
     first._snapshotting.join(120)
-    service = started(city_url)
+    service = started(city_url, tmp_path / "snapshot")
     assert service._snapshotting is None  # read from the snapshot, as a restart is
     city = service.city()
     orders = city["orders"]

@@ -48,7 +48,7 @@ def test_the_access_settings_are_read_once_with_the_others_and_refused_by_name()
             Settings.from_environ({name: text})
 
 
-def test_the_stores_timeouts_retention_keys_and_tours_are_settings_and_the_layers_read_no_environment(
+def test_the_stores_timeouts_retention_keys_tours_and_snapshots_are_settings_and_the_layers_read_no_environment(
         tmp_path, monkeypatch):
     # Issue 12 item 2: one settings object, read once. The store's waits, the raw-readings window, the Open311 keys
     # and the tours folder are read and checked at start with the rest, and handed to what uses them.
@@ -56,20 +56,23 @@ def test_the_stores_timeouts_retention_keys_and_tours_are_settings_and_the_layer
 
     from dashboard import services
     from dashboard.settings import Settings
+    from layers.snapshot import snapshot_folder
     from layers.store import Store
     from layers.store_health import StoreTimeouts
 
     settings = Settings.from_environ({
         "CITYTWIN_STATEMENT_TIMEOUT_SECONDS": "4", "CITYTWIN_CONNECT_TIMEOUT_SECONDS": "2.5",
         "CITYTWIN_POOL_TIMEOUT_SECONDS": "1", "CITYTWIN_RAW_READINGS_DAYS": "3",
-        "CITYTWIN_OPEN311_KEYS": "k1, k2=wechat", "CITYTWIN_TOURS": str(tmp_path)})
+        "CITYTWIN_OPEN311_KEYS": "k1, k2=wechat", "CITYTWIN_TOURS": str(tmp_path),
+        "CITYTWIN_SNAPSHOT_DIR": str(tmp_path / "snapshots")})
     assert settings.store_timeouts == StoreTimeouts(request=4, connect=2.5, pool=1)
     assert settings.raw_readings_days == 3
     assert dict(settings.open311_keys) == {"k1": "website", "k2": "wechat"}
     assert settings.tours_folder == tmp_path
+    assert settings.snapshot_dir == tmp_path / "snapshots"
     defaults = Settings.from_environ({})
-    assert (defaults.store_timeouts, defaults.raw_readings_days, defaults.open311_keys, defaults.tours_folder) == \
-        (StoreTimeouts(10, 3, 5), 7, (), None)
+    assert (defaults.store_timeouts, defaults.raw_readings_days, defaults.open311_keys, defaults.tours_folder,
+            defaults.snapshot_dir) == (StoreTimeouts(10, 3, 5), 7, (), None, None)
     for name, text in [("CITYTWIN_STATEMENT_TIMEOUT_SECONDS", "0"), ("CITYTWIN_CONNECT_TIMEOUT_SECONDS", "inf"),
                        ("CITYTWIN_POOL_TIMEOUT_SECONDS", "soon"), ("CITYTWIN_RAW_READINGS_DAYS", "-1"),
                        ("CITYTWIN_RAW_READINGS_DAYS", "nan"), ("CITYTWIN_OPEN311_KEYS", "k=pigeon")]:
@@ -79,12 +82,15 @@ def test_the_stores_timeouts_retention_keys_and_tours_are_settings_and_the_layer
     # The store takes what it is given: a bad variable in the environment is not read behind the settings' back.
     monkeypatch.setenv("CITYTWIN_POOL_TIMEOUT_SECONDS", "not a number")
     monkeypatch.setenv("CITYTWIN_STATEMENT_TIMEOUT_SECONDS", "not a number")
+    monkeypatch.setenv("CITYTWIN_SNAPSHOT_DIR", str(tmp_path / "not read"))
     store = Store(f"sqlite:///{tmp_path / 'city.sqlite'}", timeouts=settings.store_timeouts)
     assert store.timeouts.pool == 1 and store.health.request_seconds == 4
     assert Store(f"sqlite:///{tmp_path / 'other.sqlite'}").timeouts == StoreTimeouts()
+    assert snapshot_folder(store) == tmp_path / "city.snapshot"  # beside the SQLite file, not the variable's
     previous = services._services
     try:
         served = services.configure(f"sqlite:///{tmp_path / 'served.sqlite'}", settings=settings)
         assert served.store.timeouts == settings.store_timeouts
+        assert snapshot_folder(served.store) == tmp_path / "snapshots"
     finally:
         services._services = previous  # other tests' services, as they were
