@@ -187,18 +187,51 @@ def wait_ready(page, kind: str, timeout: float = STEP_TIMEOUT_S) -> None:
 
 
 def settle(page, recorder: Recorder, kind: str, step: Step, timeout: float = STEP_TIMEOUT_S) -> None:
-    """Wait until the page shows what it should, the network is idle and a frame was drawn after the last answer;
-    ``step.settled_ms`` is when that frame ended (epoch ms)."""
+    """Wait until the page shows what it should, the network is idle and the map has drawn what it was sent;
+    ``step.settled_ms`` is when its last long frame ended (epoch ms).
+
+    Network idle alone is not enough: the map goes on drawing after the last answer (building tiles are parsed and
+    drawn frames later, each a long frame with software WebGL), and a settle at the first idle moment missed those
+    frames. So after the network is idle the page must also draw for :data:`RENDER_QUIET_MS` without a frame longer
+    than :data:`LONG_FRAME_MS`; a request started meanwhile starts the wait again."""
     wait_ready(page, kind, timeout)
     ready_at = time.time() * 1000
-    recorder.wait_idle(timeout)
-    ended = [r.end_ms for r in step.requests if r.end_ms]
-    last_answer = max([ready_at, *ended])
-    # Two frames after the last answer: deck.gl draws the data in the first, the second starts after it is done.
-    frames = page.evaluate("""last => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(
-                                () => done(window.__frames.filter(t => t > last)))))""", last_answer)
-    step.settled_ms = frames[1] if len(frames) > 1 else (frames[0] if frames else time.time() * 1000)
+    deadline = time.time() + timeout
+    while True:
+        recorder.wait_idle(max(1.0, deadline - time.time()))
+        ended = [r.end_ms for r in step.requests if r.end_ms]
+        last_answer = max([ready_at, *ended])
+        quiet_since = page.evaluate(RENDER_QUIET, [last_answer, LONG_FRAME_MS, RENDER_QUIET_MS,
+                                                   max(1000, (deadline - time.time()) * 1000)])
+        if quiet_since is None:
+            raise TimeoutError(f"the page was still drawing long frames after {timeout:.0f} s")
+        # A tile or a script asked for meanwhile may still be drawn: wait again. The pages' polls (callbacks every
+        # 2 s) come and go without a long frame and do not count.
+        later = [r for r in step.requests if r.start_ms > quiet_since and not r.is_callback]
+        if not recorder.in_flight and not later:
+            step.settled_ms = quiet_since
+            break
     step.url = page.url
+
+
+LONG_FRAME_MS = 100  # a frame this long is the page still drawing (a software-WebGL map frame takes 0.2–2 s)
+RENDER_QUIET_MS = 1000
+# Resolves with the end of the last frame (after ``last``, the last answer) that followed a long one, once the page
+# has drawn for ``quiet`` ms without a long frame; with the first frame after ``last`` when none was long; null after
+# ``limit`` ms. window.__frames is FRAME_CLOCK's list of frame times.
+RENDER_QUIET = """([last, long, quiet, limit]) => new Promise(done => {
+  const began = performance.timeOrigin + performance.now();
+  (function check() {
+    const now = performance.timeOrigin + performance.now();
+    const frames = window.__frames.filter(t => t > last);
+    let settled = frames.length ? frames[0] : null;
+    for (let i = 1; i < frames.length; i++) { if (frames[i] - frames[i - 1] > long) { settled = frames[i]; } }
+    // Quiet is measured in frames drawn, not in time passed: a check can run after a long task, before its frame.
+    if (settled !== null && frames[frames.length - 1] - Math.max(settled, last) >= quiet) { done(settled); return; }
+    if (now - began > limit) { done(null); return; }
+    setTimeout(check, 100);
+  })();
+})"""
 
 
 def launch(playwright):
@@ -388,6 +421,7 @@ def capture(base_url: str, service) -> list[Step]:
 
 
 def save(steps: list[Step], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps([asdict(s) for s in steps], ensure_ascii=False, indent=1))
 
 
