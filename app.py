@@ -250,6 +250,10 @@ def serve_with_workers(args, settings: Settings) -> int:
         def load_config(self):
             for key, value in dict(bind=f"{args.host}:{args.port}", workers=settings.workers,
                                    worker_class="gthread", threads=settings.threads, preload_app=True,
+                                   # Idle browser connections kept 30 s, as waitress keeps them serving alone:
+                                   # gunicorn's default of 2 s closed them between a person's steps (5 s apart),
+                                   # and a request sent as the server closed its connection failed (bench/load.py).
+                                   keepalive=30,
                                    timeout=120, graceful_timeout=10, post_fork=after_fork,
                                    accesslog=None, errorlog="-", loglevel="warning").items():
                 self.cfg.set(key, value)

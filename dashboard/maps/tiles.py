@@ -24,8 +24,10 @@ from mapbox_vector_tile.Mapbox import vector_tile_pb2
 
 EXTENT = 4096
 INDEX_ZOOM = 16
-MIN_ZOOM = 14
-"""Below this zoom a tile would hold tens of thousands of buildings; the map shows aggregates there instead."""
+MIN_ZOOM = 15
+"""Below this zoom the map shows aggregates, not buildings (as Mapbox's styles start their 3D buildings at 15). At
+14 a street's view drew tens of thousands of extruded buildings: with software WebGL each frame of them took 1-2 s and
+the page settled after 19-22 s, against 7-9 s with the street's communities alone (bench/browser.py, city scale)."""
 
 _MOVE_TO, _LINE_TO, _CLOSE_PATH = 1, 2, 7
 
