@@ -193,7 +193,7 @@ def settle(page, recorder: Recorder, kind: str, step: Step, timeout: float = STE
     Network idle alone is not enough: the map goes on drawing after the last answer (building tiles are parsed and
     drawn frames later, each a long frame with software WebGL), and a settle at the first idle moment missed those
     frames. So after the network is idle the page must also draw for :data:`RENDER_QUIET_MS` without a frame longer
-    than :data:`LONG_FRAME_MS`; a request started meanwhile starts the wait again."""
+    than :data:`LONG_FRAME_MS`; a request other than a callback started meanwhile starts the wait again."""
     wait_ready(page, kind, timeout)
     ready_at = time.time() * 1000
     deadline = time.time() + timeout
