@@ -9,7 +9,6 @@ changes since read before the first answer (none here).
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import sys
 import time
