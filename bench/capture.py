@@ -467,7 +467,8 @@ def map_click(steps: list[Step]) -> dict:
     clicks = {("city-map", "clickInfo"), ("map-pick", "data")}
     for body in callback_bodies(steps):
         clicked = [i for i in body.get("inputs", [])
-                   if isinstance(i, dict) and (i.get("id"), i.get("property")) in clicks and i.get("value")]
+                   if isinstance(i, dict) and isinstance(i.get("id"), str)  # a pattern-matching id is a dict
+                   and (i["id"], i.get("property")) in clicks and i.get("value")]
         if body["output"] == "url.search" and clicked:
             return body
     raise LookupError("no map click in the capture")

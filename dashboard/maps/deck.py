@@ -10,7 +10,9 @@ import html
 import math
 from pathlib import Path
 
+import numpy as np
 from deckgl_dash import DeckGL
+from deckgl_dash.binary import binary_data
 
 from dashboard.components.labels import atlas_characters, map_text, short_name
 from dashboard.i18n import FONT_FAMILY, normalise_language, unit_name
@@ -32,6 +34,9 @@ def _mercator(lon: float, lat: float) -> tuple[float, float]:
 # What the map page lays over the map: the layer panel on the left, the playback bar at the bottom. The camera fits
 # a unit into the rest, so that nothing of it hides under them.
 MAP_PAGE_INSETS = {"left": 360, "bottom": 70}
+# Levels shown in 3D: the camera tilts where buildings are the subject (and more on a building's card).
+TILTED_LEVELS = {"community": 45, "grid": 50}
+BUILDING_PITCH = 55
 
 
 def fit_view(bounds, size=NOMINAL_MAP_SIZE, padding: int = 48, max_zoom: float = 17.0, left: int = 0,
@@ -241,6 +246,38 @@ def building_tiles_layer(layer_id: str, url_template: str, min_zoom: int, max_zo
         # frame: with software WebGL a frame takes seconds, and a community's 16 tiles came in four waves over 5 s).
         # The browser queues them on its own connections while the first frame is drawn.
         "maxRequests": 0,
+    }
+
+
+LNGLAT_OFFSETS = "lnglat-offsets"  # deck.gl 9's COORDINATE_SYSTEM.LNGLAT_OFFSETS: degrees from coordinateOrigin
+
+
+def unit_buildings_layer(layer_id: str, footprints, fill: np.ndarray, height: np.ndarray, tooltips: list[str],
+                         selected: int | None = None) -> dict:
+    """A small unit's buildings in one binary layer that comes with the page: extruded by ``height``, coloured by
+    ``fill`` ((buildings, 3) uint8), the ``selected`` polygon lit up. One layer drawn once, where tiles arrive one
+    by one and each redraws the scene (a community's 16 tiles were 16 frames of 1-2 s each with software WebGL)."""
+    data = binary_data(len(footprints.starts), {
+        "getPolygon": (footprints.offsets, "float32", 2),
+        "getFillColor": (footprints.per_vertex(fill), "uint8", 3),
+        "getElevation": (footprints.per_vertex(height), "float32", 1),
+    }, start_indices=footprints.starts, tooltips=tooltips)
+    return {
+        "@@type": "PolygonLayer",  # deckgl-dash draws binary polygons with deck.gl's SolidPolygonLayer
+        "id": layer_id,
+        "data": data,
+        "coordinateSystem": LNGLAT_OFFSETS,
+        "coordinateOrigin": [*footprints.origin, 0],
+        # The rings are closed and counter-clockwise already (sources.footprints): deck.gl need not walk them.
+        "_normalize": False,
+        "_windingOrder": "CCW",
+        "filled": True,
+        "extruded": True,
+        "wireframe": False,
+        "pickable": True,
+        "autoHighlight": True,
+        "highlightColor": [255, 255, 255, 140],
+        "highlightedObjectIndex": -1 if selected is None else int(selected),
     }
 
 

@@ -18,7 +18,7 @@ from deckgl_dash.binary import binary_data
 
 from dashboard.i18n import both, indicator_name, pick, t, unit_of_measure
 from dashboard.maps import deck, sources
-from dashboard.maps.routes import colouring_version
+from dashboard.maps.routes import colouring_version, scope_rows, tile_properties, unit_footprints
 from dashboard.maps.tiles import INDEX_ZOOM, MIN_ZOOM
 from dashboard.theme import PALETTE, STATE_COLORS, STATE_LABELS, rgba
 from metrics.registry import INDICATORS
@@ -178,14 +178,57 @@ def building_tile_url(color: str, indicator: str, window: str, version: str = ""
                                                             "window": window, "v": version})
 
 
+UNIT_BUILDING_LEVELS = ("community", "grid")
+MAX_UNIT_BUILDINGS = 20_000
+"""A community's or a grid cell's buildings (1,582 in the bench's community at the city scale, ~190 kB) come with
+the page as one layer, drawn in one frame; a unit with more, and the levels above, get vector tiles from zoom
+:data:`MIN_ZOOM` as the user zooms in."""
+
+
 def _buildings(view: MapView) -> list[dict]:
     if "buildings" not in view.city.layers or not len(view.city["buildings"]):
         view.notes.append(t("layers.no_buildings", view.lang))
         return []
-    version = colouring_version(view.services.generation(), view.building_color, view.indicator, view.window)
+    gen = view.services.generation()
+    if _shows_unit_buildings(gen, view.data.code):
+        return [_unit_buildings(view, gen)]
+    version = colouring_version(gen, view.building_color, view.indicator, view.window)
     return [deck.building_tiles_layer("buildings", building_tile_url(view.building_color, view.indicator,
                                                                      view.window, version), MIN_ZOOM, INDEX_ZOOM,
                                         selected=view.building)]
+
+
+def _shows_unit_buildings(gen, code: str) -> bool:
+    units = gen.city.units
+    return (code in units.index and units.at[code, "level"] in UNIT_BUILDING_LEVELS
+            and len(scope_rows(gen, code)) <= MAX_UNIT_BUILDINGS)
+
+
+def _unit_buildings(view: MapView, gen) -> dict:
+    code = view.data.code
+    shapes = unit_footprints(gen, code)
+    props = tile_properties(gen, view.building_color, view.indicator, view.window, scope=code)
+    ids = props["building_id"]
+    uses = pd.Series(props["use"]).map(lambda use: pick(*sources.USE_NAMES.get(use, (use, use)), view.lang))
+    heights = np.nan_to_num(np.asarray(props["height"], dtype=float))  # a building of unknown height lies flat
+    tips = [f"{building} · {use} · {height:g} m" for building, use, height in zip(ids, uses, heights)]
+    selected = np.flatnonzero(ids[shapes.owner] == view.building) if view.building else []
+    return deck.unit_buildings_layer("buildings", shapes, np.column_stack([props["r"], props["g"], props["b"]]),
+                                     heights, [tips[owner] for owner in shapes.owner],
+                                     selected=int(selected[0]) if len(selected) else None)
+
+
+def unit_building_at(gen, code, index) -> str | None:
+    """The building drawn as polygon ``index`` of unit ``code``'s buildings layer (a click on it comes back as
+    that index, a binary layer having no feature to send), or None when there is no such polygon."""
+    if not isinstance(code, str) or isinstance(index, bool) or not isinstance(index, int):
+        return None
+    if not _shows_unit_buildings(gen, code):
+        return None
+    shapes = unit_footprints(gen, code)
+    if not 0 <= index < len(shapes.owner):
+        return None
+    return str(gen.city["buildings"]["building_id"].iloc[scope_rows(gen, code)[shapes.owner[index]]])
 
 
 def _buildings_legend(view: MapView) -> list[LegendEntry]:
@@ -460,9 +503,11 @@ MAP_LAYERS: dict[str, MapLayer] = {layer.id: layer for layer in (
              "The children of the unit in view, coloured by the selected indicator's state.",
              description_zh="当前单元的下级单元，按所选指标的状态着色。"),
     MapLayer("buildings", "3D buildings", "三维建筑", ("buildings", "sensors", "alarms"), True, _buildings,
-             _buildings_legend, f"Extruded by height from zoom {MIN_ZOOM}; coloured by use, by the indicator's "
-                                "state in their grid cell, or by open alarms of their sensors.",
-             description_zh=f"自缩放级别 {MIN_ZOOM} 起按高度拉伸；按用途、所在网格的指标状态或其设备的在途告警着色。"),
+             _buildings_legend, "Extruded by height: a community's or grid cell's own buildings, and above that "
+                                f"level, all buildings in view from zoom {MIN_ZOOM}; coloured by use, by the "
+                                "indicator's state in their grid cell, or by open alarms of their sensors.",
+             description_zh=f"按高度拉伸：社区、网格显示其所属建筑；更高层级在缩放至 {MIN_ZOOM} 级后显示视野内全部建筑；"
+                            "按用途、所在网格的指标状态或其设备的在途告警着色。"),
     MapLayer("sensors", "IoT sensors", "物联感知", ("sensors", "alarms"), False, _sensors, _sensors_legend,
              "By state at the data's now; clustered above the community level, showing the worst state inside.",
              description_zh="按数据时点的状态显示；社区以上层级聚合，显示其中最差的状态。"),

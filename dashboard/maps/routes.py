@@ -76,6 +76,12 @@ def scope_rows(gen, scope: str) -> np.ndarray:
     return remembered(gen.memo, ("building_scope_rows", scope), compute)
 
 
+def unit_footprints(gen, code: str) -> sources.Footprints:
+    """The outlines of unit ``code``'s buildings (aligned with :func:`scope_rows`), for the map of a small unit."""
+    return remembered(gen.memo, ("unit_footprints", code), lambda: sources.footprints(
+        gen.city["buildings"].geometry.values[scope_rows(gen, code)]))
+
+
 def tile_index(gen, scope: str | None = None) -> BuildingTiles:
     if scope is None:
         return remembered(gen.memo, "building_tiles", lambda: BuildingTiles.build(gen.city["buildings"]))

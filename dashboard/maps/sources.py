@@ -1,7 +1,8 @@
 """What the map layers draw, prepared from a loaded :class:`~layers.city.City` as small, view-sized data.
 
 Pure functions of the city and the view; :class:`dashboard.services.Services` memoises them on the city's version.
-Nothing here returns city-scale geometry: buildings go out as vector tiles (``dashboard/maps/tiles.py``), orders as
+Nothing here returns city-scale geometry: buildings go out as vector tiles (``dashboard/maps/tiles.py``) or, for
+one community or grid cell, as one binary polygon layer (:func:`footprints`), orders as
 H3 counts or, for one unit, as binary columns, sensors as clusters until a unit is small enough to show them one by
 one.
 """
@@ -183,6 +184,45 @@ def building_colors(city: City, mode: str, grid_states: pd.Series | None = None,
             colors[rank == STATE_RANK[state]] = rgba(STATE_COLORS[state])[:3]
         return colors
     raise ValueError(f"unknown building colour mode {mode!r}; expected one of {', '.join(BUILDING_COLOR_MODES)}")
+
+
+@dataclass(frozen=True)
+class Footprints:
+    """Buildings' outlines as flat arrays, for one binary deck.gl polygon layer: each polygon's closed outer ring,
+    counter-clockwise, as float32 longitude/latitude offsets from ``origin`` (float32 lon/lat alone would round to a
+    metre; offsets from a point inside the unit keep millimetres). A multipolygon's parts are separate polygons:
+    ``owner`` says whose each is (a position in the buildings given), and ``starts`` where each begins."""
+    origin: tuple[float, float]
+    offsets: np.ndarray  # (vertices, 2) float32
+    starts: np.ndarray  # (polygons,) uint32: first vertex of each
+    owner: np.ndarray  # (polygons,) int: the building of each
+
+    @property
+    def vertex_counts(self) -> np.ndarray:
+        return np.diff(np.append(self.starts, len(self.offsets)))
+
+    def per_vertex(self, per_building: np.ndarray) -> np.ndarray:
+        """A value per building, repeated for each vertex of its polygons (a binary polygon layer takes its colours
+        and heights per vertex)."""
+        return np.repeat(np.asarray(per_building)[self.owner], self.vertex_counts, axis=0)
+
+
+def footprints(geometry) -> Footprints:
+    """The outer rings of ``geometry`` (polygons or multipolygons in EPSG:4326). Holes are left out: the layer draws
+    a courtyard roofed over, as a 2.5D city model usually does."""
+    geoms = shapely.orient_polygons(np.asarray(geometry), exterior_cw=False)
+    parts, owner = shapely.get_parts(geoms, return_index=True)
+    coords, ring = shapely.get_coordinates(shapely.get_exterior_ring(parts), return_index=True)
+    counts = np.bincount(ring, minlength=len(parts))
+    starts = (np.cumsum(counts) - counts).astype(np.uint32)
+    if len(coords):
+        west, south = coords.min(axis=0)
+        east, north = coords.max(axis=0)
+        origin = (round((west + east) / 2, 6), round((south + north) / 2, 6))
+    else:
+        origin = (0.0, 0.0)
+    offsets = (coords - np.array(origin)).astype(np.float32)
+    return Footprints(origin=origin, offsets=offsets, starts=starts, owner=owner)
 
 
 def _lookup_colors(values: pd.Series, palette: dict, default) -> np.ndarray:

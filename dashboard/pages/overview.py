@@ -23,8 +23,8 @@ from dashboard.components.topbar import as_of_text, topbar
 from dashboard.components.wall_alerts import unit_early_warning
 from dashboard.i18n import (DEFAULT_LANGUAGE, HTML_LANG, dropdown_labels, indicator_name, level_label, pair,
                             state_label, t, unit_name, unit_of_measure, window_label)
-from dashboard.maps.deck import MAP_PAGE_INSETS, city_map, fit_view
-from dashboard.maps.registry import build_layers, normalise_layers
+from dashboard.maps.deck import BUILDING_PITCH, MAP_PAGE_INSETS, TILTED_LEVELS, city_map, fit_view
+from dashboard.maps.registry import build_layers, normalise_layers, unit_building_at
 from dashboard.maps.sources import USE_NAMES
 from dashboard.view import map_view, normalise_view, parse_view, view_search
 from metrics.score import SCORE_STATES
@@ -36,9 +36,6 @@ from metrics.spec import WINDOWS
 dash.register_page(__name__, path="/", title="citytwin · city vital signs", name="Overview")
 
 MAP_CAMERA = "map-camera"  # the camera fitted on the server for a 1920×1080 screen (scaled in the browser)
-# Levels shown in 3D: the camera tilts where buildings are the subject.
-TILTED_LEVELS = {"community": 45, "grid": 50}
-BUILDING_PITCH = 55
 
 
 def layout(unit: str | None = None, indicator: str | None = None, window: str | None = None,
@@ -225,8 +222,11 @@ def navigate(click_info, picked_unit, indicator, window, search, layers, color):
         properties = click_info.get("properties") or picked.get("properties") or {}
         properties = {k: v for k, v in properties.items() if isinstance(v, str)} if isinstance(properties, dict) \
             else {}
-        if properties.get("building_id"):
-            wanted["building"] = properties["building_id"]
+        # A small unit's buildings are one binary layer: a click on one says only its layer and index.
+        drawn = unit_building_at(services.get().generation(), current["unit"], click_info.get("index")) \
+            if click_info.get("layerId") == "buildings" and not picked else None
+        if drawn or properties.get("building_id"):
+            wanted["building"] = drawn or properties["building_id"]
         else:
             wanted["unit"] = properties.get("code") or current["unit"]
             wanted["building"] = None

@@ -87,11 +87,16 @@ def test_a_futian_manager_sees_only_futian(serve_app, city_db, page):
     assert page.external_requests == []
     csp = page.evaluate("window.__csp || []")
     assert csp == [], csp
-    # a grid cell of Futian: its 3D buildings drawn from the tiles under the CSP, no violation
+    # a street of Futian zoomed in to its 3D buildings: tiles cut by the app and parsed by our worker under the
+    # CSP, no violation (a community's or grid cell's buildings come with the page, not as tiles)
     units = Store(city_db).read_frame("units", ["code", "level"])
-    grid = units[(units["level"] == "grid") & units["code"].str.startswith(FUTIAN)]["code"].iloc[0]
+    street = units[(units["level"] == "street") & units["code"].str.startswith(FUTIAN)]["code"].iloc[0]
+    page.goto(f"{base}/?unit={street}", wait_until="networkidle")
+    canvas = page.locator("#city-map canvas").first.bounding_box()
+    page.mouse.move(canvas["x"] + canvas["width"] * 0.6, canvas["y"] + canvas["height"] * 0.5)
     with page.expect_request(lambda r: "/tiles/buildings/" in r.url, timeout=60_000):
-        page.goto(f"{base}/?unit={grid}", wait_until="domcontentloaded")
+        for _ in range(4):  # each notch of the wheel zooms in; tiles are asked for from zoom 15
+            page.mouse.wheel(0, -500)
     page.wait_for_load_state("networkidle")
     csp = page.evaluate("window.__csp || []")
     assert csp == [], csp
