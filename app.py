@@ -198,6 +198,7 @@ def warm_in_background(service) -> None:
     map_routes.warm(service)
     service.warm_playback()
     service.keep_computed()  # the next start of this same city reads its first page's tables instead
+    map_routes.keep_tile_index(service, service.generation())  # … and its tile index
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -81,6 +81,35 @@ def test_a_restart_reads_the_tables_the_start_before_computed(city_url, monkeypa
     monkeypatch.undo()
 
 
+def test_a_restart_reads_the_tile_index_the_start_before_built(city_url, monkeypatch, tmp_path):
+    from dashboard.maps import routes
+    from dashboard.maps.tiles import BuildingTiles
+
+    first = started(city_url, tmp_path / "snapshot")
+    first.keep_computed()  # the snapshot is written (the index goes beside it)
+    routes.warm(first)
+    routes.keep_tile_index(first, first.generation())
+    built = routes.tile_index(first.generation())
+    assert {f"computed-tile-index-{part}.arrow" for part in ("buildings", "rings", "vertices")} \
+        <= {path.name for path in (tmp_path / "snapshot").iterdir()}
+
+    def built_again(*_args, **_kwargs):
+        raise AssertionError("the tile index kept for these buildings was built again")
+
+    monkeypatch.setattr(BuildingTiles, "build", built_again)
+    restarted = started(city_url, tmp_path / "snapshot")
+    routes.warm(restarted)
+    kept = routes.tile_index(restarted.generation())
+    for name in ("order", "keys", "ring_offsets", "ring_starts", "xs", "ys"):
+        np.testing.assert_array_equal(getattr(kept, name), getattr(built, name))
+    monkeypatch.undo()
+    # Kept by another release of the tile code: not used, built again.
+    monkeypatch.setattr(routes, "TILE_INDEX_CODE", "another release")
+    again = started(city_url, tmp_path / "snapshot")
+    routes.restore_tile_index(again, again.generation())
+    assert "building_tiles" not in again.generation().memo
+
+
 def test_tables_kept_for_another_generation_or_release_are_not_used(city_url, monkeypatch, tmp_path):
     first = started(city_url, tmp_path / "snapshot")
     first.keep_computed()

@@ -229,3 +229,19 @@ def test_a_tile_made_for_one_generation_is_never_served_for_another(tmp_path):
     # old colours until a reload).
     assert layer_url() != url_before and after.headers["ETag"].strip('"') in layer_url()
     assert tile("use", use_before.headers["ETag"])[0].status_code == 304  # nothing about the use changed
+
+
+def test_an_index_kept_as_frames_cuts_the_same_tiles():
+    outer = [(114.05, 22.54), (114.0512, 22.54), (114.0512, 22.5410), (114.05, 22.5410)]
+    hole = [(114.0503, 22.5403), (114.0506, 22.5403), (114.0506, 22.5406), (114.0503, 22.5406)]
+    footprints = [Polygon(outer, [hole]), box(114.0600, 22.5500, 114.0603, 22.5503),
+                  shapely.MultiPolygon([box(114.0520, 22.54, 114.0522, 22.5402), box(114.0524, 22.54, 114.0526, 22.5402)])]
+    frame = frame_of(footprints)
+    built = BuildingTiles.build(frame)
+    kept = BuildingTiles.from_frames({part: table.copy() for part, table in built.to_frames().items()})
+    for name in ("order", "keys", "ring_offsets", "ring_starts", "xs", "ys"):
+        np.testing.assert_array_equal(getattr(kept, name), getattr(built, name))
+    properties = {"building_id": frame["building_id"].to_numpy()}
+    for lon, lat in ((114.0505, 22.5405), (114.06, 22.55)):
+        tile = tile_containing(lon, lat, 15)
+        assert kept.encode(*tile, properties) == built.encode(*tile, properties)

@@ -126,6 +126,23 @@ class BuildingTiles:
     def __len__(self) -> int:
         return len(self.order)
 
+    def to_frames(self) -> dict[str, pd.DataFrame]:
+        """The index as three frames (per building, per ring, per vertex), to be kept beside the city's snapshot:
+        building it takes 5-6 s at the city scale, reading it back a fraction of a second."""
+        return {"buildings": pd.DataFrame({"order": self.order, "keys": self.keys,
+                                           "ring_offsets": self.ring_offsets[:-1]}),
+                "rings": pd.DataFrame({"ring_starts": self.ring_starts[:-1]}),
+                "vertices": pd.DataFrame({"xs": self.xs, "ys": self.ys})}
+
+    @classmethod
+    def from_frames(cls, frames: dict[str, pd.DataFrame]) -> "BuildingTiles":
+        """The index :meth:`to_frames` kept (each array's closing entry is the next array's length)."""
+        buildings, rings, vertices = frames["buildings"], frames["rings"], frames["vertices"]
+        return cls(order=buildings["order"].to_numpy(), keys=buildings["keys"].to_numpy(),
+                   ring_offsets=np.append(buildings["ring_offsets"].to_numpy(), len(rings)),
+                   ring_starts=np.append(rings["ring_starts"].to_numpy(), len(vertices)),
+                   xs=vertices["xs"].to_numpy(), ys=vertices["ys"].to_numpy())
+
     @staticmethod
     def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
         x, y = world_xy(np.array([lon]), np.array([lat]))
