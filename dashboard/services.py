@@ -262,8 +262,9 @@ class Services:
 
     def _first_city(self) -> City:
         """The city at start: from the last columnar snapshot when there is one for this store (seconds instead
-        of a minute at the city scale; the next version check reads what changed since), else from the store,
-        and then a snapshot is written in the background for the next start."""
+        of a minute at the city scale; what changed since is read before the first answer), else from the store;
+        either way, when the snapshot was missing or behind, a new one is written in the background for the next
+        start."""
         if self.settings.snapshots:
             started = time.perf_counter()
             found = read_snapshot(self.store, EVENT_LAYERS)
@@ -272,7 +273,14 @@ class Services:
                 # What changed since the snapshot is read now, before the first answer (incrementally where it can).
                 versions = {k: v["version"] for k, v in self.store.layer_versions().items()}
                 if versions != city.versions:
+                    behind = {k for k in versions.keys() | city.versions.keys()
+                              if versions.get(k) != city.versions.get(k)} - set(NOT_LOADED)
                     city = self._reloaded(city, versions)
+                    # The snapshot is behind the store in layers it holds: the next start would read the same
+                    # changes again (every order acted on since it was written: 7 s at the city scale after a day's
+                    # sweeps), so a new one is written in the background (unless a full load above started one).
+                    if behind and self._snapshotting is None:
+                        self._snapshot_later(city, self._log_mark, self.store.layer_versions())
                 if self.progress:
                     print(f"citytwin: read the city's snapshot in {time.perf_counter() - started:.1f} s",
                           flush=True)

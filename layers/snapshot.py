@@ -88,6 +88,7 @@ def write_snapshot(city: City, store: Store, log_mark: int, stamps: dict | None 
         (fresh / "manifest.json").write_text(json.dumps(
             {"format": FORMAT, "stamps": written, "log_mark": int(log_mark), "written_at": time.time(),
              "derived": derived}))
+        _carry_computed(folder, fresh)
         old = folder.with_name(f"{folder.name}.old-{os.getpid()}-{time.monotonic_ns()}")
         if folder.exists():
             folder.rename(old)
@@ -97,6 +98,17 @@ def write_snapshot(city: City, store: Store, log_mark: int, stamps: dict | None 
         shutil.rmtree(fresh, ignore_errors=True)
         raise
     return folder
+
+
+def _carry_computed(folder: Path, fresh: Path) -> None:
+    """Link the computed frames kept beside the snapshot being replaced into the new one: each is tagged with what
+    it was made from, so one that no longer fits is not used, and one that does (the tile index of unchanged
+    buildings, the tables of the generation being served) is not computed again by the next start."""
+    for path in folder.glob("computed-*.arrow"):
+        try:
+            os.link(path, fresh / path.name)
+        except OSError:  # another file system, or the old folder replaced meanwhile: computed again if needed
+            pass
 
 
 def read_snapshot(store: Store, layer_ids) -> tuple[City, int] | None:
