@@ -719,6 +719,15 @@ class WorkOrders:
         raw = self.store.read_frame("orders", names, where=lambda t: t.c.status.in_(statuses))
         return pd.DataFrame(decode_frame(ORDERS, raw))
 
+    @staticmethod
+    def open_orders_in(orders: pd.DataFrame) -> pd.DataFrame | None:
+        """What :meth:`open_orders_frame` reads from the store, taken from an orders layer already loaded at the
+        store's version instead (the same rows and columns); None when the frame lacks a column."""
+        names = [c.name for c in ORDERS.columns if c.name not in ("description", "address")]
+        if not set(names) <= set(orders.columns):
+            return None
+        return orders.loc[orders["status"].isin(list(OPEN_STATUSES)), names].reset_index(drop=True)
+
     def channels(self) -> list[str]:
         """Intake channel codes: the reference list and the stored channels layer."""
         stored = self.store.read_frame("channels", ["code"])["code"].tolist()

@@ -110,6 +110,28 @@ def test_a_restart_reads_the_tile_index_the_start_before_built(city_url, monkeyp
     assert "building_tiles" not in again.generation().memo
 
 
+def test_the_open_orders_come_from_the_city_when_it_holds_the_stores_version(city_url, monkeypatch, tmp_path):
+    from layers.workorders import WorkOrders
+
+    service = started(city_url, tmp_path / "snapshot")
+    from_store = service.work_orders().open_orders_frame()
+
+    def read_from_store(*_args, **_kwargs):
+        raise AssertionError("the open orders were read from the store although the city holds them")
+
+    monkeypatch.setattr(WorkOrders, "open_orders_frame", read_from_store)
+    orders, _ = service.open_orders()
+    monkeypatch.undo()
+    by_id = lambda frame: frame.drop(columns="district", errors="ignore").set_index("order_id").sort_index()  # noqa: E731
+    pd.testing.assert_frame_equal(by_id(orders), by_id(from_store), check_exact=True)
+    assert orders["district"].notna().all()
+    # An action the city does not hold yet (the store's version moved on): read from the store, current.
+    order = service.work_orders().list_orders(OrderQuery(status=["received"], limit=1)).orders[0]
+    service.work_orders().dispatch(order.order_id, expected_version=order.version, actor="operator")
+    orders, _ = service.open_orders(fresh=True)
+    assert orders.set_index("order_id").at[order.order_id, "status"] == "dispatched"
+
+
 def test_tables_kept_for_another_generation_or_release_are_not_used(city_url, monkeypatch, tmp_path):
     first = started(city_url, tmp_path / "snapshot")
     first.keep_computed()
