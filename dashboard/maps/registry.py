@@ -180,9 +180,10 @@ def building_tile_url(color: str, indicator: str, window: str, version: str = ""
 
 UNIT_BUILDING_LEVELS = ("community", "grid")
 MAX_UNIT_BUILDINGS = 20_000
-"""A community's or a grid cell's buildings (1,582 in the bench's community at the city scale, ~190 kB) come with
-the page as one layer, drawn in one frame; a unit with more, and the levels above, get vector tiles from zoom
-:data:`MIN_ZOOM` as the user zooms in."""
+"""A community's or a grid cell's buildings (855 in the bench's community at the city scale, about 0.1 MB) come
+with the page as one layer, drawn in one frame; a unit with more, and the levels above, get vector tiles from zoom
+:data:`MIN_ZOOM` as the user zooms in. The layer goes out again with every redraw of the map (a restyle, a new
+generation in live mode), where a tile layer's URL stays the same while the colours do."""
 
 
 def _buildings(view: MapView) -> list[dict]:
