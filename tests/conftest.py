@@ -579,12 +579,12 @@ def built_test_city(tmp_path_factory, name: str) -> str:
     return f"sqlite:///{path}"
 
 
-def app_in_process(database_url: str):
+def app_in_process(database_url: str, jobs: bool = True):
     """The dashboard's Dash app on ``database_url``, in this process (Flask's test client talks to it), with its
-    callbacks in place."""
+    callbacks in place; ``jobs``: with the scheduled jobs (the sweep) running in this process, as one server runs."""
     from app import create_app
 
-    app = create_app(database_url)
+    app = create_app(database_url, jobs=jobs)
     app.server.test_client().get("/login")  # Dash moves its callbacks into the app on the first request
     return app
 

@@ -9,19 +9,13 @@ import pandas as pd
 import pytest
 
 from dashboard import ids, services
+from conftest import app_in_process, built_test_city  # tests/ is on sys.path (rootdir conftest)
 from tests.callback_requests import body, callback_name, server_callbacks
 
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    from app import create_app
-    from sample_data.__main__ import build
-
-    url = f"sqlite:///{tmp_path_factory.mktemp('refresh') / 'city.sqlite'}"
-    build("test", url, progress=False)
-    app = create_app(url, jobs=False)
-    app.server.test_client().get("/login")  # Dash moves its callbacks into the app on the first request
-    return app
+    return app_in_process(built_test_city(tmp_path_factory, "refresh"), jobs=False)
 
 
 def call(app, name: str, values: list) -> dict:
