@@ -469,7 +469,7 @@ def map_click(steps: list[Step]) -> dict:
         clicked = [i for i in body.get("inputs", [])
                    if isinstance(i, dict) and isinstance(i.get("id"), str)  # a pattern-matching id is a dict
                    and (i["id"], i.get("property")) in clicks and i.get("value")]
-        if body["output"] == "url.search" and clicked:
+        if body["output"] == "map-goto.data" and clicked:  # overview.navigate
             return body
     raise LookupError("no map click in the capture")
 

@@ -2,6 +2,7 @@
 URL = "url"
 MAP = "city-map"
 MAP_PICK = "map-pick"  # the unit a click on the map chose, set by assets/map_click.js
+MAP_GOTO = "map-goto"  # the view (URL query) a click or a select chose: the browser goes there (pages/overview.py)
 INDICATOR = "indicator-select"
 WINDOW = "window-select"
 KPI_PANEL = "kpi-panel"

@@ -58,8 +58,9 @@ def test_a_returning_browser_does_not_send_what_it_keeps():
 def test_the_map_click_is_the_one_with_a_picked_object():
     def step(*bodies):
         return capture.Step("s", "map", requests=[recorded("/_dash-update-component", 0, 1, body=b) for b in bodies])
-    initial = '{"output": "url.search", "inputs": [{"id": "city-map", "property": "clickInfo", "value": null}]}'
-    clicked = ('{"output": "url.search", "inputs": [{"id": "city-map", "property": "clickInfo", '
+    initial = ('{"output": "map-goto.data", "inputs": [{"id": "city-map", "property": "clickInfo", '
+               '"value": null}]}')
+    clicked = ('{"output": "map-goto.data", "inputs": [{"id": "city-map", "property": "clickInfo", '
                '"value": {"picked": true}}]}')
     assert capture.map_click([step(initial), step(clicked)])["inputs"][0]["value"] == {"picked": True}
 

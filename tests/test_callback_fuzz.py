@@ -57,7 +57,7 @@ def test_callbacks_survive_hostile_values(app, admin, index, caplog):  # noqa: F
 
 
 def test_malformed_callback_requests_are_400_not_500(admin):
-    for payload in ({}, {"output": 1}, {"output": "url.search"}, {"output": "url.search", "inputs": "x"},
-                    {"output": "url.search", "inputs": [None], "state": [5]}, [], "text"):
+    for payload in ({}, {"output": 1}, {"output": "map-goto.data"}, {"output": "map-goto.data", "inputs": "x"},
+                    {"output": "map-goto.data", "inputs": [None], "state": [5]}, [], "text"):
         response = admin.post("/_dash-update-component", json=payload)
         assert 400 <= response.status_code < 500, (payload, response.status_code)

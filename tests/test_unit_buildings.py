@@ -123,7 +123,7 @@ def test_a_click_on_a_drawn_building_opens_its_card_and_the_card_lights_it_up(ap
     index = len(shapes.owner) // 2
     click = {"picked": True, "index": index, "layerId": "buildings", "object": None, "properties": None}
     search = call(app, "dashboard.pages.overview.navigate", [click, None, None, None, f"?unit={code}", [], "use"])
-    building = re.search(r"building=([^&]+)", search["url"]["search"]).group(1)
+    building = re.search(r"building=([^&]+)", search["map-goto"]["data"]).group(1)
     city = services.get().city()
     rows = routes.scope_rows(services.get().generation(), code)
     assert building == city["buildings"]["building_id"].iloc[rows[shapes.owner[index]]]

@@ -106,12 +106,14 @@ def test_two_worker_groups_on_one_postgresql_serve_and_follow_one_generation(ser
 
 def drive_body(dependencies: list[dict], search: str) -> dict:
     """The tour's ``drive`` callback as the browser posts it when the URL carries ``?tour=…`` (from the server's
-    own callback map, so the body follows the callback's inputs)."""
+    own callback map, so the body follows the callback's inputs; the browser's own step reads the tour's name)."""
+    from urllib.parse import parse_qs
+
     from tests.callback_requests import body
 
     entry = next(d for d in dependencies if "tour-state.data" in d["output"] and not d.get("clientside_function")
-                 and d["inputs"][0] == {"id": "url", "property": "search"})
-    return body(entry["output"], entry, [search, []])
+                 and d["inputs"][0] == {"id": "tour-asked", "property": "data"})
+    return body(entry["output"], entry, [{"tour": parse_qs(search.lstrip("?"))["tour"][0], "search": search}])
 
 
 def test_a_tour_step_starts_its_incident_on_the_jobs_process_simulator(serve_app, city_url, monkeypatch):

@@ -28,6 +28,12 @@ SPEEDS = {"slow": 900, "normal": 3600, "fast": 3 * 3600}
 """Seconds of the day replayed per second: 15 min/s (a day in 96 s), 1 h/s (24 s), 3 h/s (8 s)."""
 MAX_PLAYBACK_POINTS = 100_000
 TRAIL_SECONDS = 3600  # what the map shows: what arrived in the hour before the play head
+NOT_YET = False  # the scrub and the play head's hour before a person plays or scrubs (the map is live)
+
+
+def replaying(hour) -> bool:
+    """Whether the play head's hour (from the browser) is a past hour the screen shows, rather than live."""
+    return type(hour) in (int, float) and 0 <= hour <= services.PLAYBACK_HOURS
 
 
 def playback_bar(lang: str = "en") -> html.Div:
@@ -42,8 +48,10 @@ def playback_bar(lang: str = "en") -> html.Div:
                      "slider", lang, "slider-slot"),
         html.Span("", id=ids.PLAY_NOTE, className="play-note", title=t("play.note_title", lang)),
         html.Span(t("play.live", lang), id=ids.PLAY_CLOCK, className="play-clock"),
-        dcc.Store(id=ids.PLAY_SCRUB, data=None),  # where a person moved the slider to (the slider also follows)
-        dcc.Store(id=ids.PLAY_HOUR, data=None),  # the hour whose figures the KPI cards show
+        # False, not None, until something happens: a Store kept in memory whose data is None sets it again as
+        # it mounts (dcc.Store tells undefined from null), which called the callbacks below on every page drawn.
+        dcc.Store(id=ids.PLAY_SCRUB, data=NOT_YET),  # where a person moved the slider to (the slider also follows)
+        dcc.Store(id=ids.PLAY_HOUR, data=NOT_YET),  # the hour whose figures the KPI cards show
         dcc.Store(id=ids.PLAY_START, data={"epoch_ms": int(start.timestamp() * 1000), "tz": city_timezone()}),
     ])
 
@@ -179,7 +187,7 @@ clientside_callback(
 )
 def follow_play_head(hour, search):
     """The KPI cards follow the play head hour by hour: the day's figures up to the end of that hour."""
-    if type(hour) not in (int, float) or not 0 <= hour <= services.PLAYBACK_HOURS:
+    if not replaying(hour):
         return no_update
     service = services.get()
     view = parse_view(search)

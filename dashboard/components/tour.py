@@ -12,7 +12,7 @@ import os
 from urllib.parse import parse_qs
 
 import dash
-from dash import ALL, Input, Output, State, callback, dcc, html, no_update
+from dash import ALL, Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from dashboard import auth, ids, services, tours
 from dashboard.i18n import both, pick, t
@@ -26,12 +26,16 @@ PREVIOUS = "tour-previous"
 NEXT = "tour-next"
 STOP = "tour-stop"
 START = "tour-start"  # pattern {"type": START, "tour": name}: start buttons can be on any page
+ASKED = "tour-asked"  # {"tour": name, "search": the URL's query}: a start button clicked, or ?tour= in the URL
 
 
 def shell_components() -> list:
     """What the app shell needs for tours: the state, the timer and the (hidden) caption overlay."""
     return [
-        dcc.Store(id=STATE, storage_type="session"),
+        # data=None, as the tab keeps it when no tour runs: the Store then sets nothing as it mounts, and show()
+        # is called only when the tab holds a tour (a reload in the middle of one).
+        dcc.Store(id=STATE, storage_type="session", data=None),
+        dcc.Store(id=ASKED),
         dcc.Interval(id=TIMER, disabled=True, interval=1000),
         html.Div(id=OVERLAY, className="tour-overlay hidden", role="status", **{"aria-live": "polite"}, children=[
             html.Div(id=TEXT),
@@ -171,26 +175,50 @@ def well_formed(state) -> bool:
                     and type(s.get("seconds")) in (int, float) and 0 < s["seconds"] <= 3600 for s in steps))
 
 
+# Which tour the browser asks for, decided in the browser: a page change (a new URL, new start buttons drawn) asks
+# for none, and the server is asked only when a tour is to start. A start button's id names its tour; the URL's
+# ?tour= is read on the first load and whenever the URL changes.
+clientside_callback(
+    """function(search, clicks) {
+        const triggered = window.dash_clientside.callback_context.triggered || [];
+        const asked = (tour) => ({tour: tour, search: search || "", at: Date.now()});
+        for (const trigger of triggered) {
+            const prop = trigger.prop_id || "";
+            if (prop.endsWith(".n_clicks") && prop.startsWith("{") && trigger.value) {
+                try { return asked(JSON.parse(prop.slice(0, -".n_clicks".length)).tour); } catch (e) { }
+            }
+        }
+        const byUrl = !triggered.length || triggered.some(t => t.prop_id === "url.search" || t.prop_id === ".");
+        const tour = byUrl ? new URLSearchParams(search || "").get("tour") : null;
+        return tour ? asked(tour) : window.dash_clientside.no_update;
+    }""",
+    Output(ASKED, "data"),
+    Input(ids.URL, "search"),
+    Input({"type": START, "tour": ALL}, "n_clicks"),
+)
+
+
 @callback(
     Output(STATE, "data", allow_duplicate=True),
     Output(ids.URL, "href", allow_duplicate=True),
-    Input(ids.URL, "search"),
-    Input({"type": START, "tour": ALL}, "n_clicks"),
+    Input(ASKED, "data"),
     Input(TIMER, "n_intervals"),
     Input(PREVIOUS, "n_clicks"),
     Input(NEXT, "n_clicks"),
     Input(STOP, "n_clicks"),
     State(STATE, "data"),
-    prevent_initial_call="initial_duplicate",
+    prevent_initial_call=True,
 )
-def drive(search, _start_clicks, _ticks, _previous, _next, _stop, state):
+def drive(asked, _ticks, _previous, _next, _stop, state):
     """Start, move on, go back or stop; a step's view is opened by setting the URL."""
     trigger = dash.ctx.triggered_id
     state = state if well_formed(state) else None  # the browser keeps it: only a state this module made is used
-    if isinstance(trigger, dict) and trigger.get("type") == START:
-        if not dash.ctx.triggered[0]["value"] or not isinstance(trigger.get("tour"), str):
-            return no_update, no_update  # a start button drawn by a new page, not clicked
-        state = started(trigger["tour"], search)
+    if trigger == ASKED:
+        name = asked.get("tour") if isinstance(asked, dict) else None
+        search = asked.get("search") if isinstance(asked, dict) else None
+        if not isinstance(name, str) or not name:
+            return no_update, no_update
+        state = started(name, search if isinstance(search, str) else "")
     elif trigger == STOP:
         return None, no_update
     elif trigger in (TIMER, NEXT, PREVIOUS):
@@ -199,11 +227,8 @@ def drive(search, _start_clicks, _ticks, _previous, _next, _stop, state):
         state = tours.move(state, -1 if trigger == PREVIOUS else 1)
         if state is None:  # the last step has had its time: the user has the screen back
             return None, no_update
-    else:  # the URL changed (or the app loaded): ?tour=<name> starts a tour
-        name = query_value(search, "tour")
-        if name is None:
-            return no_update, no_update
-        state = started(name, search)
+    else:
+        return no_update, no_update
     if "error" in state:
         return state, no_update
     # A drill's incident starts when its step comes, not again when going back to it.
@@ -217,6 +242,7 @@ def drive(search, _start_clicks, _ticks, _previous, _next, _stop, state):
     Output(TIMER, "interval"),
     Output(TIMER, "disabled"),
     Input(STATE, "data"),
+    prevent_initial_call=True,  # the overlay is drawn hidden; the state, kept for the tab, says when it is not
 )
 def show(state):
     """The caption overlay and the timer of the current step (hidden and stopped without a tour)."""

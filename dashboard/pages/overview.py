@@ -18,7 +18,7 @@ from dashboard.components.kpi import kpi_panel
 from dashboard.components.labels import short_name
 from dashboard.components.building_card import CARD_ALERTS, alert_section, building_card
 from dashboard.components.layer_panel import layer_panel, redraw
-from dashboard.components.playback import playback_bar
+from dashboard.components.playback import playback_bar, replaying
 from dashboard.components.topbar import as_of_text, topbar
 from dashboard.components.wall_alerts import unit_early_warning
 from dashboard.i18n import (DEFAULT_LANGUAGE, HTML_LANG, dropdown_labels, indicator_name, level_label, pair,
@@ -76,6 +76,7 @@ def layout(unit: str | None = None, indicator: str | None = None, window: str | 
                 city_map(ids.MAP, deck_layers, camera),
                 dcc.Store(id=MAP_CAMERA, data=camera),
                 dcc.Store(id=ids.MAP_PICK),  # a click's unit, from assets/map_click.js
+                dcc.Store(id=ids.MAP_GOTO),  # where navigate() sends the browser
                 live.follower("map"),
                 # A link to a unit the city does not have says so, rather than silently showing the city.
                 html.Div(t("map.no_such_unit", lang, unit=str(view["unit"])), id="unit-missing",
@@ -190,7 +191,7 @@ MAX_BUILDINGS_LISTED = 60
 
 
 @callback(
-    Output(ids.URL, "search"),
+    Output(ids.MAP_GOTO, "data"),
     Input(ids.MAP, "clickInfo"),
     Input(ids.MAP_PICK, "data"),
     Input(ids.INDICATOR, "value"),
@@ -233,8 +234,21 @@ def navigate(click_info, picked_unit, indicator, window, search, layers, color):
     else:
         wanted.update(indicator=normalise_view(None, indicator)["indicator"],
                       window=normalise_view(None, None, window)["window"])
-    # Dash also calls this when the page is drawn; the view is then unchanged and the page must not redraw.
     return no_update if wanted == current else view_search(wanted)
+
+
+# navigate() answers into a store of the page rather than into the URL: Dash calls a callback whose inputs a page
+# draws and whose output lies outside that page on every draw, whatever prevent_initial_call says (one round trip
+# per page for nothing); with its output on the page it is called only for a person's click or choice, and this
+# browser-side step moves the URL.
+clientside_callback(
+    """function(search) {
+        return typeof search === "string" && search ? search : window.dash_clientside.no_update;
+    }""",
+    Output(ids.URL, "search"),
+    Input(ids.MAP_GOTO, "data"),
+    prevent_initial_call=True,
+)
 
 
 @callback(
@@ -273,7 +287,7 @@ def follow_the_city(_generation, search, layers, color, replayed_hour):
     layers, their legends and freshness badges, the KPI cards, the ranking, the score and the as-of time in place:
     the camera, the unit, the building, the toggles and the scroll stay. While playback shows a past hour, the
     replay keeps the screen."""
-    if replayed_hour is not None:
+    if replaying(replayed_hour):
         return (no_update,) * 8
     view = parse_view(search)
     redrawn = redraw(view, layers, color)

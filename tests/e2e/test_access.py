@@ -131,7 +131,7 @@ def test_a_viewer_cannot_act_and_the_audit_page_shows_it(serve_app, city_db, pag
     assert viewer.get(f"{base}/orders", headers={"Accept": "text/html"}).status_code == 403
     assert viewer.get(f"{base}/?unit={FUTIAN}", headers={"Accept": "text/html"}).status_code == 200
     # a state-changing request from another site is refused, even with the admin's cookie
-    assert base.http.post(f"{base}/_dash-update-component", json={"output": "url.search"},
+    assert base.http.post(f"{base}/_dash-update-component", json={"output": "map-goto.data"},
                           headers={"Origin": "https://evil.example"}).status_code == 403
     page.add_init_script(CSP_WATCH)
     page.goto(base + "/admin/audit?actor=visitor", wait_until="domcontentloaded")

@@ -2,6 +2,7 @@
 Futian's view, go back up by the breadcrumb and by the browser's back button."""
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -83,6 +84,25 @@ def test_read_kpi_click_district_and_come_back(serve_app, city_db, expected, pag
     page.wait_for_function("document.querySelector('#unit-title')?.dataset.unit === '440304'")
 
     assert page.external_requests == []
+    assert page.console_errors == []
+
+
+def test_drawing_a_page_asks_the_server_once(serve_app, city_db, page):
+    """A page drawn costs one callback, the page's own: the map's click, the tour's start and playback's callbacks
+    are not called for a page being drawn (each once was, three to five round trips per page for no change)."""
+    base = serve_app(city_db)
+    asked = []
+    page.on("request", lambda request: asked.append(json.loads(request.post_data)["output"])
+            if "/_dash-update-component" in request.url else None)
+    page.goto(base + "/", wait_until="networkidle")
+    wait_for_frames(page)
+    assert len(asked) == 1 and "_pages_content.children" in asked[0], asked
+    asked.clear()
+    page.locator(".rank-row", has_text="Futian").click()  # a drill step, as a person takes it
+    page.wait_for_function(f"document.querySelector('#unit-title')?.dataset.unit === '{FUTIAN}'")
+    page.wait_for_load_state("networkidle")
+    wait_for_frames(page)
+    assert len(asked) == 1 and "_pages_content.children" in asked[0], asked
     assert page.console_errors == []
 
 
