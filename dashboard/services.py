@@ -57,6 +57,7 @@ MEMO_LAYERS = {
     "building_properties:use": ("buildings",),
     "building_colouring_version:use": ("buildings",),
     "open_alerts": ("alerts",),
+    "open_alert_units": ("alerts", "units"),
     "building_alerts": ("alerts",),
     "table_layout": ("units",),  # where each unit's row of each indicator sits in a window's table
 }
@@ -462,6 +463,21 @@ class Services:
                 return frame
             gen.memo["open_alerts"] = frame
         return gen.memo["open_alerts"]
+
+    def open_alert_units(self, level: str) -> np.ndarray:
+        """The unit at ``level`` above each of :meth:`open_alerts`' rows (above its unit, else its grid cell; None
+        where there is none), row for row, computed once per generation and level: the walk up the unit tree took
+        0.1-0.4 s of every map page below the city at the city scale."""
+        alerts = self.open_alerts()
+        gen = self._current()
+
+        def walk() -> np.ndarray:
+            places = alerts["unit_code"].where(alerts["unit_code"].notna(), alerts["grid_code"])
+            return self.directory().ancestor(places, level).to_numpy()
+
+        if gen.memo.get("open_alerts") is not alerts:  # the last read while the store does not answer
+            return walk()
+        return remembered(gen.memo, ("open_alert_units", level), walk)
 
     def building_alerts(self, building_id: str, sensor_ids=()) -> pd.DataFrame:
         """The alerts of a building and its sensors (the building card), read once per generation like

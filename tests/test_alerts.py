@@ -493,6 +493,10 @@ def test_the_map_and_the_district_view_read_alerts_once_per_generation_and_keep_
         points, here = draw()
         assert alert_id in points and points[alert_id].startswith("firing") and "1 critical" in here
     assert len(reads) == 1, reads  # three draws, one read
+    # another district's map does not pin it (each alert's district is found once per generation, not per draw)
+    elsewhere = next(code for code in service.directory().of_level("district").index if code != district)
+    view = MapView(service, service.unit_view(elsewhere, "on_time_rate", "7d"), "on_time_rate", "7d")
+    assert alert_id not in {p["alert_id"] for layer in MAP_LAYERS["alerts"].build(view) for p in layer["data"]}
 
     mark = service.read_alerts("mark")  # what the alerts page and the wall's cue read by the second
     service.alerts().acknowledge(alert_id, actor="operator 7")  # a change: a new generation, not yet drawn

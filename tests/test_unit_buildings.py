@@ -150,3 +150,17 @@ def test_a_hostile_click_index_opens_no_card(app, index):
 @pytest.mark.parametrize("unit", ["440304", "no-such-unit", "", None, 7])
 def test_a_building_index_outside_a_small_unit_names_no_building(app, unit):
     assert registry.unit_building_at(services.get().generation(), unit, 0) is None
+
+
+def test_a_unit_the_map_opens_further_out_than_its_building_tiles_says_so(app):
+    """Above a community the buildings are tiles drawn from zoom 15; a district opens further out, so its legend's
+    colours alone would promise buildings the map does not show: a note says where they appear."""
+    def legend_text(code, lang="en", layers=("base", "units", "buildings")):
+        answer = call(app, "dashboard.pages.overview.restyle_map", [list(layers), "use", f"?unit={code}&lang={lang}"])
+        return str(answer[ids.LAYER_LEGENDS]["children"])
+
+    district = unit_of_level("district")
+    assert "3D buildings from zoom 15: zoom in or drill down" in legend_text(district)
+    assert "3D 建筑自 15 级起显示" in legend_text(district, "zh")
+    assert "from zoom" not in legend_text(district, layers=("base", "units"))  # no buildings asked for, no note
+    assert "from zoom" not in legend_text(unit_of_level("community"))  # drawn with the page, at any zoom

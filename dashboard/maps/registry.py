@@ -193,6 +193,9 @@ def _buildings(view: MapView) -> list[dict]:
     gen = view.services.generation()
     if _shows_unit_buildings(gen, view.data.code):
         return [_unit_buildings(view, gen)]
+    if deck.fit_view(view.data.bounds, **deck.MAP_PAGE_INSETS)["zoom"] + np.log2(view.scale) < MIN_ZOOM:
+        # The map opens this unit further out than the tiles are drawn: the legend alone would promise buildings.
+        view.notes.append(t("layers.buildings_from_zoom", view.lang, zoom=MIN_ZOOM))
     version = colouring_version(gen, view.building_color, view.indicator, view.window)
     return [deck.building_tiles_layer("buildings", building_tile_url(view.building_color, view.indicator,
                                                                      view.window, version), MIN_ZOOM, INDEX_ZOOM,
@@ -420,11 +423,12 @@ def _alerts(view: MapView) -> list[dict]:
     """Open alerts with a point, pinned where they are, in the unit in view (a grid cell's alert shows from the
     city down), sized and coloured by severity; the most severe drawn last, on top."""
     open_alerts = view.services.open_alerts()  # read once per generation, not per draw
-    open_alerts = open_alerts[open_alerts["lon"].notna() & open_alerts["lat"].notna()]
+    shown = (open_alerts["lon"].notna() & open_alerts["lat"].notna()).to_numpy()
     if view.data.level != view.city.hierarchy.columns[0] and len(open_alerts):
         places = open_alerts["unit_code"].where(open_alerts["unit_code"].notna(), open_alerts["grid_code"])
-        inside = view.services.directory().ancestor(places, view.data.level).to_numpy() == view.data.code
-        open_alerts = open_alerts[inside | (places.to_numpy() == view.data.code)]
+        shown = shown & ((view.services.open_alert_units(view.data.level) == view.data.code)
+                         | (places.to_numpy() == view.data.code))
+    open_alerts = open_alerts[shown]
     rank = open_alerts["severity"].map(STATE_RANK).astype("float64")
     open_alerts = open_alerts.assign(rank=rank).sort_values("rank")
     points = [{"position": [round(a.lon, 6), round(a.lat, 6)], "fill": rgba(STATE_COLORS[a.severity], 240),
