@@ -206,7 +206,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
                                "工单 {count} 件，过多无法逐点绘制：请下钻，或改用六边形"),
     "layers.no_buildings": ("no buildings in this city", "本市无建筑数据"),
     "layers.buildings_from_zoom": ("3D buildings from zoom {zoom}: zoom in or drill down",
-                                   "3D 建筑自 {zoom} 级起显示：请放大或下钻"),
+                                   "三维建筑自 {zoom} 级起显示：请放大或下钻"),
     "legend.alarm_critical": ("Open critical alarm", "严重告警"),
     "legend.alarm_open": ("Open alarm", "告警"),
     "legend.sensor_down": ("Sensor offline or faulty", "设备离线或故障"),

@@ -161,6 +161,6 @@ def test_a_unit_the_map_opens_further_out_than_its_building_tiles_says_so(app):
 
     district = unit_of_level("district")
     assert "3D buildings from zoom 15: zoom in or drill down" in legend_text(district)
-    assert "3D 建筑自 15 级起显示" in legend_text(district, "zh")
+    assert "三维建筑自 15 级起显示" in legend_text(district, "zh")
     assert "from zoom" not in legend_text(district, layers=("base", "units"))  # no buildings asked for, no note
     assert "from zoom" not in legend_text(unit_of_level("community"))  # drawn with the page, at any zoom
