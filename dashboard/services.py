@@ -647,7 +647,20 @@ class Services:
         return resolved_unit(self.city(), code)
 
     def unit_view(self, code: str | None, indicator_id: str, window: str) -> UnitView:
+        """What a page shows of one unit for one indicator and window, made once per generation (it depends on
+        nothing else) for the first :data:`MAX_UNIT_VIEWS` asked: it was half of a map page's server time. The view
+        is shared by every request of the generation: read it, never change it."""
         gen = self._current()  # one generation for the whole view, even if a refresh swaps in meanwhile
+        views = gen.memo.setdefault("unit_views", {})
+        key = (code, indicator_id, window)
+        view = views.get(key)
+        if view is None:
+            view = self._unit_view(gen, code, indicator_id, window)
+            if len(views) < MAX_UNIT_VIEWS:  # inputs come from the network: a bounded memo, however many are asked
+                views[key] = view
+        return view
+
+    def _unit_view(self, gen: Generation, code: str | None, indicator_id: str, window: str) -> UnitView:
         city = gen.city
         code = resolved_unit(city, code)
         unit = city.units.loc[code]
@@ -774,6 +787,10 @@ class Services:
 
 
 ALERT_READS = frozenset({"mark", "frame", "get", "timeline", "rule_bodies", "for_order"})
+
+
+MAX_UNIT_VIEWS = 200
+"""Unit views remembered per generation (a few hundred kB each at most: 221 indicators' rows, a unit's children)."""
 
 
 @functools.cache

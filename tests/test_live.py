@@ -77,6 +77,24 @@ def test_in_live_mode_a_new_generation_follows_the_clock_without_a_change_in_the
     assert second.key != first.key
 
 
+def test_a_unit_view_is_made_once_per_generation_and_again_for_the_next(city_store, monkeypatch):
+    from dashboard import services as services_module
+
+    service = Services(city_store, settings=Settings(mode="live", version_check_seconds=0, clock_step_seconds=1))
+    clock = service.generation().city.as_of
+    service._now = lambda: clock
+    first = service.unit_view("440304", "on_time_rate", "7d")
+    assert service.unit_view("440304", "on_time_rate", "7d") is first  # the same generation: not made again
+    assert service.unit_view("440304", "overdue_orders", "7d") is not first
+    service._now = lambda: clock + pd.Timedelta(seconds=5)  # the clock moves on: a new generation
+    later = service.unit_view("440304", "on_time_rate", "7d")
+    assert later is not first and later.as_of == clock + pd.Timedelta(seconds=5)
+    monkeypatch.setattr(services_module, "MAX_UNIT_VIEWS", 2)
+    for code in ("no-such-unit-1", "no-such-unit-2", "no-such-unit-3"):  # inputs from the network cannot grow it
+        service.unit_view(code, "on_time_rate", "7d")
+    assert len(service.generation().memo["unit_views"]) == 2
+
+
 def test_generation_keys_agree_across_processes_and_differ_across_versions(city_store):
     """Two workers that loaded the same store at the same clock name their generation alike; any change of a
     layer or of the clock gives another name (answers are cached under it)."""
