@@ -60,6 +60,8 @@ MEMO_LAYERS = {
     "open_alert_units": ("alerts", "units"),
     "building_alerts": ("alerts",),
     "table_layout": ("units",),  # where each unit's row of each indicator sits in a window's table
+    # Whole answers (Services.shared_answer) draw the alerts too: carried only to a generation with nothing new.
+    "shared_answers": ("*", "alerts"),
 }
 """The layers each generation memo is computed from alone (not the clock): it carries over to the next generation
 while they are unchanged. Memos not named here are computed from the city at its clock: they carry over only when
@@ -651,14 +653,27 @@ class Services:
         nothing else) for the first :data:`MAX_UNIT_VIEWS` asked: it was half of a map page's server time. The view
         is shared by every request of the generation: read it, never change it."""
         gen = self._current()  # one generation for the whole view, even if a refresh swaps in meanwhile
-        views = gen.memo.setdefault("unit_views", {})
-        key = (code, indicator_id, window)
-        view = views.get(key)
-        if view is None:
-            view = self._unit_view(gen, code, indicator_id, window)
-            if len(views) < MAX_UNIT_VIEWS:  # inputs come from the network: a bounded memo, however many are asked
-                views[key] = view
-        return view
+        return self._kept(gen, "unit_views", (code, indicator_id, window),
+                          lambda: self._unit_view(gen, code, indicator_id, window))
+
+    def shared_answer(self, key, compute):
+        """``compute()`` — a callback's whole answer, made from the current generation and ``key`` alone (its
+        inputs, normalised, and whatever else of the request it depends on) — made once per generation for the
+        first :data:`MAX_UNIT_VIEWS` keys and shared by every request that asks the same: in live mode every
+        screen on the same view redraws for each new generation, and all but the first get the answer made for
+        it. Never carried to a generation with anything new (:data:`MEMO_LAYERS`): an answer made for one
+        generation is not served for another. Shared: read it, never change it."""
+        return self._kept(self._current(), "shared_answers", key, compute)
+
+    @staticmethod
+    def _kept(gen: Generation, name: str, key, compute):
+        kept = gen.memo.setdefault(name, {})
+        value = kept.get(key)
+        if value is None:
+            value = compute()
+            if len(kept) < MAX_UNIT_VIEWS:  # keys come from the network: a bounded memo, however many are asked
+                kept[key] = value
+        return value
 
     def _unit_view(self, gen: Generation, code: str | None, indicator_id: str, window: str) -> UnitView:
         city = gen.city

@@ -198,6 +198,21 @@ def _sorted(times: pd.Series) -> bool:
     return bool(len(values) == 0 or (not np.isnat(values).any() and (values[1:] >= values[:-1]).all()))
 
 
+TIME_ORDERED = ("readings",)
+"""The layers a city keeps sorted by their instant from the moment it is loaded (the store and a snapshot give them
+by sensor): every time window a refresh looks at is then a slice found by a binary search (:func:`time_slice`). A
+live refresh with only the clock moved compared 1.3 million readings' instants 200 times, 0.5 s of its 0.7 s."""
+
+
+def in_time_order(layer: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` (``layer``'s rows) sorted by its instant (stable: rows of one instant keep their order) when the
+    layer is one of :data:`TIME_ORDERED` and it is not already; else ``frame`` itself."""
+    column = LAYERS[layer].time_column if layer in TIME_ORDERED else None
+    if column is None or column not in frame or _sorted(frame[column]):
+        return frame
+    return frame.sort_values(column, kind="stable", ignore_index=True)
+
+
 def time_slice(city: City, layer: str, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None) -> slice:
     """The rows of ``layer`` whose instant is in ``[start, end)`` (an open side when None), as a slice of positions:
     the layer must be in time order (:meth:`City.in_time_order`). Two binary searches instead of comparing every
@@ -326,6 +341,7 @@ def load_city(store: Store, layer_ids=EVENT_LAYERS, progress: bool = False) -> C
         started = time.perf_counter()
         # Readings as the indicators count them: one per sensor and hour (a stream's hourly means; folded hours).
         layers[layer_id] = hourly_readings(store) if layer_id == "readings" else load_layer(store, layer_id)
+        layers[layer_id] = in_time_order(layer_id, layers[layer_id])
         timings[layer_id] = time.perf_counter() - started
     stored = store.layer_versions()
     versions = {layer_id: info["version"] for layer_id, info in stored.items()}

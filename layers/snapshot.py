@@ -42,7 +42,7 @@ import pyarrow.compute as pc
 import pyarrow.feather as feather
 from sqlalchemy.engine import make_url
 
-from layers.city import City, build_hierarchy
+from layers.city import City, build_hierarchy, in_time_order
 from layers.load import decode_frame, encode_frame, load_layer, mostly_distinct
 from layers.city_settings import timezone as city_timezone
 from layers.specs import LAYERS
@@ -138,6 +138,8 @@ def read_snapshot(store: Store, layer_ids) -> tuple[City, int] | None:
             frames[layer] = load_layer(store, layer)
     units = frames.pop("units").set_index("code", drop=False)
     hierarchy = build_hierarchy(units)
+    # A snapshot written before the readings were kept in time order has them by sensor.
+    frames = {layer: in_time_order(layer, frame) for layer, frame in frames.items()}
     versions = {layer: stamp[0] for layer, stamp in stamps.items()}
     written_at = max((info[1] for info in current.values()), default=None)
     derived = whole and derives_the_same(frames, units, hierarchy)

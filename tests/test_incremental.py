@@ -46,7 +46,7 @@ def test_adding_orders_equals_recomputing(full, derived):
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from layers.city import City
+from layers.city import City, _sorted
 from metrics.engine import compare
 from metrics.incremental import WindowSums, rows_from
 from metrics.registry import INDICATORS
@@ -63,9 +63,12 @@ def test_the_readings_indicators_are_the_ones_whose_rows_add_up():
 def at_clock(city: City, readings: pd.DataFrame, clock: pd.Timestamp, since=None, in_time_order=False) -> City:
     """``city`` with ``readings`` (derived columns already there) shown at ``clock``; ``since``: the instant from
     which its readings were read again (None: the same rows as ``city``); ``in_time_order``: the readings sorted by
-    their instant, as a live refresh keeps them (the sums then find their rows by binary searches)."""
+    their instant, as a live refresh keeps them (the sums then find their rows by binary searches); else by
+    sensor, as the store gives them (the sums then compare every row's instant)."""
     if in_time_order:
         readings = readings.sort_values("ts", kind="stable", ignore_index=True)
+    elif _sorted(readings["ts"]):  # the city loaded keeps them in time order (layers.city.TIME_ORDERED)
+        readings = readings.sort_values(["sensor_id", "ts"], kind="stable", ignore_index=True)
     return City(units=city.units, hierarchy=city.hierarchy, layers=dict(city.layers, readings=readings),
                 versions=city.versions, derived=True, clock=clock,
                 read_again_since={} if since is None else {"readings": since})

@@ -9,9 +9,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from dashboard import services as services_module
 from dashboard.services import Services
 from dashboard.settings import Settings
-from layers.city import SENSOR_LAYERS, load_city, with_clock
+from layers.city import SENSOR_LAYERS, load_city, with_clock, with_versions
 from layers.workorders import OrderQuery
 from metrics.registry import INDICATORS
 from sample_data.__main__ import build
@@ -93,6 +94,45 @@ def test_a_unit_view_is_made_once_per_generation_and_again_for_the_next(city_sto
     for code in ("no-such-unit-1", "no-such-unit-2", "no-such-unit-3"):  # inputs from the network cannot grow it
         service.unit_view(code, "on_time_rate", "7d")
     assert len(service.generation().memo["unit_views"]) == 2
+
+
+def test_a_shared_answer_is_made_once_per_generation_and_never_served_for_another(city_store):
+    """Services.shared_answer (the live map's redraw, shared by every screen on the same view): made once for a
+    generation and key; made again for a generation whose clock moved, and for one where only the alerts changed
+    (the answer draws them); inputs from the network cannot grow it."""
+    service = Services(city_store, settings=Settings(mode="live", version_check_seconds=0, clock_step_seconds=1))
+    clock = service.generation().city.as_of
+    service._now = lambda: clock
+    made = []
+
+    def answer(tag):
+        return lambda: made.append(tag) or (tag, service.generation().key)
+
+    first = service.shared_answer(("view", 1), answer("first"))
+    assert service.shared_answer(("view", 1), answer("again")) is first and made == ["first"]
+    assert service.shared_answer(("view", 2), answer("other"))[0] == "other"  # another key: its own answer
+    service._now = lambda: clock + pd.Timedelta(seconds=5)  # the clock moves on: a new generation
+    later = service.shared_answer(("view", 1), answer("later"))
+    assert later[0] == "later" and later[1] != first[1]
+    gen = service.generation()
+    alerts_moved = with_versions(gen.city, {**gen.city.versions, "alerts": gen.city.versions.get("alerts", 0) + 1})
+    service._gen = service._next_generation(gen, alerts_moved)  # only the alerts changed
+    assert service.shared_answer(("view", 1), answer("alerts"))[0] == "alerts"
+    for number in range(3, 300):
+        service.shared_answer(("view", number), answer("many"))
+    assert len(service.generation().memo["shared_answers"]) == services_module.MAX_UNIT_VIEWS
+
+
+def test_readings_are_in_time_order_from_the_load_on(city_store):
+    """The store gives the hourly readings by sensor; the city keeps them by instant, so that a refresh finds each
+    window's rows by a binary search (layers.city.TIME_ORDERED)."""
+    from layers.city import _sorted
+    from layers.retention import hourly_readings
+
+    assert not _sorted(hourly_readings(city_store)["ts"])  # else this test would prove nothing
+    city = load_city(city_store)
+    assert city.in_time_order("readings")
+    assert len(city["readings"]) == len(hourly_readings(city_store))
 
 
 def test_generation_keys_agree_across_processes_and_differ_across_versions(city_store):

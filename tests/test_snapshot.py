@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow.feather as feather
 import pytest
 
-from layers.city import EVENT_LAYERS, load_city
+from layers.city import EVENT_LAYERS, in_time_order, load_city
 from layers.load import decode_frame, empty_frame, encode_frame, instants, load_layer, shared_strings
 from layers.snapshot import read_snapshot, read_stored, snapshot_folder, stored_table, write_snapshot
 from layers.retention import hourly_readings
@@ -62,9 +62,22 @@ def test_a_snapshot_reads_back_every_layer_as_the_store_loads_it(city_store, sna
         assert_same_frame(city[layer], loaded[layer], layer)
     for layer in ("units", "orders", "sensors", "buildings", "roads", "readings"):  # each file as the store loads it
         snapshotted = decode_frame(LAYERS[layer], read_stored(snapshot_dir / f"{layer}.arrow"))
-        # The city's readings are the hourly means (layers.retention): what the snapshot holds.
-        from_store = hourly_readings(city_store) if layer == "readings" else load_layer(city_store, layer)
+        # The city's readings are the hourly means (layers.retention), in time order: what the snapshot holds.
+        from_store = (in_time_order(layer, hourly_readings(city_store)) if layer == "readings" else
+                      load_layer(city_store, layer))
         assert_same_frame(snapshotted, from_store, layer)
+
+
+def test_readings_of_a_snapshot_by_sensor_are_read_back_in_time_order(city_store, snapshot_dir):
+    """A snapshot written before the city kept its readings by instant holds them by sensor: read back, they are
+    in time order (layers.city.TIME_ORDERED), the same rows."""
+    loaded = load_city(city_store)
+    by_sensor = loaded["readings"].sort_values(["sensor_id", "ts"], ignore_index=True)
+    loaded.layers = dict(loaded.layers, readings=by_sensor)
+    write_snapshot(loaded, city_store, 0)
+    city, _mark = read_snapshot(city_store, EVENT_LAYERS)
+    assert not loaded.in_time_order("readings") and city.in_time_order("readings")
+    assert_same_frame(city["readings"], in_time_order("readings", by_sensor), "readings")
 
 
 def test_empty_values_of_every_kind_survive_a_snapshot():

@@ -6,6 +6,8 @@ the map in place (the camera stays) and rewrites the URL without a new history e
 """
 from __future__ import annotations
 
+import time
+
 import dash
 from dash import ALL, Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
@@ -26,7 +28,7 @@ from dashboard.i18n import (DEFAULT_LANGUAGE, HTML_LANG, dropdown_labels, indica
 from dashboard.maps.deck import BUILDING_PITCH, MAP_PAGE_INSETS, TILTED_LEVELS, city_map, fit_view
 from dashboard.maps.registry import build_layers, normalise_layers, unit_building_at
 from dashboard.maps.sources import USE_NAMES
-from dashboard.view import map_view, normalise_view, parse_view, view_search
+from dashboard.view import map_view, normalise_view, parse_view, screen_scale, view_search
 from metrics.score import SCORE_STATES
 from metrics.registry import INDICATORS
 from metrics.spec import WINDOWS
@@ -290,6 +292,16 @@ def follow_the_city(_generation, search, layers, color, replayed_hour):
     if replaying(replayed_hour):
         return (no_update,) * 8
     view = parse_view(search)
+    layers = [layer for layer in layers if isinstance(layer, str)] if isinstance(layers, list) else []
+    # Every screen on this view redraws for each new generation: the first makes the answer, the others share it.
+    # It depends on the view, the layers and colouring on, the screen's scale (the camera), the asker's scope
+    # (the gate let the view through), and the minute (the freshness badges' ages).
+    key = ("follow_the_city", tuple(sorted(view.items())), tuple(normalise_layers(",".join(layers))),
+           color if isinstance(color, str) else None, screen_scale(), auth.scope_unit(), int(time.time() // 60))
+    return services.get().shared_answer(key, lambda: _followed(view, layers, color))
+
+
+def _followed(view: dict, layers: list, color) -> tuple:
     redrawn = redraw(view, layers, color)
     data, lang = redrawn.view.data, view["lang"]
     badge = score_badge(data, lang)
