@@ -83,3 +83,45 @@ def test_hostile_toggles_and_colours_are_left_out(app, layers, color):
     assert all("color=use" in layer.get("data", "") for layer in answer[ids.MAP]["layers"]
                if layer["id"] == "buildings")
     assert "no-such-layer" not in drawn
+
+
+PAGE_BODY = {
+    "output": ".._pages_content.children..._pages_store.data..",
+    "outputs": [{"id": "_pages_content", "property": "children"}, {"id": "_pages_store", "property": "data"}],
+    "inputs": [{"id": "_pages_location", "property": "pathname", "value": "/"},
+               {"id": "_pages_location", "property": "search", "value": "?unit=440304001"}],
+    "changedPropIds": ["_pages_location.pathname"],
+}
+
+
+def test_screens_on_the_same_view_share_one_answer_per_generation(app, monkeypatch):
+    """Every screen that opens or follows a view in the same generation gets the answer the first one made
+    (Services.shared_answer): the page and the live refresh are drawn once; another screen scale (another camera)
+    or another view is drawn for itself, and a new generation draws them all again."""
+    from dashboard.pages import overview
+    from dashboard.view import SCALE_COOKIE
+
+    drawn = []
+    for name in ("_page", "_followed"):
+        original = getattr(overview, name)
+        monkeypatch.setattr(overview, name, lambda *args, _f=original, _n=name: drawn.append(_n) or _f(*args))
+    service = services.get()
+    service._gen = service._next_generation(service.generation(), service.city())  # nothing drawn for it yet
+    follow = ["a-new-generation", "?unit=440304001", ["base", "units"], "use", None]
+    screens = [app.server.test_client() for _ in range(3)]
+    answers = [screen.post("/_dash-update-component", json=PAGE_BODY).get_data() for screen in screens]
+    assert drawn == ["_page"] and answers[0] == answers[1] == answers[2]
+    for _ in screens:
+        call(app, "dashboard.pages.overview.follow_the_city", follow)
+    assert drawn == ["_page", "_followed"]
+    wall = app.server.test_client()
+    wall.set_cookie(SCALE_COOKIE, "2")  # a 4K wall: the same view, its own camera
+    assert wall.post("/_dash-update-component", json=PAGE_BODY).status_code == 200
+    other = json.loads(json.dumps(PAGE_BODY))
+    other["inputs"][1]["value"] = "?unit=440304"
+    assert screens[0].post("/_dash-update-component", json=other).status_code == 200
+    assert drawn == ["_page", "_followed", "_page", "_page"]
+    service._gen = service._next_generation(service.generation(), service.city())
+    screens[0].post("/_dash-update-component", json=PAGE_BODY)
+    call(app, "dashboard.pages.overview.follow_the_city", follow)
+    assert drawn[4:] == ["_page", "_followed"]

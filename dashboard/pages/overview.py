@@ -44,6 +44,16 @@ def layout(unit: str | None = None, indicator: str | None = None, window: str | 
            layers: str | None = None, color: str | None = None, building: str | None = None,
            lang: str | None = None, **_ignored):
     view = normalise_view(auth.default_unit(unit), indicator, window, layers, color, building, lang)
+    service = services.get()
+    # The page depends on its view alone (the gate let the view through; an account's scope only picks the view
+    # when the URL names no unit), the screen's scale (the camera), the minute (the freshness badges' ages) and
+    # whether the store answers: every screen that opens the same view in the same generation shares it.
+    key = ("overview", tuple(sorted(view.items())), screen_scale(), int(time.time() // 60),
+           service.store.health.available)
+    return service.shared_answer(key, lambda: _page(dict(view)))
+
+
+def _page(view: dict) -> html.Div:
     lang = view["lang"]
     service = services.get()
     card = service.building_card(view["building"])
@@ -295,9 +305,10 @@ def follow_the_city(_generation, search, layers, color, replayed_hour):
     layers = [layer for layer in layers if isinstance(layer, str)] if isinstance(layers, list) else []
     # Every screen on this view redraws for each new generation: the first makes the answer, the others share it.
     # It depends on the view, the layers and colouring on, the screen's scale (the camera), the asker's scope
-    # (the gate let the view through), and the minute (the freshness badges' ages).
+    # (the gate let the view through), the minute (the freshness badges' ages) and whether the store answers.
     key = ("follow_the_city", tuple(sorted(view.items())), tuple(normalise_layers(",".join(layers))),
-           color if isinstance(color, str) else None, screen_scale(), auth.scope_unit(), int(time.time() // 60))
+           color if isinstance(color, str) else None, screen_scale(), auth.scope_unit(), int(time.time() // 60),
+           services.get().store.health.available)
     return services.get().shared_answer(key, lambda: _followed(view, layers, color))
 
 
