@@ -50,7 +50,8 @@ READY = {
     "orders": [".ag-row"],
     "supervision": [".board-tile-value"],
     "catalogue": [".catalogue-table-wrap"],
-    "hotspots": [".catalogue-table-wrap"],
+    # The title counts what was found: a city (or a window) with no recurring hotspot has no table, only its message.
+    "hotspots": ["#hotspots-title"],
     "plotly": ["#plotted", "canvas"],  # bench/browser.py's naive plotly map
 }
 
