@@ -27,7 +27,7 @@ from dashboard.i18n import (DEFAULT_LANGUAGE, HTML_LANG, dropdown_labels, indica
                             state_label, t, unit_name, unit_of_measure, window_label)
 from dashboard.maps.deck import BUILDING_PITCH, MAP_PAGE_INSETS, TILTED_LEVELS, city_map, fit_view
 from dashboard.maps.registry import build_layers, normalise_layers, unit_building_at
-from dashboard.maps.sources import USE_NAMES
+from dashboard.maps.sources import BUILDING_COLOR_MODES, USE_NAMES
 from dashboard.view import map_view, normalise_view, parse_view, screen_scale, view_search
 from metrics.score import SCORE_STATES
 from metrics.registry import INDICATORS
@@ -307,8 +307,8 @@ def follow_the_city(_generation, search, layers, color, replayed_hour):
     # It depends on the view, the layers and colouring on, the screen's scale (the camera), the asker's scope
     # (the gate let the view through), the minute (the freshness badges' ages) and whether the store answers.
     key = ("follow_the_city", tuple(sorted(view.items())), tuple(normalise_layers(",".join(layers))),
-           color if isinstance(color, str) else None, screen_scale(), auth.scope_unit(), int(time.time() // 60),
-           services.get().store.health.available)
+           color if color in BUILDING_COLOR_MODES else "use", screen_scale(), auth.scope_unit(),
+           int(time.time() // 60), services.get().store.health.available)
     return services.get().shared_answer(key, lambda: _followed(view, layers, color))
 
 
