@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import dash
 import pandas as pd
 import pytest
 
@@ -98,13 +99,20 @@ def test_screens_on_the_same_view_share_one_answer_per_generation(app, monkeypat
     """Every screen that opens or follows a view in the same generation gets the answer the first one made
     (Services.shared_answer): the page and the live refresh are drawn once; another screen scale (another camera)
     or another view is drawn for itself, and a new generation draws them all again."""
-    from dashboard.pages import overview
+    import inspect
+
     from dashboard.view import SCALE_COOKIE
 
+    # The helpers as the registered page and callback see them: in a process that made several apps, Dash imported
+    # the page module once per app, and the callbacks are the first import's.
+    page = next(p for p in dash.page_registry.values() if p["path"] == "/")["layout"]
+    follow = next(e["callback"] for e in server_callbacks(app).values()
+                  if callback_name(e) == "dashboard.pages.overview.follow_the_city")
     drawn = []
-    for name in ("_page", "_followed"):
-        original = getattr(overview, name)
-        monkeypatch.setattr(overview, name, lambda *args, _f=original, _n=name: drawn.append(_n) or _f(*args))
+    for function, name in ((page, "_page"), (inspect.unwrap(follow), "_followed")):
+        original = function.__globals__[name]
+        monkeypatch.setitem(function.__globals__, name,
+                            lambda *args, _f=original, _n=name: drawn.append(_n) or _f(*args))
     service = services.get()
     service._gen = service._next_generation(service.generation(), service.city())  # nothing drawn for it yet
     follow = ["a-new-generation", "?unit=440304001", ["base", "units"], "use", None]
