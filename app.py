@@ -25,7 +25,7 @@ import pandas as pd
 import waitress
 from dash import Dash, dcc, html
 
-from dashboard import alerts_api, auth, delivery, exports, health, ids, live, open311, services
+from dashboard import alerts_api, auth, delivery, exports, health, ids, live, open311, replies, services
 from dashboard.components import tour
 from dashboard.components.loading import boot_entry, boot_style
 from dashboard.maps import routes as map_routes
@@ -67,6 +67,7 @@ def create_app(database_url: str | None = None, progress: bool = False, settings
     live.register(app.server)
     alerts_api.register(app.server)
     health.register(app.server, settings)
+    replies.register(app.server)  # before the access layer wraps the callback route (dashboard/replies.py)
     auth.setup(app)  # sign-in, the gate on every request, hardened answers, the audit trail (docs/access.md)
     delivery.register(app.server)  # compressed, cached and timed answers (after every route is registered)
     service.warm()

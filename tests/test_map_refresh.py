@@ -133,3 +133,48 @@ def test_screens_on_the_same_view_share_one_answer_per_generation(app, monkeypat
     screens[0].post("/_dash-update-component", json=PAGE_BODY)
     call(app, "dashboard.pages.overview.follow_the_city", follow)
     assert drawn[4:] == ["_page", "_followed"]
+
+
+def test_a_shared_answer_is_encoded_once_per_generation_and_sent_as_the_same_bytes(app, monkeypatch):
+    """dashboard/replies.py: the screens after the first get the body Dash encoded for the first (encoding was most
+    of such a request), and a new generation's answer is encoded for itself: a body is never sent for another
+    generation. A request that names other outputs is not answered with a body made for these."""
+    import dash._callback as dash_callback
+
+    encoded = []
+    original = dash_callback.to_json
+    monkeypatch.setattr(dash_callback, "to_json", lambda value: encoded.append(1) or original(value))
+    service = services.get()
+    service._gen = service._next_generation(service.generation(), service.city())
+    screens = [app.server.test_client() for _ in range(3)]
+    answers = [screen.post("/_dash-update-component", json=PAGE_BODY) for screen in screens]
+    assert [(a.status_code, a.mimetype) for a in answers] == [(200, "application/json")] * 3
+    assert len(encoded) == 1 and answers[0].get_data() == answers[1].get_data() == answers[2].get_data()
+    assert answers[0].get_json()["response"]["_pages_content"]["children"]["props"]["className"] == "screen"
+    reordered = {**PAGE_BODY, "outputs": PAGE_BODY["outputs"][::-1]}  # hand-made: Dash refuses it, not the body
+    assert screens[0].post("/_dash-update-component", json=reordered).status_code == 400
+    service._gen = service._next_generation(service.generation(), service.city())
+    assert screens[0].post("/_dash-update-component", json=PAGE_BODY).status_code == 200
+    assert len(encoded) == 2
+
+
+def test_a_shared_answer_goes_compressed_as_the_browser_accepts_and_the_same_for_every_screen(app):
+    """The kept body is sent brotli- or gzip-compressed as the request accepts (compressed once per generation):
+    each decompresses to the plain answer, which a request accepting neither gets as it is."""
+    import gzip
+
+    import brotli
+
+    service = services.get()
+    service._gen = service._next_generation(service.generation(), service.city())
+    client = app.server.test_client()
+
+    def asked(encoding):
+        return client.post("/_dash-update-component", json=PAGE_BODY, headers={"Accept-Encoding": encoding})
+
+    first_br, plain, again_br, gzipped = asked("br, gzip"), asked("identity"), asked("gzip, br"), asked("gzip")
+    assert plain.headers.get("Content-Encoding") is None and plain.get_json()["response"]["_pages_content"]
+    assert (first_br.headers["Content-Encoding"], gzipped.headers["Content-Encoding"]) == ("br", "gzip")
+    assert first_br.get_data() == again_br.get_data()
+    assert brotli.decompress(first_br.get_data()) == plain.get_data() == gzip.decompress(gzipped.get_data())
+    assert "Accept-Encoding" in first_br.headers["Vary"]

@@ -28,6 +28,7 @@ from dashboard.i18n import (DEFAULT_LANGUAGE, HTML_LANG, dropdown_labels, indica
 from dashboard.maps.deck import BUILDING_PITCH, MAP_PAGE_INSETS, TILTED_LEVELS, city_map, fit_view
 from dashboard.maps.registry import build_layers, normalise_layers, unit_building_at
 from dashboard.maps.sources import BUILDING_COLOR_MODES, USE_NAMES
+from dashboard.replies import shared_reply
 from dashboard.view import map_view, normalise_view, parse_view, screen_scale, view_search
 from metrics.score import SCORE_STATES
 from metrics.registry import INDICATORS
@@ -50,7 +51,7 @@ def layout(unit: str | None = None, indicator: str | None = None, window: str | 
     # whether the store answers: every screen that opens the same view in the same generation shares it.
     key = ("overview", tuple(sorted(view.items())), screen_scale(), int(time.time() // 60),
            service.store.health.available)
-    return service.shared_answer(key, lambda: _page(dict(view)))
+    return shared_reply(key, lambda: _page(dict(view)))
 
 
 def _page(view: dict) -> html.Div:
@@ -309,7 +310,7 @@ def follow_the_city(_generation, search, layers, color, replayed_hour):
     key = ("follow_the_city", tuple(sorted(view.items())), tuple(normalise_layers(",".join(layers))),
            color if color in BUILDING_COLOR_MODES else "use", screen_scale(), auth.scope_unit(),
            int(time.time() // 60), services.get().store.health.available)
-    return services.get().shared_answer(key, lambda: _followed(view, layers, color))
+    return shared_reply(key, lambda: _followed(view, layers, color))
 
 
 def _followed(view: dict, layers: list, color) -> tuple:
