@@ -88,6 +88,14 @@ def early_warning_facts(city, level: str = "district", units=None) -> dict:
     return {"forecast": total, "anomalies": flagged}
 
 
+def early_warning_key(city, *more) -> tuple:
+    """The memo key of :func:`early_warning_facts` for ``city``: the facts read the orders and the units, and the
+    clock only through the hours it falls in (the anomalies end on its hour, the forecast starts at the next), so
+    they are made once an hour, not at every live generation (0.5 s at the city scale, a quarter of a map page's
+    time when made afresh: services.MEMO_LAYERS carries them over while the orders and units do not change)."""
+    return ("wall_early_warning", city.as_of.floor("h"), city.as_of.ceil("h"), *more)
+
+
 def early_warning_block(facts: dict, names: dict, lang: str = DEFAULT_LANGUAGE, one_unit: bool = False) -> html.Div:
     rows = []
     total = facts["forecast"]
@@ -119,7 +127,7 @@ def unit_early_warning(service, code: str, level: str, lang: str = DEFAULT_LANGU
     if level not in ("city", "district"):
         return None
     city = service.city()
-    facts = service.memo("wall_early_warning", lambda: early_warning_facts(city))
+    facts = service.memo(early_warning_key(city), lambda: early_warning_facts(city))
     names = {c: (n if lang != "zh" or not isinstance(z, str) else z)
              for c, n, z in zip(city.units.index, city.units["name"], city.units["name_zh"])}
     rows = []
@@ -127,7 +135,7 @@ def unit_early_warning(service, code: str, level: str, lang: str = DEFAULT_LANGU
         total = facts["forecast"]
         anomalies = facts["anomalies"]
     else:
-        forecast = service.memo(("district_forecast",), lambda: _district_forecast(city))
+        forecast = service.memo(("district_forecast", *early_warning_key(city)[1:]), lambda: _district_forecast(city))
         mine = forecast[forecast["unit_code"] == code]
         total = None if mine.empty else {"orders": float(mine["forecast"].sum()), "low": float(mine["lower"].sum()),
                                          "high": float(mine["upper"].sum())}

@@ -32,7 +32,8 @@ from dashboard.components.wall_panels import (children_ranking, map_caption, sco
                                               topic_heading, topic_strip)
 from dashboard.components.wall_playlist import PLAYLIST, lead_indicator, playlist_topic, topic_state
 from dashboard.components.refresh import screen_refresh
-from dashboard.components.wall_alerts import alert_cue, alert_ticker_items, early_warning_block, early_warning_facts
+from dashboard.components.wall_alerts import (alert_cue, alert_ticker_items, early_warning_block, early_warning_facts,
+                                              early_warning_key)
 from dashboard.components.wall_ticker import active_alarms, ticker, ticker_items
 from dashboard.i18n import (HTML_LANG, language_query, level_noun, localise_hotspots, messages, normalise_language,
                             t, unit_name, window_label)
@@ -172,7 +173,7 @@ def status_panels(config: dict) -> dict:
     items = ticker_items(alarms if alarms is not None else _no_alarms(), data.children, hotspots, lang)
     alerts = alert_panels(lang)
     codes = auth.scope_codes()
-    early = early_warning_block(service.memo(("wall_early_warning", auth.scope_unit()),
+    early = early_warning_block(service.memo(early_warning_key(city, auth.scope_unit()),
                                              lambda: early_warning_facts(city, units=codes)),
                                 _unit_names(city, lang), lang)
     return {
