@@ -455,3 +455,15 @@ def test_the_streams_batches_read_the_hours_they_touched_and_equal_a_full_reload
     late = after["readings"].set_index(["sensor_id", "ts"])["value"]
     assert late[(online[5], pd.Timestamp(now - 5 * 3600 - 120, unit="s", tz="UTC").floor("h")
                  .tz_convert(city.as_of.tz))] > 100  # the late reading's hour took it in
+
+
+def test_live_generations_come_at_the_pace_of_the_screens_polls():
+    """In live mode the store's versions are compared (and a generation made) as often as the screens poll: a
+    generation made more often is seen by none, yet every worker reads and draws it."""
+    from dashboard import live
+    from dashboard.settings import LIVE_VERSION_CHECK_SECONDS, Settings
+
+    assert LIVE_VERSION_CHECK_SECONDS == live.POLL_SECONDS
+    assert Settings.from_environ({"CITYTWIN_MODE": "live"}).version_check_seconds == live.POLL_SECONDS
+    assert Settings.from_environ({"CITYTWIN_MODE": "live", "CITYTWIN_VERSION_CHECK_SECONDS": "1"}) \
+        .version_check_seconds == 1.0
