@@ -467,3 +467,24 @@ def test_live_generations_come_at_the_pace_of_the_screens_polls():
     assert Settings.from_environ({"CITYTWIN_MODE": "live"}).version_check_seconds == live.POLL_SECONDS
     assert Settings.from_environ({"CITYTWIN_MODE": "live", "CITYTWIN_VERSION_CHECK_SECONDS": "1"}) \
         .version_check_seconds == 1.0
+
+
+def test_the_early_warning_is_made_once_an_hour_not_at_every_live_generation(city_store):
+    """components.wall_alerts.early_warning_key: the early warning reads the orders, the units and the clock's
+    hours, so a generation whose clock moved within the hour keeps it, and the next hour makes it again."""
+    from dashboard.components.wall_alerts import early_warning_facts, early_warning_key, unit_early_warning
+
+    service = Services(city_store, settings=Settings(mode="live", version_check_seconds=0, clock_step_seconds=1))
+    start = service.generation().city.as_of.floor("h") + pd.Timedelta(minutes=10)
+    made = []
+
+    def at(clock):
+        service._now = lambda: clock
+        service._gen = service._next_generation(service.generation(), with_clock(service.city(), clock))
+        city = service.city()
+        return service.memo(early_warning_key(city), lambda: made.append(clock) or early_warning_facts(city))
+
+    first = at(start)
+    assert at(start + pd.Timedelta(minutes=20)) is first and made == [start]
+    assert at(start + pd.Timedelta(hours=1)) is not first and made == [start, start + pd.Timedelta(hours=1)]
+    assert unit_early_warning(service, service.city().units.index[0], "city") is not None  # the page's own use
