@@ -84,6 +84,11 @@ class Recorded:
         """The pages' poll for a new generation (dashboard/live.py), every 2 s whatever the page is drawing."""
         return self.url.startswith(POLL_PATH)
 
+    @property
+    def is_follow(self) -> bool:
+        """A callback a new generation called (the page's redraw in place: its trigger is the page's follower)."""
+        return self.is_callback and FOLLOWER in json.loads(self.body or "{}").get("changedPropIds", [""])[0]
+
 
 @dataclass
 class Step:
@@ -223,6 +228,24 @@ def settle(page, recorder: Recorder, kind: str, step: Step, timeout: float = STE
 
 
 POLL_PATH = "/api/generation"
+FOLLOWER = "live-follower"  # dashboard/live.FOLLOWER: the store whose change calls a page's redraw
+# Installed in every document: the pages' poll for a new generation is held (answered 503 in the page, which the
+# poll takes for no change, without a request) while a step draws, and released once it settled to record one
+# redraw (:func:`follow_once`). Without it, in live mode the map was redrawn every 2 s while a step drew: the
+# settle waited for a quiet second between redraws and the hover before the click lost its tooltip (45-90 s a
+# step), and the walk recorded a redraw per poll, which the load bench replayed back to back (20 in one step).
+HOLD_POLLS = """
+(function () {
+  const fetched = window.fetch;
+  window.__holdPolls = true;
+  window.fetch = function (input, init) {
+    const url = typeof input === 'string' ? input : input.url;
+    if (window.__holdPolls && url.startsWith('%s')) { return Promise.resolve(new Response('', {status: 503})); }
+    return fetched.apply(this, arguments);
+  };
+})();
+""" % POLL_PATH
+FOLLOW_TIMEOUT_S = 60.0  # the generation changes every second or two with the live stream on
 LONG_FRAME_MS = 100  # a frame this long is the page still drawing (a software-WebGL map frame takes 0.2–2 s)
 RENDER_QUIET_MS = 1000
 # Resolves with the end of the last frame (after ``last``, the last answer) that followed a long one, once the page
@@ -255,6 +278,7 @@ def new_page(browser, base_url: str | None = None, account: tuple[str, str] | No
     if account is not None:
         sign_in_browser(context, base_url, account)
     context.add_init_script(FRAME_CLOCK)
+    context.add_init_script(HOLD_POLLS)
     page = context.new_page()
     # Playwright's own 30 s default (a locator's bounding box, a click) is shorter than a cold city-scale map page
     # on a busy machine: every wait gets the step's budget.
@@ -360,12 +384,33 @@ OTHER_PAGES = [("wall", "/wall", "wall"), ("work orders", "/orders", "orders"),
                ("hotspots", "/hotspots", "hotspots")]
 
 
+def follow_once(page, recorder: Recorder, step: Step, timeout: float = FOLLOW_TIMEOUT_S) -> None:
+    """In live mode, once a map step settled: the page's polls released until a new generation has called its
+    redraw and the redraw was answered, then held again; the redraw's requests are the step's (``is_follow``: the
+    load bench sends them at the pace of the polls, not in the walk)."""
+    first = len(recorder.requests)
+    page.evaluate("window.__holdPolls = false")
+    try:
+        deadline = time.time() + timeout
+        while not any(r.is_follow and r.end_ms for r in recorder.requests[first:]):
+            if time.time() > deadline:
+                raise TimeoutError(f"no redraw for a new generation within {timeout:.0f} s")
+            page.wait_for_timeout(100)
+        recorder.wait_idle()
+    finally:
+        page.evaluate("window.__holdPolls = true")
+
+
 def walk(page, recorder: Recorder, base_url: str, service, other_pages: bool = True) -> list[Step]:
-    """The drill path and the other pages (see the module docstring), each step settled before the next."""
+    """The drill path and the other pages (see the module docstring), each step settled before the next; in live
+    mode each map step then records the redraw a new generation calls (:func:`follow_once`)."""
     steps: list[Step] = []
     with step_of(recorder, steps, "city", "map") as step:
         page.goto(base_url + "/", wait_until="commit")
         settle(page, recorder, "map", step)
+        live = page.request.get(base_url + POLL_PATH).json().get("mode") == "live"  # not one of the page's requests
+        if live:
+            follow_once(page, recorder, step)
     with step_of(recorder, steps, f"click {FUTIAN} on the map", "map") as step:
         for attempt in range(1, CLICK_ATTEMPTS + 1):
             # On a loaded machine deck.gl may not have picked anything yet under the pointer: click again.
@@ -378,12 +423,16 @@ def walk(page, recorder: Recorder, base_url: str, service, other_pages: bool = T
                     raise
                 print(f"    the click on {FUTIAN} did not land (attempt {attempt}); again", flush=True)
         settle(page, recorder, "map", step)
+        if live:
+            follow_once(page, recorder, step)
     for level in ("street", "community", "grid cell", "building"):
         with step_of(recorder, steps, f"{level} (ranking link)", "map") as step:
             target = follow_first_rank_link(page)
             wait_for_unit(page, "building" if level == "building" else "unit", target)
             settle(page, recorder, "map", step)
             step.name = f"{level} {target}"
+            if live:
+                follow_once(page, recorder, step)
     if other_pages:
         for name, path, kind in OTHER_PAGES:
             with step_of(recorder, steps, name, kind) as step:

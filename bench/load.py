@@ -21,6 +21,7 @@ with no pause, for the ceiling in requests per second.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import threading
@@ -38,6 +39,7 @@ import capture  # noqa: E402  (bench/ is on the path as the script's folder)
 from signin import bench_account, signed_in_session  # noqa: E402
 
 PER_HOST = 6  # Chromium's connections per host
+POLL_SECONDS = 2.0  # dashboard/live.POLL_SECONDS
 STATIC_TYPES = {"script", "stylesheet", "image", "font", "other"}
 DROPPED_HEADERS = {"host", "content-length", "connection", "cookie"}  # requests sets its own
 # The capture's server ran on another port: a Referer or Origin naming it is another site to the server under load,
@@ -76,24 +78,62 @@ def waves(step_requests: list[capture.Recorded]) -> list[list[capture.Recorded]]
     return groups
 
 
-def plan(steps: list[capture.Step]) -> tuple[list[list[list[capture.Recorded]]], list[list[list[capture.Recorded]]]]:
-    """The drill path's steps as waves of requests: for a user's first walk, and for every walk after it."""
+@dataclass
+class Walk:
+    """A user's walk of the drill path: each step's waves of requests, and the redraw a new generation calls on its
+    page (the captured ``is_follow`` callbacks; none in replay mode)."""
+    steps: list[list[list[capture.Recorded]]]
+    follows: list[list[capture.Recorded]]
+
+
+def plan(steps: list[capture.Step]) -> tuple[Walk, Walk]:
+    """The drill path's steps as waves of requests: for a user's first walk, and for every walk after it. The polls
+    and the redraws they call are not in the waves: a user sends them at the pace of the polls (:meth:`User.pause`)."""
     drill = [s for s in steps if s.kind == "map" and not s.error]  # a step that failed in the capture is left out
-    first, again = [], []
+    first, again = Walk([], []), Walk([], [])
     for index, step in enumerate(drill):
         sent = [r for r in step.requests if not r.from_cache and not r.failed and r.status is not None]
-        first.append(waves(sent))
+        follows = list({json.loads(r.body)["output"]: r for r in sent if r.is_follow}.values())
+        sent = [r for r in sent if not r.is_poll and not r.is_follow]
+        first.steps.append(waves(sent))
         if index == 0:  # the city again: the browser keeps what it loaded the first time
             sent = [r for r in sent if r.resource_type not in STATIC_TYPES]
-        again.append(waves(sent))
+        again.steps.append(waves(sent))
+        first.follows.append(follows)
+        again.follows.append(follows)
     return first, again
+
+
+POLL = capture.Recorded("GET", capture.POLL_PATH, "fetch", {"Accept": "*/*"}, None, 0.0)
+
+
+def drawn_key(answer: dict) -> str | None:
+    """The generation a page answer was drawn from: the data of its follower store (dashboard/live.follower)."""
+    found = []
+
+    def visit(value):
+        if isinstance(value, dict):
+            props = value.get("props")
+            if isinstance(props, dict) and isinstance(props.get("id"), dict) \
+                    and props["id"].get("type") == capture.FOLLOWER:
+                found.append(props.get("data"))
+            for item in value.values():
+                visit(item)
+        elif isinstance(value, list):
+            for item in value:
+                visit(item)
+
+    visit(answer)
+    return found[0] if found else None
 
 
 class User(threading.Thread):
     def __init__(self, base_url: str, first, again, pause: float, delay: float, stop: threading.Event,
                  samples: list, steps: list, account: tuple[str, str]):
         super().__init__(daemon=True)
-        self.base_url, self.first, self.again, self.pause, self.delay = base_url, first, again, pause, delay
+        self.base_url, self.first, self.again, self.pause_seconds, self.delay = base_url, first, again, pause, delay
+        self.key: str | None = None  # the generation the page on screen was drawn from
+        self.next_poll = 0.0
         self.stop, self.samples, self.steps = stop, samples, steps
         self.session = requests.Session()
         adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=PER_HOST)
@@ -102,6 +142,12 @@ class User(threading.Thread):
         self.pool = ThreadPoolExecutor(PER_HOST)
 
     def send(self, recorded: capture.Recorded) -> Sample:
+        sample, response = self.exchange(recorded)
+        if response is not None and response.ok and recorded.is_callback and "_pages_content" in (recorded.body or ""):
+            self.key = drawn_key(response.json()) or self.key  # the page's generation: the polls compare with it
+        return sample
+
+    def exchange(self, recorded: capture.Recorded):
         headers = {k: v for k, v in recorded.headers.items() if k.lower() not in DROPPED_HEADERS}
         headers = {k: rehome(v, self.base_url) if k.lower() in REHOMED_HEADERS else v for k, v in headers.items()}
         started = time.perf_counter()
@@ -112,22 +158,41 @@ class User(threading.Thread):
             error = None if response.status_code < 400 else f"{response.status_code} {recorded.url[:80]}"
             status = response.status_code
         except requests.RequestException as failure:
-            status, error = 0, f"{type(failure).__name__} {recorded.url[:80]}"
+            status, error, response = 0, f"{type(failure).__name__} {recorded.url[:80]}", None
         return Sample(time.perf_counter() - started, status, recorded.is_callback,
-                      recorded.url.startswith("/tiles/"), error)
+                      recorded.url.startswith("/tiles/"), error), response
+
+    def pause(self, follows: list[capture.Recorded]) -> bool:
+        """A person reading the page for ``self.pause_seconds``: the page polls for a new generation every
+        :data:`POLL_SECONDS` (on every page, as the shell does) and, when the key changed from the one the page was
+        drawn from, sends the redraw it calls. True when the level ended meanwhile."""
+        end = time.perf_counter() + self.pause_seconds
+        while True:
+            if self.stop.wait(max(0.0, min(self.next_poll, end) - time.perf_counter())):
+                return True
+            if time.perf_counter() >= end:
+                return False
+            self.next_poll = max(self.next_poll + POLL_SECONDS, time.perf_counter())
+            sample, response = self.exchange(POLL)
+            self.samples.append(sample)
+            key = response.json().get("generation") if response is not None and response.ok else None
+            if follows and key and self.key and key != self.key:
+                self.key = key
+                self.samples.extend(self.pool.map(self.send, follows))
 
     def run(self):
         if self.stop.wait(self.delay):
             return
         signed_in_session(self.base_url, self.account, self.session)
         walk = self.first
+        self.next_poll = time.perf_counter() + POLL_SECONDS
         while not self.stop.is_set():
-            for step in walk:
+            for step, follows in zip(walk.steps, walk.follows):
                 started = time.perf_counter()
                 for wave in step:
                     self.samples.extend(self.pool.map(self.send, wave))
                 self.steps.append(time.perf_counter() - started)
-                if self.stop.is_set() or (self.pause and self.stop.wait(self.pause)):
+                if self.stop.is_set() or (self.pause_seconds and self.pause(follows)):
                     break
             walk = self.again
         self.pool.shutdown()
@@ -205,9 +270,11 @@ def main(argv: list[str] | None = None) -> int:
                          f"--out {args.capture} (or make bench)")
     first, again = plan(capture.load(args.capture))
     base_url = args.base_url.rstrip("/")
-    print(f"citytwin load bench — {base_url}; drill path of {len(first)} steps, "
-          f"{sum(len(w) for s in first for w in s)} requests the first walk, "
-          f"{sum(len(w) for s in again for w in s)} after", flush=True)
+    print(f"citytwin load bench — {base_url}; drill path of {len(first.steps)} steps, "
+          f"{sum(len(w) for s in first.steps for w in s)} requests the first walk, "
+          f"{sum(len(w) for s in again.steps for w in s)} after; polls every {POLL_SECONDS:.0f} s while a user "
+          f"reads, and on a new generation the page's redraw ({sum(map(len, first.follows))} callbacks "
+          f"over the walk)", flush=True)
     results = []
     for users in [int(u) for u in args.users.split(",") if u.strip()]:
         results.append(level(base_url, first, again, users, args.pause, args.duration, account))

@@ -49,10 +49,30 @@ def test_a_returning_browser_does_not_send_what_it_keeps():
     street = capture.Step("street", "map", requests=[
         recorded("/_favicon.ico", 0, 1, "other", from_cache=True), recorded("/_dash-update-component", 2, 9, body="{}")])
     first, again = load.plan([city, street])
-    assert [r.url for wave in first[0] for r in wave] == ["/", "/_dash-component-suites/x.v1m2.js",
-                                                          "/_dash-update-component"]
-    assert [r.url for wave in again[0] for r in wave] == ["/", "/_dash-update-component"]
-    assert [r.url for wave in first[1] for r in wave] == ["/_dash-update-component"]  # the cache answered the icon
+    assert [r.url for wave in first.steps[0] for r in wave] == ["/", "/_dash-component-suites/x.v1m2.js",
+                                                                "/_dash-update-component"]
+    assert [r.url for wave in again.steps[0] for r in wave] == ["/", "/_dash-update-component"]
+    assert [r.url for wave in first.steps[1] for r in wave] == ["/_dash-update-component"]  # the cache answered it
+
+
+def test_the_polls_and_the_redraws_they_call_go_at_the_pace_of_the_polls():
+    """bench/load.py: a step's polls and the redraw a new generation called are not replayed in its waves; the
+    redraw (the last of each callback) is the step's follow-up, and the page answer says which generation the page
+    was drawn from."""
+    follower = '{\\"page\\":\\"map\\",\\"type\\":\\"live-follower\\"}.data'
+    redraw = ('{"output": "..city-map.layers..", "changedPropIds": ["%s"], "inputs": []}' % follower)
+    page = '{"output": ".._pages_content.children..", "changedPropIds": ["_pages_location.pathname"]}'
+    step = capture.Step("city", "map", requests=[
+        recorded("/_dash-update-component", 0, 10, body=page), recorded("/api/generation", 20, 21),
+        recorded("/_dash-update-component", 22, 30, body=redraw), recorded("/api/generation", 40, 41),
+        recorded("/_dash-update-component", 42, 50, body=redraw)])
+    first, _ = load.plan([step])
+    assert [r.url for wave in first.steps[0] for r in wave] == ["/_dash-update-component"]
+    assert [r.start_ms for r in first.follows[0]] == [42]
+    answer = {"response": {"_pages_content": {"children": {"props": {"children": [
+        {"props": {"id": {"type": "live-follower", "page": "map"}, "data": "7:3:2026-12-05T04:00"},
+         "type": "Store"}]}}}}}
+    assert load.drawn_key(answer) == "7:3:2026-12-05T04:00" and load.drawn_key({"response": {}}) is None
 
 
 def test_the_map_click_is_the_one_with_a_picked_object():
