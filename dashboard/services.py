@@ -365,6 +365,7 @@ class Services:
                                                             new.step_sums[window], new.points_written[window])
             phases["series"] = time.monotonic() - started - sum(phases.values())
             with self._lock:
+                self._carry_late_memos(old, new)
                 self._gen = new
                 self.last_refresh_phases = phases
         except Exception as error:  # noqa: BLE001 — the old city goes on being served; the next check tries again
@@ -379,18 +380,25 @@ class Services:
         """A generation for ``city``. What depends only on layers that did not change carries over: the units'
         simplified GeoJSON, and the memos declared in :data:`MEMO_LAYERS` (a live stream changes the sensor layers
         every second; the buildings' tile index or the orders' H3 cells must not be rebuilt for that)."""
-        same = {layer for layer in city.versions.keys() | old.city.versions.keys()
-                if city.versions.get(layer) == old.city.versions.get(layer)}
-        if city.layers is old.city.layers and city.as_of == old.city.as_of:
+        same = same_layers(old.city, city)
+        if "*" in same:
             # Only the alerts changed (layers.city.with_versions): everything not computed from them carries over.
-            same |= {"*"}
             parts = dict(tables=dict(old.tables), series=dict(old.series), hotspots=dict(old.hotspots),
                          sums=dict(old.sums), step_sums=dict(old.step_sums), points_written=dict(old.points_written))
         else:
             parts = {}
-        memo = {key: value for key, value in old.memo.items()
-                if set(MEMO_LAYERS.get(key[0] if isinstance(key, tuple) else key, ("*",))) <= same}
+        memo = {key: value for key, value in old.memo.items() if carries_over(key, same)}
         return self._generation(city, geojson=old.geojson if "units" in same else {}, memo=memo, **parts)
+
+    @staticmethod
+    def _carry_late_memos(old: Generation, new: Generation) -> None:
+        """What requests remembered in ``old`` while ``new`` was being made, carried like the rest: a memo that
+        takes longer than the time between a generation's swap and the next refresh's start (the district's
+        forecast under load) was otherwise made again in every generation, never carried."""
+        same = same_layers(old.city, new.city)
+        for key, value in list(old.memo.items()):
+            if key not in new.memo and carries_over(key, same):
+                new.memo[key] = value
 
     def wait_for_refresh(self, timeout: float | None = None) -> None:
         """Block until a background refresh under way has been swapped in (benchmarks, tests)."""
@@ -842,6 +850,22 @@ def series_from_frame(frame: pd.DataFrame) -> pd.Series:
     """A :func:`window_series` from its frame (``code``, ``indicator``, ``value``: a list of floats per row)."""
     lists = [np.asarray(values, dtype=float).tolist() for values in frame["value"]]
     return pd.Series(lists, index=pd.MultiIndex.from_frame(frame[["code", "indicator"]]), name="value", dtype=object)
+
+
+def same_layers(old: City, city: City) -> set[str]:
+    """The layers ``city`` has at the same version as ``old``, with "*" when nothing but the alerts changed (the
+    same frames at the same clock: layers.city.with_versions)."""
+    same = {layer for layer in city.versions.keys() | old.versions.keys()
+            if city.versions.get(layer) == old.versions.get(layer)}
+    if city.layers is old.layers and city.as_of == old.as_of:
+        same |= {"*"}
+    return same
+
+
+def carries_over(key, same: set[str]) -> bool:
+    """Whether a generation memo under ``key`` holds in a generation whose unchanged layers are ``same``
+    (:data:`MEMO_LAYERS`)."""
+    return set(MEMO_LAYERS.get(key[0] if isinstance(key, tuple) else key, ("*",))) <= same
 
 
 def remembered(memo: dict, key, compute):

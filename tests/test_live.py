@@ -488,3 +488,18 @@ def test_the_early_warning_is_made_once_an_hour_not_at_every_live_generation(cit
     assert at(start + pd.Timedelta(minutes=20)) is first and made == [start]
     assert at(start + pd.Timedelta(hours=1)) is not first and made == [start, start + pd.Timedelta(hours=1)]
     assert unit_early_warning(service, service.city().units.index[0], "city") is not None  # the page's own use
+
+
+def test_what_requests_remember_while_a_refresh_runs_is_carried_like_the_rest(city_store):
+    """A memo made on the old generation after the refresh copied its memos (a slow one under load) goes to the new
+    generation at the swap when its layers did not change; one computed from the clock does not."""
+    service = Services(city_store, settings=Settings(mode="live", version_check_seconds=0, clock_step_seconds=1))
+    old = service.generation()
+    new = service._next_generation(old, with_clock(old.city, old.city.as_of + pd.Timedelta(seconds=2)))
+    old.memo[("district_forecast", "an hour")] = "made late"
+    old.memo["of the clock"] = "not carried"
+    new.memo[("wall_early_warning", "an hour")] = "made by the refresh"
+    old.memo[("wall_early_warning", "an hour")] = "made late too"
+    Services._carry_late_memos(old, new)
+    assert new.memo[("district_forecast", "an hour")] == "made late" and "of the clock" not in new.memo
+    assert new.memo[("wall_early_warning", "an hour")] == "made by the refresh"
