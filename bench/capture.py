@@ -497,6 +497,18 @@ def callback_bodies(steps: list[Step]) -> list[dict]:
     return [json.loads(r.body) for s in steps for r in s.requests if r.is_callback and r.body]
 
 
+def json_objects(value) -> Iterator[dict]:
+    """Every object (dict) anywhere in a decoded JSON value, outermost first (a callback's answer, say)."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            yield node
+            stack.extend(reversed(list(node.values())))
+        elif isinstance(node, list):
+            stack.extend(reversed(node))
+
+
 def page_callback(steps: list[Step]) -> dict:
     """The body the renderer posts when the URL changes (the page layout callback), as captured."""
     for body in callback_bodies(steps):

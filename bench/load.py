@@ -109,22 +109,9 @@ POLL = capture.Recorded("GET", capture.POLL_PATH, "fetch", {"Accept": "*/*"}, No
 
 def drawn_key(answer: dict) -> str | None:
     """The generation a page answer was drawn from: the data of its follower store (dashboard/live.follower)."""
-    found = []
-
-    def visit(value):
-        if isinstance(value, dict):
-            props = value.get("props")
-            if isinstance(props, dict) and isinstance(props.get("id"), dict) \
-                    and props["id"].get("type") == capture.FOLLOWER:
-                found.append(props.get("data"))
-            for item in value.values():
-                visit(item)
-        elif isinstance(value, list):
-            for item in value:
-                visit(item)
-
-    visit(answer)
-    return found[0] if found else None
+    return next((node["props"].get("data") for node in capture.json_objects(answer)
+                 if isinstance(node.get("props"), dict) and isinstance(node["props"].get("id"), dict)
+                 and node["props"]["id"].get("type") == capture.FOLLOWER), None)
 
 
 class User(threading.Thread):

@@ -173,20 +173,13 @@ def page_body(search: str) -> dict:
 
 def layer_sizes(body) -> dict[str, int]:
     """Bytes of each deck.gl layer (by id) anywhere in a callback's response, largest first."""
+    from capture import json_objects
     sizes: dict[str, int] = {}
-
-    def walk(node):
-        if isinstance(node, dict):
-            if isinstance(node.get("layers"), list):
-                for layer in node["layers"]:
-                    if isinstance(layer, dict) and "id" in layer:
-                        sizes[layer["id"]] = sizes.get(layer["id"], 0) + len(json.dumps(layer))
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-    walk(body)
+    for node in json_objects(body):
+        if isinstance(node.get("layers"), list):
+            for layer in node["layers"]:
+                if isinstance(layer, dict) and "id" in layer:
+                    sizes[layer["id"]] = sizes.get(layer["id"], 0) + len(json.dumps(layer))
     return dict(sorted(sizes.items(), key=lambda kv: -kv[1]))
 
 

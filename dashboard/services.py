@@ -59,10 +59,10 @@ MEMO_LAYERS = {
     "open_alerts": ("alerts",),
     "open_alert_units": ("alerts", "units"),
     "building_alerts": ("alerts",),
-    "table_layout": ("units",),
+    "table_layout": ("units",),  # where each unit's row of each indicator sits in a window's table
     # The early warning of the orders, keyed on the hours of the clock it reads (components.wall_alerts).
     "wall_early_warning": ("orders", "units"),
-    "district_forecast": ("orders", "units"),  # where each unit's row of each indicator sits in a window's table
+    "district_forecast": ("orders", "units"),
     # Whole answers (Services.shared_answer) draw the alerts too: carried only to a generation with nothing new.
     "shared_answers": ("*", "alerts"),
 }
