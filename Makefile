@@ -149,9 +149,9 @@ run: venv sample
 	  $(PY) app.py --database-url sqlite:///$(DB)
 
 # test: set up .venv and system packages, then run the whole suite (fails if
-# any test fails).
+# any test fails). The 25 slowest tests are listed at the end: the suite's time is watched (CI on a clean clone).
 test: venv georeport system-deps oidc-provider
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=25
 
 # bench: run the benchmark on the city-scale sample (BENCH_DB: an existing one, e.g.
 # `make bench BENCH_DB=/work/data/city.sqlite`; built there if missing). bench/run.py captures the browser's

@@ -779,7 +779,11 @@ class Services:
         """The replayed day's 24 hours of headline figures, ahead of anyone pressing play (about 20 s of
         background work at the city scale, 1 s a hour; an indicator off the headline is computed when asked),
         read from beside the snapshot when a start before computed them for this generation (see
-        :meth:`keep_computed`)."""
+        :meth:`keep_computed`). Not in live mode: there the day moves with the clock and a playback hour is a memo of
+        one generation, dropped at the next (seconds later, with a stream): warming them made the start wait 20 s at
+        the city scale for tables never read. Playback computes the hours it shows when it is pressed."""
+        if self.settings.live:
+            return
         gen = self._current()
         for hour in range(1, PLAYBACK_HOURS + 1):
             if self.settings.snapshots and not self.settings.live:

@@ -78,6 +78,21 @@ def test_in_live_mode_a_new_generation_follows_the_clock_without_a_change_in_the
     assert second.key != first.key
 
 
+def test_live_mode_does_not_warm_a_playback_day_that_the_next_generation_drops(city_store):
+    service = Services(city_store, settings=Settings(mode="live", version_check_seconds=0, clock_step_seconds=1))
+    clock = service.generation().city.as_of
+    service._now = lambda: clock
+    service.warm_playback()
+    assert not any(isinstance(key, tuple) and key[0] == "playback" for key in service.generation().memo)
+    table = service.playback_table(3)  # pressed: the hour is computed then, and kept for this generation
+    assert service.playback_table(3) is table
+    service._now = lambda: clock + pd.Timedelta(seconds=5)  # the next generation does not carry it: why not warm
+    assert service.playback_table(3) is not table
+    replay = Services(city_store, settings=Settings(mode="replay", version_check_seconds=0))
+    replay.warm_playback()
+    assert sum(isinstance(key, tuple) and key[0] == "playback" for key in replay.generation().memo) == 24
+
+
 def test_a_unit_view_is_made_once_per_generation_and_again_for_the_next(city_store, monkeypatch):
     from dashboard import services as services_module
 
