@@ -586,6 +586,10 @@ class Store:
         query = select(*(table.c[n] for n in names))
         if where is not None:
             query = query.where(where(table))
+        return pd.DataFrame.from_records(self.read_query(query), columns=names)
+
+    def read_query(self, query) -> list[tuple]:
+        """The rows of a SELECT as the driver's tuples; a store that does not answer raises as :meth:`read_frame`."""
         # Millions of rows: run the compiled query on the driver's cursor. SQLAlchemy's Row objects cost 4x the
         # driver's own tuples here, and the conversions they would do are done column-wise by the loader.
         # render_postcompile: expanding parameters (``column.in_(values)``) become plain ones the driver accepts.
@@ -608,7 +612,7 @@ class Store:
             raise
         finally:
             connection.close()
-        return pd.DataFrame.from_records(rows, columns=names)
+        return rows
 
     def layer_version(self, layer_id: str) -> int:
         versions = METADATA.tables["layer_versions"]

@@ -2,9 +2,9 @@
 function) and write the outcome through :class:`layers.alerts.AlertBook` — one call, :func:`evaluate`, that a
 periodic engine (or app.py's background thread) makes.
 
-Readings, open alarms and recent orders are read from the store at each call (a reading written a second ago
-counts); sensors, indicator tables and early-warning anomalies come from the loaded city when the caller has one
-(the dashboard's services), else from the store.
+Readings (each sensor's newest), open alarms and recent orders are read from the store at each call (a reading
+written a second ago counts); sensors, indicator tables and early-warning anomalies come from the loaded city when
+the caller has one (the dashboard's services), else from the store.
 
 Rules: the store keeps them, versioned. The first evaluation of a store without rules seeds them from the city's
 rule file (``metrics/rules/shenzhen.toml`` for the sample); :func:`save_rule` adds or changes one (validated, a new
@@ -20,6 +20,7 @@ import pandas as pd
 
 from layers.alerts import AlertBook
 from layers.city import NOT_LOADED
+from layers.ingest import newest_readings
 from layers.specs import CITY_TIMEZONE
 from layers.store import Store
 from metrics.alert_rules import SAMPLE_RULES, Rule, default_known, load_rules, rule_from_dict
@@ -94,9 +95,7 @@ def gather_facts(store: Store, rules: list[Rule], now: pd.Timestamp, city=None, 
         oldest = max([r.param("max_age_minutes") for r in rules if r.kind == "reading_threshold"]
                      + [r.param("silent_minutes") for r in rules if r.kind == "sensor_silent"] + [180.0])
         since = now_epoch - int(oldest * 60)
-        readings = store.read_frame("readings", ["sensor_id", "ts", "value"],
-                                    where=lambda t: (t.c.ts >= since) & (t.c.ts <= now_epoch))
-        readings = readings.sort_values("ts").groupby("sensor_id", as_index=False).last()
+        readings = newest_readings(store, since, now_epoch)
         readings["ts"] = _times(readings["ts"]).to_numpy()
         facts.readings = readings
         alarms = store.read_frame("alarms", ["sensor_id", "kind", "message", "raised_at"],

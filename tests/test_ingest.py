@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 import sqlalchemy
 
-from layers.ingest import Batch, BatchWriter, IngestService, SensorDirectory, arrived_since, decode_message, status
+from layers.ingest import (Batch, BatchWriter, IngestService, SensorDirectory, arrived_since, decode_message,
+                           newest_readings, status)
 from layers.store import Store
 from sample_data.__main__ import build
 from tests.mqtt_harness import IngestProcess, Mosquitto, Publisher, wait_for
@@ -363,3 +364,42 @@ def test_followers_read_what_arrived_since_their_last_number(city_url):
     assert again["alarm_id"].tolist() == ["A-live-1"] and again["cleared_at"].notna().all()
     with pytest.raises(KeyError, match="has no arrival numbers"):
         arrived_since(store, "orders", 0)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_each_sensors_newest_reading_in_a_window_is_the_one_a_scan_of_the_window_finds(backend, request):
+    """layers.ingest.newest_readings (the alert rules' readings: one index seek per sensor) against the scan of the
+    whole window it replaced: the same rows; a reading after the window's end or only before its start not taken."""
+    url = request.getfixturevalue("city_url" if backend == "sqlite" else "postgis_db_url")
+    if backend == "postgresql":
+        build("test", url, progress=False, end=(pd.Timestamp.now(tz="Asia/Shanghai") - pd.Timedelta(hours=1)).floor("h"))
+    store = Store(url)
+    writer, directory = BatchWriter(store), SensorDirectory(store)
+    sensors = measuring_sensors(store)
+    now = int(time.time())
+    since, until = now - 3 * 3600, now
+    sent = {sensors[0]: [(now - 100, 1.0), (now - 50, 2.0), (now + 30, 3.0)],  # the last one after the window
+            sensors[1]: [(now - 7200, 4.0)],
+            sensors[2]: [(now + 100, 5.0)]}
+    batch = Batch()
+    for sensor_id, readings in sent.items():
+        for ts, value in readings:
+            batch.extend(decode_message(f"citytwin/{sensor_id}/reading", json.dumps({"ts": ts, "value": value}).encode(),
+                                        directory, time.time()))
+    writer.write(batch)
+    with store.engine.begin() as conn:  # a sensor heard from only before the window: none of its readings count
+        conn.execute(sqlalchemy.text("DELETE FROM readings WHERE sensor_id = :s AND ts >= :t"),
+                     {"s": sensors[3], "t": since})
+
+    newest = newest_readings(store, since, until).sort_values("sensor_id", ignore_index=True)
+    scan = store.read_frame("readings", ["sensor_id", "ts", "value"],
+                            where=lambda t: (t.c.ts >= since) & (t.c.ts <= until))
+    scan = scan.sort_values("ts").groupby("sensor_id", as_index=False).last()
+    scan = scan[scan["sensor_id"].isin(store.read_frame("sensors", ["sensor_id"])["sensor_id"])]
+    pd.testing.assert_frame_equal(newest, scan.sort_values("sensor_id", ignore_index=True).astype(newest.dtypes),
+                                  check_like=False)
+    by_sensor = newest.set_index("sensor_id")
+    assert by_sensor.loc[sensors[0], "value"] == 2.0 and by_sensor.loc[sensors[0], "ts"] == now - 50
+    assert by_sensor.loc[sensors[1], "ts"] >= now - 7200  # its own, or the sample's newer hour
+    assert sensors[3] not in by_sensor.index
+    assert len(newest) > 3  # the sample's hours within the window count too
