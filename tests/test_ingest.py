@@ -403,3 +403,31 @@ def test_each_sensors_newest_reading_in_a_window_is_the_one_a_scan_of_the_window
     assert by_sensor.loc[sensors[1], "ts"] >= now - 7200  # its own, or the sample's newer hour
     assert sensors[3] not in by_sensor.index
     assert len(newest) > 3  # the sample's hours within the window count too
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_the_hourly_aggregate_counts_each_stored_reading_once_across_batches(backend, request, tmp_path):
+    """The stream's readings_hourly rows (aggregated by the database from the batch's numbered rows) equal the
+    aggregate of the raw readings stored: a redelivered reading is neither stored nor counted again."""
+    url = (f"sqlite:///{tmp_path / 'hourly.sqlite'}" if backend == "sqlite"
+           else request.getfixturevalue("postgis_db_url"))
+    store = Store(url)
+    store.create_schema()
+    writer = BatchWriter(store)
+    hour = int(time.time()) // 3600 * 3600 - 3 * 3600
+    first = [("S1", hour + 60 * m, float(m)) for m in range(30)] + [("S2", hour + 5, 7.5), ("S2", hour + 3605, 1.0)]
+    second = first[10:12] + [("S1", hour + 60 * m, 100.0 - m) for m in range(30, 60)] + [("S2", hour + 6, -2.5)]
+    results = [writer.write(Batch(readings=first)), writer.write(Batch(readings=second))]
+    assert [(r.stored, r.duplicates) for r in results] == [(32, 0), (31, 2)]
+    with store.engine.connect() as conn:
+        raw = pd.DataFrame(conn.execute(sqlalchemy.text("SELECT sensor_id, ts, value FROM readings")).all(),
+                           columns=["sensor_id", "ts", "value"])
+        hourly = pd.DataFrame(conn.execute(sqlalchemy.text(
+            "SELECT sensor_id, hour, count, min, max, mean FROM readings_hourly ORDER BY sensor_id, hour")).all(),
+            columns=["sensor_id", "hour", "count", "min", "max", "mean"])
+    raw["hour"] = raw["ts"] - raw["ts"] % 3600
+    expected = (raw.groupby(["sensor_id", "hour"], as_index=False)
+                .agg(count=("value", "size"), min=("value", "min"), max=("value", "max"), mean=("value", "mean")))
+    assert len(raw) == 63
+    pd.testing.assert_frame_equal(hourly.astype({"count": "int64", "hour": "int64"}),
+                                  expected.astype({"count": "int64", "hour": "int64"}), check_exact=False)
