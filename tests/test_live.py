@@ -6,6 +6,8 @@ stand at the sensors' own newest record, and in live mode at the clock.
 """
 from __future__ import annotations
 
+import copy
+
 import pandas as pd
 import pytest
 
@@ -518,3 +520,28 @@ def test_what_requests_remember_while_a_refresh_runs_is_carried_like_the_rest(ci
     Services._carry_late_memos(old, new)
     assert new.memo[("district_forecast", "an hour")] == "made late" and "of the clock" not in new.memo
     assert new.memo[("wall_early_warning", "an hour")] == "made by the refresh"
+
+
+def test_the_alert_rules_early_warning_of_orders_is_not_made_again_for_a_generation_of_the_stream(city_store,
+                                                                                                monkeypatch):
+    from metrics import alert_runner, early_warning
+
+    made = []
+    order_anomalies = early_warning.order_anomalies
+    monkeypatch.setattr(early_warning, "order_anomalies", lambda *a, **k: made.append(1) or order_anomalies(*a, **k))
+    monkeypatch.setattr(alert_runner, "_anomaly_memo", {})
+    service = Services(city_store, settings=Settings(mode="live", version_check_seconds=0, clock_step_seconds=1))
+    first = service.generation().city
+    now = first.as_of
+    rows = alert_runner.last_hour_anomalies(first, "orders", "district", now)
+    # A batch of the stream: a new city with new readings (another layers dict, another version), the same orders.
+    second = copy.copy(first)
+    second.layers = {**first.layers, "readings": first.layers["readings"].copy()}
+    second.versions = {**first.versions, "readings": first.versions["readings"] + 1}
+    assert alert_runner.last_hour_anomalies(second, "orders", "district", now) is rows
+    assert len(made) == 1
+    acted = copy.copy(second)  # an action on an order: the orders read again, at a new version
+    acted.layers = {**second.layers, "orders": second.layers["orders"].copy()}
+    acted.versions = {**second.versions, "orders": second.versions["orders"] + 1}
+    alert_runner.last_hour_anomalies(acted, "orders", "district", now)
+    assert len(made) == 2
