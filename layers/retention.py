@@ -207,7 +207,7 @@ def hourly_readings_arrived(store: Store, seq: int) -> pd.DataFrame:
     # stored) and the bulk-loaded raw readings of those hours not folded yet (as hourly_readings reads them).
     hourly = _read_hourly(store, since=first, until=last, sensors=sensors)
     raw = store.read_frame("readings", ["sensor_id", "ts", "value"],
-                           where=lambda t: (t.c.seq + 0).is_(None) & (t.c.ts >= first) & (t.c.ts < last)
+                           where=lambda t: t.c.seq.is_(None) & (t.c.ts >= first) & (t.c.ts < last)
                            & t.c.sensor_id.in_(sensors))
     hourly = hourly[pd.MultiIndex.from_arrays([hourly["sensor_id"], hourly["hour"].astype("int64")]).isin(touched)]
     raw_hours = pd.to_numeric(raw["ts"]).astype("int64") // HOUR * HOUR
