@@ -129,3 +129,30 @@ def test_kpi_cards_carry_a_sparkline_of_the_window(serve_app, city_db, page):
     heights = spark.locator(".sparkline > span").evaluate_all("bars => bars.map(b => b.style.height)")
     # The tallest bar is the day with the most requests.
     assert heights[int(np.argmax(expected))] == "100%"
+
+
+@pytest.mark.parametrize("width,height", [(1920, 1080), (3840, 2160)])
+def test_in_chinese_every_streets_row_of_the_ranking_is_on_the_screen(serve_app, city_db, browser, expected, width,
+                                                                      height):
+    """A district manager reads Futian in Chinese: all ten streets' rows are inside the side panel, none cut at the
+    screen's edge or hidden below it (at "normal" line height the Chinese lines were a quarter taller than the English
+    ones and the last two rows fell off the panel, at 1080 p and at 4K)."""
+    base = serve_app(city_db)
+    context = browser.new_context(viewport={"width": width, "height": height})
+    try:
+        page = context.new_page()
+        page.goto(f"{base}/?unit={FUTIAN}&lang=zh", wait_until="networkidle")
+        page.wait_for_function("document.querySelectorAll('.rank-row').length === 10")
+        place = page.evaluate("""() => {
+            const list = document.querySelector('.rank-rows').getBoundingClientRect();
+            const rows = [...document.querySelectorAll('.rank-row')].map(r => r.getBoundingClientRect());
+            return {rows: rows.map(r => [r.top, r.bottom]), list: [list.top, list.bottom], screen: innerHeight,
+                    scrolls: document.querySelector('.rank-rows').scrollHeight
+                             > document.querySelector('.rank-rows').clientHeight + 1};
+        }""")
+        assert len(place["rows"]) == len(expected["futian"].children) == 10
+        assert not place["scrolls"], place
+        assert all(top >= place["list"][0] - 1 and bottom <= min(place["list"][1], place["screen"]) + 1
+                   for top, bottom in place["rows"]), place
+    finally:
+        context.close()
