@@ -351,7 +351,14 @@ class BatchWriter:
             set_=dict(count=hourly.c.count + new.count, min=smaller(hourly.c.min, new.min),
                       max=larger(hourly.c.max, new.max),
                       mean=(hourly.c.mean * hourly.c.count + new.mean * new.count) / (hourly.c.count + new.count)))
-        self._sensor_update: _DriverStatement | None = None
+        newest = "MAX" if store.dialect == "sqlite" else "GREATEST"
+        # Heard from later than stored: newer last_seen_at. A reported status wins; a reading revives an offline one.
+        self.update_sensors = _DriverStatement(text(
+            f"UPDATE sensors SET last_seen_at = {newest}(last_seen_at, CAST(:seen AS BIGINT)), "
+            "status = CASE WHEN CAST(:status AS TEXT) IS NOT NULL AND CAST(:seen AS BIGINT) >= last_seen_at "
+            "THEN CAST(:status AS TEXT) "
+            "WHEN CAST(:status AS TEXT) IS NULL AND status = 'offline' THEN 'online' ELSE status END, "
+            "seq = :seq WHERE sensor_id = :sid"), store, ("seen", "status", "seq", "sid"))
         dialect_insert = insert_ignoring_duplicates(self.alarms, store.dialect).__class__
         upsert = dialect_insert(self.alarms)
         # A repeated alarm changes nothing; its clear (cleared_at given where the stored one has none) does.
@@ -394,7 +401,8 @@ class BatchWriter:
                 # One number per batch, as the sensors' version moves by one: a follower reads the sensors this
                 # batch reported on, not all of them (layers.city.with_sensor_layers_read_again).
                 number = _take_sequence(conn, "sensors", 1)
-                self._update_sensors(conn, [dict(update, seq=number) for update in seen])
+                self.update_sensors.execute_many(conn, [(update["seen"], update["status"], number, update["sid"])
+                                                        for update in seen])
                 added["sensors"] = 0
             if batch.dead_letters:
                 conn.execute(insert(METADATA.tables["dead_letters"]), batch.dead_letters)
@@ -419,19 +427,6 @@ class BatchWriter:
             entry[0] = max(entry[0], ts)
             entry[1] = status
         return [dict(sid=s, seen=ts, status=status) for s, (ts, status) in newest.items()]
-
-    def _update_sensors(self, conn, seen: list[dict]) -> None:
-        if self._sensor_update is None:
-            newest = "MAX" if self.store.dialect == "sqlite" else "GREATEST"
-            # Heard from later than stored: newer last_seen_at. A reported status wins; a reading revives an
-            # offline one.
-            self._sensor_update = _DriverStatement(text(
-                f"UPDATE sensors SET last_seen_at = {newest}(last_seen_at, CAST(:seen AS BIGINT)), "
-                "status = CASE WHEN CAST(:status AS TEXT) IS NOT NULL AND CAST(:seen AS BIGINT) >= last_seen_at "
-                "THEN CAST(:status AS TEXT) "
-                "WHEN CAST(:status AS TEXT) IS NULL AND status = 'offline' THEN 'online' ELSE status END, "
-                "seq = :seq WHERE sensor_id = :sid"), self.store, ("seen", "status", "seq", "sid"))
-        self._sensor_update.execute_many(conn, [(row["seen"], row["status"], row["seq"], row["sid"]) for row in seen])
 
 
 class _DriverStatement:
