@@ -786,7 +786,7 @@ class Services:
             return
         gen = self._current()
         for hour in range(1, PLAYBACK_HOURS + 1):
-            if self.settings.snapshots and not self.settings.live:
+            if self.settings.snapshots:
                 ids = playback_indicators()
                 self._restored(gen.memo, ("playback", hour, ids), f"playback-{hour}",
                                computed_key(gen, playback_name(hour, ids)))

@@ -120,15 +120,18 @@ def gather_facts(store: Store, rules: list[Rule], now: pd.Timestamp, city=None, 
 
 
 def last_hour_anomalies(city, series: str, level: str, now: pd.Timestamp) -> pd.DataFrame:
-    """The early-warning rows of the last complete hour before ``now`` (remembered per city and hour)."""
+    """The early-warning rows of the last complete hour before ``now`` (remembered per hour while what the series
+    reads is unchanged)."""
     from metrics.early_warning import order_anomalies, sensor_anomalies
     end = min(now, city.as_of).floor("h")
     # Keyed by the versions of what the series reads and kept while its frame is the same object, not by the city:
     # in live mode every generation (every few seconds, the stream's readings) is a new city, and the orders' hourly
     # counts were computed again for each (0.3 s an evaluation at the city scale, 40 % of the alerts thread).
+    # The stream bumps the sensors' version with every batch too: only a sensor series reads them.
     read = "orders" if series == "orders" else "readings"
+    reads = ("orders", "units") if series == "orders" else ("readings", "sensors", "units")
     frame = city.layers.get(read)
-    data_versions = tuple((k, v) for k, v in getattr(city, "version_key", ()) if k in (read, "sensors", "units"))
+    data_versions = tuple((k, v) for k, v in getattr(city, "version_key", ()) if k in reads)
     key = (data_versions, series, level, end)
     with _anomaly_lock:
         kept = _anomaly_memo.get(key)

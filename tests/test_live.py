@@ -534,10 +534,13 @@ def test_the_alert_rules_early_warning_of_orders_is_not_made_again_for_a_generat
     first = service.generation().city
     now = first.as_of
     rows = alert_runner.last_hour_anomalies(first, "orders", "district", now)
-    # A batch of the stream: a new city with new readings (another layers dict, another version), the same orders.
+    # A batch of the stream: a new city with new readings and sensors (another layers dict, other versions: the
+    # stream moves both with every batch), the same orders.
     second = copy.copy(first)
-    second.layers = {**first.layers, "readings": first.layers["readings"].copy()}
-    second.versions = {**first.versions, "readings": first.versions["readings"] + 1}
+    second.layers = {**first.layers, "readings": first.layers["readings"].copy(),
+                     "sensors": first.layers["sensors"].copy()}
+    second.versions = {**first.versions, "readings": first.versions["readings"] + 1,
+                       "sensors": first.versions["sensors"] + 1}
     assert alert_runner.last_hour_anomalies(second, "orders", "district", now) is rows
     assert len(made) == 1
     acted = copy.copy(second)  # an action on an order: the orders read again, at a new version
