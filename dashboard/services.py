@@ -59,7 +59,8 @@ MEMO_LAYERS = {
     "open_alerts": ("alerts",),
     "open_alert_units": ("alerts", "units"),
     "building_alerts": ("alerts",),
-    "table_layout": ("units",),  # where each unit's row of each indicator sits in a window's table
+    "table_layout": ("units",),
+    "building_place": ("buildings", "orders", "units"),  # a building card's row, lineage and open orders near it  # where each unit's row of each indicator sits in a window's table
     # The early warning of the orders, keyed on the hours of the clock it reads (components.wall_alerts).
     "wall_early_warning": ("orders", "units"),
     "district_forecast": ("orders", "units"),
@@ -736,8 +737,13 @@ class Services:
     def building_card(self, building_id: str | None) -> BuildingCard | None:
         if not building_id or "buildings" not in self.city().layers:
             return None
-        states = self.sensor_states()
-        return self.memo(("building_card", building_id), lambda: building_card(self.city(), building_id, states))
+        gen = self._current()
+        states = self.sensor_states_of(gen)
+        # Where the building is and the open orders around it (~70 ms at the city scale) carry over the stream's
+        # generations (MEMO_LAYERS); only its sensors' states and readings are read again in each.
+        place = remembered(gen.memo, ("building_place", building_id), lambda: building_place(gen.city, building_id))
+        return remembered(gen.memo, ("building_card", building_id),
+                          lambda: building_card(gen.city, building_id, states, place))
 
     def grid_buildings(self, code: str) -> pd.DataFrame:
         """The buildings of a grid cell, those with open alarms first, then the tallest."""
@@ -1226,27 +1232,25 @@ def latest_readings(city: City, sensor_ids=None) -> pd.DataFrame:
     return readings.loc[last.to_numpy(), ["sensor_id", "value", "ts"]].set_index("sensor_id")
 
 
-def building_card(city: City, building_id: str, sensor_states: pd.DataFrame) -> BuildingCard | None:
-    """What the building card shows, or None for an unknown building."""
+@dataclass(frozen=True)
+class BuildingPlace:
+    """The part of a building card that the buildings, orders and units alone decide (not the sensors)."""
+    building: dict
+    grid_code: str
+    lineage: list[dict]
+    bounds: tuple[float, float, float, float]
+    open_orders: pd.DataFrame
+    high_rise: bool
+
+
+def building_place(city: City, building_id: str) -> BuildingPlace | None:
+    """A building's row, its grid cell's lineage and the open orders within ORDER_RADIUS_M of its footprint, or
+    None for an unknown building."""
     buildings = city["buildings"]
     match = np.flatnonzero(buildings["building_id"].to_numpy() == building_id)
     if not len(match):
         return None
     row = buildings.iloc[match[0]]
-    sensors = sensor_states[sensor_states["building_id"] == building_id].copy()
-    latest = latest_readings(city, sensors["sensor_id"])
-    if len(latest):  # alarm-only kinds (smoke, …) have sensors but no readings
-        sensors["last_value"] = sensors["sensor_id"].map(latest["value"])
-        sensors["last_at"] = sensors["sensor_id"].map(latest["ts"])
-    else:
-        sensors["last_value"] = np.nan
-        sensors["last_at"] = pd.NaT
-    smoke = sensors[sensors["kind"] == "smoke"]
-    in_alarm = int(smoke["state"].isin(["warning", "critical"]).sum())
-    offline = int(smoke["status"].isin(["offline", "fault"]).sum())
-    fire_state = ("no_data" if not len(smoke) else "critical" if in_alarm else "watch" if offline else "good")
-    fire = {"detectors": int(len(smoke)), "online": int(len(smoke) - offline), "in_alarm": in_alarm,
-            "state": fire_state, "high_rise": bool(row["high_rise_100m"])}
     open_orders = pd.DataFrame(columns=["order_id", "event_type", "status", "received_at", "deadline_at"])
     if "orders" in city.layers:
         orders = city["orders"]
@@ -1264,8 +1268,34 @@ def building_card(city: City, building_id: str, sensor_states: pd.DataFrame) -> 
                     name_zh=city.units.at[c, "name_zh"]) for c in city.lineage(row["grid_code"])]
     building = {k: row[k] for k in ("building_id", "use", "height_m", "floors", "year_built", "residents",
                                     "high_rise_100m")}
-    return BuildingCard(building=building, grid_code=row["grid_code"], lineage=lineage,
-                        bounds=tuple(row.geometry.bounds), sensors=sensors, fire=fire, open_orders=open_orders,
+    return BuildingPlace(building=building, grid_code=row["grid_code"], lineage=lineage,
+                         bounds=tuple(row.geometry.bounds), open_orders=open_orders,
+                         high_rise=bool(row["high_rise_100m"]))
+
+
+def building_card(city: City, building_id: str, sensor_states: pd.DataFrame,
+                  place: BuildingPlace | None = None) -> BuildingCard | None:
+    """What the building card shows, or None for an unknown building; ``place`` is ``building_place(city,
+    building_id)`` when the caller kept it from an earlier generation with the same buildings, orders and units."""
+    place = place if place is not None else building_place(city, building_id)
+    if place is None:
+        return None
+    sensors = sensor_states[sensor_states["building_id"] == building_id].copy()
+    latest = latest_readings(city, sensors["sensor_id"])
+    if len(latest):  # alarm-only kinds (smoke, …) have sensors but no readings
+        sensors["last_value"] = sensors["sensor_id"].map(latest["value"])
+        sensors["last_at"] = sensors["sensor_id"].map(latest["ts"])
+    else:
+        sensors["last_value"] = np.nan
+        sensors["last_at"] = pd.NaT
+    smoke = sensors[sensors["kind"] == "smoke"]
+    in_alarm = int(smoke["state"].isin(["warning", "critical"]).sum())
+    offline = int(smoke["status"].isin(["offline", "fault"]).sum())
+    fire_state = ("no_data" if not len(smoke) else "critical" if in_alarm else "watch" if offline else "good")
+    fire = {"detectors": int(len(smoke)), "online": int(len(smoke) - offline), "in_alarm": in_alarm,
+            "state": fire_state, "high_rise": place.high_rise}
+    return BuildingCard(building=place.building, grid_code=place.grid_code, lineage=place.lineage,
+                        bounds=place.bounds, sensors=sensors, fire=fire, open_orders=place.open_orders,
                         as_of=city.as_of)
 
 

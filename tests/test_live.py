@@ -226,6 +226,37 @@ def before_value(city) -> float:
     return window_table(city, "today").loc[("440300", "pm25_mean"), "value"]
 
 
+def test_a_building_cards_place_carries_over_a_batch_of_readings_and_its_sensors_do_not(city_store, monkeypatch):
+    """The stream changes the sensor layers every second: the card's row, lineage and open orders near it (~70 ms at
+    the city scale) are kept, its sensors' last readings are read again."""
+    service = Services(city_store, settings=Settings(version_check_seconds=0.01))
+    before = service.city()
+    sensors = before["sensors"]
+    in_buildings = sensors[sensors["building_id"].notna() & ~sensors["sensor_id"].isin(before["readings"]["sensor_id"])]
+    sensor_id, building_id = in_buildings[["sensor_id", "building_id"]].iloc[0]  # no reading yet
+    card = service.building_card(building_id)
+    place = service.generation().memo[("building_place", building_id)]
+    at = int((before.sensors_as_of - pd.Timedelta(minutes=10)).timestamp())
+    write_readings(city_store, [dict(sensor_id=sensor_id, ts=at, value=987.0)])
+
+    made = []
+    real_place = services_module.building_place
+    monkeypatch.setattr(services_module, "building_place", lambda *args: made.append(args) or real_place(*args))
+    import time
+    deadline = time.monotonic() + 60
+    while service.city() is before and time.monotonic() < deadline:
+        service.wait_for_refresh(5)
+        time.sleep(0.02)
+    assert service.city() is not before
+    again = service.building_card(building_id)
+    assert not made and service.generation().memo[("building_place", building_id)] is place
+    assert again is not card and again.open_orders is card.open_orders and again.lineage == card.lineage
+    def last_value(of):
+        return of.sensors.set_index("sensor_id").loc[sensor_id, "last_value"]
+
+    assert pd.isna(last_value(card)) and last_value(again) == pytest.approx(987.0)
+
+
 # --- a restart reads the city's snapshot, then what changed since ---------------------------------------------------
 
 def test_a_restart_reads_the_snapshot_and_then_the_changes_since(city_store, monkeypatch, tmp_path):
