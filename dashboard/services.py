@@ -59,8 +59,9 @@ MEMO_LAYERS = {
     "open_alerts": ("alerts",),
     "open_alert_units": ("alerts", "units"),
     "building_alerts": ("alerts",),
-    "table_layout": ("units",),
-    "building_place": ("buildings", "orders", "units"),  # a building card's row, lineage and open orders near it  # where each unit's row of each indicator sits in a window's table
+    "table_layout": ("units",),  # where each unit's row of each indicator sits in a window's table
+    "building_place": ("buildings", "orders", "units"),  # a building card's row, lineage and open orders near it
+    **{f"newest:{layer_id}": (layer_id,) for layer_id in LAYERS},  # a layer's newest record (layer_freshness)
     # The early warning of the orders, keyed on the hours of the clock it reads (components.wall_alerts).
     "wall_early_warning": ("orders", "units"),
     "district_forecast": ("orders", "units"),
@@ -809,8 +810,18 @@ class Services:
 
     def layer_freshness(self) -> dict[str, pd.Timestamp]:
         """The newest record of each stored layer (its time column's latest value, else when it was written)."""
-        city = self.city()
-        return self.memo("freshness", lambda: layer_freshness(city, self.stored_versions()))
+        gen = self._current()
+
+        def compute():
+            versions = self.stored_versions()
+            # Each layer's newest record is kept while that layer is unchanged (MEMO_LAYERS "newest:…"): the stream
+            # moves the sensor layers every second, and the max over 3 M orders' times was taken again each time.
+            newest = {layer_id: remembered(gen.memo, f"newest:{layer_id}",
+                                           lambda layer_id=layer_id: newest_record(gen.city, layer_id))
+                      for layer_id in versions}
+            return layer_freshness(gen.city, versions, newest)
+
+        return remembered(gen.memo, "freshness", compute)
 
     def _children_geojson(self, code: str) -> dict:
         return self._geojson_of(self._current(), code)
@@ -1139,15 +1150,23 @@ def lists_by_unit_and_indicator(points: pd.DataFrame) -> pd.Series:
     return pd.Series(lists, index=index, name="value", dtype=object)
 
 
-def layer_freshness(city: City, versions: dict[str, dict]) -> dict[str, pd.Timestamp]:
+def newest_record(city: City, layer_id: str) -> pd.Timestamp | None:
+    """The latest value of a loaded layer's time column; None when it has none or no rows."""
+    spec = LAYERS.get(layer_id)
+    frame = city.layers.get(layer_id)
+    if spec is not None and spec.time_column and frame is not None and len(frame):
+        return frame[spec.time_column].max()
+    return None
+
+
+def layer_freshness(city: City, versions: dict[str, dict], newest: dict | None = None) -> dict[str, pd.Timestamp]:
+    """Each stored layer's newest record (``newest``, made by :func:`newest_record` when not given), else when it
+    was written."""
     freshness = {}
     for layer_id, version in versions.items():
-        spec = LAYERS.get(layer_id)
-        frame = city.layers.get(layer_id)
-        if spec is not None and spec.time_column and frame is not None and len(frame):
-            freshness[layer_id] = frame[spec.time_column].max()
-        else:
-            freshness[layer_id] = pd.Timestamp(version["written_at"], unit="s", tz="UTC").tz_convert(city_timezone())
+        found = newest[layer_id] if newest is not None and layer_id in newest else newest_record(city, layer_id)
+        freshness[layer_id] = (found if found is not None and not pd.isna(found) else
+                               pd.Timestamp(version["written_at"], unit="s", tz="UTC").tz_convert(city_timezone()))
     return freshness
 
 

@@ -242,12 +242,7 @@ def test_a_building_cards_place_carries_over_a_batch_of_readings_and_its_sensors
     made = []
     real_place = services_module.building_place
     monkeypatch.setattr(services_module, "building_place", lambda *args: made.append(args) or real_place(*args))
-    import time
-    deadline = time.monotonic() + 60
-    while service.city() is before and time.monotonic() < deadline:
-        service.wait_for_refresh(5)
-        time.sleep(0.02)
-    assert service.city() is not before
+    wait_for_a_new_city(service, before)
     again = service.building_card(building_id)
     assert not made and service.generation().memo[("building_place", building_id)] is place
     assert again is not card and again.open_orders is card.open_orders and again.lineage == card.lineage
@@ -255,6 +250,35 @@ def test_a_building_cards_place_carries_over_a_batch_of_readings_and_its_sensors
         return of.sensors.set_index("sensor_id").loc[sensor_id, "last_value"]
 
     assert pd.isna(last_value(card)) and last_value(again) == pytest.approx(987.0)
+
+
+def wait_for_a_new_city(service: Services, before) -> None:
+    import time
+    deadline = time.monotonic() + 60
+    while service.city() is before and time.monotonic() < deadline:
+        service.wait_for_refresh(5)
+        time.sleep(0.02)
+    assert service.city() is not before
+
+
+def test_the_layers_newest_records_are_found_again_only_for_the_layers_that_changed(city_store, monkeypatch):
+    """The map's freshness badges: a batch of readings moves the readings' newest record; the max over the orders'
+    times (3 M at the city scale) is not taken again for it."""
+    service = Services(city_store, settings=Settings(version_check_seconds=0.01))
+    before = service.city()
+    drawn = service.layer_freshness()
+    newest = before.sensors_as_of + pd.Timedelta(minutes=90)  # an hour later than the newest hourly mean
+    sensor_id = before["sensors"]["sensor_id"].iloc[0]
+    write_readings(city_store, [dict(sensor_id=sensor_id, ts=int(newest.timestamp()), value=1.0)])
+    looked_at = []
+    real = services_module.newest_record
+    monkeypatch.setattr(services_module, "newest_record",
+                        lambda city, layer_id: looked_at.append(layer_id) or real(city, layer_id))
+    wait_for_a_new_city(service, before)
+    now = service.layer_freshness()
+    assert "readings" in looked_at and set(looked_at) & set(service.city().layers) <= set(SENSOR_LAYERS)
+    assert now["orders"] == drawn["orders"] and now["readings"] > drawn["readings"]
+    assert now == services_module.layer_freshness(service.city(), service.stored_versions())
 
 
 # --- a restart reads the city's snapshot, then what changed since ---------------------------------------------------
