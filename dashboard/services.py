@@ -41,7 +41,7 @@ from metrics.engine import (by_clock, city_level_groups, compare, compare_named,
                             rank_among_siblings, series, sparkline_steps, step_windows, stepped_unit_values)
 from metrics.hotspots import detect_hotspots
 from metrics.incremental import StepSums, WindowSums, rows_from, unit_figures
-from metrics.score import explain_score, vital_scores
+from metrics.score import unit_score
 from metrics.registry import INDICATORS
 from metrics.spec import WINDOWS, Window, named_window
 
@@ -707,15 +707,13 @@ class Services:
         lineage = [dict(code=c, level=city.units.at[c, "level"], name=city.units.at[c, "name"],
                         name_zh=city.units.at[c, "name_zh"]) for c in city.lineage(code)]
         shown = children_units if len(children_units) else city.units.loc[[code]]
-        scores = vital_scores(rows)
+        score, score_count, score_explanation = unit_score(rows)
         return UnitView(
             code=code, level=unit["level"], name=unit["name"], name_zh=unit["name_zh"], lineage=lineage,
             child_level=child_level, kpis=kpis, children=children,
             children_geojson=self._geojson_of(gen, code),
             bounds=tuple(shown.total_bounds), as_of=city.as_of,
-            score=float(scores["score"].iloc[0]),
-            score_count=int(scores["indicators"].iloc[0]),
-            score_explanation=explain_score(rows, code),
+            score=score, score_count=score_count, score_explanation=score_explanation,
             sparklines=self._series(gen, window).loc[code].to_dict())
 
 

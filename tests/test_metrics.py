@@ -676,3 +676,18 @@ def test_vital_score_of_a_unit_with_nothing_judged_is_no_data(table):
     scores = vital_scores(unjudged)
     assert scores["score"].isna().all() and (scores["indicators"] == 0).all()
     assert explain_score(unjudged, "C").empty
+
+
+def test_one_units_score_from_its_rows_equals_the_score_of_the_whole_table(table):
+    """What a map page shows for its unit (metrics.score.unit_score, from the unit's rows alone) is what the
+    whole table's scores and explanation say of it, for every unit, and for a unit with nothing judged."""
+    from metrics.score import explain_score, unit_score, vital_scores
+    for judged in (table, table.assign(state="no_data")):
+        scores = vital_scores(judged).set_index("code")
+        for code in judged["code"].unique():
+            rows = judged[judged["code"] == code].reset_index(drop=True)
+            score, count, why = unit_score(rows)
+            assert (score == pytest.approx(scores.loc[code, "score"])
+                    if not np.isnan(scores.loc[code, "score"]) else np.isnan(score)), code
+            assert count == scores.loc[code, "indicators"], code
+            pd.testing.assert_frame_equal(why, explain_score(judged, code))
