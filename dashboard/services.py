@@ -62,6 +62,11 @@ MEMO_LAYERS = {
     "table_layout": ("units",),  # where each unit's row of each indicator sits in a window's table
     "building_place": ("buildings", "orders", "units"),  # a building card's row, lineage and open orders near it
     **{f"newest:{layer_id}": (layer_id,) for layer_id in LAYERS},  # a layer's newest record (layer_freshness)
+    "sensor_cells": (),  # carried always: the sensors' H3 cells, checked against their positions where used
+    "building_scope_rows": ("buildings", "units"),  # a unit's buildings (maps.routes.scope_rows)
+    "unit_footprints": ("buildings", "units"),      # … and their outlines, drawn on a small unit's map
+    "grid_points": ("units",),                      # a point inside each grid cell (the patrols' marks)
+    "scope_codes": ("units",),                      # the units inside an account's scope (dashboard.auth)
     # The early warning of the orders, keyed on the hours of the clock it reads (components.wall_alerts).
     "wall_early_warning": ("orders", "units"),
     "district_forecast": ("orders", "units"),

@@ -252,6 +252,25 @@ def test_a_building_cards_place_carries_over_a_batch_of_readings_and_its_sensors
     assert pd.isna(last_value(card)) and last_value(again) == pytest.approx(987.0)
 
 
+def test_a_units_buildings_and_their_outlines_carry_over_a_batch_of_readings(city_store):
+    """A small unit's map draws its buildings' outlines: found once for the buildings and units, not for each
+    generation of the stream."""
+    from dashboard.maps import routes
+
+    service = Services(city_store, settings=Settings(version_check_seconds=0.01))
+    before = service.city()
+    community = before.units.index[before.units["level"] == "community"][0]
+    rows = routes.scope_rows(service.generation(), community)
+    outlines = routes.unit_footprints(service.generation(), community)
+    assert len(rows)
+    sensor_id = before["sensors"]["sensor_id"].iloc[0]
+    at = int((before.sensors_as_of - pd.Timedelta(minutes=10)).timestamp())
+    write_readings(city_store, [dict(sensor_id=sensor_id, ts=at, value=1.0)])
+    wait_for_a_new_city(service, before)
+    assert routes.scope_rows(service.generation(), community) is rows
+    assert routes.unit_footprints(service.generation(), community) is outlines
+
+
 def wait_for_a_new_city(service: Services, before) -> None:
     import time
     deadline = time.monotonic() + 60

@@ -91,3 +91,30 @@ def test_each_layer_is_declared_once_in_both_languages(layer_id):
     assert all(c.label and c.label_zh and c.label != c.label_zh for c in classes.values())
     assert len({c.color for c in classes.values()}) == len(classes)
     assert np.all([c.color.startswith("#") for c in classes.values()])
+
+
+def test_sensor_clusters_count_the_units_sensors_and_show_the_worst_state_inside(city):
+    """Each cluster: the unit's sensors in its H3 cell, the worst state among them and how many are in alarm, as a
+    groupby of the sensors by cell says; with the cells kept from an earlier generation, the same clusters."""
+    import h3.api.numpy_int as h3_int
+    states = sources.sensor_states(city)
+    # Every state present, so the worst of a mixed cell is tested (the test city's alarms give some).
+    states = states.assign(state=np.resize(["good", "watch", "warning", "critical"], len(states)))
+    district = _district(city)
+    rows = states[sources.unit_grid_mask(city, district, states)]
+    cells = [h3_int.latlng_to_cell(lat, lon, 7) for lat, lon in zip(rows["lat"], rows["lon"])]
+    rank = rows["state"].map(sources.STATE_RANK)
+    expected = (rows.assign(cell=cells, rank=rank).groupby("cell")
+                .agg(count=("sensor_id", "size"), rank=("rank", "max"), alarms=("rank", lambda r: int((r >= 3).sum()))))
+    clusters = sources.sensor_clusters(city, states, district, 7)
+    assert [c["count"] for c in clusters] == expected["count"].tolist() and sum(expected["count"]) == len(rows) > 0
+    assert [c["state"] for c in clusters] == [sources.RANKED_STATES[r] for r in expected["rank"]]
+    assert [c["tip_value"].split(" · ")[1] for c in clusters] == [f"{n} in alarm" for n in expected["alarms"]]
+    assert expected["count"].max() > 1 and any(c["state"] != "good" for c in clusters)
+    kept = {}
+    all_cells = sources.sensor_cells(states, 7, kept)
+    assert sources.sensor_clusters(city, states, district, 7, all_cells) == clusters
+    # The next generation: the same sensors rewritten (new frame, same positions) take the kept cells; moved ones not.
+    assert sources.sensor_cells(states.copy(), 7, kept) is all_cells
+    moved = states.assign(lat=states["lat"] + 0.05)
+    assert sources.sensor_cells(moved, 7, kept) is not all_cells

@@ -257,7 +257,8 @@ def _sensors(view: MapView) -> list[dict]:
     if resolution is None:
         points = sources.sensor_points(view.city, states, view.data.code)
         return [deck.points_layer("sensors", points)]
-    clusters = sources.sensor_clusters(view.city, states, view.data.code, resolution)
+    cells = sources.sensor_cells(states, resolution, view.services.memo("sensor_cells", dict))
+    clusters = sources.sensor_clusters(view.city, states, view.data.code, resolution, cells)
     return [deck.points_layer("sensors", clusters), deck.count_labels_layer("sensor-counts", clusters)]
 
 

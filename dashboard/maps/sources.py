@@ -82,26 +82,46 @@ def sensor_points(city: City, states: pd.DataFrame, code: str) -> list[dict]:
             for r in rows.itertuples()]
 
 
-def sensor_clusters(city: City, states: pd.DataFrame, code: str, resolution: int) -> list[dict]:
-    """Sensors of a unit binned into H3 cells; each cluster shows its count and the worst state inside."""
-    rows = states[unit_grid_mask(city, code, states)]
+def sensor_clusters(city: City, states: pd.DataFrame, code: str, resolution: int,
+                    cells: np.ndarray | None = None) -> list[dict]:
+    """Sensors of a unit binned into H3 cells; each cluster shows its count and the worst state inside. ``cells``:
+    every sensor's cell at ``resolution``, in ``states``' order, when the caller kept them (:func:`sensor_cells`)."""
+    mask = unit_grid_mask(city, code, states)
+    rows = states[mask]
     if not len(rows):
         return []
-    cells = _cells(rows["lat"].to_numpy(), rows["lon"].to_numpy(), resolution)
-    grouped = (rows.assign(cell=cells, rank=rows["state"].map(STATE_RANK))
-               .groupby("cell").agg(count=("sensor_id", "size"), rank=("rank", "max"),
-                                   alarms=("rank", lambda r: int((r >= 3).sum()))))
+    cells = cells[mask] if cells is not None else _cells(rows["lat"].to_numpy(), rows["lon"].to_numpy(), resolution)
+    rank = rows["state"].map(STATE_RANK).to_numpy(dtype=float)
+    # Per cell, in the cells' order: how many sensors, the worst state, how many in alarm (warning or worse).
+    unique, inverse = np.unique(cells, return_inverse=True)
+    count = np.bincount(inverse, minlength=len(unique))
+    worst = np.full(len(unique), np.nan)
+    np.fmax.at(worst, inverse, rank)
+    alarms = np.bincount(inverse, weights=(rank >= 3).astype(float), minlength=len(unique)).astype(int)
     clusters = []
-    for cell, row in grouped.iterrows():
+    for cell, n, worst_rank, in_alarm in zip(unique.tolist(), count.tolist(), worst.tolist(), alarms.tolist()):
         lat, lon = h3_int.cell_to_latlng(int(cell))
-        state = RANKED_STATES[int(row["rank"])]
-        clusters.append({"position": [round(lon, 6), round(lat, 6)], "count": int(row["count"]),
+        state = RANKED_STATES[int(worst_rank)]
+        clusters.append({"position": [round(lon, 6), round(lat, 6)], "count": n,
                          "fill": rgba(STATE_COLORS[state], 220), "state": state,
-                         "radius": float(8 + 4 * np.log2(row["count"] + 1)),
-                         "label": str(int(row["count"])),
-                         "tip_name": f"{int(row['count'])} sensors", "tip_name_zh": f"{int(row['count'])} 个传感器",
-                         "tip_value": f"worst: {state} · {int(row['alarms'])} in alarm"})
+                         "radius": float(8 + 4 * np.log2(n + 1)),
+                         "label": str(n),
+                         "tip_name": f"{n} sensors", "tip_name_zh": f"{n} 个传感器",
+                         "tip_value": f"worst: {state} · {in_alarm} in alarm"})
     return clusters
+
+
+def sensor_cells(states: pd.DataFrame, resolution: int, kept: dict) -> np.ndarray:
+    """Every sensor's H3 cell at ``resolution``, in ``states``' order. ``kept`` (a generation memo's dict, carried
+    to the next generation) holds the last positions and their cells: the stream rewrites the sensors' rows every
+    second, their positions stay, and finding 30,000 cells took 15 ms of every map page's redraw."""
+    lat, lon = states["lat"].to_numpy(dtype=float), states["lon"].to_numpy(dtype=float)
+    found = kept.get(resolution)
+    if found is not None and np.array_equal(found[0], lat) and np.array_equal(found[1], lon):
+        return found[2]
+    cells = _cells(lat, lon, resolution)
+    kept[resolution] = (lat, lon, cells)
+    return cells
 
 
 # --- orders -----------------------------------------------------------------------------------------------------------
