@@ -91,3 +91,20 @@ def test_the_replayed_referer_and_origin_name_the_server_under_load():
         "http://127.0.0.1:8050/?unit=440304"
     assert load.rehome("http://127.0.0.1:39383", "http://10.0.0.2:80") == "http://10.0.0.2:80"
     assert load.rehome("null", "http://127.0.0.1:8050") == "null"  # an opaque origin stays as it was
+
+
+def test_the_redraw_bench_runs_to_the_end_on_a_small_city(tmp_path):
+    """bench/follow.py drives the page's redraw and the generations' swap by hand: it must follow their changes
+    (make bench once failed after 12 minutes on a stale request body)."""
+    import subprocess
+
+    from sample_data.__main__ import build
+
+    url = f"sqlite:///{tmp_path / 'city.sqlite'}"
+    build("test", url, progress=False)
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, str(root / "bench" / "follow.py"), "--database-url", url,
+                           "--generations", "2"], capture_output=True, text=True, timeout=600, cwd=root)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    assert sum(" median " in line for line in lines) == 6 and "summed per generation" in lines[-1]
