@@ -60,7 +60,7 @@ MEMO_LAYERS = {
     "open_alert_units": ("alerts", "units"),
     "building_alerts": ("alerts",),
     "table_layout": ("units",),  # where each unit's row of each indicator sits in a window's table
-    "building_place": ("buildings", "orders", "units"),  # a building card's row, lineage and open orders near it
+    "building_places": ("buildings", "orders", "units"),  # building cards' rows, lineages and open orders near them
     **{f"newest:{layer_id}": (layer_id,) for layer_id in LAYERS},  # a layer's newest record (layer_freshness)
     "sensor_cells": (),  # carried always: the sensors' H3 cells, checked against their positions where used
     "building_scope_rows": ("buildings", "units"),  # a unit's buildings (maps.routes.scope_rows)
@@ -744,9 +744,10 @@ class Services:
         gen = self._current()
         states = self.sensor_states_of(gen)
         # Where the building is and the open orders around it (~70 ms at the city scale) carry over the stream's
-        # generations (MEMO_LAYERS); only its sensors' states and readings are read again in each.
-        place = remembered(gen.memo, ("building_place", building_id), lambda: building_place(gen.city, building_id))
-        return remembered(gen.memo, ("building_card", building_id),
+        # generations (MEMO_LAYERS); only its sensors' states and readings are read again in each. Both memos are
+        # bounded: the ids come from the network.
+        place = self._kept(gen, "building_places", building_id, lambda: building_place(gen.city, building_id))
+        return self._kept(gen, "building_cards", building_id,
                           lambda: building_card(gen.city, building_id, states, place))
 
     def grid_buildings(self, code: str) -> pd.DataFrame:

@@ -235,7 +235,7 @@ def test_a_building_cards_place_carries_over_a_batch_of_readings_and_its_sensors
     in_buildings = sensors[sensors["building_id"].notna() & ~sensors["sensor_id"].isin(before["readings"]["sensor_id"])]
     sensor_id, building_id = in_buildings[["sensor_id", "building_id"]].iloc[0]  # no reading yet
     card = service.building_card(building_id)
-    place = service.generation().memo[("building_place", building_id)]
+    place = service.generation().memo["building_places"][building_id]
     at = int((before.sensors_as_of - pd.Timedelta(minutes=10)).timestamp())
     write_readings(city_store, [dict(sensor_id=sensor_id, ts=at, value=987.0)])
 
@@ -244,12 +244,17 @@ def test_a_building_cards_place_carries_over_a_batch_of_readings_and_its_sensors
     monkeypatch.setattr(services_module, "building_place", lambda *args: made.append(args) or real_place(*args))
     wait_for_a_new_city(service, before)
     again = service.building_card(building_id)
-    assert not made and service.generation().memo[("building_place", building_id)] is place
+    assert not made and service.generation().memo["building_places"][building_id] is place
     assert again is not card and again.open_orders is card.open_orders and again.lineage == card.lineage
     def last_value(of):
         return of.sensors.set_index("sensor_id").loc[sensor_id, "last_value"]
 
     assert pd.isna(last_value(card)) and last_value(again) == pytest.approx(987.0)
+    # The ids come from the network: however many are asked, the memos stay bounded.
+    assert all(service.building_card(f"B-none-{n}") is None for n in range(services_module.MAX_UNIT_VIEWS + 20))
+    memo = service.generation().memo
+    assert len(memo["building_places"]) <= services_module.MAX_UNIT_VIEWS
+    assert len(memo["building_cards"]) <= services_module.MAX_UNIT_VIEWS
 
 
 def test_a_units_buildings_and_their_outlines_carry_over_a_batch_of_readings(city_store):
