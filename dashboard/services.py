@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 import zlib
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,8 +64,12 @@ MEMO_LAYERS = {
     "building_places": ("buildings", "orders", "units"),  # building cards' rows, lineages and open orders near them
     **{f"newest:{layer_id}": (layer_id,) for layer_id in LAYERS},  # a layer's newest record (layer_freshness)
     "sensor_cells": (),  # carried always: the sensors' H3 cells, checked against their positions where used
-    "building_scope_rows": ("buildings", "units"),  # a unit's buildings (maps.routes.scope_rows)
-    "unit_footprints": ("buildings", "units"),      # … and their outlines, drawn on a small unit's map
+    # Per unit (maps.routes, bounded: Kept): its buildings, their outlines (a small unit's map), their tile index and
+    # their colours by use.
+    "building_scope_rows": ("buildings", "units"),
+    "unit_footprints": ("buildings", "units"),
+    "scoped_building_tiles": ("buildings", "units"),
+    "scoped_building_properties:use": ("buildings", "units"),
     "grid_points": ("units",),                      # a point inside each grid cell (the patrols' marks)
     "scope_codes": ("units",),                      # the units inside an account's scope (dashboard.auth)
     # The early warning of the orders, keyed on the hours of the clock it reads (components.wall_alerts).
@@ -685,13 +690,7 @@ class Services:
 
     @staticmethod
     def _kept(gen: Generation, name: str, key, compute):
-        kept = gen.memo.setdefault(name, {})
-        value = kept.get(key)
-        if value is None:
-            value = compute()
-            if len(kept) < MAX_UNIT_VIEWS:  # keys come from the network: a bounded memo, however many are asked
-                kept[key] = value
-        return value
+        return kept(gen.memo, name, key, compute)
 
     def _unit_view(self, gen: Generation, code: str | None, indicator_id: str, window: str) -> UnitView:
         city = gen.city
@@ -891,6 +890,46 @@ def carries_over(key, same: set[str]) -> bool:
     """Whether a generation memo under ``key`` holds in a generation whose unchanged layers are ``same``
     (:data:`MEMO_LAYERS`)."""
     return set(MEMO_LAYERS.get(key[0] if isinstance(key, tuple) else key, ("*",))) <= same
+
+
+class Kept:
+    """A memo for keys that come from the network (a unit, a building, a request's inputs): at most ``limit``
+    values, the least recently asked dropped first, so that however many keys a client invents it stays bounded and
+    what screens keep asking for stays. Nothing is kept for a None (an unknown id). Thread-safe."""
+
+    def __init__(self, limit: int | None = None):
+        self.limit = limit  # None: MAX_UNIT_VIEWS, as it is when a value is kept
+        self._values: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key, compute):
+        with self._lock:
+            if key in self._values:
+                self._values.move_to_end(key)
+                return self._values[key]
+        value = compute()  # outside the lock: two threads may make the same value once each, never wait on one
+        if value is not None:
+            with self._lock:
+                self._values[key] = value
+                self._values.move_to_end(key)
+                while len(self._values) > (self.limit if self.limit is not None else MAX_UNIT_VIEWS):
+                    self._values.popitem(last=False)
+        return value
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __contains__(self, key) -> bool:
+        return key in self._values
+
+    def __getitem__(self, key):
+        return self._values[key]
+
+
+def kept(memo: dict, name: str, key, compute):
+    """``compute()`` kept under ``key`` in the bounded memo ``memo[name]`` (:class:`Kept`); it carries over
+    generations as :data:`MEMO_LAYERS` says of ``name``."""
+    return memo.setdefault(name, Kept()).get(key, compute)
 
 
 def remembered(memo: dict, key, compute):

@@ -627,3 +627,40 @@ def test_the_alert_rules_early_warning_of_orders_is_not_made_again_for_a_generat
     acted.versions = {**second.versions, "orders": second.versions["orders"] + 1}
     alert_runner.last_hour_anomalies(acted, "orders", "district", now)
     assert len(made) == 2
+
+
+def test_a_memo_of_network_keys_keeps_the_most_recently_asked_and_no_unknowns():
+    """services.Kept: bounded however many keys are asked; what screens keep asking for stays (the least recently
+    asked goes first); an unknown id (None) is not kept."""
+    from dashboard.services import Kept
+
+    memo = Kept(limit=3)
+    made = []
+
+    def make(key):
+        return lambda: made.append(key) or f"value of {key}"
+
+    for key in ("a", "b", "c"):
+        memo.get(key, make(key))
+    memo.get("a", make("a"))  # asked again: now the most recent
+    memo.get("d", make("d"))  # the fourth: "b", the least recently asked, goes
+    assert made == ["a", "b", "c", "d"] and len(memo) == 3 and "b" not in memo and "a" in memo
+    assert memo.get("nobody", lambda: None) is None and "nobody" not in memo
+
+
+def test_the_maps_memos_per_unit_are_bounded(city_store, monkeypatch):
+    """A unit's buildings, outlines, tile index and colours are kept per unit code across generations: a client
+    walking every unit keeps at most MAX_UNIT_VIEWS of each."""
+    from dashboard.maps import routes
+
+    monkeypatch.setattr(services_module, "MAX_UNIT_VIEWS", 3)
+    service = Services(city_store, settings=Settings(version_check_seconds=0))
+    gen = service.generation()
+    communities = gen.city.units.index[gen.city.units["level"] == "community"][:5]
+    assert len(communities) == 5
+    for code in communities:
+        routes.unit_footprints(gen, code)
+        routes.tile_index(gen, code)
+        routes.tile_properties(gen, "use", "on_time_rate", "7d", scope=code)
+    for name in ("building_scope_rows", "unit_footprints", "scoped_building_tiles", "scoped_building_properties:use"):
+        assert len(gen.memo[name]) == 3, name

@@ -28,7 +28,7 @@ from flask import Flask, Response, abort, request, send_file
 from werkzeug.exceptions import NotFound
 
 from dashboard import auth, services
-from dashboard.services import remembered
+from dashboard.services import kept, remembered
 from layers.snapshot import read_computed, write_computed
 from dashboard.maps import sources
 from dashboard.maps.tiles import MIN_ZOOM, BuildingTiles
@@ -74,19 +74,19 @@ def scope_rows(gen, scope: str) -> np.ndarray:
     def compute():
         grid_codes = gen.city["buildings"]["grid_code"]
         return np.flatnonzero(grid_codes.isin(gen.city.units_within(scope)).to_numpy())
-    return remembered(gen.memo, ("building_scope_rows", scope), compute)
+    return kept(gen.memo, "building_scope_rows", scope, compute)
 
 
 def unit_footprints(gen, code: str) -> sources.Footprints:
     """The outlines of unit ``code``'s buildings (aligned with :func:`scope_rows`), for the map of a small unit."""
-    return remembered(gen.memo, ("unit_footprints", code), lambda: sources.footprints(
+    return kept(gen.memo, "unit_footprints", code, lambda: sources.footprints(
         gen.city["buildings"].geometry.values[scope_rows(gen, code)]))
 
 
 def tile_index(gen, scope: str | None = None) -> BuildingTiles:
     if scope is None:
         return remembered(gen.memo, "building_tiles", lambda: BuildingTiles.build(gen.city["buildings"]))
-    return remembered(gen.memo, ("building_tiles", scope), lambda: BuildingTiles.build(
+    return kept(gen.memo, "scoped_building_tiles", scope, lambda: BuildingTiles.build(
         gen.city["buildings"].iloc[scope_rows(gen, scope)]))
 
 
@@ -105,8 +105,8 @@ def tile_properties(gen, color: str, indicator: str, window: str,
     if scope is None:
         return city_wide
     rows = scope_rows(gen, scope)
-    return remembered(gen.memo, key + ("scope", scope),
-                      lambda: {name: values[rows] for name, values in city_wide.items()})
+    return kept(gen.memo, f"scoped_{key[0]}", (key[1:], scope),
+                lambda: {name: values[rows] for name, values in city_wide.items()})
 
 
 def colouring_version(gen, color: str, indicator: str, window: str) -> str:
