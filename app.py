@@ -102,10 +102,17 @@ def _every_app_gets_every_callback() -> None:
     _callback.GLOBAL_INLINE_SCRIPTS[:] = inline_scripts
 
 
-def start_jobs(service, settings: Settings) -> list[threading.Thread]:
+def start_jobs(service, settings: Settings, publish: bool = False) -> list[threading.Thread]:
     """The jobs that write to the store on a schedule, each in its own thread: in the one serving process, or in
-    the jobs process beside several web workers (never in a web worker: each would run them again)."""
+    the jobs process beside several web workers (never in a web worker: each would run them again). ``publish``:
+    beside several workers, also read the stream's changes once for all of them (layers.stream_spool)."""
     threads = []
+    if publish and settings.version_check_seconds > 0:
+        from layers.stream_spool import StreamSpool, publish_every
+
+        threads.append(threading.Thread(target=publish_every, args=(service.store, settings.version_check_seconds),
+                                        daemon=True, name="stream-publisher"))
+        service.stream_spool = StreamSpool.of(service.store)  # this process takes them in from there too
     if settings.escalation_minutes:
         threads.append(threading.Thread(target=escalate_every, args=(service, settings.escalation_minutes),
                                         daemon=True, name="escalation"))
@@ -234,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
 def run_jobs_only(database_url: str | None, settings: Settings) -> int:
     """The jobs process beside several web workers: the scheduled writes, and nothing served."""
     service = services.configure(database_url, settings=settings)
-    threads = start_jobs(service, settings)
+    threads = start_jobs(service, settings, publish=True)
     print(f"citytwin: jobs running ({', '.join(t.name for t in threads) or 'none'})", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -245,7 +252,8 @@ def run_jobs_only(database_url: str | None, settings: Settings) -> int:
 def serve_with_workers(args, settings: Settings) -> int:
     """gunicorn on the port with ``settings.workers`` processes. The master loads the city and warms every window
     before it forks, so the workers start at once and share those pages of memory (copy-on-write); the master
-    replaces a worker that dies. Each worker then follows the store on its own (dashboard.services)."""
+    replaces a worker that dies. Each worker then follows the store on its own (dashboard.services), taking the
+    stream's changes from the jobs process's spool (layers.stream_spool)."""
     from gunicorn.app.base import BaseApplication
 
     class Workers(BaseApplication):
@@ -286,7 +294,7 @@ def fork_jobs(settings: Settings) -> int:
         service = services.get()
         service.store.engine.dispose(close=False)  # the master's connections stay the master's
         service.reset_after_fork()
-        threads = start_jobs(service, settings)
+        threads = start_jobs(service, settings, publish=True)
         print(f"citytwin: jobs running ({', '.join(t.name for t in threads) or 'none'})", flush=True)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -306,11 +314,16 @@ def _signal(pid: int, number: int) -> None:
 
 
 def after_fork(_server, _worker) -> None:
-    """In a new worker: its own database connections (a connection must never be shared across processes) and a
-    fresh lock (no other thread existed at the fork, but a lock's state is copied as it was)."""
+    """In a new worker: its own database connections (a connection must never be shared across processes), a
+    fresh lock (no other thread existed at the fork, but a lock's state is copied as it was), and the stream's
+    changes taken from the jobs process's spool while it publishes them (layers.stream_spool)."""
+    from layers.stream_spool import StreamSpool
+
     service = services.get()
     service.store.engine.dispose(close=False)
     service.reset_after_fork()
+    if service.settings.version_check_seconds > 0:
+        service.stream_spool = StreamSpool.of(service.store)
 
 
 if __name__ == "__main__":

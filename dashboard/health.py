@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import time
 from collections.abc import Callable
 
@@ -120,9 +121,13 @@ def generation_part() -> dict:
     generation = services.get().loaded_generation()
     if generation is None:
         return {"up": False, "error": "no city loaded yet"}
+    spool = services.get().stream_spool
     return {"up": True, "as_of": generation.city.as_of.isoformat(),
             "age_seconds": round(time.time() - generation.loaded_at, 1),
-            "versions": generation.city.versions}
+            "versions": generation.city.versions, "key": generation.key, "worker": os.getpid(),
+            # Where the stream's last changes were taken from: the machine's spool (layers.stream_spool) or the
+            # store (no publisher beside this process, or it had gone quiet).
+            "stream_from": "store" if spool is None else spool.read_from}
 
 
 def redis_part(url: str) -> dict:

@@ -29,7 +29,7 @@ from pandas.arrays import ArrowStringArray
 
 from dashboard.settings import Settings
 from layers.city import (EVENT_LAYERS, NOT_LOADED, SENSOR_LAYERS, City, load_city, with_clock,
-                         with_orders_read_again, with_sensor_layers_read_again, with_versions)
+                         with_orders_read_again, with_sensor_changes, with_sensor_layers_read_again, with_versions)
 from dashboard.maps.sources import order_cells, sensor_states
 from layers import city_settings
 from layers.city_settings import timezone as city_timezone
@@ -37,6 +37,7 @@ from layers.specs import ALL_LEVELS, LAYERS, METRIC_CRS
 from layers.snapshot import read_computed, read_snapshot, write_computed, write_snapshot
 from layers.store import Store
 from layers.store_health import LastRead, is_unavailability
+from layers.stream_spool import NOTHING_NEW, StreamSpool
 from layers.workorders import WorkOrders
 from metrics.engine import (by_clock, city_level_groups, compare, compare_named, compared, grid_matrices,
                             rank_among_siblings, series, sparkline_steps, step_windows, stepped_unit_values)
@@ -205,6 +206,9 @@ class Services:
         self.last_refresh_phases: dict[str, float] = {}  # seconds of the last background refresh (bench/refresh.py)
         self._basemap = None  # the city's own PMTiles base map, opened when first asked for (settings.basemap_pmtiles)
         self.last_read = LastRead()  # what each read of the store last answered, for while it does not answer
+        # Beside a publisher of the stream's changes (the jobs process of several workers, layers.stream_spool): the
+        # spool this process takes them from instead of reading the store; None: it reads the store itself.
+        self.stream_spool: StreamSpool | None = None
 
     def reset_after_fork(self) -> None:
         """In a forked worker process: new locks, and no refresh thread (it stayed in the parent)."""
@@ -250,9 +254,7 @@ class Services:
             if is_unavailability(error):
                 return gen  # the city as last loaded; the top bar says the store is unavailable
             raise
-        stale_clock = (self.settings.live and (self._now() - gen.city.as_of).total_seconds()
-                       >= self.settings.clock_step_seconds)
-        if versions == gen.city.versions and not stale_clock:
+        if versions == gen.city.versions and not self._clock_stale(gen):
             return gen
         with self._lock:
             if self._gen is not gen or self._refreshing is not None:
@@ -268,6 +270,10 @@ class Services:
                     if not is_unavailability(error):
                         raise
             return self._gen
+
+    def _clock_stale(self, gen: Generation) -> bool:
+        """Live mode: the generation's clock is a step or more behind the wall clock."""
+        return self.settings.live and (self._now() - gen.city.as_of).total_seconds() >= self.settings.clock_step_seconds
 
     def stored_versions(self) -> dict[str, dict]:
         """The store's ``layer_versions``; while the store is unavailable, the last ones read (the pages go on
@@ -325,9 +331,10 @@ class Services:
         self._snapshotting = threading.Thread(target=write, daemon=True, name="snapshot")
         self._snapshotting.start()
 
-    def _clocked(self, city: City) -> City:
-        """In live mode the city is shown at the wall clock; in replay mode at its newest record."""
-        return with_clock(city, self._now()) if self.settings.live else city
+    def _clocked(self, city: City, clock: pd.Timestamp | None = None) -> City:
+        """In live mode the city is shown at the wall clock (or at ``clock``: when the stream's changes were read,
+        for the same generation in every process that took them in); in replay mode at its newest record."""
+        return with_clock(city, clock if clock is not None else self._now()) if self.settings.live else city
 
     def _generation(self, city: City, **parts) -> Generation:
         self._made += 1
@@ -340,7 +347,11 @@ class Services:
         started = time.monotonic()
         phases = {}
         try:
-            new = self._next_generation(old, self._reloaded(old.city, versions))
+            city = self._reloaded(old.city, versions)
+            if city.versions == old.city.versions and not self._clock_stale(old):
+                return  # the stream's publisher has nothing newer yet (layers.stream_spool): no new generation
+            versions = city.versions  # what was read (behind the store's when the spool lags it by a step)
+            new = self._next_generation(old, city)
             phases["read"] = time.monotonic() - started
             changed = {k for k in versions.keys() | old.city.versions.keys()
                        if versions.get(k) != old.city.versions.get(k)} - set(NOT_LOADED)
@@ -429,33 +440,50 @@ class Services:
             return self._clocked(with_versions(city, versions))
         patched = self._patched(city, changed, versions)
         if patched is not None:
-            return self._clocked(patched)
+            return self._clocked(*patched)
         self._log_mark = self._work_orders_unlocked().last_transition()
         stamps = self.store.layer_versions()
         city = load_city(self.store)
         self._snapshot_later(city, self._log_mark, stamps)
         return self._clocked(city)
 
-    def _patched(self, city: City, changed: set[str], versions: dict[str, int]) -> City | None:
+    def _patched(self, city: City, changed: set[str],
+                 versions: dict[str, int]) -> tuple[City, pd.Timestamp | None] | None:
         """``city`` brought up to ``versions`` by reading only what changed: the orders that actions touched or
-        citizens filed (the transition log says which), the sensor layers' new reports; None when something else
-        changed, or the log does not account for every change of the orders (a bulk import), so the city must be
-        loaded whole."""
+        citizens filed (the transition log says which), the sensor layers' new reports (from the stream's spool when
+        this process follows one: then up to where the publisher read, at its clock, returned beside the city);
+        None when something else changed, or the log does not account for every change of the orders (a bulk
+        import), so the city must be loaded whole."""
         changed = changed - set(NOT_LOADED)  # their versions come with ``versions``; nothing of theirs is loaded
         if not changed <= {"orders", *SENSOR_LAYERS} or not all(layer in city.layers for layer in changed):
             return None
+        own_versions = {layer: city.versions.get(layer) for layer in SENSOR_LAYERS}  # the orders' patch moves them
         if "orders" in changed:
             order_ids, mark, steps = self._work_orders_unlocked().changed_since(self._log_mark)
             if steps != versions["orders"] - city.versions.get("orders", 0):
                 return None
             city = with_orders_read_again(city, self.store, order_ids, versions)
             self._log_mark = mark
+        clock = None
         if changed & set(SENSOR_LAYERS):
             if not all(layer in city.layers for layer in SENSOR_LAYERS):
                 return None
-            # The orders' patch above already carries the new versions: say which sensor layers moved.
-            city = with_sensor_layers_read_again(city, self.store, versions, moved=changed & set(SENSOR_LAYERS))
-        return city
+            step = self.stream_spool.changes_for(city, own_versions) if self.stream_spool is not None else None
+            if step == NOTHING_NEW:  # the publisher has not read past this city yet: its sensor layers stay
+                city = copy.copy(city)
+                city.versions = {**versions, **{k: v for k, v in own_versions.items() if v is not None}}
+            elif step is not None:
+                # At the publisher's clock (every follower then makes the same generation), unless this city is
+                # already shown later (its clock moved on while the publisher had nothing new): never backwards.
+                clock = step.clock if city.clock is None or step.clock >= city.clock else None
+                city = with_sensor_changes(city, step.changes, {**versions, **step.versions})
+                self.stream_spool.read_from = "spool"
+            else:
+                if self.stream_spool is not None:
+                    self.stream_spool.read_from = "store"
+                # The orders' patch above already carries the new versions: say which sensor layers moved.
+                city = with_sensor_layers_read_again(city, self.store, versions, moved=changed & set(SENSOR_LAYERS))
+        return city, clock
 
     def work_orders(self) -> WorkOrders:
         """The work-order service over this store (reads and writes go straight to the store, not the cache)."""

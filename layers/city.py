@@ -380,40 +380,64 @@ READINGS_OVERLAP = pd.Timedelta(hours=2)
 network outage) within this long of the newest one loaded is still taken in."""
 
 
-def with_sensor_layers_read_again(city: City, store: Store, versions: dict[str, int], moved=None) -> City:
-    """``city`` after the stream wrote readings, alarms and sensor reports: only the layers whose version moved are
-    read again, and of them only what can have changed — the sensors the stream reported on since the city's mark
-    (all of them when something else wrote the sensors), the (sensor, hour) rows of the readings the stream stored
-    since the city's mark (when something else wrote readings, or the city has no mark yet: the rows from
-    :data:`READINGS_OVERLAP` before the newest one loaded), the alarms whole (thousands of rows); every other layer
-    is shared as it is. What a batch of the live stream costs the dashboard, instead of reading the city's millions
-    of orders again. ``moved``: the sensor layers that changed, when ``city`` already carries ``versions`` (default:
-    those whose version differs)."""
-    if moved is None:
-        moved = {layer for layer in SENSOR_LAYERS if versions.get(layer) != city.versions.get(layer)}
-    fresh, marks = {}, dict(city.arrival_marks)
-    sensors_since = None
+@dataclass(frozen=True)
+class SensorChanges:
+    """What changed in the sensor layers, as read from the store once: the rows to take in and where the reading
+    left off. :func:`with_sensor_changes` takes them into a city. Read by :func:`read_sensor_changes` for one city,
+    or, for every process of a machine at once, by the stream's publisher (:mod:`layers.stream_spool`)."""
+
+    fresh: dict                     # layer → its rows read again, as loaded (the readings: the hours read, whole)
+    marks: dict                     # layer → the store's arrival mark the rows were read at (Store.arrival_mark)
+    sensors_whole: bool = False     # the sensors were read whole (else only those the stream reported on)
+    readings_arrived: bool = False  # the readings are the (sensor, hour) rows the stream touched, not a span's
+    since: pd.Timestamp | None = None  # the readings from this instant on were read again (None: read whole)
+
+
+def stream_marks(store: Store) -> dict:
+    """The store's arrival marks of the sensors and readings, each read with its layer's version (one transaction
+    each): from there on only the rows numbered since need reading again."""
+    return {"sensors": store.arrival_mark("sensors"), "readings": store.arrival_mark("readings", READINGS_BATCHES)}
+
+
+def came_from_the_stream(layer: str, known: tuple | None, mark: tuple) -> bool:
+    """Whether every change of ``layer`` between the marks ``known`` and ``mark`` came numbered from the stream (one
+    number — the sensors' report, the readings' batch — one version each): then the rows numbered since ``known``
+    are all that changed."""
+    if known is None:
+        return False
+    counter = 1 if layer == "sensors" else 2  # the readings count batches (READINGS_BATCHES), not single readings
+    return mark[0] - known[0] == mark[counter] - known[counter]
+
+
+def sensors_reported_since(store: Store, known: tuple) -> pd.DataFrame:
+    """The sensors' rows the stream reported on since the mark ``known``."""
+    return load_layer(store, "sensors", where=lambda table: table.c.seq > known[1])
+
+
+def read_sensor_changes(city: City, store: Store, moved) -> SensorChanges:
+    """What changed in the sensor layers ``moved`` since ``city`` read them: the sensors the stream reported on
+    since the city's mark (all of them when something else wrote the sensors), the (sensor, hour) rows of the
+    readings the stream stored since the city's mark (when something else wrote readings, or the city has no mark
+    yet: the rows from :data:`READINGS_OVERLAP` before the newest one loaded), the alarms whole (thousands of rows)."""
+    fresh, marks = {}, {}
+    sensors_whole, arrived, since = False, False, None
     if "sensors" in moved:
         mark = store.arrival_mark("sensors")
-        known = marks.get("sensors")
-        # Every change since the mark came numbered from the stream (one number, one version each): read those.
-        if known is not None and mark[0] - known[0] == mark[1] - known[1]:
-            sensors_since = known[1]
-            fresh["sensors"] = load_layer(store, "sensors", where=lambda table: table.c.seq > sensors_since)
+        known = city.arrival_marks.get("sensors")
+        if came_from_the_stream("sensors", known, mark):
+            fresh["sensors"] = sensors_reported_since(store, known)
         else:
-            fresh["sensors"] = load_layer(store, "sensors")
+            fresh["sensors"], sensors_whole = load_layer(store, "sensors"), True
         marks["sensors"] = mark
-    if "alarms" in moved or ("sensors" in fresh and sensors_since is None):  # alarms carry their sensor's cell
+    if "alarms" in moved or sensors_whole:  # alarms carry their sensor's cell
         fresh["alarms"] = load_layer(store, "alarms")
     readings = city.layers.get("readings")
-    since = None
-    arrived = False  # the readings read are the (sensor, hour) rows the stream touched, not all from ``since`` on
     if "readings" in moved:
         mark = store.arrival_mark("readings", READINGS_BATCHES)
-        known = marks.get("readings")
-        if readings is not None and len(readings) and known is not None and mark[0] - known[0] == mark[2] - known[2]:
-            # Every change since the mark came from the stream (one batch number, one version each): read the hours
-            # of the sensors its readings fell in, whole — late ones too, however late.
+        known = city.arrival_marks.get("readings")
+        if readings is not None and len(readings) and came_from_the_stream("readings", known, mark):
+            # Every change since the mark came from the stream: read the hours of the sensors its readings fell in,
+            # whole — late ones too, however late.
             fresh["readings"], arrived = hourly_readings_arrived(store, known[1]), True
             since = fresh["readings"]["ts"].min() if len(fresh["readings"]) else None
         elif readings is not None and len(readings):
@@ -423,12 +447,32 @@ def with_sensor_layers_read_again(city: City, store: Store, versions: dict[str, 
         else:
             fresh["readings"] = hourly_readings(store)
         marks["readings"] = mark
+    return SensorChanges(fresh, marks, sensors_whole=sensors_whole, readings_arrived=arrived, since=since)
+
+
+def with_sensor_layers_read_again(city: City, store: Store, versions: dict[str, int], moved=None) -> City:
+    """``city`` after the stream wrote readings, alarms and sensor reports: only the layers whose version moved are
+    read again, and of them only what can have changed (:func:`read_sensor_changes`); every other layer is shared
+    as it is. What a batch of the live stream costs the dashboard, instead of reading the city's millions of orders
+    again. ``moved``: the sensor layers that changed, when ``city`` already carries ``versions`` (default: those
+    whose version differs)."""
+    if moved is None:
+        moved = {layer for layer in SENSOR_LAYERS if versions.get(layer) != city.versions.get(layer)}
+    return with_sensor_changes(city, read_sensor_changes(city, store, moved), versions)
+
+
+def with_sensor_changes(city: City, changes: SensorChanges, versions: dict[str, int]) -> City:
+    """``city`` with ``changes`` taken in, at ``versions``: the sensors' rows replaced (or all of them), the readings'
+    hours read replaced (or the span from ``changes.since`` on, or all of them), the alarms replaced."""
+    fresh, since, arrived = changes.fresh, changes.since, changes.readings_arrived
+    marks = {**city.arrival_marks, **changes.marks}
+    readings = city.layers.get("readings")
     # The derived columns (grid cell, kind, grid_index) for the fresh rows alone, by cities of just these layers;
     # readings and alarms take their sensor's cell and kind from the sensors as they are now.
     layers = dict(city.layers)
     if "sensors" in fresh:
         rows = City(units=city.units, hierarchy=city.hierarchy, layers={"sensors": fresh["sensors"]})["sensors"]
-        layers["sensors"] = rows if sensors_since is None else _rows_replaced(city["sensors"], rows, "sensor_id")
+        layers["sensors"] = rows if changes.sensors_whole else _rows_replaced(city["sensors"], rows, "sensor_id")
     events = {name: fresh[name] for name in ("readings", "alarms") if name in fresh}
     # A shallow copy: the derivation adds columns to the sensors it is given, which another generation may be reading.
     derived = City(units=city.units, hierarchy=city.hierarchy,

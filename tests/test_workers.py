@@ -59,6 +59,31 @@ def test_two_workers_serve_one_generation_and_follow_a_change_together(serve_app
     assert len({after[w] for w in workers}) == 1, after
 
 
+def test_with_the_stream_both_workers_take_its_changes_from_the_jobs_process_and_agree(serve_app, city_url,
+                                                                                       monkeypatch):
+    """Live mode with the simulator: the jobs process reads the stream's changes once and publishes them
+    (layers.stream_spool); each worker takes them from there, not from the store, and both serve the same
+    generation (the publisher's clock and versions) once they have taken the same step."""
+    monkeypatch.setenv("CITYTWIN_WORKERS", "2")
+    monkeypatch.setenv("CITYTWIN_MODE", "live")
+    monkeypatch.setenv("CITYTWIN_SIMULATE", "20")
+    monkeypatch.setenv("CITYTWIN_VERSION_CHECK_SECONDS", "1")
+    base = serve_app(city_url, timeout=180)
+    seen: dict[int, dict] = {}
+    for _ in range(3000):
+        ask(base)  # a page's poll: the worker that answers follows the store (GET /health only looks)
+        answer = base.http.get(base + "/health", timeout=60, headers={"Connection": "close"})
+        answer.raise_for_status()
+        generation = answer.json()["parts"]["generation"]
+        seen[generation["worker"]] = generation
+        if len(seen) == 2 and all(g["stream_from"] == "spool" for g in seen.values()) \
+                and len({g["key"] for g in seen.values()}) == 1:
+            break
+        time.sleep(0.05)
+    assert len(seen) == 2 and {g["stream_from"] for g in seen.values()} == {"spool"}, seen
+    assert len({g["key"] for g in seen.values()}) == 1, seen
+
+
 def test_a_killed_worker_is_replaced_while_the_other_serves(serve_app, city_url, monkeypatch):
     monkeypatch.setenv("CITYTWIN_WORKERS", "2")
     base = serve_app(city_url, timeout=180)
