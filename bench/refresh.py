@@ -1,14 +1,16 @@
 """A batch of the live stream, taken in by a loaded city: the ms per batch of N readings at the city scale.
 
     python bench/refresh.py --database-url sqlite:///data/bench-city.sqlite [--events 1000] [--batches 5]
-                            [--windows 7d,today] [--profile]
+                            [--windows 7d,today] [--profile] [--spool]
 
 Copies the database (the bench writes readings into it), loads the city through :class:`Services` as the server
 does, warms the windows a screen shows (every indicator's table and the headline sparklines), then for each batch
 writes ``--events`` readings at the newest hour through the ingest's own :class:`BatchWriter` and times the
 background refresh that makes the next generation (read what changed, recompute the indicators that read sensors,
 roll up every level, the sparklines' newest steps), split into its phases. ``--profile`` prints the top of a
-cProfile of one refresh.
+cProfile of one refresh. ``--spool``: as a web worker beside the jobs process does, the city takes the batch in from
+the stream's spool (layers.stream_spool), which a publisher wrote first (its read is timed apart: once per machine);
+the first batch is read from the store either way (a city loaded whole has no mark of the readings yet).
 """
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ def main(argv=None) -> int:
     parser.add_argument("--batches", type=int, default=5)
     parser.add_argument("--windows", default="7d,today")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--spool", action="store_true", help="take the batches in from the stream's spool")
     args = parser.parse_args(argv)
 
     import numpy as np
@@ -41,6 +44,7 @@ def main(argv=None) -> int:
     from dashboard.settings import Settings
     from layers.ingest import MEASURING_KINDS, Batch, BatchWriter
     from layers.store import Store
+    from layers.stream_spool import StreamSpool, read_step
 
     source = args.database_url.removeprefix("sqlite:///")
     work = Path(tempfile.mkdtemp(prefix="citytwin-refresh-bench-"))
@@ -48,7 +52,7 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     shutil.copy(source, copy)
     print(f"copied the city in {time.perf_counter() - started:.1f} s")
-    store = Store(f"sqlite:///{copy}")
+    store = Store(f"sqlite:///{copy}", snapshot_dir=work / "snapshot")
     # Replay mode: the clock stays at the newest record, so every refresh is the stream's, not the clock's.
     services = Services(store, settings=Settings(mode="replay", version_check_seconds=0.001, snapshots=False))
     started = time.perf_counter()
@@ -59,6 +63,11 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     services.warm(windows)
     print(f"warmed {windows} in {time.perf_counter() - started:.1f} s")
+    spool, position = None, None
+    if args.spool:
+        spool = services.stream_spool = StreamSpool.of(store)
+        _, position = read_step(store, None)
+        spool.beat()
 
     sensors = city["sensors"]
     measuring = sensors[sensors["kind"].isin(MEASURING_KINDS)]["sensor_id"].to_numpy()
@@ -72,6 +81,13 @@ def main(argv=None) -> int:
         batch = Batch(readings=[(str(s), ts, float(v)) for s, v in zip(ids, rng.uniform(5, 80, args.events))],
                       received=args.events)
         writer.write(batch)
+        published = ""
+        if spool is not None:  # the jobs process's publisher: its read, once for every process of the machine
+            started = time.perf_counter()
+            step, position = read_step(store, position)
+            spool.publish(step)
+            spool.beat()
+            published = f"; published in {(time.perf_counter() - started) * 1000:.0f} ms"
         old = services.loaded_generation()
         time.sleep(0.01)  # the version check's interval (1 ms) has passed: the next look at the city refreshes
         profiler = cProfile.Profile() if args.profile and number == args.batches - 1 else None
@@ -92,7 +108,8 @@ def main(argv=None) -> int:
         timings.append(seconds)
         phases.append(dict(services.last_refresh_phases))
         print(f"batch {number + 1}: {args.events:,} readings → new generation in {seconds * 1000:.0f} ms "
-              f"({', '.join(f'{k} {v * 1000:.0f} ms' for k, v in services.last_refresh_phases.items())})")
+              f"({', '.join(f'{k} {v * 1000:.0f} ms' for k, v in services.last_refresh_phases.items())}"
+              f"{'; from the ' + spool.read_from if spool else ''}{published})")
     print(f"median {statistics.median(timings) * 1000:.0f} ms per batch of {args.events:,} readings "
           f"({len(windows)} windows warm)")
     if args.profile:

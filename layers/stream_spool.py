@@ -75,6 +75,15 @@ def _between(low: dict, position: dict, high: dict) -> bool:
                for layer in ("sensors", "readings", "alarms"))
 
 
+def _frozen(position: dict) -> tuple:
+    return tuple(position[layer] for layer in ("sensors", "readings", "alarms"))
+
+
+def _reach(position: dict) -> int:
+    """How far the stream had come at ``position`` (every counter grows): to pick the furthest of two chains."""
+    return sum(sum(mark) for mark in _frozen(position))
+
+
 def _at_or_after(position: dict, other: dict) -> bool:
     return all(all(b >= c for b, c in zip(position[layer], other[layer])) for layer in ("sensors", "readings", "alarms"))
 
@@ -131,9 +140,7 @@ class StreamSpool:
     def beat(self) -> None:
         """Say that the publisher is at work (it writes a step only when the stream wrote something)."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        beat = self.folder / "heartbeat"
-        beat.touch()
-        os.utime(beat)
+        (self.folder / "heartbeat").touch()
 
     def prune(self) -> None:
         oldest = time.time_ns() - int(KEEP_SECONDS * 1e9)
@@ -183,16 +190,25 @@ class StreamSpool:
         if here is None or readings is None or not len(readings) or not self.publisher_at_work():
             return None
         steps = self._steps()
-        first = next((i for i, (_, meta) in enumerate(steps) if _between(meta["start"], here, meta["end"])), None)
-        if first is None:
-            return NOTHING_NEW if not steps or _at_or_after(here, steps[-1][1]["end"]) else None
-        chain = [steps[first]]
-        for name, meta in steps[first + 1:]:
-            if meta["start"] != chain[-1][1]["end"]:
-                break  # the publisher started a new chain: the city reads the store itself once it gets there
-            chain.append((name, meta))
-        if chain[-1][1]["end"] == here:
-            return NOTHING_NEW
+        onwards = [step for step in steps if _between(step[1]["start"], here, step[1]["end"])
+                   and step[1]["end"] != here]
+        if not onwards:
+            # At the end of a step, or ahead of them all (this city read the store itself later): nothing to take
+            # in yet. Behind every step kept, or beside a broken chain: the store, once.
+            caught_up = not steps or any(meta["end"] == here for _, meta in steps) \
+                or _at_or_after(here, steps[-1][1]["end"])
+            return NOTHING_NEW if caught_up else None
+        # From each step that takes the city further, the steps that follow it (one's end, the next one's start),
+        # and of those chains the one that reaches furthest (two publishers on one store — two servers on one
+        # machine — write two chains into the spool).
+        by_start = {_frozen(meta["start"]): (name, meta) for name, meta in steps}
+        chains = []
+        for step in onwards:
+            chain = [step]
+            while (following := by_start.get(_frozen(chain[-1][1]["end"]))) is not None and len(chain) <= len(steps):
+                chain.append(following)
+            chains.append(chain)
+        chain = max(chains, key=lambda chain: _reach(chain[-1][1]["end"]))
         try:
             return merged([self._read(name, meta) for name, meta in chain])
         except OSError:
