@@ -691,3 +691,58 @@ def test_one_units_score_from_its_rows_equals_the_score_of_the_whole_table(table
                     if not np.isnan(scores.loc[code, "score"]) else np.isnan(score)), code
             assert count == scores.loc[code, "indicators"], code
             pd.testing.assert_frame_equal(why, explain_score(judged, code))
+
+
+# --- the orders' facts, compared in numpy, are pandas' comparisons ---------------------------------------------------
+
+def _facts_by_pandas(orders: pd.DataFrame, window: Window) -> dict:
+    """The facts as pandas' zoned comparisons give them (the reference the numpy comparisons must equal)."""
+    from layers.lifecycle import RESPONSE_HOURS
+
+    def known_by(times, instant):
+        return (times.notna() & (times < instant)).to_numpy()
+
+    end = window.end
+    received = window.contains(orders["received_at"]).to_numpy()
+    handled = known_by(orders["handled_at"], end)
+    cancelled = known_by(orders["closed_at"], end) & ~handled
+    past_deadline = (orders["deadline_at"] < end).to_numpy() & ~cancelled
+    limit = orders["received_at"] + pd.Timedelta(hours=RESPONSE_HOURS)
+    dispatched = known_by(orders["dispatched_at"], end)
+    open_at_end = known_by(orders["received_at"], end) & ~handled & ~cancelled
+    return dict(received=received, outcome_known=handled | past_deadline,
+                on_time=handled & (orders["handled_at"] <= orders["deadline_at"]).fillna(False).to_numpy(),
+                evaluated_at_end=known_by(orders["evaluated_at"], end), handled=handled,
+                response_due=dispatched | (limit < end).to_numpy(),
+                responded_in_time=dispatched & (orders["dispatched_at"] <= limit).fillna(False).to_numpy(),
+                open_at_end=open_at_end, overdue_at_end=open_at_end & past_deadline,
+                red_card_at_end=open_at_end & ((orders["deadline_at"] <= end).to_numpy()
+                                               | (~dispatched & (limit <= end).to_numpy())))
+
+
+def test_order_facts_compared_in_numpy_equal_pandas_comparisons(tmp_path):
+    """The sample's orders (missing instants in every column), windows whose bounds fall between the columns'
+    microseconds and on them: every fact equals pandas' zoned comparison."""
+    from layers.city import load_city
+    from metrics.workorders import _order_columns, _order_facts
+    from sample_data.__main__ import build
+
+    city = load_city(build("test", f"sqlite:///{tmp_path / 'city.sqlite'}", progress=False))
+    orders = city["orders"]
+    assert orders["handled_at"].isna().any() and orders["dispatched_at"].isna().any()
+    columns = _order_columns(orders)
+    end = city.as_of
+    # An order dispatched, still open at its deadline: a window ending on its deadline gives it a red card (`<=`),
+    # one ending half a microsecond before does not (the bound is finer than the column's microseconds).
+    open_then = orders[(orders["dispatched_at"] < orders["deadline_at"]).fillna(False)
+                       & ~(orders["handled_at"] <= orders["deadline_at"]).fillna(False)
+                       & orders["closed_at"].isna()]
+    deadline = open_then["deadline_at"].iloc[0]
+    for start, stop in [(end - pd.Timedelta(days=7), end), (end - pd.Timedelta(days=30), deadline),
+                        (end - pd.Timedelta(hours=5, nanoseconds=1), end - pd.Timedelta(nanoseconds=500)),
+                        (deadline - pd.Timedelta(days=2, nanoseconds=7), deadline - pd.Timedelta(nanoseconds=500)),
+                        (deadline - pd.Timedelta(days=2), deadline + pd.Timedelta(nanoseconds=3))]:
+        window = Window(start, stop, "odd bounds")
+        facts = _order_facts(columns, orders, window)
+        for name, expected in _facts_by_pandas(orders, window).items():
+            assert np.array_equal(getattr(facts, name), expected), (name, start, stop)
