@@ -675,6 +675,16 @@ class Services:
             if frame is not None:
                 remembered(memo, key, lambda: decode(frame))
 
+    def drop_shared_facts(self) -> None:
+        """Forget the facts the indicators of each window shared while the windows were computed (the city's
+        memo, :func:`metrics.spec.memoised`): above all the orders' facts of each window and sparkline step, 66 MB
+        each at the city scale, 0.5 GB after a warm-up. Kept, they stayed in memory as long as the generation — in
+        the master of several workers, for good, and counted in every worker it forked. Whatever asks again
+        computes them again (a tenth of a second a window now, metrics.workorders.OrderColumns)."""
+        gen = self._gen
+        if gen is not None:
+            gen.city.memo.clear()
+
     def keep_computed(self) -> None:
         """Keep the current generation's window tables and sparklines beside the city's snapshot for the next start
         (see :meth:`_restore_computed`); after the warm-up, in its thread."""

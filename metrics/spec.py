@@ -103,14 +103,22 @@ def memoised(data, key, compute):
     memo = getattr(data, "memo", None)
     if memo is None:
         return compute()
-    if key not in memo:
+    value = memo.get(key, _MISSING)
+    if value is _MISSING:
+        value = compute()
+        # Without a lock: another request may fill or empty the memo meanwhile (Services.drop_shared_facts); a lost
+        # entry is computed again, a wrong one is never returned.
         if len(memo) >= MEMO_ENTRIES:
-            memo.pop(next(iter(memo)))  # the oldest: windows come and go, masks per window are large
-        memo[key] = compute()
-    return memo[key]
+            try:
+                memo.pop(next(iter(memo)))  # the oldest: windows come and go, masks per window are large
+            except (StopIteration, KeyError, RuntimeError):
+                pass
+        memo[key] = value
+    return value
 
 
 MEMO_ENTRIES = 24
+_MISSING = object()
 
 
 def layer_memoised(data, layer: str, key, compute):

@@ -664,3 +664,21 @@ def test_the_maps_memos_per_unit_are_bounded(city_store, monkeypatch):
         routes.tile_properties(gen, "use", "on_time_rate", "7d", scope=code)
     for name in ("building_scope_rows", "unit_footprints", "scoped_building_tiles", "scoped_building_properties:use"):
         assert len(gen.memo[name]) == 3, name
+
+
+def test_the_warm_up_forgets_the_facts_its_windows_shared(city_store):
+    """After the warm-up (app.warm_in_background: before several workers are forked) the city's memo no longer
+    holds the orders' facts of every window and sparkline step (0.5 GB at the city scale); a window computed again
+    afterwards finds them anew and equals the warm one."""
+    from app import warm_in_background
+    from dashboard.services import window_table
+    from tests.conftest import serving
+
+    service = Services(city_store, settings=Settings(version_check_seconds=0))
+    service.warm()
+    with serving(service):
+        warm_in_background(service)
+    city = service.city()
+    assert not [key for key in city.memo if key[0] == "order_facts"]
+    pd.testing.assert_frame_equal(window_table(city, "30d"), service.table("30d"))
+    assert [key for key in city.memo if key[0] == "order_facts"]  # found anew for the window computed again
