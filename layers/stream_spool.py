@@ -85,7 +85,8 @@ def _reach(position: dict) -> int:
 
 
 def _at_or_after(position: dict, other: dict) -> bool:
-    return all(all(b >= c for b, c in zip(position[layer], other[layer])) for layer in ("sensors", "readings", "alarms"))
+    return all(all(b >= c for b, c in zip(position[layer], other[layer]))
+               for layer in ("sensors", "readings", "alarms"))
 
 
 @dataclass(frozen=True)
@@ -211,8 +212,8 @@ class StreamSpool:
         chain = max(chains, key=lambda chain: _reach(chain[-1][1]["end"]))
         try:
             return merged([self._read(name, meta) for name, meta in chain])
-        except OSError:
-            return None  # a step pruned while being read: the store, this once
+        except Exception:  # noqa: BLE001 — pruned while read, cut short, another release's: the store, this once
+            return None
 
     def _read(self, name: str, meta: dict) -> Step:
         fresh = {layer: decode_frame(LAYERS[layer], read_stored(self.folder / name / f"{layer}.arrow"))

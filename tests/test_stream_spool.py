@@ -299,3 +299,21 @@ def test_two_publishers_on_one_store_write_two_chains_and_the_follower_takes_the
         (other if number % 2 else one).publish()
         assert service.stream_spool.read_from == "spool"
     assert_as_a_full_reload(service, city_store, windows=("today",))
+
+
+def test_a_step_that_cannot_be_read_is_read_from_the_store(city_store):
+    """A step's file cut short (a disk full, another release's format): the follower reads the store itself, and
+    equals a full reload."""
+    service = follower(city_store)
+    publisher = Publisher(city_store)
+    marked(service, publisher)
+    city = service.city()
+    online, _ = pm25_sensors(city)
+    at = int(city.sensors_as_of.timestamp()) - 60
+    BatchWriter(city_store, source="test").write(Batch(readings=[(online[2], at, 27.0)], received=1))
+    step_folder = publisher.spool.publish(read_step(city_store, publisher.position)[0])
+    (step_folder / "readings.arrow").write_bytes(b"not arrow")
+    assert service.stream_spool.changes_for(city) is None
+    caught_up(service)
+    assert service.stream_spool.read_from == "store"
+    assert_as_a_full_reload(service, city_store, windows=("today",))
