@@ -76,6 +76,13 @@ def caught_up(service: Services, timeout: float = 60):
     return service.city()
 
 
+def one_reading(store, city, sensor: int, value: float) -> None:
+    """One reading of an online PM2.5 monitor a minute before the sensors' clock, written as the stream writes."""
+    online, _ = pm25_sensors(city)
+    at = int(city.sensors_as_of.timestamp()) - 60
+    BatchWriter(store, source="test").write(Batch(readings=[(online[sensor], at, value)], received=1))
+
+
 def no_store_read(*_args, **_kwargs):
     raise AssertionError("the follower read the stream's changes from the store")
 
@@ -165,9 +172,7 @@ def test_a_follower_waits_for_the_publisher_and_makes_no_generation_meanwhile(ci
     publisher = Publisher(city_store)
     marked(service, publisher)
     city = service.city()
-    online, _ = pm25_sensors(city)
-    at = int(city.sensors_as_of.timestamp()) - 60
-    BatchWriter(city_store, source="test").write(Batch(readings=[(online[0], at, 22.0)], received=1))
+    one_reading(city_store, city, 0, 22.0)
     assert service.stream_spool.changes_for(service.city()) == NOTHING_NEW
     for _ in range(3):
         service.city()
@@ -214,9 +219,7 @@ def test_a_quiet_publisher_leaves_the_follower_reading_the_store(city_store, mon
     city = service.city()
     monkeypatch.setattr("layers.stream_spool.QUIET_SECONDS", 0.0)
     assert service.stream_spool.changes_for(city) is None
-    online, _ = pm25_sensors(city)
-    at = int(city.sensors_as_of.timestamp()) - 60
-    BatchWriter(city_store, source="test").write(Batch(readings=[(online[0], at, 24.0)], received=1))
+    one_reading(city_store, city, 0, 24.0)
     refreshed(service, city)
     assert service.stream_spool.read_from == "store"
 
@@ -308,9 +311,7 @@ def test_a_step_that_cannot_be_read_is_read_from_the_store(city_store):
     publisher = Publisher(city_store)
     marked(service, publisher)
     city = service.city()
-    online, _ = pm25_sensors(city)
-    at = int(city.sensors_as_of.timestamp()) - 60
-    BatchWriter(city_store, source="test").write(Batch(readings=[(online[2], at, 27.0)], received=1))
+    one_reading(city_store, city, 2, 27.0)
     step_folder = publisher.spool.publish(read_step(city_store, publisher.position)[0])
     (step_folder / "readings.arrow").write_bytes(b"not arrow")
     assert service.stream_spool.changes_for(city) is None
