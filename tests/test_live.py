@@ -438,14 +438,24 @@ def test_a_sensor_heard_from_changes_the_online_rates_of_its_units_only_equal_to
         assert (moved > rate(table)[moved.index]).all()
 
 
+def sensor_seen_outside_the_stream(store, sensor_id: str, at: int) -> None:
+    """A sensor's last report written as an import writes it: an update and a version of its own, not numbered."""
+    from sqlalchemy import select, text
+
+    from layers.store import METADATA
+
+    versions = METADATA.tables["layer_versions"]
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE sensors SET last_seen_at = :at WHERE sensor_id = :s"), {"at": at, "s": sensor_id})
+        current = conn.execute(select(versions.c.version).where(versions.c.layer_id == "sensors")).scalar_one()
+        conn.execute(versions.update().where(versions.c.layer_id == "sensors").values(version=current + 1))
+
+
 def test_sensors_written_outside_the_stream_are_read_whole(city_store, monkeypatch):
     """A write the stream did not number (here an update and a version of its own, as an import makes): the next
     refresh cannot tell which sensors changed, so it reads them all, and equals a full recompute."""
-    from sqlalchemy import select, text
-
     from dashboard.services import window_table
     from layers.ingest import Batch, BatchWriter
-    from layers.store import METADATA
 
     service = Services(city_store, settings=Settings(version_check_seconds=0.01))
     before = service.city()
@@ -453,11 +463,7 @@ def test_sensors_written_outside_the_stream_are_read_whole(city_store, monkeypat
     sensors = before["sensors"]
     quiet = sensors[sensors["last_seen_at"] < before.sensors_as_of - pd.Timedelta(hours=3)]["sensor_id"].iloc[0]
     at = int((before.sensors_as_of - pd.Timedelta(minutes=5)).timestamp())
-    versions = METADATA.tables["layer_versions"]
-    with city_store.engine.begin() as conn:
-        conn.execute(text("UPDATE sensors SET last_seen_at = :at WHERE sensor_id = :s"), {"at": at, "s": quiet})
-        current = conn.execute(select(versions.c.version).where(versions.c.layer_id == "sensors")).scalar_one()
-        conn.execute(versions.update().where(versions.c.layer_id == "sensors").values(version=current + 1))
+    sensor_seen_outside_the_stream(city_store, quiet, at)
     # ... and a numbered batch of the stream after it: the numbers account for one change of two.
     other = sensors[sensors["kind"] == "pm25"]["sensor_id"].iloc[0]
     BatchWriter(city_store, source="test").write(Batch(readings=[(other, at, 30.0)], received=1))

@@ -17,7 +17,7 @@ from layers.ingest import Batch, BatchWriter
 from layers.stream_spool import NOTHING_NEW, StreamSpool, merged, publish_every, read_step
 from sample_data.__main__ import build
 from sample_data.generator import DEFAULT_END
-from tests.test_live import assert_as_a_full_reload, refreshed
+from tests.test_live import assert_as_a_full_reload, refreshed, sensor_seen_outside_the_stream
 
 
 @pytest.fixture
@@ -185,10 +185,6 @@ def test_a_follower_waits_for_the_publisher_and_makes_no_generation_meanwhile(ci
 def test_a_chain_broken_by_a_write_outside_the_stream_is_read_from_the_store_then_followed_again(city_store):
     """Sensors updated outside the stream (an import): the publisher cannot say which changed and starts a new
     chain; the follower reads the store itself once (equal to a full reload), then takes the next steps again."""
-    from sqlalchemy import select, text
-
-    from layers.store import METADATA
-
     service = follower(city_store)
     publisher = Publisher(city_store)
     marked(service, publisher)
@@ -197,11 +193,7 @@ def test_a_chain_broken_by_a_write_outside_the_stream_is_read_from_the_store_the
     online, silent = pm25_sensors(city)
     quiet = silent["sensor_id"].iloc[0]
     at = int((city.sensors_as_of - pd.Timedelta(minutes=5)).timestamp())
-    versions = METADATA.tables["layer_versions"]
-    with city_store.engine.begin() as conn:
-        conn.execute(text("UPDATE sensors SET last_seen_at = :at WHERE sensor_id = :s"), {"at": at, "s": quiet})
-        current = conn.execute(select(versions.c.version).where(versions.c.layer_id == "sensors")).scalar_one()
-        conn.execute(versions.update().where(versions.c.layer_id == "sensors").values(version=current + 1))
+    sensor_seen_outside_the_stream(city_store, quiet, at)
     assert publisher.publish() is None  # not the stream's: no step, a new chain from here
     after = caught_up(service)
     assert service.stream_spool.read_from == "store"
