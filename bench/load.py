@@ -61,6 +61,34 @@ class Sample:
     callback: bool
     tile: bool
     error: str | None = None
+    kind: str = ""  # what was asked (:func:`kind_of`): the breakdown of where the slow requests are
+    app_ms: float | None = None  # the app's own time (its Server-Timing): the rest is queueing, network, client
+
+
+def server_timing_ms(header: str | None) -> float | None:
+    """The ``app;dur=<ms>`` of a Server-Timing header (dashboard/delivery.py), or None."""
+    for metric in (header or "").split(","):
+        name, _, rest = metric.strip().partition(";")
+        if name == "app" and rest.startswith("dur="):
+            try:
+                return float(rest[4:])
+            except ValueError:
+                return None
+    return None
+
+
+def kind_of(recorded: capture.Recorded) -> str:
+    """A short name for what a request asks: a callback's output, a tile, a static file, the poll, a page's path."""
+    if recorded.is_callback:
+        output = json.loads(recorded.body or "{}").get("output", "?")
+        return "callback " + (output if len(output) <= 60 else output[:57] + "...")
+    if recorded.is_poll:
+        return "poll"
+    if recorded.url.startswith("/tiles/"):
+        return "tile"
+    if recorded.resource_type in STATIC_TYPES:
+        return "static"
+    return recorded.method + " " + recorded.url.split("?", 1)[0]
 
 
 def waves(step_requests: list[capture.Recorded]) -> list[list[capture.Recorded]]:
@@ -144,10 +172,11 @@ class User(threading.Thread):
             response.content  # noqa: B018 (read to the end, as the browser does)
             error = None if response.status_code < 400 else f"{response.status_code} {recorded.url[:80]}"
             status = response.status_code
+            app_ms = server_timing_ms(response.headers.get("Server-Timing"))
         except requests.RequestException as failure:
-            status, error, response = 0, f"{type(failure).__name__} {recorded.url[:80]}", None
+            status, error, response, app_ms = 0, f"{type(failure).__name__} {recorded.url[:80]}", None, None
         return Sample(time.perf_counter() - started, status, recorded.is_callback,
-                      recorded.url.startswith("/tiles/"), error), response
+                      recorded.url.startswith("/tiles/"), error, kind_of(recorded), app_ms), response
 
     def pause(self, follows: list[capture.Recorded]) -> bool:
         """A person reading the page for ``self.pause_seconds``: the page polls for a new generation every
@@ -217,10 +246,28 @@ def level(base_url: str, first, again, users: int, pause: float, duration: float
             "p50": percentile(all_ms, 50), "p95": percentile(all_ms, 95), "max": max(all_ms, default=float("nan")),
             "callbacks": len(callbacks), "cb_p50": percentile(callbacks, 50), "cb_p95": percentile(callbacks, 95),
             "cb_max": max(callbacks, default=float("nan")), "tile_p95": percentile(tiles, 95),
-            "steps": len(steps), "step_p95": percentile([s * 1000 for s in steps], 95)}
+            "steps": len(steps), "step_p95": percentile([s * 1000 for s in steps], 95),
+            "kinds": breakdown(samples, percentile(all_ms, 95))}
 
 
-def show(result: dict) -> None:
+def breakdown(samples: list[Sample], p95_ms: float) -> list[tuple]:
+    """Per kind of request: count, p50, p95, max (ms), how many of the requests slower than the overall p95 it
+    holds — where the tail is — and the p95 of the app's own time (Server-Timing) for them: the rest of a slow
+    request's time was spent waiting for a thread, on the wire or in the client. The kinds holding most of the
+    tail first."""
+    kinds: dict[str, list[Sample]] = {}
+    for sample in samples:
+        kinds.setdefault(sample.kind, []).append(sample)
+    rows = []
+    for kind, those in kinds.items():
+        ms = [s.seconds * 1000 for s in those]
+        app = [s.app_ms for s in those if s.app_ms is not None]
+        rows.append((kind, len(ms), percentile(ms, 50), percentile(ms, 95), max(ms), sum(m > p95_ms for m in ms),
+                     percentile(app, 95)))
+    return sorted(rows, key=lambda row: (-row[5], -row[3]))
+
+
+def show(result: dict, verbose: bool = False) -> None:
     print(f"  {result['users']:>3} users, pause {result['pause']:.0f} s: {result['requests']:,} requests in "
           f"{result['seconds']:.0f} s ({result['rps']:.1f}/s), {result['errors']} errors; all p50 "
           f"{result['p50']:.0f} / p95 {result['p95']:.0f} / max {result['max']:.0f} ms; callbacks "
@@ -228,6 +275,11 @@ def show(result: dict) -> None:
           f"{result['tile_p95']:.0f} ms; page visit ({result['steps']:,}) p95 {result['step_p95']:.0f} ms", flush=True)
     for example in result["error_examples"]:
         print(f"      error: {example}")
+    if verbose:
+        print(f"      {'kind of request':<72} {'count':>6} {'p50':>6} {'p95':>6} {'max':>6} {'> p95':>6} "
+              f"{'app p95':>7}")
+        for kind, count, p50, p95, longest, over, app_p95 in result["kinds"]:
+            print(f"      {kind:<72} {count:>6} {p50:>6.0f} {p95:>6.0f} {longest:>6.0f} {over:>6} {app_p95:>7.0f}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -242,6 +294,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database-url", help="the served city's store: the bench makes its own admin account there "
                                                "(bench/signin.py) and every simulated user signs in with it")
     parser.add_argument("--account", help="NAME:PASSWORD of an existing account instead")
+    parser.add_argument("--by-kind", action="store_true",
+                        help="also print each kind of request's p50/p95/max and its share of the slow tail")
     args = parser.parse_args(argv)
     if args.account and ":" in args.account:
         account = tuple(args.account.split(":", 1))
@@ -265,11 +319,11 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for users in [int(u) for u in args.users.split(",") if u.strip()]:
         results.append(level(base_url, first, again, users, args.pause, args.duration, account))
-        show(results[-1])
+        show(results[-1], args.by_kind)
     if args.closed_users:
         results.append(level(base_url, first, again, args.closed_users, 0.0, args.closed_duration, account))
         print("  closed loop (no pause): the ceiling", flush=True)
-        show(results[-1])
+        show(results[-1], args.by_kind)
     print("\nMarkdown (README):\n")
     print("| users | pause s | requests | req/s | errors | p95 all ms | p95 callbacks ms | max callback ms | "
           "p95 tiles ms | p95 page visit ms |")

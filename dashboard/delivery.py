@@ -54,8 +54,12 @@ def cache_policy(path: str, args) -> str | None:
 
 
 def static_key(req) -> str:
-    """The compression cache's key: a versioned static file's URL; "" (not cached) for anything else."""
-    if req.method == "GET" and cache_policy(req.path, req.args) == VERSIONED:
+    """The compression cache's key: a versioned static file's URL, or a component suite's (Dash's unfingerprinted
+    chunks, ``async-community.js``…: served from the installed package, so their bytes cannot change while the
+    process runs — AG Grid's chunk took 17 ms to compress, at every first visit); "" (not cached) for anything
+    else."""
+    if req.method == "GET" and (cache_policy(req.path, req.args) == VERSIONED
+                                or req.path.startswith(COMPONENT_SUITES)):
         return req.full_path
     return ""
 

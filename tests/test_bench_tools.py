@@ -108,3 +108,24 @@ def test_the_redraw_bench_runs_to_the_end_on_a_small_city(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     lines = done.stdout.splitlines()
     assert sum(" median " in line for line in lines) == 6 and "summed per generation" in lines[-1]
+
+
+def test_the_breakdown_names_where_the_slow_requests_are():
+    """bench/load.py --by-kind: each kind of request with its percentiles and its count of requests slower than the
+    overall p95, the kinds holding most of that tail first."""
+    page = recorded("/_dash-update-component", 0, 1, body='{"output": "..map-panel.children..", "inputs": []}')
+    assert load.kind_of(page) == "callback ..map-panel.children.."
+    assert load.kind_of(recorded("/tiles/buildings/15/1/2.pbf?v=3", 0, 1)) == "tile"
+    assert load.kind_of(recorded("/api/generation", 0, 1)) == "poll"
+    assert load.kind_of(recorded("/assets/x.css?m=1", 0, 1, "stylesheet")) == "static"
+    assert load.kind_of(recorded("/orders?status=received", 0, 1, "document")) == "GET /orders"
+    samples = ([load.Sample(0.010, 200, False, False, kind="poll", app_ms=1.0)] * 90
+               + [load.Sample(0.900, 200, True, False, kind="callback a", app_ms=40.0)] * 8
+               + [load.Sample(0.300, 200, True, False, kind="callback b")] * 2)
+    rows = load.breakdown(samples, p95_ms=500)
+    assert [row[0] for row in rows] == ["callback a", "callback b", "poll"]
+    assert rows[0][1] == 8 and rows[0][5] == 8 and rows[1][5] == 0 and rows[2][3] == 10
+    assert rows[0][6] == 40.0 and rows[1][6] != rows[1][6]  # the app's own p95; NaN where no answer said it
+    assert load.server_timing_ms("app;dur=12.5") == 12.5
+    assert load.server_timing_ms('cache;desc="x", app;dur=3') == 3.0
+    assert load.server_timing_ms(None) is None and load.server_timing_ms("app;dur=x") is None

@@ -124,6 +124,26 @@ def test_tiles_go_compressed_and_still_revalidate(client):
     assert client.get(url, headers={**BROWSER, "If-None-Match": plain.headers["ETag"]}).status_code == 304
 
 
+def test_a_component_suite_chunk_is_compressed_once_and_kept(client):
+    """Dash's unfingerprinted chunks (revalidated daily by the browser) come from the installed package: compressed
+    once per process, as the versioned files are; callbacks and pages never."""
+    from flask import Flask
+    from dashboard.delivery import static_key
+    chunk = "/_dash-component-suites/dash/dcc/async-dropdown.js"
+    with Flask(__name__).test_request_context(chunk):
+        from flask import request
+        assert static_key(request) == chunk + "?"
+    for path, method in (("/_dash-update-component", "POST"), ("/", "GET"), ("/tiles/buildings/15/1/2.pbf", "GET"),
+                         ("/assets/theme.css", "GET")):
+        with Flask(__name__).test_request_context(path, method=method):
+            from flask import request
+            assert static_key(request) == "", path
+    first = client.get(chunk, headers=BROWSER)
+    assert first.status_code == 200 and first.headers["Content-Encoding"] == "br"
+    assert decoded(first) == client.get(chunk).get_data()
+    assert client.get(chunk, headers=BROWSER).get_data() == first.get_data()
+
+
 def test_cache_policy_reads_the_version_from_the_url():
     from dashboard.delivery import DAILY, VERSIONED, cache_policy
     assert cache_policy("/_dash-component-suites/dash/dcc/dash_core_components.v4_4_1m1700000000.js", {}) == VERSIONED
