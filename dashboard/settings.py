@@ -56,8 +56,10 @@ class Settings:
     """How often the jobs fold raw readings older than ``CITYTWIN_RAW_READINGS_DAYS`` into hourly aggregates."""
     workers: int = 1
     """``CITYTWIN_WORKERS``: web worker processes behind the one port (1 = one process, threads only)."""
-    threads: int = 8
-    """``CITYTWIN_THREADS``: request threads per worker."""
+    threads: int = 24
+    """``CITYTWIN_THREADS``: request threads per worker. 24, not 8: at 50 users a page's scripts, its shell and the
+    polls (a millisecond or two of the app's time each) waited for a thread behind the callbacks — p95 over all
+    requests 604–796 ms with 8 threads, 276–371 ms with 16–24, callbacks alike (bench/load.py --by-kind, README)."""
     redis_url: str | None = None
     """``CITYTWIN_REDIS_URL``: shared state of several processes (sign-in lockouts); unset, each keeps its own."""
     snapshots: bool = False

@@ -27,7 +27,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import (BigInteger, Boolean, Column, Index, Integer, MetaData, String, Table, Text, DDL, event,
                         insert, select, update, and_, or_, func)
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from layers.store import Store
 
@@ -387,13 +387,25 @@ class Accounts:
 
     # --- the audit trail --------------------------------------------------------------------------------------
 
+    audit_attempts = 3
+
     def record(self, actor: str, action: str, target: str = "", *, outcome: str = "ok", detail: str = "",
                address: str = "") -> None:
-        """Append one entry to the audit trail."""
-        with self.engine.begin() as conn:
-            conn.execute(insert(AUDIT).values(at=_now_ms(), actor=str(actor)[:200], address=str(address)[:64],
-                                              action=str(action)[:64], target=str(target)[:500],
-                                              outcome=str(outcome)[:16], detail=str(detail)[:2000]))
+        """Append one entry to the audit trail. On SQLite, a write lock not had within the store's wait is tried
+        again (up to :attr:`audit_attempts` in all): the entry records something already done (a sign-in), so it
+        is worth a longer wait than a write someone can send again; nothing was written when SQLite said it was
+        locked. With 50 people signing in at once beside the stream's writer, 5 entries of 50 were lost so."""
+        for attempt in range(1, self.audit_attempts + 1):
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(insert(AUDIT).values(at=_now_ms(), actor=str(actor)[:200],
+                                                      address=str(address)[:64], action=str(action)[:64],
+                                                      target=str(target)[:500], outcome=str(outcome)[:16],
+                                                      detail=str(detail)[:2000]))
+                return
+            except OperationalError as error:
+                if attempt == self.audit_attempts or not _sqlite_locked(error):
+                    raise
 
     def audit(self, *, actor: str | None = None, action: str | None = None, text: str | None = None,
               since_ms: int | None = None, limit: int = 500) -> list[dict]:
@@ -428,3 +440,8 @@ class Accounts:
             pass
         with self.engine.connect() as conn:
             return conn.execute(select(SECRETS.c.value).where(SECRETS.c.name == name)).scalar_one()
+
+
+def _sqlite_locked(error: OperationalError) -> bool:
+    """SQLite's "database is locked": another writer held the file past the store's wait (nothing was written)."""
+    return type(error.orig).__module__.startswith("sqlite3") and "locked" in str(error.orig).lower()

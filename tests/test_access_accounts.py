@@ -80,6 +80,57 @@ def test_the_audit_trail_is_append_only_on_postgresql(postgis_db_url):
     accounts.engine.dispose()
 
 
+def test_an_audit_entry_waits_out_a_locked_sqlite_and_is_written(tmp_path):
+    """A sign-in's audit entry is not lost to another writer holding SQLite past the store's wait: it is tried
+    again (the first attempt wrote nothing), a bounded number of times."""
+    import sqlite3
+    import threading
+
+    from sqlalchemy import event
+    from sqlalchemy.exc import OperationalError
+
+    from layers.store_health import StoreTimeouts
+
+    path = tmp_path / "access.sqlite"
+    accounts = Accounts(Store(f"sqlite:///{path}", timeouts=StoreTimeouts(pool=0.2)))
+    failed = threading.Event()
+    event.listen(accounts.engine, "handle_error", lambda context: failed.set())
+
+    def hold_the_lock_until(condition: threading.Event, holding: threading.Event):
+        writer = sqlite3.connect(path, isolation_level=None)
+        writer.execute("BEGIN IMMEDIATE")  # another process's writer, holding the file
+        holding.set()
+        condition.wait(60)
+        writer.execute("COMMIT")
+        writer.close()
+
+    def entries():
+        return len(accounts.audit(action="sign_in"))
+
+    # Held until the first attempt failed: the next one writes the entry.
+    holding = threading.Event()
+    holder = threading.Thread(target=hold_the_lock_until, args=(failed, holding))
+    holder.start()
+    holding.wait(10)
+    accounts.record("ana", "sign_in", "ana")
+    holder.join()
+    assert failed.is_set() and entries() == 1
+
+    # Held for good: given up after the attempts (nothing written), and said.
+    done = threading.Event()
+    holding = threading.Event()
+    holder = threading.Thread(target=hold_the_lock_until, args=(done, holding))
+    holder.start()
+    holding.wait(10)
+    try:
+        with pytest.raises(OperationalError, match="locked"):
+            accounts.record("ana", "sign_in", "ana")
+    finally:
+        done.set()
+        holder.join()
+    assert entries() == 1
+
+
 def test_device_tokens_sign_in_until_revoked(accounts):
     token_id, token = accounts.add_device("lobby wall", scope="440304", created_by="admin")
     device = accounts.device(token)
