@@ -40,6 +40,9 @@ def main(argv=None) -> int:
     parser.add_argument("--generations", type=int, default=5)
     parser.add_argument("--views", default=",".join(VIEWS), help="comma-separated URL searches ('' is the city)")
     parser.add_argument("--profile", action="store_true", help="print the top of a cProfile of the redraws")
+    parser.add_argument("--page", action="store_true",
+                        help="time the whole page instead (what a screen opening the view asks in a new generation: "
+                             "the page's layout made and written as Dash's JSON)")
     args = parser.parse_args(argv)
 
     import pandas as pd
@@ -64,8 +67,9 @@ def main(argv=None) -> int:
         from dashboard.pages.overview import _followed  # registered with the app above
 
         views = args.views.split(",")
+        draw = page if args.page else (lambda search: _followed(parse_view(search), LAYERS, "use"))
         for search in views:  # the first generation: what carries over is made here
-            _followed(parse_view(search), LAYERS, "use")
+            draw(search)
         times = {search: [] for search in views}
         profile = cProfile.Profile() if args.profile else None
         for _ in range(args.generations):
@@ -77,7 +81,7 @@ def main(argv=None) -> int:
                 if profile:
                     profile.enable()
                 started = time.perf_counter()
-                _followed(parse_view(search), LAYERS, "use")
+                draw(search)
                 times[search].append((time.perf_counter() - started) * 1000)
                 if profile:
                     profile.disable()
@@ -90,6 +94,19 @@ def main(argv=None) -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def page(search: str) -> str:
+    """The map page of the view ``search`` as a screen opening it gets it: the layout (dashboard/pages/overview.py)
+    written as the JSON Dash sends."""
+    from urllib.parse import parse_qsl
+
+    import plotly
+
+    from dashboard.pages import overview
+
+    params = dict(parse_qsl(search.lstrip("?")))
+    return plotly.io.json.to_json_plotly(overview.layout(**params))
 
 
 if __name__ == "__main__":
