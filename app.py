@@ -39,8 +39,9 @@ from metrics.clocks import ESCALATION
 def create_app(database_url: str | None = None, progress: bool = False, settings: Settings | None = None,
                jobs: bool = True, warm_now: bool = False) -> Dash:
     """The Dash app over the configured store. ``jobs``: run the scheduled jobs in this process (one process
-    serving alone); ``warm_now``: warm every window before returning (before gunicorn forks its workers, so that
-    they share what was computed) instead of in a background thread."""
+    serving alone); ``warm_now``: warm the default window, the map and the open orders before returning (before
+    gunicorn forks its workers, so that they share what was computed) instead of in a background thread, with the
+    other windows."""
     settings = settings or Settings.from_environ()  # a bad setting stops the start before the city is loaded
     sweep_minutes = settings.escalation_minutes
     service = services.configure(database_url, progress=progress, settings=settings)
@@ -73,7 +74,12 @@ def create_app(database_url: str | None = None, progress: bool = False, settings
     delivery.register(app.server)  # compressed, cached and timed answers (after every route is registered)
     service.warm()
     if warm_now:
-        warm_in_background(service)
+        # Before gunicorn forks: the default window only (warmed above). Today and 30 days, warmed here before,
+        # were shared by the workers only until their first live refresh, then followed by every worker for good
+        # whether anyone looked at them or not; now each is computed where it is first asked (and dropped when
+        # idle, Settings.window_idle_minutes). The first page came 5–6 s later for them and the processes held
+        # 0.7 GB more (bench/serve_start.py, README).
+        warm_in_background(service, windows=())
     else:
         # The other windows are ready before anyone asks for them (at the city scale they take seconds each).
         threading.Thread(target=warm_in_background, args=(service,), daemon=True, name="warm-windows").start()
@@ -197,13 +203,13 @@ def simulate_every_second(service, rate: float) -> None:
         time.sleep(max(0.05, 1.0 - (time.monotonic() - started)))
 
 
-def warm_in_background(service) -> None:
-    """What the first users would otherwise wait for: the other windows, the map's tile index and colourings,
+def warm_in_background(service, windows=("today", "30d")) -> None:
+    """What the first users would otherwise wait for: the other ``windows``, the map's tile index and colourings,
     the replayed day's hours and the open orders of the supervision board (at the city scale about a minute of
     work, in this thread)."""
     service.work_orders().warm()
     service.open_orders()
-    service.warm(("today", "30d"))
+    service.warm(windows)
     map_routes.warm(service)
     service.warm_playback()
     service.keep_computed()  # the next start of this same city reads its first page's tables instead

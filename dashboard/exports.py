@@ -27,10 +27,9 @@ from dashboard import auth, services
 from dashboard.maps.deck import fit_view
 from dashboard.theme import PALETTE, STATE_COLORS, STATE_LABELS, rgba
 from metrics.registry import INDICATORS, TOPICS
-from metrics.spec import WINDOWS
+from metrics.spec import DEFAULT_WINDOW, WINDOWS
 
 DEFAULT_INDICATOR = "on_time_rate"
-DEFAULT_WINDOW = "7d"
 CSV_COLUMNS = ["unit_code", "unit_name", "unit_name_zh", "indicator", "name_en", "name_zh", "topic", "value",
                "display", "unit", "state", "previous", "change", "rank", "siblings", "window", "as_of"]
 # Spreadsheets run a cell that starts with one of these as a formula; imported names are data, never formulas.

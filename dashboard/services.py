@@ -6,6 +6,7 @@ shows the children of one unit, simplified as a coverage so that shared edges st
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import hashlib
@@ -45,7 +46,7 @@ from metrics.hotspots import detect_hotspots
 from metrics.incremental import StepSums, WindowSums, rows_from, unit_figures
 from metrics.score import unit_score
 from metrics.registry import INDICATORS
-from metrics.spec import WINDOWS, Window, named_window
+from metrics.spec import DEFAULT_WINDOW, WINDOWS, Window, named_window
 
 # Simplification tolerance (degrees) by the level of the units drawn: about 80 m for districts down to 5 m for grids.
 SIMPLIFY = {"province": 0.003, "city": 0.001, "district": 0.0008, "street": 0.0003, "community": 0.00012, "grid": 0.00005}
@@ -104,6 +105,9 @@ class Generation:
     step_sums: dict = field(default_factory=dict)
     # Per window: what a refresh last wrote into its sparklines' points (dashboard.services._points_written).
     points_written: dict = field(default_factory=dict)
+    # Per window: when (time.monotonic) something last asked for its table or sparklines; carried by the refresh,
+    # which stops bringing up to date a window not asked for in ``Settings.window_idle_minutes``.
+    window_asked: dict = field(default_factory=dict)
     loaded_at: float = field(default_factory=time.time)  # when it was swapped in (GET /health reports its age)
 
     @property
@@ -367,26 +371,17 @@ class Services:
                             # the sensors' clock moved: the windows of every indicator judged at it slid
                             or (sensors_clock_moved and set(ind.inputs) & set(SENSOR_LAYERS)
                                 and "orders" not in ind.inputs)]
-            for window in list(old.tables):
-                # The readings' sums follow by the rows that changed (a few thousand, not the city's million).
-                new.sums[window] = (old.sums[window].following(old.city, new.city) if window in old.sums else
-                                    WindowSums.of(new.city, window))
-                new.tables[window] = (window_table(new.city, window, new.sums[window]) if affected is None else
-                                      with_rows_updated(old.tables[window], new.city, window, affected,
-                                                        new.sums[window], new.memo))
-            phases["tables"] = time.monotonic() - started - sum(phases.values())
-            for window in list(old.series):
-                if affected is None:
-                    new.series[window] = window_series(new.city, window)
-                    continue
-                new.step_sums[window] = (old.step_sums[window].following(old.city, new.city)
-                                         if window in old.step_sums else
-                                         StepSums.of(new.city, window, [i for i, ind in INDICATORS.items()
-                                                                        if ind.headline and ind.rows_add_up]))
-                new.points_written[window] = dict(old.points_written.get(window, {}))
-                new.series[window] = with_series_recomputed(old.series[window], new.city, window, affected,
-                                                            new.step_sums[window], new.points_written[window])
-            phases["series"] = time.monotonic() - started - sum(phases.values())
+            new.window_asked = dict(old.window_asked)
+            # Twice: a window a request computed in the old generation while this one was being made (the first
+            # look at "30 days" during a refresh) is followed too, rather than computed whole again at its next ask.
+            for _ in range(2):
+                in_use = self._windows_in_use(old)
+                for window in [w for w in list(old.tables) if w in in_use and w not in new.tables]:
+                    self._follow_table(old, new, window, affected)
+                phases["tables"] = phases.get("tables", 0) + time.monotonic() - started - sum(phases.values())
+                for window in [w for w in list(old.series) if w in in_use and w not in new.series]:
+                    self._follow_series(old, new, window, affected)
+                phases["series"] = phases.get("series", 0) + time.monotonic() - started - sum(phases.values())
             with self._lock:
                 self._carry_late_memos(old, new)
                 self._gen = new
@@ -398,6 +393,39 @@ class Services:
             with self._lock:
                 self._refreshing = None
                 self._last_refresh_seconds = time.monotonic() - started
+
+    def _windows_in_use(self, gen: Generation) -> set[str]:
+        """The windows a refresh brings up to date: the default one always, the others while something asked for
+        them within ``window_idle_minutes`` (a window someone looked at once is not followed by every worker for
+        good: at the city scale each costs a refresh 0.1–0.3 s of work and its table a few hundred MB)."""
+        now, idle = time.monotonic(), self.settings.window_idle_minutes * 60
+        return {w for w in set(gen.tables) | set(gen.series)
+                if w == DEFAULT_WINDOW or now - gen.window_asked.get(w, now) <= idle}
+
+    @staticmethod
+    def _follow_table(old: Generation, new: Generation, window: str, affected: list[str] | None) -> None:
+        """``new``'s table of ``window`` from ``old``'s: the readings' sums follow by the rows that changed (a few
+        thousand, not the city's million); only the ``affected`` indicators' rows are computed again (all of them
+        when None)."""
+        new.sums[window] = (old.sums[window].following(old.city, new.city) if window in old.sums else
+                            WindowSums.of(new.city, window))
+        new.tables[window] = (window_table(new.city, window, new.sums[window]) if affected is None else
+                              with_rows_updated(old.tables[window], new.city, window, affected,
+                                                new.sums[window], new.memo))
+
+    @staticmethod
+    def _follow_series(old: Generation, new: Generation, window: str, affected: list[str] | None) -> None:
+        """``new``'s sparklines of ``window`` from ``old``'s, as :meth:`_follow_table` does a table."""
+        if affected is None:
+            new.series[window] = window_series(new.city, window)
+            return
+        new.step_sums[window] = (old.step_sums[window].following(old.city, new.city)
+                                 if window in old.step_sums else
+                                 StepSums.of(new.city, window, [i for i, ind in INDICATORS.items()
+                                                                if ind.headline and ind.rows_add_up]))
+        new.points_written[window] = dict(old.points_written.get(window, {}))
+        new.series[window] = with_series_recomputed(old.series[window], new.city, window, affected,
+                                                    new.step_sums[window], new.points_written[window])
 
     def _next_generation(self, old: Generation, city: City) -> Generation:
         """A generation for ``city``. What depends only on layers that did not change carries over: the units'
@@ -612,7 +640,10 @@ class Services:
 
     @staticmethod
     def table_of(gen: Generation, window: str) -> pd.DataFrame:
-        """:meth:`table` of a given generation (an answer that must not mix two)."""
+        """:meth:`table` of a given generation (an answer that must not mix two). A window not in the generation
+        (not warmed, or idle for a while: :meth:`_windows_in_use`) is computed by the first request that asks, once
+        however many ask at the same time."""
+        gen.window_asked[window] = time.monotonic()
         return remembered(gen.tables, window, lambda: window_table(gen.city, window, Services.sums_of(gen, window)))
 
     @staticmethod
@@ -644,6 +675,7 @@ class Services:
 
     @staticmethod
     def _series(gen: Generation, window: str) -> pd.DataFrame:
+        gen.window_asked[window] = time.monotonic()
         return remembered(gen.series, window, lambda: window_series(gen.city, window))
 
     def memo(self, key, compute):
@@ -971,10 +1003,39 @@ def kept(memo: dict, name: str, key, compute):
 
 
 def remembered(memo: dict, key, compute):
-    """``memo[key]``, computed by ``compute()`` the first time."""
-    if key not in memo:
-        memo[key] = compute()
-    return memo[key]
+    """``memo[key]``, computed by ``compute()`` the first time — once, however many threads ask at the same time
+    (the others wait for it): a window's table is seconds of work at the city scale, and eight requests for a
+    window nobody had looked at would each have made it."""
+    value = memo.get(key, _MISSING)
+    if value is not _MISSING:
+        return value
+    with _computing(memo, key):
+        value = memo.get(key, _MISSING)
+        if value is _MISSING:
+            value = memo[key] = compute()
+    return value
+
+
+_MISSING = object()
+_FLIGHTS: dict = {}  # (id(memo), key) → [lock, threads waiting or computing]
+_FLIGHTS_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _computing(memo: dict, key):
+    """Holds the lock of ``memo[key]``'s computation (one per memo and key, gone when nobody holds or waits)."""
+    flight_key = (id(memo), key)
+    with _FLIGHTS_LOCK:
+        flight = _FLIGHTS.setdefault(flight_key, [threading.RLock(), 0])
+        flight[1] += 1
+    try:
+        with flight[0]:
+            yield
+    finally:
+        with _FLIGHTS_LOCK:
+            flight[1] -= 1
+            if not flight[1]:
+                _FLIGHTS.pop(flight_key, None)
 
 
 def resolved_unit(city: City, code: str | None) -> str:

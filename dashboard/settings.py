@@ -60,6 +60,10 @@ class Settings:
     """``CITYTWIN_THREADS``: request threads per worker. 24, not 8: at 50 users a page's scripts, its shell and the
     polls (a millisecond or two of the app's time each) waited for a thread behind the callbacks — p95 over all
     requests 604–796 ms with 8 threads, 276–371 ms with 16–24, callbacks alike (bench/load.py --by-kind, README)."""
+    window_idle_minutes: float = 10.0
+    """``CITYTWIN_WINDOW_IDLE_MINUTES``: a window other than the default (7 days) that no request asked for in this
+    long is no longer brought up to date by the live refresh, nor kept; the next request for it computes it again
+    (dashboard/services.py). Several workers compute only the default window before they fork."""
     redis_url: str | None = None
     """``CITYTWIN_REDIS_URL``: shared state of several processes (sign-in lockouts); unset, each keeps its own."""
     snapshots: bool = False
@@ -136,6 +140,8 @@ class Settings:
             mqtt_broker=_broker(environ, "CITYTWIN_MQTT_BROKER"),
             workers=_whole(environ, "CITYTWIN_WORKERS", cls.workers),
             threads=_whole(environ, "CITYTWIN_THREADS", cls.threads),
+            window_idle_minutes=_number(environ, "CITYTWIN_WINDOW_IDLE_MINUTES", cls.window_idle_minutes,
+                                        minimum=0.01),
             redis_url=environ.get("CITYTWIN_REDIS_URL") or None,
             snapshots=_choice(environ, "CITYTWIN_SNAPSHOTS", "on", ("on", "off")) == "on",
             basemap_url=_tile_url(environ, "CITYTWIN_BASEMAP_URL"),

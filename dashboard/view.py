@@ -14,10 +14,9 @@ from dashboard.i18n import DEFAULT_LANGUAGE, normalise_language
 from dashboard.maps.registry import DEFAULT_LAYERS, MapView, normalise_layers
 from dashboard.maps.sources import BUILDING_COLOR_MODES
 from metrics.registry import INDICATORS
-from metrics.spec import WINDOWS
+from metrics.spec import DEFAULT_WINDOW, WINDOWS
 
 DEFAULT_INDICATOR = "on_time_rate"
-DEFAULT_WINDOW = "7d"
 
 
 def parse_view(search: str | None) -> dict:

@@ -220,6 +220,7 @@ def earlier(times: pd.Series, instant: pd.Timestamp, missing: bool = False) -> n
 
 
 WINDOWS = {"today": "Today", "7d": "Last 7 days", "30d": "Last 30 days"}
+DEFAULT_WINDOW = "7d"  # what a page, the wall and an export show unless asked otherwise: always kept warm
 WINDOWS_ZH = {"today": "今日", "7d": "近7天", "30d": "近30天"}
 # Windows over the history files (layers.history), computed by metrics.distributed: a year, and year-on-year. Kept
 # apart from WINDOWS, the dashboard's picker, whose city in memory holds 30 days.

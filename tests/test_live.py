@@ -693,3 +693,95 @@ def test_the_warm_up_forgets_the_facts_its_windows_shared(city_store):
     assert not [key for key in city.memo if key[0] == "order_facts"]
     pd.testing.assert_frame_equal(window_table(city, "30d"), service.table("30d"))
     assert [key for key in city.memo if key[0] == "order_facts"]  # found anew for the window computed again
+
+
+def pm25_batch(store, city, minutes_before: int = 30) -> None:
+    """A reading from every PM2.5 monitor, written as the ingest writes them."""
+    pm25 = city["sensors"].query("kind == 'pm25'")["sensor_id"].tolist()
+    at = int((city.sensors_as_of - pd.Timedelta(minutes=minutes_before)).timestamp())
+    write_readings(store, [dict(sensor_id=s, ts=at, value=400.0) for s in pm25])
+
+
+def test_a_window_nobody_asks_for_is_no_longer_followed_and_is_made_again_when_asked(city_store):
+    """A live refresh brings up to date the default window and the windows asked for within
+    ``window_idle_minutes``; one idle longer is dropped (its table, sums and sparklines), and the next request for it
+    computes it again, equal to a full reload."""
+    service = Services(city_store, settings=Settings(version_check_seconds=0.01, window_idle_minutes=1))
+    city = service.city()
+    for window in ("today", "7d", "30d"):
+        service.table(window)
+        service.series(window)
+    asked = service.generation().window_asked
+    asked["30d"] -= 61  # last asked a minute and a second ago
+    asked["7d"] -= 3600  # the default window is followed however long ago it was asked
+    pm25_batch(city_store, city)
+    refreshed(service, city)
+    gen = service.generation()
+    assert set(gen.tables) == set(gen.series) == {"today", "7d"} and "30d" not in gen.sums
+    assert_as_a_full_reload(service, city_store, windows=("today", "7d", "30d"))
+    assert "30d" in service.generation().tables  # asked again: kept again
+
+
+def test_a_window_asked_by_many_at_once_is_computed_once(city_store, monkeypatch):
+    """Eight requests for a window not computed yet (at the city scale seconds of work): the first computes it, the
+    others wait for it and get the same table."""
+    import threading
+    import time
+
+    service = Services(city_store, settings=Settings(version_check_seconds=0))
+    service.city()
+    calls, release = [], threading.Event()
+    window_table = services_module.window_table
+
+    def held(city, window, sums=None):
+        calls.append(window)
+        release.wait(60)
+        return window_table(city, window, sums)
+
+    monkeypatch.setattr(services_module, "window_table", held)
+    answers = []
+    askers = [threading.Thread(target=lambda: answers.append(service.table("30d"))) for _ in range(8)]
+    for asker in askers:
+        asker.start()
+    tables = service.generation().tables
+    deadline = time.monotonic() + 60
+    while services_module._FLIGHTS.get((id(tables), "30d"), [None, 0])[1] < 8 and time.monotonic() < deadline:
+        time.sleep(0.01)  # until all eight are in: one computing, seven waiting for it
+    release.set()
+    for asker in askers:
+        asker.join(60)
+    assert calls == ["30d"] and len(answers) == 8 and all(a is answers[0] for a in answers)
+    assert not services_module._FLIGHTS  # nothing left behind
+
+
+def test_a_window_first_asked_while_a_refresh_runs_is_followed_into_the_new_generation(city_store, monkeypatch):
+    """A request computes "30 days" on the old generation while the refresh is making the new one: the refresh
+    follows it too, rather than leaving the next request to compute it whole again."""
+    service = Services(city_store, settings=Settings(version_check_seconds=0.01))
+    city = service.city()
+    service.table("7d")
+    follow_table = Services._follow_table
+
+    def follow_while_a_request_asks(old, new, window, affected):
+        if "30d" not in old.tables:
+            Services.table_of(old, "30d")  # a request, meanwhile, on the generation it is served
+        follow_table(old, new, window, affected)
+
+    monkeypatch.setattr(Services, "_follow_table", staticmethod(follow_while_a_request_asks))
+    pm25_batch(city_store, city)
+    refreshed(service, city)
+    assert "30d" in service.generation().tables and "30d" in service.generation().sums  # followed, not asked
+    monkeypatch.undo()
+    from dashboard.services import window_table
+    pd.testing.assert_frame_equal(service.table("30d"), window_table(load_city(city_store), "30d"), check_like=True)
+
+
+def test_several_workers_are_forked_with_the_default_window_only(city_store):
+    """Before gunicorn forks (create_app's warm_now), the default window is computed, not today and 30 days: the
+    workers would share them only until their first live refresh and then follow them for good, asked or not."""
+    from app import create_app
+    from dashboard import services as services_module
+
+    create_app(city_store.url, jobs=False, warm_now=True, settings=Settings(mode="live", snapshots=False))
+    gen = services_module.get().generation()
+    assert set(gen.tables) == set(gen.series) == {"7d"}

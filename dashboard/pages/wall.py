@@ -40,7 +40,7 @@ from dashboard.i18n import (HTML_LANG, language_query, level_noun, localise_hots
 from layers.alerts import OPEN_STATUSES
 from layers.city_settings import timezone as city_timezone
 from metrics.registry import INDICATORS
-from metrics.spec import FRESHNESS_MINUTES, WINDOWS, named_window
+from metrics.spec import DEFAULT_WINDOW, FRESHNESS_MINUTES, WINDOWS, named_window
 
 dash.register_page(__name__, path="/wall", title="citytwin · wall", name="Wall")
 
@@ -59,7 +59,6 @@ DEFAULT_ROTATE_SECONDS = 20
 MIN_ROTATE_SECONDS = 2
 REFRESH_SECONDS = 60
 MIN_REFRESH_SECONDS = 5
-DEFAULT_WINDOW = "7d"
 HOTSPOT_WINDOW = "7d"
 # The indicator for the shared top bar's links (the wall itself shows every topic in turn).
 TOPBAR_INDICATOR = "on_time_rate"
