@@ -237,6 +237,14 @@ class Services:
 
     def _current(self) -> Generation:
         interval = self.settings.version_check_seconds
+        # Most calls, without the lock: the generation and when it was last checked are read as they are (each
+        # read is atomic; a check due is decided again under the lock below). A page asks for the generation a
+        # dozen times; with 24 threads a worker, a thread that held the lock and lost the interpreter to another
+        # made every request wait behind it (py-spy under 50 users: a request thread in 10 of its samples was here).
+        gen, checked_at = self._gen, self._checked_at
+        if gen is not None and (self._refreshing is not None or time.monotonic() - checked_at < (
+                max(interval, self._last_refresh_seconds) if self.settings.live else interval)):
+            return gen
         with self._lock:
             now = time.monotonic()
             if self._gen is None:
@@ -382,6 +390,10 @@ class Services:
                 for window in [w for w in list(old.series) if w in in_use and w not in new.series]:
                     self._follow_series(old, new, window, affected)
                 phases["series"] = phases.get("series", 0) + time.monotonic() - started - sum(phases.values())
+            if "sensor_states" in old.memo and "sensor_states" not in new.memo:
+                # Every map page's sensors, made here rather than by the first requests after the swap (their
+                # threads waited on it: py-spy under 50 users).
+                self.sensor_states_of(new)
             with self._lock:
                 self._carry_late_memos(old, new)
                 self._gen = new

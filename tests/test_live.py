@@ -785,3 +785,33 @@ def test_several_workers_are_forked_with_the_default_window_only(city_store):
     create_app(city_store.url, jobs=False, warm_now=True, settings=Settings(mode="live", snapshots=False))
     gen = services_module.get().generation()
     assert set(gen.tables) == set(gen.series) == {"7d"}
+
+
+def test_the_generation_is_handed_out_without_the_lock_between_checks(city_store):
+    """Between two version checks a request takes the generation without waiting for the services' lock: a thread
+    that held it and lost the interpreter made every request of a 24-thread worker wait behind it."""
+    import threading
+
+    service = Services(city_store, settings=Settings(version_check_seconds=3600))
+    gen = service.generation()
+    got = []
+    with service._lock:  # held, as by a thread swapping a generation in
+        asker = threading.Thread(target=lambda: got.append(service.generation()), daemon=True)
+        asker.start()
+        asker.join(30)
+        assert got == [gen], "the request waited for the lock"
+
+
+def test_a_live_refresh_makes_the_sensors_states_the_maps_ask_for(city_store):
+    """The map's sensors of a new generation are made by the refresh, before the swap, when the old generation's
+    were asked for: not by the first requests after it, each of whose threads waited on them."""
+    service = Services(city_store, settings=Settings(version_check_seconds=0.01))
+    city = service.city()
+    service.table("7d")
+    service.sensor_states()
+    pm25_batch(city_store, city)
+    refreshed(service, city)
+    made = service.generation().memo.get("sensor_states")
+    assert made is not None
+    from dashboard.maps.sources import sensor_states
+    pd.testing.assert_frame_equal(made, sensor_states(service.city()))
