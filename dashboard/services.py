@@ -701,14 +701,14 @@ class Services:
             self.table(window)  # and its sums
             self.series(window)
 
-    def _restore_computed(self, window: str) -> None:
+    def _restore_computed(self, window: str, gen: Generation | None = None) -> None:
         """The window's table and sparklines as a start before computed them for this same generation, kept beside
         the snapshot (:meth:`keep_computed`), instead of computing them again: at the city scale they are most of
         what the first page waits for once the city is read (about 7 s and 5 s here). Not in live mode: there the
         generation is the clock's, never a start's before."""
         if not self.settings.snapshots or self.settings.live:
             return
-        gen = self._current()
+        gen = gen or self._current()
         self._restored(gen.tables, window, f"table-{window}", computed_key(gen, window))
         self._restored(gen.series, window, f"series-{window}", computed_key(gen, window), series_from_frame)
 
@@ -778,6 +778,8 @@ class Services:
         city = gen.city
         code = resolved_unit(city, code)
         unit = city.units.loc[code]
+        if window not in gen.tables:  # a window the workers were not forked with: kept by a start before?
+            self._restore_computed(window, gen)
         table = self._table(gen, window)
         rows = table.loc[code].reset_index(drop=True)
         kpis = rows.set_index("indicator").reindex(list(INDICATORS))

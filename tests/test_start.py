@@ -81,6 +81,28 @@ def test_a_restart_reads_the_tables_the_start_before_computed(city_url, monkeypa
     monkeypatch.undo()
 
 
+def test_a_window_first_asked_after_the_fork_is_read_from_what_a_start_before_kept(city_url, monkeypatch,
+                                                                                     tmp_path):
+    """Several workers are forked with the default window only (replay mode); a page asking for "today" in one
+    reads the table and sparklines a start before kept for this generation instead of computing them."""
+    first = started(city_url, tmp_path / "snapshot")
+    first.keep_computed()
+
+    def computed_again(*_args, **_kwargs):
+        raise AssertionError("a table kept for this generation was computed again")
+
+    restarted = Services(Store(city_url, snapshot_dir=tmp_path / "snapshot"),
+                         settings=Settings(snapshots=True, version_check_seconds=0))
+    restarted.warm(("7d",))  # what the master warms before it forks
+    assert "today" not in restarted.generation().tables
+    monkeypatch.setattr(services_module, "window_table", computed_again)
+    monkeypatch.setattr(services_module, "window_series", computed_again)
+    view = restarted.unit_view(None, "on_time_rate", "today")
+    pd.testing.assert_frame_equal(restarted.table("today"), first.table("today"), check_exact=True)
+    assert view.kpis.loc["on_time_rate", "value"] == first.table("today").set_index(["code", "indicator"]).loc[
+        (view.code, "on_time_rate"), "value"]
+
+
 def test_a_restart_reads_the_tile_index_the_start_before_built(city_url, monkeypatch, tmp_path):
     from dashboard.maps import routes
     from dashboard.maps.tiles import BuildingTiles
