@@ -105,8 +105,9 @@ class Generation:
     step_sums: dict = field(default_factory=dict)
     # Per window: what a refresh last wrote into its sparklines' points (dashboard.services._points_written).
     points_written: dict = field(default_factory=dict)
-    # Per window: when (time.monotonic) something last asked for its table or sparklines; carried by the refresh,
-    # which stops bringing up to date a window not asked for in ``Settings.window_idle_minutes``.
+    # Per window: when (time.monotonic) something last asked for its table or sparklines; one dict shared by the
+    # generations of a process. The refresh stops bringing up to date a window not asked for in
+    # ``Settings.window_idle_minutes``, and computes one asked for that is missing.
     window_asked: dict = field(default_factory=dict)
     loaded_at: float = field(default_factory=time.time)  # when it was swapped in (GET /health reports its age)
 
@@ -379,7 +380,6 @@ class Services:
                             # the sensors' clock moved: the windows of every indicator judged at it slid
                             or (sensors_clock_moved and set(ind.inputs) & set(SENSOR_LAYERS)
                                 and "orders" not in ind.inputs)]
-            new.window_asked = dict(old.window_asked)
             # Twice: a window a request computed in the old generation while this one was being made (the first
             # look at "30 days" during a refresh) is followed too, rather than computed whole again at its next ask.
             for _ in range(2):
@@ -390,6 +390,13 @@ class Services:
                 for window in [w for w in list(old.series) if w in in_use and w not in new.series]:
                     self._follow_series(old, new, window, affected)
                 phases["series"] = phases.get("series", 0) + time.monotonic() - started - sum(phases.values())
+            # A window asked for whose computation outlasted this refresh (seconds at the city scale; the stream
+            # makes a generation every 2 s) would never reach a generation: computed whole here, in the background,
+            # and followed from the next refresh on.
+            for window in sorted(self._windows_in_use(old) - set(new.tables)):
+                remembered(new.tables, window, lambda: window_table(new.city, window, Services.sums_of(new, window)))
+                remembered(new.series, window, lambda: window_series(new.city, window))
+            phases["asked"] = time.monotonic() - started - sum(phases.values())
             if "sensor_states" in old.memo and "sensor_states" not in new.memo:
                 # Every map page's sensors, made here rather than by the first requests after the swap (their
                 # threads waited on it: py-spy under 50 users).
@@ -411,7 +418,7 @@ class Services:
         them within ``window_idle_minutes`` (a window someone looked at once is not followed by every worker for
         good: at the city scale each costs a refresh 0.1–0.3 s of work and its table a few hundred MB)."""
         now, idle = time.monotonic(), self.settings.window_idle_minutes * 60
-        return {w for w in set(gen.tables) | set(gen.series)
+        return {w for w in set(gen.tables) | set(gen.series) | set(gen.window_asked)
                 if w == DEFAULT_WINDOW or now - gen.window_asked.get(w, now) <= idle}
 
     @staticmethod
@@ -451,7 +458,9 @@ class Services:
         else:
             parts = {}
         memo = {key: value for key, value in old.memo.items() if carries_over(key, same)}
-        return self._generation(city, geojson=old.geojson if "units" in same else {}, memo=memo, **parts)
+        # The same dict in every generation: an ask on a generation already swapped out still counts.
+        return self._generation(city, geojson=old.geojson if "units" in same else {}, memo=memo,
+                                window_asked=old.window_asked, **parts)
 
     @staticmethod
     def _carry_late_memos(old: Generation, new: Generation) -> None:

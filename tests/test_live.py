@@ -815,3 +815,24 @@ def test_a_live_refresh_makes_the_sensors_states_the_maps_ask_for(city_store):
     assert made is not None
     from dashboard.maps.sources import sensor_states
     pd.testing.assert_frame_equal(made, sensor_states(service.city()))
+
+
+def test_a_window_whose_first_computation_outlasted_the_refresh_is_computed_by_the_next(city_store):
+    """At the city scale a window takes seconds and the stream makes a generation every 2 s: a request computing
+    "30 days" on a generation swapped out meanwhile leaves it in that generation only. The next refresh computes it
+    (in the background) for its generation, where later requests find it and later refreshes follow it."""
+    service = Services(city_store, settings=Settings(version_check_seconds=0.01))
+    city = service.city()
+    service.table("7d")
+    old = service.generation()
+    pm25_batch(city_store, city)
+    refreshed(service, city)
+    Services.table_of(old, "30d")  # a request on the generation it started with, done after the swap
+    assert "30d" not in service.generation().tables
+    pm25_batch(city_store, service.city(), minutes_before=20)
+    refreshed(service, service.city())
+    assert "30d" in service.generation().tables and "30d" in service.generation().series
+    from dashboard.services import window_series, window_table
+    loaded = load_city(city_store)
+    pd.testing.assert_frame_equal(service.generation().tables["30d"], window_table(loaded, "30d"), check_like=True)
+    pd.testing.assert_series_equal(service.generation().series["30d"], window_series(loaded, "30d"))
