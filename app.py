@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import atexit
-import ctypes
 import os
 import signal
 import sys
@@ -215,18 +214,7 @@ def warm_in_background(service, windows=("today", "30d")) -> None:
     service.keep_computed()  # the next start of this same city reads its first page's tables instead
     map_routes.keep_tile_index(service, service.generation())  # … and its tile index
     service.drop_shared_facts()  # the windows are computed: what their indicators shared is not needed now
-    give_back_free_memory()
-
-
-def give_back_free_memory() -> None:
-    """Hand the heap pages the warm-up freed back to the system. glibc keeps freed pages for the process's next
-    allocations; after the warm-up those are 0.4 GB at the city scale (the shared facts above, the windows'
-    temporaries), which the master kept for good and several workers forked from it each counted. Linux with glibc
-    only (elsewhere nothing is done)."""
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
+    services.give_back_free_memory()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import ctypes
 import functools
 import hashlib
 import itertools
@@ -405,6 +406,10 @@ class Services:
                 self._carry_late_memos(old, new)
                 self._gen = new
                 self.last_refresh_phases = phases
+            # Each generation frees the columns and memos the one before it held; glibc kept those pages for the
+            # process: with the stream and 50 users, 5.39 GB in all 2.5 minutes in, 4.39 GB handing them back at
+            # every swap (one run each, README).
+            give_back_free_memory()
         except Exception as error:  # noqa: BLE001 — the old city goes on being served; the next check tries again
             print(f"citytwin: reading the store's changes failed, still serving the city as of "
                   f"{old.city.as_of}: {error!r}", file=sys.stderr, flush=True)
@@ -1023,6 +1028,17 @@ def kept(memo: dict, name: str, key, compute):
     """``compute()`` kept under ``key`` in the bounded memo ``memo[name]`` (:class:`Kept`); it carries over
     generations as :data:`MEMO_LAYERS` says of ``name``."""
     return memo.setdefault(name, Kept()).get(key, compute)
+
+
+def give_back_free_memory() -> None:
+    """Hand the heap pages freed since back to the system (``malloc_trim``). glibc keeps freed pages for the
+    process's next allocations; after the warm-up those are 0.4 GB at the city scale (the shared facts, the windows'
+    temporaries), which the master kept for good and several workers forked from it each counted, and every live
+    generation frees the last one's. Linux with glibc only (elsewhere nothing is done)."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def remembered(memo: dict, key, compute):
