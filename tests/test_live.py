@@ -725,28 +725,39 @@ def test_a_window_nobody_asks_for_is_no_longer_followed_and_is_made_again_when_a
 def test_a_window_asked_by_many_at_once_is_computed_once(city_store, monkeypatch):
     """Eight requests for a window not computed yet (at the city scale seconds of work): the first computes it, the
     others wait for it and get the same table."""
+    import contextlib
     import threading
-    import time
 
     service = Services(city_store, settings=Settings(version_check_seconds=0))
     service.city()
-    calls, release = [], threading.Event()
+    calls, release, entered = [], threading.Event(), threading.Condition()
     window_table = services_module.window_table
 
     def held(city, window, sums=None):
-        calls.append(window)
+        with entered:
+            calls.append(window)
+            entered.notify_all()
         release.wait(60)
         return window_table(city, window, sums)
 
     monkeypatch.setattr(services_module, "window_table", held)
+    computing, arrived, tables = services_module._computing, [], service.generation().tables
+
+    @contextlib.contextmanager
+    def counted(memo, key):
+        with entered:
+            arrived.append(memo is tables and key == "30d")
+            entered.notify_all()
+        with computing(memo, key):
+            yield
+
+    monkeypatch.setattr(services_module, "_computing", counted)
     answers = []
     askers = [threading.Thread(target=lambda: answers.append(service.table("30d"))) for _ in range(8)]
     for asker in askers:
         asker.start()
-    tables = service.generation().tables
-    deadline = time.monotonic() + 60
-    while services_module._FLIGHTS.get((id(tables), "30d"), [None, 0])[1] < 8 and time.monotonic() < deadline:
-        time.sleep(0.01)  # until all eight are in: one computing, seven waiting for it
+    with entered:  # until all eight are in: one computing, seven waiting for it
+        assert entered.wait_for(lambda: sum(arrived) == 8 and len(calls) == 1, timeout=60)
     release.set()
     for asker in askers:
         asker.join(60)
